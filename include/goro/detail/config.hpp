@@ -1,0 +1,51 @@
+// goro/detail/config.hpp — compiler and sanitizer shims. The only macros goro defines live here
+// and in sanitizer.hpp; everything else is plain C++20.
+#pragma once
+
+#include <cstddef>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GORO_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define GORO_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(GORO_ASAN)
+#define GORO_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(GORO_TSAN)
+#define GORO_TSAN 1
+#endif
+
+// GORO_NOINLINE keeps an accessor of thread-local state out of line, so that a caller that may
+// have migrated to another worker thread re-reads it (see DESIGN: thread-local state is a hazard).
+#define GORO_NOINLINE __attribute__((noinline))
+
+namespace goro::detail {
+
+inline constexpr std::size_t cache_line_size = 64;
+
+// cpu_relax: the spin-wait hint of the processor (PAUSE on x86, YIELD on Arm).
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// compiler_barrier: forbids the compiler to cache memory (notably thread-local addresses) across
+// this point. Emits no instruction.
+inline void compiler_barrier() noexcept { asm volatile("" ::: "memory"); }
+
+// True when the library is built with a sanitizer whose fiber support makes very large numbers of
+// goroutines expensive; tests use it to scale their workloads down.
+#if defined(GORO_ASAN) || defined(GORO_TSAN)
+inline constexpr bool sanitized_build = true;
+#else
+inline constexpr bool sanitized_build = false;
+#endif
+
+}  // namespace goro::detail

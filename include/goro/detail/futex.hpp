@@ -1,0 +1,31 @@
+// goro/detail/futex.hpp — the Linux futex: how goro puts an OS thread to sleep and wakes it.
+// Used by idle workers, by plain threads blocked on goro objects, and by futex_mutex.
+#pragma once
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <ctime>
+
+namespace goro::detail {
+
+// futex_wait: sleeps while `word` holds `expected`. Returns on a wake, a signal, a timeout, or at
+// once if the value differs; callers re-check their condition in a loop.
+inline void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                       const timespec* relative_timeout = nullptr) noexcept {
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected,
+          relative_timeout, nullptr, 0);
+}
+
+// futex_wake: wakes up to `count` threads sleeping in futex_wait on `word`.
+inline void futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, count, nullptr,
+          nullptr, 0);
+}
+
+}  // namespace goro::detail

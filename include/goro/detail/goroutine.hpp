@@ -1,0 +1,88 @@
+// goro/detail/goroutine.hpp — the goroutine record (Go's G).
+//
+// Records are allocated in chunks that live until the run ends and are recycled through free
+// lists, so a pointer to a record stays valid for the whole run: the shutdown scan, dump() and
+// late claimers may read a record whose goroutine has exited. Identity across reuse is carried by
+// parker::token, whose generation never repeats.
+//
+// Status transitions (each store by the one party allowed to make it):
+//   free ──spawn──▶ runnable ──worker picks it──▶ running ──park (after the switch)──▶ parked
+//   parked ──ready (claimer)──▶ runnable;  running ──yield──▶ runnable;  running ──exit──▶ free
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "callable.hpp"
+#include "exception_state.hpp"
+#include "sanitizer.hpp"
+#include "stack.hpp"
+#include "waiter.hpp"
+
+namespace goro::detail {
+
+struct worker;
+
+enum class goroutine_status : std::uint32_t { free, runnable, running, parked };
+
+// wait_reason: what a parked goroutine waits for, as dump() shows it.
+enum class wait_reason : std::uint8_t {
+  none,
+  chan_receive,
+  chan_send,
+  select,
+  sleep,
+  mutex,
+  wait_group,
+  cond,
+  once,
+  semaphore,
+  io,
+  blocking,
+};
+
+// wait_detail: the suffix of a dump line: " (nil chan)" or " (no cases)".
+enum class wait_detail : std::uint8_t { none, nil_chan, no_cases };
+
+inline const char* wait_reason_name(wait_reason r) noexcept {
+  switch (r) {
+    case wait_reason::none: return "waiting";
+    case wait_reason::chan_receive: return "chan receive";
+    case wait_reason::chan_send: return "chan send";
+    case wait_reason::select: return "select";
+    case wait_reason::sleep: return "sleep";
+    case wait_reason::mutex: return "mutex";
+    case wait_reason::wait_group: return "wait_group";
+    case wait_reason::cond: return "cond";
+    case wait_reason::once: return "once";
+    case wait_reason::semaphore: return "semaphore";
+    case wait_reason::io: return "io";
+    case wait_reason::blocking: return "blocking";
+  }
+  return "waiting";
+}
+
+struct goroutine {
+  // --- scheduling: touched by the worker that runs it and by claimers
+  void* context = nullptr;  // saved fcontext while not running
+  worker* running_on = nullptr;  // the worker running it (set before every switch into it)
+  std::atomic<goroutine_status> status{goroutine_status::free};
+  goroutine* next = nullptr;  // link in the global run queue and in free lists
+  parker park;
+
+  // --- identity: written at spawn, read by dump() from any thread
+  std::atomic<std::uint64_t> id{0};
+  std::atomic<std::uint64_t> parent_id{0};
+  std::atomic<wait_reason> reason{wait_reason::none};
+  std::atomic<wait_detail> detail{wait_detail::none};
+  bool is_main = false;
+  bool may_interrupt = true;  // false while parked during unwinding or in blocking()
+
+  // --- owned by the goroutine while it runs
+  stack_span stack;
+  task entry;
+  exception_state exceptions;
+  fiber_sanitizer_state sanitizer;
+};
+
+}  // namespace goro::detail

@@ -1,0 +1,152 @@
+// goro/detail/park.hpp — the one blocking primitive (DESIGN layer 3) as goro's objects use it.
+//
+// The pattern of every blocking operation, on a goroutine or a plain thread alike:
+//
+//   wait_handle h = open_wait();                 // new ticket on the caller's parker
+//   std::unique_lock held(object_lock);
+//   ... fast path: proceed without waiting and return ...
+//   waiter w = h.make_waiter();  w.slot = ...;
+//   block_on(queue, w, h, held, wait_reason::...);   // publish, park, unlock after the switch
+//   ... the claimer has written w.outcome (or moved the value) before waking us ...
+//
+// A claimer (see waiter.hpp) dequeues the waiter under object_lock, wins try_claim, delivers,
+// and calls wake() — after releasing the lock if it can, and never touching the waiter again.
+#pragma once
+
+#include <exception>
+#include <mutex>
+
+#include "callable.hpp"
+#include "futex.hpp"
+#include "goroutine.hpp"
+#include "scheduler.hpp"
+#include "thread_state.hpp"
+#include "waiter.hpp"
+
+namespace goro::detail {
+
+// register_plain_thread: counts a plain thread for deadlock detection (API 1.3) until it exits.
+struct plain_thread_exit_hook {
+  bool armed = false;
+  ~plain_thread_exit_hook() {
+    if (!armed) return;
+    const std::uint64_t run = this_thread().registered_run;
+    scheduler_ref ref;
+    if (ref && ref->run_id() == run) ref->plain_thread_exited();
+  }
+};
+
+GORO_NOINLINE inline void register_plain_thread(thread_state& ts, std::uint64_t run) {
+  scheduler_ref ref;
+  if (!ref || ref->run_id() != run) return;
+  thread_local plain_thread_exit_hook hook;
+  hook.armed = true;
+  ts.registered_run = run;
+  ref->plain_thread_started();
+}
+
+// note_plain_thread: every entry point of the API calls this (through note_api_use) so that a
+// plain thread counts from its first use of goro during a run.
+inline void note_plain_thread(thread_state& ts) {
+  if (ts.role != thread_role::plain) return;
+  const std::uint64_t run = process().active_run.load(std::memory_order_acquire);
+  if (run != 0 && ts.registered_run != run) register_plain_thread(ts, run);
+}
+
+inline void note_api_use() {
+  thread_state& ts = this_thread();
+  if (ts.current == nullptr) note_plain_thread(ts);
+}
+
+// current_goroutine: the calling goroutine, or nullptr on a plain thread.
+inline goroutine* current_goroutine() noexcept { return this_thread().current; }
+
+struct wait_handle {
+  parker* self;
+  std::uint64_t ticket;
+
+  waiter make_waiter() const noexcept {
+    waiter w;
+    w.owner = self;
+    w.ticket = ticket;
+    return w;
+  }
+};
+
+// open_wait: a new wait on the caller's parker. A wait opened while the caller is being
+// unwound (a blocking call in a destructor) is not interrupted by the shutdown.
+inline wait_handle open_wait() {
+  thread_state& ts = this_thread();
+  if (ts.current != nullptr) {
+    parker& p = ts.current->park;
+    return {&p, begin_wait(p, std::uncaught_exceptions() == 0)};
+  }
+  note_plain_thread(ts);
+  return {&ts.thread_parker, begin_wait(ts.thread_parker, true)};
+}
+
+inline void park_thread(parker& p, function_ref<void()> after) {
+  after();
+  while (p.wakeup.load(std::memory_order_acquire) == 0) futex_wait(p.wakeup, 0);
+  p.wakeup.store(0, std::memory_order_relaxed);
+}
+
+// park: blocks until the wait of `h` is claimed and woken; `after` runs once the caller is off
+// its stack (a plain thread: at once) and must release the lock that guards its waiters.
+// Returns true if the shutdown interrupted the wait.
+inline bool park(const wait_handle& h, wait_reason reason, wait_detail detail,
+                 function_ref<void()> after) {
+  if (goroutine* g = h.self->g; g != nullptr) {
+    return g->running_on->sched.park(*g, reason, detail, after);
+  }
+  park_thread(*h.self, after);
+  return false;
+}
+
+// park_forever: blocks until the shutdown (a nil channel, a select with no cases).
+[[noreturn]] inline void park_forever(wait_reason reason, wait_detail detail) {
+  wait_handle h = open_wait();
+  park(h, reason, detail, [] {});
+  throw goroutine_exit{};
+}
+
+// wake: readies the claimed owner of `p`.
+inline void wake(parker& p) {
+  if (p.g == nullptr) {
+    p.wakeup.store(1, std::memory_order_release);
+    futex_wake(p.wakeup, 1);
+    return;
+  }
+  thread_state& ts = this_thread();
+  if (ts.self != nullptr) {
+    ts.self->sched.ready(p.g);
+    return;
+  }
+  scheduler_ref ref;
+  if (ref) ref->ready(p.g);
+}
+
+// block_on: publishes `w` on `queue` (guarded by the lock `held` owns) and parks until a claimer
+// wakes it; the lock is released after the switch. If the shutdown interrupts the wait, `w` is
+// unlinked and the goroutine is unwound.
+template <class Lock>
+void block_on(wait_queue& queue, waiter& w, const wait_handle& h, std::unique_lock<Lock>& held,
+              wait_reason reason, wait_detail detail = wait_detail::none) {
+  queue.push_back(w);
+  if (!park(h, reason, detail, [&] { held.unlock(); })) return;
+  held.lock();
+  queue.remove(w);
+  held.unlock();
+  throw goroutine_exit{};
+}
+
+// wake_claimed: wakes a chain of claimed waiters linked through waiter::next, outside any lock.
+inline void wake_claimed(waiter* chain) {
+  while (chain != nullptr) {
+    waiter* next = chain->next;
+    wake(*chain->owner);  // `chain` may be gone from here on
+    chain = next;
+  }
+}
+
+}  // namespace goro::detail

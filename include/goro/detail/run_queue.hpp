@@ -1,0 +1,185 @@
+// goro/detail/run_queue.hpp — where runnable goroutines wait for a worker.
+//
+// local_run_queue: one per worker (Go's P.runq + P.runnext). A ring of `capacity` slots plus a
+// `next` slot, all guarded by one spinlock: the owner pushes and pops at the back (newest first,
+// so a spawn tree runs depth-first and its stacks stay hot), takes from the front every 61st
+// schedule (fairness: nothing waits behind an endless stream of new work), and puts yielded
+// goroutines at the front; thieves take half of the ring from the front (the oldest, largest
+// pieces of work) and take `next` only from an owner that has been stuck on one goroutine.
+// A plain spinlock rather than a Chase-Lev deque: the owner's cost is one uncontended atomic
+// exchange either way, and the lock allows every one of these disciplines.
+//
+// global_run_queue: goroutines spawned or woken by plain threads, and the overflow of full local
+// queues. An intrusive FIFO through goroutine::next.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+#include "goroutine.hpp"
+#include "spinlock.hpp"
+
+namespace goro::detail {
+
+// goroutine_list: an intrusive FIFO through goroutine::next (not thread-safe).
+struct goroutine_list {
+  goroutine* head = nullptr;
+  goroutine* tail = nullptr;
+  std::size_t size = 0;
+
+  bool empty() const noexcept { return head == nullptr; }
+  void push_back(goroutine* g) noexcept {
+    g->next = nullptr;
+    (tail != nullptr ? tail->next : head) = g;
+    tail = g;
+    ++size;
+  }
+  void append(goroutine_list& other) noexcept {
+    if (other.empty()) return;
+    (tail != nullptr ? tail->next : head) = other.head;
+    tail = other.tail;
+    size += other.size;
+    other = {};
+  }
+  goroutine* pop_front() noexcept {
+    goroutine* g = head;
+    if (g == nullptr) return nullptr;
+    head = g->next;
+    if (head == nullptr) tail = nullptr;
+    g->next = nullptr;
+    --size;
+    return g;
+  }
+};
+
+class local_run_queue {
+ public:
+  static constexpr std::uint32_t capacity = 256;
+
+  enum class placement { next, back, front };
+
+  // push: owner only. On overflow, moves the older half of the ring (and `g`) into `spill`, which
+  // the caller hands to the global queue after the lock is released.
+  void push(goroutine* g, placement where, goroutine_list& spill) noexcept {
+    std::lock_guard guard(lock_);
+    if (where == placement::next) {
+      goroutine* kicked = next_;
+      next_ = g;
+      if (kicked == nullptr) {
+        publish_size();
+        return;
+      }
+      g = kicked;
+      where = placement::back;
+    }
+    if (count() == capacity) {
+      spill_half(spill);
+      spill.push_back(g);
+      publish_size();
+      return;
+    }
+    if (where == placement::back) {
+      ring_[tail_++ % capacity] = g;
+    } else {
+      ring_[--head_ % capacity] = g;
+    }
+    publish_size();
+  }
+
+  // pop: owner only. `fair` takes the oldest goroutine first.
+  goroutine* pop(bool fair) noexcept {
+    if (size_hint_.load(std::memory_order_relaxed) == 0) return nullptr;
+    std::lock_guard guard(lock_);
+    goroutine* g = nullptr;
+    if (fair && count() > 0) {
+      g = ring_[head_++ % capacity];
+    } else if (next_ != nullptr) {
+      g = std::exchange(next_, nullptr);
+    } else if (count() > 0) {
+      g = ring_[--tail_ % capacity];
+    }
+    publish_size();
+    return g;
+  }
+
+  // steal_into: a thief takes half of this queue's ring (at least one goroutine) into `out`, and
+  // `next` when the ring is empty and `take_next` is set. Returns how many it took.
+  std::uint32_t steal(std::array<goroutine*, capacity / 2 + 1>& out, bool take_next) noexcept {
+    if (size_hint_.load(std::memory_order_relaxed) == 0) return 0;
+    std::lock_guard guard(lock_);
+    std::uint32_t n = (count() + 1) / 2;
+    for (std::uint32_t i = 0; i < n; ++i) out[i] = ring_[head_++ % capacity];
+    if (n == 0 && take_next && next_ != nullptr) out[n++] = std::exchange(next_, nullptr);
+    publish_size();
+    return n;
+  }
+
+  // size_hint: a racy count for thieves and the idle check (ring plus `next`).
+  std::uint32_t size_hint() const noexcept { return size_hint_.load(std::memory_order_relaxed); }
+  bool only_next_hint() const noexcept { return next_hint_.load(std::memory_order_relaxed); }
+
+  // drain: moves everything into `out` (used at teardown).
+  void drain(goroutine_list& out) noexcept {
+    std::lock_guard guard(lock_);
+    while (count() > 0) out.push_back(ring_[head_++ % capacity]);
+    if (next_ != nullptr) out.push_back(std::exchange(next_, nullptr));
+    publish_size();
+  }
+
+ private:
+  std::uint32_t count() const noexcept { return tail_ - head_; }
+
+  void spill_half(goroutine_list& spill) noexcept {
+    for (std::uint32_t n = count() / 2; n > 0; --n) spill.push_back(ring_[head_++ % capacity]);
+  }
+
+  void publish_size() noexcept {
+    size_hint_.store(count() + (next_ != nullptr ? 1 : 0), std::memory_order_relaxed);
+    next_hint_.store(count() == 0 && next_ != nullptr, std::memory_order_relaxed);
+  }
+
+  spinlock lock_;  // guards ring_, head_, tail_, next_
+  std::uint32_t head_ = 0;  // front: index of the oldest entry (wraps)
+  std::uint32_t tail_ = 0;  // back: one past the newest entry (wraps)
+  goroutine* next_ = nullptr;
+  std::array<goroutine*, capacity> ring_{};
+  std::atomic<std::uint32_t> size_hint_{0};
+  std::atomic<bool> next_hint_{false};
+};
+
+class global_run_queue {
+ public:
+  void push(goroutine_list& batch) noexcept {
+    if (batch.empty()) return;
+    std::lock_guard guard(lock_);
+    list_.append(batch);
+    size_hint_.store(list_.size, std::memory_order_relaxed);
+  }
+
+  void push(goroutine* g) noexcept {
+    goroutine_list one;
+    one.push_back(g);
+    push(one);
+  }
+
+  // pop_batch: takes up to `max` goroutines from the front.
+  goroutine_list pop_batch(std::size_t max) noexcept {
+    goroutine_list out;
+    if (size_hint_.load(std::memory_order_relaxed) == 0) return out;
+    std::lock_guard guard(lock_);
+    while (out.size < max && !list_.empty()) out.push_back(list_.pop_front());
+    size_hint_.store(list_.size, std::memory_order_relaxed);
+    return out;
+  }
+
+  std::size_t size_hint() const noexcept { return size_hint_.load(std::memory_order_relaxed); }
+
+ private:
+  spinlock lock_;  // guards list_
+  goroutine_list list_;
+  std::atomic<std::size_t> size_hint_{0};
+};
+
+}  // namespace goro::detail

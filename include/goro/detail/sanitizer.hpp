@@ -1,0 +1,114 @@
+// goro/detail/sanitizer.hpp — AddressSanitizer and ThreadSanitizer annotations of fiber switches.
+// In a build without sanitizers every function here is an empty inline function.
+//
+// ASan must be told the bounds of the stack it is switching to
+// (__sanitizer_start_switch_fiber before, __sanitizer_finish_switch_fiber after the jump) or it
+// reports false stack-buffer errors and cannot unwind fake stacks. TSan keeps one "fiber" (its
+// shadow of a thread) per goroutine and must be told which one runs (__tsan_switch_to_fiber).
+#pragma once
+
+#include <cstddef>
+
+#include "config.hpp"
+
+#if defined(GORO_ASAN)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(GORO_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+namespace goro::detail {
+
+// fiber_sanitizer_state: what the sanitizers need to know about one goroutine's fiber.
+struct fiber_sanitizer_state {
+  void* asan_fake_stack = nullptr;  // ASan's fake stack of the fiber while it is switched out
+  void* tsan_fiber = nullptr;       // TSan's fiber object of the goroutine
+};
+
+// thread_sanitizer_state: the same for the scheduler context of a worker thread (its native stack).
+struct thread_sanitizer_state {
+  void* asan_fake_stack = nullptr;
+  const void* stack_bottom = nullptr;
+  std::size_t stack_size = 0;
+  void* tsan_fiber = nullptr;
+};
+
+inline void sanitizer_thread_init(thread_sanitizer_state& s) noexcept {
+#if defined(GORO_TSAN)
+  s.tsan_fiber = __tsan_get_current_fiber();
+#else
+  (void)s;
+#endif
+}
+
+inline void sanitizer_fiber_create(fiber_sanitizer_state& s) noexcept {
+#if defined(GORO_TSAN)
+  s.tsan_fiber = __tsan_create_fiber(0);
+#else
+  (void)s;
+#endif
+}
+
+inline void sanitizer_fiber_destroy(fiber_sanitizer_state& s) noexcept {
+#if defined(GORO_TSAN)
+  if (s.tsan_fiber != nullptr) __tsan_destroy_fiber(s.tsan_fiber);
+  s.tsan_fiber = nullptr;
+#else
+  (void)s;
+#endif
+}
+
+// Scheduler → goroutine. Called on the scheduler context just before jumping into the fiber whose
+// usable stack is [bottom, bottom + size).
+inline void sanitizer_enter_fiber(thread_sanitizer_state& t, fiber_sanitizer_state& f,
+                                  const void* bottom, std::size_t size) noexcept {
+#if defined(GORO_ASAN)
+  __sanitizer_start_switch_fiber(&t.asan_fake_stack, bottom, size);
+#endif
+#if defined(GORO_TSAN)
+  __tsan_switch_to_fiber(f.tsan_fiber, 0);
+#endif
+  (void)t, (void)f, (void)bottom, (void)size;
+}
+
+// Back on the scheduler context after the goroutine switched out.
+inline void sanitizer_back_on_scheduler(thread_sanitizer_state& t) noexcept {
+#if defined(GORO_ASAN)
+  __sanitizer_finish_switch_fiber(t.asan_fake_stack, nullptr, nullptr);
+#endif
+  (void)t;
+}
+
+// Goroutine → scheduler. `exiting` tells ASan the fiber will never run again so that its fake
+// stack is released.
+inline void sanitizer_leave_fiber(fiber_sanitizer_state& f, thread_sanitizer_state& t,
+                                  bool exiting) noexcept {
+#if defined(GORO_ASAN)
+  __sanitizer_start_switch_fiber(exiting ? nullptr : &f.asan_fake_stack, t.stack_bottom,
+                                 t.stack_size);
+#endif
+#if defined(GORO_TSAN)
+  __tsan_switch_to_fiber(t.tsan_fiber, 0);
+#endif
+  (void)f, (void)t, (void)exiting;
+}
+
+// First thing on the goroutine after a switch into it (at entry and after every resume).
+inline void sanitizer_resumed_fiber(fiber_sanitizer_state& f, thread_sanitizer_state& t) noexcept {
+#if defined(GORO_ASAN)
+  __sanitizer_finish_switch_fiber(f.asan_fake_stack, &t.stack_bottom, &t.stack_size);
+#endif
+  (void)f, (void)t;
+}
+
+// A recycled stack may still carry the poison of the frames of its previous goroutine.
+inline void sanitizer_unpoison_stack(void* bottom, std::size_t size) noexcept {
+#if defined(GORO_ASAN)
+  __asan_unpoison_memory_region(bottom, size);
+#endif
+  (void)bottom, (void)size;
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,979 @@
+// goro/detail/scheduler.hpp — the M:N scheduler of one goro::run: workers, spawn, park/ready,
+// timers, the idle/wake protocol, shutdown and deadlock detection.
+//
+// Mapping to Go: a goroutine record is a G; a worker is an M bound to its P (its run queue,
+// caches and counters); worker 0 is the thread that called run(). Every worker runs
+// worker_main(): find a runnable goroutine, switch to it, and when it switches back complete
+// whatever it asked for (park, yield, exit) on the worker's own stack — Go's mcall to g0.
+//
+// Invariants:
+//   - A goroutine runs on at most one worker at a time. Only a claimer's ready() makes a parked
+//     goroutine runnable, and ready() waits until the goroutine has really switched out
+//     (status == parked, stored by the worker after the switch and after the park's `after`
+//     action), so no worker ever resumes a goroutine that is still on its stack.
+//   - park's `after` action runs on the worker after the switch; it releases the lock under
+//     which the goroutine published its waiters. A waker finds a waiter only under that lock.
+//   - Idle/wake (Go's "spinning" protocol): a submitter makes work visible, then (seq_cst fence)
+//     wakes an idle worker if none is spinning; a worker going idle registers itself, stops
+//     spinning, then (seq_cst fence) re-checks every queue. One of the two always sees the
+//     other, so no work is left behind while a worker sleeps.
+//   - While any worker is idle, one idle worker is the poller: it blocks in epoll_wait with the
+//     timerfd armed to the earliest timer. Wakers prefer sleeping non-pollers; the poller is
+//     woken through the netpoller's eventfd.
+//   - The run ends when main has returned and no goroutine is live: live = Σspawned − Σfinished,
+//     read finished-first (see live_goroutines), decided under idle_lock_ which also serialises
+//     spawns from plain threads.
+#pragma once
+
+#include <boost/context/detail/fcontext.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../error.hpp"
+#include "blocking_pool.hpp"
+#include "callable.hpp"
+#include "exception_state.hpp"
+#include "goroutine.hpp"
+#include "netpoll.hpp"
+#include "options.hpp"
+#include "registry.hpp"
+#include "run_queue.hpp"
+#include "sanitizer.hpp"
+#include "signals.hpp"
+#include "spinlock.hpp"
+#include "stack.hpp"
+#include "thread_state.hpp"
+#include "timer_heap.hpp"
+#include "waiter.hpp"
+#include "worker.hpp"
+
+namespace goro::detail {
+
+namespace fcontext = boost::context::detail;
+
+// goroutine_exit: thrown into a goroutine to unwind its stack when the run stops (API 1.1).
+// Deliberately not a std::exception: `catch (const std::exception&)` does not swallow it.
+struct goroutine_exit {};
+
+// switch_action: what a goroutine asks its worker to do once it has switched out.
+struct switch_action {
+  enum class kind : std::uint8_t { park, yield, exit };
+  kind what;
+  function_ref<void()>* after = nullptr;  // park: releases the waiters' lock (may be null)
+};
+
+class scheduler;
+
+// process_state: what outlives a run. One run at a time per process.
+struct process_state {
+  std::atomic<bool> run_active{false};        // a run() is between entry and return
+  std::atomic<scheduler*> active{nullptr};    // the running scheduler, for plain threads
+  std::atomic<std::uint64_t> active_run{0};   // its run number, 0 when none
+  std::atomic<std::int64_t> users{0};         // plain threads inside a scheduler_ref
+  std::atomic<std::uint64_t> runs{0};
+  worker_counters totals;                     // counters of the runs that have ended
+};
+
+inline process_state& process() noexcept {
+  static process_state state;
+  return state;
+}
+
+// scheduler_ref: keeps the active scheduler alive while a thread that is not one of its
+// workers (a plain thread, a blocking() helper) uses it. The run's teardown waits until no
+// reference is held.
+class scheduler_ref {
+ public:
+  scheduler_ref() noexcept {
+    process_state& p = process();
+    p.users.fetch_add(1, std::memory_order_seq_cst);
+    scheduler_ = p.active.load(std::memory_order_seq_cst);
+    if (scheduler_ == nullptr) p.users.fetch_sub(1, std::memory_order_release);
+  }
+  scheduler_ref(const scheduler_ref&) = delete;
+  scheduler_ref& operator=(const scheduler_ref&) = delete;
+  ~scheduler_ref() {
+    if (scheduler_ != nullptr) process().users.fetch_sub(1, std::memory_order_release);
+  }
+  explicit operator bool() const noexcept { return scheduler_ != nullptr; }
+  scheduler* operator->() const noexcept { return scheduler_; }
+  scheduler& operator*() const noexcept { return *scheduler_; }
+
+ private:
+  scheduler* scheduler_ = nullptr;
+};
+
+// bump: increments a counter that only the calling thread writes (no locked instruction).
+inline void bump(std::atomic<std::uint64_t>& counter) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+inline unsigned resolve_worker_count(unsigned requested) {
+  if (requested > 0) return requested;
+  if (const char* env = std::getenv("GORO_MAXPROCS"); env != nullptr) {
+    char* end = nullptr;
+    long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n > 0 && n <= 4096) return static_cast<unsigned>(n);
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+inline std::size_t read_max_map_count() {
+  std::ifstream in("/proc/sys/vm/max_map_count");
+  std::size_t n = 0;
+  if (in >> n && n > 0) return n;
+  return 65530;
+}
+
+void goroutine_trampoline(fcontext::transfer_t t) noexcept;
+
+// switch_to_scheduler: the goroutine side of every switch. Returns when a worker — maybe
+// another one — resumes the goroutine.
+inline void switch_to_scheduler(goroutine& g, switch_action& action) noexcept {
+  worker* w = g.running_on;
+  sanitizer_leave_fiber(g.sanitizer, w->sanitizer, action.what == switch_action::kind::exit);
+  fcontext::transfer_t t = fcontext::jump_fcontext(w->scheduler_context, &action);
+  auto* now = static_cast<worker*>(t.data);
+  now->scheduler_context = t.fctx;
+  sanitizer_resumed_fiber(g.sanitizer, now->sanitizer);
+}
+
+[[noreturn]] inline void report_unhandled_exception(const goroutine& g) noexcept {
+  std::string what = "unknown exception";
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr, "goro: unhandled exception in goroutine %llu: %s\n",
+               static_cast<unsigned long long>(g.id.load(std::memory_order_relaxed)),
+               what.c_str());
+  std::fflush(stderr);
+  std::terminate();
+}
+
+// run_goroutine_body: runs the goroutine's function and destroys it, on the goroutine's stack.
+inline void run_goroutine_body(goroutine& g) noexcept {
+  try {
+    g.entry();
+  } catch (const goroutine_exit&) {
+    // stopped by the shutdown: the stack is unwound, nothing to report
+  } catch (...) {
+    report_unhandled_exception(g);
+  }
+  g.entry.reset();
+}
+
+class scheduler {
+ public:
+  explicit scheduler(const options& requested) : options_(requested) {
+    options_.workers = resolve_worker_count(requested.workers);
+    stacks_.configure(requested.stack_size, requested.guard, read_max_map_count());
+    options_.stack_size = stacks_.stack_size();
+    for (unsigned i = 0; i < options_.workers; ++i) {
+      workers_.push_back(std::make_unique<worker>(*this, i));
+    }
+    idle_.reserve(workers_.size());
+    run_id_ = process().runs.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+  scheduler(const scheduler&) = delete;
+  scheduler& operator=(const scheduler&) = delete;
+  ~scheduler() { timers_.clear(); }
+
+  // execute: runs `main_body` as the main goroutine on the calling thread (worker 0) and the
+  // other workers, and returns once the run has ended. Throws deadlock_error (API 1.3).
+  void execute(function_ref<void()> main_body) {
+    install_fault_handlers(options_.stack_size);
+    publish();
+    spawn_main(main_body);
+    start_workers();
+    worker_main(*workers_[0]);
+    for (std::size_t i = 1; i < workers_.size(); ++i) workers_[i]->thread.join();
+    unpublish();
+    blocking_.shutdown();
+    fold_counters();
+    restore_fault_handlers();
+    if (deadlock_declared_.load(std::memory_order_acquire)) throw deadlock_error(deadlock_report_);
+  }
+
+  // --- spawning -------------------------------------------------------------------------
+
+  // spawn: starts a goroutine running `body`. `w` is the spawning goroutine's worker: the new
+  // goroutine goes to its `next` slot. From any other thread (w == nullptr), to the global queue.
+  template <class F>
+  void spawn(F&& body, worker* w, std::uint64_t parent) {
+    goroutine* g = allocate_record(w);
+    try {
+      g->entry.emplace(std::forward<F>(body));
+      if (options_.guard == stack_guard::always) g->stack = acquire_stack(w);
+    } catch (...) {
+      g->entry.reset();
+      release_record(w, g);
+      throw;
+    }
+    if (w != nullptr) {
+      launch_local(*w, g, parent);
+    } else {
+      launch_outside(g, parent);
+    }
+  }
+
+  // --- park / ready / yield -------------------------------------------------------------
+
+  // park: switches the goroutine out; `after` runs on the worker once it is off its stack.
+  // Returns true if the wait was interrupted by the shutdown.
+  bool park(goroutine& g, wait_reason reason, wait_detail detail, function_ref<void()> after) {
+    g.reason.store(reason, std::memory_order_relaxed);
+    g.detail.store(detail, std::memory_order_relaxed);
+    switch_action action{switch_action::kind::park, &after};
+    switch_to_scheduler(g, action);
+    return g.park.interrupted;
+  }
+
+  // ready: makes a claimed, parked goroutine runnable (called by its claimer, from any thread).
+  void ready(goroutine* g) {
+    for (unsigned spins = 0; g->status.load(std::memory_order_acquire) != goroutine_status::parked;
+         ++spins) {
+      // The goroutine is still switching out on its worker (a claimer outside its lock).
+      if (spins < 128) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+    g->status.store(goroutine_status::runnable, std::memory_order_relaxed);
+    thread_state& ts = this_thread();
+    if (ts.self != nullptr && &ts.self->sched == this) {
+      push_local(*ts.self, g, ts.current != nullptr ? local_run_queue::placement::next
+                                                    : local_run_queue::placement::back);
+    } else {
+      global_.push(g);
+      wake_if_needed();
+    }
+  }
+
+  // yield: puts the goroutine behind the others of its worker (Go's Gosched).
+  void yield(goroutine& g) {
+    throw_if_stopping();
+    switch_action action{switch_action::kind::yield};
+    switch_to_scheduler(g, action);
+    throw_if_stopping();
+  }
+
+  // throw_if_stopping: a goroutine that reaches a blocking operation or a yield after main has
+  // returned is unwound there (API 1.1); not while it is already unwinding.
+  void throw_if_stopping() const {
+    if (stopping_.load(std::memory_order_relaxed) && std::uncaught_exceptions() == 0) {
+      throw goroutine_exit{};
+    }
+  }
+
+  // --- timers, I/O, blocking calls ------------------------------------------------------
+
+  void add_timer(timer_node& node) {
+    // Pairs with wait_polling: either the poller sees the new earliest deadline, or we see
+    // that it is blocked and interrupt it.
+    if (timers_.add(node) && poller_blocked_.load(std::memory_order_seq_cst)) netpoll_.interrupt();
+  }
+  bool remove_timer(timer_node& node) noexcept { return timers_.remove(node); }
+
+  netpoll& network() noexcept { return netpoll_; }
+
+  // run_blocking: parks `g` uninterruptibly while a helper thread runs `job`.
+  void run_blocking(goroutine& g, function_ref<void()> job) {
+    const std::uint64_t ticket = begin_wait(g.park, false);
+    blocking_calls_.fetch_add(1, std::memory_order_seq_cst);
+    blocking_pool::job j{&job, &g.park, ticket, &blocking_calls_};
+    park(g, wait_reason::blocking, wait_detail::none, [&] { submit_blocking(j); });
+  }
+
+  // --- plain threads (API 1.3) ----------------------------------------------------------
+
+  std::uint64_t run_id() const noexcept { return run_id_; }
+  void plain_thread_started() noexcept { plain_threads_.fetch_add(1, std::memory_order_seq_cst); }
+  void plain_thread_exited() noexcept {
+    plain_threads_.fetch_sub(1, std::memory_order_seq_cst);
+    // If everything else is asleep, let the poller re-check for a deadlock.
+    if (idle_count_.load(std::memory_order_seq_cst) == workers_.size()) netpoll_.interrupt();
+  }
+
+  // --- introspection --------------------------------------------------------------------
+
+  unsigned worker_count() const noexcept { return static_cast<unsigned>(workers_.size()); }
+  bool stopping() const noexcept { return stopping_.load(std::memory_order_relaxed); }
+
+  // live_goroutines: goroutines spawned and not finished, main included. Reads every
+  // `finished` counter before any `spawned` one: a finish seen implies its spawn is seen (the
+  // spawn happens-before the finish), so the result never undercounts.
+  std::size_t live_goroutines() const noexcept {
+    std::uint64_t finished = 0;
+    std::uint64_t spawned = spawned_outside_.load(std::memory_order_seq_cst);
+    for (const auto& w : workers_) finished += w->counters.finished.load(std::memory_order_seq_cst);
+    for (const auto& w : workers_) spawned += w->counters.spawned.load(std::memory_order_seq_cst);
+    return static_cast<std::size_t>(spawned - finished);
+  }
+
+  // dump: one block per live goroutine, in the format of goro::dump.
+  void dump(std::ostream& out) const {
+    std::vector<const goroutine*> live;
+    registry_.for_each([&](const goroutine& g) {
+      if (g.status.load(std::memory_order_acquire) != goroutine_status::free) live.push_back(&g);
+    });
+    std::sort(live.begin(), live.end(), [](const goroutine* a, const goroutine* b) {
+      return a->id.load(std::memory_order_relaxed) < b->id.load(std::memory_order_relaxed);
+    });
+    for (const goroutine* g : live) dump_one(out, *g);
+  }
+
+  void add_counters(worker_counters& into) const noexcept {
+    into.spawned.fetch_add(spawned_outside_.load(std::memory_order_relaxed),
+                           std::memory_order_relaxed);
+    for (const auto& w : workers_) add(into, w->counters);
+  }
+
+ private:
+  static constexpr std::size_t trim_keep_stacks = 64;
+
+  // --- run lifecycle --------------------------------------------------------------------
+
+  void publish() {
+    process_state& p = process();
+    p.active_run.store(run_id_, std::memory_order_release);
+    p.active.store(this, std::memory_order_seq_cst);
+  }
+
+  // unpublish: no plain thread can reach the scheduler once this returns.
+  void unpublish() noexcept {
+    process_state& p = process();
+    p.active.store(nullptr, std::memory_order_seq_cst);
+    p.active_run.store(0, std::memory_order_release);
+    while (p.users.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  }
+
+  void spawn_main(function_ref<void()> body) {
+    worker& w = *workers_[0];
+    goroutine* g = allocate_record(&w);
+    g->entry.emplace([body] { body(); });
+    g->is_main = true;
+    launch_local(w, g, 0);
+  }
+
+  // start_workers: starts workers 1..n-1. If the system refuses a thread, the run goes on with
+  // the workers it has.
+  void start_workers() {
+    for (std::size_t i = 1; i < workers_.size(); ++i) {
+      try {
+        workers_[i]->thread = std::thread([this, w = workers_[i].get()] { worker_main(*w); });
+      } catch (const std::system_error&) {
+        workers_.resize(i);
+        options_.workers = static_cast<unsigned>(i);
+        return;
+      }
+    }
+  }
+
+  void fold_counters() noexcept { add_counters(process().totals); }
+
+  static void add(worker_counters& into, const worker_counters& from) noexcept {
+    constexpr auto relaxed = std::memory_order_relaxed;
+    into.spawned.fetch_add(from.spawned.load(relaxed), relaxed);
+    into.finished.fetch_add(from.finished.load(relaxed), relaxed);
+    into.context_switches.fetch_add(from.context_switches.load(relaxed), relaxed);
+    into.steals.fetch_add(from.steals.load(relaxed), relaxed);
+    into.parks.fetch_add(from.parks.load(relaxed), relaxed);
+  }
+
+  static void dump_one(std::ostream& out, const goroutine& g) {
+    out << "goroutine " << g.id.load(std::memory_order_relaxed) << " [";
+    switch (g.status.load(std::memory_order_acquire)) {
+      case goroutine_status::running: out << "running"; break;
+      case goroutine_status::runnable: out << "runnable"; break;
+      case goroutine_status::parked: {
+        out << wait_reason_name(g.reason.load(std::memory_order_relaxed));
+        switch (g.detail.load(std::memory_order_relaxed)) {
+          case wait_detail::nil_chan: out << " (nil chan)"; break;
+          case wait_detail::no_cases: out << " (no cases)"; break;
+          case wait_detail::none: break;
+        }
+        break;
+      }
+      case goroutine_status::free: out << "dead"; break;
+    }
+    out << "]:\n";
+    if (std::uint64_t parent = g.parent_id.load(std::memory_order_relaxed); parent != 0) {
+      out << "created by goroutine " << parent << "\n";
+    } else if (g.is_main) {
+      out << "main goroutine\n";
+    }
+    out << "\n";
+  }
+
+  // --- records, ids, stacks -------------------------------------------------------------
+
+  goroutine* allocate_record(worker* w) {
+    if (w == nullptr) {
+      std::vector<goroutine*> one;
+      registry_.allocate(one, 1);
+      return one[0];
+    }
+    if (w->free_goroutines.empty()) registry_.allocate(w->free_goroutines, 64);
+    goroutine* g = w->free_goroutines.back();
+    w->free_goroutines.pop_back();
+    return g;
+  }
+
+  void release_record(worker* w, goroutine* g) noexcept {
+    if (w == nullptr) {
+      registry_.release(&g, 1);
+      return;
+    }
+    w->free_goroutines.push_back(g);
+    if (w->free_goroutines.size() > 256) {
+      registry_.release(w->free_goroutines.data() + 128, w->free_goroutines.size() - 128);
+      w->free_goroutines.resize(128);
+    }
+  }
+
+  std::uint64_t next_goroutine_id(worker* w) noexcept {
+    if (w == nullptr) return next_id_.fetch_add(1, std::memory_order_relaxed);
+    if (w->next_id == w->id_limit) {
+      w->next_id = next_id_.fetch_add(64, std::memory_order_relaxed);
+      w->id_limit = w->next_id + 64;
+    }
+    return w->next_id++;
+  }
+
+  stack_span acquire_stack(worker* w) {
+    if (w != nullptr) return w->stacks.acquire(stacks_);
+    std::vector<stack_span> one;
+    stacks_.acquire_batch(one, 1);
+    return one[0];
+  }
+
+  void prepare_record(goroutine* g, worker* w, std::uint64_t parent) noexcept {
+    g->id.store(next_goroutine_id(w), std::memory_order_relaxed);
+    g->parent_id.store(parent, std::memory_order_relaxed);
+    g->reason.store(wait_reason::none, std::memory_order_relaxed);
+    g->detail.store(wait_detail::none, std::memory_order_relaxed);
+    g->context = nullptr;
+    g->status.store(goroutine_status::runnable, std::memory_order_release);
+  }
+
+  void launch_local(worker& w, goroutine* g, std::uint64_t parent) {
+    prepare_record(g, &w, parent);
+    bump(w.counters.spawned);
+    push_local(w, g, local_run_queue::placement::next);
+  }
+
+  void launch_outside(goroutine* g, std::uint64_t parent) {
+    {
+      std::lock_guard guard(idle_lock_);
+      if (shutdown_.load(std::memory_order_relaxed)) {
+        g->entry.reset();
+        if (g->stack) stacks_.release_batch(&g->stack, 1);
+        g->stack = {};
+        registry_.release(&g, 1);
+        throw error("goro::go: the run has ended; start goroutines from inside goro::run");
+      }
+      prepare_record(g, nullptr, parent);
+      spawned_outside_.fetch_add(1, std::memory_order_seq_cst);
+      global_.push(g);
+    }
+    wake_if_needed();
+  }
+
+  // --- queues and waking ----------------------------------------------------------------
+
+  void push_local(worker& w, goroutine* g, local_run_queue::placement where) {
+    goroutine_list spill;
+    w.queue.push(g, where, spill);
+    if (!spill.empty()) global_.push(spill);
+    wake_if_needed();
+  }
+
+  void wake_if_needed() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (idle_count_.load(std::memory_order_relaxed) == 0 ||
+        spinning_.load(std::memory_order_relaxed) != 0) {
+      return;
+    }
+    wake_one();
+  }
+
+  // wake_one: wakes an idle worker, which starts out spinning (counted here on its behalf).
+  void wake_one() {
+    unsigned expected = 0;
+    if (!spinning_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return;
+    popped_worker p;
+    {
+      std::lock_guard guard(idle_lock_);
+      p = pop_idle();
+    }
+    if (p.w == nullptr) {
+      spinning_.fetch_sub(1, std::memory_order_seq_cst);
+      return;
+    }
+    signal(p);
+  }
+
+  struct popped_worker {
+    worker* w = nullptr;
+    bool poller = false;
+    std::uint32_t epoch = 0;
+  };
+
+  // pop_idle: takes a sleeping worker off the idle list, the poller only if no other sleeps.
+  // Requires idle_lock_.
+  popped_worker pop_idle() noexcept {
+    auto it = std::find_if(idle_.rbegin(), idle_.rend(), [&](worker* w) { return w != poller_; });
+    worker* w = it != idle_.rend() ? *it : (idle_.empty() ? nullptr : idle_.back());
+    if (w == nullptr) return {};
+    idle_.erase(std::find(idle_.begin(), idle_.end(), w));
+    w->listed_idle = false;
+    idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+    popped_worker p{w, w == poller_, w->idle_epoch};
+    if (p.poller) poller_ = nullptr;
+    return p;
+  }
+
+  void signal(const popped_worker& p) noexcept {
+    if (p.poller) {
+      netpoll_.interrupt();
+    } else {
+      p.w->idle_word.store(p.epoch + 1, std::memory_order_release);
+      futex_wake(p.w->idle_word, 1);
+    }
+  }
+
+  void wake_all() {
+    std::vector<popped_worker> woken;
+    {
+      std::lock_guard guard(idle_lock_);
+      while (!idle_.empty()) {
+        woken.push_back(pop_idle());
+        spinning_.fetch_add(1, std::memory_order_seq_cst);
+      }
+    }
+    for (const popped_worker& p : woken) signal(p);
+    netpoll_.interrupt();
+  }
+
+  // --- the worker loop ------------------------------------------------------------------
+
+  void worker_main(worker& w) {
+    thread_state& ts = this_thread();
+    const thread_role previous_role = ts.role;
+    ts.role = thread_role::worker;
+    ts.self = &w;
+    sanitizer_thread_init(w.sanitizer);
+    {
+      alternate_signal_stack altstack;
+      while (goroutine* g = find_work(w)) run(w, ts, g);
+    }
+    w.stacks.flush(stacks_);
+    ts.self = nullptr;
+    ts.role = previous_role;
+  }
+
+  // run: switches to `g` and, once it switches back, completes what it asked for.
+  void run(worker& w, thread_state& ts, goroutine* g) {
+    if (g->context == nullptr) start_fiber(w, *g);
+    w.current = g;
+    g->running_on = &w;
+    ts.current = g;
+    g->status.store(goroutine_status::running, std::memory_order_relaxed);
+    bump(w.progress);
+    if (!g->exceptions.empty()) install_exception_state(g->exceptions);
+    sanitizer_enter_fiber(w.sanitizer, g->sanitizer, g->stack.bottom, g->stack.size);
+    fcontext::transfer_t t = fcontext::jump_fcontext(g->context, &w);
+    sanitizer_back_on_scheduler(w.sanitizer);
+    stash_exception_state(g->exceptions);
+    ts.current = nullptr;
+    w.current = nullptr;
+    g->context = t.fctx;
+    bump(w.counters.context_switches);
+    if (!g->stack.guarded() && !stack_canary_intact(g->stack)) report_stack_overflow(*g);
+    complete_switch(w, *g, *static_cast<switch_action*>(t.data));
+  }
+
+  void start_fiber(worker& w, goroutine& g) {
+    if (!g.stack) {
+      try {
+        g.stack = w.stacks.acquire(stacks_);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "goro: cannot start goroutine %llu: %s\n",
+                     static_cast<unsigned long long>(g.id.load()), e.what());
+        std::abort();
+      }
+    }
+    g.context = fcontext::make_fcontext(g.stack.top(), g.stack.size, &goroutine_trampoline);
+    sanitizer_fiber_create(g.sanitizer);
+  }
+
+  void complete_switch(worker& w, goroutine& g, switch_action& action) {
+    switch (action.what) {
+      case switch_action::kind::park:
+        if (action.after != nullptr) (*action.after)();
+        bump(w.counters.parks);
+        // seq_cst store, then seq_cst load: pairs with begin_stop (store stopping_, scan status).
+        g.status.store(goroutine_status::parked, std::memory_order_seq_cst);
+        if (stopping_.load(std::memory_order_seq_cst)) try_interrupt(g);
+        break;
+      case switch_action::kind::yield:
+        g.status.store(goroutine_status::runnable, std::memory_order_relaxed);
+        push_local(w, &g, local_run_queue::placement::front);
+        break;
+      case switch_action::kind::exit:
+        finish_exit(w, g);
+        break;
+    }
+  }
+
+  void finish_exit(worker& w, goroutine& g) {
+    sanitizer_fiber_destroy(g.sanitizer);
+    w.stacks.release(stacks_, g.stack);
+    g.stack = {};
+    g.context = nullptr;
+    const bool was_main = g.is_main;
+    g.is_main = false;
+    g.status.store(goroutine_status::free, std::memory_order_release);
+    release_record(&w, &g);
+    w.counters.finished.fetch_add(1, std::memory_order_seq_cst);
+    if (was_main) {
+      main_done_.store(true, std::memory_order_seq_cst);
+      begin_stop();
+    }
+    if (stopping_.load(std::memory_order_seq_cst)) check_shutdown();
+  }
+
+  goroutine* find_work(worker& w) {
+    for (;;) {
+      if (shutdown_.load(std::memory_order_acquire)) return nullptr;
+      const bool fair = ++w.tick % 61 == 0;
+      if (fair) {
+        if (goroutine* g = take_global(w, 1)) return g;
+        if (netpoll_.waiters.load(std::memory_order_relaxed) > 0) poll_network(false);
+      }
+      run_timers();
+      if (goroutine* g = w.queue.pop(fair)) return g;
+      if (goroutine* g = take_global(w, local_run_queue::capacity / 2)) return g;
+      if (netpoll_.waiters.load(std::memory_order_relaxed) > 0 && poll_network(false) > 0) continue;
+      if (goroutine* g = steal(w)) return g;
+      idle(w);
+    }
+  }
+
+  void run_timers() {
+    const std::int64_t earliest = timers_.earliest();
+    if (earliest == timer_heap::none) return;
+    const auto now = clock::now();
+    if (to_nanoseconds(now) >= earliest) timers_.run_expired(now);
+  }
+
+  int poll_network(bool block) {
+    netpoll::event_buffer events;
+    int n = netpoll_.wait(events, block, timer_heap::none);
+    netpoll_.dispatch(events, n, block);
+    return n;
+  }
+
+  // take_global: a fair share of the global queue; the first to run, the rest to `w`'s queue.
+  goroutine* take_global(worker& w, std::size_t max) {
+    const std::size_t available = global_.size_hint();
+    if (available == 0) return nullptr;
+    goroutine_list batch = global_.pop_batch(std::min(available / workers_.size() + 1, max));
+    goroutine* first = batch.pop_front();
+    while (goroutine* g = batch.pop_front()) {
+      goroutine_list spill;
+      w.queue.push(g, local_run_queue::placement::back, spill);
+      global_.push(spill);
+    }
+    return first;
+  }
+
+  goroutine* steal(worker& w) {
+    const std::size_t n = workers_.size();
+    if (n == 1) return nullptr;
+    if (!w.spinning) {
+      // At most half of the busy workers spin, so spinning cannot eat a loaded machine.
+      const std::size_t busy = n - idle_count_.load(std::memory_order_relaxed);
+      if (2 * spinning_.load(std::memory_order_relaxed) >= busy) return nullptr;
+      w.spinning = true;
+      spinning_.fetch_add(1, std::memory_order_seq_cst);
+    }
+    std::array<goroutine*, local_run_queue::capacity / 2 + 1> loot;
+    for (int round = 0; round < 4; ++round) {
+      const std::size_t start = w.random() % n;
+      for (std::size_t i = 0; i < n; ++i) {
+        worker& victim = *workers_[(start + i) % n];
+        if (&victim == &w) continue;
+        const std::uint32_t k = victim.queue.steal(loot, round == 3 && stuck(victim));
+        if (k == 0) continue;
+        bump(w.counters.steals);
+        for (std::uint32_t j = 0; j + 1 < k; ++j) {
+          goroutine_list spill;
+          w.queue.push(loot[j], local_run_queue::placement::back, spill);
+          global_.push(spill);
+        }
+        stop_spinning(w);
+        return loot[k - 1];
+      }
+      if (goroutine* g = take_global(w, local_run_queue::capacity / 2)) {
+        stop_spinning(w);
+        return g;
+      }
+    }
+    return nullptr;
+  }
+
+  // stuck: the victim has a goroutine in its `next` slot and has not scheduled for a few
+  // microseconds (it runs a goroutine that does not block): take `next` so it is not starved.
+  static bool stuck(const worker& victim) noexcept {
+    if (!victim.queue.only_next_hint()) return false;
+    const std::uint64_t before = victim.progress.load(std::memory_order_relaxed);
+    const auto until = clock::now() + std::chrono::microseconds(3);
+    while (clock::now() < until) cpu_relax();
+    return victim.progress.load(std::memory_order_relaxed) == before;
+  }
+
+  void stop_spinning(worker& w) {
+    w.spinning = false;
+    // The last spinner to find work wakes another worker: there may be more (Go's resetspinning).
+    if (spinning_.fetch_sub(1, std::memory_order_seq_cst) == 1) wake_if_needed();
+  }
+
+  // --- idle -----------------------------------------------------------------------------
+
+  void idle(worker& w) {
+    if (stacks_.trim_pending(trim_keep_stacks)) stacks_.trim(trim_keep_stacks);
+    bool poller = false;
+    bool quiescent = false;
+    {
+      std::lock_guard guard(idle_lock_);
+      if (shutdown_.load(std::memory_order_relaxed)) return;
+      w.listed_idle = true;
+      w.idle_epoch = w.idle_word.load(std::memory_order_relaxed);
+      idle_.push_back(&w);
+      if (poller_ == nullptr) {
+        poller_ = &w;
+        poller = true;
+      }
+      quiescent = idle_count_.fetch_add(1, std::memory_order_seq_cst) + 1 == workers_.size();
+    }
+    if (w.spinning) {
+      w.spinning = false;
+      spinning_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (quiescent) on_quiescence();
+    if (work_visible()) {
+      leave_idle(w, poller);
+    } else if (poller) {
+      wait_polling(w);
+    } else {
+      wait_sleeping(w);
+    }
+  }
+
+  bool work_visible() const noexcept {
+    if (global_.size_hint() != 0 || shutdown_.load(std::memory_order_relaxed)) return true;
+    return std::any_of(workers_.begin(), workers_.end(),
+                       [](const auto& w) { return w->queue.size_hint() != 0; });
+  }
+
+  // leave_idle: cancels an idle registration. If a waker took us off the list first, its
+  // signal is on its way (a sleeper consumes it) and it counted us as spinning.
+  void leave_idle(worker& w, bool registered_as_poller) {
+    {
+      std::lock_guard guard(idle_lock_);
+      if (w.listed_idle) {
+        unlist(w);
+        return;
+      }
+    }
+    if (!registered_as_poller) consume_wake(w);
+    w.spinning = true;
+  }
+
+  // unlist: takes `w` off the idle list itself. Requires idle_lock_.
+  void unlist(worker& w) noexcept {
+    idle_.erase(std::find(idle_.begin(), idle_.end(), &w));
+    w.listed_idle = false;
+    idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+    if (poller_ == &w) poller_ = nullptr;
+  }
+
+  void consume_wake(worker& w) noexcept {
+    while (w.idle_word.load(std::memory_order_acquire) == w.idle_epoch) {
+      futex_wait(w.idle_word, w.idle_epoch);
+    }
+  }
+
+  void wait_sleeping(worker& w) {
+    consume_wake(w);
+    w.spinning = true;  // the waker counted us
+  }
+
+  void wait_polling(worker& w) {
+    netpoll::event_buffer events;
+    poller_blocked_.store(true, std::memory_order_seq_cst);
+    int n = netpoll_.wait(events, true, timers_.earliest());
+    poller_blocked_.store(false, std::memory_order_seq_cst);
+    bool popped = false;
+    {
+      std::lock_guard guard(idle_lock_);
+      popped = !w.listed_idle;
+      if (!popped) unlist(w);
+    }
+    w.spinning = popped;  // a waker that popped the poller counted it as spinning
+    netpoll_.dispatch(events, n, true);
+  }
+
+  // on_quiescence: every worker is idle. If nothing outside the goroutines can wake one —
+  // no timer, no socket, no blocking() call, no plain thread — the run is deadlocked (or, while
+  // stopping, stuck in destructors).
+  void on_quiescence() {
+    if (work_visible()) return;
+    if (timers_.size() != 0 || netpoll_.waiters.load(std::memory_order_seq_cst) != 0 ||
+        blocking_calls_.load(std::memory_order_seq_cst) != 0 ||
+        plain_threads_.load(std::memory_order_seq_cst) != 0) {
+      return;
+    }
+    if (stopping_.load(std::memory_order_seq_cst)) {
+      check_shutdown();
+      if (!shutdown_.load(std::memory_order_seq_cst)) abandon_stuck_goroutines();
+    } else if (options_.detect_deadlock) {
+      declare_deadlock();
+    }
+  }
+
+  void declare_deadlock() {
+    bool expected = false;
+    if (!deadlock_declared_.compare_exchange_strong(expected, true)) return;
+    std::ostringstream out;
+    out << "all goroutines are asleep - deadlock!\n\n";
+    dump(out);
+    deadlock_report_ = out.str();
+    begin_stop();
+  }
+
+  // abandon_stuck_goroutines: goroutines that block again while being unwound at shutdown, with
+  // nothing left to wake them, cannot be unwound: report them and end the run without them.
+  void abandon_stuck_goroutines() {
+    registry_.for_each([](const goroutine& g) {
+      if (g.status.load(std::memory_order_acquire) == goroutine_status::parked) {
+        std::fprintf(stderr,
+                     "goro: goroutine %llu blocked while being unwound at shutdown; abandoning "
+                     "it (its remaining destructors do not run)\n",
+                     static_cast<unsigned long long>(g.id.load()));
+      }
+    });
+    {
+      std::lock_guard guard(idle_lock_);
+      shutdown_.store(true, std::memory_order_seq_cst);
+    }
+    wake_all();
+  }
+
+  // --- stopping -------------------------------------------------------------------------
+
+  // begin_stop: from now on every goroutine is unwound at its next blocking operation or yield;
+  // the parked ones are woken for it now. Pairs with complete_switch (store status, load
+  // stopping_): a goroutine parking concurrently is caught by one side or the other.
+  void begin_stop() {
+    stopping_.store(true, std::memory_order_seq_cst);
+    registry_.for_each([this](goroutine& g) { try_interrupt(g); });
+  }
+
+  bool try_interrupt(goroutine& g) {
+    const std::uint64_t ticket = g.park.token.load(std::memory_order_acquire);
+    if ((ticket & token_waiting) == 0 || (ticket & token_uninterruptible) != 0) return false;
+    // Read after the ticket: `parked` here means parked in that very wait (see goroutine.hpp).
+    if (g.status.load(std::memory_order_seq_cst) != goroutine_status::parked) return false;
+    if (!try_claim(g.park, ticket)) return false;
+    g.park.interrupted = true;
+    ready(&g);
+    return true;
+  }
+
+  void check_shutdown() {
+    if (!main_done_.load(std::memory_order_seq_cst)) return;
+    {
+      std::lock_guard guard(idle_lock_);
+      if (shutdown_.load(std::memory_order_relaxed) || live_goroutines() != 0) return;
+      shutdown_.store(true, std::memory_order_seq_cst);
+    }
+    wake_all();
+  }
+
+  void submit_blocking(const blocking_pool::job& j) {
+    try {
+      blocking_.submit(j);
+    } catch (const std::system_error&) {
+      // No helper thread could be started: run the call here rather than fail it.
+      (*j.fn)();
+      if (try_claim(*j.owner, j.ticket)) ready(j.owner->g);
+      j.running->fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+
+  // --- state ----------------------------------------------------------------------------
+
+  options options_;
+  std::uint64_t run_id_ = 0;
+  std::vector<std::unique_ptr<worker>> workers_;
+  global_run_queue global_;
+  goroutine_registry registry_;
+  stack_pool stacks_;
+  timer_heap timers_;
+  netpoll netpoll_;
+  blocking_pool blocking_;
+
+  std::atomic<std::uint64_t> next_id_{1};          // main gets 1
+  std::atomic<std::uint64_t> spawned_outside_{0};  // spawns by plain threads and helpers
+  std::atomic<std::int64_t> blocking_calls_{0};
+  std::atomic<std::int64_t> plain_threads_{0};
+
+  std::atomic<std::size_t> idle_count_{0};  // workers on idle_ (written under idle_lock_)
+  std::atomic<unsigned> spinning_{0};       // workers looking for work to steal
+  std::atomic<bool> poller_blocked_{false};
+
+  futex_mutex idle_lock_;  // guards idle_, poller_, each worker's listed_idle/idle_epoch, the
+                           // shutdown decision and spawns from plain threads
+  std::vector<worker*> idle_;
+  worker* poller_ = nullptr;
+
+  std::atomic<bool> main_done_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> shutdown_{false};
+  std::atomic<bool> deadlock_declared_{false};
+  std::string deadlock_report_;  // written once, before stopping begins
+};
+
+// The entry point of every goroutine's fiber.
+inline void goroutine_trampoline(fcontext::transfer_t t) noexcept {
+  auto* w = static_cast<worker*>(t.data);
+  w->scheduler_context = t.fctx;
+  goroutine& g = *w->current;
+  sanitizer_resumed_fiber(g.sanitizer, w->sanitizer);
+  run_goroutine_body(g);
+  switch_action exit{switch_action::kind::exit};
+  switch_to_scheduler(g, exit);
+  std::abort();  // an exited goroutine is never resumed
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,322 @@
+// goro/detail/stack.hpp — goroutine stacks: reserved with mmap, committed lazily by the kernel,
+// guarded or canaried, pooled and given back.
+//
+// Geometry (S = options.stack_size, a multiple of the page size P):
+//   guarded:   one mapping of S bytes per stack; its lowest page is PROT_NONE (the guard; the
+//              mprotect splits the mapping in two, which is why guarded stacks count twice against
+//              vm.max_map_count). Usable: [base + P, base + S).
+//   unguarded: slabs of slab_stacks stacks, one mapping each: [P lead page][S][S]...[S]. With
+//              b_k = slab + P + k*S, stack k uses [b_k, b_{k+1} - 64) and its 64-byte canary is
+//              [b_k - 64, b_k): the last bytes of the page that holds the top of stack k-1 (or of
+//              the lead page). A running goroutine always touches its own top page, so canaries
+//              cost no extra committed page per goroutine.
+//
+// Invariants:
+//   - A stack is in exactly one place: running a goroutine, a worker's stack_cache, or one of the
+//     pool's free lists (dirty_: touched pages possibly committed; clean_: everything below the
+//     top page given back with MADV_DONTNEED).
+//   - The top page of a free stack is never given back while the stack's slab is mapped, because
+//     it holds the canary of the stack above; a whole slab is unmapped only when every stack of it
+//     is on the pool's free lists (slab::outside == 0).
+//   - guarded_count_ counts guarded mappings that exist (in use or free).
+#pragma once
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "../error.hpp"
+#include "options.hpp"
+#include "sanitizer.hpp"
+#include "spinlock.hpp"
+
+namespace goro::detail {
+
+inline std::size_t page_size() noexcept {
+  static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+inline constexpr std::size_t stack_canary_size = 64;
+inline constexpr std::size_t minimum_stack_size = 16 * 1024;
+
+struct stack_slab;
+
+// stack_span: one goroutine stack. The stack grows down from top().
+struct stack_span {
+  char* bottom = nullptr;  // lowest usable byte
+  std::size_t size = 0;    // usable bytes
+  stack_slab* slab = nullptr;  // the slab of an unguarded stack; nullptr for a guarded one
+
+  char* top() const noexcept { return bottom + size; }
+  bool guarded() const noexcept { return slab == nullptr; }
+  explicit operator bool() const noexcept { return bottom != nullptr; }
+};
+
+struct stack_slab {
+  char* base = nullptr;
+  std::size_t bytes = 0;
+  std::size_t stacks = 0;   // stacks carved so far
+  std::size_t outside = 0;  // carved stacks not on the pool's free lists
+};
+
+// The canary words: the pattern is arbitrary but unlikely to be written by accident.
+inline void write_stack_canary(const stack_span& s) noexcept {
+  auto* words = reinterpret_cast<std::uint64_t*>(s.bottom - stack_canary_size);
+  for (std::size_t i = 0; i < stack_canary_size / sizeof(std::uint64_t); ++i) {
+    words[i] = 0x676f726f53544b00ULL ^ (i * 0x9e3779b97f4a7c15ULL);
+  }
+}
+
+inline bool stack_canary_intact(const stack_span& s) noexcept {
+  const auto* words = reinterpret_cast<const std::uint64_t*>(s.bottom - stack_canary_size);
+  for (std::size_t i = 0; i < stack_canary_size / sizeof(std::uint64_t); ++i) {
+    if (words[i] != (0x676f726f53544b00ULL ^ (i * 0x9e3779b97f4a7c15ULL))) return false;
+  }
+  return true;
+}
+
+class stack_pool {
+ public:
+  stack_pool() = default;
+  stack_pool(const stack_pool&) = delete;
+  stack_pool& operator=(const stack_pool&) = delete;
+  ~stack_pool() { release_all(); }
+
+  // configure: sets the geometry for a run. Call with no stack in use.
+  void configure(std::size_t stack_size, stack_guard mode, std::size_t max_map_count) {
+    const std::size_t page = page_size();
+    if (stack_size < minimum_stack_size) {
+      throw error("goro::run: options.stack_size is " + std::to_string(stack_size) +
+                  " bytes; the minimum is " + std::to_string(minimum_stack_size));
+    }
+    std::lock_guard guard(lock_);
+    stack_size_ = (stack_size + page - 1) / page * page;
+    mode_ = mode;
+    guarded_limit_ = max_map_count / 4;  // two mappings each, at most half of the budget
+  }
+
+  std::size_t stack_size() const noexcept { return stack_size_; }
+
+  // acquire_batch: appends up to `count` free stacks (at least one) to `out`.
+  void acquire_batch(std::vector<stack_span>& out, std::size_t count) {
+    std::lock_guard guard(lock_);
+    for (; count > 0 && !dirty_.empty(); --count) out.push_back(take(dirty_));
+    for (; count > 0 && !clean_.empty(); --count) out.push_back(take(clean_));
+    if (count > 0) out.push_back(create());
+  }
+
+  // release_batch: gives stacks back; they stay committed (dirty) until trim().
+  void release_batch(const stack_span* spans, std::size_t count) {
+    std::lock_guard guard(lock_);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (spans[i].slab != nullptr) --spans[i].slab->outside;
+      dirty_.push_back(spans[i]);
+    }
+    dirty_count_hint_.store(dirty_.size(), std::memory_order_relaxed);
+  }
+
+  // trim: gives surplus memory back to the kernel. Called by workers about to go idle, so that a
+  // burst of goroutines does not pin its peak footprint. Keeps `keep_dirty` stacks committed.
+  void trim(std::size_t keep_dirty) {
+    std::lock_guard guard(lock_);
+    while (dirty_.size() > keep_dirty) {
+      stack_span s = dirty_.back();
+      dirty_.pop_back();
+      give_back_below_top_page(s);
+      clean_.push_back(s);
+    }
+    unmap_empty_slabs();
+    unmap_surplus_guarded(keep_dirty);
+  }
+
+  // trim_pending: a cheap, racy hint that trim() has work to do.
+  bool trim_pending(std::size_t keep_dirty) const noexcept {
+    return dirty_count_hint_.load(std::memory_order_relaxed) > keep_dirty;
+  }
+
+  // release_all: unmaps every free stack and every slab. Stacks still in use (goroutines
+  // abandoned at shutdown) keep their slabs mapped.
+  void release_all() noexcept {
+    std::lock_guard guard(lock_);
+    for (auto* list : {&dirty_, &clean_}) {
+      for (const stack_span& s : *list) {
+        if (s.guarded()) unmap_guarded(s);
+      }
+      list->clear();
+    }
+    std::erase_if(slabs_, [](stack_slab* slab) {
+      if (slab->outside != 0) return false;
+      munmap(slab->base, slab->bytes);
+      delete slab;
+      return true;
+    });
+    carving_ = nullptr;
+    dirty_count_hint_.store(0, std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr std::size_t slab_stacks = 64;
+
+  stack_span take(std::vector<stack_span>& list) {
+    stack_span s = list.back();
+    list.pop_back();
+    if (s.slab != nullptr) ++s.slab->outside;
+    if (&list == &dirty_) dirty_count_hint_.store(dirty_.size(), std::memory_order_relaxed);
+    return prepare(s);
+  }
+
+  stack_span prepare(stack_span s) {
+    sanitizer_unpoison_stack(s.bottom, s.size);
+    if (!s.guarded()) write_stack_canary(s);
+    return s;
+  }
+
+  stack_span create() {
+    const bool guard = mode_ == stack_guard::always ||
+                       (mode_ == stack_guard::automatic && guarded_count_ < guarded_limit_);
+    if (guard) {
+      stack_span s = map_guarded();
+      if (s) return prepare(s);
+      // automatic: the kernel refused the mapping; fall back to an unguarded stack.
+    }
+    return prepare(carve_unguarded());
+  }
+
+  stack_span map_guarded() {
+    const std::size_t page = page_size();
+    void* base = mmap(nullptr, stack_size_, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    int err = errno;
+    if (base != MAP_FAILED && mprotect(base, page, PROT_NONE) != 0) {
+      err = errno;
+      munmap(base, stack_size_);
+      base = MAP_FAILED;
+    }
+    if (base == MAP_FAILED) {
+      if (mode_ == stack_guard::always) throw_refused(err);
+      guarded_limit_ = guarded_count_;  // do not try again before stacks are given back
+      return {};
+    }
+    ++guarded_count_;
+    return stack_span{static_cast<char*>(base) + page, stack_size_ - page, nullptr};
+  }
+
+  [[noreturn]] void throw_refused(int err) const {
+    throw error("goro::go: the kernel refused a guarded goroutine stack (" +
+                std::error_code(err, std::generic_category()).message() + ", " +
+                std::to_string(guarded_count_) +
+                " guarded stacks exist, each takes two of vm.max_map_count mappings); raise "
+                "vm.max_map_count or use options.guard = goro::stack_guard::automatic");
+  }
+
+  stack_span carve_unguarded() {
+    if (carving_ == nullptr || carving_->stacks == slab_stacks) map_slab();
+    const std::size_t k = carving_->stacks++;
+    ++carving_->outside;
+    char* boundary = carving_->base + page_size() + k * stack_size_;
+    return stack_span{boundary, stack_size_ - stack_canary_size, carving_};
+  }
+
+  void map_slab() {
+    const std::size_t bytes = page_size() + slab_stacks * stack_size_;
+    void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED) {
+      throw error("goro::go: cannot reserve goroutine stacks: " +
+                  std::error_code(errno, std::generic_category()).message());
+    }
+    carving_ = new stack_slab{static_cast<char*>(base), bytes, 0, 0};
+    slabs_.push_back(carving_);
+  }
+
+  void give_back_below_top_page(const stack_span& s) noexcept {
+    const std::size_t page = page_size();
+    auto top_page = reinterpret_cast<std::uintptr_t>(s.top() - 1) / page * page;
+    auto bottom = reinterpret_cast<std::uintptr_t>(s.bottom);
+    if (top_page > bottom) {
+      madvise(reinterpret_cast<void*>(bottom), top_page - bottom, MADV_DONTNEED);
+    }
+  }
+
+  void unmap_guarded(const stack_span& s) noexcept {
+    munmap(s.bottom - page_size(), stack_size_);
+    --guarded_count_;
+  }
+
+  void unmap_empty_slabs() {
+    auto empty = [&](const stack_slab* slab) {
+      return slab->outside == 0 && slab->stacks == slab_stacks && slab != carving_;
+    };
+    if (std::none_of(slabs_.begin(), slabs_.end(), empty)) return;
+    auto in_empty_slab = [&](const stack_span& s) { return s.slab != nullptr && empty(s.slab); };
+    std::erase_if(clean_, in_empty_slab);
+    std::erase_if(dirty_, in_empty_slab);
+    std::erase_if(slabs_, [&](stack_slab* slab) {
+      if (!empty(slab)) return false;
+      munmap(slab->base, slab->bytes);
+      delete slab;
+      return true;
+    });
+  }
+
+  void unmap_surplus_guarded(std::size_t keep) {
+    std::size_t guarded_free = 0;
+    std::erase_if(clean_, [&](const stack_span& s) {
+      if (!s.guarded() || ++guarded_free <= keep) return false;
+      unmap_guarded(s);
+      return true;
+    });
+    dirty_count_hint_.store(dirty_.size(), std::memory_order_relaxed);
+  }
+
+  futex_mutex lock_;  // guards every member below
+  std::size_t stack_size_ = 256 * 1024;
+  stack_guard mode_ = stack_guard::automatic;
+  std::size_t guarded_limit_ = 16382;
+  std::size_t guarded_count_ = 0;
+  std::vector<stack_span> dirty_;
+  std::vector<stack_span> clean_;
+  std::vector<stack_slab*> slabs_;
+  stack_slab* carving_ = nullptr;  // the slab new unguarded stacks are carved from
+  std::atomic<std::size_t> dirty_count_hint_{0};  // dirty_.size(), readable without lock_
+};
+
+// stack_cache: a worker's private stack free list, refilled from and spilled to the pool in
+// batches so that spawn and exit take no lock in the common case. Owned by one worker thread.
+class stack_cache {
+ public:
+  static constexpr std::size_t capacity = 32;
+
+  stack_span acquire(stack_pool& pool) {
+    if (items_.empty()) pool.acquire_batch(items_, capacity / 2);
+    stack_span s = items_.back();
+    items_.pop_back();
+    sanitizer_unpoison_stack(s.bottom, s.size);
+    return s;
+  }
+
+  void release(stack_pool& pool, stack_span s) {
+    items_.push_back(s);
+    if (items_.size() > capacity) flush(pool, capacity / 2);
+  }
+
+  void flush(stack_pool& pool, std::size_t keep = 0) {
+    if (items_.size() <= keep) return;
+    pool.release_batch(items_.data() + keep, items_.size() - keep);
+    items_.resize(keep);
+  }
+
+ private:
+  std::vector<stack_span> items_;
+};
+
+}  // namespace goro::detail

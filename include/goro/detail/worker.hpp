@@ -1,0 +1,66 @@
+// goro/detail/worker.hpp — a worker: one OS thread with its run queue (Go's M and P together).
+//
+// Everything here is owned by the worker's own thread except where marked: `queue` has its own
+// lock (thieves), `listed_idle`/`idle_epoch` are guarded by scheduler::idle_lock_, and the
+// counters are atomics that other threads read for runtime_stats() and num_goroutines().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "config.hpp"
+#include "goroutine.hpp"
+#include "run_queue.hpp"
+#include "sanitizer.hpp"
+#include "stack.hpp"
+
+namespace goro::detail {
+
+class scheduler;
+
+// worker_counters: monotonic counts kept by one worker (relaxed unless noted).
+struct worker_counters {
+  std::atomic<std::uint64_t> spawned{0};
+  std::atomic<std::uint64_t> finished{0};  // incremented seq_cst: see scheduler::live_goroutines
+  std::atomic<std::uint64_t> context_switches{0};
+  std::atomic<std::uint64_t> steals{0};
+  std::atomic<std::uint64_t> parks{0};
+};
+
+struct alignas(cache_line_size) worker {
+  worker(scheduler& s, unsigned i) : sched(s), index(i), random_state(0x9e3779b97f4a7c15ULL * (i + 1)) {}
+
+  scheduler& sched;
+  const unsigned index;
+  local_run_queue queue;
+
+  void* scheduler_context = nullptr;  // this thread's own context while a goroutine runs
+  goroutine* current = nullptr;
+  thread_sanitizer_state sanitizer;
+  std::uint32_t tick = 0;                  // schedules since the run started
+  std::atomic<std::uint64_t> progress{0};  // bumped per schedule; thieves read it (stuck check)
+  bool spinning = false;                   // counted in scheduler::spinning_
+
+  bool listed_idle = false;                   // guarded by scheduler::idle_lock_
+  std::atomic<std::uint32_t> idle_word{0};    // futex word of a sleeping worker
+  std::uint32_t idle_epoch = 0;               // the value idle_word has while it may sleep
+
+  std::uint64_t random_state;
+  stack_cache stacks;
+  std::vector<goroutine*> free_goroutines;
+  std::uint64_t next_id = 0;   // ids handed out from [next_id, id_limit)
+  std::uint64_t id_limit = 0;
+  worker_counters counters;
+  std::thread thread;
+
+  std::uint64_t random() noexcept {  // xorshift64*
+    random_state ^= random_state >> 12;
+    random_state ^= random_state << 25;
+    random_state ^= random_state >> 27;
+    return random_state * 0x2545f4914f6cdd1dULL;
+  }
+};
+
+}  // namespace goro::detail

@@ -1,0 +1,8 @@
+// goro/goro.hpp — the whole library: Go's concurrency model for C++20.
+#pragma once
+
+#include "debug.hpp"
+#include "error.hpp"
+#include "runtime.hpp"
+#include "sync.hpp"
+#include "time.hpp"

@@ -1,0 +1,156 @@
+// goro/runtime.hpp — starting the scheduler and goroutines (API section 1).
+//
+//   int answer = goro::run([] {
+//     goro::wait_group wg;
+//     wg.add(1);
+//     goro::go([&] { wg.done(); });
+//     wg.wait();
+//     return 42;
+//   });
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+#include "detail/options.hpp"
+#include "detail/outcome.hpp"
+#include "detail/park.hpp"
+#include "detail/scheduler.hpp"
+#include "error.hpp"
+
+namespace goro {
+
+namespace detail {
+
+// run_scheduler: the non-template part of goro::run.
+inline void run_scheduler(function_ref<void()> main_body, const options& opts) {
+  process_state& p = process();
+  if (p.run_active.exchange(true, std::memory_order_acq_rel)) {
+    throw error(this_thread().current != nullptr
+                    ? "goro::run: called from a goroutine; goro::run cannot be nested"
+                    : "goro::run: another goro::run is active; one run at a time per process");
+  }
+  struct release_run {
+    ~release_run() { process().run_active.store(false, std::memory_order_release); }
+  } release;
+  scheduler s(opts);
+  s.execute(main_body);
+}
+
+// spawn: the non-variadic part of goro::go.
+template <class F>
+void spawn(F&& body) {
+  thread_state& ts = this_thread();
+  if (ts.current != nullptr) {
+    ts.self->sched.spawn(std::forward<F>(body), ts.self, ts.current->id.load());
+    return;
+  }
+  note_plain_thread(ts);
+  scheduler_ref ref;
+  if (!ref) {
+    throw error(
+        "goro::go: no goro::run is active; start goroutines inside goro::run (or from another "
+        "thread while a run is active)");
+  }
+  ref->spawn(std::forward<F>(body), nullptr, 0);
+}
+
+}  // namespace detail
+
+// run: starts the scheduler with `opts`, runs `main_fn` as the main goroutine (id 1) and blocks
+// the calling thread — which becomes worker 0 — until it returns; then every goroutine still
+// alive is unwound at its next blocking operation or yield, and run returns main_fn's result or
+// rethrows its exception. Throws goro::deadlock_error when every goroutine is blocked for good
+// (options::detect_deadlock), goro::error if a run is already active.
+template <class F>
+auto run(F&& main_fn, options opts = {}) -> std::invoke_result_t<F&> {
+  using result_type = std::invoke_result_t<F&>;
+  detail::outcome<result_type> result;
+  detail::run_scheduler([&] { result.capture(main_fn); }, opts);
+  return result.get();
+}
+
+// go: starts a goroutine that runs fn(args...). fn and args are decay-copied (like std::thread)
+// and invoked as rvalues. Callable from a goroutine, or from any thread while a run is active;
+// otherwise throws goro::error. An exception escaping the goroutine prints
+// "goro: unhandled exception in goroutine <id>: <what()>" and calls std::terminate().
+template <class F, class... Args>
+void go(F&& fn, Args&&... args) {
+  detail::spawn([fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable {
+    std::invoke(std::move(fn), std::move(args)...);
+  });
+}
+
+// yield: lets the other runnable goroutines of this worker run first (runtime.Gosched). On a
+// plain thread: std::this_thread::yield().
+inline void yield() {
+  detail::thread_state& ts = detail::this_thread();
+  if (ts.current == nullptr) {
+    detail::note_plain_thread(ts);
+    std::this_thread::yield();
+    return;
+  }
+  detail::goroutine& g = *ts.current;
+  g.running_on->sched.yield(g);
+}
+
+// num_workers: the worker threads of the active run (runtime.GOMAXPROCS(0)); outside a run, the
+// number a run would start with default options.
+inline unsigned num_workers() {
+  detail::thread_state& ts = detail::this_thread();
+  if (ts.current != nullptr) return ts.self->sched.worker_count();
+  detail::note_plain_thread(ts);
+  detail::scheduler_ref ref;
+  return ref ? ref->worker_count() : detail::resolve_worker_count(0);
+}
+
+// num_goroutines: live goroutines of the active run, main included (runtime.NumGoroutine); 0
+// outside a run.
+inline std::size_t num_goroutines() {
+  detail::thread_state& ts = detail::this_thread();
+  if (ts.current != nullptr) return ts.self->sched.live_goroutines();
+  detail::note_plain_thread(ts);
+  detail::scheduler_ref ref;
+  return ref ? ref->live_goroutines() : 0;
+}
+
+// in_goroutine: true when called on a goroutine, false on a plain thread.
+inline bool in_goroutine() {
+  detail::thread_state& ts = detail::this_thread();
+  if (ts.current == nullptr) detail::note_plain_thread(ts);
+  return ts.current != nullptr;
+}
+
+// goroutine_id: the calling goroutine's id (main is 1), 0 on a plain thread.
+inline std::uint64_t goroutine_id() {
+  detail::thread_state& ts = detail::this_thread();
+  if (ts.current == nullptr) {
+    detail::note_plain_thread(ts);
+    return 0;
+  }
+  return ts.current->id.load(std::memory_order_relaxed);
+}
+
+// blocking: runs fn() — a call that blocks its thread (file I/O, a C library) — on a helper
+// thread while the calling goroutine parks, so its worker keeps running other goroutines.
+// Returns fn's result or rethrows its exception. On a plain thread, calls fn() directly.
+template <class F>
+auto blocking(F&& fn) -> std::invoke_result_t<F&> {
+  using result_type = std::invoke_result_t<F&>;
+  detail::thread_state& ts = detail::this_thread();
+  if (ts.current == nullptr) {
+    detail::note_plain_thread(ts);
+    return std::invoke(fn);
+  }
+  detail::outcome<result_type> result;
+  detail::goroutine& g = *ts.current;
+  g.running_on->sched.run_blocking(g, [&] { result.capture(fn); });
+  return result.get();
+}
+
+}  // namespace goro
