@@ -53,17 +53,32 @@ class netpoll {
 
   using event_buffer = std::array<epoll_event, 128>;
 
-  // wait: collects ready events, blocking until `deadline_ns` (steady_clock nanoseconds;
-  // timer_heap::none: no deadline) if `block`. Returns the number of events in `out`.
+  // wait: collects the sockets' ready events into `out` and returns how many, blocking until
+  // `deadline_ns` (steady_clock nanoseconds; timer_heap::none: no deadline) if `block`. The
+  // blocking caller drains the eventfd and timerfd here, while it is still the only poller:
+  // draining later could consume an expiry armed by the next poller.
   int wait(event_buffer& out, bool block, std::int64_t deadline_ns) {
     if (block) arm_timer(deadline_ns);
     int n = epoll_wait(epoll_fd_, out.data(), static_cast<int>(out.size()), block ? -1 : 0);
-    return n < 0 ? 0 : n;
+    int sockets = 0;
+    for (int i = 0; i < n; ++i) {
+      const epoll_event& ev = out[static_cast<std::size_t>(i)];
+      if (ev.data.ptr == &event_marker_ || ev.data.ptr == &timer_marker_) {
+        // Level-triggered: a non-blocking poll leaves them for the blocked poller.
+        if (block) drain_internal(ev.data.ptr);
+      } else {
+        out[static_cast<std::size_t>(sockets++)] = ev;
+      }
+    }
+    return sockets;
   }
 
-  // dispatch: hands the events of a wait() to their sockets; `blocking` must match that wait.
-  void dispatch(const event_buffer& events, int n, bool blocking) {
-    for (int i = 0; i < n; ++i) dispatch(events[static_cast<std::size_t>(i)], blocking);
+  // dispatch: hands the events of a wait() to their sockets.
+  void dispatch(const event_buffer& events, int n) {
+    for (int i = 0; i < n; ++i) {
+      auto* d = static_cast<io_descriptor*>(events[static_cast<std::size_t>(i)].data.ptr);
+      d->on_event(d, events[static_cast<std::size_t>(i)].events);
+    }
   }
 
   // interrupt: makes a blocked (or the next) poll() return. Coalesced: one write per poll.
@@ -84,23 +99,14 @@ class netpoll {
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
   }
 
-  // The eventfd and timerfd are level-triggered and only the blocking poller drains them: a
-  // non-blocking poll that consumed a wake-up meant for the blocked poller would lose it.
-  void dispatch(const epoll_event& ev, bool block) {
-    if (ev.data.ptr == &event_marker_ || ev.data.ptr == &timer_marker_) {
-      if (block) drain_internal(ev.data.ptr);
-    } else {
-      auto* d = static_cast<io_descriptor*>(ev.data.ptr);
-      d->on_event(d, ev.events);
-    }
-  }
-
   void drain_internal(const void* marker) noexcept {
     if (marker == &event_marker_) {
-      // Clear the flag first: an interrupt() after this point writes again, so none is lost.
-      interrupt_pending_.store(false, std::memory_order_seq_cst);
+      // Read, then clear the flag with an exchange. An interrupt() that found the flag still set
+      // (and did not write) is absorbed by this wake-up, and the exchange synchronises with it,
+      // so this poller sees whatever it published; an interrupt() after the exchange writes.
       std::uint64_t count;
       [[maybe_unused]] ssize_t r = ::read(event_fd_, &count, sizeof count);
+      interrupt_pending_.exchange(false, std::memory_order_acq_rel);
     } else {
       std::uint64_t expirations;
       [[maybe_unused]] ssize_t r = ::read(timer_fd_, &expirations, sizeof expirations);

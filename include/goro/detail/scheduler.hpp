@@ -138,6 +138,14 @@ inline std::size_t read_max_map_count() {
   return 65530;
 }
 
+// count_mappings: the memory mappings the process has now (lines of /proc/self/maps).
+inline std::size_t count_mappings() {
+  std::ifstream in("/proc/self/maps");
+  std::size_t lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  return lines;
+}
+
 void goroutine_trampoline(fcontext::transfer_t t) noexcept;
 
 // switch_to_scheduler: the goroutine side of every switch. Returns when a worker — maybe
@@ -182,7 +190,8 @@ class scheduler {
  public:
   explicit scheduler(const options& requested) : options_(requested) {
     options_.workers = resolve_worker_count(requested.workers);
-    stacks_.configure(requested.stack_size, requested.guard, read_max_map_count());
+    stacks_.configure(requested.stack_size, requested.guard, read_max_map_count(),
+                      requested.guard == stack_guard::always ? count_mappings() : 0);
     options_.stack_size = stacks_.stack_size();
     for (unsigned i = 0; i < options_.workers; ++i) {
       workers_.push_back(std::make_unique<worker>(*this, i));
@@ -448,11 +457,14 @@ class scheduler {
     }
   }
 
+  // next_goroutine_id: ids are unique and increase per worker; workers take them from the
+  // shared counter in batches (as Go's goidcache does), so they are not globally sequential.
   std::uint64_t next_goroutine_id(worker* w) noexcept {
+    constexpr std::uint64_t batch = 16;
     if (w == nullptr) return next_id_.fetch_add(1, std::memory_order_relaxed);
     if (w->next_id == w->id_limit) {
-      w->next_id = next_id_.fetch_add(64, std::memory_order_relaxed);
-      w->id_limit = w->next_id + 64;
+      w->next_id = next_id_.fetch_add(batch, std::memory_order_relaxed);
+      w->id_limit = w->next_id + batch;
     }
     return w->next_id++;
   }
@@ -537,7 +549,8 @@ class scheduler {
   };
 
   // pop_idle: takes a sleeping worker off the idle list, the poller only if no other sleeps.
-  // Requires idle_lock_.
+  // poller_ stays set: only the poller itself gives up the role, once it is out of
+  // netpoll::wait (resign_poller). Requires idle_lock_.
   popped_worker pop_idle() noexcept {
     auto it = std::find_if(idle_.rbegin(), idle_.rend(), [&](worker* w) { return w != poller_; });
     worker* w = it != idle_.rend() ? *it : (idle_.empty() ? nullptr : idle_.back());
@@ -545,12 +558,23 @@ class scheduler {
     idle_.erase(std::find(idle_.begin(), idle_.end(), w));
     w->listed_idle = false;
     idle_count_.fetch_sub(1, std::memory_order_seq_cst);
-    popped_worker p{w, w == poller_, w->idle_epoch};
-    if (p.poller) poller_ = nullptr;
-    return p;
+    return popped_worker{w, w == poller_, w->idle_epoch};
+  }
+
+  // resign_poller: `w` stops being the poller. Workers that went to sleep meanwhile had no
+  // poller to watch the timers for them: hand the role to one of them (returned; signal it
+  // after releasing the lock). Requires idle_lock_.
+  popped_worker resign_poller(worker& w) noexcept {
+    if (poller_ != &w) return {};
+    poller_ = nullptr;
+    if (idle_.empty()) return {};
+    popped_worker next = pop_idle();
+    spinning_.fetch_add(1, std::memory_order_seq_cst);  // it wakes up spinning
+    return next;
   }
 
   void signal(const popped_worker& p) noexcept {
+    if (p.w == nullptr) return;
     if (p.poller) {
       netpoll_.interrupt();
     } else {
@@ -687,7 +711,7 @@ class scheduler {
   int poll_network(bool block) {
     netpoll::event_buffer events;
     int n = netpoll_.wait(events, block, timer_heap::none);
-    netpoll_.dispatch(events, n, block);
+    netpoll_.dispatch(events, n);
     return n;
   }
 
@@ -798,15 +822,19 @@ class scheduler {
   // leave_idle: cancels an idle registration. If a waker took us off the list first, its
   // signal is on its way (a sleeper consumes it) and it counted us as spinning.
   void leave_idle(worker& w, bool registered_as_poller) {
+    bool popped = false;
+    popped_worker handoff;
     {
       std::lock_guard guard(idle_lock_);
-      if (w.listed_idle) {
-        unlist(w);
-        return;
-      }
+      popped = !w.listed_idle;
+      if (!popped) unlist(w);
+      handoff = resign_poller(w);
     }
-    if (!registered_as_poller) consume_wake(w);
-    w.spinning = true;
+    signal(handoff);
+    if (popped) {
+      if (!registered_as_poller) consume_wake(w);
+      w.spinning = true;
+    }
   }
 
   // unlist: takes `w` off the idle list itself. Requires idle_lock_.
@@ -814,7 +842,6 @@ class scheduler {
     idle_.erase(std::find(idle_.begin(), idle_.end(), &w));
     w.listed_idle = false;
     idle_count_.fetch_sub(1, std::memory_order_seq_cst);
-    if (poller_ == &w) poller_ = nullptr;
   }
 
   void consume_wake(worker& w) noexcept {
@@ -834,13 +861,16 @@ class scheduler {
     int n = netpoll_.wait(events, true, timers_.earliest());
     poller_blocked_.store(false, std::memory_order_seq_cst);
     bool popped = false;
+    popped_worker handoff;
     {
       std::lock_guard guard(idle_lock_);
       popped = !w.listed_idle;
       if (!popped) unlist(w);
+      handoff = resign_poller(w);
     }
+    signal(handoff);
     w.spinning = popped;  // a waker that popped the poller counted it as spinning
-    netpoll_.dispatch(events, n, true);
+    netpoll_.dispatch(events, n);
   }
 
   // on_quiescence: every worker is idle. If nothing outside the goroutines can wake one —

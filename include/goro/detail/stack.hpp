@@ -91,8 +91,10 @@ class stack_pool {
   stack_pool& operator=(const stack_pool&) = delete;
   ~stack_pool() { release_all(); }
 
-  // configure: sets the geometry for a run. Call with no stack in use.
-  void configure(std::size_t stack_size, stack_guard mode, std::size_t max_map_count) {
+  // configure: sets the geometry for a run. Call with no stack in use. `mappings_in_use` is how
+  // many mappings the process has already (its libraries, heap, thread stacks).
+  void configure(std::size_t stack_size, stack_guard mode, std::size_t max_map_count,
+                 std::size_t mappings_in_use) {
     const std::size_t page = page_size();
     if (stack_size < minimum_stack_size) {
       throw error("goro::run: options.stack_size is " + std::to_string(stack_size) +
@@ -101,7 +103,15 @@ class stack_pool {
     std::lock_guard guard(lock_);
     stack_size_ = (stack_size + page - 1) / page * page;
     mode_ = mode;
-    guarded_limit_ = max_map_count / 4;  // two mappings each, at most half of the budget
+    max_map_count_ = max_map_count;
+    if (mode == stack_guard::always) {
+      // Refuse while some headroom is left: a process at the kernel's limit cannot even grow its
+      // malloc arenas, and the API promises that go() fails cleanly and works again later.
+      const std::size_t reserved = mappings_in_use + always_headroom;
+      guarded_limit_ = max_map_count > reserved ? (max_map_count - reserved) / 2 : 0;
+    } else {
+      guarded_limit_ = max_map_count / 4;  // two mappings each, at most half of the budget
+    }
   }
 
   std::size_t stack_size() const noexcept { return stack_size_; }
@@ -165,6 +175,7 @@ class stack_pool {
 
  private:
   static constexpr std::size_t slab_stacks = 64;
+  static constexpr std::size_t always_headroom = 2048;  // mappings left to the rest of the process
 
   stack_span take(std::vector<stack_span>& list) {
     stack_span s = list.back();
@@ -193,6 +204,7 @@ class stack_pool {
 
   stack_span map_guarded() {
     const std::size_t page = page_size();
+    if (mode_ == stack_guard::always && guarded_count_ >= guarded_limit_) throw_refused(ENOMEM);
     void* base = mmap(nullptr, stack_size_, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     int err = errno;
@@ -203,7 +215,7 @@ class stack_pool {
     }
     if (base == MAP_FAILED) {
       if (mode_ == stack_guard::always) throw_refused(err);
-      guarded_limit_ = guarded_count_;  // do not try again before stacks are given back
+      guarded_limit_ = guarded_count_;  // automatic: no more guarded stacks in this run
       return {};
     }
     ++guarded_count_;
@@ -211,11 +223,13 @@ class stack_pool {
   }
 
   [[noreturn]] void throw_refused(int err) const {
-    throw error("goro::go: the kernel refused a guarded goroutine stack (" +
-                std::error_code(err, std::generic_category()).message() + ", " +
+    throw error("goro::go: no memory mapping left for a guarded goroutine stack (" +
+                std::error_code(err, std::generic_category()).message() + ": " +
                 std::to_string(guarded_count_) +
-                " guarded stacks exist, each takes two of vm.max_map_count mappings); raise "
-                "vm.max_map_count or use options.guard = goro::stack_guard::automatic");
+                " guarded stacks exist, each takes two of the kernel's vm.max_map_count = " +
+                std::to_string(max_map_count_) +
+                " mappings); raise vm.max_map_count, let goroutines exit, or use "
+                "options.guard = goro::stack_guard::automatic");
   }
 
   stack_span carve_unguarded() {
@@ -281,6 +295,7 @@ class stack_pool {
   futex_mutex lock_;  // guards every member below
   std::size_t stack_size_ = 256 * 1024;
   stack_guard mode_ = stack_guard::automatic;
+  std::size_t max_map_count_ = 65530;
   std::size_t guarded_limit_ = 16382;
   std::size_t guarded_count_ = 0;
   std::vector<stack_span> dirty_;

@@ -1,0 +1,160 @@
+// Tests of <goro/debug.hpp> (dump, runtime_stats) and of deadlock detection (API 1.3, 8).
+#include <goro/debug.hpp>
+#include <goro/runtime.hpp>
+#include <goro/sync.hpp>
+#include <goro/time.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <sstream>
+#include <thread>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("dump lists every goroutine with its state", "[debug][dump]") {
+  goro::run([] {
+    goro::wait_group parked, release;
+    release.add(1);
+    parked.add(2);
+    goro::go([&] {
+      parked.done();
+      release.wait();
+    });
+    goro::go([&] {
+      parked.done();
+      goro::sleep_for(1h);
+    });
+    parked.wait();
+    goro::sleep_for(5ms);  // both reach their blocking call
+    std::ostringstream out;
+    goro::dump(out);
+    const std::string text = out.str();
+    CHECK_THAT(text, Catch::Contains("goroutine 1 [running]:"));
+    CHECK_THAT(text, Catch::Contains("[wait_group]:"));
+    CHECK_THAT(text, Catch::Contains("[sleep]:"));
+    CHECK_THAT(text, Catch::Contains("created by goroutine 1"));
+    release.done();
+  });
+}
+
+TEST_CASE("dump writes nothing outside a run", "[debug][dump]") {
+  std::ostringstream out;
+  goro::dump(out);
+  CHECK(out.str().empty());
+}
+
+TEST_CASE("runtime_stats counts spawns, finishes, switches and parks", "[debug][stats]") {
+  const goro::stats before = goro::runtime_stats();
+  goro::run([] {
+    goro::wait_group wg;
+    for (int i = 0; i < 100; ++i) {
+      wg.add(1);
+      goro::go([&] {
+        goro::sleep_for(1ms);
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  const goro::stats after = goro::runtime_stats();
+  CHECK(after.spawned - before.spawned == 101);
+  CHECK(after.finished - before.finished == 101);
+  CHECK(after.parks - before.parks >= 100);
+  CHECK(after.context_switches - before.context_switches >= 201);
+}
+
+TEST_CASE("a main goroutine waiting for nobody is a deadlock", "[debug][deadlock]") {
+  try {
+    goro::run([] {
+      goro::wait_group wg;
+      wg.add(1);
+      wg.wait();
+    });
+    FAIL("run returned");
+  } catch (const goro::deadlock_error& e) {
+    const std::string what = e.what();
+    CHECK(what.rfind("all goroutines are asleep - deadlock!", 0) == 0);
+    CHECK_THAT(what, Catch::Contains("goroutine 1 [wait_group]:"));
+  }
+}
+
+TEST_CASE("a deadlock unwinds every goroutine before run throws", "[debug][deadlock]") {
+  std::atomic<int> unwound{0};
+  struct counted {
+    std::atomic<int>* n;
+    ~counted() { n->fetch_add(1); }
+  };
+  CHECK_THROWS_AS(goro::run([&] {
+                    counted in_main{&unwound};
+                    goro::wait_group a, b;
+                    a.add(1);
+                    b.add(1);
+                    goro::go([&] {
+                      counted in_child{&unwound};
+                      a.wait();
+                    });
+                    b.wait();
+                  }),
+                  goro::deadlock_error);
+  CHECK(unwound.load() == 2);
+}
+
+TEST_CASE("a sleeping goroutine is not a deadlock", "[debug][deadlock]") {
+  goro::run([] {
+    goro::wait_group wg;
+    wg.add(1);
+    goro::go([&] {
+      goro::sleep_for(50ms);
+      wg.done();
+    });
+    wg.wait();
+  });
+  SUCCEED();
+}
+
+TEST_CASE("a plain thread that will release main is not a deadlock", "[debug][deadlock]") {
+  goro::wait_group wg;
+  wg.add(1);
+  goro::run([&] {
+    std::thread releaser([&] {
+      wg.add(0);  // touches goro: counts as a plain thread from here on
+      std::this_thread::sleep_for(200ms);
+      wg.done();
+    });
+    releaser.detach();
+    while (true) {
+      // Wait until the thread has registered before blocking, so that the check is meaningful.
+      goro::sleep_for(1ms);
+      break;
+    }
+    goro::sleep_for(20ms);
+    wg.wait();
+  });
+  SUCCEED();
+}
+
+TEST_CASE("a running blocking() call is not a deadlock", "[debug][deadlock]") {
+  goro::run([] {
+    int v = goro::blocking([] {
+      std::this_thread::sleep_for(100ms);
+      return 1;
+    });
+    CHECK(v == 1);
+  });
+}
+
+TEST_CASE("detect_deadlock = false turns detection off", "[debug][deadlock]") {
+  goro::options o;
+  o.detect_deadlock = false;
+  goro::wait_group wg;
+  wg.add(1);
+  std::thread late([&] {
+    std::this_thread::sleep_for(100ms);
+    // Not counted as a goro thread until it calls done(): without detection main waits.
+    wg.done();
+  });
+  goro::run([&] { wg.wait(); }, o);
+  late.join();
+  SUCCEED();
+}

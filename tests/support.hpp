@@ -1,0 +1,84 @@
+// tests/support.hpp — helpers shared by goro's tests.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+
+#include <goro/detail/config.hpp>
+
+namespace goro_test {
+
+// scaled: a workload size, reduced under sanitizers (whose fiber bookkeeping is costly).
+constexpr long scaled(long n, long divisor = 50) {
+  return goro::detail::sanitized_build ? (n / divisor > 0 ? n / divisor : 1) : n;
+}
+
+// child_result: how a function run in a child process ended and what it wrote to stderr.
+struct child_result {
+  bool exited = false;    // exited normally
+  int exit_code = -1;
+  bool signaled = false;  // killed by a signal
+  int signal = 0;
+  std::string err;
+};
+
+// run_in_child: forks, runs `fn` in the child with stderr captured, and exits the child with
+// `fn`'s return value. For tests of paths that end the process (terminate, abort).
+inline child_result run_in_child(const std::function<int()>& fn) {
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) std::abort();
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    // The child reports only through stderr and how it ends: drop the test framework's signal
+    // handlers (they would report a second failure) and its stdout.
+    for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTERM}) signal(sig, SIG_DFL);
+    int null_fd = open("/dev/null", O_WRONLY);
+    dup2(null_fd, STDOUT_FILENO);
+    close(null_fd);
+    close(pipe_fds[0]);
+    dup2(pipe_fds[1], STDERR_FILENO);
+    close(pipe_fds[1]);
+    int code = fn();
+    std::fflush(nullptr);
+    _exit(code);
+  }
+  close(pipe_fds[1]);
+  child_result result;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = read(pipe_fds[0], buffer, sizeof buffer)) > 0) {
+    result.err.append(buffer, static_cast<std::size_t>(n));
+  }
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.exited = WIFEXITED(status);
+  result.exit_code = result.exited ? WEXITSTATUS(status) : -1;
+  result.signaled = WIFSIGNALED(status);
+  result.signal = result.signaled ? WTERMSIG(status) : 0;
+  return result;
+}
+
+// os_thread_id: the kernel id of the calling thread. Unlike std::this_thread::get_id() (which
+// calls pthread_self(), declared `const`), the compiler cannot reuse it across a call that may
+// park a goroutine and resume it on another worker.
+inline pid_t os_thread_id() { return gettid(); }
+
+// process_cpu_time: CPU time used by every thread of the process so far.
+inline std::chrono::nanoseconds process_cpu_time() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+}  // namespace goro_test
