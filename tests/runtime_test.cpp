@@ -199,6 +199,7 @@ TEST_CASE("a goroutine that parks inside a catch block keeps its exception on an
   const long n = scaled(200, 4);
   std::atomic<long> rethrown{0};
   std::atomic<long> moved{0};
+  std::atomic<long> wrong_state{0};
   goro::run(
       [&] {
         goro::wait_group wg;
@@ -214,7 +215,7 @@ TEST_CASE("a goroutine that parks inside a catch block keeps its exception on an
                 goro::yield();
               }
               if (goro_test::os_thread_id() != before) moved.fetch_add(1);
-              CHECK(std::uncaught_exceptions() == 0);
+              if (std::uncaught_exceptions() != 0) wrong_state.fetch_add(1);
               try {
                 throw;  // rethrows this goroutine's exception, wherever it runs now
               } catch (const std::runtime_error& again) {
@@ -231,6 +232,7 @@ TEST_CASE("a goroutine that parks inside a catch block keeps its exception on an
       with_workers(4));
   CHECK(rethrown.load() == n);
   CHECK(moved.load() > 0);
+  CHECK(wrong_state.load() == 0);
 }
 
 TEST_CASE("an exception escaping a goroutine prints its id and what() and terminates",
@@ -308,16 +310,19 @@ TEST_CASE("a stack size below the minimum is rejected", "[runtime][misuse]") {
 
 TEST_CASE("a plain thread can start goroutines and wait for them while a run is active",
           "[runtime]") {
+  // Catch2's assertions are not thread-safe: goroutines and threads record, main checks.
   std::atomic<int> done{0};
+  std::atomic<int> in_goroutine{0};
+  bool thread_was_goroutine = true;
   goro::run(
       [&] {
         std::thread plain([&] {
-          CHECK_FALSE(goro::in_goroutine());
+          thread_was_goroutine = goro::in_goroutine();
           goro::wait_group wg;
           for (int i = 0; i < 100; ++i) {
             wg.add(1);
             goro::go([&] {
-              CHECK(goro::in_goroutine());
+              if (goro::in_goroutine()) in_goroutine.fetch_add(1);
               goro::yield();
               done.fetch_add(1);
               wg.done();
@@ -328,6 +333,8 @@ TEST_CASE("a plain thread can start goroutines and wait for them while a run is 
         goro::blocking([&] { plain.join(); });
       },
       with_workers(2));
+  CHECK_FALSE(thread_was_goroutine);
+  CHECK(in_goroutine.load() == 100);
   CHECK(done.load() == 100);
 }
 
@@ -612,7 +619,7 @@ TEST_CASE("stack_guard::always refuses a goroutine when the kernel's mappings ru
 }
 
 TEST_CASE("a million parked goroutines fit with the default options", "[runtime][stack][stress]") {
-  const long n = scaled(1'000'000, 100);
+  const long n = scaled(1'000'000, 500);
   goro::run([&] {
     goro::wait_group parked, release;
     release.add(1);

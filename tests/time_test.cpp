@@ -97,7 +97,8 @@ TEST_CASE("idle workers use no CPU while every goroutine sleeps", "[time][sleep]
         const auto cpu = goro_test::process_cpu_time() - cpu_before;
         const double cpu_ms = std::chrono::duration<double, std::milli>(cpu).count();
         INFO("CPU time while sleeping: " << cpu_ms << " ms");
-        CHECK(cpu < 100ms);
+        // Under a sanitizer its own background thread uses some CPU.
+        CHECK(cpu < (goro::detail::sanitized_build ? 400ms : 100ms));
       },
       goro::options{.workers = 4});
 }

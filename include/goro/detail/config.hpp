@@ -2,6 +2,7 @@
 // and in sanitizer.hpp; everything else is plain C++20.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 
 #if defined(__has_feature)
@@ -39,6 +40,20 @@ inline void cpu_relax() noexcept {
 // compiler_barrier: forbids the compiler to cache memory (notably thread-local addresses) across
 // this point. Emits no instruction.
 inline void compiler_barrier() noexcept { asm volatile("" ::: "memory"); }
+
+// full_fence: a sequentially consistent fence (the store-load barrier of the Dekker-style
+// handshakes between submitters and idle workers). ThreadSanitizer does not model standalone
+// fences, so under TSan it is a seq_cst read-modify-write of one shared atomic instead: all such
+// RMWs are totally ordered and each reads the previous one, which gives the same guarantee in a
+// form TSan understands.
+inline void full_fence() noexcept {
+#if defined(GORO_TSAN)
+  static std::atomic<unsigned> fence_word{0};
+  fence_word.fetch_add(0, std::memory_order_seq_cst);
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
 
 // True when the library is built with a sanitizer whose fiber support makes very large numbers of
 // goroutines expensive; tests use it to scale their workloads down.

@@ -518,7 +518,7 @@ class scheduler {
   }
 
   void wake_if_needed() {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    full_fence();
     if (idle_count_.load(std::memory_order_relaxed) == 0 ||
         spinning_.load(std::memory_order_relaxed) != 0) {
       return;
@@ -802,7 +802,7 @@ class scheduler {
       w.spinning = false;
       spinning_.fetch_sub(1, std::memory_order_seq_cst);
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    full_fence();
     if (quiescent) on_quiescence();
     if (work_visible()) {
       leave_idle(w, poller);

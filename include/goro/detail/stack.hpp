@@ -110,7 +110,9 @@ class stack_pool {
       const std::size_t reserved = mappings_in_use + always_headroom;
       guarded_limit_ = max_map_count > reserved ? (max_map_count - reserved) / 2 : 0;
     } else {
-      guarded_limit_ = max_map_count / 4;  // two mappings each, at most half of the budget
+      // Two mappings each, at most half of the budget; a sanitizer's runtime needs many
+      // mappings of its own per goroutine, so leave it more.
+      guarded_limit_ = max_map_count / (sanitized_build ? 16 : 4);
     }
   }
 
