@@ -1,8 +1,10 @@
 // goro/goro.hpp — the whole library: Go's concurrency model for C++20.
 #pragma once
 
+#include "chan.hpp"
 #include "debug.hpp"
 #include "error.hpp"
 #include "runtime.hpp"
+#include "select.hpp"
 #include "sync.hpp"
 #include "time.hpp"

@@ -73,6 +73,7 @@ struct waiter {
   std::uint32_t index = 0;       // select: the case this waiter stands for
   std::uint32_t outcome = 0;     // object-specific result, written by the claimer
   std::intptr_t amount = 0;      // object-specific (a semaphore's weight, a reader/writer flag)
+  bool copy = false;             // channels: the value at `slot` must be copied, not moved
 
   bool try_claim() noexcept { return detail::try_claim(*owner, ticket); }
 };

@@ -12,6 +12,7 @@
 
 #include "config.hpp"
 #include "goroutine.hpp"
+#include "random.hpp"
 #include "run_queue.hpp"
 #include "sanitizer.hpp"
 #include "stack.hpp"
@@ -47,7 +48,7 @@ struct alignas(cache_line_size) worker {
   std::atomic<std::uint32_t> idle_word{0};    // futex word of a sleeping worker
   std::uint32_t idle_epoch = 0;               // the value idle_word has while it may sleep
 
-  std::uint64_t random_state;
+  std::uint64_t random_state;  // owned by this worker's thread
   stack_cache stacks;
   std::vector<goroutine*> free_goroutines;
   std::uint64_t next_id = 0;   // ids handed out from [next_id, id_limit)
@@ -55,12 +56,7 @@ struct alignas(cache_line_size) worker {
   worker_counters counters;
   std::thread thread;
 
-  std::uint64_t random() noexcept {  // xorshift64*
-    random_state ^= random_state >> 12;
-    random_state ^= random_state << 25;
-    random_state ^= random_state >> 27;
-    return random_state * 0x2545f4914f6cdd1dULL;
-  }
+  std::uint64_t random() noexcept { return xorshift64star(random_state); }
 };
 
 }  // namespace goro::detail

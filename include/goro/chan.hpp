@@ -1,0 +1,275 @@
+// goro/chan.hpp — typed channels (API section 2): chan<T>, and the directional views
+// send_chan<T> (Go's chan<- T) and recv_chan<T> (<-chan T).
+//
+//   goro::chan<int> ch;                 // make(chan int): unbuffered
+//   goro::chan<int> jobs(100);          // make(chan int, 100): buffered
+//   goro::go([=] { for (int i = 0; i < 5; ++i) jobs.send(i); jobs.close(); });
+//   for (int j : jobs) use(j);          // receives until closed and drained
+//
+// A handle is a counted reference, like shared_ptr: copies share one channel, and every operation
+// is const. Semantics are Go's: an unbuffered send completes only when a receiver takes the
+// value; a buffered channel is FIFO; receivers of a closed channel first drain the buffer, then
+// get std::nullopt; every value sent is received exactly once; sending on a closed channel — or
+// being blocked in a send when the channel gets closed — throws goro::channel_closed. A nil
+// channel (constructed from nullptr) blocks every send and receive forever and never fires in a
+// select. Channels work on goroutines and on plain threads, with or without an active goro::run.
+//
+// If T's move (or copy) constructor throws during a transfer, the exception propagates from the
+// operation that moved; the channel stays consistent, but the value being moved may be lost.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "detail/channel.hpp"
+#include "detail/park.hpp"
+#include "error.hpp"
+
+namespace goro {
+
+template <class T>
+class chan;
+template <class T>
+class send_chan;
+template <class T>
+class recv_chan;
+
+namespace detail {
+
+// channel_ref: the counted reference every handle holds (nullptr: a nil channel).
+template <class T>
+class channel_ref {
+ public:
+  channel_ref() noexcept = default;
+  explicit channel_ref(channel<T>* c) noexcept : channel_(c) {}
+  channel_ref(const channel_ref& other) noexcept : channel_(other.channel_) {
+    if (channel_ != nullptr) channel_->retain();
+  }
+  channel_ref(channel_ref&& other) noexcept : channel_(std::exchange(other.channel_, nullptr)) {}
+  channel_ref& operator=(channel_ref other) noexcept {
+    std::swap(channel_, other.channel_);
+    return *this;
+  }
+  ~channel_ref() {
+    if (channel_ != nullptr && channel_->release()) delete channel_;
+  }
+
+  channel<T>* get() const noexcept { return channel_; }
+
+ private:
+  channel<T>* channel_ = nullptr;
+};
+
+// channel_access: how select reaches the channel behind any handle.
+struct channel_access {
+  template <class Handle>
+  static auto* get(const Handle& h) noexcept {
+    return h.ref_.get();
+  }
+};
+
+// The operations every handle forwards to; `c` is nullptr for a nil channel.
+
+template <class T>
+void send_on(channel<T>* c, T& value) {
+  if (c == nullptr) park_forever(wait_reason::chan_send, wait_detail::nil_chan);
+  channel_send(*c, value);
+}
+
+template <class T>
+bool try_send_on(channel<T>* c, T& value, bool copy) {
+  note_api_use();
+  return c != nullptr && channel_try_send(*c, value, copy);
+}
+
+template <class T>
+void close_on(channel<T>* c) {
+  if (c == nullptr) throw error("goro::chan::close: close of nil channel");
+  note_api_use();
+  channel_close(*c);
+}
+
+template <class T>
+std::optional<T> recv_on(channel<T>* c) {
+  if (c == nullptr) park_forever(wait_reason::chan_receive, wait_detail::nil_chan);
+  return channel_recv(*c);
+}
+
+template <class T>
+std::optional<T> try_recv_on(channel<T>* c) {
+  note_api_use();
+  return c != nullptr ? channel_try_recv(*c) : std::nullopt;
+}
+
+inline std::size_t size_of(const channel_base* c) {
+  note_api_use();
+  return c != nullptr ? c->size() : 0;
+}
+
+inline std::size_t capacity_of(const channel_base* c) {
+  note_api_use();
+  return c != nullptr ? c->capacity() : 0;
+}
+
+// recv_iterator: receives a value on every increment until the channel is closed and drained.
+template <class T>
+class recv_iterator {
+ public:
+  using value_type = T;
+  using difference_type = std::ptrdiff_t;
+
+  recv_iterator() = default;
+  explicit recv_iterator(channel<T>* c) : channel_(c) { ++*this; }
+
+  T&& operator*() const { return std::move(*current_); }  // the received value, to be moved
+  recv_iterator& operator++() {
+    current_ = recv_on(channel_);
+    return *this;
+  }
+  void operator++(int) { ++*this; }
+  friend bool operator==(const recv_iterator& it, std::default_sentinel_t) noexcept {
+    return !it.current_.has_value();
+  }
+
+ private:
+  channel<T>* channel_ = nullptr;
+  mutable std::optional<T> current_;
+};
+
+}  // namespace detail
+
+// chan: a bidirectional channel handle.
+template <class T>
+class chan {
+  static_assert(std::is_move_constructible_v<T>, "goro::chan<T> needs a move-constructible T");
+
+ public:
+  using value_type = T;
+
+  // chan: make(chan T) — unbuffered.
+  chan() : ref_(new detail::channel<T>(0)) {}
+
+  // chan(capacity): make(chan T, capacity); 0 means unbuffered. Throws goro::error if negative.
+  explicit chan(std::integral auto capacity) : ref_(make(capacity)) {}
+
+  // chan(nullptr): a nil channel.
+  chan(std::nullptr_t) noexcept {}  // NOLINT(google-explicit-constructor): like Go's nil
+
+  // send, try_send, close: see send_chan. recv, try_recv, begin/end: see recv_chan.
+  void send(T value) const { detail::send_on(ref_.get(), value); }
+  bool try_send(T&& value) const { return detail::try_send_on(ref_.get(), value, false); }
+  bool try_send(const T& value) const {
+    return detail::try_send_on(ref_.get(), const_cast<T&>(value), true);
+  }
+  void close() const { detail::close_on(ref_.get()); }
+  std::optional<T> recv() const { return detail::recv_on(ref_.get()); }
+  std::optional<T> try_recv() const { return detail::try_recv_on(ref_.get()); }
+  detail::recv_iterator<T> begin() const { return detail::recv_iterator<T>(ref_.get()); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+  // size: len(ch), the values buffered now. capacity: cap(ch). Both 0 for a nil channel.
+  std::size_t size() const { return detail::size_of(ref_.get()); }
+  std::size_t capacity() const { return detail::capacity_of(ref_.get()); }
+  bool is_nil() const noexcept { return ref_.get() == nullptr; }
+
+  friend bool operator==(const chan& a, const chan& b) noexcept {
+    return a.ref_.get() == b.ref_.get();
+  }
+
+ private:
+  friend struct detail::channel_access;
+  friend class send_chan<T>;
+  friend class recv_chan<T>;
+
+  template <class N>
+  static detail::channel<T>* make(N capacity) {
+    if constexpr (std::is_signed_v<N>) {
+      if (capacity < 0) {
+        throw error("goro::chan: negative capacity " + std::to_string(capacity) +
+                    " (make(chan T, n) needs n >= 0)");
+      }
+    }
+    return new detail::channel<T>(static_cast<std::size_t>(capacity));
+  }
+
+  detail::channel_ref<T> ref_;
+};
+
+// send_chan: a send-only view of a channel (chan<- T); converts implicitly from chan<T>.
+template <class T>
+class send_chan {
+ public:
+  using value_type = T;
+
+  send_chan(std::nullptr_t) noexcept {}  // NOLINT(google-explicit-constructor)
+  send_chan(const chan<T>& c) noexcept : ref_(c.ref_) {}  // NOLINT(google-explicit-constructor)
+
+  // send: ch <- value. Blocks until a receiver or the buffer takes the value. Throws
+  // goro::channel_closed if the channel is closed or gets closed while the send waits.
+  void send(T value) const { detail::send_on(ref_.get(), value); }
+
+  // try_send: sends only if that needs no waiting. Returns false, leaving `value` untouched,
+  // when the buffer is full and no receiver waits (or on a nil channel); throws
+  // goro::channel_closed on a closed channel.
+  bool try_send(T&& value) const { return detail::try_send_on(ref_.get(), value, false); }
+  bool try_send(const T& value) const {
+    return detail::try_send_on(ref_.get(), const_cast<T&>(value), true);
+  }
+
+  // close: no more values will be sent; receivers drain the buffer, then get std::nullopt;
+  // blocked senders throw. Throws goro::channel_closed if already closed, goro::error if nil.
+  void close() const { detail::close_on(ref_.get()); }
+
+  std::size_t size() const { return detail::size_of(ref_.get()); }
+  std::size_t capacity() const { return detail::capacity_of(ref_.get()); }
+  bool is_nil() const noexcept { return ref_.get() == nullptr; }
+
+  friend bool operator==(const send_chan& a, const send_chan& b) noexcept {
+    return a.ref_.get() == b.ref_.get();
+  }
+
+ private:
+  friend struct detail::channel_access;
+  detail::channel_ref<T> ref_;
+};
+
+// recv_chan: a receive-only view of a channel (<-chan T); converts implicitly from chan<T>.
+template <class T>
+class recv_chan {
+ public:
+  using value_type = T;
+
+  recv_chan(std::nullptr_t) noexcept {}  // NOLINT(google-explicit-constructor)
+  recv_chan(const chan<T>& c) noexcept : ref_(c.ref_) {}  // NOLINT(google-explicit-constructor)
+
+  // recv: v, ok := <-ch. Blocks until a value arrives; std::nullopt once the channel is closed
+  // and drained.
+  std::optional<T> recv() const { return detail::recv_on(ref_.get()); }
+
+  // try_recv: a value if one was ready (buffered or offered by a blocked sender), else nullopt.
+  std::optional<T> try_recv() const { return detail::try_recv_on(ref_.get()); }
+
+  // begin/end: `for (T v : ch)` receives until the channel is closed and drained; `*it` yields
+  // the received value as T&&, so move-only types work.
+  detail::recv_iterator<T> begin() const { return detail::recv_iterator<T>(ref_.get()); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+  std::size_t size() const { return detail::size_of(ref_.get()); }
+  std::size_t capacity() const { return detail::capacity_of(ref_.get()); }
+  bool is_nil() const noexcept { return ref_.get() == nullptr; }
+
+  friend bool operator==(const recv_chan& a, const recv_chan& b) noexcept {
+    return a.ref_.get() == b.ref_.get();
+  }
+
+ private:
+  friend struct detail::channel_access;
+  detail::channel_ref<T> ref_;
+};
+
+}  // namespace goro

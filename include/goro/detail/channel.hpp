@@ -1,0 +1,310 @@
+// goro/detail/channel.hpp — the channel itself (Go's hchan), shared by every handle to it.
+//
+// A channel is a FIFO ring buffer of `capacity` slots (none for an unbuffered channel), a closed
+// flag, and two FIFO queues of blocked operations: receivers (recvq_) and senders (sendq_).
+// Waiters live on their goroutines' stacks (detail/waiter.hpp); a receiver's waiter points at
+// the std::optional<T> it wants filled, a sender's at the value it offers.
+//
+// Invariants (all under lock_):
+//   - recvq_ is non-empty only while the buffer is empty, and sendq_ only while it is full (an
+//     unbuffered channel is always both): an operation first pairs with a waiting partner, then
+//     uses the buffer, and only then waits. (Select waiters whose select already fired may linger
+//     in a queue until their owner removes them; dequeue_claimed skips them.)
+//   - Receive pairs with the oldest sender; with a full buffer it takes the head of the buffer
+//     and moves that sender's value to the tail, so values keep their send order.
+//   - Every value sent is received exactly once: it is either in the buffer, in the slot of the
+//     one receiver whose wait was claimed for it, or still with its sender.
+//   - Once closed_ is set it stays set; close() claims and wakes every waiter (receivers get
+//     "closed", senders throw channel_closed).
+//   - count_ is the number of buffered values; it is also read without the lock (size()).
+//
+// Lock discipline: lock_ is never held across a park (block_on releases it after the switch),
+// and goroutines are woken only after it is released (wake_list). Values are moved under the
+// lock; if a move throws after a partner was claimed, the partner is woken with
+// transfer::retry and repeats its operation, and the channel is left as it was.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "park.hpp"
+#include "spinlock.hpp"
+#include "waiter.hpp"
+
+namespace goro::detail {
+
+// transfer: the outcome a claimer writes into a channel waiter (waiter::outcome).
+enum class transfer : std::uint32_t {
+  pending = 0,  // not (yet) completed
+  delivered,    // the value moved to or from this waiter
+  closed,       // the channel was closed
+  retry,        // the partner's move of T threw: repeat the operation
+};
+
+inline void set_outcome(waiter& w, transfer t) noexcept {
+  w.outcome = static_cast<std::uint32_t>(t);
+}
+inline transfer outcome_of(const waiter& w) noexcept { return static_cast<transfer>(w.outcome); }
+
+// wake_list: waiters claimed under a lock, woken when the list is destroyed. Declare it before
+// the lock guard so that it is destroyed — and wakes — after the lock is released.
+class wake_list {
+ public:
+  wake_list() = default;
+  wake_list(const wake_list&) = delete;
+  wake_list& operator=(const wake_list&) = delete;
+  ~wake_list() { wake_claimed(head_); }
+
+  void add(waiter& w) noexcept {
+    w.next = head_;  // free to reuse: a dequeued waiter is linked in no queue
+    head_ = &w;
+  }
+
+ private:
+  waiter* head_ = nullptr;
+};
+
+enum class op_status { done, closed, would_block };
+
+// The value at `source` is copied when `copy` is set (a sender that keeps it: try_send(const T&),
+// a select send case on an lvalue), moved otherwise. Move-only types are never copied.
+template <class T>
+void emplace_from(std::optional<T>& target, T* source, bool copy) {
+  if constexpr (std::is_copy_constructible_v<T>) {
+    if (copy) {
+      target.emplace(std::as_const(*source));
+      return;
+    }
+  }
+  target.emplace(std::move(*source));
+}
+
+template <class T>
+void construct_from(T* target, T* source, bool copy) {
+  if constexpr (std::is_copy_constructible_v<T>) {
+    if (copy) {
+      std::construct_at(target, std::as_const(*source));
+      return;
+    }
+  }
+  std::construct_at(target, std::move(*source));
+}
+
+// channel_base: what select needs to know of a channel without knowing its element type.
+class channel_base {
+ public:
+  explicit channel_base(std::size_t capacity) noexcept : capacity_(capacity) {}
+
+  std::size_t capacity() const noexcept { return capacity_; }
+  std::size_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
+
+  futex_mutex lock_;     // guards everything below except the atomics, and the buffer
+  wait_queue recvq_;     // blocked receivers, oldest first
+  wait_queue sendq_;     // blocked senders, oldest first
+  bool closed_ = false;
+
+  void retain() noexcept { references_.fetch_add(1, std::memory_order_relaxed); }
+  // release: true when the last reference is gone (the caller deletes the channel).
+  bool release() noexcept { return references_.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+
+ protected:
+  const std::size_t capacity_;
+  std::atomic<std::size_t> count_{0};  // buffered values (written under lock_)
+
+ private:
+  std::atomic<std::size_t> references_{1};  // handles (chan, send_chan, recv_chan)
+};
+
+template <class T>
+class channel : public channel_base {
+ public:
+  explicit channel(std::size_t capacity)
+      : channel_base(capacity),
+        buffer_(capacity > 0 ? std::allocator<T>().allocate(capacity) : nullptr) {}
+  channel(const channel&) = delete;
+  channel& operator=(const channel&) = delete;
+  ~channel() {
+    const std::size_t n = count_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n; ++i) std::destroy_at(slot(head_ + i));
+    if (buffer_ != nullptr) std::allocator<T>().deallocate(buffer_, capacity_);
+  }
+
+  // --- the operations under lock_ (also select's pass 1) --------------------------------
+
+  // recv_locked: receives into `out` if a value is available (done), reports a closed and
+  // drained channel (closed), or would_block. A claimed sender goes to `wakes`.
+  op_status recv_locked(std::optional<T>& out, wake_list& wakes) {
+    if (waiter* sender = sendq_.dequeue_claimed()) {
+      wakes.add(*sender);
+      guard_partner retry_on_throw{*sender};
+      if (capacity_ == 0) {
+        take(*sender, out);
+      } else {
+        out.emplace(std::move(*slot(head_)));
+        pop_head();
+        push_tail(*sender);
+      }
+      retry_on_throw.deliver();
+      return op_status::done;
+    }
+    if (count_.load(std::memory_order_relaxed) > 0) {
+      out.emplace(std::move(*slot(head_)));
+      pop_head();
+      return op_status::done;
+    }
+    return closed_ ? op_status::closed : op_status::would_block;
+  }
+
+  // send_locked: offers the value at `value` (copied if `copy`, else moved) to a waiting
+  // receiver or the buffer (done), reports a closed channel (closed), or would_block.
+  op_status send_locked(T* value, bool copy, wake_list& wakes) {
+    if (closed_) return op_status::closed;
+    if (waiter* receiver = recvq_.dequeue_claimed()) {
+      wakes.add(*receiver);
+      guard_partner retry_on_throw{*receiver};
+      emplace_from(*static_cast<std::optional<T>*>(receiver->slot), value, copy);
+      retry_on_throw.deliver();
+      return op_status::done;
+    }
+    if (count_.load(std::memory_order_relaxed) < capacity_) {
+      construct_from(slot(head_ + count_.load(std::memory_order_relaxed)), value, copy);
+      count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      return op_status::done;
+    }
+    return op_status::would_block;
+  }
+
+  // close_locked: closes the channel and claims every waiter. Returns false if already closed.
+  bool close_locked(wake_list& wakes) noexcept {
+    if (closed_) return false;
+    closed_ = true;
+    for (wait_queue* q : {&recvq_, &sendq_}) {
+      while (waiter* w = q->dequeue_claimed()) {
+        set_outcome(*w, transfer::closed);
+        wakes.add(*w);
+      }
+    }
+    return true;
+  }
+
+ private:
+  // guard_partner: a claimed partner must be woken with an outcome even if moving T throws.
+  class guard_partner {
+   public:
+    explicit guard_partner(waiter& w) noexcept : w_(w) { set_outcome(w_, transfer::retry); }
+    void deliver() noexcept { set_outcome(w_, transfer::delivered); }
+
+   private:
+    waiter& w_;
+  };
+
+  T* slot(std::size_t i) const noexcept { return buffer_ + i % capacity_; }
+
+  void pop_head() noexcept {
+    std::destroy_at(slot(head_));
+    head_ = head_ + 1 == capacity_ ? 0 : head_ + 1;
+    count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  }
+
+  // push_tail: moves a claimed sender's value to the tail (the buffer has just lost its head).
+  void push_tail(waiter& sender) {
+    construct_from(slot(head_ + count_.load(std::memory_order_relaxed)),
+                   static_cast<T*>(sender.slot), sender.copy);
+    count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+
+  static void take(waiter& sender, std::optional<T>& out) {
+    emplace_from(out, static_cast<T*>(sender.slot), sender.copy);
+  }
+
+  T* const buffer_;         // capacity_ slots, raw storage
+  std::size_t head_ = 0;    // index of the oldest buffered value (guarded by lock_)
+};
+
+// --- blocking operations -------------------------------------------------------------------
+
+// channel_send: sends `value` on `c` (not nil), blocking until a receiver or the buffer takes
+// it. Throws channel_closed if the channel is or gets closed.
+template <class T>
+void channel_send(channel<T>& c, T& value) {
+  for (;;) {
+    wake_list wakes;
+    std::unique_lock held(c.lock_);
+    switch (c.send_locked(&value, false, wakes)) {
+      case op_status::done: return;
+      case op_status::closed: throw channel_closed("goro::chan::send: send on closed channel");
+      case op_status::would_block: break;
+    }
+    wait_handle h = open_wait();
+    waiter w = h.make_waiter();
+    w.slot = &value;
+    block_on(c.sendq_, w, h, held, wait_reason::chan_send);
+    switch (outcome_of(w)) {
+      case transfer::delivered: return;
+      case transfer::closed:
+        throw channel_closed("goro::chan::send: the channel was closed while the send waited");
+      default: break;  // retry
+    }
+  }
+}
+
+// channel_recv: receives from `c` (not nil), blocking until a value arrives; nullopt once the
+// channel is closed and drained.
+template <class T>
+std::optional<T> channel_recv(channel<T>& c) {
+  for (;;) {
+    std::optional<T> out;
+    wake_list wakes;
+    std::unique_lock held(c.lock_);
+    switch (c.recv_locked(out, wakes)) {
+      case op_status::done: return out;
+      case op_status::closed: return std::nullopt;
+      case op_status::would_block: break;
+    }
+    wait_handle h = open_wait();
+    waiter w = h.make_waiter();
+    w.slot = &out;
+    block_on(c.recvq_, w, h, held, wait_reason::chan_receive);
+    switch (outcome_of(w)) {
+      case transfer::delivered: return out;
+      case transfer::closed: return std::nullopt;
+      default: break;  // retry
+    }
+  }
+}
+
+template <class T>
+bool channel_try_send(channel<T>& c, T& value, bool copy) {
+  wake_list wakes;
+  std::lock_guard held(c.lock_);
+  switch (c.send_locked(&value, copy, wakes)) {
+    case op_status::done: return true;
+    case op_status::closed: throw channel_closed("goro::chan::try_send: send on closed channel");
+    case op_status::would_block: return false;
+  }
+  return false;
+}
+
+template <class T>
+std::optional<T> channel_try_recv(channel<T>& c) {
+  std::optional<T> out;
+  wake_list wakes;
+  std::lock_guard held(c.lock_);
+  c.recv_locked(out, wakes);
+  return out;
+}
+
+template <class T>
+void channel_close(channel<T>& c) {
+  wake_list wakes;
+  std::lock_guard held(c.lock_);
+  if (!c.close_locked(wakes)) throw channel_closed("goro::chan::close: close of closed channel");
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,176 @@
+// goro/detail/select_engine.hpp — the untyped core of select (Go's runtime/select.go).
+//
+// A select is a list of cases, each a receive or a send on one channel (nullptr: a nil channel,
+// which never fires). The typed front ends (goro::select, goro::select_set) describe each case
+// with a select_case: the channel, and a `poll` function that tries to complete the case under
+// the channel's lock. The engine then runs Go's three passes:
+//
+//   pass 0: shuffle the poll order (uniformly random); sort the distinct channels by address —
+//           the one global lock order — and lock them all.
+//   pass 1: poll the cases in the shuffled order; the first that can proceed fires. With none,
+//           a select with a default returns the default.
+//   pass 2: enqueue one waiter per case, in the shuffled order, all sharing the caller's wait
+//           ticket, and park; the channels are unlocked after the switch. A partner that comes
+//           later claims the ticket through whichever waiter it finds first, so exactly one case
+//           fires, and since partners dequeue in FIFO order across shuffled enqueues, which one
+//           is again random.
+//   pass 3: relock, unlink the waiters of the cases that did not fire, unlock.
+//
+// Invariants: all of a select's channels are locked together only in address order, never while
+// the caller holds any other channel's lock; the waiters live in the caller's frame and are
+// unlinked from every queue before select returns or unwinds.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "channel.hpp"
+#include "park.hpp"
+#include "random.hpp"
+#include "thread_state.hpp"
+#include "worker.hpp"
+
+namespace goro::detail {
+
+// fast_random: the calling worker's generator, or a per-thread one on a plain thread.
+inline std::uint64_t fast_random() noexcept {
+  thread_state& ts = this_thread();
+  if (ts.self != nullptr) return ts.self->random();
+  if (ts.random_state == 0) ts.random_state = reinterpret_cast<std::uintptr_t>(&ts) | 1;
+  return xorshift64star(ts.random_state);
+}
+
+// random_below: a number in [0, n), n > 0 (Lemire's multiply-shift reduction).
+inline std::uint32_t random_below(std::uint32_t n) noexcept {
+  return static_cast<std::uint32_t>(((fast_random() >> 32) * n) >> 32);
+}
+
+// select_case: one case as the engine sees it.
+struct select_case {
+  channel_base* channel = nullptr;  // nullptr: never fires
+  bool is_send = false;
+  void* slot = nullptr;   // receive: the std::optional<T> to fill; send: the T to offer
+  bool copy = false;      // send: copy the value rather than move it
+  // poll: tries to complete the case now; requires channel->lock_. Returns the status and, when
+  // a partner was claimed, adds it to `wakes`.
+  op_status (*poll)(select_case& self, wake_list& wakes) = nullptr;
+};
+
+// select_outcome: which case fired and how.
+struct select_outcome {
+  std::size_t index;
+  transfer how;  // delivered, or closed (a receive got nothing; a send must throw)
+};
+
+// select_scratch: per-select storage the caller provides (sized to its case count), so that
+// the engine allocates nothing.
+struct select_scratch {
+  std::span<std::uint32_t> poll_order;
+  std::span<channel_base*> lock_order;
+  std::span<waiter> waiters;
+};
+
+class select_locks {
+ public:
+  explicit select_locks(std::span<channel_base*> order) noexcept : order_(order) {}
+  void lock() noexcept {
+    for (channel_base* c : order_) c->lock_.lock();
+  }
+  void unlock() noexcept {
+    for (auto it = order_.rbegin(); it != order_.rend(); ++it) (*it)->lock_.unlock();
+  }
+
+ private:
+  std::span<channel_base*> order_;
+};
+
+// prepare_orders: pass 0. Returns the poll order (non-nil cases, shuffled) and the lock order
+// (their distinct channels by address).
+inline void prepare_orders(std::span<select_case> cases, select_scratch& scratch,
+                           std::size_t& polled, std::size_t& locked) {
+  polled = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    if (cases[i].channel == nullptr) continue;
+    // Inside-out Fisher-Yates: place i at a random position among those placed so far.
+    const std::uint32_t j = random_below(static_cast<std::uint32_t>(polled + 1));
+    scratch.poll_order[polled] = scratch.poll_order[j];
+    scratch.poll_order[j] = static_cast<std::uint32_t>(i);
+    ++polled;
+  }
+  locked = 0;
+  for (std::size_t k = 0; k < polled; ++k) scratch.lock_order[locked++] = cases[scratch.poll_order[k]].channel;
+  std::sort(scratch.lock_order.begin(), scratch.lock_order.begin() + static_cast<std::ptrdiff_t>(locked));
+  locked = static_cast<std::size_t>(
+      std::unique(scratch.lock_order.begin(), scratch.lock_order.begin() + static_cast<std::ptrdiff_t>(locked)) -
+      scratch.lock_order.begin());
+}
+
+inline wait_queue& queue_of(const select_case& c) noexcept {
+  return c.is_send ? c.channel->sendq_ : c.channel->recvq_;
+}
+
+// run_select: runs the passes above. `blocking` false makes it return nullopt where it would
+// block (a select with a default). Throws goroutine_exit if the shutdown interrupts the wait.
+inline std::optional<select_outcome> run_select(std::span<select_case> cases, bool blocking,
+                                                select_scratch scratch) {
+  std::size_t polled = 0;
+  std::size_t locked = 0;
+  for (;;) {
+    prepare_orders(cases, scratch, polled, locked);
+    select_locks locks(scratch.lock_order.first(locked));
+    {
+      wake_list wakes;  // destroyed after the unlock below: wakes a claimed partner
+      locks.lock();
+      for (std::size_t k = 0; k < polled; ++k) {  // pass 1
+        select_case& c = cases[scratch.poll_order[k]];
+        op_status status;
+        try {
+          status = c.poll(c, wakes);
+        } catch (...) {
+          locks.unlock();
+          throw;
+        }
+        if (status == op_status::would_block) continue;
+        locks.unlock();
+        return select_outcome{scratch.poll_order[k],
+                              status == op_status::done ? transfer::delivered : transfer::closed};
+      }
+      if (!blocking) {
+        locks.unlock();
+        return std::nullopt;
+      }
+    }
+    if (polled == 0) {
+      locks.unlock();
+      park_forever(wait_reason::select,
+                   cases.empty() ? wait_detail::no_cases : wait_detail::none);
+    }
+    wait_handle h = open_wait();  // pass 2
+    for (std::size_t k = 0; k < polled; ++k) {
+      const std::uint32_t i = scratch.poll_order[k];
+      waiter& w = scratch.waiters[i];
+      w = h.make_waiter();
+      w.index = i;
+      w.slot = cases[i].slot;
+      w.copy = cases[i].copy;
+      queue_of(cases[i]).push_back(w);
+    }
+    const bool interrupted = park(h, wait_reason::select, wait_detail::none, [&] { locks.unlock(); });
+    locks.lock();  // pass 3
+    std::optional<select_outcome> fired;
+    for (std::size_t k = 0; k < polled; ++k) {
+      const std::uint32_t i = scratch.poll_order[k];
+      queue_of(cases[i]).remove(scratch.waiters[i]);
+      const transfer how = outcome_of(scratch.waiters[i]);
+      if (how != transfer::pending) fired = select_outcome{i, how};
+    }
+    locks.unlock();
+    if (interrupted) throw goroutine_exit{};
+    if (fired && fired->how != transfer::retry) return fired;
+    // A partner's move of the value threw: select again.
+  }
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,243 @@
+// goro/select.hpp — waiting on several channel operations at once (API section 3).
+//
+//   switch (goro::select(goro::on_recv(jobs, [&](std::optional<job> j) { ... }),
+//                        goro::on_send(results, r),
+//                        goro::on_recv(goro::after(1s)))) {
+//     case 2: /* timed out */ break;
+//   }
+//
+// select blocks until one case can proceed, completes it, runs its callback and returns its index
+// in argument order. When several cases are ready one is chosen uniformly at random. Nil channels
+// never fire; a select with no cases, or only nil channels and no default, blocks forever. With
+// on_default, select never blocks. A receive on a closed channel fires with std::nullopt. A send
+// on a closed channel counts as ready (a default does not run in its place) and, when chosen,
+// throws goro::channel_closed. The value of an on_send case that is not chosen is not consumed:
+// on_send refers to the caller's value and copies (an lvalue) or moves (an rvalue) it only if
+// that case fires — so build the cases inside the select call, where they live as long as it.
+//
+// select_set<T> is Go's reflect.Select: a runtime-sized set of cases of one element type.
+#pragma once
+
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "chan.hpp"
+#include "detail/select_engine.hpp"
+#include "error.hpp"
+
+namespace goro {
+
+namespace detail {
+
+// ignore_result: the callback of a case given none.
+struct ignore_result {
+  template <class... Args>
+  void operator()(Args&&...) const noexcept {}
+};
+
+template <class T, class F>
+struct recv_case {
+  channel<T>* target;  // nullptr: nil
+  F callback;
+  std::optional<T> value;
+
+  select_case describe() noexcept { return {target, false, &value, false, &poll}; }
+  static op_status poll(select_case& c, wake_list& wakes) {
+    return static_cast<channel<T>*>(c.channel)
+        ->recv_locked(*static_cast<std::optional<T>*>(c.slot), wakes);
+  }
+  void complete(transfer) { callback(std::move(value)); }
+};
+
+// send_case: `Stored` is const T& (an lvalue to copy), T&& (an rvalue to move) or T (a value
+// converted from another type, owned by the case).
+template <class T, class Stored, class F>
+struct send_case {
+  channel<T>* target;  // nullptr: nil
+  Stored value;
+  F callback;
+
+  static constexpr bool copies = std::is_same_v<Stored, const T&>;
+
+  select_case describe() noexcept {
+    return {target, true, const_cast<T*>(std::addressof(value)), copies, &poll};
+  }
+  static op_status poll(select_case& c, wake_list& wakes) {
+    return static_cast<channel<T>*>(c.channel)
+        ->send_locked(static_cast<T*>(c.slot), c.copy, wakes);
+  }
+  void complete(transfer how) {
+    if (how == transfer::closed) throw channel_closed("goro::select: send on closed channel");
+    callback();
+  }
+};
+
+template <class F>
+struct default_case {
+  F callback;
+
+  select_case describe() noexcept { return {}; }
+  void complete(transfer) { callback(); }
+};
+
+template <class C>
+inline constexpr bool is_default_case = false;
+template <class F>
+inline constexpr bool is_default_case<default_case<F>> = true;
+
+template <class Handle>
+using element_of = typename std::remove_cvref_t<Handle>::value_type;
+
+template <class Handle>
+concept receivable = std::same_as<std::remove_cvref_t<Handle>, chan<element_of<Handle>>> ||
+                     std::same_as<std::remove_cvref_t<Handle>, recv_chan<element_of<Handle>>>;
+
+template <class Handle>
+concept sendable = std::same_as<std::remove_cvref_t<Handle>, chan<element_of<Handle>>> ||
+                   std::same_as<std::remove_cvref_t<Handle>, send_chan<element_of<Handle>>>;
+
+// stored_value: how a send case keeps the value `V&&` for a channel of T.
+template <class T, class V>
+using stored_value =
+    std::conditional_t<std::is_same_v<std::remove_cvref_t<V>, T>,
+                       std::conditional_t<std::is_lvalue_reference_v<V> ||
+                                              std::is_const_v<std::remove_reference_t<V>>,
+                                          const T&, T&&>,
+                       T>;
+
+}  // namespace detail
+
+// on_recv: a case that receives from `ch` (a chan<T> or recv_chan<T>) and calls
+// fn(std::optional<T>) with the value, or std::nullopt if the channel is closed.
+template <class Handle, class F = detail::ignore_result>
+  requires detail::receivable<Handle> &&
+           std::invocable<F&, std::optional<detail::element_of<Handle>>>
+auto on_recv(const Handle& ch, F&& fn = {}) {
+  using T = detail::element_of<Handle>;
+  return detail::recv_case<T, std::decay_t<F>>{detail::channel_access::get(ch),
+                                               std::forward<F>(fn), std::nullopt};
+}
+
+// on_send: a case that sends `value` on `ch` (a chan<T> or send_chan<T>) and then calls fn().
+template <class Handle, class V, class F = detail::ignore_result>
+  requires detail::sendable<Handle> && std::constructible_from<detail::element_of<Handle>, V&&> &&
+           std::invocable<F&>
+auto on_send(const Handle& ch, V&& value, F&& fn = {}) {
+  using T = detail::element_of<Handle>;
+  using stored = detail::stored_value<T, V&&>;
+  return detail::send_case<T, stored, std::decay_t<F>>{detail::channel_access::get(ch),
+                                                       static_cast<stored>(std::forward<V>(value)),
+                                                       std::forward<F>(fn)};
+}
+
+// on_default: the case that runs when no other can proceed at once (at most one per select).
+template <class F = detail::ignore_result>
+  requires std::invocable<F&>
+auto on_default(F&& fn = {}) {
+  return detail::default_case<std::decay_t<F>>{std::forward<F>(fn)};
+}
+
+// select: blocks until one of `cases` proceeds, runs its callback, returns its index.
+template <class... Cases>
+std::size_t select(Cases&&... cases) {
+  constexpr std::size_t n = sizeof...(Cases);
+  constexpr std::size_t defaults = (std::size_t{0} + ... +
+                                    (detail::is_default_case<std::remove_cvref_t<Cases>> ? 1 : 0));
+  static_assert(defaults <= 1, "goro::select: at most one on_default case");
+  detail::note_api_use();
+  std::array<detail::select_case, n> described{cases.describe()...};
+  std::array<std::uint32_t, n> poll_order{};
+  std::array<detail::channel_base*, n> lock_order{};
+  std::array<detail::waiter, n> waiters{};
+  const auto fired = detail::run_select(described, defaults == 0,
+                                        detail::select_scratch{poll_order, lock_order, waiters});
+  std::size_t index = 0;
+  if (fired) {
+    index = fired->index;
+  } else {
+    std::size_t i = 0;
+    ((detail::is_default_case<std::remove_cvref_t<Cases>> ? (index = i, ++i) : ++i), ...);
+  }
+  const detail::transfer how = fired ? fired->how : detail::transfer::delivered;
+  std::size_t i = 0;
+  ((i++ == index ? cases.complete(how) : void()), ...);
+  return index;
+}
+
+// select_set: a runtime-sized set of cases on channels of one element type.
+template <class T>
+class select_set {
+ public:
+  struct result {
+    std::size_t index;
+    std::optional<T> value;  // a receive case's value (nullopt: closed); nullopt for a send case
+  };
+
+  // add_recv: adds a receive case; returns its index.
+  std::size_t add_recv(recv_chan<T> ch) {
+    entries_.push_back(entry{std::move(ch), nullptr, false, std::nullopt});
+    return entries_.size() - 1;
+  }
+
+  // add_send: adds a case that sends `value`; once that value is sent the case never fires again.
+  std::size_t add_send(send_chan<T> ch, T value) {
+    entries_.push_back(entry{nullptr, std::move(ch), true, std::move(value)});
+    return entries_.size() - 1;
+  }
+
+  // select: blocks until a case proceeds (the rules of goro::select).
+  result select() { return *run(true); }
+
+  // try_select: never blocks: nullopt where select would have blocked.
+  std::optional<result> try_select() { return run(false); }
+
+ private:
+  struct entry {
+    recv_chan<T> receive;
+    send_chan<T> send;
+    bool is_send;
+    std::optional<T> value;  // send: the value still to send (nullopt once sent)
+  };
+
+  std::optional<result> run(bool blocking) {
+    detail::note_api_use();
+    const std::size_t n = entries_.size();
+    std::vector<detail::select_case> cases(n);
+    std::vector<std::optional<T>> received(n);
+    for (std::size_t i = 0; i < n; ++i) cases[i] = describe(i, received[i]);
+    std::vector<std::uint32_t> poll_order(n);
+    std::vector<detail::channel_base*> lock_order(n);
+    std::vector<detail::waiter> waiters(n);
+    const auto fired = detail::run_select(
+        cases, blocking, detail::select_scratch{poll_order, lock_order, waiters});
+    if (!fired) return std::nullopt;
+    entry& e = entries_[fired->index];
+    if (!e.is_send) return result{fired->index, std::move(received[fired->index])};
+    if (fired->how == detail::transfer::closed) {
+      throw channel_closed("goro::select_set: send on closed channel");
+    }
+    e.value.reset();
+    return result{fired->index, std::nullopt};
+  }
+
+  detail::select_case describe(std::size_t i, std::optional<T>& slot) {
+    entry& e = entries_[i];
+    if (!e.is_send) {
+      return {detail::channel_access::get(e.receive), false, &slot, false,
+              &detail::recv_case<T, detail::ignore_result>::poll};
+    }
+    if (!e.value) return {};  // already sent: never fires again
+    return {detail::channel_access::get(e.send), true, std::addressof(*e.value), false,
+            &detail::send_case<T, T&&, detail::ignore_result>::poll};
+  }
+
+  std::vector<entry> entries_;
+};
+
+}  // namespace goro
