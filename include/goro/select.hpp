@@ -164,7 +164,7 @@ std::size_t select(Cases&&... cases) {
     std::size_t i = 0;
     ((detail::is_default_case<std::remove_cvref_t<Cases>> ? (index = i, ++i) : ++i), ...);
   }
-  const detail::transfer how = fired ? fired->how : detail::transfer::delivered;
+  [[maybe_unused]] const detail::transfer how = fired ? fired->how : detail::transfer::delivered;
   std::size_t i = 0;
   ((i++ == index ? cases.complete(how) : void()), ...);
   return index;

@@ -1,0 +1,523 @@
+// Tests of <goro/chan.hpp>: channels, their directional views, close and nil semantics, and
+// stress with exact accounting of every value.
+#include <goro/chan.hpp>
+#include <goro/debug.hpp>
+#include <goro/runtime.hpp>
+#include <goro/sync.hpp>
+#include <goro/time.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using goro_test::scaled;
+
+namespace {
+
+goro::options with_workers(unsigned n) {
+  goro::options o;
+  o.workers = n;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("an unbuffered send completes only when a receiver takes the value", "[chan]") {
+  goro::run([] {
+    goro::chan<int> ch;
+    std::atomic<bool> send_returned{false};
+    goro::wait_group wg;
+    wg.add(1);
+    goro::go([&] {
+      ch.send(1);
+      send_returned.store(true);
+      wg.done();
+    });
+    goro::sleep_for(20ms);
+    CHECK_FALSE(send_returned.load());
+    CHECK(ch.recv() == 1);
+    wg.wait();
+    CHECK(send_returned.load());
+  });
+}
+
+TEST_CASE("an unbuffered hand-off makes the sender's writes visible to the receiver", "[chan]") {
+  const long n = scaled(10000, 10);
+  long mismatches = 0;
+  goro::run(
+      [&] {
+        goro::chan<long*> ch;
+        goro::go([=] {
+          for (long i = 0; i < n; ++i) {
+            auto* box = new long(0);
+            *box = i;  // a plain write, published only by the channel
+            ch.send(box);
+          }
+        });
+        for (long i = 0; i < n; ++i) {
+          long* box = *ch.recv();
+          if (*box != i) ++mismatches;
+          delete box;
+        }
+      },
+      with_workers(4));
+  CHECK(mismatches == 0);
+}
+
+TEST_CASE("a buffered channel is FIFO and blocks only when full", "[chan]") {
+  goro::run([] {
+    goro::chan<int> ch(3);
+    CHECK(ch.capacity() == 3);
+    ch.send(1);
+    ch.send(2);
+    ch.send(3);
+    CHECK(ch.size() == 3);
+    std::atomic<bool> fourth_sent{false};
+    goro::go([&] {
+      ch.send(4);
+      fourth_sent.store(true);
+    });
+    goro::sleep_for(10ms);
+    CHECK_FALSE(fourth_sent.load());  // full: the sender waits
+    CHECK(ch.recv() == 1);            // ...and its value goes to the tail
+    while (!fourth_sent.load()) goro::yield();
+    CHECK(ch.recv() == 2);
+    CHECK(ch.recv() == 3);
+    CHECK(ch.recv() == 4);
+    CHECK(ch.size() == 0);
+  });
+}
+
+TEST_CASE("receivers drain a closed channel, then get nullopt", "[chan][close]") {
+  goro::run([] {
+    goro::chan<int> ch(4);
+    ch.send(10);
+    ch.send(20);
+    ch.close();
+    CHECK(ch.recv() == 10);
+    CHECK(ch.recv() == 20);
+    CHECK_FALSE(ch.recv().has_value());
+    CHECK_FALSE(ch.recv().has_value());
+    CHECK_FALSE(ch.try_recv().has_value());
+  });
+}
+
+TEST_CASE("close wakes every blocked receiver with nullopt", "[chan][close]") {
+  std::atomic<int> woke_empty{0};
+  goro::run([&] {
+    goro::chan<int> ch;
+    goro::wait_group wg;
+    for (int i = 0; i < 20; ++i) {
+      wg.add(1);
+      goro::go([&] {
+        if (!ch.recv()) woke_empty.fetch_add(1);
+        wg.done();
+      });
+    }
+    goro::sleep_for(5ms);
+    ch.close();
+    wg.wait();
+  });
+  CHECK(woke_empty.load() == 20);
+}
+
+TEST_CASE("send on a closed channel throws channel_closed", "[chan][close]") {
+  goro::chan<int> ch(1);
+  ch.close();
+  CHECK_THROWS_AS(ch.send(1), goro::channel_closed);
+  CHECK_THROWS_WITH(ch.send(1), Catch::Contains("send on closed channel"));
+  CHECK_THROWS_AS(ch.try_send(1), goro::channel_closed);
+  goro::channel_closed* derived = nullptr;
+  goro::error* base = derived;  // channel_closed is a goro::error
+  (void)base;
+}
+
+TEST_CASE("a sender blocked on a channel that gets closed throws channel_closed", "[chan][close]") {
+  std::atomic<int> threw{0};
+  std::atomic<int> threw_while_waiting{0};
+  goro::run([&] {
+    goro::chan<int> ch;
+    goro::wait_group wg;
+    for (int i = 0; i < 10; ++i) {
+      wg.add(1);
+      goro::go([&, i] {
+        try {
+          ch.send(i);
+        } catch (const goro::channel_closed& e) {
+          threw.fetch_add(1);
+          if (std::string(e.what()).find("closed while the send waited") != std::string::npos) {
+            threw_while_waiting.fetch_add(1);
+          }
+        }
+        wg.done();
+      });
+    }
+    goro::sleep_for(20ms);  // most, if not all, are blocked by now
+    ch.close();
+    wg.wait();
+  });
+  CHECK(threw.load() == 10);
+  CHECK(threw_while_waiting.load() > 0);
+}
+
+TEST_CASE("closing twice throws channel_closed and closing nil throws goro::error",
+          "[chan][close][misuse]") {
+  goro::chan<int> ch;
+  ch.close();
+  CHECK_THROWS_AS(ch.close(), goro::channel_closed);
+  CHECK_THROWS_WITH(ch.close(), Catch::Contains("close of closed channel"));
+  goro::chan<int> nil = nullptr;
+  CHECK_THROWS_AS(nil.close(), goro::error);
+  CHECK_THROWS_WITH(nil.close(), Catch::Contains("close of nil channel"));
+  goro::send_chan<int> nil_send = nullptr;
+  CHECK_THROWS_AS(nil_send.close(), goro::error);
+}
+
+TEST_CASE("a negative capacity throws and zero means unbuffered", "[chan][misuse]") {
+  CHECK_THROWS_AS(goro::chan<int>(-1), goro::error);
+  CHECK_THROWS_WITH(goro::chan<int>(-5), Catch::Contains("negative capacity -5"));
+  goro::chan<int> zero(0);
+  CHECK(zero.capacity() == 0);
+  CHECK_FALSE(zero.is_nil());
+  CHECK_FALSE(zero.try_send(1));  // unbuffered, nobody receiving
+  goro::chan<int> big(std::size_t{1} << 10);
+  CHECK(big.capacity() == 1024);
+}
+
+TEST_CASE("try_send never blocks and leaves the value untouched on failure", "[chan][try]") {
+  goro::chan<std::unique_ptr<int>> ch(1);
+  auto first = std::make_unique<int>(1);
+  CHECK(ch.try_send(std::move(first)));
+  CHECK(first == nullptr);  // taken
+  auto second = std::make_unique<int>(2);
+  CHECK_FALSE(ch.try_send(std::move(second)));
+  REQUIRE(second != nullptr);  // untouched
+  CHECK(*second == 2);
+  goro::chan<std::string> strings(1);
+  const std::string kept = "copy me";
+  CHECK(strings.try_send(kept));
+  CHECK(kept == "copy me");
+  CHECK(strings.recv() == "copy me");
+}
+
+TEST_CASE("try_send hands a value to a blocked receiver", "[chan][try]") {
+  goro::run([] {
+    goro::chan<int> ch;
+    std::optional<int> got;
+    goro::wait_group wg;
+    wg.add(1);
+    goro::go([&] {
+      got = ch.recv();
+      wg.done();
+    });
+    while (!ch.try_send(5)) goro::yield();
+    wg.wait();
+    CHECK(got == 5);
+  });
+}
+
+TEST_CASE("try_recv returns a ready value and nullopt otherwise", "[chan][try]") {
+  goro::run([] {
+    goro::chan<int> ch(2);
+    CHECK_FALSE(ch.try_recv().has_value());
+    ch.send(3);
+    CHECK(ch.try_recv() == 3);
+    goro::chan<int> unbuffered;
+    goro::go([=] { unbuffered.send(9); });
+    std::optional<int> v;
+    while (!(v = unbuffered.try_recv())) goro::yield();  // takes from the blocked sender
+    CHECK(v == 9);
+  });
+}
+
+TEST_CASE("a nil channel blocks forever and never fires", "[chan][nil]") {
+  std::atomic<int> unwound{0};
+  std::string dump_text;
+  goro::run([&] {
+    goro::chan<int> nil = nullptr;
+    CHECK(nil.is_nil());
+    CHECK(nil.size() == 0);
+    CHECK(nil.capacity() == 0);
+    CHECK_FALSE(nil.try_send(1));
+    CHECK_FALSE(nil.try_recv().has_value());
+    struct guard {
+      std::atomic<int>* n;
+      ~guard() { n->fetch_add(1); }
+    };
+    goro::go([&] {
+      guard g{&unwound};
+      nil.send(1);
+    });
+    goro::go([&] {
+      guard g{&unwound};
+      nil.recv();
+    });
+    goro::sleep_for(10ms);
+    std::ostringstream out;
+    goro::dump(out);
+    dump_text = out.str();
+  });
+  CHECK(unwound.load() == 2);  // stopped when main returned
+  CHECK_THAT(dump_text, Catch::Contains("[chan send (nil chan)]:"));
+  CHECK_THAT(dump_text, Catch::Contains("[chan receive (nil chan)]:"));
+}
+
+TEST_CASE("range-for receives until the channel is closed and drained", "[chan][range]") {
+  std::vector<int> seen;
+  goro::run([&] {
+    goro::chan<int> ch(2);
+    goro::go([=] {
+      for (int i = 0; i < 100; ++i) ch.send(i);
+      ch.close();
+    });
+    for (int v : ch) seen.push_back(v);
+  });
+  REQUIRE(seen.size() == 100);
+  for (int i = 0; i < 100; ++i) CHECK(seen[static_cast<std::size_t>(i)] == i);
+}
+
+TEST_CASE("range-for works with move-only values and recv_chan", "[chan][range]") {
+  int total = 0;
+  goro::run([&] {
+    goro::chan<std::unique_ptr<int>> ch;
+    goro::go([=] {
+      for (int i = 1; i <= 10; ++i) ch.send(std::make_unique<int>(i));
+      ch.close();
+    });
+    goro::recv_chan<std::unique_ptr<int>> in = ch;
+    for (std::unique_ptr<int> p : in) total += *p;
+  });
+  CHECK(total == 55);
+}
+
+TEST_CASE("channel handles compare by identity", "[chan]") {
+  goro::chan<int> a;
+  goro::chan<int> b;
+  goro::chan<int> a_copy = a;
+  CHECK(a == a_copy);
+  CHECK_FALSE(a == b);
+  goro::send_chan<int> s1 = a, s2 = a_copy;
+  goro::recv_chan<int> r1 = a, r2 = b;
+  CHECK(s1 == s2);
+  CHECK_FALSE(r1 == r2);
+  goro::chan<int> nil1 = nullptr, nil2 = nullptr;
+  CHECK(nil1 == nil2);
+}
+
+TEST_CASE("directional views send and receive on the same channel", "[chan]") {
+  goro::run([] {
+    goro::chan<std::string> ch(1);
+    goro::send_chan<std::string> out = ch;
+    goro::recv_chan<std::string> in = ch;
+    out.send("through views");
+    CHECK(in.size() == 1);
+    CHECK(out.capacity() == 1);
+    CHECK(in.recv() == "through views");
+    CHECK(out.try_send("again"));
+    CHECK(in.try_recv() == "again");
+    out.close();
+    CHECK_FALSE(in.recv().has_value());
+  });
+}
+
+TEST_CASE("channels carry large, move-only and empty types", "[chan]") {
+  goro::run([] {
+    goro::chan<std::array<char, 8192>> large(2);
+    std::array<char, 8192> block{};
+    block.fill('x');
+    goro::go([=] { large.send(block); });
+    CHECK(large.recv()->at(8191) == 'x');
+
+    goro::chan<std::monostate> signal;
+    goro::go([=] { signal.close(); });
+    CHECK_FALSE(signal.recv().has_value());
+
+    goro::chan<goro::chan<int>> of_channels(1);
+    goro::chan<int> inner(1);
+    of_channels.send(inner);
+    of_channels.recv()->send(4);
+    CHECK(inner.recv() == 4);
+  });
+}
+
+TEST_CASE("buffered values are destroyed with the channel", "[chan]") {
+  auto counter = std::make_shared<int>(0);
+  {
+    goro::chan<std::shared_ptr<int>> ch(8);
+    for (int i = 0; i < 5; ++i) ch.send(counter);
+    CHECK(counter.use_count() == 6);
+  }
+  CHECK(counter.use_count() == 1);
+}
+
+TEST_CASE("plain threads and goroutines talk over channels", "[chan][threads]") {
+  long from_threads = 0;
+  long from_goroutines = 0;
+  goro::run([&] {
+    goro::chan<long> up;      // threads → goroutine
+    goro::chan<long> down(4); // goroutines → threads
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([=] {
+        for (long i = 1; i <= 1000; ++i) up.send(i);
+        long sum = 0;
+        for (int i = 0; i < 250; ++i) sum += *down.recv();
+        up.send(-sum);
+      });
+    }
+    for (int g = 0; g < 4; ++g) {
+      goro::go([=] {
+        for (long i = 1; i <= 250; ++i) down.send(i);
+      });
+    }
+    for (int i = 0; i < 4 * 1001; ++i) {
+      long v = *up.recv();
+      if (v > 0) {
+        from_threads += v;
+      } else {
+        from_goroutines -= v;
+      }
+    }
+    goro::blocking([&] {
+      for (auto& t : threads) t.join();
+    });
+  });
+  CHECK(from_threads == 4 * 500500);
+  CHECK(from_goroutines == 4 * 31375);
+}
+
+TEST_CASE("channels work between plain threads with no run active", "[chan][threads]") {
+  goro::chan<int> ch;
+  long sum = 0;
+  std::thread producer([=] {
+    for (int i = 1; i <= 1000; ++i) ch.send(i);
+    ch.close();
+  });
+  for (int v : ch) sum += v;
+  producer.join();
+  CHECK(sum == 500500);
+}
+
+TEST_CASE("goroutines blocked in send or receive are unwound at shutdown", "[chan][shutdown]") {
+  std::atomic<int> unwound{0};
+  struct guard {
+    std::atomic<int>* n;
+    ~guard() { n->fetch_add(1); }
+  };
+  goro::chan<int> ch;  // outlives the run: no waiter may stay linked in it
+  goro::run([&] {
+    for (int i = 0; i < 50; ++i) {
+      goro::go([&] {
+        guard g{&unwound};
+        ch.send(1);
+      });
+      goro::go([&, i] {
+        guard g{&unwound};
+        goro::chan<int> other;
+        if (i % 2 == 0) other.recv();
+      });
+    }
+    goro::sleep_for(10ms);
+  });
+  CHECK(unwound.load() == 100);
+  CHECK_FALSE(ch.try_recv().has_value());  // no sender left behind
+}
+
+namespace {
+
+// Sends [0, count) over `ch` from `producers` goroutines and receives with `consumers`; checks
+// every value arrives exactly once.
+void exact_delivery(goro::chan<long> ch, int producers, int consumers, long count,
+                    unsigned workers) {
+  std::vector<std::atomic<std::uint8_t>> seen(static_cast<std::size_t>(count));
+  std::atomic<long> checksum{0};
+  goro::run(
+      [&] {
+        goro::wait_group producing, consuming;
+        for (int p = 0; p < producers; ++p) {
+          producing.add(1);
+          goro::go([&, p] {
+            for (long v = p; v < count; v += producers) ch.send(v);
+            producing.done();
+          });
+        }
+        for (int c = 0; c < consumers; ++c) {
+          consuming.add(1);
+          goro::go([&] {
+            long local = 0;
+            for (long v : ch) {
+              seen[static_cast<std::size_t>(v)].fetch_add(1, std::memory_order_relaxed);
+              local += v;
+            }
+            checksum.fetch_add(local);
+            consuming.done();
+          });
+        }
+        producing.wait();
+        ch.close();
+        consuming.wait();
+      },
+      with_workers(workers));
+  long wrong = 0;
+  for (auto& s : seen) wrong += s.load() != 1;
+  CHECK(wrong == 0);
+  CHECK(checksum.load() == count * (count - 1) / 2);
+}
+
+}  // namespace
+
+TEST_CASE("8 producers and 8 consumers deliver every value exactly once", "[chan][stress]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u, 8u);
+  const long count = scaled(1'000'000, 20);
+  SECTION("buffered") { exact_delivery(goro::chan<long>(64), 8, 8, count, workers); }
+  SECTION("unbuffered") { exact_delivery(goro::chan<long>(), 8, 8, count, workers); }
+}
+
+TEST_CASE("close racing with blocked senders and receivers loses and duplicates nothing",
+          "[chan][close][stress]") {
+  const int rounds = static_cast<int>(scaled(300, 10));
+  long lost = 0;
+  for (int round = 0; round < rounds; ++round) {
+    std::atomic<long> sent{0}, received{0}, refused{0};
+    goro::run(
+        [&] {
+          goro::chan<int> ch(round % 3);
+          goro::wait_group wg;
+          for (int i = 0; i < 8; ++i) {
+            wg.add(2);
+            goro::go([&] {
+              for (int k = 0; k < 20; ++k) {
+                try {
+                  ch.send(1);
+                  sent.fetch_add(1);
+                } catch (const goro::channel_closed&) {
+                  refused.fetch_add(1);
+                }
+              }
+              wg.done();
+            });
+            goro::go([&] {
+              while (auto v = ch.recv()) received.fetch_add(*v);
+              wg.done();
+            });
+          }
+          goro::sleep_for(std::chrono::microseconds(round % 200));
+          ch.close();
+          wg.wait();
+        },
+        with_workers(4));
+    lost += sent.load() - received.load();
+    REQUIRE(sent.load() + refused.load() == 8 * 20);
+  }
+  CHECK(lost == 0);
+}

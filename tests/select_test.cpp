@@ -1,0 +1,406 @@
+// Tests of <goro/select.hpp>: select over heterogeneous cases, defaults, nil channels, fairness,
+// closed channels, select_set, and stress with exact accounting.
+#include <goro/chan.hpp>
+#include <goro/debug.hpp>
+#include <goro/runtime.hpp>
+#include <goro/select.hpp>
+#include <goro/sync.hpp>
+#include <goro/time.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using goro_test::scaled;
+
+TEST_CASE("select fires the ready case, runs its callback and returns its index", "[select]") {
+  goro::run([] {
+    goro::chan<int> a(1);
+    goro::chan<std::string> b(1);
+    b.send("ready");
+    std::string got;
+    bool a_ran = false;
+    const std::size_t index =
+        goro::select(goro::on_recv(a, [&](std::optional<int>) { a_ran = true; }),
+                     goro::on_recv(b, [&](std::optional<std::string> v) { got = *v; }));
+    CHECK(index == 1);
+    CHECK(got == "ready");
+    CHECK_FALSE(a_ran);
+  });
+}
+
+TEST_CASE("select accepts generic lambdas and cases without callbacks", "[select]") {
+  goro::chan<int> a(1);
+  a.send(3);
+  int got = 0;
+  goro::select(goro::on_recv(a, [&](auto v) { got = v.value(); }));
+  CHECK(got == 3);
+  a.send(4);
+  CHECK(goro::select(goro::on_recv(a)) == 0);
+  CHECK(a.size() == 0);
+}
+
+TEST_CASE("on_default runs only when no case can proceed", "[select][default]") {
+  goro::chan<int> empty;
+  goro::chan<int> full(1);
+  bool defaulted = false;
+  CHECK(goro::select(goro::on_recv(empty), goro::on_default([&] { defaulted = true; })) == 1);
+  CHECK(defaulted);
+  defaulted = false;
+  full.send(1);
+  CHECK(goro::select(goro::on_default([&] { defaulted = true; }), goro::on_recv(full)) == 1);
+  CHECK_FALSE(defaulted);
+  CHECK(goro::select(goro::on_send(full, 2), goro::on_default()) == 0);
+  CHECK(goro::select(goro::on_send(full, 3), goro::on_default()) == 1);  // full now
+}
+
+TEST_CASE("select chooses uniformly among ready cases", "[select][fairness]") {
+  const int rounds = 100000;
+  SECTION("two ready channels") {
+    goro::chan<int> a(1), b(1);
+    std::array<int, 2> hits{};
+    for (int i = 0; i < rounds; ++i) {
+      a.try_send(0);
+      b.try_send(0);
+      ++hits[goro::select(goro::on_recv(a), goro::on_recv(b))];
+    }
+    for (int h : hits) CHECK(std::abs(h - rounds / 2) < rounds / 2 * 5 / 100);
+  }
+  SECTION("three ready channels") {
+    goro::chan<int> a(1), b(1), c(1);
+    std::array<int, 3> hits{};
+    for (int i = 0; i < rounds; ++i) {
+      a.try_send(0);
+      b.try_send(0);
+      c.try_send(0);
+      ++hits[goro::select(goro::on_recv(a), goro::on_recv(b), goro::on_recv(c))];
+    }
+    for (int h : hits) CHECK(std::abs(h - rounds / 3) < rounds / 3 * 5 / 100);
+  }
+}
+
+TEST_CASE("nil channels never fire", "[select][nil]") {
+  goro::chan<int> nil = nullptr;
+  goro::chan<int> ready(1);
+  ready.send(1);
+  for (int i = 0; i < 100; ++i) {
+    ready.try_send(1);
+    CHECK(goro::select(goro::on_recv(nil), goro::on_send(nil, 5), goro::on_recv(ready)) == 2);
+  }
+  bool defaulted = false;
+  CHECK(goro::select(goro::on_recv(nil), goro::on_default([&] { defaulted = true; })) == 1);
+  CHECK(defaulted);
+}
+
+TEST_CASE("a select with no cases or only nil channels blocks until shutdown", "[select][nil]") {
+  std::atomic<int> unwound{0};
+  std::string text;
+  goro::run([&] {
+    struct guard {
+      std::atomic<int>* n;
+      ~guard() { n->fetch_add(1); }
+    };
+    goro::go([&] {
+      guard g{&unwound};
+      goro::select();
+    });
+    goro::go([&] {
+      guard g{&unwound};
+      goro::chan<int> nil = nullptr;
+      goro::select(goro::on_recv(nil), goro::on_send(nil, 1));
+    });
+    goro::sleep_for(10ms);
+    std::ostringstream out;
+    goro::dump(out);
+    text = out.str();
+  });
+  CHECK(unwound.load() == 2);
+  CHECK_THAT(text, Catch::Contains("[select (no cases)]:"));
+  CHECK_THAT(text, Catch::Contains("[select]:"));
+}
+
+TEST_CASE("a select with no cases in main is a deadlock", "[select][deadlock]") {
+  CHECK_THROWS_AS(goro::run([] { goro::select(); }), goro::deadlock_error);
+}
+
+TEST_CASE("the value of an on_send case that is not chosen is not consumed", "[select][send]") {
+  goro::chan<std::unique_ptr<int>> full(1);
+  full.send(std::make_unique<int>(0));
+  goro::chan<int> ready(1);
+  ready.send(1);
+  auto owned = std::make_unique<int>(7);
+  CHECK(goro::select(goro::on_send(full, std::move(owned)), goro::on_recv(ready)) == 1);
+  REQUIRE(owned != nullptr);  // not moved from: the send case did not fire
+  CHECK(*owned == 7);
+
+  goro::chan<std::string> text(1);
+  std::string value = "kept";
+  CHECK(goro::select(goro::on_send(text, value)) == 0);  // an lvalue is copied
+  CHECK(value == "kept");
+  CHECK(text.recv() == "kept");
+  std::string moved = "moved";
+  CHECK(goro::select(goro::on_send(text, std::move(moved))) == 0);
+  CHECK(moved.empty());  // an rvalue is moved when its case fires
+  CHECK(text.recv() == "moved");
+}
+
+TEST_CASE("a send case on a closed channel counts as ready and throws when chosen",
+          "[select][close]") {
+  goro::chan<int> closed(1);
+  closed.close();
+  bool defaulted = false;
+  CHECK_THROWS_AS(goro::select(goro::on_send(closed, 1), goro::on_default([&] { defaulted = true; })),
+                  goro::channel_closed);
+  CHECK_FALSE(defaulted);
+  CHECK_THROWS_WITH(goro::select(goro::on_send(closed, 1)), Catch::Contains("send on closed"));
+}
+
+TEST_CASE("a receive case on a closed channel fires with nullopt", "[select][close]") {
+  goro::chan<int> closed;
+  closed.close();
+  bool got_nullopt = false;
+  CHECK(goro::select(goro::on_recv(closed, [&](std::optional<int> v) { got_nullopt = !v; })) == 0);
+  CHECK(got_nullopt);
+}
+
+TEST_CASE("a blocked select is woken by a sender, a receiver or a close", "[select]") {
+  std::optional<int> partner_got;
+  goro::run([&] {
+    goro::chan<int> in, out, closing;
+    goro::go([=, &partner_got] {
+      goro::sleep_for(2ms);
+      in.send(11);
+      goro::sleep_for(2ms);
+      partner_got = out.recv();
+      goro::sleep_for(2ms);
+      closing.close();
+    });
+    int got = 0;
+    CHECK(goro::select(goro::on_recv(in, [&](std::optional<int> v) { got = *v; }),
+                       goro::on_recv(closing)) == 0);
+    CHECK(got == 11);
+    CHECK(goro::select(goro::on_send(out, 22), goro::on_recv(closing)) == 0);
+    bool closed = false;
+    CHECK(goro::select(goro::on_send(out, 33),
+                       goro::on_recv(closing, [&](std::optional<int> v) { closed = !v; })) == 1);
+    CHECK(closed);
+  });
+  CHECK(partner_got == 22);
+}
+
+TEST_CASE("a blocked send case throws when its channel gets closed", "[select][close]") {
+  goro::run([] {
+    goro::chan<int> ch;
+    goro::chan<int> never;
+    goro::go([=] {
+      goro::sleep_for(5ms);
+      ch.close();
+    });
+    CHECK_THROWS_AS(goro::select(goro::on_send(ch, 1), goro::on_recv(never)), goro::channel_closed);
+  });
+}
+
+TEST_CASE("the same channel may appear in several cases", "[select]") {
+  goro::run([] {
+    goro::chan<int> ch(2);
+    ch.send(1);
+    ch.send(2);
+    int sum = 0;
+    for (int i = 0; i < 2; ++i) {
+      goro::select(goro::on_recv(ch, [&](std::optional<int> v) { sum += *v; }),
+                   goro::on_recv(ch, [&](std::optional<int> v) { sum += 10 * *v; }));
+    }
+    CHECK((sum == 3 || sum == 12 || sum == 21 || sum == 30));
+  });
+}
+
+TEST_CASE("two selects each sending and receiving on one channel pair up", "[select]") {
+  const int rounds = static_cast<int>(scaled(2000, 10));
+  std::atomic<int> sends{0}, receives{0};
+  goro::run(
+      [&] {
+        goro::chan<int> ch;
+        goro::wait_group wg;
+        for (int side = 0; side < 2; ++side) {
+          wg.add(1);
+          goro::go([&] {
+            for (int i = 0; i < rounds; ++i) {
+              goro::select(goro::on_send(ch, i, [&] { sends.fetch_add(1); }),
+                           goro::on_recv(ch, [&](std::optional<int>) { receives.fetch_add(1); }));
+            }
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      goro::options{.workers = 2});
+  CHECK(sends.load() == rounds);
+  CHECK(receives.load() == rounds);
+}
+
+TEST_CASE("select works on a plain thread", "[select][threads]") {
+  goro::run([] {
+    goro::chan<int> a, b;
+    int got = 0;
+    std::thread plain([&] {
+      goro::select(goro::on_recv(a, [&](std::optional<int> v) { got = *v; }), goro::on_recv(b));
+    });
+    goro::sleep_for(2ms);
+    a.send(5);
+    goro::blocking([&] { plain.join(); });
+    CHECK(got == 5);
+  });
+}
+
+TEST_CASE("directional views work as select cases", "[select]") {
+  goro::chan<int> ch(1);
+  goro::send_chan<int> out = ch;
+  goro::recv_chan<int> in = ch;
+  CHECK(goro::select(goro::on_send(out, 4)) == 0);
+  int got = 0;
+  CHECK(goro::select(goro::on_recv(in, [&](std::optional<int> v) { got = *v; })) == 0);
+  CHECK(got == 4);
+}
+
+TEST_CASE("select_set selects over a runtime-sized set of cases", "[select][set]") {
+  goro::chan<int> a(1), b(1), c(1);
+  goro::select_set<int> set;
+  CHECK(set.add_recv(a) == 0);
+  CHECK(set.add_recv(b) == 1);
+  CHECK(set.add_send(c, 42) == 2);
+  b.send(5);
+  c.send(0);  // c is full: its send case cannot fire yet
+  auto r = set.select();
+  CHECK(r.index == 1);
+  CHECK(r.value == 5);
+  CHECK_FALSE(set.try_select().has_value());  // nothing ready now
+  CHECK(c.recv() == 0);
+  r = set.select();  // the send case fires now
+  CHECK(r.index == 2);
+  CHECK_FALSE(r.value.has_value());
+  CHECK(c.recv() == 42);
+  CHECK_FALSE(set.try_select().has_value());  // a send case whose value was sent never fires again
+  a.close();
+  r = set.select();  // receive cases stay armed
+  CHECK(r.index == 0);
+  CHECK_FALSE(r.value.has_value());
+}
+
+TEST_CASE("select_set blocks until a case is ready", "[select][set]") {
+  goro::run([] {
+    std::vector<goro::chan<int>> channels(16);
+    goro::select_set<int> set;
+    for (auto& ch : channels) set.add_recv(ch);
+    goro::go([=] {
+      goro::sleep_for(2ms);
+      channels[11].send(1100);
+    });
+    auto r = set.select();
+    CHECK(r.index == 11);
+    CHECK(r.value == 1100);
+  });
+}
+
+TEST_CASE("selecting goroutines blocked at shutdown are unwound", "[select][shutdown]") {
+  std::atomic<int> unwound{0};
+  goro::chan<int> a, b;  // outlive the run: no select waiter may stay linked in them
+  goro::run([&] {
+    for (int i = 0; i < 30; ++i) {
+      goro::go([&] {
+        struct guard {
+          std::atomic<int>* n;
+          ~guard() { n->fetch_add(1); }
+        } g{&unwound};
+        goro::select(goro::on_recv(a), goro::on_send(b, 1));
+      });
+    }
+    goro::sleep_for(10ms);
+  });
+  CHECK(unwound.load() == 30);
+  CHECK_FALSE(a.try_send(1));  // no receiver left behind
+  CHECK_FALSE(b.try_recv().has_value());
+}
+
+TEST_CASE("many selects over shared channels account for every value", "[select][stress]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const long per_producer = scaled(100000, 20);
+  std::atomic<long> received{0}, checksum{0};
+  goro::run(
+      [&] {
+        goro::chan<long> a(16), b;
+        goro::wait_group producers, consumers;
+        for (int p = 0; p < 4; ++p) {
+          producers.add(1);
+          goro::go([&, p] {
+            for (long i = 0; i < per_producer; ++i) {
+              const long v = p * per_producer + i;
+              goro::select(goro::on_send(a, v), goro::on_send(b, v));
+            }
+            producers.done();
+          });
+        }
+        goro::chan<int> done;
+        for (int c = 0; c < 4; ++c) {
+          consumers.add(1);
+          goro::go([&] {
+            bool running = true;
+            while (running) {
+              auto take = [&](std::optional<long> v) {
+                if (v) {
+                  received.fetch_add(1);
+                  checksum.fetch_add(*v);
+                }
+              };
+              goro::select(goro::on_recv(a, take), goro::on_recv(b, take),
+                           goro::on_recv(done, [&](std::optional<int>) { running = false; }));
+            }
+            consumers.done();
+          });
+        }
+        producers.wait();
+        while (received.load() < 4 * per_producer) goro::sleep_for(100us);
+        done.close();
+        consumers.wait();
+      },
+      goro::options{.workers = workers});
+  const long n = 4 * per_producer;
+  CHECK(received.load() == n);
+  CHECK(checksum.load() == n * (n - 1) / 2);
+}
+
+TEST_CASE("close racing with blocked selects wakes each exactly once", "[select][close][stress]") {
+  const int rounds = static_cast<int>(scaled(200, 10));
+  long wrong = 0;
+  for (int round = 0; round < rounds; ++round) {
+    std::atomic<int> woke{0};
+    goro::run(
+        [&] {
+          goro::chan<int> a, b;
+          goro::wait_group wg;
+          for (int i = 0; i < 16; ++i) {
+            wg.add(1);
+            goro::go([&] {
+              goro::select(goro::on_recv(a, [&](std::optional<int>) { woke.fetch_add(1); }),
+                           goro::on_recv(b, [&](std::optional<int>) { woke.fetch_add(1); }));
+              wg.done();
+            });
+          }
+          goro::sleep_for(std::chrono::microseconds(round % 100));
+          a.close();
+          b.close();
+          wg.wait();
+        },
+        goro::options{.workers = 4});
+    wrong += woke.load() != 16;
+  }
+  CHECK(wrong == 0);
+}
