@@ -3,12 +3,32 @@
 // A goroutine that blocks on any of these parks; its worker runs other goroutines. A plain thread
 // blocks on a futex. Every object keeps its waiters in FIFO order under its own futex_mutex, and
 // wakes them through the claim-then-wake gate of detail/waiter.hpp.
+//
+// Rules every type here follows:
+//   - Claim, deliver, then wake: a waker dequeues a waiter under the object's lock, wins its
+//     claim, writes what the waiter needs (outcome, grant), releases the lock, then wakes it. After
+//     wake() it touches neither the waiter nor the object.
+//   - Destruction: a goroutine commonly destroys a mutex or once right after it returns from
+//     lock() or call(). So an operation that releases something (unlock, the end of a once) keeps
+//     the object alive by what it still holds — the mutex itself, or a waiter it has claimed but
+//     not yet woken, which cannot return — until its last touch of the object. In particular an
+//     unlocker that finds nobody to wake keeps the mutex locked while it tidies up under the
+//     object's lock and releases it with one atomic operation at the very end.
+//   - Shutdown: block_on unwinds a goroutine whose wait the shutdown interrupted; the shutdown's
+//     claim means no waker delivered anything to it, and each type below says how the object stays
+//     consistent when a waiter leaves that way. An object must outlive every goroutine blocked on
+//     it, through the shutdown too (declare it outside goro::run, or keep main from returning
+//     while others wait on main's locals).
+//   - Only the object's lock is ever held across a park, and only through block_on, which releases
+//     it after the switch. A user's goro::mutex is never held by the library across a park.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <string>
 
@@ -108,6 +128,848 @@ class wait_group {
   detail::futex_mutex lock_;             // guards waiters_ and unclaimed_releases_
   detail::wait_queue waiters_;
   std::uint32_t unclaimed_releases_ = 0;
+};
+
+namespace detail {
+
+// steady_nanoseconds: the monotonic clock in nanoseconds, for the mutex's starvation threshold.
+inline std::int64_t steady_nanoseconds() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// spin_may_help: whether a locker should spin before it parks. On a goroutine, only if another
+// worker can run the holder meanwhile (goroutines are not preempted: with one worker the holder
+// cannot run until we park). A plain thread's holder runs elsewhere, so it may spin.
+inline bool spin_may_help() {
+  thread_state& ts = this_thread();
+  return ts.self == nullptr || ts.self->sched.worker_count() > 1;
+}
+
+// spin_pause: one round of busy waiting, about a few hundred nanoseconds.
+inline void spin_pause() noexcept {
+  for (int i = 0; i < 30; ++i) cpu_relax();
+}
+
+}  // namespace detail
+
+// mutex: a mutual exclusion lock (sync.Mutex), fair under contention the way Go's is. Lockable:
+// works with std::lock_guard, std::unique_lock and std::scoped_lock. Not recursive; a locked mutex
+// may be unlocked by another goroutine or thread than the one that locked it (as in Go).
+//
+// state_ holds four bits:
+//   locked_bit   the mutex is held. The uncontended lock and unlock are one CAS each on it.
+//   woken_bit    a locker is on its way to retry — a waiter an unlocker woke, or a spinner that
+//                announced itself — so an unlocker need not wake another. A hint: correctness
+//                needs only that it is never left set with no such locker in flight, which holds
+//                because whoever sets it clears it in the CAS that ends its attempt (it acquires
+//                or queues).
+//   starving_bit starvation mode (Go's): a waiter has waited more than starvation_ns. Arrivals
+//                queue instead of barging, and unlock hands ownership to the front waiter directly
+//                (locked_bit stays set across the hand-off).
+//   parked_bit   the wait queues may be non-empty; set under lock_ by a waiter before it queues,
+//                cleared under lock_ by the waker that empties them.
+//
+// Normal mode: an unlocker with parked waiters and nobody woken releases the mutex and wakes the
+// front waiter, which competes with new arrivals (they are running, so they usually win); a loser
+// goes back to the front (retry_ is served before waiters_). A waiter that has waited over
+// starvation_ns when it loses sets starving_bit; the mode ends when the hand-off empties the
+// queues or goes to a waiter that waited less than the threshold.
+//
+// Invariants:
+//   - starving_bit implies locked_bit (the hand-off keeps the mutex locked; an unlocker that
+//     finds no waiter to hand to clears starving_bit before it releases).
+//   - Under lock_, parked_bit is clear whenever both queues are empty, except after a waiter was
+//     interrupted by the shutdown (block_on unlinks it): the stale bit only sends the next unlock
+//     down the slow path, which finds nobody and clears it.
+//   - An unlocker touches the mutex after releasing locked_bit only while a waiter it has claimed
+//     and not yet woken (which cannot return from lock()) keeps the mutex alive.
+class mutex {
+ public:
+  mutex() = default;
+  mutex(const mutex&) = delete;
+  mutex& operator=(const mutex&) = delete;
+
+  // lock: blocks until the caller holds the mutex. From any goroutine or thread.
+  void lock() {
+    detail::note_api_use();
+    std::uint32_t expected = 0;
+    if (state_.compare_exchange_strong(expected, locked_bit, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) [[likely]] {
+      return;
+    }
+    lock_slow();
+  }
+
+  // try_lock: takes the mutex if it is free and not promised to a starving waiter; never blocks.
+  bool try_lock() {
+    detail::note_api_use();
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    while ((s & (locked_bit | starving_bit)) == 0) {
+      if (state_.compare_exchange_weak(s, s | locked_bit, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // unlock: releases the mutex, waking or handing it to a waiter if one is parked. Throws
+  // goro::error, changing nothing, if the mutex is not locked.
+  void unlock() {
+    detail::note_api_use();
+    std::uint32_t s = locked_bit;
+    if (state_.compare_exchange_strong(s, 0, std::memory_order_release, std::memory_order_relaxed))
+        [[likely]] {
+      return;
+    }
+    if ((s & locked_bit) == 0) throw error("goro::mutex: unlock of unlocked mutex");
+    unlock_slow(s);
+  }
+
+ private:
+  static constexpr std::uint32_t locked_bit = 1;
+  static constexpr std::uint32_t woken_bit = 2;
+  static constexpr std::uint32_t starving_bit = 4;
+  static constexpr std::uint32_t parked_bit = 8;
+  static constexpr std::int64_t starvation_ns = 1'000'000;  // Go's starvationThresholdNs
+  static constexpr int max_spins = 4;
+
+  // waiter::outcome values, written by the unlocker that claims a waiter.
+  static constexpr std::uint32_t retry = 1;       // the mutex was released: compete for it
+  static constexpr std::uint32_t handed_off = 2;  // the mutex is yours (starvation mode)
+
+  void lock_slow() {
+    std::int64_t wait_start = 0;  // when this call first queued; read by unlockers via slot
+    bool awoke = false;           // we set woken_bit (or were woken with it set) and must clear it
+    bool starving = false;        // we have waited longer than starvation_ns
+    int spins = 0;
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      // Barge: a free mutex not promised to a starving waiter is anyone's.
+      if ((s & (locked_bit | starving_bit)) == 0) {
+        if (state_.compare_exchange_weak(s, (s | locked_bit) & ~(awoke ? woken_bit : 0),
+                                         std::memory_order_acquire, std::memory_order_relaxed)) {
+          return;
+        }
+        continue;
+      }
+      // Spin while the holder is likely running elsewhere; tell unlockers not to wake anyone.
+      if ((s & starving_bit) == 0 && spins < max_spins && detail::spin_may_help()) {
+        if (!awoke && (s & (woken_bit | parked_bit)) == parked_bit &&
+            state_.compare_exchange_strong(s, s | woken_bit, std::memory_order_relaxed)) {
+          awoke = true;
+        }
+        detail::spin_pause();
+        ++spins;
+        s = state_.load(std::memory_order_relaxed);
+        continue;
+      }
+      // Queue. Under lock_, either take the mutex after all or announce ourselves in parked_bit:
+      // an unlock racing with us either happens first (we see it free) or sees parked_bit and
+      // takes the slow path, which needs lock_ and so finds us queued.
+      detail::wait_handle h = detail::open_wait();
+      std::unique_lock held(lock_);
+      s = state_.load(std::memory_order_relaxed);
+      bool acquired = false;
+      for (;;) {
+        const std::uint32_t clear = awoke ? woken_bit : 0;
+        if ((s & (locked_bit | starving_bit)) == 0) {
+          if (state_.compare_exchange_weak(s, (s | locked_bit) & ~clear, std::memory_order_acquire,
+                                           std::memory_order_relaxed)) {
+            acquired = true;
+            break;
+          }
+          continue;
+        }
+        // Here locked_bit is set (starving_bit implies it), so starving_bit may be set too.
+        const std::uint32_t next = ((s | parked_bit) & ~clear) | (starving ? starving_bit : 0);
+        if (state_.compare_exchange_weak(s, next, std::memory_order_relaxed)) break;
+      }
+      if (acquired) return;
+      awoke = false;
+      const bool requeue = wait_start != 0;
+      if (!requeue) wait_start = detail::steady_nanoseconds();
+      detail::waiter w = h.make_waiter();
+      w.slot = &wait_start;
+      detail::block_on(requeue ? retry_ : waiters_, w, h, held, detail::wait_reason::mutex);
+      if (w.outcome == handed_off) return;
+      // Woken to compete: woken_bit was set for us.
+      awoke = true;
+      starving = starving || detail::steady_nanoseconds() - wait_start > starvation_ns;
+      spins = 0;
+      s = state_.load(std::memory_order_relaxed);
+    }
+  }
+
+  // unlock_slow: `s` is a value of state_ with locked_bit and some other bit set; the caller
+  // holds the mutex.
+  void unlock_slow(std::uint32_t s) {
+    for (;;) {
+      if ((s & locked_bit) == 0) throw error("goro::mutex: unlock of unlocked mutex");
+      if (s == locked_bit) {
+        // The bits we came for were cleared meanwhile: the plain release.
+        if (state_.compare_exchange_weak(s, 0, std::memory_order_release,
+                                         std::memory_order_relaxed)) {
+          return;
+        }
+        continue;
+      }
+      if ((s & starving_bit) == 0 && (s & (parked_bit | woken_bit)) != parked_bit) {
+        // Nobody parked, or a locker is already on its way: release without waking anyone.
+        if (state_.compare_exchange_weak(s, s & ~locked_bit, std::memory_order_release,
+                                         std::memory_order_relaxed)) {
+          return;
+        }
+        continue;
+      }
+      detail::waiter* w = nullptr;
+      {
+        std::lock_guard held(lock_);
+        w = dequeue_front();
+        if (w == nullptr) {
+          // Only waiters the shutdown interrupted were left: drop the stale bits while we still
+          // hold the mutex, then release it as usual.
+          state_.fetch_and(~(parked_bit | starving_bit), std::memory_order_relaxed);
+        } else {
+          const bool more = !retry_.empty() || !waiters_.empty();
+          s = state_.load(std::memory_order_relaxed);
+          if ((s & starving_bit) != 0) {
+            // Hand-off: locked_bit stays set, the waiter owns the mutex when it wakes. Leave
+            // starvation mode when nobody else waits or this waiter did not starve.
+            w->outcome = handed_off;
+            const bool stay =
+                more &&
+                detail::steady_nanoseconds() - *static_cast<std::int64_t*>(w->slot) > starvation_ns;
+            state_.fetch_and(~((more ? 0 : parked_bit) | (stay ? 0 : starving_bit)),
+                             std::memory_order_relaxed);
+          } else {
+            // Release and wake the front waiter to compete; it owns woken_bit until it acquires
+            // or queues again. (A spinner may have set woken_bit meanwhile: then two lockers
+            // are in flight, which costs nothing but a wasted wake-up.)
+            w->outcome = retry;
+            while (!state_.compare_exchange_weak(
+                s, ((s & ~(locked_bit | parked_bit)) | woken_bit | (more ? parked_bit : 0)),
+                std::memory_order_release, std::memory_order_relaxed)) {
+            }
+          }
+        }
+      }
+      if (w != nullptr) {
+        detail::wake(*w->owner);  // `w` and possibly the mutex are gone from here on
+        return;
+      }
+      s = state_.load(std::memory_order_relaxed);
+    }
+  }
+
+  // dequeue_front: the oldest waiter, claimed for the caller. Requires lock_.
+  detail::waiter* dequeue_front() noexcept {
+    if (detail::waiter* w = retry_.dequeue_claimed()) return w;
+    return waiters_.dequeue_claimed();
+  }
+
+  std::atomic<std::uint32_t> state_{0};  // locked | woken | starving | parked bits, see above
+  detail::futex_mutex lock_;             // guards retry_, waiters_ and the setting/clearing of
+                                         // parked_bit and starving_bit
+  detail::wait_queue retry_;             // waiters woken once that lost to an arrival: served first
+  detail::wait_queue waiters_;           // first-time waiters, FIFO
+};
+
+// shared_mutex: a reader/writer lock (sync.RWMutex). Any number of readers or one writer hold
+// it. Lockable and SharedLockable: works with std::unique_lock and std::shared_lock.
+//
+// Fairness: a reader arriving while a writer waits queues behind it, so a stream of readers
+// cannot starve a writer: the writer gets the lock as soon as the readers inside leave. When a
+// writer unlocks, the readers that queued meanwhile all go in before the next writer, so writers
+// cannot starve readers either. Writers among themselves are FIFO, with direct hand-off.
+//
+// state_ holds the reader count (above reader_shift) and three bits:
+//   writer_bit           a writer holds the lock (or it was handed to one that is waking up)
+//   writers_waiting_bit  writers_ is non-empty: arriving readers queue
+//   readers_waiting_bit  readers_ is non-empty: the writer's unlock takes the slow path
+// Uncontended lock/unlock and lock_shared/unlock_shared are one CAS each.
+//
+// Invariants:
+//   - writer_bit and a non-zero reader count never hold together.
+//   - The waiting bits change only under lock_, where they say whether their queue is non-empty
+//     (readers_waiting_bit may stay set after a reader was interrupted by the shutdown; that only
+//     sends the next writer unlock down the slow path, which clears it).
+//   - A queued writer implies a holder, which serves the queues when it leaves: the writer that
+//     unlocks, or the last reader, which holds its read count until, under lock_, it converts it
+//     into the writer's hold. A writer interrupted by the shutdown admits, on its way out, the
+//     readers that queued behind it if no other writer waits and none holds the lock.
+//   - As with mutex, a releaser keeps its own hold (or a claimed, unwoken waiter keeps the object
+//     alive) until its last touch of the object.
+class shared_mutex {
+ public:
+  shared_mutex() = default;
+  shared_mutex(const shared_mutex&) = delete;
+  shared_mutex& operator=(const shared_mutex&) = delete;
+
+  // lock: blocks until the caller holds the lock exclusively. From any goroutine or thread.
+  void lock() {
+    detail::note_api_use();
+    std::uint64_t expected = 0;
+    if (state_.compare_exchange_strong(expected, writer_bit, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) [[likely]] {
+      return;
+    }
+    lock_slow();
+  }
+
+  // try_lock: takes the lock exclusively if nobody holds it; never blocks.
+  bool try_lock() {
+    detail::note_api_use();
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    while ((s & writer_bit) == 0 && readers_of(s) == 0) {
+      if (state_.compare_exchange_weak(s, s | writer_bit, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // unlock: releases an exclusive hold: admits the readers that queued meanwhile, else hands the
+  // lock to the next writer. Throws goro::error, changing nothing, if no writer holds the lock.
+  void unlock() {
+    detail::note_api_use();
+    std::uint64_t s = writer_bit;
+    if (state_.compare_exchange_strong(s, 0, std::memory_order_release, std::memory_order_relaxed))
+        [[likely]] {
+      return;
+    }
+    if ((s & writer_bit) == 0) {
+      throw error("goro::shared_mutex: unlock of a shared_mutex that is not locked for writing");
+    }
+    unlock_slow();
+  }
+
+  // lock_shared: blocks until the caller holds the lock shared. From any goroutine or thread.
+  void lock_shared() {
+    detail::note_api_use();
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    while ((s & (writer_bit | writers_waiting_bit)) == 0) {
+      if (state_.compare_exchange_weak(s, s + one_reader, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return;
+      }
+    }
+    lock_shared_slow();
+  }
+
+  // try_lock_shared: takes a shared hold if no writer holds or waits for the lock; never blocks.
+  bool try_lock_shared() {
+    detail::note_api_use();
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    while ((s & (writer_bit | writers_waiting_bit)) == 0) {
+      if (state_.compare_exchange_weak(s, s + one_reader, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // unlock_shared: releases a shared hold; the last reader out hands the lock to a waiting
+  // writer. Throws goro::error, changing nothing, if no reader holds the lock.
+  void unlock_shared() {
+    detail::note_api_use();
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (readers_of(s) == 0) {
+        throw error(
+            "goro::shared_mutex: unlock_shared of a shared_mutex that is not locked for reading");
+      }
+      if (readers_of(s) == 1 && (s & writers_waiting_bit) != 0) {
+        if (unlock_shared_slow()) return;
+        s = state_.load(std::memory_order_relaxed);
+        continue;
+      }
+      // acq_rel: the last reader's CAS reads from every earlier reader's release, and passes
+      // them on to the writer it wakes.
+      if (state_.compare_exchange_weak(s, s - one_reader, std::memory_order_acq_rel,
+                                       std::memory_order_relaxed)) {
+        return;
+      }
+    }
+  }
+
+ private:
+  static constexpr std::uint64_t writer_bit = 1;
+  static constexpr std::uint64_t writers_waiting_bit = 2;
+  static constexpr std::uint64_t readers_waiting_bit = 4;
+  static constexpr int reader_shift = 3;
+  static constexpr std::uint64_t one_reader = std::uint64_t{1} << reader_shift;
+
+  static std::uint64_t readers_of(std::uint64_t s) noexcept { return s >> reader_shift; }
+
+  void lock_slow() {
+    detail::wait_handle h = detail::open_wait();
+    std::unique_lock held(lock_);
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      if ((s & writer_bit) == 0 && readers_of(s) == 0) {
+        if (state_.compare_exchange_weak(s, s | writer_bit, std::memory_order_acquire,
+                                         std::memory_order_relaxed)) {
+          return;
+        }
+        continue;
+      }
+      if (state_.compare_exchange_weak(s, s | writers_waiting_bit, std::memory_order_relaxed)) {
+        break;
+      }
+    }
+    detail::waiter w = h.make_waiter();
+    try {
+      detail::block_on(writers_, w, h, held, detail::wait_reason::mutex);
+    } catch (const detail::goroutine_exit&) {
+      abandon_writer_wait();
+      throw;
+    }
+    // The releaser set writer_bit for us before waking us.
+  }
+
+  void lock_shared_slow() {
+    detail::wait_handle h = detail::open_wait();
+    std::unique_lock held(lock_);
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      if ((s & (writer_bit | writers_waiting_bit)) == 0) {
+        if (state_.compare_exchange_weak(s, s + one_reader, std::memory_order_acquire,
+                                         std::memory_order_relaxed)) {
+          return;
+        }
+        continue;
+      }
+      if (state_.compare_exchange_weak(s, s | readers_waiting_bit, std::memory_order_relaxed)) {
+        break;
+      }
+    }
+    detail::waiter w = h.make_waiter();
+    detail::block_on(readers_, w, h, held, detail::wait_reason::mutex);
+    // The releaser counted us in as a reader before waking us.
+  }
+
+  void unlock_slow() {
+    for (;;) {
+      detail::waiter* chain = nullptr;
+      {
+        std::lock_guard held(lock_);
+        std::uint64_t admitted = 0;
+        chain = take_readers(admitted);
+        std::uint64_t s = state_.load(std::memory_order_relaxed);
+        if (admitted > 0) {
+          // The readers that queued while we held the lock go first.
+          std::uint64_t next;
+          do {
+            next = ((s & ~(writer_bit | readers_waiting_bit)) + admitted * one_reader);
+          } while (!state_.compare_exchange_weak(s, next, std::memory_order_release,
+                                                 std::memory_order_relaxed));
+        } else if (detail::waiter* w = writers_.dequeue_claimed()) {
+          // Hand-off: writer_bit stays set for the next writer.
+          const std::uint64_t clear =
+              readers_waiting_bit | (writers_.empty() ? writers_waiting_bit : 0);
+          state_.fetch_and(~clear, std::memory_order_relaxed);
+          w->next = nullptr;
+          chain = w;
+        } else {
+          // Only interrupted waiters were left: tidy up while we still hold the lock.
+          state_.fetch_and(~(readers_waiting_bit | writers_waiting_bit), std::memory_order_relaxed);
+        }
+      }
+      if (chain != nullptr) {
+        detail::wake_claimed(chain);  // the woken may destroy the lock: touch nothing after
+        return;
+      }
+      std::uint64_t s = writer_bit;
+      if (state_.compare_exchange_strong(s, 0, std::memory_order_release,
+                                         std::memory_order_relaxed)) {
+        return;
+      }
+    }
+  }
+
+  // unlock_shared_slow: the caller is the last reader and a writer waits. Returns true once it
+  // has handed its hold to a writer; false if the caller still holds its read count and must
+  // release it the usual way.
+  bool unlock_shared_slow() {
+    detail::waiter* chain = nullptr;
+    bool handed_off = false;
+    {
+      std::lock_guard held(lock_);
+      std::uint64_t s = state_.load(std::memory_order_relaxed);
+      if (readers_of(s) != 1 || (s & writers_waiting_bit) == 0) return false;
+      if (detail::waiter* w = writers_.dequeue_claimed()) {
+        // Our read count becomes the writer's hold in one step.
+        const std::uint64_t clear = writers_.empty() ? writers_waiting_bit : 0;
+        std::uint64_t next;
+        do {
+          next = ((s - one_reader) | writer_bit) & ~clear;
+        } while (!state_.compare_exchange_weak(s, next, std::memory_order_acq_rel,
+                                               std::memory_order_relaxed));
+        w->next = nullptr;
+        chain = w;
+        handed_off = true;
+      } else {
+        // Every queued writer was interrupted: admit the readers that queued behind them. We
+        // keep our own read count until we have woken them.
+        state_.fetch_and(~writers_waiting_bit, std::memory_order_relaxed);
+        chain = admit_readers();
+      }
+    }
+    detail::wake_claimed(chain);
+    return handed_off;
+  }
+
+  // abandon_writer_wait: a queued writer interrupted by the shutdown leaves. If it was the last
+  // queued writer and no writer holds the lock, the readers that queued behind it go in.
+  void abandon_writer_wait() {
+    detail::waiter* chain = nullptr;
+    {
+      std::lock_guard held(lock_);
+      if (!writers_.empty()) return;
+      const std::uint64_t s =
+          state_.fetch_and(~writers_waiting_bit, std::memory_order_relaxed) & ~writers_waiting_bit;
+      if ((s & writer_bit) == 0) chain = admit_readers();
+    }
+    detail::wake_claimed(chain);
+  }
+
+  // admit_readers: takes every queued reader in as a holder; returns the chain to wake. Requires
+  // lock_ and that no writer holds the lock.
+  detail::waiter* admit_readers() {
+    std::uint64_t admitted = 0;
+    detail::waiter* chain = take_readers(admitted);
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    while (!state_.compare_exchange_weak(s, (s & ~readers_waiting_bit) + admitted * one_reader,
+                                         std::memory_order_release, std::memory_order_relaxed)) {
+    }
+    return chain;
+  }
+
+  // take_readers: claims every queued reader; returns them as a chain and their number in
+  // `admitted`. The caller must count them in. Requires lock_.
+  detail::waiter* take_readers(std::uint64_t& admitted) noexcept {
+    detail::waiter* chain = nullptr;
+    while (detail::waiter* w = readers_.dequeue_claimed()) {
+      w->next = chain;
+      chain = w;
+      ++admitted;
+    }
+    return chain;
+  }
+
+  std::atomic<std::uint64_t> state_{0};  // reader count << reader_shift | waiting bits | writer
+  detail::futex_mutex lock_;             // guards writers_, readers_ and the waiting bits
+  detail::wait_queue writers_;           // writers waiting for the lock, FIFO
+  detail::wait_queue readers_;           // readers waiting behind a writer
+};
+
+// condition_variable: a rendezvous point for goroutines and threads waiting for a condition
+// that a goro::mutex protects (sync.Cond). wait releases the mutex and blocks in one step with
+// respect to notify: a notify that follows the unlock — by a holder of the mutex or anyone
+// else — finds the waiter queued, so no wake-up is lost. Waiters are woken in FIFO order.
+// Spurious wake-ups do not happen, but use the predicate form anyway, as with any condvar.
+//
+// Invariants: waiters_ holds exactly the waiters not yet claimed by a notify (or the shutdown).
+// A waiter queues and releases the mutex while it holds lock_, and keeps lock_ until it has
+// switched out, so a notifier, which needs lock_, sees it queued.
+class condition_variable {
+ public:
+  condition_variable() = default;
+  condition_variable(const condition_variable&) = delete;
+  condition_variable& operator=(const condition_variable&) = delete;
+
+  // wait: releases the mutex `lk` holds, blocks until notified, and locks it again before it
+  // returns. From any goroutine or thread. Throws goro::error if `lk` does not hold its mutex. If
+  // the shutdown unwinds the waiting goroutine, the mutex is locked again first (without
+  // interruption), so `lk` owns it during the unwinding as after a normal return.
+  void wait(std::unique_lock<mutex>& lk) {
+    if (!lk.owns_lock()) {
+      throw error("goro::condition_variable: wait needs a unique_lock that holds its mutex");
+    }
+    detail::wait_handle h = detail::open_wait();
+    detail::waiter w = h.make_waiter();
+    {
+      std::unique_lock held(lock_);
+      lk.unlock();  // may wake a locker; never blocks
+      relock_if_unwinding relock{lk};
+      detail::block_on(waiters_, w, h, held, detail::wait_reason::cond);
+    }
+    lk.lock();
+  }
+
+  // wait: wait(lk) until pred() is true; pred is called with the mutex held.
+  template <class Predicate>
+  void wait(std::unique_lock<mutex>& lk, Predicate pred) {
+    while (!pred()) wait(lk);
+  }
+
+  // notify_one: wakes the longest-waiting waiter, if any. From any goroutine or thread, with or
+  // without the mutex held.
+  void notify_one() {
+    detail::note_api_use();
+    detail::waiter* w = nullptr;
+    {
+      std::lock_guard held(lock_);
+      w = waiters_.dequeue_claimed();
+    }
+    if (w != nullptr) detail::wake(*w->owner);
+  }
+
+  // notify_all: wakes every waiter. From any goroutine or thread, with or without the mutex held.
+  void notify_all() {
+    detail::note_api_use();
+    detail::waiter* chain = nullptr;
+    detail::waiter* tail = nullptr;
+    {
+      std::lock_guard held(lock_);
+      while (detail::waiter* w = waiters_.dequeue_claimed()) {
+        w->next = nullptr;
+        (tail != nullptr ? tail->next : chain) = w;
+        tail = w;
+      }
+    }
+    detail::wake_claimed(chain);  // in FIFO order
+  }
+
+ private:
+  // relock_if_unwinding: locks `lk` again if the wait ends by unwinding. The lock taken during
+  // unwinding is an uninterruptible wait (open_wait sees the exception in flight).
+  struct relock_if_unwinding {
+    std::unique_lock<mutex>& lk;
+    int uncaught = std::uncaught_exceptions();
+    ~relock_if_unwinding() {
+      if (std::uncaught_exceptions() > uncaught) lk.lock();
+    }
+  };
+
+  detail::futex_mutex lock_;    // guards waiters_
+  detail::wait_queue waiters_;  // FIFO
+};
+
+// once: runs a function exactly once (sync.Once), like std::call_once. Callers that arrive while
+// it runs wait for it. If it throws, the once is not done: the exception goes to that caller, and
+// one of the waiting or later callers runs the function again.
+//
+// state_ packs done_bit, running_bit and the number of counted waiters (above waiter_shift), so
+// that the runner's finish — one atomic exchange — learns in the same step whether anyone waits:
+// if nobody does, it touches the once no more (a caller that saw it done may already have
+// destroyed it). Otherwise it hands out one release per counted waiter, as wait_group does; a
+// waiter that counted itself but has not queued yet finds its release in unclaimed_releases_. A
+// released waiter looks at state_ again: done, or free to run the function itself.
+//
+// Invariants: done_bit is final; running_bit is set by exactly one caller, the runner, and cleared
+// only by its finish; releases handed out never fall short of the waiters counted. A waiter that
+// the shutdown interrupts leaves its count behind: its release ends up in unclaimed_releases_,
+// where it costs a later waiter one extra look at state_ and nothing else.
+class once {
+ public:
+  once() = default;
+  once(const once&) = delete;
+  once& operator=(const once&) = delete;
+
+  // call: runs fn() unless a call has already completed; waits while another caller runs it.
+  // From any goroutine or thread. Rethrows fn's exception (the once then stays not done).
+  template <class F>
+  void call(F&& fn) {
+    detail::note_api_use();
+    if ((state_.load(std::memory_order_acquire) & done_bit) != 0) [[likely]]
+      return;
+    if (!enter()) return;
+    try {
+      std::forward<F>(fn)();
+    } catch (...) {
+      finish(false);
+      throw;
+    }
+    finish(true);
+  }
+
+ private:
+  static constexpr std::uint64_t done_bit = 1;
+  static constexpr std::uint64_t running_bit = 2;
+  static constexpr int waiter_shift = 2;
+  static constexpr std::uint64_t one_waiter = std::uint64_t{1} << waiter_shift;
+
+  // enter: returns true when the caller is to run the function, false once it has completed.
+  bool enter() {
+    std::uint64_t s = state_.load(std::memory_order_acquire);
+    for (;;) {
+      if ((s & done_bit) != 0) return false;
+      if ((s & running_bit) == 0) {
+        if (state_.compare_exchange_weak(s, s | running_bit, std::memory_order_acquire,
+                                         std::memory_order_acquire)) {
+          return true;
+        }
+        continue;
+      }
+      if (!state_.compare_exchange_weak(s, s + one_waiter, std::memory_order_relaxed,
+                                        std::memory_order_acquire)) {
+        continue;
+      }
+      await_release();
+      s = state_.load(std::memory_order_acquire);
+    }
+  }
+
+  // await_release: blocks a counted waiter until the runner finishes.
+  void await_release() {
+    detail::wait_handle h = detail::open_wait();
+    detail::waiter w = h.make_waiter();
+    std::unique_lock held(lock_);
+    if (unclaimed_releases_ > 0) {
+      --unclaimed_releases_;
+      return;
+    }
+    detail::block_on(waiters_, w, h, held, detail::wait_reason::once);
+  }
+
+  // finish: the runner's last step: done (or free again after an exception), and one release
+  // per counted waiter.
+  void finish(bool succeeded) {
+    const std::uint64_t s = state_.exchange(succeeded ? done_bit : 0, std::memory_order_acq_rel);
+    std::uint64_t waiting = s >> waiter_shift;
+    if (waiting == 0) return;  // nobody can be inside call() on our account: touch nothing more
+    detail::waiter* chain = nullptr;
+    {
+      std::lock_guard held(lock_);
+      while (waiting > 0) {
+        detail::waiter* w = waiters_.dequeue_claimed();
+        if (w == nullptr) break;
+        w->next = chain;
+        chain = w;
+        --waiting;
+      }
+      unclaimed_releases_ += waiting;  // counted waiters that have not queued yet
+    }
+    detail::wake_claimed(chain);
+  }
+
+  std::atomic<std::uint64_t> state_{0};  // waiters << waiter_shift | running | done
+  detail::futex_mutex lock_;             // guards waiters_ and unclaimed_releases_
+  detail::wait_queue waiters_;
+  std::uint64_t unclaimed_releases_ = 0;
+};
+
+// semaphore: a weighted semaphore (golang.org/x/sync/semaphore.Weighted) of a fixed capacity.
+// acquire(n) takes n permits, blocking until they are free; waiters are served strictly in FIFO
+// order, so a large acquire is never overtaken by later small ones (nor does a free permit let a
+// small one jump the queue while a large one waits at its front).
+//
+// Invariants (under lock_): 0 <= held_ <= capacity_; a waiter's permits are added to held_ only
+// by the waker that claimed it, before it wakes it, so a waiter the shutdown interrupted was
+// granted nothing; the front waiter needs more than capacity_ - held_ whenever the lock is free
+// (every release and every departure of a waiter re-serves the queue).
+class semaphore {
+ public:
+  // semaphore: a semaphore of `capacity` permits, all free. Throws goro::error if negative.
+  explicit semaphore(std::ptrdiff_t capacity) : capacity_(capacity) {
+    if (capacity < 0) {
+      throw error("goro::semaphore: negative capacity " + std::to_string(capacity));
+    }
+  }
+  semaphore(const semaphore&) = delete;
+  semaphore& operator=(const semaphore&) = delete;
+
+  // acquire: takes n permits, blocking until they are free and every earlier waiter is served.
+  // From any goroutine or thread. Throws goro::error if n is negative or exceeds the capacity.
+  void acquire(std::ptrdiff_t n = 1) {
+    check_weight("acquire", n);
+    detail::wait_handle h = detail::open_wait();
+    std::unique_lock held(lock_);
+    if (capacity_ - held_ >= n && waiters_.empty()) {
+      held_ += n;
+      return;
+    }
+    detail::waiter w = h.make_waiter();
+    w.amount = n;
+    try {
+      detail::block_on(waiters_, w, h, held, detail::wait_reason::semaphore);
+    } catch (const detail::goroutine_exit&) {
+      serve_after_departure();  // we may have been the front waiter holding up the others
+      throw;
+    }
+    // The waker added our n permits to held_ before waking us.
+  }
+
+  // try_acquire: takes n permits if they are free and nobody waits; never blocks. Throws
+  // goro::error if n is negative or exceeds the capacity.
+  bool try_acquire(std::ptrdiff_t n = 1) {
+    detail::note_api_use();
+    check_weight("try_acquire", n);
+    std::lock_guard held(lock_);
+    if (capacity_ - held_ >= n && waiters_.empty()) {
+      held_ += n;
+      return true;
+    }
+    return false;
+  }
+
+  // release: returns n permits and wakes the waiters at the front that now fit. Throws
+  // goro::error, changing nothing, if n is negative or more than are held.
+  void release(std::ptrdiff_t n = 1) {
+    detail::note_api_use();
+    if (n < 0) throw error("goro::semaphore: release(" + std::to_string(n) + ") is negative");
+    detail::waiter* chain = nullptr;
+    {
+      std::lock_guard held(lock_);
+      if (n > held_) {
+        throw error("goro::semaphore: release(" + std::to_string(n) + ") of more than held (" +
+                    std::to_string(held_) + " of " + std::to_string(capacity_) + ")");
+      }
+      held_ -= n;
+      chain = serve();
+    }
+    detail::wake_claimed(chain);
+  }
+
+ private:
+  void check_weight(const char* what, std::ptrdiff_t n) const {
+    if (n < 0) {
+      throw error(std::string("goro::semaphore: ") + what + "(" + std::to_string(n) +
+                  ") is negative");
+    }
+    if (n > capacity_) {
+      throw error(std::string("goro::semaphore: ") + what + "(" + std::to_string(n) +
+                  ") exceeds the capacity " + std::to_string(capacity_) +
+                  " and could never succeed");
+    }
+  }
+
+  // serve: grants permits to the front waiters while the next one fits, in order; returns the
+  // claimed waiters as a chain (FIFO) to wake after lock_ is released. Requires lock_.
+  detail::waiter* serve() {
+    detail::waiter* chain = nullptr;
+    detail::waiter* tail = nullptr;
+    while (detail::waiter* w = waiters_.front()) {
+      if (capacity_ - held_ < w->amount) break;  // FIFO: nobody overtakes the front waiter
+      waiters_.remove(*w);
+      if (!w->try_claim()) continue;  // interrupted by the shutdown: it leaves with nothing
+      held_ += w->amount;
+      w->next = nullptr;
+      (tail != nullptr ? tail->next : chain) = w;
+      tail = w;
+    }
+    return chain;
+  }
+
+  void serve_after_departure() {
+    detail::waiter* chain = nullptr;
+    {
+      std::lock_guard held(lock_);
+      chain = serve();
+    }
+    detail::wake_claimed(chain);
+  }
+
+  const std::ptrdiff_t capacity_;
+  detail::futex_mutex lock_;    // guards held_ and waiters_
+  std::ptrdiff_t held_ = 0;     // permits acquired and not released
+  detail::wait_queue waiters_;  // FIFO; waiter::amount is the weight
 };
 
 }  // namespace goro
