@@ -2,8 +2,10 @@
 #pragma once
 
 #include "chan.hpp"
+#include "context.hpp"
 #include "debug.hpp"
 #include "error.hpp"
+#include "group.hpp"
 #include "runtime.hpp"
 #include "select.hpp"
 #include "sync.hpp"

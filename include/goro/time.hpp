@@ -1,15 +1,64 @@
-// goro/time.hpp — sleeping and timers (API section 4).
+// goro/time.hpp — sleeping and timers (API section 4): sleep_for, sleep_until, after, timer,
+// ticker.
+//
+//   goro::timer t(50ms);
+//   goro::select(goro::on_recv(results, [&](auto r) { use(r); }),
+//                goro::on_recv(t.c(), [&](auto) { give_up(); }));
+//   if (!t.stop()) { /* it had fired: its value is in t.c() unless received */ }
 //
 // Sleeping parks the goroutine on the runtime's timer heap, never its worker thread; on a plain
 // thread it sleeps the thread.
+//
+// Timers (timer, ticker, after, and the deadlines of <goro/context.hpp>) are timer_states: a
+// counted object with one node for a timer heap. While a run is active every timer goes into that
+// run's heap (detail/timer_heap.hpp; O(log n) per add, remove and expiry, no thread or goroutine
+// per timer) and fires on one of its workers. With no run active — a plain program that has not
+// called goro::run, or has finished it — timers go into the fallback heap, served by one
+// background thread that goro starts the first time it is needed; and a timer still pending
+// when its run ends moves there, so it fires on time. So timers work everywhere channels do.
+// (The fallback thread is invisible to deadlock detection: a goroutine that waits only for a
+// timer that was started before its run began may be reported as deadlocked.)
+//
+// A timer sends the time it fired (steady_clock::now() in the callback, never earlier than its
+// deadline) on a channel of capacity 1 with a non-blocking send: a firing that finds the channel
+// full is dropped — a ticker never queues more than one tick for a slow receiver, like Go's.
+//
+// Invariants of a timer_state (all under its lock_):
+//   - gen_ numbers the arms: every arm, stop and reset increments it, and the node enters a heap
+//     with seq == gen_. A firing whose seq is not gen_ is stale and does nothing but drop the
+//     heap's reference. So a stop or reset that wins the lock before a firing cancels it for good,
+//     and nothing is delivered twice.
+//   - armed_ is true from an arm until the current arm's firing (one-shot) or a stop.
+//   - home_ says which heap owns the node: it is in that heap, or popped from it with its fire (or,
+//     at the end of a run, its drop) still to come. Nobody writes the node while it is owned,
+//     except the owning heap under its own lock. home_ is `none` when no heap owns it.
+//   - Each time the node enters a heap, that heap holds one reference to the state, released by
+//     the fire or drop callback of that entry, or by whoever removes the node successfully. So
+//     the heap never touches freed memory, whatever the owner does.
+//   - A run's heap is touched only while that run is known to be alive: from one of its workers,
+//     or under a scheduler_ref naming it. A run that has unpublished itself still owns the nodes
+//     left in its heap until its destructor drops them (drop_callback moves armed ones to the
+//     fallback heap); meanwhile a stop or reset changes only the state, and the drop obeys it.
+//
+// Lock order: timer_state::lock_, then a channel's lock or a heap's lock. Callbacks run with no
+// heap lock held; goroutines are woken only after every lock is released.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
 #include <thread>
+#include <utility>
 
+#include "chan.hpp"
+#include "detail/channel.hpp"
 #include "detail/park.hpp"
 #include "detail/scheduler.hpp"
 #include "detail/timer_heap.hpp"
+#include "error.hpp"
 
 namespace goro {
 
@@ -27,6 +76,338 @@ inline clock::time_point saturating_deadline(std::chrono::nanoseconds d) noexcep
   if (d > clock::time_point::max() - now) return clock::time_point::max();
   return now + std::chrono::duration_cast<clock::duration>(d);
 }
+
+// fallback_timers: the timer heap used while no run is active, and the one thread that fires
+// it. Created on first use and never destroyed (a detached thread may still sleep in it when
+// the process exits).
+class fallback_timers {
+ public:
+  // instance: the process's fallback heap. From any thread.
+  static fallback_timers& instance() {
+    static fallback_timers* const timers = new fallback_timers();
+    return *timers;
+  }
+
+  // add: schedules `node`, starting the thread if this is the first timer. Throws if the thread
+  // cannot be started (the node is then not scheduled).
+  void add(timer_node& node) {
+    {
+      std::lock_guard guard(lock_);
+      if (!started_) {
+        std::thread([this] { serve(); }).detach();
+        started_ = true;
+      }
+    }
+    if (heap_.add(node)) {
+      // The thread reads the earliest deadline under lock_ before it sleeps: taking the lock
+      // here means it either sees our node or is already waiting when we notify.
+      std::lock_guard guard(lock_);
+      changed_.notify_one();
+    }
+  }
+
+  // remove: unschedules `node`; false if it had already left the heap (its fire is on its way).
+  bool remove(timer_node& node) noexcept { return heap_.remove(node); }
+
+ private:
+  fallback_timers() = default;
+
+  [[noreturn]] void serve() {
+    std::unique_lock guard(lock_);
+    for (;;) {
+      const std::int64_t earliest = heap_.earliest();
+      if (earliest == timer_heap::none) {
+        changed_.wait(guard);
+        continue;
+      }
+      const auto now = clock::now();
+      if (to_nanoseconds(now) < earliest) {
+        changed_.wait_until(guard, clock::time_point(std::chrono::nanoseconds(earliest)));
+        continue;
+      }
+      guard.unlock();
+      heap_.run_expired(now);
+      guard.lock();
+    }
+  }
+
+  timer_heap heap_;
+  std::mutex lock_;  // guards started_; orders the thread's look at heap_ with add's notify
+  std::condition_variable changed_;
+  bool started_ = false;
+};
+
+// active_scheduler: the scheduler of the active run, kept alive while this object lives, or
+// nullptr. On a worker thread that is the worker's own run (alive while the worker runs); on any
+// other thread a scheduler_ref holds it.
+class active_scheduler {
+ public:
+  active_scheduler() {
+    thread_state& ts = this_thread();
+    if (ts.self != nullptr) {
+      scheduler_ = &ts.self->sched;
+      return;
+    }
+    ref_.emplace();
+    if (*ref_) scheduler_ = &**ref_;
+  }
+  active_scheduler(const active_scheduler&) = delete;
+  active_scheduler& operator=(const active_scheduler&) = delete;
+
+  scheduler* get() const noexcept { return scheduler_; }
+
+ private:
+  std::optional<scheduler_ref> ref_;
+  scheduler* scheduler_ = nullptr;
+};
+
+// timer_state: a timer that can be armed, stopped and re-armed, and whose heap entries keep it
+// alive (see the invariants at the top of this file). Subclasses say what a firing does.
+// Every member function may be called from any thread; the caller must hold a reference.
+class timer_state {
+ public:
+  timer_state(const timer_state&) = delete;
+  timer_state& operator=(const timer_state&) = delete;
+
+  void retain() noexcept { references_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (references_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // rearm: Go's modtimer. Cancels the pending arm, if any, and when `when` is given arms the
+  // timer to fire at *when, then every `period` after it if period > 0. A one-shot arm whose
+  // deadline has passed fires at once, in this call. Returns whether an arm was pending (the
+  // result of Go's Stop and Reset).
+  bool rearm(std::optional<clock::time_point> when, std::chrono::nanoseconds period) {
+    active_scheduler active;
+    void* fired = nullptr;
+    bool was_armed = false;
+    {
+      wake_list wakes;  // destroyed after the lock is released: wakes the receivers then
+      std::lock_guard guard(lock_);
+      was_armed = armed_;
+      armed_ = false;
+      ++gen_;
+      unschedule(active.get());
+      if (when.has_value()) {
+        when_ = *when;
+        period_ = period;
+        armed_ = true;
+        if (home_.where == timer_home::kind::none) {
+          if (period_.count() == 0 && when_ <= clock::now()) {
+            armed_ = false;
+            fired = on_fire(clock::now(), wakes);
+          } else {
+            schedule(active.get());
+          }
+        }
+        // Else the run that owns the node is ending: its drop_callback schedules the new arm.
+      }
+    }
+    if (fired != nullptr) after_fire(fired);
+    return was_armed;
+  }
+
+  // armed: whether an arm is pending (a snapshot).
+  bool armed() {
+    std::lock_guard guard(lock_);
+    return armed_;
+  }
+
+ protected:
+  timer_state() = default;
+  virtual ~timer_state() = default;
+
+  // on_fire: the current arm fires at `now`. Called with lock_ held, so it must not block, call
+  // user code or wake anyone directly: receivers to wake go to `wakes`. It may return a non-null
+  // token, which is passed to after_fire once lock_ is released.
+  virtual void* on_fire(clock::time_point now, wake_list& wakes) = 0;
+  virtual void after_fire(void* /*token*/) {}
+
+  futex_mutex lock_;  // guards everything below; see the invariants at the top of the file
+
+ private:
+  struct timer_home {
+    enum class kind : std::uint8_t { none, run, fallback };
+    kind where = kind::none;
+    scheduler* sched = nullptr;  // kind::run: the run's scheduler
+    std::uint64_t run_id = 0;    // kind::run: its run number
+  };
+
+  // unschedule: takes the node back from its heap if it is in one. If that heap's run is no
+  // longer active (`active` is another run or none), the run's drop is still to come and keeps
+  // home_. Requires lock_.
+  void unschedule(scheduler* active) noexcept {
+    switch (home_.where) {
+      case timer_home::kind::none:
+        return;
+      case timer_home::kind::fallback:
+        if (fallback_timers::instance().remove(node_)) drop_heap_reference();
+        break;
+      case timer_home::kind::run:
+        if (active == nullptr || active->run_id() != home_.run_id) return;
+        if (active->remove_timer(node_)) drop_heap_reference();
+        break;
+    }
+    // Removed, or popped by a firer whose callback will find its seq stale: the node is free.
+    home_ = {};
+  }
+
+  // schedule: puts the node into the active run's heap, or the fallback heap, for the current
+  // arm. Requires lock_, home_ == none and armed_. If that fails (no memory, or the fallback
+  // thread cannot be started) the arm is cancelled and the exception propagates.
+  void schedule(scheduler* active) {
+    node_.when = when_;
+    node_.seq = gen_;
+    node_.fire = &fire_callback;
+    node_.drop = &drop_callback;
+    node_.arg = this;
+    retain();  // the heap's reference
+    try {
+      if (active != nullptr) {
+        home_ = {timer_home::kind::run, active, active->run_id()};
+        active->add_timer(node_);
+      } else {
+        home_ = {timer_home::kind::fallback, nullptr, 0};
+        fallback_timers::instance().add(node_);
+      }
+    } catch (...) {
+      home_ = {};
+      armed_ = false;
+      drop_heap_reference();
+      throw;
+    }
+  }
+
+  // drop_heap_reference: releases a heap's reference while the caller still holds its own.
+  void drop_heap_reference() noexcept { references_.fetch_sub(1, std::memory_order_relaxed); }
+
+  // next_tick: the first deadline of a periodic timer after `now`, skipping the ticks missed.
+  clock::time_point next_tick(clock::time_point now) const noexcept {
+    const auto period = std::chrono::duration_cast<clock::duration>(period_);
+    clock::time_point next = when_ + period;
+    if (next <= now) next += period * (1 + (now - next) / period);
+    return next;
+  }
+
+  // fire_callback: a heap's callback for the entry (arg, seq); on a worker or the fallback
+  // thread, no heap lock held. Consumes the entry's reference unless it re-schedules a ticker.
+  static void fire_callback(void* arg, std::uint64_t seq) {
+    auto* self = static_cast<timer_state*>(arg);
+    void* fired = nullptr;
+    bool keep_reference = false;
+    {
+      wake_list wakes;
+      std::lock_guard guard(self->lock_);
+      if (seq == self->gen_) {
+        const timer_home from = self->home_;
+        self->home_ = {};
+        const auto now = clock::now();
+        fired = self->on_fire(now, wakes);
+        if (self->period_.count() > 0) {
+          // A ticker re-enters the heap it fired from, keeping the entry's reference. The run
+          // is alive: this callback runs on one of its workers.
+          self->when_ = self->next_tick(now);
+          self->node_.when = self->when_;
+          self->node_.seq = ++self->gen_;
+          self->home_ = from;
+          keep_reference = self->reinsert(from);
+        } else {
+          self->armed_ = false;
+        }
+      }
+    }
+    if (fired != nullptr) self->after_fire(fired);
+    if (!keep_reference) self->release();
+  }
+
+  // reinsert: puts a ticker's node back into the heap it fired from. Returns false (the ticker
+  // stops) if the fallback heap cannot take it. Requires lock_.
+  bool reinsert(const timer_home& from) noexcept {
+    if (from.where == timer_home::kind::run) {
+      from.sched->add_timer(node_);
+      return true;
+    }
+    try {
+      fallback_timers::instance().add(node_);
+      return true;
+    } catch (...) {
+      home_ = {};
+      armed_ = false;
+      return false;
+    }
+  }
+
+  // drop_callback: the run that owned the node has ended (called from its destructor). A
+  // pending arm moves to the fallback heap with the entry's reference; otherwise the reference
+  // is released.
+  static void drop_callback(void* arg) noexcept {
+    auto* self = static_cast<timer_state*>(arg);
+    bool keep_reference = false;
+    {
+      std::lock_guard guard(self->lock_);
+      self->home_ = {};
+      if (self->armed_) {
+        self->node_.when = self->when_;
+        self->node_.seq = self->gen_;
+        self->home_ = {timer_home::kind::fallback, nullptr, 0};
+        keep_reference = self->reinsert(self->home_);
+      }
+    }
+    if (!keep_reference) self->release();
+  }
+
+  std::atomic<std::size_t> references_{1};  // the creator's, one per heap entry, others'
+  timer_node node_;
+  timer_home home_;
+  std::uint64_t gen_ = 0;
+  bool armed_ = false;
+  clock::time_point when_{};
+  std::chrono::nanoseconds period_{0};
+};
+
+// channel_timer: a timer_state that sends the firing time on a channel of capacity 1, dropping
+// the value if the channel is full (Go's sendTime). The channel is never closed.
+class channel_timer final : public timer_state {
+ public:
+  channel_timer() = default;
+
+  // channel: the timer's channel (the state keeps its own handle).
+  const chan<clock::time_point>& channel() const noexcept { return channel_; }
+
+ private:
+  void* on_fire(clock::time_point now, wake_list& wakes) override {
+    detail::channel<clock::time_point>& c = *channel_access::get(channel_);
+    std::lock_guard guard(c.lock_);
+    c.send_locked(&now, false, wakes);  // would_block: the receiver is behind, drop the value
+    return nullptr;
+  }
+
+  const chan<clock::time_point> channel_{1};
+};
+
+// timer_handle: the owning reference of a goro::timer or goro::ticker.
+class timer_handle {
+ public:
+  timer_handle() noexcept = default;
+  explicit timer_handle(channel_timer* state) noexcept : state_(state) {}
+  timer_handle(timer_handle&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+  timer_handle& operator=(timer_handle&& other) noexcept {
+    timer_handle(std::move(other)).swap(*this);
+    return *this;
+  }
+  ~timer_handle() {
+    if (state_ == nullptr) return;
+    state_->rearm(std::nullopt, {});  // a pending timer unschedules itself
+    state_->release();
+  }
+
+  void swap(timer_handle& other) noexcept { std::swap(state_, other.state_); }
+  channel_timer* get() const noexcept { return state_; }
+
+ private:
+  channel_timer* state_ = nullptr;
+};
 
 }  // namespace detail
 
@@ -50,7 +431,8 @@ inline void sleep_until(std::chrono::steady_clock::time_point deadline) {
   node.fire = &detail::wake_parker;
   node.arg = h.self;
   node.seq = h.ticket;
-  if (s.park(g, detail::wait_reason::sleep, detail::wait_detail::none, [&] { s.add_timer(node); })) {
+  if (s.park(g, detail::wait_reason::sleep, detail::wait_detail::none,
+             [&] { s.add_timer(node); })) {
     // `s` is the scheduler of this run: goroutines do not outlive it.
     s.remove_timer(node);
     throw detail::goroutine_exit{};
@@ -58,6 +440,114 @@ inline void sleep_until(std::chrono::steady_clock::time_point deadline) {
 }
 
 // sleep_for: blocks the calling goroutine (or thread) for at least `d`; returns at once if d <= 0.
-inline void sleep_for(std::chrono::nanoseconds d) { sleep_until(detail::saturating_deadline(d)); }
+inline void sleep_for(std::chrono::nanoseconds d) {
+  sleep_until(detail::saturating_deadline(d));
+}
+
+// after: Go's time.After. Returns a channel of capacity 1 that receives, once, the time at which
+// `d` has elapsed (at once if d <= 0). From any goroutine or thread, with or without an active
+// run. The timer cannot be stopped: until it fires it keeps its channel and a heap entry, so a
+// loop that selects on a fresh after(1h) many times should use a goro::timer instead.
+inline recv_chan<std::chrono::steady_clock::time_point> after(std::chrono::nanoseconds d) {
+  detail::note_api_use();
+  auto* state = new detail::channel_timer();
+  chan<std::chrono::steady_clock::time_point> c = state->channel();
+  try {
+    state->rearm(detail::saturating_deadline(d), {});
+  } catch (...) {
+    state->release();
+    throw;
+  }
+  state->release();  // the heap keeps it until it fires
+  return c;
+}
+
+// timer: Go's time.Timer. Fires once, `d` after it is created (or reset), by sending the time on
+// c(). Move-only; destroying a pending timer stops it. Every member may be called from any
+// goroutine or thread, with or without an active run, but not concurrently on the same timer
+// object (like Go's, the handle is not synchronised; the firing is).
+class timer {
+ public:
+  // timer: starts a timer that fires after `d` (at once, in the constructor, if d <= 0).
+  explicit timer(std::chrono::nanoseconds d) : state_(new detail::channel_timer()) {
+    detail::note_api_use();
+    state_.get()->rearm(detail::saturating_deadline(d), {});
+  }
+  timer(timer&&) noexcept = default;
+  timer& operator=(timer&&) noexcept = default;
+
+  // c: the channel the firing time is sent on (capacity 1). A nil channel for a moved-from timer.
+  recv_chan<std::chrono::steady_clock::time_point> c() const {
+    if (state_.get() == nullptr) return nullptr;
+    return state_.get()->channel();
+  }
+
+  // stop: prevents the timer from firing. Returns true if that stopped a pending timer; false if
+  // it had already fired or been stopped. After stop() returns false the fired value is in c()
+  // (unless someone received it): `if (!t.stop()) t.c().recv();` drains it, as in Go. After
+  // stop() returns true nothing is sent.
+  bool stop() {
+    detail::note_api_use();
+    return state_.get() != nullptr && state_.get()->rearm(std::nullopt, {});
+  }
+
+  // reset: re-arms the timer to fire after `d` from now, cancelling a pending firing. Returns
+  // true if the timer had been pending, false if it had fired or been stopped. A value fired
+  // earlier and not received stays in c() (as in Go 1.19: stop and drain before reset if that
+  // matters); a firing cancelled by this reset never arrives.
+  bool reset(std::chrono::nanoseconds d) {
+    detail::note_api_use();
+    if (state_.get() == nullptr) throw error("goro::timer::reset: called on a moved-from timer");
+    return state_.get()->rearm(detail::saturating_deadline(d), {});
+  }
+
+ private:
+  detail::timer_handle state_;
+};
+
+// ticker: Go's time.Ticker. Sends the time on c() every `d`; a receiver that falls behind finds at
+// most one tick waiting, the others are dropped, and the ticks keep their period (missed ones are
+// skipped, not bunched). Move-only; destroying a ticker stops it. Members as timer's.
+class ticker {
+ public:
+  // ticker: starts ticking every `d`. Throws goro::error if d <= 0 (Go panics
+  // "non-positive interval for NewTicker").
+  explicit ticker(std::chrono::nanoseconds d) : state_(make(d)) {
+    detail::note_api_use();
+    state_.get()->rearm(detail::saturating_deadline(d), d);
+  }
+  ticker(ticker&&) noexcept = default;
+  ticker& operator=(ticker&&) noexcept = default;
+
+  // c: the channel ticks are sent on (capacity 1). A nil channel for a moved-from ticker.
+  recv_chan<std::chrono::steady_clock::time_point> c() const {
+    if (state_.get() == nullptr) return nullptr;
+    return state_.get()->channel();
+  }
+
+  // stop: no more ticks are sent (a tick already in c() stays there). The channel is not closed.
+  void stop() {
+    detail::note_api_use();
+    if (state_.get() != nullptr) state_.get()->rearm(std::nullopt, {});
+  }
+
+  // reset: stops the ticker and restarts it with period `d`; the next tick comes `d` from now.
+  // Also restarts a stopped ticker. Throws goro::error if d <= 0 (Go: "non-positive interval for
+  // Ticker.Reset").
+  void reset(std::chrono::nanoseconds d) {
+    detail::note_api_use();
+    if (d.count() <= 0) throw error("goro::ticker::reset: non-positive interval for Ticker.Reset");
+    if (state_.get() == nullptr) throw error("goro::ticker::reset: called on a moved-from ticker");
+    state_.get()->rearm(detail::saturating_deadline(d), d);
+  }
+
+ private:
+  static detail::channel_timer* make(std::chrono::nanoseconds d) {
+    if (d.count() <= 0) throw error("goro::ticker: non-positive interval for NewTicker");
+    return new detail::channel_timer();
+  }
+
+  detail::timer_handle state_;
+};
 
 }  // namespace goro

@@ -1,0 +1,195 @@
+// goro/group.hpp — a group of goroutines working on subtasks of one task, with the first error
+// collected and a shared context cancelled when it happens (API section 6; Go's
+// golang.org/x/sync/errgroup).
+//
+//   goro::group g(ctx);
+//   for (const auto& url : urls) g.go([&g, url] { fetch(g.ctx(), url); });  // may throw
+//   g.wait();  // rethrows the first exception of any task
+//
+// A group's state is shared with its running tasks (a counted object), so a task never outlives
+// what it uses, even if the group object is destroyed before wait() (its exception is then lost).
+//
+// Invariants (state::lock_ guards first_error_, active_ and limit_):
+//   - active_ counts the go() calls that have begun and whose task has not finished (tasks
+//     waiting in go() for a free slot included); tasks_ (a wait_group) counts the tasks started
+//     and not finished.
+//   - first_error_ is set once, by the first task that throws, and never cleared; ctx_ is
+//     cancelled right after it is set, and by every wait().
+//   - With a limit, slots_ is a channel of capacity limit_ holding one token per running task:
+//     go() sends one before it starts the task (blocking while the channel is full), the task
+//     takes one back when it ends. slots_ is replaced only while active_ == 0.
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "chan.hpp"
+#include "context.hpp"
+#include "detail/scheduler.hpp"
+#include "detail/spinlock.hpp"
+#include "error.hpp"
+#include "runtime.hpp"
+#include "sync.hpp"
+
+namespace goro {
+
+// group: errgroup.Group. Non-copyable. Every member may be called from any goroutine, or from a
+// plain thread while a run is active (go() starts goroutines, so it needs one).
+class group {
+ public:
+  // group: a group whose ctx() derives from background().
+  group() : group(background()) {}
+
+  // group: a group whose ctx() is a child of `parent`: cancelled when `parent` is, when a task
+  // throws, or when wait() returns (errgroup.WithContext).
+  explicit group(context parent) : state_(std::make_shared<state>(std::move(parent))) {}
+
+  group(const group&) = delete;
+  group& operator=(const group&) = delete;
+
+  // go: runs fn in a new goroutine. fn is called with no arguments, or with the group's context
+  // if it accepts one; it is decay-copied. If a limit is set and that many tasks are running, go()
+  // blocks until one finishes. An exception thrown by fn is collected, not propagated: the first
+  // one is rethrown by wait() and cancels ctx(). Throws goro::error (from goro::go) when no run is
+  // active; the group is then unchanged.
+  template <class F>
+  void go(F&& fn) {
+    std::shared_ptr<state> s = state_;
+    chan<std::monostate> slots = s->admit();
+    bool started = false;
+    struct undo_admission {
+      state& s;
+      const chan<std::monostate>& slots;
+      bool& started;
+      bool holds_slot = false;
+      ~undo_admission() {
+        if (started) return;
+        if (holds_slot) static_cast<void>(slots.try_recv());
+        s.leave();
+      }
+    } undo{*s, slots, started};
+    if (!slots.is_nil()) {
+      slots.send(std::monostate{});  // blocks while limit_ tasks run
+      undo.holds_slot = true;
+    }
+    s->tasks_.add(1);
+    try {
+      goro::go([s, slots, fn = std::decay_t<F>(std::forward<F>(fn))]() mutable {
+        s->run_task(fn, slots);
+      });
+    } catch (...) {
+      s->tasks_.done();
+      throw;
+    }
+    started = true;
+  }
+
+  // wait: blocks until every task started by go() has finished, cancels ctx(), then rethrows the
+  // first exception a task threw, if any. The group stays usable: more go() and wait() calls may
+  // follow, and every later wait() rethrows that same first exception (ctx() stays cancelled).
+  void wait() {
+    state_->tasks_.wait();
+    state_->cancel_();
+    if (std::exception_ptr e = state_->first_error()) std::rethrow_exception(e);
+  }
+
+  // ctx: the group's context (see the constructors).
+  context ctx() const { return state_->ctx_; }
+
+  // set_limit: at most n tasks of this group run at once from now on; a negative n means no limit
+  // (the default). n == 0 makes every later go() block (as in Go, where the limit 0 admits
+  // nothing). Like Go, which panics, throws goro::error if a task of the group is still active
+  // (running, or waiting in go() to start).
+  void set_limit(std::ptrdiff_t n) { state_->set_limit(n); }
+
+ private:
+  struct state {
+    explicit state(context parent) {
+      auto [c, cancel] = with_cancel(std::move(parent));
+      ctx_ = std::move(c);
+      cancel_ = std::move(cancel);
+    }
+
+    // admit: counts a go() call as active and returns the slots channel it must use.
+    chan<std::monostate> admit() {
+      std::lock_guard guard(lock_);
+      ++active_;
+      return slots_;
+    }
+
+    // leave: a go() call or its task is over.
+    void leave() noexcept {
+      std::lock_guard guard(lock_);
+      --active_;
+    }
+
+    void set_limit(std::ptrdiff_t n) {
+      detail::note_api_use();
+      chan<std::monostate> replaced = nullptr;  // destroyed after the lock is released
+      std::lock_guard guard(lock_);
+      if (active_ != 0) {
+        throw error("goro::group::set_limit: modify limit while " + std::to_string(active_) +
+                    " tasks in the group are still active");
+      }
+      replaced =
+          std::exchange(slots_, n < 0 ? chan<std::monostate>(nullptr) : chan<std::monostate>(n));
+    }
+
+    std::exception_ptr first_error() {
+      std::lock_guard guard(lock_);
+      return first_error_;
+    }
+
+    // run_task: the body of a task's goroutine.
+    template <class F>
+    void run_task(F& fn, const chan<std::monostate>& slots) {
+      struct finish {
+        state& s;
+        const chan<std::monostate>& slots;
+        ~finish() {
+          if (!slots.is_nil()) static_cast<void>(slots.try_recv());  // free our slot
+          s.leave();
+          s.tasks_.done();  // last: wait() may return now
+        }
+      } on_exit{*this, slots};
+      try {
+        if constexpr (std::is_invocable_v<F&, context>) {
+          fn(ctx_);
+        } else {
+          fn();
+        }
+      } catch (const detail::goroutine_exit&) {
+        throw;  // the run is ending: let the goroutine unwind
+      } catch (...) {
+        record(std::current_exception());
+      }
+    }
+
+    void record(std::exception_ptr e) {
+      {
+        std::lock_guard guard(lock_);
+        if (first_error_) return;
+        first_error_ = std::move(e);
+      }
+      cancel_();
+    }
+
+    context ctx_;
+    cancel_func cancel_;
+    wait_group tasks_;
+    detail::futex_mutex lock_;  // guards the members below
+    std::exception_ptr first_error_;
+    std::ptrdiff_t active_ = 0;
+    chan<std::monostate> slots_ = nullptr;  // nil: no limit
+  };
+
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace goro
