@@ -1,0 +1,248 @@
+// goro/detail/net_address.hpp — Go's "host:port" socket addresses for goro::net: splitting
+// (net.SplitHostPort), resolving (net.ResolveTCPAddr) and formatting (net.TCPAddr.String).
+//
+// Hosts are IPv4 literals, IPv6 literals in brackets (with an optional %zone), names (resolved
+// with getaddrinfo, on a blocking() helper when the caller is a goroutine) or empty (every
+// interface for a listener, the local system for a dial). Ports are decimal, 0 to 65535; an empty
+// port is 0, as in Go. Malformed input throws std::invalid_argument naming the input; a name that
+// does not resolve throws std::system_error in resolver_category().
+#pragma once
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "../runtime.hpp"
+
+namespace goro::detail {
+
+// socket_address: an IPv4 or IPv6 socket address (or none: length 0).
+struct socket_address {
+  union storage {
+    sockaddr any;
+    sockaddr_in v4;
+    sockaddr_in6 v6;
+  } sa{};
+  socklen_t length = 0;
+
+  int family() const noexcept { return length == 0 ? AF_UNSPEC : sa.any.sa_family; }
+  sockaddr* data() noexcept { return &sa.any; }
+  const sockaddr* data() const noexcept { return &sa.any; }
+  static constexpr socklen_t capacity() noexcept { return sizeof(storage); }
+
+  void set_port(std::uint16_t port) noexcept {
+    if (family() == AF_INET) sa.v4.sin_port = htons(port);
+    if (family() == AF_INET6) sa.v6.sin6_port = htons(port);
+  }
+
+  // wildcard_v6: [::], which Linux makes dual-stack (IPv4 too) once IPV6_V6ONLY is off.
+  bool wildcard_v6() const noexcept {
+    return family() == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sa.v6.sin6_addr);
+  }
+
+  // to_string: "1.2.3.4:80" or "[::1]:80" (Go's format: IPv4-mapped IPv6 addresses print as
+  // IPv4); "" for no address.
+  std::string to_string() const {
+    char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 2] = {};
+    std::uint16_t port = 0;
+    std::string out;
+    if (family() == AF_INET) {
+      inet_ntop(AF_INET, &sa.v4.sin_addr, text, sizeof text);
+      port = ntohs(sa.v4.sin_port);
+      out = text;
+    } else if (family() == AF_INET6) {
+      port = ntohs(sa.v6.sin6_port);
+      if (IN6_IS_ADDR_V4MAPPED(&sa.v6.sin6_addr)) {
+        inet_ntop(AF_INET, &sa.v6.sin6_addr.s6_addr[12], text, sizeof text);
+        out = text;
+      } else {
+        inet_ntop(AF_INET6, &sa.v6.sin6_addr, text, sizeof text);
+        out = std::string("[") + text;
+        if (sa.v6.sin6_scope_id != 0) {
+          char zone[IF_NAMESIZE] = {};
+          out += '%';
+          out += if_indextoname(sa.v6.sin6_scope_id, zone) != nullptr
+                     ? std::string(zone)
+                     : std::to_string(sa.v6.sin6_scope_id);
+        }
+        out += ']';
+      }
+    } else {
+      return {};
+    }
+    return out + ":" + std::to_string(port);
+  }
+};
+
+// host_port: an address split into its parts.
+struct host_port {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+[[noreturn]] inline void throw_bad_address(std::string_view op, std::string_view address,
+                                           std::string_view why) {
+  throw std::invalid_argument(std::string(op) + ": invalid address \"" + std::string(address) +
+                              "\": " + std::string(why));
+}
+
+// split_host_port: splits "host:port", "[ipv6]:port" or ":port" (Go's net.SplitHostPort plus
+// the port check). `op` names the caller in the std::invalid_argument it throws.
+inline host_port split_host_port(std::string_view address, std::string_view op) {
+  std::string_view host;
+  std::string_view port;
+  if (address.empty()) throw_bad_address(op, address, "missing port in address");
+  if (address.front() == '[') {
+    const std::size_t end = address.find(']');
+    if (end == std::string_view::npos) throw_bad_address(op, address, "missing ']' in address");
+    if (end + 1 == address.size()) throw_bad_address(op, address, "missing port in address");
+    if (address[end + 1] != ':') {
+      throw_bad_address(
+          op, address,
+          address[end + 1] == ']' ? "unexpected ']' in address" : "missing port in address");
+    }
+    host = address.substr(1, end - 1);
+    port = address.substr(end + 2);
+    if (host.find('[') != std::string_view::npos) {
+      throw_bad_address(op, address, "unexpected '[' in address");
+    }
+  } else {
+    const std::size_t colon = address.rfind(':');
+    if (colon == std::string_view::npos) throw_bad_address(op, address, "missing port in address");
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      throw_bad_address(op, address, "too many colons in address");
+    }
+    if (host.find('[') != std::string_view::npos) {
+      throw_bad_address(op, address, "unexpected '[' in address");
+    }
+  }
+  if (port.find_first_of("[]") != std::string_view::npos) {
+    throw_bad_address(op, address, "unexpected bracket in port");
+  }
+  std::uint32_t value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9' || (value = value * 10 + static_cast<std::uint32_t>(c - '0')) > 65535) {
+      throw_bad_address(op, address, "invalid port \"" + std::string(port) + "\"");
+    }
+  }
+  return {std::string(host), static_cast<std::uint16_t>(value)};
+}
+
+// parse_ip: an IPv4 or IPv6 literal (the latter with an optional %zone) as a socket address;
+// false if `host` is not one.
+inline bool parse_ip(const std::string& host, std::uint16_t port, socket_address& out) {
+  out = {};
+  if (inet_pton(AF_INET, host.c_str(), &out.sa.v4.sin_addr) == 1) {
+    out.sa.v4.sin_family = AF_INET;
+    out.length = sizeof(sockaddr_in);
+  } else {
+    const std::size_t percent = host.find('%');
+    const std::string ip = host.substr(0, percent);
+    if (inet_pton(AF_INET6, ip.c_str(), &out.sa.v6.sin6_addr) != 1) return false;
+    if (percent != std::string::npos) {
+      const std::string zone = host.substr(percent + 1);
+      unsigned index = if_nametoindex(zone.c_str());
+      if (index == 0 && !zone.empty() &&
+          std::all_of(zone.begin(), zone.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        index = static_cast<unsigned>(std::stoul(zone));
+      }
+      if (index == 0) return false;
+      out.sa.v6.sin6_scope_id = index;
+    }
+    out.sa.v6.sin6_family = AF_INET6;
+    out.length = sizeof(sockaddr_in6);
+  }
+  out.set_port(port);
+  return true;
+}
+
+// resolver_category: getaddrinfo's EAI_* codes.
+class resolver_error_category : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "goro.net.resolver"; }
+  std::string message(int code) const override { return gai_strerror(code); }
+};
+
+inline const std::error_category& resolver_category() noexcept {
+  static const resolver_error_category category;
+  return category;
+}
+
+// lookup_host: the addresses of a host name (getaddrinfo). Blocks its thread, so a goroutine runs
+// it through goro::blocking. IPv4 first if `prefer_v4` (Go's choice for a listener).
+inline std::vector<socket_address> lookup_host(const host_port& hp, bool prefer_v4,
+                                               const std::string& what) {
+  auto query = [&] {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* list = nullptr;
+    const int rc = getaddrinfo(hp.host.c_str(), nullptr, &hints, &list);
+    if (rc == EAI_SYSTEM) {
+      throw std::system_error(errno, std::generic_category(), what + ": lookup " + hp.host);
+    }
+    if (rc != 0) throw std::system_error(rc, resolver_category(), what + ": lookup " + hp.host);
+    std::vector<socket_address> found;
+    for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+      if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+          ai->ai_addrlen > socket_address::capacity()) {
+        continue;
+      }
+      socket_address a;
+      std::memcpy(a.data(), ai->ai_addr, ai->ai_addrlen);
+      a.length = ai->ai_addrlen;
+      a.set_port(hp.port);
+      if (std::none_of(found.begin(), found.end(), [&](const socket_address& b) {
+            return b.length == a.length && std::memcmp(b.data(), a.data(), a.length) == 0;
+          })) {
+        found.push_back(a);
+      }
+    }
+    freeaddrinfo(list);
+    if (found.empty()) {
+      throw std::system_error(EAI_NONAME, resolver_category(), what + ": lookup " + hp.host);
+    }
+    if (prefer_v4) {
+      std::stable_partition(found.begin(), found.end(),
+                            [](const socket_address& a) { return a.family() == AF_INET; });
+    }
+    return found;
+  };
+  return goro::blocking(query);
+}
+
+// resolve: the candidate addresses of `hp`: one for an IP literal, those of a name, and for an
+// empty host [::] (a listener: every interface, IPv4 and IPv6) or the loopback addresses (a dial:
+// the local system).
+inline std::vector<socket_address> resolve(const host_port& hp, bool passive,
+                                           const std::string& what) {
+  socket_address a;
+  if (hp.host.empty()) {
+    static constexpr const char* wildcards[] = {"::", "0.0.0.0"};
+    static constexpr const char* loopbacks[] = {"127.0.0.1", "::1"};
+    std::vector<socket_address> out;
+    for (const char* ip : passive ? wildcards : loopbacks) {
+      parse_ip(ip, hp.port, a);
+      out.push_back(a);
+    }
+    return out;
+  }
+  if (parse_ip(hp.host, hp.port, a)) return {a};
+  return lookup_host(hp, passive, what);
+}
+
+}  // namespace goro::detail

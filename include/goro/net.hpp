@@ -1,0 +1,458 @@
+// goro/net.hpp — TCP sockets that block goroutines, not threads (API section 7; Go's package net).
+//
+//   goro::net::listener ln = goro::net::listen(":8080");
+//   for (;;) {
+//     goro::go([c = ln.accept()]() mutable {
+//       std::array<std::byte, 4096> buf;
+//       while (std::size_t n = c.read(buf)) c.write(std::span(buf).first(n));
+//     });
+//   }
+//
+// Sockets are non-blocking and registered with the runtime's epoll set (detail/netpoll.hpp); a
+// goroutine whose read, write, accept or connect would block parks until the socket is ready, its
+// deadline passes or another goroutine closes it, while its worker runs other goroutines (see
+// detail/net_fd.hpp for the protocol). A plain thread may use the same objects: it blocks in
+// ppoll(2). Every conn has TCP_NODELAY set, as in Go.
+//
+// Errors: std::system_error with the errno, whose what() names the operation and the addresses
+// ("goro::net::dial tcp 127.0.0.1:1: Connection refused"); goro::net::timeout_error after a
+// deadline; goro::net::closed_error on a closed socket; std::invalid_argument for a malformed
+// address. Addresses are Go's "host:port" ("[::1]:80", ":0" for every interface and a free port);
+// ports are numeric.
+#pragma once
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "chan.hpp"
+#include "context.hpp"
+#include "detail/net_address.hpp"
+#include "detail/net_fd.hpp"
+#include "detail/park.hpp"
+#include "runtime.hpp"
+#include "select.hpp"
+
+namespace goro::net {
+
+// timeout_error: an operation's deadline (conn::set_deadline) has passed. code() is
+// std::errc::timed_out; what() ends in "i/o timeout", as Go's os.ErrDeadlineExceeded does.
+class timeout_error : public std::system_error {
+ public:
+  explicit timeout_error(const std::string& operation)
+      : std::system_error(std::make_error_code(std::errc::timed_out), operation),
+        text_(operation + ": i/o timeout") {}
+  const char* what() const noexcept override { return text_.what(); }
+
+ private:
+  std::runtime_error text_;  // nothrow-copyable storage for what()
+};
+
+// closed_error: the conn or listener was closed, before or during the operation (Go's
+// net.ErrClosed). code() is std::errc::bad_file_descriptor; what() ends in "use of closed network
+// connection".
+class closed_error : public std::system_error {
+ public:
+  explicit closed_error(const std::string& operation)
+      : std::system_error(std::make_error_code(std::errc::bad_file_descriptor), operation),
+        text_(operation + ": use of closed network connection") {}
+  const char* what() const noexcept override { return text_.what(); }
+
+ private:
+  std::runtime_error text_;
+};
+
+class conn;
+class listener;
+
+}  // namespace goro::net
+
+namespace goro::detail {
+
+struct net_access;
+
+// describe: "goro::net::<op> tcp <local>-><remote>" (a conn), "... tcp <local>" (a listener).
+inline std::string describe(const char* op, const poll_descriptor* d) {
+  std::string text = std::string("goro::net::") + op;
+  if (d == nullptr) return text;
+  text += " tcp " + d->local.to_string();
+  if (d->remote.length != 0) text += "->" + d->remote.to_string();
+  return text;
+}
+
+[[noreturn]] inline void throw_io(const io_result& r, const std::string& what) {
+  switch (r.status) {
+    case io_status::closed:
+      throw net::closed_error(what);
+    case io_status::timed_out:
+      throw net::timeout_error(what);
+    default:
+      throw std::system_error(r.error, std::generic_category(), what);
+  }
+}
+
+// deadline_ns: a time_point as poll_descriptor::set_deadline takes it: {} is none (0), anything
+// at or before the clock's epoch is long ago (1).
+inline std::int64_t deadline_ns(std::chrono::steady_clock::time_point t) noexcept {
+  if (t == std::chrono::steady_clock::time_point{}) return 0;
+  const std::int64_t ns = detail::to_nanoseconds(t);
+  return ns > 0 ? ns : 1;
+}
+
+// owned_descriptor: releases a descriptor unless it is taken.
+class owned_descriptor {
+ public:
+  explicit owned_descriptor(poll_descriptor* d) noexcept : d_(d) {}
+  owned_descriptor(const owned_descriptor&) = delete;
+  owned_descriptor& operator=(const owned_descriptor&) = delete;
+  ~owned_descriptor() {
+    if (d_ != nullptr) d_->release();
+  }
+  poll_descriptor* operator->() const noexcept { return d_; }
+  poll_descriptor& operator*() const noexcept { return *d_; }
+  poll_descriptor* take() noexcept { return std::exchange(d_, nullptr); }
+
+ private:
+  poll_descriptor* d_;
+};
+
+// open_socket: a descriptor owning a new non-blocking TCP socket of `family`; nullptr with
+// `error` set if the system refuses one.
+inline poll_descriptor* open_socket(int family, int& error) {
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) {
+    error = detail::last_errno();
+    return nullptr;
+  }
+  return poll_descriptor::acquire(fd);
+}
+
+// finish_conn: a connected socket's options and addresses (`remote` if known, else asked).
+inline void finish_conn(poll_descriptor& d, const socket_address* remote) {
+  const int one = 1;
+  setsockopt(d.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  d.local.length = socket_address::capacity();
+  if (getsockname(d.fd(), d.local.data(), &d.local.length) != 0) d.local = {};
+  if (remote != nullptr) {
+    d.remote = *remote;
+  } else {
+    d.remote.length = socket_address::capacity();
+    if (getpeername(d.fd(), d.remote.data(), &d.remote.length) != 0) d.remote = {};
+  }
+}
+
+// dial_watch: interrupts a connect when a context is done (Go's net.sysDialer watcher). A
+// watcher — a goroutine, or a thread when the dialer is a plain thread — waits for ctx.done() or
+// the end of the dial; if the context wins, it sets the socket's deadline to long ago, which
+// wakes the connect. The watcher holds an operation on the descriptor, so it stays valid (and its
+// fd open) until the watcher is gone.
+class dial_watch {
+ public:
+  dial_watch(poll_descriptor& d, const context& ctx) : result_(1) {
+    if (!d.begin_op()) return;  // a fresh socket: cannot be closing
+    auto body = [d = &d, done = ctx.done(), finished = finished_, result = result_] {
+      struct op_end {
+        poll_descriptor* d;
+        ~op_end() { d->end_op(); }
+      } end{d};
+      bool interrupted = false;
+      goro::select(goro::on_recv(done,
+                                 [&](std::optional<std::monostate>) {
+                                   interrupted = true;
+                                   d->set_deadline(1);
+                                 }),
+                   goro::on_recv(finished));
+      result.send(interrupted);  // buffered: never blocks
+    };
+    if (goro::in_goroutine()) {
+      try {
+        goro::go(std::move(body));
+      } catch (...) {
+        d.end_op();
+        throw;
+      }
+    } else {
+      try {
+        thread_ = std::thread(std::move(body));
+      } catch (...) {
+        d.end_op();
+        throw;
+      }
+    }
+    started_ = true;
+  }
+  dial_watch(const dial_watch&) = delete;
+  dial_watch& operator=(const dial_watch&) = delete;
+  ~dial_watch() {
+    if (!started_ || finished_closed_) return;
+    finished_.close();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // finish: ends the watch; true if the watcher interrupted the connect.
+  bool finish() {
+    if (!started_) return false;
+    finished_closed_ = true;
+    finished_.close();
+    const std::optional<bool> interrupted = result_.recv();
+    if (thread_.joinable()) thread_.join();
+    return interrupted.value_or(false);
+  }
+
+ private:
+  chan<std::monostate> finished_;
+  chan<bool> result_;
+  std::thread thread_;
+  bool started_ = false;
+  bool finished_closed_ = false;
+};
+
+// dial_one: connects a new socket to `to`, giving up when `ctx` (if any) is done. On success
+// `out` owns the connected socket.
+inline io_result dial_one(const socket_address& to, const context* ctx, poll_descriptor*& out,
+                          bool& cancelled) {
+  int error = 0;
+  poll_descriptor* raw = open_socket(to.family(), error);
+  if (raw == nullptr) return detail::io_failed(error);
+  owned_descriptor d(raw);
+  io_result r;
+  if (ctx != nullptr && !ctx->done().is_nil()) {
+    if (const auto deadline = ctx->deadline(); deadline.has_value()) {
+      d->set_deadline(deadline_ns(*deadline));
+    }
+    dial_watch watch(*d, *ctx);
+    r = detail::socket_connect(*d, to);
+    cancelled = watch.finish();
+    d->set_deadline(0);
+  } else {
+    r = detail::socket_connect(*d, to);
+  }
+  if (r.status == io_status::ok && !cancelled) {
+    finish_conn(*d, &to);
+    out = d.take();
+  }
+  return r;
+}
+
+}  // namespace goro::detail
+
+namespace goro::net {
+
+// conn: a TCP connection (Go's net.TCPConn). Move-only; owns its socket, which the destructor
+// closes. read, write, set_deadline and close may be called concurrently from different
+// goroutines or threads (concurrent writes do not interleave); a moved-from or default conn
+// behaves as a closed one.
+class conn {
+ public:
+  conn() noexcept = default;
+  conn(conn&& other) noexcept : d_(std::exchange(other.d_, nullptr)) {}
+  conn& operator=(conn&& other) noexcept {
+    if (this != &other) {
+      reset();
+      d_ = std::exchange(other.d_, nullptr);
+    }
+    return *this;
+  }
+  conn(const conn&) = delete;
+  conn& operator=(const conn&) = delete;
+  ~conn() { reset(); }
+
+  // read: reads what is available, at least one byte, into `buffer` (blocking until some is);
+  // returns the count, or 0 at end of stream (or for an empty buffer). Throws timeout_error,
+  // closed_error, or std::system_error (e.g. connection reset).
+  std::size_t read(std::span<std::byte> buffer) {
+    detail::note_api_use();
+    if (d_ == nullptr) throw closed_error("goro::net::read");
+    const detail::io_result r = detail::socket_read(*d_, buffer);
+    if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("read", d_));
+    return r.bytes;
+  }
+  std::size_t read(std::span<char> buffer) { return read(std::as_writable_bytes(buffer)); }
+
+  // write: writes all of `data` (blocking as long as it takes) and returns data.size(). Throws
+  // like read (EPIPE, not SIGPIPE, when the peer is gone); bytes already sent stay sent.
+  std::size_t write(std::span<const std::byte> data) {
+    detail::note_api_use();
+    if (d_ == nullptr) throw closed_error("goro::net::write");
+    const detail::io_result r = detail::socket_write(*d_, data);
+    if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("write", d_));
+    return r.bytes;
+  }
+  std::size_t write(std::string_view text) {
+    return write(std::as_bytes(std::span(text.data(), text.size())));
+  }
+
+  // set_deadline: reads and writes — blocked ones included — throw timeout_error once `t` has
+  // passed; {} clears the deadline (Go's SetDeadline). From any goroutine or thread.
+  void set_deadline(std::chrono::steady_clock::time_point t) {
+    detail::note_api_use();
+    if (d_ == nullptr) throw closed_error("goro::net::set_deadline");
+    d_->set_deadline(detail::deadline_ns(t));
+  }
+
+  // close: closes the connection; blocked and later operations throw closed_error. A second
+  // close does nothing. From any goroutine or thread.
+  void close() noexcept {
+    if (d_ != nullptr) d_->close();
+  }
+
+  // local_address, remote_address: "host:port" of each end ("" for an empty conn).
+  std::string local_address() const { return d_ != nullptr ? d_->local.to_string() : ""; }
+  std::string remote_address() const { return d_ != nullptr ? d_->remote.to_string() : ""; }
+
+ private:
+  friend struct detail::net_access;
+  explicit conn(detail::poll_descriptor* d) noexcept : d_(d) {}
+  void reset() noexcept {
+    if (d_ != nullptr) std::exchange(d_, nullptr)->release();
+  }
+
+  detail::poll_descriptor* d_ = nullptr;
+};
+
+// listener: a listening TCP socket (Go's net.TCPListener). Move-only; the destructor closes it.
+class listener {
+ public:
+  listener() noexcept = default;
+  listener(listener&& other) noexcept : d_(std::exchange(other.d_, nullptr)) {}
+  listener& operator=(listener&& other) noexcept {
+    if (this != &other) {
+      reset();
+      d_ = std::exchange(other.d_, nullptr);
+    }
+    return *this;
+  }
+  listener(const listener&) = delete;
+  listener& operator=(const listener&) = delete;
+  ~listener() { reset(); }
+
+  // accept: waits for the next connection. Throws closed_error once closed (also when closed
+  // while waiting), std::system_error otherwise (e.g. EMFILE). Any number of goroutines may
+  // accept at once.
+  conn accept();
+
+  // close: stops listening; blocked and later accepts throw closed_error. A second close does
+  // nothing. From any goroutine or thread.
+  void close() noexcept {
+    if (d_ != nullptr) d_->close();
+  }
+
+  // address: the address it listens on, with the port chosen for ":0" ("[::]:41234").
+  std::string address() const { return d_ != nullptr ? d_->local.to_string() : ""; }
+
+ private:
+  friend struct detail::net_access;
+  explicit listener(detail::poll_descriptor* d) noexcept : d_(d) {}
+  void reset() noexcept {
+    if (d_ != nullptr) std::exchange(d_, nullptr)->release();
+  }
+
+  detail::poll_descriptor* d_ = nullptr;
+};
+
+}  // namespace goro::net
+
+namespace goro::detail {
+
+struct net_access {
+  static net::conn make_conn(poll_descriptor* d) noexcept { return net::conn(d); }
+  static net::listener make_listener(poll_descriptor* d) noexcept { return net::listener(d); }
+};
+
+inline net::conn net_dial(std::string_view address, const context* ctx) {
+  detail::note_api_use();
+  const std::string what = "goro::net::dial tcp " + std::string(address);
+  const detail::host_port hp = detail::split_host_port(address, "goro::net::dial");
+  if (ctx != nullptr && ctx->err()) throw std::system_error(ctx->err(), what);
+  const std::vector<socket_address> candidates = detail::resolve(hp, false, what);
+  io_result first_failure;
+  for (const socket_address& to : candidates) {
+    poll_descriptor* d = nullptr;
+    bool cancelled = false;
+    const io_result r = dial_one(to, ctx, d, cancelled);
+    if (d != nullptr) return net_access::make_conn(d);
+    if (ctx != nullptr) {
+      // Given up because of the context: its error, even if the connect finished meanwhile.
+      std::error_code e = ctx->err();
+      if (!e && r.status == io_status::timed_out) e = goro::errc::deadline_exceeded;
+      if (cancelled || e) throw std::system_error(e ? e : goro::errc::canceled, what);
+    }
+    if (first_failure.status == io_status::ok) first_failure = r;
+  }
+  throw_io(first_failure, what);
+}
+
+}  // namespace goro::detail
+
+namespace goro::net {
+
+inline conn listener::accept() {
+  detail::note_api_use();
+  if (d_ == nullptr) throw closed_error("goro::net::accept");
+  detail::socket_address peer;
+  const detail::io_result r = detail::socket_accept(*d_, peer);
+  if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("accept", d_));
+  detail::owned_descriptor d(detail::poll_descriptor::acquire(r.fd));
+  detail::finish_conn(*d, &peer);
+  return detail::net_access::make_conn(d.take());
+}
+
+// listen: listens for TCP connections on `address` ("127.0.0.1:8080", "[::1]:0", ":0" — every
+// interface, IPv4 and IPv6 — and a free port for port 0). Throws std::invalid_argument for a
+// malformed address, std::system_error if the socket cannot listen (EADDRINUSE...). From any
+// goroutine or thread.
+inline listener listen(std::string_view address) {
+  detail::note_api_use();
+  const std::string what = "goro::net::listen tcp " + std::string(address);
+  const detail::host_port hp = detail::split_host_port(address, "goro::net::listen");
+  int first_error = 0;
+  for (const detail::socket_address& at : detail::resolve(hp, true, what)) {
+    int error = 0;
+    detail::poll_descriptor* raw = detail::open_socket(at.family(), error);
+    if (raw != nullptr) {
+      detail::owned_descriptor d(raw);
+      const int one = 1;
+      const int zero = 0;
+      setsockopt(d->fd(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      // [::] serves IPv4 too (Go's dual-stack wildcard).
+      if (at.wildcard_v6()) setsockopt(d->fd(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+      d->local.length = detail::socket_address::capacity();
+      if (::bind(d->fd(), at.data(), at.length) == 0 && ::listen(d->fd(), 65535) == 0 &&
+          getsockname(d->fd(), d->local.data(), &d->local.length) == 0) {
+        return detail::net_access::make_listener(d.take());
+      }
+      error = detail::last_errno();
+    }
+    if (first_error == 0) first_error = error;
+  }
+  throw std::system_error(first_error, std::generic_category(), what);
+}
+
+// dial: connects to `address` ("127.0.0.1:8080", "[::1]:80", "localhost:80"), trying each
+// address a name resolves to in turn. Throws std::invalid_argument for a malformed address,
+// std::system_error if no connection could be made (the first address's error). From any
+// goroutine or thread.
+inline conn dial(std::string_view address) {
+  return detail::net_dial(address, nullptr);
+}
+
+// dial: dial, giving up when `ctx` is done (cancelled or past its deadline): then it throws
+// std::system_error whose code() is ctx.err().
+inline conn dial(context ctx, std::string_view address) {
+  return detail::net_dial(address, &ctx);
+}
+
+}  // namespace goro::net
