@@ -807,7 +807,7 @@ class once {
         }
         continue;
       }
-      if (!state_.compare_exchange_weak(s, s + one_waiter, std::memory_order_relaxed,
+      if (!state_.compare_exchange_weak(s, s + one_waiter, std::memory_order_acquire,
                                         std::memory_order_acquire)) {
         continue;
       }
