@@ -26,22 +26,26 @@ struct eh_globals_layout {
   unsigned int uncaught_exceptions;
 };
 
-// Moves the calling thread's state into `saved` and leaves the thread's empty. Call only from the
-// scheduler context (never from a goroutine's own stack: __cxa_get_globals is declared `const`,
-// so its result may be cached across a switch).
-inline void stash_exception_state(exception_state& saved) noexcept {
-  auto* globals = reinterpret_cast<eh_globals_layout*>(abi::__cxa_get_globals());
-  saved.caught_exceptions = globals->caught_exceptions;
-  saved.uncaught_exceptions = globals->uncaught_exceptions;
-  globals->caught_exceptions = nullptr;
-  globals->uncaught_exceptions = 0;
+// thread_exception_state: the calling thread's state. A worker fetches it once, on its own thread,
+// and keeps the pointer for the run: the scheduler context never migrates. (Never call it from a
+// goroutine's stack: __cxa_get_globals is declared `const`, so its result may be cached across a
+// switch that moved the goroutine to another thread.)
+inline eh_globals_layout* thread_exception_state() noexcept {
+  return reinterpret_cast<eh_globals_layout*>(abi::__cxa_get_globals());
 }
 
-// Installs `saved` as the calling thread's state (which must be empty). Scheduler context only.
-inline void install_exception_state(const exception_state& saved) noexcept {
-  auto* globals = reinterpret_cast<eh_globals_layout*>(abi::__cxa_get_globals());
-  globals->caught_exceptions = saved.caught_exceptions;
-  globals->uncaught_exceptions = saved.uncaught_exceptions;
+// stash_exception_state: moves the thread's state into `saved`, leaving the thread's empty.
+inline void stash_exception_state(eh_globals_layout& thread, exception_state& saved) noexcept {
+  saved.caught_exceptions = thread.caught_exceptions;
+  saved.uncaught_exceptions = thread.uncaught_exceptions;
+  thread.caught_exceptions = nullptr;
+  thread.uncaught_exceptions = 0;
+}
+
+// install_exception_state: makes `saved` the thread's state (which must be empty).
+inline void install_exception_state(eh_globals_layout& thread, const exception_state& saved) noexcept {
+  thread.caught_exceptions = saved.caught_exceptions;
+  thread.uncaught_exceptions = saved.uncaught_exceptions;
 }
 
 }  // namespace goro::detail

@@ -27,6 +27,8 @@
 
 #include <boost/context/detail/fcontext.hpp>
 
+#include <time.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -603,6 +605,7 @@ class scheduler {
     const thread_role previous_role = ts.role;
     ts.role = thread_role::worker;
     ts.self = &w;
+    w.exceptions = thread_exception_state();
     sanitizer_thread_init(w.sanitizer);
     {
       alternate_signal_stack altstack;
@@ -621,11 +624,11 @@ class scheduler {
     ts.current = g;
     g->status.store(goroutine_status::running, std::memory_order_relaxed);
     bump(w.progress);
-    if (!g->exceptions.empty()) install_exception_state(g->exceptions);
+    if (!g->exceptions.empty()) install_exception_state(*w.exceptions, g->exceptions);
     sanitizer_enter_fiber(w.sanitizer, g->sanitizer, g->stack.bottom, g->stack.size);
     fcontext::transfer_t t = fcontext::jump_fcontext(g->context, &w);
     sanitizer_back_on_scheduler(w.sanitizer);
-    stash_exception_state(g->exceptions);
+    stash_exception_state(*w.exceptions, g->exceptions);
     ts.current = nullptr;
     w.current = nullptr;
     g->context = t.fctx;
@@ -701,11 +704,27 @@ class scheduler {
     }
   }
 
+  // run_timers: fires the expired timers. Reading the precise clock on every schedule is costly
+  // (tens of ns under a hypervisor), so a coarse clock that lags by at most its resolution first
+  // rules out the common case of a deadline still well ahead.
   void run_timers() {
     const std::int64_t earliest = timers_.earliest();
     if (earliest == timer_heap::none) return;
+    if (coarse_now_ns() + coarse_resolution_ns_ < earliest) return;
     const auto now = clock::now();
     if (to_nanoseconds(now) >= earliest) timers_.run_expired(now);
+  }
+
+  static std::int64_t coarse_now_ns() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+  }
+
+  static std::int64_t coarse_resolution() noexcept {
+    timespec ts{};
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) != 0) return 1'000'000'000;
+    return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
   }
 
   int poll_network(bool block) {
@@ -764,14 +783,17 @@ class scheduler {
     return nullptr;
   }
 
-  // stuck: the victim has a goroutine in its `next` slot and has not scheduled for a few
-  // microseconds (it runs a goroutine that does not block): take `next` so it is not starved.
+  // stuck: the victim has a goroutine in its `next` slot and has not scheduled for a while (it
+  // runs a goroutine that does not block): take `next` so it is not starved. The common case is
+  // a goroutine that readies another and blocks right after (a channel ping-pong, a producer
+  // refilling a buffer): stealing then would only drag the pair across cores, so wait as long as
+  // Go does (usleep(3), which the kernel's timer slack stretches to about 50 us) before deciding.
   static bool stuck(const worker& victim) noexcept {
     if (!victim.queue.only_next_hint()) return false;
     const std::uint64_t before = victim.progress.load(std::memory_order_relaxed);
-    const auto until = clock::now() + std::chrono::microseconds(3);
-    while (clock::now() < until) cpu_relax();
-    return victim.progress.load(std::memory_order_relaxed) == before;
+    std::this_thread::sleep_for(std::chrono::microseconds(3));
+    return victim.queue.only_next_hint() &&
+           victim.progress.load(std::memory_order_relaxed) == before;
   }
 
   void stop_spinning(worker& w) {
@@ -783,7 +805,7 @@ class scheduler {
   // --- idle -----------------------------------------------------------------------------
 
   void idle(worker& w) {
-    if (stacks_.trim_pending(trim_keep_stacks)) stacks_.trim(trim_keep_stacks);
+    if (const auto now = clock::now(); stacks_.trim_due(now)) stacks_.trim(now, trim_keep_stacks);
     bool poller = false;
     bool quiescent = false;
     {
@@ -981,6 +1003,7 @@ class scheduler {
   std::atomic<std::size_t> idle_count_{0};  // workers on idle_ (written under idle_lock_)
   std::atomic<unsigned> spinning_{0};       // workers looking for work to steal
   std::atomic<bool> poller_blocked_{false};
+  const std::int64_t coarse_resolution_ns_ = coarse_resolution();
 
   futex_mutex idle_lock_;  // guards idle_, poller_, each worker's listed_idle/idle_epoch, the
                            // shutdown decision and spawns from plain threads

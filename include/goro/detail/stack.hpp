@@ -13,8 +13,8 @@
 //
 // Invariants:
 //   - A stack is in exactly one place: running a goroutine, a worker's stack_cache, or one of the
-//     pool's free lists (dirty_: touched pages possibly committed; clean_: everything below the
-//     top page given back with MADV_DONTNEED).
+//     pool's free lists (dirty_: touched pages possibly committed, most recently freed at the
+//     back; clean_: everything below the top page given back with MADV_DONTNEED).
 //   - The top page of a free stack is never given back while the stack's slab is mapped, because
 //     it holds the canary of the stack above; a whole slab is unmapped only when every stack of it
 //     is on the pool's free lists (slab::outside == 0).
@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -133,26 +134,34 @@ class stack_pool {
       if (spans[i].slab != nullptr) --spans[i].slab->outside;
       dirty_.push_back(spans[i]);
     }
-    dirty_count_hint_.store(dirty_.size(), std::memory_order_relaxed);
   }
 
-  // trim: gives surplus memory back to the kernel. Called by workers about to go idle, so that a
-  // burst of goroutines does not pin its peak footprint. Keeps `keep_dirty` stacks committed.
-  void trim(std::size_t keep_dirty) {
+  // trim: gives memory back to the kernel, at most once per trim_period: the free stacks that
+  // stayed unused for a whole period (the low-water mark of the dirty list, above `keep`), the
+  // slabs whose stacks are all free, and guarded stacks beyond `keep`. Called by workers about
+  // to go idle, so that a burst of goroutines does not pin its peak footprint, while a steady
+  // reuse of stacks never pays for madvise.
+  void trim(std::chrono::steady_clock::time_point now, std::size_t keep) {
     std::lock_guard guard(lock_);
-    while (dirty_.size() > keep_dirty) {
-      stack_span s = dirty_.back();
-      dirty_.pop_back();
-      give_back_below_top_page(s);
-      clean_.push_back(s);
+    if (now < next_trim_) return;
+    next_trim_ = now + trim_period;
+    next_trim_hint_.store(next_trim_.time_since_epoch().count(), std::memory_order_relaxed);
+    const std::size_t surplus = std::min(low_water_, dirty_.size());
+    const std::size_t give_back = surplus > keep ? surplus - keep : 0;
+    // dirty_ is used from the back: its front holds the stacks unused the longest.
+    for (std::size_t i = 0; i < give_back; ++i) {
+      give_back_below_top_page(dirty_[i]);
+      clean_.push_back(dirty_[i]);
     }
+    dirty_.erase(dirty_.begin(), dirty_.begin() + static_cast<std::ptrdiff_t>(give_back));
+    low_water_ = dirty_.size();
     unmap_empty_slabs();
-    unmap_surplus_guarded(keep_dirty);
+    unmap_surplus_guarded(keep);
   }
 
-  // trim_pending: a cheap, racy hint that trim() has work to do.
-  bool trim_pending(std::size_t keep_dirty) const noexcept {
-    return dirty_count_hint_.load(std::memory_order_relaxed) > keep_dirty;
+  // trim_due: a cheap, racy hint that trim() would do something now.
+  bool trim_due(std::chrono::steady_clock::time_point now) const noexcept {
+    return now.time_since_epoch().count() >= next_trim_hint_.load(std::memory_order_relaxed);
   }
 
   // release_all: unmaps every free stack and every slab. Stacks still in use (goroutines
@@ -172,18 +181,19 @@ class stack_pool {
       return true;
     });
     carving_ = nullptr;
-    dirty_count_hint_.store(0, std::memory_order_relaxed);
+    low_water_ = 0;
   }
 
  private:
   static constexpr std::size_t slab_stacks = 64;
+  static constexpr std::chrono::seconds trim_period{1};
   static constexpr std::size_t always_headroom = 2048;  // mappings left to the rest of the process
 
   stack_span take(std::vector<stack_span>& list) {
     stack_span s = list.back();
     list.pop_back();
     if (s.slab != nullptr) ++s.slab->outside;
-    if (&list == &dirty_) dirty_count_hint_.store(dirty_.size(), std::memory_order_relaxed);
+    if (&list == &dirty_) low_water_ = std::min(low_water_, dirty_.size());
     return prepare(s);
   }
 
@@ -291,7 +301,6 @@ class stack_pool {
       unmap_guarded(s);
       return true;
     });
-    dirty_count_hint_.store(dirty_.size(), std::memory_order_relaxed);
   }
 
   futex_mutex lock_;  // guards every member below
@@ -304,7 +313,9 @@ class stack_pool {
   std::vector<stack_span> clean_;
   std::vector<stack_slab*> slabs_;
   stack_slab* carving_ = nullptr;  // the slab new unguarded stacks are carved from
-  std::atomic<std::size_t> dirty_count_hint_{0};  // dirty_.size(), readable without lock_
+  std::size_t low_water_ = 0;  // the fewest stacks dirty_ held since the last trim
+  std::chrono::steady_clock::time_point next_trim_{};
+  std::atomic<std::chrono::steady_clock::rep> next_trim_hint_{0};  // next_trim_, without lock_
 };
 
 // stack_cache: a worker's private stack free list, refilled from and spilled to the pool in

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "exception_state.hpp"
 #include "goroutine.hpp"
 #include "random.hpp"
 #include "run_queue.hpp"
@@ -40,6 +41,7 @@ struct alignas(cache_line_size) worker {
   void* scheduler_context = nullptr;  // this thread's own context while a goroutine runs
   goroutine* current = nullptr;
   thread_sanitizer_state sanitizer;
+  eh_globals_layout* exceptions = nullptr;  // this thread's C++ exception state
   std::uint32_t tick = 0;                  // schedules since the run started
   std::atomic<std::uint64_t> progress{0};  // bumped per schedule; thieves read it (stuck check)
   bool spinning = false;                   // counted in scheduler::spinning_
