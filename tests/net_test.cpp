@@ -1,0 +1,1091 @@
+// Tests of <goro/net.hpp>: listen, dial, accept, read, write, deadlines, close, addresses, plain
+// threads, and the end of a run with sockets open.
+//
+// Catch2 is not thread-safe: goroutines and helper threads only record into atomics or vectors
+// under a mutex, and the test's own thread checks after goro::run returns. Every blocking call
+// that could hang if the feature broke has a deadline.
+#include <goro/context.hpp>
+#include <goro/debug.hpp>
+#include <goro/net.hpp>
+#include <goro/runtime.hpp>
+#include <goro/sync.hpp>
+#include <goro/time.hpp>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr goro::options two_workers{.workers = 2};
+
+// open_fds: the process's open file descriptors (entries of /proc/self/fd, minus the one
+// opendir uses).
+int open_fds() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  int n = 0;
+  while (readdir(dir) != nullptr) ++n;
+  closedir(dir);
+  return n - 3;  // ".", ".." and the directory's own fd
+}
+
+// read_full: reads exactly buffer.size() bytes unless the stream ends first; returns the count.
+std::size_t read_full(goro::net::conn& c, std::span<std::byte> buffer) {
+  std::size_t done = 0;
+  while (done < buffer.size()) {
+    const std::size_t n = c.read(buffer.subspan(done));
+    if (n == 0) break;
+    done += n;
+  }
+  return done;
+}
+
+std::string read_all(goro::net::conn& c) {
+  std::string out;
+  std::array<char, 4096> buf;
+  while (std::size_t n = c.read(std::span(buf))) out.append(buf.data(), n);
+  return out;
+}
+
+// echo_server: accepts until the listener is closed; echoes each connection in its goroutine.
+void echo_server(goro::net::listener& ln) {
+  for (;;) {
+    goro::net::conn c;
+    try {
+      c = ln.accept();
+    } catch (const goro::net::closed_error&) {
+      return;
+    }
+    goro::go([c = std::move(c)]() mutable {
+      std::array<std::byte, 16384> buf;
+      try {
+        c.set_deadline(clock_type::now() + 60s);
+        while (std::size_t n = c.read(buf)) c.write(std::span(buf).first(n));
+      } catch (const std::system_error&) {
+      }
+    });
+  }
+}
+
+// raw_listener: a plain POSIX listening socket on 127.0.0.1 (a peer outside goro).
+struct raw_socket {
+  int fd = -1;
+  explicit raw_socket(int f) : fd(f) {}
+  raw_socket(raw_socket&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  ~raw_socket() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+std::uint16_t port_of(const std::string& address) {
+  return static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+}
+
+raw_socket raw_dial(std::uint16_t port) {
+  raw_socket s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(s.fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0)
+    ::close(std::exchange(s.fd, -1));
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("echo round trips with 1000 concurrent client goroutines on 2 workers", "[net]") {
+  const long clients = goro_test::scaled(1000, 10);
+  constexpr int rounds = 5;
+  std::atomic<long> ok{0};
+  std::atomic<long> bad{0};
+  std::vector<std::string> errors;
+  std::mutex m;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        const std::string address = ln.address();
+        goro::go([&] { echo_server(ln); });
+        goro::wait_group wg;
+        for (long i = 0; i < clients; ++i) {
+          wg.add(1);
+          goro::go([&, i] {
+            try {
+              goro::net::conn c = goro::net::dial(address);
+              c.set_deadline(clock_type::now() + 60s);
+              for (int r = 0; r < rounds; ++r) {
+                // A distinct message per client and round, 1 to ~6 KiB.
+                std::string message(1000 + static_cast<std::size_t>((i * 37 + r * 101) % 5000),
+                                    'x');
+                for (std::size_t k = 0; k < message.size(); ++k) {
+                  message[k] = static_cast<char>('a' + (i + r + static_cast<long>(k)) % 26);
+                }
+                c.write(message);
+                std::string back(message.size(), '\0');
+                const std::size_t n = read_full(c, std::as_writable_bytes(std::span(back)));
+                if (n == message.size() && back == message) {
+                  ok.fetch_add(1);
+                } else {
+                  bad.fetch_add(1);
+                }
+              }
+            } catch (const std::exception& e) {
+              bad.fetch_add(1);
+              std::lock_guard lock(m);
+              errors.push_back(e.what());
+            }
+            wg.done();
+          });
+        }
+        wg.wait();
+        ln.close();
+      },
+      two_workers);
+  INFO((errors.empty() ? std::string() : errors.front()));
+  CHECK(bad.load() == 0);
+  CHECK(ok.load() == clients * rounds);
+}
+
+TEST_CASE("a 64 MiB transfer arrives intact through partial reads and writes", "[net]") {
+  const std::size_t size = static_cast<std::size_t>(goro_test::scaled(64 << 20, 8));
+  std::size_t written = 0;
+  std::size_t received = 0;
+  std::size_t reads = 0;
+  bool intact = true;
+  std::string error;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        goro::wait_group wg;
+        wg.add(1);
+        goro::go([&] {
+          try {
+            goro::net::conn c = ln.accept();
+            c.set_deadline(clock_type::now() + 120s);
+            std::vector<std::byte> data(size);
+            for (std::size_t i = 0; i < size; ++i) data[i] = static_cast<std::byte>(i * 131 >> 3);
+            written = c.write(data);  // far more than the socket buffers: many partial sends
+          } catch (const std::exception& e) {
+            error = e.what();
+          }
+          wg.done();
+        });
+        try {
+          goro::net::conn c = goro::net::dial(ln.address());
+          c.set_deadline(clock_type::now() + 120s);
+          std::vector<std::byte> buf(65536 + 7);
+          while (std::size_t n = c.read(buf)) {
+            for (std::size_t k = 0; k < n; ++k) {
+              if (buf[k] != static_cast<std::byte>((received + k) * 131 >> 3)) intact = false;
+            }
+            received += n;
+            ++reads;
+          }
+        } catch (const std::exception& e) {
+          error = e.what();
+        }
+        wg.wait();
+      },
+      two_workers);
+  INFO(error);
+  CHECK(error.empty());
+  CHECK(written == size);
+  CHECK(received == size);
+  CHECK(intact);
+  CHECK(reads > size / (65536 + 7));
+}
+
+TEST_CASE("both directions of a connection carry 16 MiB at once", "[net]") {
+  const std::size_t size = static_cast<std::size_t>(goro_test::scaled(16 << 20, 8));
+  std::atomic<int> intact{0};
+  std::atomic<int> failures{0};
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        goro::net::conn b = goro::net::dial(ln.address());
+        goro::net::conn a = ln.accept();  // the handshake is done: this does not block
+        goro::wait_group wg;
+        // Each side writes and reads concurrently; neither could finish if writes blocked reads.
+        for (goro::net::conn* c : {&a, &b}) {
+          c->set_deadline(clock_type::now() + 120s);
+          wg.add(2);
+          goro::go([&, c] {
+            try {
+              std::vector<std::byte> data(size, std::byte{0x5a});
+              c->write(data);
+            } catch (const std::exception&) {
+              failures.fetch_add(1);
+            }
+            wg.done();
+          });
+          goro::go([&, c] {
+            try {
+              std::vector<std::byte> data(size);
+              if (read_full(*c, data) == size &&
+                  std::all_of(data.begin(), data.end(),
+                              [](std::byte x) { return x == std::byte{0x5a}; })) {
+                intact.fetch_add(1);
+              }
+            } catch (const std::exception&) {
+              failures.fetch_add(1);
+            }
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      two_workers);
+  CHECK(failures.load() == 0);
+  CHECK(intact.load() == 2);
+}
+
+TEST_CASE("concurrent writes on one connection never interleave", "[net]") {
+  constexpr int writers = 4;
+  const std::size_t block = static_cast<std::size_t>(goro_test::scaled(1 << 20, 4));
+  int homogeneous_blocks = 0;
+  std::size_t received = 0;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        goro::net::conn c = goro::net::dial(ln.address());
+        goro::net::conn reader = ln.accept();
+        c.set_deadline(clock_type::now() + 60s);
+        reader.set_deadline(clock_type::now() + 60s);
+        goro::wait_group wg;
+        for (int w = 0; w < writers; ++w) {
+          wg.add(1);
+          goro::go([&, w] {
+            std::vector<std::byte> data(block, static_cast<std::byte>('A' + w));
+            try {
+              c.write(data);
+            } catch (const std::exception&) {
+            }
+            wg.done();
+          });
+        }
+        std::vector<std::byte> data(block);
+        for (int w = 0; w < writers; ++w) {
+          const std::size_t n = read_full(reader, data);
+          received += n;
+          if (n == block &&
+              std::all_of(data.begin(), data.end(), [&](std::byte x) { return x == data[0]; })) {
+            ++homogeneous_blocks;
+          }
+        }
+        wg.wait();
+      },
+      two_workers);
+  CHECK(received == writers * block);
+  CHECK(homogeneous_blocks == writers);
+}
+
+TEST_CASE("a read past its deadline throws timeout_error", "[net][deadline]") {
+  bool timed_out = false;
+  std::error_code code;
+  std::string what;
+  clock_type::duration waited{};
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    goro::net::conn c = goro::net::dial(ln.address());
+    goro::net::conn peer = ln.accept();  // never writes
+    const auto start = clock_type::now();
+    c.set_deadline(start + 50ms);
+    std::array<std::byte, 16> buf;
+    try {
+      c.read(buf);
+    } catch (const goro::net::timeout_error& e) {
+      timed_out = true;
+      code = e.code();
+      what = e.what();
+    }
+    waited = clock_type::now() - start;
+  });
+  CHECK(timed_out);
+  CHECK(code == std::errc::timed_out);
+  CHECK_THAT(what,
+             Catch::Contains("goro::net::read tcp 127.0.0.1:") && Catch::Contains("i/o timeout"));
+  CHECK(waited >= 50ms);
+  CHECK(waited < 5s);
+}
+
+TEST_CASE(
+    "a deadline already passed fails new reads and writes at once, and a later one revives the "
+    "conn",
+    "[net][deadline]") {
+  int timeouts = 0;
+  std::string echoed;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    goro::go([&] { echo_server(ln); });
+    goro::net::conn c = goro::net::dial(ln.address());
+    c.set_deadline(clock_type::now() - 1s);
+    std::array<std::byte, 16> buf;
+    try {
+      c.read(buf);
+    } catch (const goro::net::timeout_error&) {
+      ++timeouts;
+    }
+    try {
+      c.write("x");
+    } catch (const goro::net::timeout_error&) {
+      ++timeouts;
+    }
+    c.set_deadline(clock_type::now() + 10s);
+    c.write("ok");
+    echoed.resize(2);
+    read_full(c, std::as_writable_bytes(std::span(echoed)));
+    ln.close();
+  });
+  CHECK(timeouts == 2);
+  CHECK(echoed == "ok");
+}
+
+TEST_CASE("a cleared deadline does not fire", "[net][deadline]") {
+  std::string got;
+  bool timed_out = false;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    goro::net::conn c = goro::net::dial(ln.address());
+    goro::net::conn peer = ln.accept();
+    c.set_deadline(clock_type::now() + 30ms);
+    c.set_deadline({});
+    goro::go([&] {
+      goro::sleep_for(150ms);
+      peer.write("late");
+    });
+    try {
+      got.resize(4);
+      read_full(c, std::as_writable_bytes(std::span(got)));
+    } catch (const goro::net::timeout_error&) {
+      timed_out = true;
+    }
+  });
+  CHECK_FALSE(timed_out);
+  CHECK(got == "late");
+}
+
+TEST_CASE("set_deadline from another goroutine wakes a blocked read", "[net][deadline]") {
+  bool timed_out = false;
+  clock_type::duration waited{};
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        goro::net::conn c = goro::net::dial(ln.address());
+        goro::net::conn peer = ln.accept();
+        goro::go([&] {
+          goro::sleep_for(30ms);
+          c.set_deadline(clock_type::now() + 20ms);
+        });
+        const auto start = clock_type::now();
+        try {
+          std::array<std::byte, 16> buf;
+          c.read(buf);  // blocks with no deadline until the other goroutine sets one
+        } catch (const goro::net::timeout_error&) {
+          timed_out = true;
+        }
+        waited = clock_type::now() - start;
+      },
+      two_workers);
+  CHECK(timed_out);
+  CHECK(waited >= 50ms);
+  CHECK(waited < 5s);
+}
+
+TEST_CASE("a write blocked on a peer that does not read times out", "[net][deadline]") {
+  bool timed_out = false;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    goro::net::conn c = goro::net::dial(ln.address());
+    goro::net::conn peer = ln.accept();  // never reads
+    c.set_deadline(clock_type::now() + 100ms);
+    std::vector<std::byte> data(64 << 20);
+    try {
+      c.write(data);
+    } catch (const goro::net::timeout_error&) {
+      timed_out = true;
+    }
+  });
+  CHECK(timed_out);
+}
+
+TEST_CASE("close from another goroutine wakes a blocked read, write and accept with closed_error",
+          "[net][close]") {
+  std::atomic<int> closed_errors{0};
+  std::vector<std::string> messages;
+  std::mutex m;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        goro::net::listener idle = goro::net::listen("127.0.0.1:0");
+        goro::net::conn reader = goro::net::dial(ln.address());
+        goro::net::conn writer = goro::net::dial(ln.address());
+        goro::net::conn p1 = ln.accept();
+        goro::net::conn p2 = ln.accept();  // never reads: the writer fills the buffers
+        for (auto* c : {&reader, &writer}) c->set_deadline(clock_type::now() + 30s);
+        goro::wait_group wg;
+        auto record = [&](const goro::net::closed_error& e) {
+          closed_errors.fetch_add(1);
+          std::lock_guard lock(m);
+          messages.push_back(e.what());
+        };
+        wg.add(3);
+        goro::go([&] {
+          try {
+            std::array<std::byte, 16> buf;
+            reader.read(buf);
+          } catch (const goro::net::closed_error& e) {
+            record(e);
+          } catch (...) {
+          }
+          wg.done();
+        });
+        goro::go([&] {
+          try {
+            std::vector<std::byte> data(64 << 20);
+            writer.write(data);
+          } catch (const goro::net::closed_error& e) {
+            record(e);
+          } catch (...) {
+          }
+          wg.done();
+        });
+        goro::go([&] {
+          try {
+            idle.accept();
+          } catch (const goro::net::closed_error& e) {
+            record(e);
+          } catch (...) {
+          }
+          wg.done();
+        });
+        goro::sleep_for(50ms);  // let all three block
+        reader.close();
+        writer.close();
+        idle.close();
+        wg.wait();
+      },
+      two_workers);
+  CHECK(closed_errors.load() == 3);
+  for (const std::string& what : messages)
+    CHECK_THAT(what, Catch::Contains("use of closed network connection"));
+}
+
+TEST_CASE("operations on a closed conn throw closed_error and a second close does nothing",
+          "[net][close]") {
+  int closed = 0;
+  std::error_code code;
+  std::string local;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    goro::net::conn c = goro::net::dial(ln.address());
+    c.close();
+    c.close();
+    std::array<std::byte, 4> buf;
+    try {
+      c.read(buf);
+    } catch (const goro::net::closed_error& e) {
+      ++closed;
+      code = e.code();
+    }
+    try {
+      c.write("x");
+    } catch (const goro::net::closed_error&) {
+      ++closed;
+    }
+    try {
+      c.set_deadline(clock_type::now());
+      c.set_deadline({});  // allowed after close in Go too; must not throw here either
+    } catch (...) {
+      ++closed;
+    }
+    local = c.local_address();  // still known
+    ln.close();
+    ln.close();
+    try {
+      ln.accept();
+    } catch (const goro::net::closed_error&) {
+      ++closed;
+    }
+    goro::net::conn moved = std::move(c);
+    try {
+      c.read(buf);  // NOLINT: a moved-from conn behaves as a closed one
+    } catch (const goro::net::closed_error&) {
+      ++closed;
+    }
+  });
+  CHECK(closed == 4);
+  CHECK(code == std::errc::bad_file_descriptor);
+  CHECK_THAT(local, Catch::StartsWith("127.0.0.1:"));
+}
+
+TEST_CASE("a peer reset makes read throw connection reset", "[net]") {
+  std::error_code code;
+  std::string what;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    raw_socket peer = raw_dial(port_of(ln.address()));
+    goro::net::conn c = ln.accept();
+    c.set_deadline(clock_type::now() + 10s);
+    goro::go([&] {
+      goro::sleep_for(20ms);
+      linger hard{1, 0};  // close sends RST
+      setsockopt(peer.fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+      ::close(std::exchange(peer.fd, -1));
+    });
+    try {
+      std::array<std::byte, 16> buf;
+      c.read(buf);
+    } catch (const std::system_error& e) {
+      code = e.code();
+      what = e.what();
+    }
+  });
+  CHECK(code == std::errc::connection_reset);
+  CHECK_THAT(what, Catch::StartsWith("goro::net::read tcp 127.0.0.1:"));
+}
+
+TEST_CASE("writing to a reset peer throws instead of raising SIGPIPE", "[net]") {
+  bool threw = false;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    goro::net::conn c = goro::net::dial(ln.address());
+    { goro::net::conn peer = ln.accept(); }  // closed: our writes get RST, then EPIPE
+    c.set_deadline(clock_type::now() + 10s);
+    try {
+      for (int i = 0; i < 1000; ++i) {
+        c.write("data");
+        goro::sleep_for(1ms);
+      }
+    } catch (const std::system_error& e) {
+      threw = e.code() == std::errc::broken_pipe || e.code() == std::errc::connection_reset;
+    }
+  });
+  CHECK(threw);
+}
+
+TEST_CASE("after the peer shuts down writing, read returns 0 and writing still works", "[net]") {
+  std::size_t eof_read = 99;
+  std::string at_peer;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    raw_socket peer = raw_dial(port_of(ln.address()));
+    goro::net::conn c = ln.accept();
+    c.set_deadline(clock_type::now() + 10s);
+    ::send(peer.fd, "hi", 2, 0);
+    ::shutdown(peer.fd, SHUT_WR);
+    std::string got = read_all(c);  // "hi", then end of stream
+    std::array<std::byte, 4> buf;
+    eof_read = got == "hi" ? c.read(buf) : 98;  // and again 0
+    c.write("bye");
+    c.close();
+    char back[8] = {};
+    std::size_t n = 0;
+    ssize_t k = 0;
+    while ((k = ::recv(peer.fd, back + n, sizeof back - n, 0)) > 0)
+      n += static_cast<std::size_t>(k);
+    at_peer.assign(back, n);
+  });
+  CHECK(eof_read == 0);
+  CHECK(at_peer == "bye");
+}
+
+TEST_CASE("malformed addresses throw invalid_argument naming the input", "[net][address]") {
+  const std::vector<std::string> bad = {"nonsense", "127.0.0.1:70000", "[::1",        "", "1:2:3",
+                                        "[::1]80",  "127.0.0.1:http",  "127.0.0.1:-1"};
+  std::vector<std::string> listen_messages;
+  std::vector<std::string> dial_messages;
+  goro::run([&] {
+    for (const std::string& a : bad) {
+      try {
+        goro::net::listen(a);
+        listen_messages.push_back("no exception");
+      } catch (const std::invalid_argument& e) {
+        listen_messages.push_back(e.what());
+      }
+      try {
+        goro::net::dial(a);
+        dial_messages.push_back("no exception");
+      } catch (const std::invalid_argument& e) {
+        dial_messages.push_back(e.what());
+      }
+    }
+  });
+  REQUIRE(listen_messages.size() == bad.size());
+  REQUIRE(dial_messages.size() == bad.size());
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    INFO(bad[i]);
+    CHECK_THAT(listen_messages[i],
+               Catch::StartsWith("goro::net::listen: invalid address \"" + bad[i] + "\""));
+    CHECK_THAT(dial_messages[i],
+               Catch::StartsWith("goro::net::dial: invalid address \"" + bad[i] + "\""));
+  }
+  CHECK_THAT(listen_messages[1], Catch::Contains("invalid port \"70000\""));
+  CHECK_THAT(listen_messages[2], Catch::Contains("missing ']'"));
+  CHECK_THAT(listen_messages[0], Catch::Contains("missing port"));
+}
+
+TEST_CASE("a host name that does not resolve throws system_error naming it", "[net][address]") {
+  std::string what;
+  try {
+    goro::net::dial("nonexistent.invalid:80");
+  } catch (const std::system_error& e) {
+    what = e.what();
+  }
+  CHECK_THAT(what, Catch::StartsWith(
+                       "goro::net::dial tcp nonexistent.invalid:80: lookup nonexistent.invalid"));
+}
+
+TEST_CASE("IPv6 loopback connections work and print their addresses in brackets", "[net][ipv6]") {
+  std::string listen_address;
+  std::string remote;
+  std::string echoed;
+  std::string skipped;
+  goro::run([&] {
+    goro::net::listener ln;
+    try {
+      ln = goro::net::listen("[::1]:0");
+    } catch (const std::system_error& e) {
+      skipped = e.what();  // no IPv6 on this machine
+      return;
+    }
+    listen_address = ln.address();
+    goro::go([&] { echo_server(ln); });
+    goro::net::conn c = goro::net::dial(listen_address);
+    c.set_deadline(clock_type::now() + 10s);
+    remote = c.remote_address();
+    c.write("six");
+    echoed.resize(3);
+    read_full(c, std::as_writable_bytes(std::span(echoed)));
+    ln.close();
+  });
+  if (!skipped.empty()) {
+    WARN("IPv6 unavailable: " << skipped);
+    return;
+  }
+  CHECK_THAT(listen_address, Catch::StartsWith("[::1]:"));
+  CHECK(remote == listen_address);
+  CHECK(echoed == "six");
+}
+
+TEST_CASE("a listener on :0 takes IPv4 and IPv6 connections on a free port", "[net][ipv6]") {
+  std::string address;
+  std::vector<std::string> peers;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen(":0");
+    address = ln.address();
+    const std::string port = address.substr(address.rfind(':'));
+    for (const std::string host : {"127.0.0.1", "[::1]"}) {
+      goro::net::conn c = goro::net::dial(host + port);
+      goro::net::conn s = ln.accept();
+      peers.push_back(s.remote_address());
+    }
+    goro::net::conn c = goro::net::dial(port);  // empty host: the local system
+    goro::net::conn s = ln.accept();
+    peers.push_back(s.remote_address());
+  });
+  CHECK_THAT(address, Catch::StartsWith("[::]:"));
+  CHECK(port_of(address) != 0);
+  REQUIRE(peers.size() == 3);
+  CHECK_THAT(peers[0], Catch::StartsWith("127.0.0.1:"));  // IPv4-mapped, printed as IPv4
+  CHECK_THAT(peers[1], Catch::StartsWith("[::1]:"));
+}
+
+TEST_CASE("dialing a closed port throws connection refused naming the address", "[net]") {
+  std::string address;
+  std::error_code code;
+  std::string what;
+  goro::run([&] {
+    {
+      goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+      address = ln.address();
+    }
+    try {
+      goro::net::dial(address);
+    } catch (const std::system_error& e) {
+      code = e.code();
+      what = e.what();
+    }
+  });
+  CHECK(code == std::errc::connection_refused);
+  CHECK_THAT(what, Catch::StartsWith("goro::net::dial tcp " + address + ": "));
+}
+
+namespace {
+
+// stuck_listener: a raw listener whose tiny backlog is full, so that a further connect hangs (the
+// kernel drops its SYNs).
+struct stuck_listener {
+  raw_socket listening{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  std::vector<raw_socket> fillers;
+  std::uint16_t port = 0;
+
+  stuck_listener() {
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listening.fd, reinterpret_cast<sockaddr*>(&at), sizeof at);
+    ::listen(listening.fd, 0);
+    socklen_t len = sizeof at;
+    getsockname(listening.fd, reinterpret_cast<sockaddr*>(&at), &len);
+    port = ntohs(at.sin_port);
+    for (int i = 0; i < 8; ++i) {
+      raw_socket s(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      ::connect(s.fd, reinterpret_cast<sockaddr*>(&at), sizeof at);
+      fillers.push_back(std::move(s));
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+};
+
+}  // namespace
+
+TEST_CASE("dial with a context gives up when the context is done", "[net][context]") {
+  stuck_listener stuck;
+  std::error_code at_deadline, at_cancel, already_done;
+  clock_type::duration waited{};
+  goro::run(
+      [&] {
+        auto [ctx, cancel] = goro::with_timeout(goro::background(), 100ms);
+        const auto start = clock_type::now();
+        try {
+          goro::net::dial(ctx, stuck.address());
+        } catch (const std::system_error& e) {
+          at_deadline = e.code();
+        }
+        waited = clock_type::now() - start;
+
+        auto [ctx2, cancel2] = goro::with_cancel(goro::background());
+        goro::go([cancel2 = cancel2] {
+          goro::sleep_for(30ms);
+          cancel2();
+        });
+        try {
+          goro::net::dial(ctx2, stuck.address());
+        } catch (const std::system_error& e) {
+          at_cancel = e.code();
+        }
+        try {
+          goro::net::dial(ctx2, stuck.address());
+        } catch (const std::system_error& e) {
+          already_done = e.code();
+        }
+        cancel();
+      },
+      two_workers);
+  CHECK(at_deadline == goro::errc::deadline_exceeded);
+  CHECK(waited >= 100ms);
+  CHECK(waited < 5s);
+  CHECK(at_cancel == goro::errc::canceled);
+  CHECK(already_done == goro::errc::canceled);
+}
+
+TEST_CASE("dial with a live context connects as a plain dial does", "[net][context]") {
+  std::string echoed;
+  std::size_t live_after = 0;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    goro::go([&] { echo_server(ln); });
+    auto [ctx, cancel] = goro::with_timeout(goro::background(), 10s);
+    goro::net::conn c = goro::net::dial(ctx, ln.address());
+    cancel();  // cancelling after the dial does not touch the conn
+    c.set_deadline(clock_type::now() + 10s);
+    c.write("ctx");
+    echoed.resize(3);
+    read_full(c, std::as_writable_bytes(std::span(echoed)));
+    c.close();   // ends the echo goroutine
+    ln.close();  // ends the acceptor
+    goro::sleep_for(50ms);
+    live_after = goro::num_goroutines();  // and the dial's watcher is gone too
+  });
+  CHECK(echoed == "ctx");
+  CHECK(live_after == 1);
+}
+
+TEST_CASE("a plain thread can be a client of a goroutine server", "[net][thread]") {
+  std::string echoed;
+  std::string error;
+  bool timed_out = false;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        goro::go([&] { echo_server(ln); });
+        const std::string address = ln.address();
+        std::thread client([&] {
+          try {
+            goro::net::conn c = goro::net::dial(address);
+            c.set_deadline(clock_type::now() + 10s);
+            std::this_thread::sleep_for(20ms);
+            c.write("thread");
+            echoed.resize(6);
+            read_full(c, std::as_writable_bytes(std::span(echoed)));
+            c.set_deadline(clock_type::now() + 30ms);
+            std::array<std::byte, 4> buf;
+            c.read(buf);  // the echo server sends nothing more
+          } catch (const goro::net::timeout_error&) {
+            timed_out = true;
+          } catch (const std::exception& e) {
+            error = e.what();
+          }
+        });
+        goro::blocking([&] { client.join(); });
+        ln.close();
+      },
+      two_workers);
+  CHECK(error.empty());
+  CHECK(echoed == "thread");
+  CHECK(timed_out);
+}
+
+TEST_CASE("plain threads can be server and client with no run at all", "[net][thread]") {
+  goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+  const std::string address = ln.address();
+  std::string server_got;
+  std::string client_got;
+  std::thread server([&] {
+    goro::net::conn c = ln.accept();  // blocks in ppoll until the client comes
+    c.set_deadline(clock_type::now() + 10s);
+    server_got = read_all(c);
+  });
+  std::thread client([&] {
+    std::this_thread::sleep_for(20ms);
+    goro::net::conn c = goro::net::dial(address);
+    c.set_deadline(clock_type::now() + 10s);
+    c.write("from a thread");
+  });  // closing the conn ends the server's stream
+  client.join();
+  server.join();
+  CHECK(server_got == "from a thread");
+  std::thread echo([&] {
+    goro::net::conn c = ln.accept();
+    c.set_deadline(clock_type::now() + 10s);
+    std::array<std::byte, 64> buf;
+    while (std::size_t n = c.read(buf)) c.write(std::span(buf).first(n));
+  });
+  {
+    goro::net::conn c = goro::net::dial(address);
+    c.set_deadline(clock_type::now() + 10s);
+    c.write("round trip");
+    client_got.resize(10);
+    read_full(c, std::as_writable_bytes(std::span(client_got)));
+  }
+  echo.join();
+  CHECK(client_got == "round trip");
+}
+
+TEST_CASE("close and set_deadline from another thread wake a plain thread blocked in read",
+          "[net][thread]") {
+  goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+  goro::net::conn c = goro::net::dial(ln.address());
+  goro::net::conn peer = ln.accept();
+  std::atomic<bool> timed_out{false};
+  std::atomic<bool> closed{false};
+  std::thread reader([&] {
+    std::array<std::byte, 4> buf;
+    try {
+      c.read(buf);  // no deadline yet
+    } catch (const goro::net::timeout_error&) {
+      timed_out = true;
+    }
+    try {
+      c.set_deadline({});
+      c.read(buf);
+    } catch (const goro::net::closed_error&) {
+      closed = true;
+    }
+  });
+  std::this_thread::sleep_for(30ms);
+  c.set_deadline(clock_type::now() + 10ms);
+  while (!timed_out.load()) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(30ms);
+  c.close();
+  reader.join();
+  CHECK(timed_out.load());
+  CHECK(closed.load());
+}
+
+TEST_CASE("ending a run with connections open leaks no file descriptor", "[net][shutdown]") {
+  const int before = open_fds();
+  std::atomic<int> blocked{0};
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        const std::string address = ln.address();
+        auto* shared = new goro::net::listener(std::move(ln));
+        goro::go([shared] {
+          std::unique_ptr<goro::net::listener> owner(shared);
+          for (;;) {
+            goro::net::conn c = owner->accept();
+            goro::go([c = std::move(c)]() mutable {
+              std::array<std::byte, 64> buf;
+              while (c.read(buf) != 0) {
+              }
+            });
+          }
+        });
+        for (int i = 0; i < 50; ++i) {
+          goro::go([&, address] {
+            goro::net::conn c = goro::net::dial(address);
+            c.write("hello");
+            blocked.fetch_add(1);
+            std::array<std::byte, 64> buf;
+            c.read(buf);  // blocks until the run ends
+          });
+        }
+        while (blocked.load() < 50) goro::sleep_for(1ms);
+        goro::sleep_for(20ms);
+        // main returns: every goroutine above is unwound, closing its sockets
+      },
+      two_workers);
+  CHECK(open_fds() == before);
+}
+
+TEST_CASE("sockets made in one run work in the next run and between runs", "[net]") {
+  goro::net::listener ln;
+  goro::net::conn a;
+  goro::net::conn b;
+  std::string first;
+  std::string second;
+  std::string between;
+  goro::run([&] {
+    ln = goro::net::listen("127.0.0.1:0");
+    a = goro::net::dial(ln.address());
+    b = ln.accept();
+    a.set_deadline(clock_type::now() + 10s);
+    b.set_deadline(clock_type::now() + 10s);
+    goro::go([&] {
+      goro::sleep_for(10ms);
+      a.write("one");
+    });
+    first.resize(3);
+    read_full(b, std::as_writable_bytes(std::span(first)));  // parks: registers with run 1
+  });
+  b.write("between");  // the main thread, no run: ppoll
+  between.resize(7);
+  read_full(a, std::as_writable_bytes(std::span(between)));
+  goro::run(
+      [&] {
+        a.set_deadline(clock_type::now() + 10s);
+        goro::go([&] {
+          goro::sleep_for(10ms);
+          b.write("two");
+        });
+        second.resize(3);
+        read_full(a, std::as_writable_bytes(std::span(second)));  // must use run 2's epoll set
+        goro::go([&] {
+          goro::sleep_for(10ms);
+          ln.close();
+        });
+        try {
+          ln.accept();
+        } catch (const goro::net::closed_error&) {
+        }
+      },
+      two_workers);
+  CHECK(first == "one");
+  CHECK(between == "between");
+  CHECK(second == "two");
+}
+
+TEST_CASE("a goroutine blocked on a socket is not a deadlock, and dump shows it in io", "[net]") {
+  // The peer is another process, which writes after a while: while main waits, no timer, no
+  // plain thread and no other goroutine exists — only the socket can wake it.
+  raw_socket listening(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(listening.fd, reinterpret_cast<sockaddr*>(&at), sizeof at);
+  ::listen(listening.fd, 4);
+  socklen_t len = sizeof at;
+  getsockname(listening.fd, reinterpret_cast<sockaddr*>(&at), &len);
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  if (child == 0) {
+    usleep(200'000);
+    const int c = ::accept(listening.fd, nullptr, nullptr);
+    [[maybe_unused]] ssize_t n = ::write(c, "!", 1);
+    _exit(0);
+  }
+  REQUIRE(child > 0);
+  std::size_t got = 0;
+  std::string error;
+  std::string dump;
+  try {
+    goro::run([&] {
+      goro::net::conn c = goro::net::dial("127.0.0.1:" + std::to_string(ntohs(at.sin_port)));
+      goro::go([&] {
+        goro::sleep_for(50ms);
+        std::ostringstream out;
+        goro::dump(out);
+        dump = out.str();
+      });
+      std::array<std::byte, 4> buf;
+      got = c.read(buf);  // no deadline
+    });
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  INFO(error);
+  CHECK(error.empty());
+  CHECK(got == 1);
+  CHECK_THAT(dump, Catch::Contains("goroutine 1 [io]"));
+}
+
+TEST_CASE("many goroutines accepting on one listener share the connections", "[net]") {
+  constexpr int acceptors = 8;
+  constexpr int connections = 64;
+  std::atomic<int> accepted{0};
+  std::atomic<int> closed{0};
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        goro::wait_group wg;
+        for (int i = 0; i < acceptors; ++i) {
+          wg.add(1);
+          goro::go([&] {
+            try {
+              for (;;) {
+                goro::net::conn c = ln.accept();
+                accepted.fetch_add(1);
+              }
+            } catch (const goro::net::closed_error&) {
+              closed.fetch_add(1);
+            }
+            wg.done();
+          });
+        }
+        std::vector<goro::net::conn> clients;
+        for (int i = 0; i < connections; ++i) clients.push_back(goro::net::dial(ln.address()));
+        for (int spins = 0; accepted.load() < connections && spins < 5000; ++spins)
+          goro::sleep_for(1ms);
+        ln.close();
+        wg.wait();
+      },
+      two_workers);
+  CHECK(accepted.load() == connections);
+  CHECK(closed.load() == acceptors);
+}
