@@ -297,6 +297,56 @@ TEST_CASE("a goroutine waiting on a hot mutex gets it within a bound", "[sync][m
   CHECK(worst_wait_us.load() < 200'000);
 }
 
+TEST_CASE("mutex stays exclusive through starvation hand-offs among goroutines and threads",
+          "[sync][mutex][stress]") {
+  // Holders that sometimes sleep with the mutex held make waiters queue for over 1 ms, which
+  // switches the mutex to starvation mode and back again, over and over; goroutines and plain
+  // threads hand it to each other in both modes.
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const long rounds = scaled(3'000, 10);
+  long counter = 0;
+  std::atomic<int> inside{0};
+  std::atomic<int> overlaps{0};
+  goro::run(
+      [&] {
+        goro::mutex m;
+        auto body = [&](int who) {
+          for (long i = 0; i < rounds; ++i) {
+            std::lock_guard hold(m);
+            if (inside.fetch_add(1) != 0) overlaps.fetch_add(1);
+            ++counter;
+            if ((i + who) % 97 == 0) {
+              if (goro::in_goroutine()) {
+                goro::sleep_for(200us);
+              } else {
+                std::this_thread::sleep_for(200us);
+              }
+            } else if ((i + who) % 7 == 0) {
+              spin_for(5us);
+            }
+            inside.fetch_sub(1);
+          }
+        };
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 2; ++t) threads.push_back(registered_thread([&, t] { body(t); }));
+        goro::wait_group wg;
+        for (int g = 0; g < 8; ++g) {
+          wg.add(1);
+          goro::go([&, g] {
+            body(10 + g);
+            wg.done();
+          });
+        }
+        wg.wait();
+        goro::blocking([&] {
+          for (auto& t : threads) t.join();
+        });
+      },
+      goro::options{.workers = workers});
+  CHECK(overlaps.load() == 0);
+  CHECK(counter == 10 * rounds);
+}
+
 TEST_CASE("try_lock takes a free mutex and fails on a held one", "[sync][mutex]") {
   goro::mutex m;
   CHECK(m.try_lock());

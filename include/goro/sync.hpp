@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -781,7 +782,7 @@ class once {
       return;
     if (!enter()) return;
     try {
-      std::forward<F>(fn)();
+      std::invoke(std::forward<F>(fn));
     } catch (...) {
       finish(false);
       throw;
