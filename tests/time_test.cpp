@@ -1,5 +1,9 @@
-// Tests of <goro/time.hpp>: sleep_for and sleep_until.
+// Tests of <goro/time.hpp>: sleep_for and sleep_until; after, timer and ticker — their Go return
+// values in every state, races of stop/reset with the firing, slow receivers, many pending
+// timers, plain threads, and timers with no run active (the fallback heap).
+#include <goro/chan.hpp>
 #include <goro/runtime.hpp>
+#include <goro/select.hpp>
 #include <goro/sync.hpp>
 #include <goro/time.hpp>
 
@@ -7,12 +11,15 @@
 
 #include <atomic>
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "support.hpp"
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
+using goro_test::scaled;
 
 TEST_CASE("sleep_for waits at least the requested time", "[time][sleep]") {
   goro::run([] {
@@ -127,4 +134,485 @@ TEST_CASE("a thousand sleepers with random deadlines all wake after their deadli
   });
   CHECK(woke.load() == 1000);
   CHECK(early.load() == 0);
+}
+
+namespace {
+
+using time_chan = goro::recv_chan<clock_type::time_point>;
+
+// wait_for_value: polls until `c` holds a value (or a generous limit passes); true if it does.
+bool wait_for_value(const time_chan& c, std::chrono::milliseconds limit = 5s) {
+  const auto until = clock_type::now() + limit;
+  while (c.size() == 0 && clock_type::now() < until) goro::sleep_for(100us);
+  return c.size() == 1;
+}
+
+}  // namespace
+
+TEST_CASE("after delivers the time once, no earlier than its deadline", "[time][after]") {
+  goro::run([] {
+    const auto start = clock_type::now();
+    time_chan c = goro::after(20ms);
+    CHECK(c.capacity() == 1);
+    const std::optional<clock_type::time_point> fired = c.recv();
+    const auto received = clock_type::now();
+    REQUIRE(fired.has_value());
+    CHECK(*fired >= start + 20ms);
+    CHECK(*fired <= received);
+    CHECK(received - start < 5s);
+    goro::sleep_for(30ms);
+    CHECK_FALSE(c.try_recv().has_value());  // once only
+  });
+}
+
+TEST_CASE("after with a non-positive duration is ready at once", "[time][after]") {
+  goro::run([] {
+    CHECK(goro::after(0ns).try_recv().has_value());
+    CHECK(goro::after(-1s).try_recv().has_value());
+  });
+}
+
+TEST_CASE("a thousand afters from many goroutines each fire once after their deadline",
+          "[time][after][stress]") {
+  const int n = static_cast<int>(scaled(1000, 5));
+  std::atomic<int> early{0};
+  std::atomic<int> extra{0};
+  std::atomic<int> received{0};
+  goro::run(
+      [&] {
+        goro::wait_group wg;
+        for (int i = 0; i < n; ++i) {
+          wg.add(1);
+          goro::go([&, i] {
+            const auto d = std::chrono::microseconds((i * 7919) % 20000);
+            const auto start = clock_type::now();
+            time_chan c = goro::after(d);
+            const auto v = c.recv();
+            if (!v || *v < start + d || clock_type::now() - start < d) early.fetch_add(1);
+            received.fetch_add(1);
+            goro::sleep_for(1ms);
+            if (c.try_recv()) extra.fetch_add(1);
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      goro::options{.workers = 4});
+  CHECK(received.load() == n);
+  CHECK(early.load() == 0);
+  CHECK(extra.load() == 0);
+}
+
+TEST_CASE("select with after as a timeout gives up no earlier than the timeout", "[time][after]") {
+  goro::run([] {
+    goro::chan<int> never;
+    const auto start = clock_type::now();
+    const std::size_t index = goro::select(goro::on_recv(never), goro::on_recv(goro::after(20ms)));
+    CHECK(index == 1);
+    CHECK(clock_type::now() - start >= 20ms);
+
+    // A value that arrives before the timeout wins.
+    goro::chan<int> soon;
+    goro::go([=] {
+      goro::sleep_for(5ms);
+      soon.send(7);
+    });
+    int got = 0;
+    CHECK(goro::select(goro::on_recv(soon, [&](auto v) { got = *v; }),
+                       goro::on_recv(goro::after(10s))) == 0);
+    CHECK(got == 7);
+  });
+}
+
+TEST_CASE("timer stop and reset return Go's values in every state", "[time][timer]") {
+  goro::run([] {
+    SECTION("pending") {
+      goro::timer t(1h);
+      CHECK(t.c().capacity() == 1);
+      CHECK(t.stop());           // stopped a pending timer
+      CHECK_FALSE(t.stop());     // already stopped
+      CHECK_FALSE(t.reset(1h));  // was stopped: not active
+      CHECK(t.reset(1h));        // was pending
+      CHECK(t.stop());
+      CHECK(t.c().size() == 0);
+    }
+    SECTION("fired and not received") {
+      goro::timer t(1ms);
+      REQUIRE(wait_for_value(t.c()));
+      CHECK_FALSE(t.stop());     // it had fired
+      CHECK_FALSE(t.reset(1h));  // not active
+      CHECK(t.c().size() == 1);  // the old value stays, as in Go 1.19
+      CHECK(t.c().try_recv().has_value());
+      CHECK(t.stop());  // the reset armed it
+      CHECK_FALSE(t.c().try_recv().has_value());
+    }
+    SECTION("fired and received") {
+      goro::timer t(1ms);
+      CHECK(t.c().recv().has_value());
+      CHECK_FALSE(t.stop());
+      CHECK_FALSE(t.reset(5ms));
+      const auto start = clock_type::now();
+      const auto v = t.c().recv();  // the reset fires again
+      REQUIRE(v.has_value());
+      CHECK(*v >= start);
+      CHECK_FALSE(t.stop());
+    }
+    SECTION("stopped") {
+      goro::timer t(5ms);
+      CHECK(t.stop());
+      goro::sleep_for(30ms);
+      CHECK_FALSE(t.c().try_recv().has_value());  // a stopped timer never sends
+      CHECK_FALSE(t.stop());
+      CHECK_FALSE(t.reset(0ns));  // fires at once
+      CHECK(t.c().try_recv().has_value());
+    }
+    SECTION("the drain idiom never blocks") {
+      goro::timer t(2ms);
+      goro::sleep_for(10ms);
+      if (!t.stop()) t.c().recv();
+      CHECK(t.c().size() == 0);
+      t.reset(1h);
+      if (!t.stop()) t.c().recv();
+      CHECK(t.c().size() == 0);
+    }
+  });
+}
+
+TEST_CASE("a timer reset to a later deadline fires only at the later one", "[time][timer]") {
+  goro::run([] {
+    const auto start = clock_type::now();
+    goro::timer t(5ms);
+    CHECK(t.reset(40ms));
+    const auto v = t.c().recv();
+    REQUIRE(v.has_value());
+    CHECK(*v >= start + 40ms);
+    goro::sleep_for(20ms);
+    CHECK_FALSE(t.c().try_recv().has_value());
+  });
+}
+
+TEST_CASE("stop racing the firing: true means nothing is sent, false means it was sent",
+          "[time][timer][race]") {
+  const int goroutines = 16;
+  const int rounds = static_cast<int>(scaled(400, 8));
+  std::atomic<int> stopped{0};
+  std::atomic<int> fired{0};
+  std::atomic<int> wrong{0};
+  goro::run(
+      [&] {
+        goro::wait_group wg;
+        for (int g = 0; g < goroutines; ++g) {
+          wg.add(1);
+          goro::go([&, g] {
+            for (int i = 0; i < rounds; ++i) {
+              goro::timer t(std::chrono::microseconds((i * 37 + g * 11) % 120));
+              const auto spin_until = clock_type::now() + std::chrono::microseconds((i * 13) % 100);
+              while (clock_type::now() < spin_until) {
+              }
+              if (t.stop()) {
+                stopped.fetch_add(1);
+                goro::sleep_for(300us);  // past the deadline: nothing may arrive
+                if (t.c().try_recv()) wrong.fetch_add(1);
+              } else {
+                fired.fetch_add(1);
+                // Already sent: no waiting needed, and exactly one value.
+                if (!t.c().try_recv()) wrong.fetch_add(1);
+                goro::sleep_for(300us);
+                if (t.c().try_recv()) wrong.fetch_add(1);
+              }
+            }
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      goro::options{.workers = 4});
+  INFO("stopped " << stopped.load() << ", fired " << fired.load());
+  CHECK(wrong.load() == 0);
+  CHECK(stopped.load() + fired.load() == goroutines * rounds);
+  CHECK(stopped.load() > 0);
+  CHECK(fired.load() > 0);
+}
+
+TEST_CASE("reset racing the firing never delivers a cancelled or duplicate value",
+          "[time][timer][race]") {
+  const int goroutines = 16;
+  const int rounds = static_cast<int>(scaled(400, 8));
+  std::atomic<int> was_active{0};
+  std::atomic<int> had_fired{0};
+  std::atomic<int> wrong{0};
+  goro::run(
+      [&] {
+        goro::wait_group wg;
+        for (int g = 0; g < goroutines; ++g) {
+          wg.add(1);
+          goro::go([&, g] {
+            for (int i = 0; i < rounds; ++i) {
+              goro::timer t(std::chrono::microseconds((i * 41 + g * 7) % 120));
+              const auto spin_until = clock_type::now() + std::chrono::microseconds((i * 17) % 100);
+              while (clock_type::now() < spin_until) {
+              }
+              const auto reset_at = clock_type::now();
+              if (t.reset(50us)) {
+                was_active.fetch_add(1);
+              } else {
+                had_fired.fetch_add(1);
+                if (!t.c().try_recv()) wrong.fetch_add(1);  // the first firing was delivered
+              }
+              // Exactly one more value, from the reset's arm, no earlier than it.
+              const auto v = t.c().recv();
+              if (!v || *v < reset_at + 50us) wrong.fetch_add(1);
+              goro::sleep_for(300us);
+              if (t.c().try_recv()) wrong.fetch_add(1);
+            }
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      goro::options{.workers = 4});
+  INFO("active " << was_active.load() << ", fired " << had_fired.load());
+  CHECK(wrong.load() == 0);
+  CHECK(was_active.load() > 0);
+  CHECK(had_fired.load() > 0);
+}
+
+TEST_CASE("stop from a plain thread races firings on the workers without double delivery",
+          "[time][timer][race][threads]") {
+  const int rounds = static_cast<int>(scaled(3000, 10));
+  std::atomic<int> wrong{0};
+  std::atomic<int> stopped{0};
+  goro::run(
+      [&] {
+        std::thread plain([&] {
+          for (int i = 0; i < rounds; ++i) {
+            goro::timer t(std::chrono::microseconds(i % 60));
+            if (t.stop()) {
+              stopped.fetch_add(1);
+              std::this_thread::sleep_for(100us);
+              if (t.c().try_recv()) wrong.fetch_add(1);
+            } else if (!t.c().try_recv()) {
+              wrong.fetch_add(1);
+            }
+          }
+        });
+        // Keep the workers busy firing other timers meanwhile.
+        for (int i = 0; i < rounds / 10; ++i) goro::sleep_for(10us);
+        goro::blocking([&] { plain.join(); });
+      },
+      goro::options{.workers = 2});
+  CHECK(wrong.load() == 0);
+  CHECK(stopped.load() > 0);
+}
+
+TEST_CASE("a destroyed pending timer never fires", "[time][timer]") {
+  goro::run([] {
+    time_chan c = nullptr;
+    {
+      goro::timer t(5ms);
+      c = t.c();
+    }
+    goro::sleep_for(30ms);
+    CHECK_FALSE(c.try_recv().has_value());
+  });
+}
+
+TEST_CASE("a moved timer keeps its arm and the moved-from one is inert", "[time][timer]") {
+  goro::run([] {
+    goro::timer a(5ms);
+    goro::timer b(std::move(a));
+    CHECK(a.c().is_nil());  // NOLINT(bugprone-use-after-move): documented state
+    CHECK_FALSE(a.stop());
+    CHECK_THROWS_AS(a.reset(1ms), goro::error);
+    CHECK(b.c().recv().has_value());
+  });
+}
+
+TEST_CASE("ticker drops ticks for a slow receiver, never buffers more than one, and keeps ticking",
+          "[time][ticker]") {
+  goro::run([] {
+    goro::ticker tk(2ms);
+    goro::sleep_for(40ms);  // about 20 ticks go by unreceived
+    CHECK(tk.c().size() == 1);
+    const auto first = tk.c().try_recv();
+    REQUIRE(first.has_value());
+    CHECK_FALSE(tk.c().try_recv().has_value());  // nothing else queued
+    // Still ticking, with later and later times.
+    auto previous = *first;
+    for (int i = 0; i < 5; ++i) {
+      const auto v = tk.c().recv();
+      REQUIRE(v.has_value());
+      CHECK(*v > previous);
+      previous = *v;
+    }
+    tk.stop();
+  });
+}
+
+TEST_CASE("ticker ticks are spaced by at least the period for a fast receiver", "[time][ticker]") {
+  goro::run([] {
+    const auto start = clock_type::now();
+    goro::ticker tk(5ms);
+    for (int i = 1; i <= 5; ++i) {
+      const auto v = tk.c().recv();
+      REQUIRE(v.has_value());
+      CHECK(*v >= start + i * 5ms);
+    }
+  });
+}
+
+TEST_CASE("ticker stop ends the ticks and reset restarts them with the new period",
+          "[time][ticker]") {
+  goro::run([] {
+    goro::ticker tk(1h);
+    const auto start = clock_type::now();
+    tk.reset(5ms);
+    const auto v = tk.c().recv();
+    REQUIRE(v.has_value());
+    CHECK(*v >= start + 5ms);
+    CHECK(clock_type::now() - start < 5s);
+    tk.stop();
+    goro::sleep_for(10ms);
+    static_cast<void>(tk.c().try_recv());  // a tick that raced the stop
+    goro::sleep_for(30ms);
+    CHECK_FALSE(tk.c().try_recv().has_value());
+    tk.reset(3ms);  // restarts a stopped ticker
+    CHECK(tk.c().recv().has_value());
+    CHECK(tk.c().recv().has_value());
+  });
+}
+
+TEST_CASE("a ticker with a non-positive interval throws goro::error", "[time][ticker]") {
+  CHECK_THROWS_AS(goro::ticker(0ns), goro::error);
+  CHECK_THROWS_AS(goro::ticker(-1ms), goro::error);
+  CHECK_THROWS_WITH(goro::ticker(0ns), Catch::Contains("non-positive interval for NewTicker"));
+  goro::ticker tk(1h);
+  CHECK_THROWS_AS(tk.reset(0ns), goro::error);
+  CHECK_THROWS_WITH(tk.reset(-5s), Catch::Contains("non-positive interval for Ticker.Reset"));
+}
+
+TEST_CASE("ten thousand pending timers can be started and stopped quickly",
+          "[time][timer][scale]") {
+  const int n = 10000;
+  std::atomic<int> not_stopped{0};
+  std::atomic<int> late_values{0};
+  double elapsed_ms = 0;
+  goro::run([&] {
+    std::vector<goro::timer> timers;
+    timers.reserve(n);
+    const auto start = clock_type::now();
+    for (int i = 0; i < n; ++i) timers.emplace_back(1h + std::chrono::microseconds(i * 7919 % n));
+    for (auto& t : timers) {
+      if (!t.stop()) not_stopped.fetch_add(1);
+    }
+    elapsed_ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+    for (auto& t : timers) {
+      if (t.c().try_recv()) late_values.fetch_add(1);
+    }
+  });
+  INFO("10k timers started and stopped in " << elapsed_ms << " ms");
+  CHECK(not_stopped.load() == 0);
+  CHECK(late_values.load() == 0);
+  CHECK(elapsed_ms < 2000);  // generous: O(log n) each is a few milliseconds in all
+}
+
+TEST_CASE("among thousands of short timers exactly the ones not stopped fire",
+          "[time][timer][scale]") {
+  const int n = static_cast<int>(scaled(5000, 5));
+  std::atomic<int> wrong{0};
+  goro::run(
+      [&] {
+        std::vector<goro::timer> timers;
+        timers.reserve(static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) {
+          timers.emplace_back(20ms + std::chrono::microseconds(i * 7919 % 20000));
+        }
+        for (int i = 0; i < n; i += 2) {
+          if (!timers[static_cast<std::size_t>(i)].stop()) wrong.fetch_add(1);
+        }
+        goro::sleep_for(60ms);
+        for (int i = 0; i < n; ++i) {
+          const time_chan c = timers[static_cast<std::size_t>(i)].c();
+          const bool stopped = i % 2 == 0;
+          if (!stopped) wait_for_value(c);
+          if (c.try_recv().has_value() == stopped) wrong.fetch_add(1);
+        }
+      },
+      goro::options{.workers = 4});
+  CHECK(wrong.load() == 0);
+}
+
+TEST_CASE("timers, tickers and after work on plain threads while a run is active",
+          "[time][threads]") {
+  std::atomic<int> ok{0};
+  goro::run([&] {
+    std::thread plain([&] {
+      const auto start = clock_type::now();
+      const auto v = goro::after(5ms).recv();
+      if (v && *v >= start + 5ms) ok.fetch_add(1);
+      goro::timer t(1h);
+      if (t.stop() && !t.reset(2ms) && t.c().recv()) ok.fetch_add(1);
+      goro::ticker tk(1ms);
+      if (tk.c().recv() && tk.c().recv()) ok.fetch_add(1);
+      // A goroutine waits on a timer that a plain thread created.
+      goro::chan<int> done;
+      goro::timer shared(3ms);
+      goro::go([c = shared.c(), done] {
+        c.recv();
+        done.send(1);
+      });
+      if (done.recv() == 1) ok.fetch_add(1);
+    });
+    goro::blocking([&] { plain.join(); });
+  });
+  CHECK(ok.load() == 4);
+}
+
+TEST_CASE("timers work with no run active, on goro's fallback timer thread", "[time][fallback]") {
+  const auto start = clock_type::now();
+  const auto v = goro::after(10ms).recv();
+  REQUIRE(v.has_value());
+  CHECK(*v >= start + 10ms);
+
+  goro::timer t(1h);
+  CHECK(t.stop());
+  CHECK_FALSE(t.reset(2ms));
+  CHECK(t.c().recv().has_value());
+  CHECK_FALSE(t.stop());
+
+  goro::ticker tk(1ms);
+  CHECK(tk.c().recv().has_value());
+  CHECK(tk.c().recv().has_value());
+  tk.stop();
+
+  // select with a timeout on a plain thread.
+  goro::chan<int> never;
+  CHECK(goro::select(goro::on_recv(never), goro::on_recv(goro::after(5ms))) == 1);
+}
+
+TEST_CASE("a timer still pending when its run ends fires after the run", "[time][fallback]") {
+  std::optional<goro::timer> outlives;
+  std::optional<goro::timer> stopped_later;
+  std::optional<goro::ticker> ticking;
+  clock_type::time_point armed_at;
+  goro::run([&] {
+    armed_at = clock_type::now();
+    outlives.emplace(30ms);
+    stopped_later.emplace(30ms);
+    ticking.emplace(2ms);
+  });
+  CHECK(stopped_later->stop());  // still pending: stopping it works after the run
+  const auto v = outlives->c().recv();
+  REQUIRE(v.has_value());
+  CHECK(*v >= armed_at + 30ms);
+  CHECK(ticking->c().recv().has_value());
+  CHECK(ticking->c().recv().has_value());
+  goro::sleep_for(40ms);
+  CHECK_FALSE(stopped_later->c().try_recv().has_value());
+  // And they are usable in the next run.
+  goro::run([&] {
+    CHECK_FALSE(outlives->reset(2ms));
+    CHECK(outlives->c().recv().has_value());
+    ticking->stop();
+  });
 }

@@ -1,0 +1,311 @@
+// Tests of <goro/group.hpp>: waiting for tasks, the first exception winning and cancelling the
+// context, set_limit, reuse after wait, plain threads, and the run's shutdown.
+#include <goro/chan.hpp>
+#include <goro/context.hpp>
+#include <goro/group.hpp>
+#include <goro/runtime.hpp>
+#include <goro/sync.hpp>
+#include <goro/time.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using goro_test::scaled;
+
+namespace {
+
+// what_of: the message wait() rethrows, or "" if it returns normally.
+std::string what_of(goro::group& g) {
+  try {
+    g.wait();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("wait returns once every task has finished", "[group]") {
+  std::atomic<int> finished{0};
+  goro::run(
+      [&] {
+        goro::group g;
+        for (int i = 0; i < 100; ++i) {
+          g.go([&] {
+            goro::sleep_for(1ms);
+            finished.fetch_add(1);
+          });
+        }
+        g.wait();
+        CHECK(finished.load() == 100);
+      },
+      goro::options{.workers = 4});
+}
+
+TEST_CASE("the first exception wins, is rethrown by every wait, and cancels ctx", "[group]") {
+  goro::run([] {
+    goro::group g;
+    std::atomic<bool> second_saw_cancel{false};
+    g.go([] { throw std::runtime_error("first"); });
+    g.go([&g, &second_saw_cancel] {
+      g.ctx().done().recv();  // cancelled by the first failure, before wait()
+      second_saw_cancel.store(true);
+      throw std::runtime_error("second");
+    });
+    g.go([] {});  // a task that succeeds
+    const std::exception* first_seen = nullptr;
+    try {
+      g.wait();
+    } catch (const std::runtime_error& e) {
+      CHECK(std::string(e.what()) == "first");
+      first_seen = &e;
+    }
+    REQUIRE(first_seen != nullptr);
+    CHECK(second_saw_cancel.load());
+    CHECK(g.ctx().err() == goro::errc::canceled);
+    // A later wait rethrows that same exception object.
+    try {
+      g.wait();
+      FAIL("the second wait did not throw");
+    } catch (const std::runtime_error& e) {
+      CHECK(&e == first_seen);
+    }
+  });
+}
+
+TEST_CASE("exceptions of any type are collected without terminating the program", "[group]") {
+  goro::run([] {
+    goro::group g;
+    g.go([] { throw 42; });
+    bool caught = false;
+    try {
+      g.wait();
+    } catch (int v) {
+      caught = v == 42;
+    }
+    CHECK(caught);
+  });
+}
+
+TEST_CASE("ctx is cancelled when wait returns, even without an error", "[group]") {
+  goro::run([] {
+    goro::group g;
+    CHECK_FALSE(g.ctx().err());
+    std::atomic<bool> live_in_task{false};
+    g.go([&] { live_in_task.store(!g.ctx().err()); });
+    g.wait();
+    CHECK(live_in_task.load());
+    CHECK(g.ctx().err() == goro::errc::canceled);
+  });
+}
+
+TEST_CASE("a group's ctx derives from its parent context", "[group]") {
+  goro::run([] {
+    const goro::context_key<int> key;
+    auto [parent, cancel] = goro::with_timeout(goro::with_value(goro::background(), key, 7), 1h);
+    goro::group g(parent);
+    CHECK(*g.ctx().value(key) == 7);
+    CHECK(g.ctx().deadline() == parent.deadline());
+    std::atomic<bool> stopped{false};
+    g.go([&stopped](goro::context ctx) {  // a task may take the group's context
+      ctx.done().recv();
+      stopped.store(ctx.err() == goro::errc::canceled);
+    });
+    cancel();
+    g.wait();
+    CHECK(stopped.load());
+  });
+}
+
+TEST_CASE("set_limit bounds the running tasks and go blocks at the limit", "[group][limit]") {
+  goro::run(
+      [] {
+        SECTION("the most tasks seen running at once is the limit") {
+          for (int limit : {1, 3, 8}) {
+            goro::group g;
+            g.set_limit(limit);
+            std::atomic<int> running{0};
+            std::atomic<int> most{0};
+            for (int i = 0; i < 40; ++i) {
+              g.go([&] {
+                const int now = running.fetch_add(1) + 1;
+                int seen = most.load();
+                while (now > seen && !most.compare_exchange_weak(seen, now)) {
+                }
+                goro::sleep_for(1ms);
+                running.fetch_sub(1);
+              });
+            }
+            g.wait();
+            CHECK(most.load() == limit);
+          }
+        }
+        SECTION("go blocks while the limit is reached") {
+          goro::group g;
+          g.set_limit(1);
+          goro::chan<int> release;
+          g.go([release] { release.recv(); });
+          std::atomic<bool> second_started{false};
+          goro::chan<int> go_returned(1);
+          goro::go([&] {
+            g.go([&] { second_started.store(true); });
+            go_returned.send(1);
+          });
+          goro::sleep_for(20ms);
+          CHECK(go_returned.size() == 0);  // still blocked in go()
+          CHECK_FALSE(second_started.load());
+          release.send(1);
+          CHECK(go_returned.recv() == 1);
+          g.wait();
+          CHECK(second_started.load());
+        }
+        SECTION("a negative limit removes the limit") {
+          goro::group g;
+          g.set_limit(1);
+          g.set_limit(-1);
+          goro::chan<int> release;
+          for (int i = 0; i < 10; ++i) g.go([release] { release.recv(); });
+          for (int i = 0; i < 10; ++i) release.send(i);  // all ten run at once
+          g.wait();
+        }
+      },
+      goro::options{.workers = 4});
+}
+
+TEST_CASE("set_limit while tasks are active throws goro::error", "[group][limit]") {
+  goro::run([] {
+    goro::group g;
+    goro::chan<int> release;
+    g.go([release] { release.recv(); });
+    CHECK_THROWS_AS(g.set_limit(2), goro::error);
+    CHECK_THROWS_WITH(g.set_limit(2), Catch::Contains("still active"));
+    release.send(1);
+    g.wait();
+    CHECK_NOTHROW(g.set_limit(2));  // fine once every task has finished
+  });
+}
+
+TEST_CASE("with the limit 0, go blocks until the run ends", "[group][limit]") {
+  std::atomic<bool> ran{false};
+  std::atomic<bool> returned{false};
+  goro::group g;  // outlives the goroutine blocked in g.go()
+  goro::run(
+      [&] {
+        g.set_limit(0);
+        goro::go([&] {
+          g.go([&] { ran.store(true); });
+          returned.store(true);
+        });
+        goro::sleep_for(20ms);
+        // main returns: the blocked goroutine is unwound out of go().
+      },
+      goro::options{.detect_deadlock = false});
+  CHECK_FALSE(ran.load());
+  CHECK_FALSE(returned.load());
+}
+
+TEST_CASE("a group is usable after wait", "[group]") {
+  goro::run([] {
+    goro::group g;
+    std::atomic<int> n{0};
+    g.go([&] { n.fetch_add(1); });
+    g.wait();
+    g.go([&] { n.fetch_add(1); });
+    g.go([&] { n.fetch_add(1); });
+    g.wait();
+    CHECK(n.load() == 3);
+    g.go([] { throw std::runtime_error("late"); });
+    CHECK(what_of(g) == "late");
+    g.go([] { throw std::runtime_error("later"); });
+    CHECK(what_of(g) == "late");  // the first exception stays the group's
+  });
+}
+
+TEST_CASE("many tasks with a limit, from many goroutines, all run exactly once",
+          "[group][limit][stress]") {
+  const int n = static_cast<int>(scaled(20000, 20));
+  std::atomic<int> ran{0};
+  std::atomic<int> most{0};
+  std::atomic<int> running{0};
+  goro::run(
+      [&] {
+        goro::group g;
+        g.set_limit(16);
+        goro::wait_group spawners;
+        for (int s = 0; s < 8; ++s) {
+          spawners.add(1);
+          goro::go([&] {
+            for (int i = 0; i < n / 8; ++i) {
+              g.go([&] {
+                const int now = running.fetch_add(1) + 1;
+                int seen = most.load();
+                while (now > seen && !most.compare_exchange_weak(seen, now)) {
+                }
+                goro::yield();
+                running.fetch_sub(1);
+                ran.fetch_add(1);
+              });
+            }
+            spawners.done();
+          });
+        }
+        spawners.wait();
+        g.wait();
+      },
+      goro::options{.workers = 4});
+  CHECK(ran.load() == n / 8 * 8);
+  CHECK(most.load() <= 16);
+}
+
+TEST_CASE("groups work from plain threads while a run is active", "[group][threads]") {
+  std::atomic<int> ran{0};
+  std::string error;
+  goro::run([&] {
+    std::thread plain([&] {
+      goro::group g;
+      g.set_limit(2);
+      for (int i = 0; i < 10; ++i) g.go([&] { ran.fetch_add(1); });
+      g.go([] { throw std::runtime_error("from a task started by a thread"); });
+      error = what_of(g);
+    });
+    goro::blocking([&] { plain.join(); });
+  });
+  CHECK(ran.load() == 10);
+  CHECK(error == "from a task started by a thread");
+}
+
+TEST_CASE("go with no run active throws goro::error and leaves the group unchanged",
+          "[group][threads]") {
+  goro::group g;
+  CHECK_THROWS_AS(g.go([] {}), goro::error);
+  CHECK_NOTHROW(g.set_limit(3));  // nothing is counted as active
+  CHECK_NOTHROW(g.wait());        // nothing to wait for
+}
+
+TEST_CASE("a group destroyed before its tasks finish does not break them", "[group]") {
+  std::atomic<int> finished{0};
+  goro::run([&] {
+    goro::chan<int> release;
+    {
+      goro::group g;
+      for (int i = 0; i < 5; ++i) {
+        g.go([&, release] {
+          release.recv();
+          finished.fetch_add(1);
+        });
+      }
+    }
+    for (int i = 0; i < 5; ++i) release.send(i);
+    while (finished.load() < 5) goro::sleep_for(1ms);
+  });
+  CHECK(finished.load() == 5);
+}
