@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -140,6 +141,12 @@ TEST_CASE("set_limit bounds the running tasks and go blocks at the limit", "[gro
                 const int now = running.fetch_add(1) + 1;
                 int seen = most.load();
                 while (now > seen && !most.compare_exchange_weak(seen, now)) {
+                }
+                // Hold on until the limit has been reached once (a slow start under a sanitizer
+                // must not hide it), then linger so that more tasks would overlap without it.
+                const auto give_up = std::chrono::steady_clock::now() + 5s;
+                while (most.load() < limit && std::chrono::steady_clock::now() < give_up) {
+                  goro::sleep_for(100us);
                 }
                 goro::sleep_for(1ms);
                 running.fetch_sub(1);

@@ -14,8 +14,10 @@
 // is started per context; a deadline is one timer on the runtime's timer heap (see time.hpp).
 //
 // Invariants of a cancel_node (under its lock_):
-//   - err_ goes from 0 to canceled or deadline_exceeded once, and done_ is closed right after
-//     that transition, by the thread that made it. err_ is also read without the lock (acquire).
+//   - err_ goes from 0 to canceled or deadline_exceeded once, and done_ is closed after that
+//     transition, by the thread that made it — after the done_ of every descendant it cancelled,
+//     so whoever sees a context done finds its whole subtree done. err_ is also read without
+//     the lock (acquire).
 //   - Its children_ list holds exactly the cancellable nodes registered with it (each one's
 //     registered_with_) that are neither cancelled through it nor unregistered. Once err_ is set
 //     the list stays empty: a node registering with a cancelled parent is cancelled at once.
@@ -233,9 +235,11 @@ class cancel_node final : public context_node {
   cancel_node(context_node* parent, std::optional<clock::time_point> own_deadline);
   ~cancel_node() override;
 
-  // cancel_one: the transition of one node; unlinks its children and pushes the ones it could
-  // retain onto `pending` (linked through next_pending_).
-  void cancel_one(int error, cancel_node*& pending) noexcept;
+  // mark: the transition of one node: sets err_ (returns false if it was already set), unlinks
+  // its children and pushes the ones it could retain onto `pending` (through next_pending_).
+  bool mark(int error, cancel_node*& pending) noexcept;
+  // close: after a successful mark(): closes done_ and stops the timer.
+  void close() noexcept;
   void unregister() noexcept;
   void stop_timer() noexcept;
 
@@ -250,7 +254,7 @@ class cancel_node final : public context_node {
   cancel_node* prev_sibling_ = nullptr;
   cancel_node* next_sibling_ = nullptr;
   bool linked_ = false;
-  cancel_node* next_pending_ = nullptr;  // owned by the canceller that unlinked us
+  cancel_node* next_pending_ = nullptr;  // the lists of the canceller that unlinked us
 
   deadline_timer* const timer_;  // owned reference, or nullptr without an own deadline
 };
@@ -333,36 +337,53 @@ inline cancel_node* cancel_node::make(context_node* parent,
 }
 
 inline void cancel_node::cancel(cancel_node* root, int error, bool unregister) noexcept {
-  cancel_node* pending = nullptr;
-  root->cancel_one(error, pending);
+  // Pass 1, top-down: set err_ on `root` and on every descendant still registered, unlinking
+  // them (mark). Pass 2, bottom-up: close their done channels and stop their timers, so that by
+  // the time a node's done() is closed, every descendant's is too.
+  cancel_node* pending = nullptr;   // retained, still to mark
+  cancel_node* finished = nullptr;  // retained and marked by us, the latest first
+  const bool root_marked = root->mark(error, pending);
   while (pending != nullptr) {
     cancel_node* n = pending;
     pending = n->next_pending_;
-    n->cancel_one(error, pending);
+    if (n->mark(error, pending)) {
+      n->next_pending_ = finished;  // after its parent: closed before it
+      finished = n;
+    } else {
+      context_node::release(n);  // cancelled meanwhile by someone else, who closes it
+    }
+  }
+  while (finished != nullptr) {
+    cancel_node* n = finished;
+    finished = n->next_pending_;
+    n->close();
     context_node::release(n);
   }
+  if (root_marked) root->close();
   if (unregister) root->unregister();
 }
 
-inline void cancel_node::cancel_one(int error, cancel_node*& pending) noexcept {
-  {
-    std::lock_guard guard(lock_);
-    if (err_.load(std::memory_order_relaxed) != 0) return;
-    err_.store(error, std::memory_order_release);
-    for (cancel_node* c = first_child_; c != nullptr;) {
-      cancel_node* next = c->next_sibling_;
-      c->prev_sibling_ = c->next_sibling_ = nullptr;
-      c->linked_ = false;
-      if (c->try_retain()) {
-        c->next_pending_ = pending;
-        pending = c;
-      }
-      c = next;
+inline bool cancel_node::mark(int error, cancel_node*& pending) noexcept {
+  std::lock_guard guard(lock_);
+  if (err_.load(std::memory_order_relaxed) != 0) return false;
+  err_.store(error, std::memory_order_release);
+  for (cancel_node* c = first_child_; c != nullptr;) {
+    cancel_node* next = c->next_sibling_;
+    c->prev_sibling_ = c->next_sibling_ = nullptr;
+    c->linked_ = false;
+    if (c->try_retain()) {
+      c->next_pending_ = pending;
+      pending = c;
     }
-    first_child_ = nullptr;
-    child_count_ = 0;
+    c = next;
   }
-  // Only the thread that set err_ gets here, once: the channel is open.
+  first_child_ = nullptr;
+  child_count_ = 0;
+  return true;
+}
+
+inline void cancel_node::close() noexcept {
+  // Only the canceller whose mark() set err_ gets here, once: the channel is still open.
   channel_close(*channel_access::get(done_));
   stop_timer();
 }
