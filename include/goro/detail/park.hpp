@@ -73,13 +73,14 @@ struct wait_handle {
   }
 };
 
-// open_wait: a new wait on the caller's parker. A wait opened while the caller is being
-// unwound (a blocking call in a destructor) is not interrupted by the shutdown.
+// open_wait: a new wait on the caller's parker. (A wait opened while the caller is being unwound
+// — a blocking call in a destructor — is not interrupted by the shutdown: the scheduler sees the
+// exception in flight in the goroutine's stashed state.)
 inline wait_handle open_wait() {
   thread_state& ts = this_thread();
   if (ts.current != nullptr) {
     parker& p = ts.current->park;
-    return {&p, begin_wait(p, std::uncaught_exceptions() == 0)};
+    return {&p, begin_wait(p, true)};
   }
   note_plain_thread(ts);
   return {&ts.thread_parker, begin_wait(ts.thread_parker, true)};
@@ -119,11 +120,11 @@ inline void wake(parker& p) {
   }
   thread_state& ts = this_thread();
   if (ts.self != nullptr) {
-    ts.self->sched.ready(p.g);
+    ts.self->sched.ready(p.g, ts);
     return;
   }
   scheduler_ref ref;
-  if (ref) ref->ready(p.g);
+  if (ref) ref->ready(p.g, ts);
 }
 
 // block_on: publishes `w` on `queue` (guarded by the lock `held` owns) and parks until a claimer

@@ -1,13 +1,14 @@
 // goro/detail/run_queue.hpp — where runnable goroutines wait for a worker.
 //
-// local_run_queue: one per worker (Go's P.runq + P.runnext). A ring of `capacity` slots plus a
-// `next` slot, all guarded by one spinlock: the owner pushes and pops at the back (newest first,
-// so a spawn tree runs depth-first and its stacks stay hot), takes from the front every 61st
-// schedule (fairness: nothing waits behind an endless stream of new work), and puts yielded
-// goroutines at the front; thieves take half of the ring from the front (the oldest, largest
-// pieces of work) and take `next` only from an owner that has been stuck on one goroutine.
-// A plain spinlock rather than a Chase-Lev deque: the owner's cost is one uncontended atomic
-// exchange either way, and the lock allows every one of these disciplines.
+// local_run_queue: one per worker (Go's P.runq + P.runnext). A `next` slot — the goroutine just
+// spawned or woken by the running one, run before anything else — and a ring of `capacity`
+// slots guarded by a spinlock: the owner pushes and pops at the back (newest first, so a spawn
+// tree runs depth-first and its stacks stay hot), takes from the front every 61st schedule
+// (fairness: nothing waits behind an endless stream of new work), and puts yielded goroutines at
+// the front; thieves take half of the ring from the front (the oldest, largest pieces of work)
+// and take `next` only from an owner that has been stuck on one goroutine. The ring uses a plain
+// spinlock rather than a Chase-Lev deque: the owner's cost is one uncontended atomic exchange
+// either way, and the lock allows every one of these disciplines.
 //
 // global_run_queue: goroutines spawned or woken by plain threads, and the overflow of full local
 // queues. An intrusive FIFO through goroutine::next.
@@ -58,29 +59,23 @@ class local_run_queue {
  public:
   static constexpr std::uint32_t capacity = 256;
 
-  enum class placement { next, back, front };
+  enum class placement { back, front };
+
+  // push_next: owner only. Puts `g` in the `next` slot and returns the goroutine it displaces
+  // (nullptr if none), which the caller pushes to the back. The exchange is seq_cst: it is the
+  // store-load barrier of the submitter's side of the idle/wake handshake (scheduler.hpp).
+  goroutine* push_next(goroutine* g) noexcept {
+    return next_.exchange(g, std::memory_order_seq_cst);
+  }
 
   // push: owner only. On overflow, moves the older half of the ring (and `g`) into `spill`, which
   // the caller hands to the global queue after the lock is released.
   void push(goroutine* g, placement where, goroutine_list& spill) noexcept {
     std::lock_guard guard(lock_);
-    if (where == placement::next) {
-      goroutine* kicked = next_;
-      next_ = g;
-      if (kicked == nullptr) {
-        publish_size();
-        return;
-      }
-      g = kicked;
-      where = placement::back;
-    }
     if (count() == capacity) {
       spill_half(spill);
       spill.push_back(g);
-      publish_size();
-      return;
-    }
-    if (where == placement::back) {
+    } else if (where == placement::back) {
       ring_[tail_++ % capacity] = g;
     } else {
       ring_[--head_ % capacity] = g;
@@ -88,43 +83,59 @@ class local_run_queue {
     publish_size();
   }
 
-  // pop: owner only. `fair` takes the oldest goroutine first.
+  // pop: owner only: `next` first, then the newest. `fair` takes the oldest of the ring first.
   goroutine* pop(bool fair) noexcept {
-    if (size_hint_.load(std::memory_order_relaxed) == 0) return nullptr;
-    std::lock_guard guard(lock_);
-    goroutine* g = nullptr;
-    if (fair && count() > 0) {
-      g = ring_[head_++ % capacity];
-    } else if (next_ != nullptr) {
-      g = std::exchange(next_, nullptr);
-    } else if (count() > 0) {
-      g = ring_[--tail_ % capacity];
+    if (!fair && next_.load(std::memory_order_relaxed) != nullptr) {
+      if (goroutine* g = next_.exchange(nullptr, std::memory_order_acquire)) return g;
     }
-    publish_size();
-    return g;
+    if (size_hint_.load(std::memory_order_relaxed) != 0) {
+      std::lock_guard guard(lock_);
+      if (count() > 0) {
+        goroutine* g = fair ? ring_[head_++ % capacity] : ring_[--tail_ % capacity];
+        publish_size();
+        return g;
+      }
+    }
+    return next_.load(std::memory_order_relaxed) != nullptr
+               ? next_.exchange(nullptr, std::memory_order_acquire)
+               : nullptr;
   }
 
-  // steal_into: a thief takes half of this queue's ring (at least one goroutine) into `out`, and
-  // `next` when the ring is empty and `take_next` is set. Returns how many it took.
+  // steal: a thief takes half of this queue's ring (at least one goroutine) into `out`, or, when
+  // the ring is empty and `take_next` is set, the `next` slot. Returns how many it took.
   std::uint32_t steal(std::array<goroutine*, capacity / 2 + 1>& out, bool take_next) noexcept {
-    if (size_hint_.load(std::memory_order_relaxed) == 0) return 0;
-    std::lock_guard guard(lock_);
-    std::uint32_t n = (count() + 1) / 2;
-    for (std::uint32_t i = 0; i < n; ++i) out[i] = ring_[head_++ % capacity];
-    if (n == 0 && take_next && next_ != nullptr) out[n++] = std::exchange(next_, nullptr);
-    publish_size();
-    return n;
+    if (size_hint_.load(std::memory_order_relaxed) != 0) {
+      std::lock_guard guard(lock_);
+      const std::uint32_t n = (count() + 1) / 2;
+      for (std::uint32_t i = 0; i < n; ++i) out[i] = ring_[head_++ % capacity];
+      publish_size();
+      if (n > 0) return n;
+    }
+    if (!take_next) return 0;
+    goroutine* g = next_.load(std::memory_order_acquire);
+    if (g == nullptr || !next_.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel)) {
+      return 0;
+    }
+    out[0] = g;
+    return 1;
   }
 
-  // size_hint: a racy count for thieves and the idle check (ring plus `next`).
-  std::uint32_t size_hint() const noexcept { return size_hint_.load(std::memory_order_relaxed); }
-  bool only_next_hint() const noexcept { return next_hint_.load(std::memory_order_relaxed); }
+  // has_work: a racy hint for thieves and the idle check. seq_cst: read after the idle side's
+  // barrier (scheduler::idle).
+  bool has_work() const noexcept {
+    return size_hint_.load(std::memory_order_seq_cst) != 0 ||
+           next_.load(std::memory_order_seq_cst) != nullptr;
+  }
+  bool only_next() const noexcept {
+    return size_hint_.load(std::memory_order_relaxed) == 0 &&
+           next_.load(std::memory_order_relaxed) != nullptr;
+  }
 
   // drain: moves everything into `out` (used at teardown).
   void drain(goroutine_list& out) noexcept {
     std::lock_guard guard(lock_);
     while (count() > 0) out.push_back(ring_[head_++ % capacity]);
-    if (next_ != nullptr) out.push_back(std::exchange(next_, nullptr));
+    if (goroutine* g = next_.exchange(nullptr, std::memory_order_acquire)) out.push_back(g);
     publish_size();
   }
 
@@ -135,18 +146,16 @@ class local_run_queue {
     for (std::uint32_t n = count() / 2; n > 0; --n) spill.push_back(ring_[head_++ % capacity]);
   }
 
-  void publish_size() noexcept {
-    size_hint_.store(count() + (next_ != nullptr ? 1 : 0), std::memory_order_relaxed);
-    next_hint_.store(count() == 0 && next_ != nullptr, std::memory_order_relaxed);
-  }
+  void publish_size() noexcept { size_hint_.store(count(), std::memory_order_relaxed); }
 
-  spinlock lock_;  // guards ring_, head_, tail_, next_
+  // The `next` slot: written by the owner (exchange) and by a thief that found the owner stuck
+  // (compare-exchange); no lock.
+  std::atomic<goroutine*> next_{nullptr};
+  spinlock lock_;           // guards ring_, head_, tail_
   std::uint32_t head_ = 0;  // front: index of the oldest entry (wraps)
   std::uint32_t tail_ = 0;  // back: one past the newest entry (wraps)
-  goroutine* next_ = nullptr;
   std::array<goroutine*, capacity> ring_{};
-  std::atomic<std::uint32_t> size_hint_{0};
-  std::atomic<bool> next_hint_{false};
+  std::atomic<std::uint32_t> size_hint_{0};  // count(), readable without the lock
 };
 
 class global_run_queue {

@@ -255,8 +255,11 @@ class scheduler {
     return g.park.interrupted;
   }
 
-  // ready: makes a claimed, parked goroutine runnable (called by its claimer, from any thread).
-  void ready(goroutine* g) {
+  // ready: makes a claimed, parked goroutine runnable (called by its claimer, from any thread;
+  // `ts` is the caller's thread state). From a goroutine it goes to the `next` slot of the
+  // caller's worker; from a worker's scheduler context (timers, I/O, shutdown) to the back of its
+  // queue; from any other thread to the global queue.
+  void ready(goroutine* g, thread_state& ts) {
     for (unsigned spins = 0; g->status.load(std::memory_order_acquire) != goroutine_status::parked;
          ++spins) {
       // The goroutine is still switching out on its worker (a claimer outside its lock).
@@ -267,15 +270,19 @@ class scheduler {
       }
     }
     g->status.store(goroutine_status::runnable, std::memory_order_relaxed);
-    thread_state& ts = this_thread();
     if (ts.self != nullptr && &ts.self->sched == this) {
-      push_local(*ts.self, g, ts.current != nullptr ? local_run_queue::placement::next
-                                                    : local_run_queue::placement::back);
+      if (ts.current != nullptr) {
+        push_next(*ts.self, g);
+      } else {
+        push_local(*ts.self, g, local_run_queue::placement::back);
+      }
     } else {
       global_.push(g);
       wake_if_needed();
     }
   }
+
+  void ready(goroutine* g) { ready(g, this_thread()); }
 
   // yield: puts the goroutine behind the others of its worker (Go's Gosched).
   void yield(goroutine& g) {
@@ -490,7 +497,7 @@ class scheduler {
   void launch_local(worker& w, goroutine* g, std::uint64_t parent) {
     prepare_record(g, &w, parent);
     bump(w.counters.spawned);
-    push_local(w, g, local_run_queue::placement::next);
+    push_next(w, g);
   }
 
   void launch_outside(goroutine* g, std::uint64_t parent) {
@@ -519,10 +526,25 @@ class scheduler {
     wake_if_needed();
   }
 
+  // push_next: `g` to the `next` slot of `w`; the goroutine it displaces goes to the back.
+  void push_next(worker& w, goroutine* g) {
+    if (goroutine* displaced = w.queue.push_next(g)) {
+      push_local(w, displaced, local_run_queue::placement::back);
+    } else {
+      wake_if_fenced();  // push_next's seq_cst exchange was the barrier
+    }
+  }
+
+  // wake_if_needed: after making work visible, wakes an idle worker if none is looking for work.
+  // The fence pairs with the one in idle(): either we see the idle worker, or it sees the work.
   void wake_if_needed() {
     full_fence();
-    if (idle_count_.load(std::memory_order_relaxed) == 0 ||
-        spinning_.load(std::memory_order_relaxed) != 0) {
+    wake_if_fenced();
+  }
+
+  void wake_if_fenced() {
+    if (idle_count_.load(std::memory_order_seq_cst) == 0 ||
+        spinning_.load(std::memory_order_seq_cst) != 0) {
       return;
     }
     wake_one();
@@ -789,11 +811,10 @@ class scheduler {
   // refilling a buffer): stealing then would only drag the pair across cores, so wait as long as
   // Go does (usleep(3), which the kernel's timer slack stretches to about 50 us) before deciding.
   static bool stuck(const worker& victim) noexcept {
-    if (!victim.queue.only_next_hint()) return false;
+    if (!victim.queue.only_next()) return false;
     const std::uint64_t before = victim.progress.load(std::memory_order_relaxed);
     std::this_thread::sleep_for(std::chrono::microseconds(3));
-    return victim.queue.only_next_hint() &&
-           victim.progress.load(std::memory_order_relaxed) == before;
+    return victim.queue.only_next() && victim.progress.load(std::memory_order_relaxed) == before;
   }
 
   void stop_spinning(worker& w) {
@@ -838,7 +859,7 @@ class scheduler {
   bool work_visible() const noexcept {
     if (global_.size_hint() != 0 || shutdown_.load(std::memory_order_relaxed)) return true;
     return std::any_of(workers_.begin(), workers_.end(),
-                       [](const auto& w) { return w->queue.size_hint() != 0; });
+                       [](const auto& w) { return w->queue.has_work(); });
   }
 
   // leave_idle: cancels an idle registration. If a waker took us off the list first, its
@@ -951,11 +972,16 @@ class scheduler {
     registry_.for_each([this](goroutine& g) { try_interrupt(g); });
   }
 
+  // try_interrupt: wakes `g` for unwinding if it is parked in an interruptible wait — not in a
+  // blocking() call, and not while it is already unwinding (its stashed exception state counts
+  // an exception in flight: a destructor that blocks).
   bool try_interrupt(goroutine& g) {
     const std::uint64_t ticket = g.park.token.load(std::memory_order_acquire);
     if ((ticket & token_waiting) == 0 || (ticket & token_uninterruptible) != 0) return false;
-    // Read after the ticket: `parked` here means parked in that very wait (see goroutine.hpp).
+    // Read after the ticket: `parked` here means parked in that very wait (see goroutine.hpp),
+    // and the exception state stashed before that park is visible.
     if (g.status.load(std::memory_order_seq_cst) != goroutine_status::parked) return false;
+    if (g.exceptions.uncaught_exceptions != 0) return false;
     if (!try_claim(g.park, ticket)) return false;
     g.park.interrupted = true;
     ready(&g);
