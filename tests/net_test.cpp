@@ -365,23 +365,39 @@ TEST_CASE(
 TEST_CASE("a cleared deadline does not fire", "[net][deadline]") {
   std::string got;
   bool timed_out = false;
+  std::string error;
+  clock_type::duration waited{};
   goro::run([&] {
     goro::net::listener ln = goro::net::listen("127.0.0.1:0");
     goro::net::conn c = goro::net::dial(ln.address());
     goro::net::conn peer = ln.accept();
-    c.set_deadline(clock_type::now() + 30ms);
+    const auto start = clock_type::now();
+    c.set_deadline(start + 30ms);
     c.set_deadline({});
+    goro::wait_group wg;
+    wg.add(1);
     goro::go([&] {
       goro::sleep_for(150ms);
-      peer.write("late");
+      try {
+        peer.write("late");
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      wg.done();
     });
     try {
       got.resize(4);
-      read_full(c, std::as_writable_bytes(std::span(got)));
+      got.resize(read_full(c, std::as_writable_bytes(std::span(got))));
     } catch (const goro::net::timeout_error&) {
       timed_out = true;
+    } catch (const std::exception& e) {
+      error = e.what();
     }
+    waited = clock_type::now() - start;
+    wg.wait();
   });
+  INFO(error << " after " << std::chrono::duration<double>(waited).count() << " s");
+  CHECK(error.empty());
   CHECK_FALSE(timed_out);
   CHECK(got == "late");
 }
@@ -397,6 +413,8 @@ TEST_CASE("set_deadline from another goroutine wakes a blocked read", "[net][dea
         goro::go([&] {
           goro::sleep_for(30ms);
           c.set_deadline(clock_type::now() + 20ms);
+          goro::sleep_for(5s);  // if set_deadline did not wake the reader, data does (and fails)
+          peer.write("x");
         });
         const auto start = clock_type::now();
         try {
@@ -481,9 +499,19 @@ TEST_CASE("close from another goroutine wakes a blocked read, write and accept w
           wg.done();
         });
         goro::sleep_for(50ms);  // let all three block
+        const std::string idle_address = idle.address();
         reader.close();
         writer.close();
         idle.close();
+        goro::go([&, idle_address] {
+          // If close did not wake them, these would (and the test fails instead of hanging).
+          goro::sleep_for(5s);
+          p1.write("x");
+          try {
+            goro::net::dial(idle_address);
+          } catch (const std::system_error&) {
+          }
+        });
         wg.wait();
       },
       two_workers);
@@ -768,8 +796,8 @@ TEST_CASE("dial with a context gives up when the context is done", "[net][contex
   clock_type::duration waited{};
   goro::run(
       [&] {
-        auto [ctx, cancel] = goro::with_timeout(goro::background(), 100ms);
         const auto start = clock_type::now();
+        auto [ctx, cancel] = goro::with_timeout(goro::background(), 100ms);
         try {
           goro::net::dial(ctx, stuck.address());
         } catch (const std::system_error& e) {
@@ -918,9 +946,12 @@ TEST_CASE("close and set_deadline from another thread wake a plain thread blocke
   });
   std::this_thread::sleep_for(30ms);
   c.set_deadline(clock_type::now() + 10ms);
-  while (!timed_out.load()) std::this_thread::sleep_for(1ms);
+  for (int i = 0; i < 5000 && !timed_out.load(); ++i) std::this_thread::sleep_for(1ms);
+  if (!timed_out.load()) peer.write("x");  // set_deadline did not wake it: unblock (and fail)
   std::this_thread::sleep_for(30ms);
   c.close();
+  std::this_thread::sleep_for(100ms);
+  peer.write("y");  // likewise, should close not have woken it
   reader.join();
   CHECK(timed_out.load());
   CHECK(closed.load());
@@ -994,9 +1025,15 @@ TEST_CASE("sockets made in one run work in the next run and between runs", "[net
         });
         second.resize(3);
         read_full(a, std::as_writable_bytes(std::span(second)));  // must use run 2's epoll set
-        goro::go([&] {
+        const std::string address = ln.address();
+        goro::go([&, address] {
           goro::sleep_for(10ms);
           ln.close();
+          goro::sleep_for(5s);  // had close not woken accept, this connection would
+          try {
+            goro::net::dial(address);
+          } catch (const std::system_error&) {
+          }
         });
         try {
           ln.accept();
@@ -1080,12 +1117,62 @@ TEST_CASE("many goroutines accepting on one listener share the connections", "[n
         }
         std::vector<goro::net::conn> clients;
         for (int i = 0; i < connections; ++i) clients.push_back(goro::net::dial(ln.address()));
-        for (int spins = 0; accepted.load() < connections && spins < 5000; ++spins)
+        for (int spins = 0; accepted.load() < connections && spins < 5000; ++spins) {
           goro::sleep_for(1ms);
+        }
         ln.close();
-        wg.wait();
+        // Bounded: acceptors that close failed to wake are unwound when main returns.
+        for (int spins = 0; closed.load() < acceptors && spins < 5000; ++spins) {
+          goro::sleep_for(1ms);
+        }
+        if (closed.load() == acceptors) wg.wait();
       },
       two_workers);
   CHECK(accepted.load() == connections);
   CHECK(closed.load() == acceptors);
+}
+
+TEST_CASE("one-byte ping-pong over many connections never loses a wake-up", "[net][stress]") {
+  // Every exchange is a read that finds nothing (EAGAIN) racing with the peer's write: a readiness
+  // edge lost between the failed read and the park would stall a pair until its deadline.
+  constexpr int pairs = 16;
+  const int exchanges = static_cast<int>(goro_test::scaled(5000, 10));
+  std::atomic<int> completed{0};
+  std::atomic<int> failures{0};
+  std::string error;
+  std::mutex m;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        goro::wait_group wg;
+        for (int p = 0; p < pairs; ++p) {
+          goro::net::conn a = goro::net::dial(ln.address());
+          goro::net::conn b = ln.accept();
+          wg.add(2);
+          auto player = [&, exchanges](goro::net::conn c, bool serves) {
+            try {
+              c.set_deadline(clock_type::now() + 60s);
+              std::array<std::byte, 1> ball{std::byte{1}};
+              for (int i = 0; i < exchanges; ++i) {
+                if (serves) c.write(ball);
+                if (c.read(ball) != 1) throw std::runtime_error("early end of stream");
+                if (!serves) c.write(ball);
+              }
+              completed.fetch_add(1);
+            } catch (const std::exception& e) {
+              failures.fetch_add(1);
+              std::lock_guard lock(m);
+              error = e.what();
+            }
+            wg.done();
+          };
+          goro::go(player, std::move(a), true);
+          goro::go(player, std::move(b), false);
+        }
+        wg.wait();
+      },
+      two_workers);
+  INFO(error);
+  CHECK(failures.load() == 0);
+  CHECK(completed.load() == 2 * pairs);
 }
