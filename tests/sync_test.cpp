@@ -245,10 +245,12 @@ TEST_CASE("a goroutine waiting on a hot mutex gets it within a bound", "[sync][m
   // Eight goroutines keep the mutex held nearly all the time and re-lock it at once after each
   // unlock, so a parked waiter that merely competes would lose almost every time. Starvation mode
   // hands the mutex to a waiter that waited over 1 ms: its waits stay short. The bound is
-  // generous (the machine may be loaded); without hand-off the waiter waits until the hammering
-  // stops (the 10 s safety stop) or forever.
+  // generous because every hop of a hand-off chain needs its worker thread on a CPU: measured on
+  // a 2-core machine shared with other builds (load 7-10), the worst of 100 waits was typically
+  // 1-60 ms, once 268 ms; with hand-off disabled it was 1.3-11 s (the waiter waits until the
+  // hammering stops — the 10 s safety stop — or forever).
   const unsigned workers = GENERATE(2u, 4u);
-  const int rounds = goro::detail::sanitized_build ? 20 : 50;
+  const int rounds = goro::detail::sanitized_build ? 20 : 100;
   std::atomic<bool> stop{false};
   std::atomic<long> hammered{0};
   std::atomic<long> worst_wait_us{0};
@@ -292,9 +294,10 @@ TEST_CASE("a goroutine waiting on a hot mutex gets it within a bound", "[sync][m
         wg.wait();
       },
       goro::options{.workers = workers});
-  INFO("worst wait " << worst_wait_us.load() << " us over " << measured.load() << " locks");
+  INFO("worst wait " << worst_wait_us.load() << " us over " << measured.load() << " locks on "
+                     << workers << " workers");
   CHECK(measured.load() == rounds);
-  CHECK(worst_wait_us.load() < 200'000);
+  CHECK(worst_wait_us.load() < 1'000'000);
 }
 
 TEST_CASE("mutex stays exclusive through starvation hand-offs among goroutines and threads",
@@ -587,7 +590,7 @@ TEST_CASE("a writer makes progress under a continuous stream of readers",
       goro::options{.workers = 2});
   INFO("worst writer wait " << worst_wait_us.load() << " us");
   CHECK(written.load() == writes);
-  CHECK(worst_wait_us.load() < 500'000);
+  CHECK(worst_wait_us.load() < 1'000'000);
 }
 
 TEST_CASE("shared_mutex excludes writers from readers and from each other",
