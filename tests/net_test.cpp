@@ -1136,7 +1136,7 @@ TEST_CASE("one-byte ping-pong over many connections never loses a wake-up", "[ne
   // Every exchange is a read that finds nothing (EAGAIN) racing with the peer's write: a readiness
   // edge lost between the failed read and the park would stall a pair until its deadline.
   constexpr int pairs = 16;
-  const int exchanges = static_cast<int>(goro_test::scaled(5000, 10));
+  constexpr int exchanges = static_cast<int>(goro_test::scaled(5000, 10));
   std::atomic<int> completed{0};
   std::atomic<int> failures{0};
   std::string error;
@@ -1149,7 +1149,7 @@ TEST_CASE("one-byte ping-pong over many connections never loses a wake-up", "[ne
           goro::net::conn a = goro::net::dial(ln.address());
           goro::net::conn b = ln.accept();
           wg.add(2);
-          auto player = [&, exchanges](goro::net::conn c, bool serves) {
+          auto player = [&](goro::net::conn c, bool serves) {
             try {
               c.set_deadline(clock_type::now() + 60s);
               std::array<std::byte, 1> ball{std::byte{1}};

@@ -30,10 +30,11 @@ namespace goro::detail {
 
 // socket_address: an IPv4 or IPv6 socket address (or none: length 0).
 struct socket_address {
+  // The largest member comes first: `sa{}` zero-initialises only the first member of a union.
   union storage {
-    sockaddr any;
-    sockaddr_in v4;
     sockaddr_in6 v6;
+    sockaddr_in v4;
+    sockaddr any;
   } sa{};
   socklen_t length = 0;
 
