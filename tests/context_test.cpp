@@ -335,7 +335,7 @@ TEST_CASE("done works in select", "[context][select]") {
 
 TEST_CASE("a long-lived parent does not accumulate its short-lived children", "[context][leak]") {
   const int n = static_cast<int>(scaled(100000, 20));
-  auto [parent, cancel_parent] = goro::with_cancel(goro::background());
+  const goro::context parent = goro::with_cancel(goro::background()).first;
   CHECK(goro::detail::context_child_count(parent) == 0);
   {
     std::vector<goro::context> held;
