@@ -6,6 +6,7 @@
 #include "debug.hpp"
 #include "error.hpp"
 #include "group.hpp"
+#include "net.hpp"
 #include "runtime.hpp"
 #include "select.hpp"
 #include "sync.hpp"
