@@ -1176,3 +1176,59 @@ TEST_CASE("one-byte ping-pong over many connections never loses a wake-up", "[ne
   CHECK(failures.load() == 0);
   CHECK(completed.load() == 2 * pairs);
 }
+
+TEST_CASE(
+    "a conn or listener closed and destroyed while another goroutine blocks on it wakes it cleanly",
+    "[net][close]") {
+  // Go's idiom — close, then drop — with C++ lifetimes: the blocked operation must not touch the
+  // destroyed object (heap-allocated here, so that AddressSanitizer would see it).
+  std::atomic<int> closed_errors{0};
+  std::vector<std::string> messages;
+  std::mutex m;
+  goro::run(
+      [&] {
+        auto* ln = new goro::net::listener(goro::net::listen("127.0.0.1:0"));
+        auto* c = new goro::net::conn(goro::net::dial(ln->address()));
+        goro::net::conn peer = ln->accept();
+        goro::wait_group wg;
+        wg.add(2);
+        auto record = [&](const goro::net::closed_error& e) {
+          closed_errors.fetch_add(1);
+          std::lock_guard lock(m);
+          messages.push_back(e.what());
+        };
+        goro::go([&, ln] {
+          try {
+            ln->accept();
+          } catch (const goro::net::closed_error& e) {
+            record(e);
+          }
+          wg.done();
+        });
+        goro::go([&, c] {
+          try {
+            std::array<std::byte, 4> buf;
+            c->read(buf);
+          } catch (const goro::net::closed_error& e) {
+            record(e);
+          }
+          wg.done();
+        });
+        goro::sleep_for(30ms);  // both block
+        ln->close();
+        delete ln;
+        c->close();
+        delete c;
+        goro::go([&] {
+          goro::sleep_for(5s);  // had close not woken the reader, this would
+          peer.write("x");
+        });
+        wg.wait();
+      },
+      two_workers);
+  CHECK(closed_errors.load() == 2);
+  for (const std::string& what : messages) {
+    CHECK_THAT(what, Catch::Contains(" tcp 127.0.0.1:") &&
+                         Catch::EndsWith("use of closed network connection"));
+  }
+}

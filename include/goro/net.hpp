@@ -234,10 +234,12 @@ inline io_result dial_one(const socket_address& to, const context* ctx, poll_des
       d->set_deadline(deadline_ns(*deadline));
     }
     dial_watch watch(*d, *ctx);
+    op_scope op(*d);
     r = detail::socket_connect(*d, to);
     cancelled = watch.finish();
     d->set_deadline(0);
   } else {
+    op_scope op(*d);
     r = detail::socket_connect(*d, to);
   }
   if (r.status == io_status::ok && !cancelled) {
@@ -274,10 +276,11 @@ class conn {
   // returns the count, or 0 at end of stream (or for an empty buffer). Throws timeout_error,
   // closed_error, or std::system_error (e.g. connection reset).
   std::size_t read(std::span<std::byte> buffer) {
-    detail::note_api_use();
-    if (d_ == nullptr) throw closed_error("goro::net::read");
-    const detail::io_result r = detail::socket_read(*d_, buffer);
-    if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("read", d_));
+    detail::poll_descriptor* d = enter("read");
+    detail::op_scope op(*d);
+    const detail::io_result r =
+        op ? detail::socket_read(*d, buffer) : detail::io_result{detail::io_status::closed};
+    if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("read", d));
     return r.bytes;
   }
   std::size_t read(std::span<char> buffer) { return read(std::as_writable_bytes(buffer)); }
@@ -285,10 +288,11 @@ class conn {
   // write: writes all of `data` (blocking as long as it takes) and returns data.size(). Throws
   // like read (EPIPE, not SIGPIPE, when the peer is gone); bytes already sent stay sent.
   std::size_t write(std::span<const std::byte> data) {
-    detail::note_api_use();
-    if (d_ == nullptr) throw closed_error("goro::net::write");
-    const detail::io_result r = detail::socket_write(*d_, data);
-    if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("write", d_));
+    detail::poll_descriptor* d = enter("write");
+    detail::op_scope op(*d);
+    const detail::io_result r =
+        op ? detail::socket_write(*d, data) : detail::io_result{detail::io_status::closed};
+    if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("write", d));
     return r.bytes;
   }
   std::size_t write(std::string_view text) {
@@ -318,6 +322,15 @@ class conn {
   explicit conn(detail::poll_descriptor* d) noexcept : d_(d) {}
   void reset() noexcept {
     if (d_ != nullptr) std::exchange(d_, nullptr)->release();
+  }
+
+  // enter: the descriptor an operation works on. Operations use only this copy from here on —
+  // never `this` once they may have blocked: a goroutine that closes a conn and then destroys it
+  // (Go's idiom: close, then drop) must not pull the object from under an operation it woke.
+  detail::poll_descriptor* enter(const char* op) const {
+    detail::note_api_use();
+    if (d_ == nullptr) throw closed_error(std::string("goro::net::") + op);
+    return d_;
   }
 
   detail::poll_descriptor* d_ = nullptr;
@@ -356,6 +369,7 @@ class listener {
  private:
   friend struct detail::net_access;
   explicit listener(detail::poll_descriptor* d) noexcept : d_(d) {}
+  // (accept, like conn's operations, touches only its copy of d_ once it may have blocked.)
   void reset() noexcept {
     if (d_ != nullptr) std::exchange(d_, nullptr)->release();
   }
@@ -401,13 +415,16 @@ namespace goro::net {
 
 inline conn listener::accept() {
   detail::note_api_use();
-  if (d_ == nullptr) throw closed_error("goro::net::accept");
+  detail::poll_descriptor* const d = d_;
+  if (d == nullptr) throw closed_error("goro::net::accept");
   detail::socket_address peer;
-  const detail::io_result r = detail::socket_accept(*d_, peer);
-  if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("accept", d_));
-  detail::owned_descriptor d(detail::poll_descriptor::acquire(r.fd));
-  detail::finish_conn(*d, &peer);
-  return detail::net_access::make_conn(d.take());
+  detail::op_scope op(*d);
+  const detail::io_result r =
+      op ? detail::socket_accept(*d, peer) : detail::io_result{detail::io_status::closed};
+  if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("accept", d));
+  detail::owned_descriptor accepted(detail::poll_descriptor::acquire(r.fd));
+  detail::finish_conn(*accepted, &peer);
+  return detail::net_access::make_conn(accepted.take());
 }
 
 // listen: listens for TCP connections on `address` ("127.0.0.1:8080", "[::1]:0", ":0" — every

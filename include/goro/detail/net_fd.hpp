@@ -19,11 +19,18 @@
 // changed it, and the operation retries instead of sleeping through it.
 //
 // The gate (DESIGN: every wake-up goes through one gate): a parked goroutine is a waiter in its
-// direction's queue with a deadline timer of its own. Readiness (on_event), close and set_deadline
-// unlink waiters under lock_ and wake those whose claim they win, writing waiter::outcome = 1
-// first; the timer claims through the parker with the wait's ticket (time.hpp's wake_parker) and
-// never touches the waiter; the shutdown claims it too. A woken waiter whose outcome is still 0 was
-// claimed by the timer or the shutdown and may still be linked: it unlinks itself under lock_.
+// direction's queue with a deadline timer of its own. Readiness (dispatch), close and
+// set_deadline unlink waiters under lock_ and wake those whose claim they win, writing
+// waiter::outcome = 1 first; the timer claims through the parker with the wait's ticket (time.hpp's
+// wake_parker) and never touches the waiter; the shutdown claims it too. A woken waiter whose
+// outcome is still 0 was claimed by the timer or the shutdown and may still be linked: it unlinks
+// itself under lock_. Readiness wakes every waiter of its direction (several goroutines may accept
+// on one listener); writers are serialised by write_lock_ first, so that one write's bytes are
+// never interleaved with another's.
+//
+// Plain threads: a thread links a thread_waiter (its own eventfd) into threads_ and ppolls the
+// socket and the eventfd, with the deadline as the timeout; close and set_deadline write to the
+// eventfd of every linked thread.
 //
 // Lifetime (state_): the owner (a conn or listener) holds the descriptor until release(); each
 // operation in flight holds a count. close() sets closing and kicks every waiter; the fd is
@@ -32,7 +39,8 @@
 // back to the pool once its fd is closed and its owner has released it. Pool memory is never freed
 // (Go's pollcache): a worker may hand an event collected before a close to a descriptor that was
 // recycled since; that only bumps a sequence and wakes waiters, who retry — spurious readiness is
-// harmless.
+// harmless. So closing a socket while other goroutines or threads operate on it is safe; destroying
+// its owner (the conn object) while they do is, as for any C++ object, not.
 //
 // Invariants:
 //   - lock_ guards both wait queues, the plain-thread waiter list, every change of a sequence, of
@@ -495,10 +503,11 @@ class op_scope {
   bool entered_;
 };
 
+// The operations below require the caller to hold an operation on `d` (op_scope): it keeps the
+// fd open and the descriptor from being recycled, also while the caller formats an error.
+
 // socket_read: one read of up to buffer.size() bytes; 0 bytes at end of stream.
 inline io_result socket_read(poll_descriptor& d, std::span<std::byte> buffer) {
-  op_scope op(d);
-  if (!op) return {io_status::closed};
   for (;;) {
     std::uint64_t seq = 0;
     if (io_status s = d.check(io_direction::read, seq); s != io_status::ok) return {s};
@@ -515,8 +524,6 @@ inline io_result socket_read(poll_descriptor& d, std::span<std::byte> buffer) {
 // socket_write: writes all of `data`, in as many syscalls and waits as it takes; one writer at a
 // time per socket.
 inline io_result socket_write(poll_descriptor& d, std::span<const std::byte> data) {
-  op_scope op(d);
-  if (!op) return {io_status::closed};
   std::lock_guard serial(d.write_lock());
   std::size_t done = 0;
   for (;;) {
@@ -539,8 +546,6 @@ inline io_result socket_write(poll_descriptor& d, std::span<const std::byte> dat
 
 // socket_accept: the next connection, as a new non-blocking socket; its address in `peer`.
 inline io_result socket_accept(poll_descriptor& d, socket_address& peer) {
-  op_scope op(d);
-  if (!op) return {io_status::closed};
   for (;;) {
     std::uint64_t seq = 0;
     if (io_status s = d.check(io_direction::read, seq); s != io_status::ok) return {s};
@@ -556,8 +561,6 @@ inline io_result socket_accept(poll_descriptor& d, socket_address& peer) {
 
 // socket_connect: connects the socket to `to`, waiting for the handshake.
 inline io_result socket_connect(poll_descriptor& d, const socket_address& to) {
-  op_scope op(d);
-  if (!op) return {io_status::closed};
   std::uint64_t seq = 0;
   if (io_status s = d.check(io_direction::write, seq); s != io_status::ok) return {s};
   if (::connect(d.fd(), to.data(), to.length) == 0) return {};
