@@ -576,11 +576,14 @@ TEST_CASE("a peer reset makes read throw connection reset", "[net]") {
     raw_socket peer = raw_dial(port_of(ln.address()));
     goro::net::conn c = ln.accept();
     c.set_deadline(clock_type::now() + 10s);
+    goro::wait_group wg;  // orders the goroutine's close before peer's destructor
+    wg.add(1);
     goro::go([&] {
       goro::sleep_for(20ms);
       linger hard{1, 0};  // close sends RST
       setsockopt(peer.fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
       ::close(std::exchange(peer.fd, -1));
+      wg.done();
     });
     try {
       std::array<std::byte, 16> buf;
@@ -589,6 +592,7 @@ TEST_CASE("a peer reset makes read throw connection reset", "[net]") {
       code = e.code();
       what = e.what();
     }
+    wg.wait();
   });
   CHECK(code == std::errc::connection_reset);
   CHECK_THAT(what, Catch::StartsWith("goro::net::read tcp 127.0.0.1:"));
@@ -1231,4 +1235,37 @@ TEST_CASE(
     CHECK_THAT(what, Catch::Contains(" tcp 127.0.0.1:") &&
                          Catch::EndsWith("use of closed network connection"));
   }
+}
+
+TEST_CASE("dial with a context gives up on a plain thread with no run", "[net][context][thread]") {
+  stuck_listener stuck;
+  std::error_code at_deadline, at_cancel;
+  const auto start = clock_type::now();
+  {
+    auto [ctx, cancel] = goro::with_timeout(goro::background(), 100ms);
+    try {
+      goro::net::dial(ctx, stuck.address());
+    } catch (const std::system_error& e) {
+      at_deadline = e.code();
+    }
+    cancel();
+  }
+  const auto waited = clock_type::now() - start;
+  {
+    auto [ctx, cancel] = goro::with_cancel(goro::background());
+    std::thread canceller([cancel = cancel] {
+      std::this_thread::sleep_for(30ms);
+      cancel();
+    });
+    try {
+      goro::net::dial(ctx, stuck.address());
+    } catch (const std::system_error& e) {
+      at_cancel = e.code();
+    }
+    canceller.join();
+  }
+  CHECK(at_deadline == goro::errc::deadline_exceeded);
+  CHECK(waited >= 100ms);
+  CHECK(waited < 5s);
+  CHECK(at_cancel == goro::errc::canceled);
 }
