@@ -368,12 +368,12 @@ TEST_CASE("plain threads and goroutines talk over channels", "[chan][threads]") 
     goro::chan<long> down(4); // goroutines → threads
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
-      threads.emplace_back([=] {
+      threads.push_back(goro_test::registered_thread([=] {
         for (long i = 1; i <= 1000; ++i) up.send(i);
         long sum = 0;
         for (int i = 0; i < 250; ++i) sum += *down.recv();
         up.send(-sum);
-      });
+      }));
     }
     for (int g = 0; g < 4; ++g) {
       goro::go([=] {

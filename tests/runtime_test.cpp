@@ -346,10 +346,12 @@ TEST_CASE("returning from main unwinds goroutines blocked anywhere", "[runtime][
   const long n = scaled(100'000);
   std::atomic<long> destroyed{0};
   std::atomic<long> started{0};
+  // What blocked goroutines wait on must outlive main's body: main's locals are destroyed when it
+  // returns, before the goroutines blocked on them are unwound.
+  goro::wait_group never;  // nobody ever calls done()
+  never.add(1);
   goro::run(
       [&] {
-        goro::wait_group never;  // nobody ever calls done()
-        never.add(1);
         for (long i = 0; i < n; ++i) {
           goro::go([&] {
             counted guard{&destroyed};

@@ -251,7 +251,7 @@ TEST_CASE("select works on a plain thread", "[select][threads]") {
   goro::run([] {
     goro::chan<int> a, b;
     int got = 0;
-    std::thread plain([&] {
+    std::thread plain = goro_test::registered_thread([&] {
       goro::select(goro::on_recv(a, [&](std::optional<int> v) { got = *v; }), goro::on_recv(b));
     });
     goro::sleep_for(2ms);

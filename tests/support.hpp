@@ -10,10 +10,13 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <atomic>
 #include <functional>
+#include <thread>
 #include <string>
 
 #include <goro/detail/config.hpp>
+#include <goro/runtime.hpp>
 
 namespace goro_test {
 
@@ -67,6 +70,21 @@ inline child_result run_in_child(const std::function<int()>& fn) {
   result.signaled = WIFSIGNALED(status);
   result.signal = result.signaled ? WTERMSIG(status) : 0;
   return result;
+}
+
+// registered_thread: starts a std::thread running `fn` and returns once that thread has called
+// into goro, so that deadlock detection counts it (API 1.3: a plain thread is invisible until its
+// first call). Call from a goroutine or a plain thread while a run is active.
+inline std::thread registered_thread(std::function<void()> fn) {
+  std::atomic<bool> registered{false};
+  std::thread t([&registered, fn = std::move(fn)] {
+    (void)goro::in_goroutine();  // the first call into goro registers the thread
+    registered.store(true, std::memory_order_release);
+    registered.notify_one();
+    fn();
+  });
+  goro::blocking([&] { registered.wait(false, std::memory_order_acquire); });
+  return t;
 }
 
 // os_thread_id: the kernel id of the calling thread. Unlike std::this_thread::get_id() (which

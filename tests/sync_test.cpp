@@ -1297,3 +1297,25 @@ TEST_CASE("a mutex waiter interrupted by the shutdown leaves a starving mutex us
   CHECK(m.try_lock());
   m.unlock();
 }
+
+TEST_CASE("a wait_group waiter unwound at shutdown does not release a later wait",
+          "[sync][wait_group][shutdown]") {
+  goro::wait_group wg;
+  wg.add(1);
+  goro::run([&] {
+    goro::go([&] { wg.wait(); });
+    goro::sleep_for(5ms);  // the waiter is parked; it is unwound when main returns
+  });
+  wg.done();  // counter zero: the departed waiter is absorbed, nothing is banked
+  wg.add(1);
+  std::atomic<bool> returned{false};
+  std::thread waiter([&] {
+    wg.wait();
+    returned.store(true);
+  });
+  std::this_thread::sleep_for(20ms);
+  CHECK_FALSE(returned.load());
+  wg.done();
+  waiter.join();
+  CHECK(returned.load());
+}

@@ -23,6 +23,7 @@
 //     it after the switch. A user's goro::mutex is never held by the library across a park.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -48,9 +49,12 @@ namespace goro {
 // destroyed it. Otherwise it resets the state and hands out one release per waiter; a waiter
 // that registered but has not queued yet finds its release in unclaimed_releases_.
 //
+// A waiter that the shutdown interrupts stays counted in state_: if no release has happened since
+// it queued (releases_ unchanged), it leaves a departure for the next release to absorb;
+// otherwise the release already banked one for it in unclaimed_releases_, and it takes that back.
+//
 // Invariants: the counter never stays below zero (an add that would take it there is undone and
-// throws); waiters_.size() + unclaimed_releases_ never exceeds the waiters counted in state_ plus
-// those released but not yet woken.
+// throws); waiters counted in state_ = queued + yet to queue + departed_ (until a release).
 class wait_group {
  public:
   wait_group() = default;
@@ -98,7 +102,15 @@ class wait_group {
       --unclaimed_releases_;
       return;
     }
-    detail::block_on(waiters_, w, h, held, detail::wait_reason::wait_group);
+    const std::uint64_t queued_at = releases_;
+    detail::block_on(waiters_, w, h, held, detail::wait_reason::wait_group,
+                     detail::wait_detail::none, [&] {
+                       if (releases_ == queued_at) {
+                         ++departed_;
+                       } else if (unclaimed_releases_ > 0) {
+                         --unclaimed_releases_;
+                       }
+                     });
   }
 
  private:
@@ -120,15 +132,22 @@ class wait_group {
         chain = w;
         --waiting;
       }
-      unclaimed_releases_ += waiting;  // waiters counted in state_ that have not queued yet
+      // The rest were counted in state_ but are not queued: interrupted ones that departed, and
+      // ones that have not queued yet (they find a banked release).
+      const std::uint32_t absorbed = std::min(waiting, departed_);
+      departed_ -= absorbed;
+      unclaimed_releases_ += waiting - absorbed;
+      ++releases_;
     }
     detail::wake_claimed(chain);
   }
 
   std::atomic<std::uint64_t> state_{0};  // counter << 32 | waiters
-  detail::futex_mutex lock_;             // guards waiters_ and unclaimed_releases_
+  detail::futex_mutex lock_;  // guards waiters_, unclaimed_releases_, departed_, releases_
   detail::wait_queue waiters_;
   std::uint32_t unclaimed_releases_ = 0;
+  std::uint32_t departed_ = 0;   // interrupted waiters still counted in state_
+  std::uint64_t releases_ = 0;   // releases so far
 };
 
 namespace detail {
@@ -851,7 +870,7 @@ class once {
   }
 
   std::atomic<std::uint64_t> state_{0};  // waiters << waiter_shift | running | done
-  detail::futex_mutex lock_;             // guards waiters_ and unclaimed_releases_
+  detail::futex_mutex lock_;  // guards waiters_, unclaimed_releases_, departed_, releases_
   detail::wait_queue waiters_;
   std::uint64_t unclaimed_releases_ = 0;
 };

@@ -133,10 +133,19 @@ inline void wake(parker& p) {
 template <class Lock>
 void block_on(wait_queue& queue, waiter& w, const wait_handle& h, std::unique_lock<Lock>& held,
               wait_reason reason, wait_detail detail = wait_detail::none) {
+  block_on(queue, w, h, held, reason, detail, [] {});
+}
+
+// block_on with `on_interrupt`: called under the lock, after `w` is unlinked, when the shutdown
+// interrupted the wait — for objects that must also undo bookkeeping done for the waiter.
+template <class Lock, class F>
+void block_on(wait_queue& queue, waiter& w, const wait_handle& h, std::unique_lock<Lock>& held,
+              wait_reason reason, wait_detail detail, F&& on_interrupt) {
   queue.push_back(w);
   if (!park(h, reason, detail, [&] { held.unlock(); })) return;
   held.lock();
   queue.remove(w);
+  on_interrupt();
   held.unlock();
   throw goroutine_exit{};
 }

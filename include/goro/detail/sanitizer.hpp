@@ -7,6 +7,8 @@
 // shadow of a thread) per goroutine and must be told which one runs (__tsan_switch_to_fiber).
 #pragma once
 
+#include <pthread.h>
+
 #include <cstddef>
 
 #include "config.hpp"
@@ -35,12 +37,24 @@ struct thread_sanitizer_state {
   void* tsan_fiber = nullptr;
 };
 
+// sanitizer_thread_init: records the calling worker thread's own stack, where its scheduler
+// context runs, and its TSan fiber.
 inline void sanitizer_thread_init(thread_sanitizer_state& s) noexcept {
+#if defined(GORO_ASAN)
+  pthread_attr_t attr;
+  void* bottom = nullptr;
+  std::size_t size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &bottom, &size);
+    pthread_attr_destroy(&attr);
+  }
+  s.stack_bottom = bottom;
+  s.stack_size = size;
+#endif
 #if defined(GORO_TSAN)
   s.tsan_fiber = __tsan_get_current_fiber();
-#else
-  (void)s;
 #endif
+  (void)s;
 }
 
 inline void sanitizer_fiber_create(fiber_sanitizer_state& s) noexcept {
@@ -95,12 +109,26 @@ inline void sanitizer_leave_fiber(fiber_sanitizer_state& f, thread_sanitizer_sta
   (void)f, (void)t, (void)exiting;
 }
 
-// First thing on the goroutine after a switch into it (at entry and after every resume).
-inline void sanitizer_resumed_fiber(fiber_sanitizer_state& f, thread_sanitizer_state& t) noexcept {
+// Goroutine → goroutine, without passing through the scheduler context (a direct switch).
+inline void sanitizer_switch_fibers(fiber_sanitizer_state& from, fiber_sanitizer_state& to,
+                                    const void* to_bottom, std::size_t to_size,
+                                    bool exiting) noexcept {
 #if defined(GORO_ASAN)
-  __sanitizer_finish_switch_fiber(f.asan_fake_stack, &t.stack_bottom, &t.stack_size);
+  __sanitizer_start_switch_fiber(exiting ? nullptr : &from.asan_fake_stack, to_bottom, to_size);
 #endif
-  (void)f, (void)t;
+#if defined(GORO_TSAN)
+  __tsan_switch_to_fiber(to.tsan_fiber, 0);
+#endif
+  (void)from, (void)to, (void)to_bottom, (void)to_size, (void)exiting;
+}
+
+// First thing on the goroutine after a switch into it (at entry and after every resume), from
+// the scheduler context or from another goroutine.
+inline void sanitizer_resumed_fiber(fiber_sanitizer_state& f) noexcept {
+#if defined(GORO_ASAN)
+  __sanitizer_finish_switch_fiber(f.asan_fake_stack, nullptr, nullptr);
+#endif
+  (void)f;
 }
 
 // A recycled stack may still carry the poison of the frames of its previous goroutine.

@@ -149,17 +149,31 @@ inline std::size_t count_mappings() {
 }
 
 void goroutine_trampoline(fcontext::transfer_t t) noexcept;
+fcontext::transfer_t finish_direct_switch(fcontext::transfer_t t) noexcept;
 
-// switch_to_scheduler: the goroutine side of every switch. Returns when a worker — maybe
-// another one — resumes the goroutine.
+// resumed: the first thing a goroutine does when a worker — maybe another one — switches back
+// into it, whether from the worker's scheduler context or directly from another goroutine:
+// `t` carries that worker and its scheduler context.
+inline void resumed(goroutine& g, fcontext::transfer_t t) noexcept {
+  auto* now = static_cast<worker*>(t.data);
+  now->scheduler_context = t.fctx;
+  sanitizer_resumed_fiber(g.sanitizer);
+}
+
+// switch_to_scheduler: the goroutine side of a switch through the worker's scheduler loop.
 inline void switch_to_scheduler(goroutine& g, switch_action& action) noexcept {
   worker* w = g.running_on;
   sanitizer_leave_fiber(g.sanitizer, w->sanitizer, action.what == switch_action::kind::exit);
-  fcontext::transfer_t t = fcontext::jump_fcontext(w->scheduler_context, &action);
-  auto* now = static_cast<worker*>(t.data);
-  now->scheduler_context = t.fctx;
-  sanitizer_resumed_fiber(g.sanitizer, now->sanitizer);
+  resumed(g, fcontext::jump_fcontext(w->scheduler_context, &action));
 }
+
+// direct_handoff: what a goroutine switching directly into another leaves for the successor to
+// complete on its own stack (finish_direct_switch).
+struct direct_handoff {
+  worker* w;
+  goroutine* from;
+  switch_action* action;
+};
 
 [[noreturn]] inline void report_unhandled_exception(const goroutine& g) noexcept {
   std::string what = "unknown exception";
@@ -213,7 +227,7 @@ class scheduler {
     spawn_main(main_body);
     start_workers();
     worker_main(*workers_[0]);
-    for (std::size_t i = 1; i < workers_.size(); ++i) workers_[i]->thread.join();
+    for (std::size_t i = 1; i < workers_.size(); ++i) workers_[i]->os_thread.join();
     unpublish();
     blocking_.shutdown();
     fold_counters();
@@ -251,7 +265,7 @@ class scheduler {
     g.reason.store(reason, std::memory_order_relaxed);
     g.detail.store(detail, std::memory_order_relaxed);
     switch_action action{switch_action::kind::park, &after};
-    switch_to_scheduler(g, action);
+    leave(g, action);
     return g.park.interrupted;
   }
 
@@ -288,7 +302,7 @@ class scheduler {
   void yield(goroutine& g) {
     throw_if_stopping();
     switch_action action{switch_action::kind::yield};
-    switch_to_scheduler(g, action);
+    leave(g, action);
     throw_if_stopping();
   }
 
@@ -395,7 +409,7 @@ class scheduler {
   void start_workers() {
     for (std::size_t i = 1; i < workers_.size(); ++i) {
       try {
-        workers_[i]->thread = std::thread([this, w = workers_[i].get()] { worker_main(*w); });
+        workers_[i]->os_thread = std::thread([this, w = workers_[i].get()] { worker_main(*w); });
       } catch (const std::system_error&) {
         workers_.resize(i);
         options_.workers = static_cast<unsigned>(i);
@@ -627,36 +641,96 @@ class scheduler {
     const thread_role previous_role = ts.role;
     ts.role = thread_role::worker;
     ts.self = &w;
+    w.thread = &ts;
     w.exceptions = thread_exception_state();
     sanitizer_thread_init(w.sanitizer);
     {
       alternate_signal_stack altstack;
-      while (goroutine* g = find_work(w)) run(w, ts, g);
+      while (goroutine* g = find_work(w)) run(w, g);
     }
     w.stacks.flush(stacks_);
     ts.self = nullptr;
     ts.role = previous_role;
   }
 
-  // run: switches to `g` and, once it switches back, completes what it asked for.
-  void run(worker& w, thread_state& ts, goroutine* g) {
-    if (g->context == nullptr) start_fiber(w, *g);
-    w.current = g;
-    g->running_on = &w;
-    ts.current = g;
-    g->status.store(goroutine_status::running, std::memory_order_relaxed);
-    bump(w.progress);
-    if (!g->exceptions.empty()) install_exception_state(*w.exceptions, g->exceptions);
+  // run: switches to `g` and, once a goroutine switches back to the loop, completes what it
+  // asked for. That may be another goroutine than `g`: goroutines switch directly among
+  // themselves (leave), and w.current always names the one on the worker.
+  void run(worker& w, goroutine* g) {
+    enter(w, *g);
     sanitizer_enter_fiber(w.sanitizer, g->sanitizer, g->stack.bottom, g->stack.size);
     fcontext::transfer_t t = fcontext::jump_fcontext(g->context, &w);
     sanitizer_back_on_scheduler(w.sanitizer);
-    stash_exception_state(*w.exceptions, g->exceptions);
-    ts.current = nullptr;
+    goroutine& left = *w.current;
+    left.context = t.fctx;
+    w.thread->current = nullptr;
     w.current = nullptr;
-    g->context = t.fctx;
+    after_leave(w, left, *static_cast<switch_action*>(t.data));
+  }
+
+  // enter: makes `g` the goroutine running on `w` (before the switch into it).
+  void enter(worker& w, goroutine& g) {
+    if (g.context == nullptr) start_fiber(w, g);
+    w.current = &g;
+    g.running_on = &w;
+    w.thread->current = &g;
+    g.status.store(goroutine_status::running, std::memory_order_relaxed);
+    bump(w.progress);
+    if (!g.exceptions.empty()) install_exception_state(*w.exceptions, g.exceptions);
+  }
+
+  // after_leave: `g` is off its stack (g.context saved): completes what it asked for.
+  void after_leave(worker& w, goroutine& g, switch_action& action) {
     bump(w.counters.context_switches);
-    if (!g->stack.guarded() && !stack_canary_intact(g->stack)) report_stack_overflow(*g);
-    complete_switch(w, *g, *static_cast<switch_action*>(t.data));
+    if (!g.stack.guarded() && !stack_canary_intact(g.stack)) report_stack_overflow(g);
+    complete_switch(w, g, action);
+  }
+
+ public:
+  // leave: switches the running goroutine `g` out for `action`. When it is safe, the switch goes
+  // straight into the next runnable goroutine of the same worker (one context jump instead of
+  // two, and no pass through the scheduler loop); every 61st schedule, when a timer is due, or
+  // once the run is stopping it goes through the worker's loop, which also polls the global
+  // queue, timers and the network.
+  void leave(goroutine& g, switch_action& action) {
+    worker& w = *g.running_on;
+    stash_exception_state(*w.exceptions, g.exceptions);
+    goroutine* next = direct_successor(w, g, action);
+    if (next != nullptr && next->context != nullptr) {
+      switch_directly(w, g, *next, action);
+      return;
+    }
+    // A goroutine that never ran starts from its trampoline, which only the worker loop can
+    // enter (ontop_fcontext does not hand a fresh context its argument): run it next from there.
+    w.start_next = next;
+    switch_to_scheduler(g, action);
+  }
+
+  // finish_direct: the successor's side of a direct switch, on its stack before it resumes.
+  fcontext::transfer_t finish_direct(direct_handoff handoff, void* from_context) {
+    worker& w = *handoff.w;
+    handoff.from->context = from_context;
+    after_leave(w, *handoff.from, *handoff.action);
+    return fcontext::transfer_t{w.scheduler_context, &w};
+  }
+
+ private:
+  goroutine* direct_successor(worker& w, goroutine& g, const switch_action& action) {
+    if ((w.tick + 1) % 61 == 0 || stopping_.load(std::memory_order_relaxed) ||
+        (action.what == switch_action::kind::exit && g.is_main) || timer_may_be_due()) {
+      return nullptr;
+    }
+    goroutine* next = w.queue.pop(false);
+    if (next != nullptr) ++w.tick;
+    return next;
+  }
+
+  void switch_directly(worker& w, goroutine& from, goroutine& to, switch_action& action) {
+    enter(w, to);
+    direct_handoff handoff{&w, &from, &action};
+    sanitizer_switch_fibers(from.sanitizer, to.sanitizer, to.stack.bottom, to.stack.size,
+                            action.what == switch_action::kind::exit);
+    resumed(from, fcontext::ontop_fcontext(to.context, &handoff, &finish_direct_switch));
   }
 
   void start_fiber(worker& w, goroutine& g) {
@@ -710,6 +784,7 @@ class scheduler {
   }
 
   goroutine* find_work(worker& w) {
+    if (goroutine* g = std::exchange(w.start_next, nullptr)) return g;
     for (;;) {
       if (shutdown_.load(std::memory_order_acquire)) return nullptr;
       const bool fair = ++w.tick % 61 == 0;
@@ -730,11 +805,14 @@ class scheduler {
   // (tens of ns under a hypervisor), so a coarse clock that lags by at most its resolution first
   // rules out the common case of a deadline still well ahead.
   void run_timers() {
-    const std::int64_t earliest = timers_.earliest();
-    if (earliest == timer_heap::none) return;
-    if (coarse_now_ns() + coarse_resolution_ns_ < earliest) return;
+    if (!timer_may_be_due()) return;
     const auto now = clock::now();
-    if (to_nanoseconds(now) >= earliest) timers_.run_expired(now);
+    if (to_nanoseconds(now) >= timers_.earliest()) timers_.run_expired(now);
+  }
+
+  bool timer_may_be_due() const noexcept {
+    const std::int64_t earliest = timers_.earliest();
+    return earliest != timer_heap::none && coarse_now_ns() + coarse_resolution_ns_ >= earliest;
   }
 
   static std::int64_t coarse_now_ns() noexcept {
@@ -1045,14 +1123,19 @@ class scheduler {
 
 // The entry point of every goroutine's fiber.
 inline void goroutine_trampoline(fcontext::transfer_t t) noexcept {
-  auto* w = static_cast<worker*>(t.data);
-  w->scheduler_context = t.fctx;
-  goroutine& g = *w->current;
-  sanitizer_resumed_fiber(g.sanitizer, w->sanitizer);
+  goroutine& g = *static_cast<worker*>(t.data)->current;
+  resumed(g, t);
   run_goroutine_body(g);
   switch_action exit{switch_action::kind::exit};
-  switch_to_scheduler(g, exit);
+  g.running_on->sched.leave(g, exit);
   std::abort();  // an exited goroutine is never resumed
+}
+
+// finish_direct_switch: runs on the successor's stack, on top of its saved context, right after
+// a direct switch; what it returns is what the successor's own pending switch returns.
+inline fcontext::transfer_t finish_direct_switch(fcontext::transfer_t t) noexcept {
+  const direct_handoff handoff = *static_cast<direct_handoff*>(t.data);  // on `from`'s stack
+  return handoff.w->sched.finish_direct(handoff, t.fctx);
 }
 
 }  // namespace goro::detail

@@ -17,6 +17,7 @@
 #include "run_queue.hpp"
 #include "sanitizer.hpp"
 #include "stack.hpp"
+#include "thread_state.hpp"
 
 namespace goro::detail {
 
@@ -39,6 +40,8 @@ struct alignas(cache_line_size) worker {
   local_run_queue queue;
 
   void* scheduler_context = nullptr;  // this thread's own context while a goroutine runs
+  thread_state* thread = nullptr;     // the worker thread's state (set by worker_main)
+  goroutine* start_next = nullptr;    // taken off the queue by a direct switch, run next
   goroutine* current = nullptr;
   thread_sanitizer_state sanitizer;
   eh_globals_layout* exceptions = nullptr;  // this thread's C++ exception state
@@ -56,7 +59,7 @@ struct alignas(cache_line_size) worker {
   std::uint64_t next_id = 0;   // ids handed out from [next_id, id_limit)
   std::uint64_t id_limit = 0;
   worker_counters counters;
-  std::thread thread;
+  std::thread os_thread;                   // workers 1..n-1 (worker 0 is run()'s caller)
 
   std::uint64_t random() noexcept { return xorshift64star(random_state); }
 };
