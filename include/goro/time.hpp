@@ -208,12 +208,6 @@ class timer_state {
     return was_armed;
   }
 
-  // armed: whether an arm is pending (a snapshot).
-  bool armed() {
-    std::lock_guard guard(lock_);
-    return armed_;
-  }
-
  protected:
   timer_state() = default;
   virtual ~timer_state() = default;
