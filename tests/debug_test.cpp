@@ -1,4 +1,5 @@
 // Tests of <goro/debug.hpp> (dump, runtime_stats) and of deadlock detection (API 1.3, 8).
+#include <goro/chan.hpp>
 #include <goro/debug.hpp>
 #include <goro/runtime.hpp>
 #include <goro/sync.hpp>
@@ -7,8 +8,15 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <mutex>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
+
+#include "support.hpp"
 
 using namespace std::chrono_literals;
 
@@ -79,25 +87,35 @@ TEST_CASE("a main goroutine waiting for nobody is a deadlock", "[debug][deadlock
   }
 }
 
-TEST_CASE("a deadlock unwinds every goroutine before run throws", "[debug][deadlock]") {
-  std::atomic<int> unwound{0};
+TEST_CASE("a deadlock unwinds every goroutine before run throws, main last", "[debug][deadlock]") {
+  // The goroutines refer to main's locals (as Go closures do), so main is unwound after them.
+  std::mutex order_lock;
+  std::vector<std::string> order;
   struct counted {
-    std::atomic<int>* n;
-    ~counted() { n->fetch_add(1); }
+    std::mutex* lock;
+    std::vector<std::string>* order;
+    std::string name;
+    ~counted() {
+      std::lock_guard guard(*lock);
+      order->push_back(name);
+    }
   };
   CHECK_THROWS_AS(goro::run([&] {
-                    counted in_main{&unwound};
+                    counted in_main{&order_lock, &order, "main"};
                     goro::wait_group a, b;
                     a.add(1);
                     b.add(1);
-                    goro::go([&] {
-                      counted in_child{&unwound};
-                      a.wait();
-                    });
+                    for (int i = 0; i < 3; ++i) {
+                      goro::go([&, i] {
+                        counted in_child{&order_lock, &order, "child " + std::to_string(i)};
+                        a.wait();  // `a` lives in main's frame
+                      });
+                    }
                     b.wait();
                   }),
                   goro::deadlock_error);
-  CHECK(unwound.load() == 2);
+  REQUIRE(order.size() == 4);
+  CHECK(order.back() == "main");
 }
 
 TEST_CASE("a sleeping goroutine is not a deadlock", "[debug][deadlock]") {
@@ -157,4 +175,77 @@ TEST_CASE("detect_deadlock = false turns detection off", "[debug][deadlock]") {
   goro::run([&] { wg.wait(); }, o);
   late.join();
   SUCCEED();
+}
+
+namespace {
+
+// A workload whose schedule depends only on scheduling decisions; returns its switch count.
+std::uint64_t switches_of_a_fixed_workload() {
+  const auto before = goro::runtime_stats().context_switches;
+  goro::run([] {
+    goro::chan<int> ch(2);
+    goro::wait_group wg;
+    for (int p = 0; p < 3; ++p) {
+      wg.add(1);
+      goro::go([&, p] {
+        for (int i = 0; i < 2000; ++i) ch.send(i + p);
+        wg.done();
+      });
+    }
+    goro::go([&] {
+      wg.wait();
+      ch.close();
+    });
+    for (int v : ch) (void)v;
+  });
+  return goro::runtime_stats().context_switches - before;
+}
+
+}  // namespace
+
+TEST_CASE("GORO_CHAOS perturbs the schedule reproducibly for a seed on one worker",
+          "[debug][chaos]") {
+  setenv("GORO_MAXPROCS", "1", 1);
+  unsetenv("GORO_CHAOS");
+  const auto calm = switches_of_a_fixed_workload();
+  setenv("GORO_CHAOS", "42", 1);
+  const auto chaotic = switches_of_a_fixed_workload();
+  const auto again = switches_of_a_fixed_workload();
+  setenv("GORO_CHAOS", "43", 1);
+  const auto other_seed = switches_of_a_fixed_workload();
+  unsetenv("GORO_CHAOS");
+  unsetenv("GORO_MAXPROCS");
+  CHECK(chaotic != calm);
+  CHECK(chaotic == again);
+  CHECK(other_seed != chaotic);
+}
+
+TEST_CASE("with GORO_TRACEBACK=1 SIGQUIT prints every goroutine and exits with status 2",
+          "[debug][traceback]") {
+  auto result = goro_test::run_in_child([] {
+    setenv("GORO_TRACEBACK", "1", 1);
+    goro::run([] {
+      goro::chan<int> never;
+      goro::go([never] { never.recv(); });
+      goro::sleep_for(5ms);
+      raise(SIGQUIT);
+      goro::sleep_for(10s);  // the watcher exits the process first
+    });
+    return 0;
+  });
+  CHECK(result.exited);
+  CHECK(result.exit_code == 2);
+  CHECK_THAT(result.err, Catch::StartsWith("SIGQUIT: quit"));
+  CHECK_THAT(result.err, Catch::Contains("goroutine 1 ["));
+  CHECK_THAT(result.err, Catch::Contains("[chan receive]:"));
+}
+
+TEST_CASE("without GORO_TRACEBACK SIGQUIT keeps its default action", "[debug][traceback]") {
+  auto result = goro_test::run_in_child([] {
+    unsetenv("GORO_TRACEBACK");
+    goro::run([] { raise(SIGQUIT); });
+    return 0;
+  });
+  CHECK(result.signaled);
+  CHECK(result.signal == SIGQUIT);
 }

@@ -6,14 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <atomic>
 #include <functional>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include <goro/detail/config.hpp>
 #include <goro/runtime.hpp>
@@ -27,7 +27,7 @@ constexpr long scaled(long n, long divisor = 50) {
 
 // child_result: how a function run in a child process ended and what it wrote to stderr.
 struct child_result {
-  bool exited = false;    // exited normally
+  bool exited = false;  // exited normally
   int exit_code = -1;
   bool signaled = false;  // killed by a signal
   int signal = 0;
@@ -90,13 +90,21 @@ inline std::thread registered_thread(std::function<void()> fn) {
 // os_thread_id: the kernel id of the calling thread. Unlike std::this_thread::get_id() (which
 // calls pthread_self(), declared `const`), the compiler cannot reuse it across a call that may
 // park a goroutine and resume it on another worker.
-inline pid_t os_thread_id() { return gettid(); }
+inline pid_t os_thread_id() {
+  return gettid();
+}
 
 // process_cpu_time: CPU time used by every thread of the process so far.
 inline std::chrono::nanoseconds process_cpu_time() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+// chaos_scheduling: GORO_CHAOS is set, so tests of a deterministic schedule (an exact order
+// on one worker) must not assert that order.
+inline bool chaos_scheduling() {
+  return std::getenv("GORO_CHAOS") != nullptr;
 }
 
 }  // namespace goro_test

@@ -77,6 +77,7 @@ struct channel_access {
 
 template <class T>
 void send_on(channel<T>* c, T& value) {
+  chaos_point();
   if (c == nullptr) park_forever(wait_reason::chan_send, wait_detail::nil_chan);
   channel_send(*c, value);
 }
@@ -84,6 +85,7 @@ void send_on(channel<T>* c, T& value) {
 template <class T>
 bool try_send_on(channel<T>* c, T& value, bool copy) {
   note_api_use();
+  chaos_point();
   return c != nullptr && channel_try_send(*c, value, copy);
 }
 
@@ -91,11 +93,13 @@ template <class T>
 void close_on(channel<T>* c) {
   if (c == nullptr) throw error("goro::chan::close: close of nil channel");
   note_api_use();
+  chaos_point();
   channel_close(*c);
 }
 
 template <class T>
 std::optional<T> recv_on(channel<T>* c) {
+  chaos_point();
   if (c == nullptr) park_forever(wait_reason::chan_receive, wait_detail::nil_chan);
   return channel_recv(*c);
 }
@@ -103,6 +107,7 @@ std::optional<T> recv_on(channel<T>* c) {
 template <class T>
 std::optional<T> try_recv_on(channel<T>* c) {
   note_api_use();
+  chaos_point();
   return c != nullptr ? channel_try_recv(*c) : std::nullopt;
 }
 

@@ -151,6 +151,7 @@ std::size_t select(Cases&&... cases) {
                                     (detail::is_default_case<std::remove_cvref_t<Cases>> ? 1 : 0));
   static_assert(defaults <= 1, "goro::select: at most one on_default case");
   detail::note_api_use();
+  detail::chaos_point();
   std::array<detail::select_case, n> described{cases.describe()...};
   std::array<std::uint32_t, n> poll_order{};
   std::array<detail::channel_base*, n> lock_order{};
@@ -207,6 +208,7 @@ class select_set {
 
   std::optional<result> run(bool blocking) {
     detail::note_api_use();
+    detail::chaos_point();
     const std::size_t n = entries_.size();
     std::vector<detail::select_case> cases(n);
     std::vector<std::optional<T>> received(n);

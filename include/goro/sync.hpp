@@ -65,6 +65,7 @@ class wait_group {
   // is released. Throws goro::error, leaving the counter unchanged, if it would go below zero.
   void add(std::ptrdiff_t delta = 1) {
     detail::note_api_use();
+    detail::chaos_point();
     if (delta > INT32_MAX || delta < -INT32_MAX) {
       throw error("goro::wait_group: add(" + std::to_string(delta) + ") is out of range");
     }
@@ -90,6 +91,7 @@ class wait_group {
   // wait: blocks until the counter is zero.
   void wait() {
     detail::note_api_use();
+    detail::chaos_point();
     std::uint64_t state = state_.load(std::memory_order_acquire);
     do {
       if (counter_of(state) == 0) return;
@@ -214,6 +216,7 @@ class mutex {
   // lock: blocks until the caller holds the mutex. From any goroutine or thread.
   void lock() {
     detail::note_api_use();
+    detail::chaos_point();
     std::uint32_t expected = 0;
     if (state_.compare_exchange_strong(expected, locked_bit, std::memory_order_acquire,
                                        std::memory_order_relaxed)) [[likely]] {
@@ -431,6 +434,7 @@ class shared_mutex {
   // lock: blocks until the caller holds the lock exclusively. From any goroutine or thread.
   void lock() {
     detail::note_api_use();
+    detail::chaos_point();
     std::uint64_t expected = 0;
     if (state_.compare_exchange_strong(expected, writer_bit, std::memory_order_acquire,
                                        std::memory_order_relaxed)) [[likely]] {
@@ -470,6 +474,7 @@ class shared_mutex {
   // lock_shared: blocks until the caller holds the lock shared. From any goroutine or thread.
   void lock_shared() {
     detail::note_api_use();
+    detail::chaos_point();
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     while ((s & (writer_bit | writers_waiting_bit)) == 0) {
       if (state_.compare_exchange_weak(s, s + one_reader, std::memory_order_acquire,
@@ -708,6 +713,7 @@ class condition_variable {
   // the shutdown unwinds the waiting goroutine, the mutex is locked again first (without
   // interruption), so `lk` owns it during the unwinding as after a normal return.
   void wait(std::unique_lock<mutex>& lk) {
+    detail::chaos_point();
     if (!lk.owns_lock()) {
       throw error("goro::condition_variable: wait needs a unique_lock that holds its mutex");
     }
@@ -797,6 +803,7 @@ class once {
   template <class F>
   void call(F&& fn) {
     detail::note_api_use();
+    detail::chaos_point();
     if ((state_.load(std::memory_order_acquire) & done_bit) != 0) [[likely]]
       return;
     if (!enter()) return;
@@ -898,6 +905,7 @@ class semaphore {
   // acquire: takes n permits, blocking until they are free and every earlier waiter is served.
   // From any goroutine or thread. Throws goro::error if n is negative or exceeds the capacity.
   void acquire(std::ptrdiff_t n = 1) {
+    detail::chaos_point();
     check_weight("acquire", n);
     detail::wait_handle h = detail::open_wait();
     std::unique_lock held(lock_);

@@ -58,6 +58,14 @@ inline void note_api_use() {
   if (ts.current == nullptr) note_plain_thread(ts);
 }
 
+// chaos_point: with GORO_CHAOS set, a goroutine may yield here (scheduler::chaos_yield). Placed
+// at the entry of channel, select and sync operations — never where an internal lock is held.
+inline void chaos_point() {
+  if (!process().chaos.load(std::memory_order_relaxed)) [[likely]] return;
+  thread_state& ts = this_thread();
+  if (ts.current != nullptr) ts.self->sched.chaos_yield(*ts.current);
+}
+
 // current_goroutine: the calling goroutine, or nullptr on a plain thread.
 inline goroutine* current_goroutine() noexcept { return this_thread().current; }
 

@@ -27,7 +27,10 @@
 
 #include <boost/context/detail/fcontext.hpp>
 
+#include <fcntl.h>
+#include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -38,9 +41,11 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -81,12 +86,13 @@ class scheduler;
 
 // process_state: what outlives a run. One run at a time per process.
 struct process_state {
-  std::atomic<bool> run_active{false};        // a run() is between entry and return
-  std::atomic<scheduler*> active{nullptr};    // the running scheduler, for plain threads
-  std::atomic<std::uint64_t> active_run{0};   // its run number, 0 when none
-  std::atomic<std::int64_t> users{0};         // plain threads inside a scheduler_ref
+  std::atomic<bool> run_active{false};       // a run() is between entry and return
+  std::atomic<scheduler*> active{nullptr};   // the running scheduler, for plain threads
+  std::atomic<std::uint64_t> active_run{0};  // its run number, 0 when none
+  std::atomic<std::int64_t> users{0};        // plain threads inside a scheduler_ref
   std::atomic<std::uint64_t> runs{0};
-  worker_counters totals;                     // counters of the runs that have ended
+  std::atomic<bool> chaos{false};  // the active run schedules chaotically (GORO_CHAOS)
+  worker_counters totals;          // counters of the runs that have ended
 };
 
 inline process_state& process() noexcept {
@@ -131,6 +137,16 @@ inline unsigned resolve_worker_count(unsigned requested) {
     if (end != env && *end == '\0' && n > 0 && n <= 4096) return static_cast<unsigned>(n);
   }
   return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// chaos_seed: GORO_CHAOS=<seed> turns on chaos scheduling (see scheduler::chaos_yield).
+inline std::optional<std::uint64_t> chaos_seed() {
+  const char* env = std::getenv("GORO_CHAOS");
+  if (env == nullptr || *env == '\0') return std::nullopt;
+  char* end = nullptr;
+  const unsigned long long seed = std::strtoull(env, &end, 10);
+  if (end == env || *end != '\0') return std::nullopt;
+  return seed;
 }
 
 inline std::size_t read_max_map_count() {
@@ -184,8 +200,7 @@ struct direct_handoff {
   } catch (...) {
   }
   std::fprintf(stderr, "goro: unhandled exception in goroutine %llu: %s\n",
-               static_cast<unsigned long long>(g.id.load(std::memory_order_relaxed)),
-               what.c_str());
+               static_cast<unsigned long long>(g.id.load(std::memory_order_relaxed)), what.c_str());
   std::fflush(stderr);
   std::terminate();
 }
@@ -202,6 +217,60 @@ inline void run_goroutine_body(goroutine& g) noexcept {
   g.entry.reset();
 }
 
+void write_traceback(const scheduler& s);
+
+// traceback_watcher: with GORO_TRACEBACK=1 in the environment, SIGQUIT (Ctrl-\) prints every
+// goroutine (the dump of goro::dump) to stderr and exits with status 2, as Go does. The signal
+// handler only writes a byte to a pipe (async-signal-safe); a thread of the watcher reads it and
+// writes the dump, outside the handler. Active for one run.
+class traceback_watcher {
+ public:
+  explicit traceback_watcher(const scheduler& s) {
+    const char* env = std::getenv("GORO_TRACEBACK");
+    if (env == nullptr || std::string_view(env) != "1" || pipe2(pipe_, O_CLOEXEC) != 0) return;
+    signal_pipe().store(pipe_[1], std::memory_order_release);
+    struct sigaction action {};
+    action.sa_handler = &on_sigquit;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGQUIT, &action, &previous_);
+    watcher_ = std::thread([this, &s] {
+      char byte = 0;
+      if (::read(pipe_[0], &byte, 1) == 1 && byte == 'q') {
+        write_traceback(s);
+        std::_Exit(2);
+      }
+    });
+  }
+  traceback_watcher(const traceback_watcher&) = delete;
+  traceback_watcher& operator=(const traceback_watcher&) = delete;
+  ~traceback_watcher() {
+    if (!watcher_.joinable()) return;
+    sigaction(SIGQUIT, &previous_, nullptr);
+    signal_pipe().store(-1, std::memory_order_release);
+    const char byte = 'x';  // ends the watcher
+    [[maybe_unused]] ssize_t r = ::write(pipe_[1], &byte, 1);
+    watcher_.join();
+    ::close(pipe_[0]);
+    ::close(pipe_[1]);
+  }
+
+ private:
+  static std::atomic<int>& signal_pipe() noexcept {
+    static std::atomic<int> fd{-1};
+    return fd;
+  }
+  static void on_sigquit(int) noexcept {
+    const int fd = signal_pipe().load(std::memory_order_acquire);
+    const char byte = 'q';
+    if (fd >= 0) [[maybe_unused]]
+      ssize_t r = ::write(fd, &byte, 1);
+  }
+
+  int pipe_[2] = {-1, -1};
+  struct sigaction previous_ {};
+  std::thread watcher_;
+};
+
 class scheduler {
  public:
   explicit scheduler(const options& requested) : options_(requested) {
@@ -209,8 +278,12 @@ class scheduler {
     stacks_.configure(requested.stack_size, requested.guard, read_max_map_count(),
                       requested.guard == stack_guard::always ? count_mappings() : 0);
     options_.stack_size = stacks_.stack_size();
+    chaos_ = chaos_seed();
     for (unsigned i = 0; i < options_.workers; ++i) {
       workers_.push_back(std::make_unique<worker>(*this, i));
+      // A fixed seed makes every chaotic decision of a worker reproducible (with one worker,
+      // the whole schedule: GORO_MAXPROCS=1 GORO_CHAOS=<seed>).
+      if (chaos_) workers_.back()->random_state = (*chaos_ + 1) * 0x9e3779b97f4a7c15ULL + i;
     }
     idle_.reserve(workers_.size());
     run_id_ = process().runs.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -223,12 +296,15 @@ class scheduler {
   // other workers, and returns once the run has ended. Throws deadlock_error (API 1.3).
   void execute(function_ref<void()> main_body) {
     install_fault_handlers(options_.stack_size);
+    traceback_watcher traceback(*this);
+    process().chaos.store(chaos_.has_value(), std::memory_order_relaxed);
     publish();
     spawn_main(main_body);
     start_workers();
     worker_main(*workers_[0]);
     for (std::size_t i = 1; i < workers_.size(); ++i) workers_[i]->os_thread.join();
     unpublish();
+    process().chaos.store(false, std::memory_order_relaxed);
     blocking_.shutdown();
     fold_counters();
     restore_fault_handlers();
@@ -285,10 +361,13 @@ class scheduler {
     }
     g->status.store(goroutine_status::runnable, std::memory_order_relaxed);
     if (ts.self != nullptr && &ts.self->sched == this) {
-      if (ts.current != nullptr) {
-        push_next(*ts.self, g);
+      worker& w = *ts.self;
+      if (chaos_) {
+        push_chaotically(w, g);
+      } else if (ts.current != nullptr) {
+        push_next(w, g);
       } else {
-        push_local(*ts.self, g, local_run_queue::placement::back);
+        push_local(w, g, local_run_queue::placement::back);
       }
     } else {
       global_.push(g);
@@ -305,6 +384,19 @@ class scheduler {
     leave(g, action);
     throw_if_stopping();
   }
+
+  // chaos_yield: with GORO_CHAOS set, called at the entry of channel, select and sync operations
+  // (detail::chaos_point): sometimes lets other goroutines run first, so that interleavings a
+  // fair scheduler rarely produces happen in ordinary tests. Never throws, never yields while
+  // the run is stopping.
+  void chaos_yield(goroutine& g) {
+    worker& w = *g.running_on;
+    if (!chaos_ || stopping_.load(std::memory_order_relaxed) || w.random() % 4 != 0) return;
+    switch_action action{switch_action::kind::yield};
+    leave(g, action);
+  }
+
+  bool chaotic() const noexcept { return chaos_.has_value(); }
 
   // throw_if_stopping: a goroutine that reaches a blocking operation or a yield after main has
   // returned is unwound there (API 1.1); not while it is already unwinding.
@@ -401,6 +493,7 @@ class scheduler {
     goroutine* g = allocate_record(&w);
     g->entry.emplace([body] { body(); });
     g->is_main = true;
+    main_record_ = g;
     launch_local(w, g, 0);
   }
 
@@ -432,18 +525,29 @@ class scheduler {
   static void dump_one(std::ostream& out, const goroutine& g) {
     out << "goroutine " << g.id.load(std::memory_order_relaxed) << " [";
     switch (g.status.load(std::memory_order_acquire)) {
-      case goroutine_status::running: out << "running"; break;
-      case goroutine_status::runnable: out << "runnable"; break;
+      case goroutine_status::running:
+        out << "running";
+        break;
+      case goroutine_status::runnable:
+        out << "runnable";
+        break;
       case goroutine_status::parked: {
         out << wait_reason_name(g.reason.load(std::memory_order_relaxed));
         switch (g.detail.load(std::memory_order_relaxed)) {
-          case wait_detail::nil_chan: out << " (nil chan)"; break;
-          case wait_detail::no_cases: out << " (no cases)"; break;
-          case wait_detail::none: break;
+          case wait_detail::nil_chan:
+            out << " (nil chan)";
+            break;
+          case wait_detail::no_cases:
+            out << " (no cases)";
+            break;
+          case wait_detail::none:
+            break;
         }
         break;
       }
-      case goroutine_status::free: out << "dead"; break;
+      case goroutine_status::free:
+        out << "dead";
+        break;
     }
     out << "]:\n";
     if (std::uint64_t parent = g.parent_id.load(std::memory_order_relaxed); parent != 0) {
@@ -546,6 +650,22 @@ class scheduler {
       push_local(w, displaced, local_run_queue::placement::back);
     } else {
       wake_if_fenced();  // push_next's seq_cst exchange was the barrier
+    }
+  }
+
+  // push_chaotically: GORO_CHAOS: a readied goroutine goes to the next slot, the back or the
+  // front of the queue at random.
+  void push_chaotically(worker& w, goroutine* g) {
+    switch (w.random() % 3) {
+      case 0:
+        push_next(w, g);
+        break;
+      case 1:
+        push_local(w, g, local_run_queue::placement::back);
+        break;
+      default:
+        push_local(w, g, local_run_queue::placement::front);
+        break;
     }
   }
 
@@ -717,7 +837,8 @@ class scheduler {
  private:
   goroutine* direct_successor(worker& w, goroutine& g, const switch_action& action) {
     if ((w.tick + 1) % 61 == 0 || stopping_.load(std::memory_order_relaxed) ||
-        (action.what == switch_action::kind::exit && g.is_main) || timer_may_be_due()) {
+        (action.what == switch_action::kind::exit && g.is_main) || timer_may_be_due() ||
+        (chaos_ && w.random() % 2 == 0)) {
       return nullptr;
     }
     goroutine* next = w.queue.pop(false);
@@ -787,7 +908,7 @@ class scheduler {
     if (goroutine* g = std::exchange(w.start_next, nullptr)) return g;
     for (;;) {
       if (shutdown_.load(std::memory_order_acquire)) return nullptr;
-      const bool fair = ++w.tick % 61 == 0;
+      const bool fair = ++w.tick % 61 == 0 || (chaos_ && w.random() % 3 == 0);
       if (fair) {
         if (goroutine* g = take_global(w, 1)) return g;
         if (netpoll_.waiters.load(std::memory_order_relaxed) > 0) poll_network(false);
@@ -997,29 +1118,38 @@ class scheduler {
   // on_quiescence: every worker is idle. If nothing outside the goroutines can wake one —
   // no timer, no socket, no blocking() call, no plain thread — the run is deadlocked (or, while
   // stopping, stuck in destructors).
+  //
+  // The outside wakers are read before the run queues: a blocking() helper or a plain thread
+  // readies its goroutine before it drops its count, so once a count is seen at zero the
+  // goroutine it readied is visible in a queue. (Looking at the queues first lets a ready slip
+  // in between the two reads and be mistaken for a deadlock.)
   void on_quiescence() {
-    if (work_visible()) return;
     if (timers_.size() != 0 || netpoll_.waiters.load(std::memory_order_seq_cst) != 0 ||
         blocking_calls_.load(std::memory_order_seq_cst) != 0 ||
         plain_threads_.load(std::memory_order_seq_cst) != 0) {
       return;
     }
-    if (stopping_.load(std::memory_order_seq_cst)) {
-      check_shutdown();
-      if (!shutdown_.load(std::memory_order_seq_cst)) abandon_stuck_goroutines();
-    } else if (options_.detect_deadlock) {
-      declare_deadlock();
+    if (work_visible()) return;
+    if (!stopping_.load(std::memory_order_seq_cst)) {
+      if (!options_.detect_deadlock) return;
+      if (declare_deadlock() != 0) return;  // the others are being unwound
     }
+    // The others are unwound or stuck: now main's turn (begin_stop).
+    if (!main_done_.load(std::memory_order_seq_cst) && try_interrupt(*main_record_)) return;
+    check_shutdown();
+    if (!shutdown_.load(std::memory_order_seq_cst)) abandon_stuck_goroutines();
   }
 
-  void declare_deadlock() {
+  // declare_deadlock: records the report and begins the stop; returns how many goroutines
+  // that interrupted.
+  std::size_t declare_deadlock() {
     bool expected = false;
-    if (!deadlock_declared_.compare_exchange_strong(expected, true)) return;
+    if (!deadlock_declared_.compare_exchange_strong(expected, true)) return 0;
     std::ostringstream out;
     out << "all goroutines are asleep - deadlock!\n\n";
     dump(out);
     deadlock_report_ = out.str();
-    begin_stop();
+    return begin_stop();
   }
 
   // abandon_stuck_goroutines: goroutines that block again while being unwound at shutdown, with
@@ -1045,9 +1175,18 @@ class scheduler {
   // begin_stop: from now on every goroutine is unwound at its next blocking operation or yield;
   // the parked ones are woken for it now. Pairs with complete_switch (store status, load
   // stopping_): a goroutine parking concurrently is caught by one side or the other.
-  void begin_stop() {
+  // begin_stop: interrupts every parked goroutine for unwinding. While main is still alive (a
+  // deadlock) it is spared until the others are gone (see on_quiescence): they may refer to its
+  // locals, as goroutines do to the variables of the function that started them.
+  // Returns how many it interrupted.
+  std::size_t begin_stop() {
     stopping_.store(true, std::memory_order_seq_cst);
-    registry_.for_each([this](goroutine& g) { try_interrupt(g); });
+    const bool spare_main = !main_done_.load(std::memory_order_seq_cst);
+    std::size_t interrupted = 0;
+    registry_.for_each([&](goroutine& g) {
+      if ((!spare_main || &g != main_record_) && try_interrupt(g)) ++interrupted;
+    });
+    return interrupted;
   }
 
   // try_interrupt: wakes `g` for unwinding if it is parked in an interruptible wait — not in a
@@ -1091,6 +1230,7 @@ class scheduler {
 
   options options_;
   std::uint64_t run_id_ = 0;
+  std::optional<std::uint64_t> chaos_;  // GORO_CHAOS seed
   std::vector<std::unique_ptr<worker>> workers_;
   global_run_queue global_;
   goroutine_registry registry_;
@@ -1115,11 +1255,20 @@ class scheduler {
   worker* poller_ = nullptr;
 
   std::atomic<bool> main_done_{false};
+  goroutine* main_record_ = nullptr;  // set before the workers start; valid until main_done_
   std::atomic<bool> stopping_{false};
   std::atomic<bool> shutdown_{false};
   std::atomic<bool> deadlock_declared_{false};
   std::string deadlock_report_;  // written once, before stopping begins
 };
+
+inline void write_traceback(const scheduler& s) {
+  std::ostringstream out;
+  out << "SIGQUIT: quit\n\n";
+  s.dump(out);
+  const std::string text = out.str();
+  write_stderr(text.data(), text.size());
+}
 
 // The entry point of every goroutine's fiber.
 inline void goroutine_trampoline(fcontext::transfer_t t) noexcept {
