@@ -66,23 +66,22 @@ struct goroutine {
   // --- scheduling: touched by the worker that runs it and by claimers
   void* context = nullptr;  // saved fcontext while not running
   worker* running_on = nullptr;  // the worker running it (set before every switch into it)
-  std::atomic<goroutine_status> status{goroutine_status::free};
   goroutine* next = nullptr;  // link in the global run queue and in free lists
   parker park;
+  std::atomic<goroutine_status> status{goroutine_status::free};
 
   // --- identity: written at spawn, read by dump() from any thread
-  std::atomic<std::uint64_t> id{0};
-  std::atomic<std::uint64_t> parent_id{0};
   std::atomic<wait_reason> reason{wait_reason::none};
   std::atomic<wait_detail> detail{wait_detail::none};
   bool is_main = false;
-  bool may_interrupt = true;  // false while parked during unwinding or in blocking()
+  std::atomic<std::uint64_t> id{0};
+  std::atomic<std::uint64_t> parent_id{0};
 
   // --- owned by the goroutine while it runs
   stack_span stack;
   task entry;
   exception_state exceptions;
-  fiber_sanitizer_state sanitizer;
+  [[no_unique_address]] fiber_sanitizer_state sanitizer;
 };
 
 }  // namespace goro::detail

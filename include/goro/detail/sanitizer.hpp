@@ -24,9 +24,14 @@
 namespace goro::detail {
 
 // fiber_sanitizer_state: what the sanitizers need to know about one goroutine's fiber.
+// Empty in a build without sanitizers (a goroutine record holds it [[no_unique_address]]).
 struct fiber_sanitizer_state {
+#if defined(GORO_ASAN)
   void* asan_fake_stack = nullptr;  // ASan's fake stack of the fiber while it is switched out
-  void* tsan_fiber = nullptr;       // TSan's fiber object of the goroutine
+#endif
+#if defined(GORO_TSAN)
+  void* tsan_fiber = nullptr;  // TSan's fiber object of the goroutine
+#endif
 };
 
 // thread_sanitizer_state: the same for the scheduler context of a worker thread (its native stack).

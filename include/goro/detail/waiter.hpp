@@ -31,8 +31,8 @@ inline constexpr std::uint64_t token_uninterruptible = 2;  // the shutdown must 
 struct parker {
   std::atomic<std::uint64_t> token{0};   // generation << 2 | uninterruptible << 1 | waiting
   goroutine* g = nullptr;                // the goroutine; nullptr for a plain thread
-  std::atomic<std::uint32_t> wakeup{0};  // plain threads: the futex word the waker sets to 1
   waiter* fired = nullptr;               // the waiter whose claim woke the owner (written by claimer)
+  std::atomic<std::uint32_t> wakeup{0};  // plain threads: the futex word the waker sets to 1
   bool interrupted = false;              // woken by the shutdown, not by a partner (claimer)
 };
 
