@@ -1,21 +1,24 @@
-// goro/chan.hpp — typed channels (API section 2): chan<T>, and the directional views
-// send_chan<T> (Go's chan<- T) and recv_chan<T> (<-chan T).
-//
-//   goro::chan<int> ch;                 // make(chan int): unbuffered
-//   goro::chan<int> jobs(100);          // make(chan int, 100): buffered
-//   goro::go([=] { for (int i = 0; i < 5; ++i) jobs.send(i); jobs.close(); });
-//   for (int j : jobs) use(j);          // receives until closed and drained
-//
-// A handle is a counted reference, like shared_ptr: copies share one channel, and every operation
-// is const. Semantics are Go's: an unbuffered send completes only when a receiver takes the
-// value; a buffered channel is FIFO; receivers of a closed channel first drain the buffer, then
-// get std::nullopt; every value sent is received exactly once; sending on a closed channel — or
-// being blocked in a send when the channel gets closed — throws goro::channel_closed. A nil
-// channel (constructed from nullptr) blocks every send and receive forever and never fires in a
-// select. Channels work on goroutines and on plain threads, with or without an active goro::run.
-//
-// If T's move (or copy) constructor throws during a transfer, the exception propagates from the
-// operation that moved; the channel stays consistent, but the value being moved may be lost.
+/// \file
+/// goro/chan.hpp — typed channels (API section 2): chan<T>, and the directional views
+/// send_chan<T> (Go's `chan<- T`) and recv_chan<T> (`<-chan T`).
+///
+/// ```cpp
+///   goro::chan<int> ch;                 // make(chan int): unbuffered
+///   goro::chan<int> jobs(100);          // make(chan int, 100): buffered
+///   goro::go([=] { for (int i = 0; i < 5; ++i) jobs.send(i); jobs.close(); });
+///   for (int j : jobs) use(j);          // receives until closed and drained
+/// ```
+///
+/// A handle is a counted reference, like shared_ptr: copies share one channel, and every operation
+/// is const. Semantics are Go's: an unbuffered send completes only when a receiver takes the
+/// value; a buffered channel is FIFO; receivers of a closed channel first drain the buffer, then
+/// get std::nullopt; every value sent is received exactly once; sending on a closed channel — or
+/// being blocked in a send when the channel gets closed — throws goro::channel_closed. A nil
+/// channel (constructed from nullptr) blocks every send and receive forever and never fires in a
+/// select. Channels work on goroutines and on plain threads, with or without an active goro::run.
+///
+/// If T's move (or copy) constructor throws during a transfer, the exception propagates from the
+/// operation that moved; the channel stays consistent, but the value being moved may be lost.
 #pragma once
 
 #include <concepts>
@@ -148,40 +151,56 @@ class recv_iterator {
 
 }  // namespace detail
 
-// chan: a bidirectional channel handle.
+/// chan: a bidirectional channel handle (Go's `chan T`). T must be move-constructible; values
+/// are moved through the channel, so move-only types work. Copies of a handle share one channel,
+/// and converting to send_chan or recv_chan gives a directional view of the same channel. Every
+/// member may be called from any goroutine or thread, concurrently.
 template <class T>
 class chan {
   static_assert(std::is_move_constructible_v<T>, "goro::chan<T> needs a move-constructible T");
 
  public:
+  /// value_type: the element type, T.
   using value_type = T;
 
-  // chan: make(chan T) — unbuffered.
+  /// chan: make(chan T) — unbuffered.
   chan() : ref_(new detail::channel<T>(0)) {}
 
-  // chan(capacity): make(chan T, capacity); 0 means unbuffered. Throws goro::error if negative.
+  /// chan(capacity): make(chan T, capacity); 0 means unbuffered. Throws goro::error if negative.
   explicit chan(std::integral auto capacity) : ref_(make(capacity)) {}
 
-  // chan(nullptr): a nil channel.
+  /// chan(nullptr): a nil channel.
   chan(std::nullptr_t) noexcept {}  // NOLINT(google-explicit-constructor): like Go's nil
 
   // send, try_send, close: see send_chan. recv, try_recv, begin/end: see recv_chan.
+
+  /// \copydoc goro::send_chan::send
   void send(T value) const { detail::send_on(ref_.get(), value); }
+  /// \copydoc goro::send_chan::try_send(T&&) const
   bool try_send(T&& value) const { return detail::try_send_on(ref_.get(), value, false); }
+  /// \copydoc goro::send_chan::try_send(const T&) const
   bool try_send(const T& value) const {
     return detail::try_send_on(ref_.get(), const_cast<T&>(value), true);
   }
+  /// \copydoc goro::send_chan::close
   void close() const { detail::close_on(ref_.get()); }
+  /// \copydoc goro::recv_chan::recv
   std::optional<T> recv() const { return detail::recv_on(ref_.get()); }
+  /// \copydoc goro::recv_chan::try_recv
   std::optional<T> try_recv() const { return detail::try_recv_on(ref_.get()); }
+  /// \copydoc goro::recv_chan::begin
   detail::recv_iterator<T> begin() const { return detail::recv_iterator<T>(ref_.get()); }
+  /// \copydoc goro::recv_chan::end
   std::default_sentinel_t end() const noexcept { return {}; }
 
-  // size: len(ch), the values buffered now. capacity: cap(ch). Both 0 for a nil channel.
+  /// size: len(ch), the values buffered now; 0 for a nil channel.
   std::size_t size() const { return detail::size_of(ref_.get()); }
+  /// capacity: cap(ch); 0 for an unbuffered or a nil channel.
   std::size_t capacity() const { return detail::capacity_of(ref_.get()); }
+  /// is_nil: whether this is a nil channel (ch == nil).
   bool is_nil() const noexcept { return ref_.get() == nullptr; }
 
+  /// operator==: whether two handles refer to the same channel (both nil counts as equal).
   friend bool operator==(const chan& a, const chan& b) noexcept {
     return a.ref_.get() == b.ref_.get();
   }
@@ -205,35 +224,45 @@ class chan {
   detail::channel_ref<T> ref_;
 };
 
-// send_chan: a send-only view of a channel (chan<- T); converts implicitly from chan<T>.
+/// send_chan: a send-only view of a channel (`chan<- T`); converts implicitly from chan<T>. A
+/// counted handle like chan; every member may be called from any goroutine or thread.
 template <class T>
 class send_chan {
  public:
+  /// value_type: the element type, T.
   using value_type = T;
 
+  /// send_chan(nullptr): a nil channel.
   send_chan(std::nullptr_t) noexcept {}  // NOLINT(google-explicit-constructor)
+  /// send_chan(c): a send-only handle on the channel of `c`.
   send_chan(const chan<T>& c) noexcept : ref_(c.ref_) {}  // NOLINT(google-explicit-constructor)
 
-  // send: ch <- value. Blocks until a receiver or the buffer takes the value. Throws
-  // goro::channel_closed if the channel is closed or gets closed while the send waits.
+  /// send: ch <- value. Blocks until a receiver or the buffer takes the value. Throws
+  /// goro::channel_closed if the channel is closed or gets closed while the send waits. On a nil
+  /// channel it blocks forever.
   void send(T value) const { detail::send_on(ref_.get(), value); }
 
-  // try_send: sends only if that needs no waiting. Returns false, leaving `value` untouched,
-  // when the buffer is full and no receiver waits (or on a nil channel); throws
-  // goro::channel_closed on a closed channel.
+  /// try_send: sends only if that needs no waiting. Returns false, leaving `value` untouched,
+  /// when the buffer is full and no receiver waits (or on a nil channel); throws
+  /// goro::channel_closed on a closed channel.
   bool try_send(T&& value) const { return detail::try_send_on(ref_.get(), value, false); }
+  /// try_send: as try_send(T&&), copying `value` only if it is sent.
   bool try_send(const T& value) const {
     return detail::try_send_on(ref_.get(), const_cast<T&>(value), true);
   }
 
-  // close: no more values will be sent; receivers drain the buffer, then get std::nullopt;
-  // blocked senders throw. Throws goro::channel_closed if already closed, goro::error if nil.
+  /// close: no more values will be sent; receivers drain the buffer, then get std::nullopt;
+  /// blocked senders throw. Throws goro::channel_closed if already closed, goro::error if nil.
   void close() const { detail::close_on(ref_.get()); }
 
+  /// size: len(ch), the values buffered now; 0 for a nil channel.
   std::size_t size() const { return detail::size_of(ref_.get()); }
+  /// capacity: cap(ch); 0 for an unbuffered or a nil channel.
   std::size_t capacity() const { return detail::capacity_of(ref_.get()); }
+  /// is_nil: whether this is a nil channel.
   bool is_nil() const noexcept { return ref_.get() == nullptr; }
 
+  /// operator==: whether two handles refer to the same channel (both nil counts as equal).
   friend bool operator==(const send_chan& a, const send_chan& b) noexcept {
     return a.ref_.get() == b.ref_.get();
   }
@@ -243,31 +272,40 @@ class send_chan {
   detail::channel_ref<T> ref_;
 };
 
-// recv_chan: a receive-only view of a channel (<-chan T); converts implicitly from chan<T>.
+/// recv_chan: a receive-only view of a channel (`<-chan T`); converts implicitly from chan<T>. A
+/// counted handle like chan; every member may be called from any goroutine or thread.
 template <class T>
 class recv_chan {
  public:
+  /// value_type: the element type, T.
   using value_type = T;
 
+  /// recv_chan(nullptr): a nil channel.
   recv_chan(std::nullptr_t) noexcept {}  // NOLINT(google-explicit-constructor)
+  /// recv_chan(c): a receive-only handle on the channel of `c`.
   recv_chan(const chan<T>& c) noexcept : ref_(c.ref_) {}  // NOLINT(google-explicit-constructor)
 
-  // recv: v, ok := <-ch. Blocks until a value arrives; std::nullopt once the channel is closed
-  // and drained.
+  /// recv: `v, ok := <-ch`. Blocks until a value arrives; std::nullopt once the channel is closed
+  /// and drained. On a nil channel it blocks forever.
   std::optional<T> recv() const { return detail::recv_on(ref_.get()); }
 
-  // try_recv: a value if one was ready (buffered or offered by a blocked sender), else nullopt.
+  /// try_recv: a value if one was ready (buffered or offered by a blocked sender), else nullopt.
   std::optional<T> try_recv() const { return detail::try_recv_on(ref_.get()); }
 
-  // begin/end: `for (T v : ch)` receives until the channel is closed and drained; `*it` yields
-  // the received value as T&&, so move-only types work.
+  /// begin/end: `for (T v : ch)` receives until the channel is closed and drained; `*it` yields
+  /// the received value as T&&, so move-only types work.
   detail::recv_iterator<T> begin() const { return detail::recv_iterator<T>(ref_.get()); }
+  /// end: the sentinel of the range that begin() starts.
   std::default_sentinel_t end() const noexcept { return {}; }
 
+  /// size: len(ch), the values buffered now; 0 for a nil channel.
   std::size_t size() const { return detail::size_of(ref_.get()); }
+  /// capacity: cap(ch); 0 for an unbuffered or a nil channel.
   std::size_t capacity() const { return detail::capacity_of(ref_.get()); }
+  /// is_nil: whether this is a nil channel.
   bool is_nil() const noexcept { return ref_.get() == nullptr; }
 
+  /// operator==: whether two handles refer to the same channel (both nil counts as equal).
   friend bool operator==(const recv_chan& a, const recv_chan& b) noexcept {
     return a.ref_.get() == b.ref_.get();
   }

@@ -1,12 +1,15 @@
-// goro/runtime.hpp — starting the scheduler and goroutines (API section 1).
-//
-//   int answer = goro::run([] {
-//     goro::wait_group wg;
-//     wg.add(1);
-//     goro::go([&] { wg.done(); });
-//     wg.wait();
-//     return 42;
-//   });
+/// \file
+/// goro/runtime.hpp — starting the scheduler and goroutines (API section 1).
+///
+/// ```cpp
+///   int answer = goro::run([] {
+///     goro::wait_group wg;
+///     wg.add(1);
+///     goro::go([&] { wg.done(); });
+///     wg.wait();
+///     return 42;
+///   });
+/// ```
 #pragma once
 
 #include <chrono>
@@ -22,6 +25,50 @@
 #include "detail/park.hpp"
 #include "detail/scheduler.hpp"
 #include "error.hpp"
+
+// goro::options and goro::stack_guard are declared in detail/options.hpp, so that the internals
+// can use them; their reference documentation is here, in the header users include for them.
+
+/// \struct goro::options goro/detail/options.hpp goro/runtime.hpp
+/// options: how goro::run sets up the scheduler. Members are in this order on purpose:
+/// designated initializers (`goro::run(main_fn, {.workers = 2})`) rely on it.
+
+/// \var goro::options::workers
+/// workers: the OS worker threads that run goroutines (Go's GOMAXPROCS), the thread that calls
+/// run included. 0: the environment variable `GORO_MAXPROCS` if it holds a number from 1 to
+/// 4096, else std::thread::hardware_concurrency().
+
+/// \var goro::options::stack_size
+/// stack_size: the address space reserved for each goroutine stack, main's included (rounded up
+/// to the page size). Pages are committed lazily, as the stack touches them. Less than 16 KiB
+/// makes run throw goro::error.
+
+/// \var goro::options::guard
+/// guard: whether goroutine stacks get a guard page (API 1.4); see goro::stack_guard.
+
+/// \var goro::options::detect_deadlock
+/// detect_deadlock: when every goroutine is blocked and nothing outside them can wake one, run
+/// throws goro::deadlock_error (API 1.3).
+
+/// \enum goro::stack_guard
+/// stack_guard: whether goroutine stacks get a no-access guard page (API 1.4). A guarded stack
+/// catches an overflow at the faulting access, but costs two of the kernel's `vm.max_map_count`
+/// memory mappings (65530 by default). An unguarded stack has a canary at its low end, checked at
+/// every switch; its overflow is reported at the goroutine's next switch, and may have corrupted
+/// a neighbouring stack by then. Either way the report is
+/// `goro: goroutine <id> overflowed its <N>-byte stack`, and the process aborts.
+
+/// \var goro::stack_guard::automatic
+/// automatic: guard new stacks while goro's guarded stacks hold fewer than half of
+/// `vm.max_map_count` (read when run starts), then take unguarded stacks. The default; a million
+/// live goroutines work with it.
+
+/// \var goro::stack_guard::always
+/// always: guard every stack; goro::go throws goro::error naming `vm.max_map_count` when the
+/// kernel refuses a mapping (it works again once goroutines have exited).
+
+/// \var goro::stack_guard::never
+/// never: guard no stack (canary only).
 
 namespace goro {
 
@@ -62,11 +109,11 @@ void spawn(F&& body) {
 
 }  // namespace detail
 
-// run: starts the scheduler with `opts`, runs `main_fn` as the main goroutine (id 1) and blocks
-// the calling thread — which becomes worker 0 — until it returns; then every goroutine still
-// alive is unwound at its next blocking operation or yield, and run returns main_fn's result or
-// rethrows its exception. Throws goro::deadlock_error when every goroutine is blocked for good
-// (options::detect_deadlock), goro::error if a run is already active.
+/// run: starts the scheduler with `opts`, runs `main_fn` as the main goroutine (id 1) and blocks
+/// the calling thread — which becomes worker 0 — until it returns; then every goroutine still
+/// alive is unwound at its next blocking operation or yield, and run returns main_fn's result or
+/// rethrows its exception. Throws goro::deadlock_error when every goroutine is blocked for good
+/// (options::detect_deadlock), goro::error if a run is already active.
 template <class F>
 auto run(F&& main_fn, options opts = {}) -> std::invoke_result_t<F&> {
   using result_type = std::invoke_result_t<F&>;
@@ -75,10 +122,10 @@ auto run(F&& main_fn, options opts = {}) -> std::invoke_result_t<F&> {
   return result.get();
 }
 
-// go: starts a goroutine that runs fn(args...). fn and args are decay-copied (like std::thread)
-// and invoked as rvalues. Callable from a goroutine, or from any thread while a run is active;
-// otherwise throws goro::error. An exception escaping the goroutine prints
-// "goro: unhandled exception in goroutine <id>: <what()>" and calls std::terminate().
+/// go: starts a goroutine that runs fn(args...). fn and args are decay-copied (like std::thread)
+/// and invoked as rvalues. Callable from a goroutine, or from any thread while a run is active;
+/// otherwise throws goro::error. An exception escaping the goroutine prints
+/// `goro: unhandled exception in goroutine <id>: <what()>` and calls std::terminate().
 template <class F, class... Args>
 void go(F&& fn, Args&&... args) {
   detail::spawn([fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable {
@@ -86,8 +133,8 @@ void go(F&& fn, Args&&... args) {
   });
 }
 
-// yield: lets the other runnable goroutines of this worker run first (runtime.Gosched). On a
-// plain thread: std::this_thread::yield().
+/// yield: lets the other runnable goroutines of this worker run first (runtime.Gosched). On a
+/// plain thread: std::this_thread::yield().
 inline void yield() {
   detail::thread_state& ts = detail::this_thread();
   if (ts.current == nullptr) {
@@ -99,8 +146,8 @@ inline void yield() {
   g.running_on->sched.yield(g);
 }
 
-// num_workers: the worker threads of the active run (runtime.GOMAXPROCS(0)); outside a run, the
-// number a run would start with default options.
+/// num_workers: the worker threads of the active run (runtime.GOMAXPROCS(0)); outside a run, the
+/// number a run would start with default options.
 inline unsigned num_workers() {
   detail::thread_state& ts = detail::this_thread();
   if (ts.current != nullptr) return ts.self->sched.worker_count();
@@ -109,8 +156,8 @@ inline unsigned num_workers() {
   return ref ? ref->worker_count() : detail::resolve_worker_count(0);
 }
 
-// num_goroutines: live goroutines of the active run, main included (runtime.NumGoroutine); 0
-// outside a run.
+/// num_goroutines: live goroutines of the active run, main included (runtime.NumGoroutine); 0
+/// outside a run.
 inline std::size_t num_goroutines() {
   detail::thread_state& ts = detail::this_thread();
   if (ts.current != nullptr) return ts.self->sched.live_goroutines();
@@ -119,14 +166,14 @@ inline std::size_t num_goroutines() {
   return ref ? ref->live_goroutines() : 0;
 }
 
-// in_goroutine: true when called on a goroutine, false on a plain thread.
+/// in_goroutine: true when called on a goroutine, false on a plain thread.
 inline bool in_goroutine() {
   detail::thread_state& ts = detail::this_thread();
   if (ts.current == nullptr) detail::note_plain_thread(ts);
   return ts.current != nullptr;
 }
 
-// goroutine_id: the calling goroutine's id (main is 1), 0 on a plain thread.
+/// goroutine_id: the calling goroutine's id (main is 1), 0 on a plain thread.
 inline std::uint64_t goroutine_id() {
   detail::thread_state& ts = detail::this_thread();
   if (ts.current == nullptr) {
@@ -136,9 +183,9 @@ inline std::uint64_t goroutine_id() {
   return ts.current->id.load(std::memory_order_relaxed);
 }
 
-// blocking: runs fn() — a call that blocks its thread (file I/O, a C library) — on a helper
-// thread while the calling goroutine parks, so its worker keeps running other goroutines.
-// Returns fn's result or rethrows its exception. On a plain thread, calls fn() directly.
+/// blocking: runs fn() — a call that blocks its thread (file I/O, a C library) — on a helper
+/// thread while the calling goroutine parks, so its worker keeps running other goroutines.
+/// Returns fn's result or rethrows its exception. On a plain thread, calls fn() directly.
 template <class F>
 auto blocking(F&& fn) -> std::invoke_result_t<F&> {
   using result_type = std::invoke_result_t<F&>;
