@@ -1,4 +1,5 @@
-// goro/debug.hpp — introspection (API section 8): the goroutine dump and the runtime counters.
+/// \file
+/// goro/debug.hpp — introspection (API section 8): the goroutine dump and the runtime counters.
 #pragma once
 
 #include <cstdint>
@@ -9,9 +10,13 @@
 
 namespace goro {
 
-// dump: writes one block per live goroutine of the active run (those num_goroutines() counts),
-// in the style of Go's SIGQUIT dump: a header line `goroutine <id> [<state>]:`, where the goroutine
-// was created, and a blank line. Writes nothing when no run is active.
+/// dump: writes one block per live goroutine of the active run (those num_goroutines() counts),
+/// in the style of Go's SIGQUIT dump: a header line `goroutine <id> [<state>]:`, where the
+/// goroutine was created, and a blank line. Writes nothing when no run is active.
+///
+/// The state is one of `running`, `runnable`, `chan receive`, `chan send`, `select`, `sleep`,
+/// `mutex`, `wait_group`, `cond`, `once`, `semaphore`, `io` or `blocking`, possibly followed by
+/// ` (nil chan)` or ` (no cases)`. From any goroutine or thread.
 inline void dump(std::ostream& out) {
   detail::thread_state& ts = detail::this_thread();
   if (ts.current != nullptr) {
@@ -23,14 +28,17 @@ inline void dump(std::ostream& out) {
   if (ref) ref->dump(out);
 }
 
-// stats: counters since the process started.
+/// stats: counters since the process started (the runs that have ended and the active one).
 struct stats {
-  std::uint64_t spawned;           // goroutines started (main goroutines included)
-  std::uint64_t finished;          // goroutines that returned or were unwound
-  std::uint64_t context_switches;  // switches from a goroutine back to its worker
-  std::uint64_t steals;            // successful steals from another worker's run queue
-  std::uint64_t parks;             // goroutines parked by a blocking operation
+  std::uint64_t spawned;           ///< goroutines started (main goroutines included)
+  std::uint64_t finished;          ///< goroutines that returned or were unwound
+  std::uint64_t context_switches;  ///< switches from a goroutine back to its worker
+  std::uint64_t steals;            ///< successful steals from another worker's run queue
+  std::uint64_t parks;             ///< goroutines parked by a blocking operation
 };
+
+/// runtime_stats: the counters of goro::stats as they are now. From any goroutine or thread; the
+/// counts of the active run are read without stopping it, so they may be slightly behind.
 
 inline stats runtime_stats() {
   detail::worker_counters sum;

@@ -1,21 +1,24 @@
-// goro/select.hpp — waiting on several channel operations at once (API section 3).
-//
-//   switch (goro::select(goro::on_recv(jobs, [&](std::optional<job> j) { ... }),
-//                        goro::on_send(results, r),
-//                        goro::on_recv(goro::after(1s)))) {
-//     case 2: /* timed out */ break;
-//   }
-//
-// select blocks until one case can proceed, completes it, runs its callback and returns its index
-// in argument order. When several cases are ready one is chosen uniformly at random. Nil channels
-// never fire; a select with no cases, or only nil channels and no default, blocks forever. With
-// on_default, select never blocks. A receive on a closed channel fires with std::nullopt. A send
-// on a closed channel counts as ready (a default does not run in its place) and, when chosen,
-// throws goro::channel_closed. The value of an on_send case that is not chosen is not consumed:
-// on_send refers to the caller's value and copies (an lvalue) or moves (an rvalue) it only if
-// that case fires — so build the cases inside the select call, where they live as long as it.
-//
-// select_set<T> is Go's reflect.Select: a runtime-sized set of cases of one element type.
+/// \file
+/// goro/select.hpp — waiting on several channel operations at once (API section 3).
+///
+/// ```cpp
+///   switch (goro::select(goro::on_recv(jobs, [&](std::optional<job> j) { ... }),
+///                        goro::on_send(results, r),
+///                        goro::on_recv(goro::after(1s)))) {
+///     case 2: /* timed out */ break;
+///   }
+/// ```
+///
+/// select blocks until one case can proceed, completes it, runs its callback and returns its index
+/// in argument order. When several cases are ready one is chosen uniformly at random. Nil channels
+/// never fire; a select with no cases, or only nil channels and no default, blocks forever. With
+/// on_default, select never blocks. A receive on a closed channel fires with std::nullopt. A send
+/// on a closed channel counts as ready (a default does not run in its place) and, when chosen,
+/// throws goro::channel_closed. The value of an on_send case that is not chosen is not consumed:
+/// on_send refers to the caller's value and copies (an lvalue) or moves (an rvalue) it only if
+/// that case fires — so build the cases inside the select call, where they live as long as it.
+///
+/// select_set<T> is Go's reflect.Select: a runtime-sized set of cases of one element type.
 #pragma once
 
 #include <array>
@@ -113,8 +116,9 @@ using stored_value =
 
 }  // namespace detail
 
-// on_recv: a case that receives from `ch` (a chan<T> or recv_chan<T>) and calls
-// fn(std::optional<T>) with the value, or std::nullopt if the channel is closed.
+/// on_recv: a case that receives from `ch` (a chan<T> or recv_chan<T>) and calls
+/// fn(std::optional<T>) with the value, or std::nullopt if the channel is closed. `fn` may be
+/// any callable invocable with std::optional<T> (a generic lambda too), or left out.
 template <class Handle, class F = detail::ignore_result>
   requires detail::receivable<Handle> &&
            std::invocable<F&, std::optional<detail::element_of<Handle>>>
@@ -124,7 +128,10 @@ auto on_recv(const Handle& ch, F&& fn = {}) {
                                                std::forward<F>(fn), std::nullopt};
 }
 
-// on_send: a case that sends `value` on `ch` (a chan<T> or send_chan<T>) and then calls fn().
+/// on_send: a case that sends `value` on `ch` (a chan<T> or send_chan<T>) and then calls fn()
+/// (which may be left out). The case refers to `value`; it is copied (an lvalue) or moved (an
+/// rvalue) only if this case is chosen. (A value of another type than T is converted to T when
+/// the case is made.)
 template <class Handle, class V, class F = detail::ignore_result>
   requires detail::sendable<Handle> && std::constructible_from<detail::element_of<Handle>, V&&> &&
            std::invocable<F&>
@@ -136,14 +143,17 @@ auto on_send(const Handle& ch, V&& value, F&& fn = {}) {
                                                        std::forward<F>(fn)};
 }
 
-// on_default: the case that runs when no other can proceed at once (at most one per select).
+/// on_default: the case that runs when no other can proceed at once (at most one per select);
+/// fn() may be left out.
 template <class F = detail::ignore_result>
   requires std::invocable<F&>
 auto on_default(F&& fn = {}) {
   return detail::default_case<std::decay_t<F>>{std::forward<F>(fn)};
 }
 
-// select: blocks until one of `cases` proceeds, runs its callback, returns its index.
+/// select: blocks until one of `cases` proceeds, runs its callback, returns its index (in
+/// argument order). The cases are made by on_recv, on_send and on_default; see the rules at the
+/// top of this header. From any goroutine or thread.
 template <class... Cases>
 std::size_t select(Cases&&... cases) {
   constexpr std::size_t n = sizeof...(Cases);
@@ -171,31 +181,35 @@ std::size_t select(Cases&&... cases) {
   return index;
 }
 
-// select_set: a runtime-sized set of cases on channels of one element type.
+/// select_set: a runtime-sized set of cases on channels of one element type (Go's
+/// reflect.Select). A set may be selected on again: receive cases stay armed; a send case whose
+/// value was sent never fires again. Not synchronised: one goroutine at a time uses a set.
 template <class T>
 class select_set {
  public:
+  /// result: which case fired, and what a receive case received.
   struct result {
-    std::size_t index;
-    std::optional<T> value;  // a receive case's value (nullopt: closed); nullopt for a send case
+    std::size_t index;       ///< the case's index, as add_recv or add_send returned it
+    std::optional<T> value;  ///< a receive case's value (nullopt: closed); nullopt for a send case
   };
 
-  // add_recv: adds a receive case; returns its index.
+  /// add_recv: adds a receive case; returns its index.
   std::size_t add_recv(recv_chan<T> ch) {
     entries_.push_back(entry{std::move(ch), nullptr, false, std::nullopt});
     return entries_.size() - 1;
   }
 
-  // add_send: adds a case that sends `value`; once that value is sent the case never fires again.
+  /// add_send: adds a case that sends `value`; once that value is sent the case never fires again.
+  /// Returns its index.
   std::size_t add_send(send_chan<T> ch, T value) {
     entries_.push_back(entry{nullptr, std::move(ch), true, std::move(value)});
     return entries_.size() - 1;
   }
 
-  // select: blocks until a case proceeds (the rules of goro::select).
+  /// select: blocks until a case proceeds (the rules of goro::select).
   result select() { return *run(true); }
 
-  // try_select: never blocks: nullopt where select would have blocked.
+  /// try_select: never blocks: nullopt where select would have blocked.
   std::optional<result> try_select() { return run(false); }
 
  private:
