@@ -1,27 +1,30 @@
-// goro/time.hpp — sleeping and timers (API section 4): sleep_for, sleep_until, after, timer,
-// ticker.
-//
-//   goro::timer t(50ms);
-//   goro::select(goro::on_recv(results, [&](auto r) { use(r); }),
-//                goro::on_recv(t.c(), [&](auto) { give_up(); }));
-//   if (!t.stop()) { /* it had fired: its value is in t.c() unless received */ }
-//
-// Sleeping parks the goroutine on the runtime's timer heap, never its worker thread; on a plain
-// thread it sleeps the thread.
-//
-// Timers (timer, ticker, after, and the deadlines of <goro/context.hpp>) are timer_states: a
-// counted object with one node for a timer heap. While a run is active every timer goes into that
-// run's heap (detail/timer_heap.hpp; O(log n) per add, remove and expiry, no thread or goroutine
-// per timer) and fires on one of its workers. With no run active — a plain program that has not
-// called goro::run, or has finished it — timers go into the fallback heap, served by one
-// background thread that goro starts the first time it is needed; and a timer still pending
-// when its run ends moves there, so it fires on time. So timers work everywhere channels do.
-// (The fallback thread is invisible to deadlock detection: a goroutine that waits only for a
-// timer that was started before its run began may be reported as deadlocked.)
-//
-// A timer sends the time it fired (steady_clock::now() in the callback, never earlier than its
-// deadline) on a channel of capacity 1 with a non-blocking send: a firing that finds the channel
-// full is dropped — a ticker never queues more than one tick for a slow receiver, like Go's.
+/// \file
+/// goro/time.hpp — sleeping and timers (API section 4): sleep_for, sleep_until, after, timer,
+/// ticker.
+///
+/// ```cpp
+///   goro::timer t(50ms);
+///   goro::select(goro::on_recv(results, [&](auto r) { use(r); }),
+///                goro::on_recv(t.c(), [&](auto) { give_up(); }));
+///   if (!t.stop()) { /* it had fired: its value is in t.c() unless received */ }
+/// ```
+///
+/// Sleeping parks the goroutine on the runtime's timer heap, never its worker thread; on a plain
+/// thread it sleeps the thread.
+///
+/// Timers (timer, ticker, after, and the deadlines of <goro/context.hpp>) are timer_states: a
+/// counted object with one node for a timer heap. While a run is active every timer goes into that
+/// run's heap (detail/timer_heap.hpp; O(log n) per add, remove and expiry, no thread or goroutine
+/// per timer) and fires on one of its workers. With no run active — a plain program that has not
+/// called goro::run, or has finished it — timers go into the fallback heap, served by one
+/// background thread that goro starts the first time it is needed; and a timer still pending
+/// when its run ends moves there, so it fires on time. So timers work everywhere channels do.
+/// (The fallback thread is invisible to deadlock detection: a goroutine that waits only for a
+/// timer that was started before its run began may be reported as deadlocked.)
+///
+/// A timer sends the time it fired (steady_clock::now() in the callback, never earlier than its
+/// deadline) on a channel of capacity 1 with a non-blocking send: a firing that finds the channel
+/// full is dropped — a ticker never queues more than one tick for a slow receiver, like Go's.
 //
 // Invariants of a timer_state (all under its lock_):
 //   - gen_ numbers the arms: every arm, stop and reset increments it, and the node enters a heap
@@ -405,7 +408,8 @@ class timer_handle {
 
 }  // namespace detail
 
-// sleep_until: blocks the calling goroutine (or thread) until `deadline`.
+/// sleep_until: blocks the calling goroutine (or thread) until `deadline`; returns at once if it
+/// has passed.
 inline void sleep_until(std::chrono::steady_clock::time_point deadline) {
   detail::thread_state& ts = detail::this_thread();
   if (ts.current == nullptr) {
@@ -433,15 +437,15 @@ inline void sleep_until(std::chrono::steady_clock::time_point deadline) {
   }
 }
 
-// sleep_for: blocks the calling goroutine (or thread) for at least `d`; returns at once if d <= 0.
+/// sleep_for: blocks the calling goroutine (or thread) for at least `d`; returns at once if d <= 0.
 inline void sleep_for(std::chrono::nanoseconds d) {
   sleep_until(detail::saturating_deadline(d));
 }
 
-// after: Go's time.After. Returns a channel of capacity 1 that receives, once, the time at which
-// `d` has elapsed (at once if d <= 0). From any goroutine or thread, with or without an active
-// run. The timer cannot be stopped: until it fires it keeps its channel and a heap entry, so a
-// loop that selects on a fresh after(1h) many times should use a goro::timer instead.
+/// after: Go's time.After. Returns a channel of capacity 1 that receives, once, the time at which
+/// `d` has elapsed (at once if d <= 0). From any goroutine or thread, with or without an active
+/// run. The timer cannot be stopped: until it fires it keeps its channel and a heap entry, so a
+/// loop that selects on a fresh after(1h) many times should use a goro::timer instead.
 inline recv_chan<std::chrono::steady_clock::time_point> after(std::chrono::nanoseconds d) {
   detail::note_api_use();
   auto* state = new detail::channel_timer();
@@ -456,39 +460,43 @@ inline recv_chan<std::chrono::steady_clock::time_point> after(std::chrono::nanos
   return c;
 }
 
-// timer: Go's time.Timer. Fires once, `d` after it is created (or reset), by sending the time on
-// c(). Move-only; destroying a pending timer stops it. Every member may be called from any
-// goroutine or thread, with or without an active run, but not concurrently on the same timer
-// object (like Go's, the handle is not synchronised; the firing is).
+/// timer: Go's time.Timer. Fires once, `d` after it is created (or reset), by sending the time on
+/// c(). Move-only; destroying a pending timer stops it. Every member may be called from any
+/// goroutine or thread, with or without an active run, but not concurrently on the same timer
+/// object (like Go's, the handle is not synchronised; the firing is).
 class timer {
  public:
-  // timer: starts a timer that fires after `d` (at once, in the constructor, if d <= 0).
+  /// timer: starts a timer that fires after `d` (at once, in the constructor, if d <= 0).
   explicit timer(std::chrono::nanoseconds d) : state_(new detail::channel_timer()) {
     detail::note_api_use();
     state_.get()->rearm(detail::saturating_deadline(d), {});
   }
+  /// timer(timer&&): takes over the timer; the moved-from object has a nil c(), its stop()
+  /// returns false and its reset() throws goro::error.
   timer(timer&&) noexcept = default;
+  /// operator=: takes over `other`'s timer; the timer this object had is stopped.
   timer& operator=(timer&&) noexcept = default;
 
-  // c: the channel the firing time is sent on (capacity 1). A nil channel for a moved-from timer.
+  /// c: the channel the firing time is sent on (capacity 1). A nil channel for a moved-from timer.
   recv_chan<std::chrono::steady_clock::time_point> c() const {
     if (state_.get() == nullptr) return nullptr;
     return state_.get()->channel();
   }
 
-  // stop: prevents the timer from firing. Returns true if that stopped a pending timer; false if
-  // it had already fired or been stopped. After stop() returns false the fired value is in c()
-  // (unless someone received it): `if (!t.stop()) t.c().recv();` drains it, as in Go. After
-  // stop() returns true nothing is sent.
+  /// stop: prevents the timer from firing. Returns true if that stopped a pending timer; false if
+  /// it had already fired or been stopped. After stop() returns false the fired value is in c()
+  /// (unless someone received it): `if (!t.stop()) t.c().recv();` drains it, as in Go. After
+  /// stop() returns true nothing is sent.
   bool stop() {
     detail::note_api_use();
     return state_.get() != nullptr && state_.get()->rearm(std::nullopt, {});
   }
 
-  // reset: re-arms the timer to fire after `d` from now, cancelling a pending firing. Returns
-  // true if the timer had been pending, false if it had fired or been stopped. A value fired
-  // earlier and not received stays in c() (as in Go 1.19: stop and drain before reset if that
-  // matters); a firing cancelled by this reset never arrives.
+  /// reset: re-arms the timer to fire after `d` from now, cancelling a pending firing. Returns
+  /// true if the timer had been pending, false if it had fired or been stopped. A value fired
+  /// earlier and not received stays in c() (as in Go 1.19: stop and drain before reset if that
+  /// matters); a firing cancelled by this reset never arrives. Throws goro::error on a moved-from
+  /// timer.
   bool reset(std::chrono::nanoseconds d) {
     detail::note_api_use();
     if (state_.get() == nullptr) throw error("goro::timer::reset: called on a moved-from timer");
@@ -499,35 +507,38 @@ class timer {
   detail::timer_handle state_;
 };
 
-// ticker: Go's time.Ticker. Sends the time on c() every `d`; a receiver that falls behind finds at
-// most one tick waiting, the others are dropped, and the ticks keep their period (missed ones are
-// skipped, not bunched). Move-only; destroying a ticker stops it. Members as timer's.
+/// ticker: Go's time.Ticker. Sends the time on c() every `d`; a receiver that falls behind finds at
+/// most one tick waiting, the others are dropped, and the ticks keep their period (missed ones are
+/// skipped, not bunched). Move-only; destroying a ticker stops it. Members as timer's.
 class ticker {
  public:
-  // ticker: starts ticking every `d`. Throws goro::error if d <= 0 (Go panics
-  // "non-positive interval for NewTicker").
+  /// ticker: starts ticking every `d`. Throws goro::error if d <= 0 (Go panics
+  /// "non-positive interval for NewTicker").
   explicit ticker(std::chrono::nanoseconds d) : state_(make(d)) {
     detail::note_api_use();
     state_.get()->rearm(detail::saturating_deadline(d), d);
   }
+  /// ticker(ticker&&): takes over the ticker; the moved-from object has a nil c() and its
+  /// reset() throws goro::error.
   ticker(ticker&&) noexcept = default;
+  /// operator=: takes over `other`'s ticker; the ticker this object had is stopped.
   ticker& operator=(ticker&&) noexcept = default;
 
-  // c: the channel ticks are sent on (capacity 1). A nil channel for a moved-from ticker.
+  /// c: the channel ticks are sent on (capacity 1). A nil channel for a moved-from ticker.
   recv_chan<std::chrono::steady_clock::time_point> c() const {
     if (state_.get() == nullptr) return nullptr;
     return state_.get()->channel();
   }
 
-  // stop: no more ticks are sent (a tick already in c() stays there). The channel is not closed.
+  /// stop: no more ticks are sent (a tick already in c() stays there). The channel is not closed.
   void stop() {
     detail::note_api_use();
     if (state_.get() != nullptr) state_.get()->rearm(std::nullopt, {});
   }
 
-  // reset: stops the ticker and restarts it with period `d`; the next tick comes `d` from now.
-  // Also restarts a stopped ticker. Throws goro::error if d <= 0 (Go: "non-positive interval for
-  // Ticker.Reset").
+  /// reset: stops the ticker and restarts it with period `d`; the next tick comes `d` from now.
+  /// Also restarts a stopped ticker. Throws goro::error if d <= 0 (Go: "non-positive interval for
+  /// Ticker.Reset"), or on a moved-from ticker.
   void reset(std::chrono::nanoseconds d) {
     detail::note_api_use();
     if (d.count() <= 0) throw error("goro::ticker::reset: non-positive interval for Ticker.Reset");
