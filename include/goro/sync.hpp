@@ -1,8 +1,12 @@
-// goro/sync.hpp — Go's sync toolkit for goroutines and plain threads (API section 5).
-//
-// A goroutine that blocks on any of these parks; its worker runs other goroutines. A plain thread
-// blocks on a futex. Every object keeps its waiters in FIFO order under its own futex_mutex, and
-// wakes them through the claim-then-wake gate of detail/waiter.hpp.
+/// \file
+/// goro/sync.hpp — Go's sync toolkit for goroutines and plain threads (API section 5).
+///
+/// A goroutine that blocks on any of these parks; its worker runs other goroutines. A plain thread
+/// blocks on a futex. Every object keeps its waiters in FIFO order under its own futex_mutex, and
+/// wakes them through the claim-then-wake gate of detail/waiter.hpp.
+///
+/// Every object must outlive the goroutines blocked on it, through the shutdown of the run too:
+/// declare it outside goro::run, or keep main from returning while others wait on its locals.
 //
 // Rules every type here follows:
 //   - Claim, deliver, then wake: a waker dequeues a waiter under the object's lock, wins its
@@ -41,7 +45,7 @@
 
 namespace goro {
 
-// wait_group: waits for a collection of goroutines to finish (sync.WaitGroup).
+/// wait_group: waits for a collection of goroutines to finish (sync.WaitGroup).
 //
 // state_ packs the counter (high 32 bits, signed) and the number of waiters (low 32 bits) so that
 // the add() that brings the counter to zero sees in the same atomic step whether anyone waits:
@@ -61,8 +65,8 @@ class wait_group {
   wait_group(const wait_group&) = delete;
   wait_group& operator=(const wait_group&) = delete;
 
-  // add: adds `delta` (which may be negative) to the counter; when it reaches zero every waiter
-  // is released. Throws goro::error, leaving the counter unchanged, if it would go below zero.
+  /// add: adds `delta` (which may be negative) to the counter; when it reaches zero every waiter
+  /// is released. Throws goro::error, leaving the counter unchanged, if it would go below zero.
   void add(std::ptrdiff_t delta = 1) {
     detail::note_api_use();
     detail::chaos_point();
@@ -85,10 +89,10 @@ class wait_group {
     release(waiting);
   }
 
-  // done: add(-1).
+  /// done: add(-1).
   void done() { add(-1); }
 
-  // wait: blocks until the counter is zero.
+  /// wait: blocks until the counter is zero.
   void wait() {
     detail::note_api_use();
     detail::chaos_point();
@@ -176,9 +180,9 @@ inline void spin_pause() noexcept {
 
 }  // namespace detail
 
-// mutex: a mutual exclusion lock (sync.Mutex), fair under contention the way Go's is. Lockable:
-// works with std::lock_guard, std::unique_lock and std::scoped_lock. Not recursive; a locked mutex
-// may be unlocked by another goroutine or thread than the one that locked it (as in Go).
+/// mutex: a mutual exclusion lock (sync.Mutex), fair under contention the way Go's is. Lockable:
+/// works with std::lock_guard, std::unique_lock and std::scoped_lock. Not recursive; a locked mutex
+/// may be unlocked by another goroutine or thread than the one that locked it (as in Go).
 //
 // state_ holds four bits:
 //   locked_bit   the mutex is held. The uncontended lock and unlock are one CAS each on it.
@@ -213,7 +217,7 @@ class mutex {
   mutex(const mutex&) = delete;
   mutex& operator=(const mutex&) = delete;
 
-  // lock: blocks until the caller holds the mutex. From any goroutine or thread.
+  /// lock: blocks until the caller holds the mutex. From any goroutine or thread.
   void lock() {
     detail::note_api_use();
     detail::chaos_point();
@@ -225,7 +229,7 @@ class mutex {
     lock_slow();
   }
 
-  // try_lock: takes the mutex if it is free and not promised to a starving waiter; never blocks.
+  /// try_lock: takes the mutex if it is free and not promised to a starving waiter; never blocks.
   bool try_lock() {
     detail::note_api_use();
     std::uint32_t s = state_.load(std::memory_order_relaxed);
@@ -238,8 +242,8 @@ class mutex {
     return false;
   }
 
-  // unlock: releases the mutex, waking or handing it to a waiter if one is parked. Throws
-  // goro::error, changing nothing, if the mutex is not locked.
+  /// unlock: releases the mutex, waking or handing it to a waiter if one is parked. Throws
+  /// goro::error, changing nothing, if the mutex is not locked.
   void unlock() {
     detail::note_api_use();
     std::uint32_t s = locked_bit;
@@ -400,13 +404,13 @@ class mutex {
   detail::wait_queue waiters_;           // first-time waiters, FIFO
 };
 
-// shared_mutex: a reader/writer lock (sync.RWMutex). Any number of readers or one writer hold
-// it. Lockable and SharedLockable: works with std::unique_lock and std::shared_lock.
-//
-// Fairness: a reader arriving while a writer waits queues behind it, so a stream of readers
-// cannot starve a writer: the writer gets the lock as soon as the readers inside leave. When a
-// writer unlocks, the readers that queued meanwhile all go in before the next writer, so writers
-// cannot starve readers either. Writers among themselves are FIFO, with direct hand-off.
+/// shared_mutex: a reader/writer lock (sync.RWMutex). Any number of readers or one writer hold
+/// it. Lockable and SharedLockable: works with std::unique_lock and std::shared_lock.
+///
+/// Fairness: a reader arriving while a writer waits queues behind it, so a stream of readers
+/// cannot starve a writer: the writer gets the lock as soon as the readers inside leave. When a
+/// writer unlocks, the readers that queued meanwhile all go in before the next writer, so writers
+/// cannot starve readers either. Writers among themselves are FIFO, with direct hand-off.
 //
 // state_ holds the reader count (above reader_shift) and three bits:
 //   writer_bit           a writer holds the lock (or it was handed to one that is waking up)
@@ -431,7 +435,7 @@ class shared_mutex {
   shared_mutex(const shared_mutex&) = delete;
   shared_mutex& operator=(const shared_mutex&) = delete;
 
-  // lock: blocks until the caller holds the lock exclusively. From any goroutine or thread.
+  /// lock: blocks until the caller holds the lock exclusively. From any goroutine or thread.
   void lock() {
     detail::note_api_use();
     detail::chaos_point();
@@ -443,7 +447,7 @@ class shared_mutex {
     lock_slow();
   }
 
-  // try_lock: takes the lock exclusively if nobody holds it; never blocks.
+  /// try_lock: takes the lock exclusively if nobody holds it; never blocks.
   bool try_lock() {
     detail::note_api_use();
     std::uint64_t s = state_.load(std::memory_order_relaxed);
@@ -456,8 +460,8 @@ class shared_mutex {
     return false;
   }
 
-  // unlock: releases an exclusive hold: admits the readers that queued meanwhile, else hands the
-  // lock to the next writer. Throws goro::error, changing nothing, if no writer holds the lock.
+  /// unlock: releases an exclusive hold: admits the readers that queued meanwhile, else hands the
+  /// lock to the next writer. Throws goro::error, changing nothing, if no writer holds the lock.
   void unlock() {
     detail::note_api_use();
     std::uint64_t s = writer_bit;
@@ -471,7 +475,7 @@ class shared_mutex {
     unlock_slow();
   }
 
-  // lock_shared: blocks until the caller holds the lock shared. From any goroutine or thread.
+  /// lock_shared: blocks until the caller holds the lock shared. From any goroutine or thread.
   void lock_shared() {
     detail::note_api_use();
     detail::chaos_point();
@@ -485,7 +489,7 @@ class shared_mutex {
     lock_shared_slow();
   }
 
-  // try_lock_shared: takes a shared hold if no writer holds or waits for the lock; never blocks.
+  /// try_lock_shared: takes a shared hold if no writer holds or waits for the lock; never blocks.
   bool try_lock_shared() {
     detail::note_api_use();
     std::uint64_t s = state_.load(std::memory_order_relaxed);
@@ -498,8 +502,8 @@ class shared_mutex {
     return false;
   }
 
-  // unlock_shared: releases a shared hold; the last reader out hands the lock to a waiting
-  // writer. Throws goro::error, changing nothing, if no reader holds the lock.
+  /// unlock_shared: releases a shared hold; the last reader out hands the lock to a waiting
+  /// writer. Throws goro::error, changing nothing, if no reader holds the lock.
   void unlock_shared() {
     detail::note_api_use();
     std::uint64_t s = state_.load(std::memory_order_relaxed);
@@ -693,11 +697,11 @@ class shared_mutex {
   detail::wait_queue readers_;           // readers waiting behind a writer
 };
 
-// condition_variable: a rendezvous point for goroutines and threads waiting for a condition
-// that a goro::mutex protects (sync.Cond). wait releases the mutex and blocks in one step with
-// respect to notify: a notify that follows the unlock — by a holder of the mutex or anyone
-// else — finds the waiter queued, so no wake-up is lost. Waiters are woken in FIFO order.
-// Spurious wake-ups do not happen, but use the predicate form anyway, as with any condvar.
+/// condition_variable: a rendezvous point for goroutines and threads waiting for a condition
+/// that a goro::mutex protects (sync.Cond). wait releases the mutex and blocks in one step with
+/// respect to notify: a notify that follows the unlock — by a holder of the mutex or anyone
+/// else — finds the waiter queued, so no wake-up is lost. Waiters are woken in FIFO order.
+/// Spurious wake-ups do not happen, but use the predicate form anyway, as with any condvar.
 //
 // Invariants: waiters_ holds exactly the waiters not yet claimed by a notify (or the shutdown).
 // A waiter queues and releases the mutex while it holds lock_, and keeps lock_ until it has
@@ -708,10 +712,10 @@ class condition_variable {
   condition_variable(const condition_variable&) = delete;
   condition_variable& operator=(const condition_variable&) = delete;
 
-  // wait: releases the mutex `lk` holds, blocks until notified, and locks it again before it
-  // returns. From any goroutine or thread. Throws goro::error if `lk` does not hold its mutex. If
-  // the shutdown unwinds the waiting goroutine, the mutex is locked again first (without
-  // interruption), so `lk` owns it during the unwinding as after a normal return.
+  /// wait: releases the mutex `lk` holds, blocks until notified, and locks it again before it
+  /// returns. From any goroutine or thread. Throws goro::error if `lk` does not hold its mutex. If
+  /// the shutdown unwinds the waiting goroutine, the mutex is locked again first (without
+  /// interruption), so `lk` owns it during the unwinding as after a normal return.
   void wait(std::unique_lock<mutex>& lk) {
     detail::chaos_point();
     if (!lk.owns_lock()) {
@@ -728,14 +732,14 @@ class condition_variable {
     lk.lock();
   }
 
-  // wait: wait(lk) until pred() is true; pred is called with the mutex held.
+  /// wait: wait(lk) until pred() is true; pred is called with the mutex held.
   template <class Predicate>
   void wait(std::unique_lock<mutex>& lk, Predicate pred) {
     while (!pred()) wait(lk);
   }
 
-  // notify_one: wakes the longest-waiting waiter, if any. From any goroutine or thread, with or
-  // without the mutex held.
+  /// notify_one: wakes the longest-waiting waiter, if any. From any goroutine or thread, with or
+  /// without the mutex held.
   void notify_one() {
     detail::note_api_use();
     detail::waiter* w = nullptr;
@@ -746,7 +750,7 @@ class condition_variable {
     if (w != nullptr) detail::wake(*w->owner);
   }
 
-  // notify_all: wakes every waiter. From any goroutine or thread, with or without the mutex held.
+  /// notify_all: wakes every waiter. From any goroutine or thread, with or without the mutex held.
   void notify_all() {
     detail::note_api_use();
     detail::waiter* chain = nullptr;
@@ -777,9 +781,9 @@ class condition_variable {
   detail::wait_queue waiters_;  // FIFO
 };
 
-// once: runs a function exactly once (sync.Once), like std::call_once. Callers that arrive while
-// it runs wait for it. If it throws, the once is not done: the exception goes to that caller, and
-// one of the waiting or later callers runs the function again.
+/// once: runs a function exactly once (sync.Once), like std::call_once. Callers that arrive while
+/// it runs wait for it. If it throws, the once is not done: the exception goes to that caller, and
+/// one of the waiting or later callers runs the function again.
 //
 // state_ packs done_bit, running_bit and the number of counted waiters (above waiter_shift), so
 // that the runner's finish — one atomic exchange — learns in the same step whether anyone waits:
@@ -798,8 +802,8 @@ class once {
   once(const once&) = delete;
   once& operator=(const once&) = delete;
 
-  // call: runs fn() unless a call has already completed; waits while another caller runs it.
-  // From any goroutine or thread. Rethrows fn's exception (the once then stays not done).
+  /// call: runs fn() unless a call has already completed; waits while another caller runs it.
+  /// From any goroutine or thread. Rethrows fn's exception (the once then stays not done).
   template <class F>
   void call(F&& fn) {
     detail::note_api_use();
@@ -877,15 +881,15 @@ class once {
   }
 
   std::atomic<std::uint64_t> state_{0};  // waiters << waiter_shift | running | done
-  detail::futex_mutex lock_;  // guards waiters_, unclaimed_releases_, departed_, releases_
+  detail::futex_mutex lock_;             // guards waiters_ and unclaimed_releases_
   detail::wait_queue waiters_;
   std::uint64_t unclaimed_releases_ = 0;
 };
 
-// semaphore: a weighted semaphore (golang.org/x/sync/semaphore.Weighted) of a fixed capacity.
-// acquire(n) takes n permits, blocking until they are free; waiters are served strictly in FIFO
-// order, so a large acquire is never overtaken by later small ones (nor does a free permit let a
-// small one jump the queue while a large one waits at its front).
+/// semaphore: a weighted semaphore (golang.org/x/sync/semaphore.Weighted) of a fixed capacity.
+/// acquire(n) takes n permits, blocking until they are free; waiters are served strictly in FIFO
+/// order, so a large acquire is never overtaken by later small ones (nor does a free permit let a
+/// small one jump the queue while a large one waits at its front).
 //
 // Invariants (under lock_): 0 <= held_ <= capacity_; a waiter's permits are added to held_ only
 // by the waker that claimed it, before it wakes it, so a waiter the shutdown interrupted was
@@ -893,7 +897,7 @@ class once {
 // (every release and every departure of a waiter re-serves the queue).
 class semaphore {
  public:
-  // semaphore: a semaphore of `capacity` permits, all free. Throws goro::error if negative.
+  /// semaphore: a semaphore of `capacity` permits, all free. Throws goro::error if negative.
   explicit semaphore(std::ptrdiff_t capacity) : capacity_(capacity) {
     if (capacity < 0) {
       throw error("goro::semaphore: negative capacity " + std::to_string(capacity));
@@ -902,8 +906,8 @@ class semaphore {
   semaphore(const semaphore&) = delete;
   semaphore& operator=(const semaphore&) = delete;
 
-  // acquire: takes n permits, blocking until they are free and every earlier waiter is served.
-  // From any goroutine or thread. Throws goro::error if n is negative or exceeds the capacity.
+  /// acquire: takes n permits, blocking until they are free and every earlier waiter is served.
+  /// From any goroutine or thread. Throws goro::error if n is negative or exceeds the capacity.
   void acquire(std::ptrdiff_t n = 1) {
     detail::chaos_point();
     check_weight("acquire", n);
@@ -924,8 +928,8 @@ class semaphore {
     // The waker added our n permits to held_ before waking us.
   }
 
-  // try_acquire: takes n permits if they are free and nobody waits; never blocks. Throws
-  // goro::error if n is negative or exceeds the capacity.
+  /// try_acquire: takes n permits if they are free and nobody waits; never blocks. Throws
+  /// goro::error if n is negative or exceeds the capacity.
   bool try_acquire(std::ptrdiff_t n = 1) {
     detail::note_api_use();
     check_weight("try_acquire", n);
@@ -937,8 +941,8 @@ class semaphore {
     return false;
   }
 
-  // release: returns n permits and wakes the waiters at the front that now fit. Throws
-  // goro::error, changing nothing, if n is negative or more than are held.
+  /// release: returns n permits and wakes the waiters at the front that now fit. Throws
+  /// goro::error, changing nothing, if n is negative or more than are held.
   void release(std::ptrdiff_t n = 1) {
     detail::note_api_use();
     if (n < 0) throw error("goro::semaphore: release(" + std::to_string(n) + ") is negative");
