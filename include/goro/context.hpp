@@ -1,17 +1,20 @@
-// goro/context.hpp — cancellation, deadlines and request-scoped values (API section 6; Go's
-// package context).
-//
-//   auto [ctx, cancel] = goro::with_timeout(goro::background(), 100ms);
-//   goro::select(goro::on_recv(results, [&](auto r) { use(r); }),
-//                goro::on_recv(ctx.done(), [&](auto) { report(ctx.err()); }));
-//   cancel();  // releases the context's resources early; idempotent
-//
-// A context is a cheap, copyable, immutable handle on a node of a tree. background() is the root
-// (no node at all). with_cancel, with_timeout and with_deadline add a cancellable node; with_value
-// adds a node carrying one value. Every node keeps its parent alive, so lookups walk up the chain.
-// Cancelling a node — through its cancel_func, its deadline, or its parent — closes its done()
-// channel and cancels every cancellable descendant with the same error. No goroutine or thread
-// is started per context; a deadline is one timer on the runtime's timer heap (see time.hpp).
+/// \file
+/// goro/context.hpp — cancellation, deadlines and request-scoped values (API section 6; Go's
+/// package context).
+///
+/// ```cpp
+///   auto [ctx, cancel] = goro::with_timeout(goro::background(), 100ms);
+///   goro::select(goro::on_recv(results, [&](auto r) { use(r); }),
+///                goro::on_recv(ctx.done(), [&](auto) { report(ctx.err()); }));
+///   cancel();  // releases the context's resources early; idempotent
+/// ```
+///
+/// A context is a cheap, copyable, immutable handle on a node of a tree. background() is the root
+/// (no node at all). with_cancel, with_timeout and with_deadline add a cancellable node; with_value
+/// adds a node carrying one value. Every node keeps its parent alive, so lookups walk up the chain.
+/// Cancelling a node — through its cancel_func, its deadline, or its parent — closes its done()
+/// channel and cancels every cancellable descendant with the same error. No goroutine or thread
+/// is started per context; a deadline is one timer on the runtime's timer heap (see time.hpp).
 //
 // Invariants of a cancel_node (under its lock_):
 //   - err_ goes from 0 to canceled or deadline_exceeded once, and done_ is closed after that
@@ -55,13 +58,13 @@
 
 namespace goro {
 
-// errc: the errors of a done context (Go's context.Canceled and context.DeadlineExceeded), in
-// the `goro` error category. An is_error_code_enum: `ctx.err() == goro::errc::canceled`.
-// They are also equivalent to the portable conditions std::errc::operation_canceled and
-// std::errc::timed_out.
+/// errc: the errors of a done context (Go's context.Canceled and context.DeadlineExceeded), in
+/// the `goro` error category. An is_error_code_enum: `ctx.err() == goro::errc::canceled`.
+/// They are also equivalent to the portable conditions std::errc::operation_canceled and
+/// std::errc::timed_out.
 enum class errc {
-  canceled = 1,           // "context canceled"
-  deadline_exceeded = 2,  // "context deadline exceeded"
+  canceled = 1,           ///< "context canceled" (Go's context.Canceled)
+  deadline_exceeded = 2,  ///< "context deadline exceeded" (Go's context.DeadlineExceeded)
 };
 
 namespace detail {
@@ -91,19 +94,21 @@ class goro_error_category final : public std::error_category {
 
 }  // namespace detail
 
-// error_category: the `goro` error category of goro::errc. From anywhere.
+/// error_category: the `goro` error category of goro::errc. From anywhere.
 inline const std::error_category& error_category() noexcept {
   static const detail::goro_error_category category;
   return category;
 }
 
-// make_error_code: found by argument-dependent lookup when an errc converts to std::error_code.
+/// make_error_code: found by argument-dependent lookup when an errc converts to std::error_code.
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), error_category()};
 }
 
 }  // namespace goro
 
+/// Makes goro::errc an error code enum: it converts to std::error_code (through
+/// goro::make_error_code) and compares with one, as in `ctx.err() == goro::errc::canceled`.
 template <>
 struct std::is_error_code_enum<goro::errc> : std::true_type {};
 
@@ -111,9 +116,9 @@ namespace goro {
 
 class context;
 
-// context_key: the key of a value in a context (Go uses an unexported type's value for this). A
-// key is an object, compared by address: declare one per value, e.g. as a static or global
-// `const goro::context_key<user> user_key;`, and keep it alive while contexts use it.
+/// context_key: the key of a value in a context (Go uses an unexported type's value for this). A
+/// key is an object, compared by address: declare one per value, e.g. as a static or global
+/// `const goro::context_key<user> user_key;`, and keep it alive while contexts use it.
 template <class T>
 struct context_key {};
 
@@ -418,33 +423,36 @@ struct context_access;
 
 }  // namespace detail
 
-// context: Go's context.Context. A cheap copyable handle (one counted pointer), immutable; all
-// members may be called from any goroutine or thread, concurrently.
+/// context: Go's context.Context. A cheap copyable handle (one counted pointer), immutable; all
+/// members may be called from any goroutine or thread, concurrently.
 class context {
  public:
-  // context: background().
+  /// context: background().
   context() noexcept = default;
+  /// context(const context&): another handle on the same context.
   context(const context& other) noexcept : node_(other.node_) {
     if (node_ != nullptr) node_->retain();
   }
+  /// context(context&&): takes over the handle; `other` becomes background().
   context(context&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
+  /// operator=: makes this a handle on `other`'s context.
   context& operator=(context other) noexcept {
     std::swap(node_, other.node_);
     return *this;
   }
   ~context() { detail::context_node::release(node_); }
 
-  // done: a channel that is closed when the context is cancelled or its deadline passes; a nil
-  // channel (never ready) for a context that can never be cancelled, like background(). Use it
-  // in select: on_recv(ctx.done(), ...) fires with std::nullopt.
+  /// done: a channel that is closed when the context is cancelled or its deadline passes; a nil
+  /// channel (never ready) for a context that can never be cancelled, like background(). Use it
+  /// in select: on_recv(ctx.done(), ...) fires with std::nullopt.
   recv_chan<std::monostate> done() const {
     detail::cancel_node* a = detail::anchor_of(node_);
     if (a == nullptr) return nullptr;
     return a->done();
   }
 
-  // err: {} while the context is live; goro::errc::canceled or goro::errc::deadline_exceeded
-  // once done() is closed (a context cancelled through its parent has the parent's error).
+  /// err: {} while the context is live; goro::errc::canceled or goro::errc::deadline_exceeded
+  /// once done() is closed (a context cancelled through its parent has the parent's error).
   std::error_code err() const noexcept {
     detail::cancel_node* a = detail::anchor_of(node_);
     const int e = a != nullptr ? a->err() : 0;
@@ -452,15 +460,15 @@ class context {
     return make_error_code(static_cast<errc>(e));
   }
 
-  // deadline: when the context will be cancelled by a deadline, if it has one: the earliest on
-  // its chain of parents.
+  /// deadline: when the context will be cancelled by a deadline, if it has one: the earliest on
+  /// its chain of parents.
   std::optional<std::chrono::steady_clock::time_point> deadline() const noexcept {
     if (node_ == nullptr) return std::nullopt;
     return node_->deadline();
   }
 
-  // value: the value stored under `key` by the nearest with_value on the chain, or nullptr. The
-  // pointer is valid while this context (or any context derived from it) lives.
+  /// value: the value stored under `key` by the nearest with_value on the chain, or nullptr. The
+  /// pointer is valid while this context (or any context derived from it) lives.
   template <class T>
   const T* value(const context_key<T>& key) const noexcept {
     if (node_ == nullptr) return nullptr;
@@ -474,9 +482,9 @@ class context {
   detail::context_node* node_ = nullptr;  // nullptr: background()
 };
 
-// cancel_func: cancels its context and every descendant with errc::canceled, and releases the
-// context's resources (its place in its parent's list, its timer). Idempotent; from any
-// goroutine or thread, concurrently too.
+/// cancel_func: cancels its context and every descendant with errc::canceled, and releases the
+/// context's resources (its place in its parent's list, its timer). Idempotent; from any
+/// goroutine or thread, concurrently too.
 using cancel_func = std::function<void()>;
 
 namespace detail {
@@ -523,23 +531,23 @@ inline std::size_t context_child_count(const context& c) {
 
 }  // namespace detail
 
-// background: the root context: never cancelled, no deadline, no values (Go's
-// context.Background()).
+/// background: the root context: never cancelled, no deadline, no values (Go's
+/// context.Background()).
 inline context background() noexcept {
   return context();
 }
 
-// with_cancel: a child of `parent` that is cancelled when the returned cancel_func is called or
-// when `parent` is, whichever happens first. Call the cancel_func (or drop every copy of the
-// context and the cancel_func) when done, so the parent forgets the child.
+/// with_cancel: a child of `parent` that is cancelled when the returned cancel_func is called or
+/// when `parent` is, whichever happens first. Call the cancel_func (or drop every copy of the
+/// context and the cancel_func) when done, so the parent forgets the child.
 inline std::pair<context, cancel_func> with_cancel(context parent) {
   return detail::make_cancellable(parent, std::nullopt);
 }
 
-// with_deadline: with_cancel, and also cancelled with errc::deadline_exceeded at `t`. If the
-// parent's deadline is earlier, the child keeps the parent's (and is cancelled by it). A
-// deadline already passed gives a context that is done at once. The deadline is a timer on the
-// runtime's heap (or the fallback heap with no run active, see time.hpp).
+/// with_deadline: with_cancel, and also cancelled with errc::deadline_exceeded at `t`. If the
+/// parent's deadline is earlier, the child keeps the parent's (and is cancelled by it). A
+/// deadline already passed gives a context that is done at once. The deadline is a timer on the
+/// runtime's heap (or the fallback heap with no run active, see time.hpp).
 inline std::pair<context, cancel_func> with_deadline(context parent,
                                                      std::chrono::steady_clock::time_point t) {
   const std::optional<detail::clock::time_point> inherited = parent.deadline();
@@ -547,14 +555,14 @@ inline std::pair<context, cancel_func> with_deadline(context parent,
   return detail::make_cancellable(parent, t);
 }
 
-// with_timeout: with_deadline(parent, now + d).
+/// with_timeout: with_deadline(parent, now + d).
 inline std::pair<context, cancel_func> with_timeout(context parent, std::chrono::nanoseconds d) {
   return with_deadline(std::move(parent), detail::saturating_deadline(d));
 }
 
-// with_value: a child of `parent` that carries `value` under `key` (and is cancelled with the
-// parent). value(key) on it or its descendants finds this value unless a nearer with_value of the
-// same key hides it.
+/// with_value: a child of `parent` that carries `value` under `key` (and is cancelled with the
+/// parent). value(key) on it or its descendants finds this value unless a nearer with_value of the
+/// same key hides it.
 template <class T>
 context with_value(context parent, const context_key<T>& key, std::type_identity_t<T> value) {
   detail::context_node* p = detail::context_access::node(parent);
