@@ -1,21 +1,24 @@
-// goro/group.hpp — a group of goroutines working on subtasks of one task, with the first error
-// collected and a shared context cancelled when it happens (API section 6; Go's
-// golang.org/x/sync/errgroup).
+/// \file
+/// goro/group.hpp — a group of goroutines working on subtasks of one task, with the first error
+/// collected and a shared context cancelled when it happens (API section 6; Go's
+/// golang.org/x/sync/errgroup).
+///
+/// ```cpp
+///   goro::group g(ctx);
+///   for (const auto& url : urls) g.go([&g, url] { fetch(g.ctx(), url); });  // may throw
+///   g.wait();  // rethrows the first exception of any task
+/// ```
+///
+/// A group's state is shared with its running tasks (a counted object), so a task never outlives
+/// what it uses, even if the group object is destroyed before wait() (its exception is then lost).
 //
-//   goro::group g(ctx);
-//   for (const auto& url : urls) g.go([&g, url] { fetch(g.ctx(), url); });  // may throw
-//   g.wait();  // rethrows the first exception of any task
-//
-// A group's state is shared with its running tasks (a counted object), so a task never outlives
-// what it uses, even if the group object is destroyed before wait() (its exception is then lost).
-//
-// Invariants (state::lock_ guards first_error_, active_ and limit_):
+// Invariants (state::lock_ guards first_error_, active_ and slots_):
 //   - active_ counts the go() calls that have begun and whose task has not finished (tasks
 //     waiting in go() for a free slot included); tasks_ (a wait_group) counts the tasks started
 //     and not finished.
 //   - first_error_ is set once, by the first task that throws, and never cleared; ctx_ is
 //     cancelled right after it is set, and by every wait().
-//   - With a limit, slots_ is a channel of capacity limit_ holding one token per running task:
+//   - With a limit n, slots_ is a channel of capacity n holding one token per running task:
 //     go() sends one before it starts the task (blocking while the channel is full), the task
 //     takes one back when it ends. slots_ is replaced only while active_ == 0.
 #pragma once
@@ -39,25 +42,25 @@
 
 namespace goro {
 
-// group: errgroup.Group. Non-copyable. Every member may be called from any goroutine, or from a
-// plain thread while a run is active (go() starts goroutines, so it needs one).
+/// group: errgroup.Group. Non-copyable. Every member may be called from any goroutine, or from a
+/// plain thread while a run is active (go() starts goroutines, so it needs one).
 class group {
  public:
-  // group: a group whose ctx() derives from background().
+  /// group: a group whose ctx() derives from background().
   group() : group(background()) {}
 
-  // group: a group whose ctx() is a child of `parent`: cancelled when `parent` is, when a task
-  // throws, or when wait() returns (errgroup.WithContext).
+  /// group: a group whose ctx() is a child of `parent`: cancelled when `parent` is, when a task
+  /// throws, or when wait() returns (errgroup.WithContext).
   explicit group(context parent) : state_(std::make_shared<state>(std::move(parent))) {}
 
   group(const group&) = delete;
   group& operator=(const group&) = delete;
 
-  // go: runs fn in a new goroutine. fn is called with no arguments, or with the group's context
-  // if it accepts one; it is decay-copied. If a limit is set and that many tasks are running, go()
-  // blocks until one finishes. An exception thrown by fn is collected, not propagated: the first
-  // one is rethrown by wait() and cancels ctx(). Throws goro::error (from goro::go) when no run is
-  // active; the group is then unchanged.
+  /// go: runs fn in a new goroutine. fn is called with no arguments, or with the group's context
+  /// if it accepts one; it is decay-copied. If a limit is set and that many tasks are running, go()
+  /// blocks until one finishes. An exception thrown by fn is collected, not propagated: the first
+  /// one is rethrown by wait() and cancels ctx(). Throws goro::error (from goro::go) when no run is
+  /// active; the group is then unchanged.
   template <class F>
   void go(F&& fn) {
     std::shared_ptr<state> s = state_;
@@ -90,22 +93,22 @@ class group {
     started = true;
   }
 
-  // wait: blocks until every task started by go() has finished, cancels ctx(), then rethrows the
-  // first exception a task threw, if any. The group stays usable: more go() and wait() calls may
-  // follow, and every later wait() rethrows that same first exception (ctx() stays cancelled).
+  /// wait: blocks until every task started by go() has finished, cancels ctx(), then rethrows the
+  /// first exception a task threw, if any. The group stays usable: more go() and wait() calls may
+  /// follow, and every later wait() rethrows that same first exception (ctx() stays cancelled).
   void wait() {
     state_->tasks_.wait();
     state_->cancel_();
     if (std::exception_ptr e = state_->first_error()) std::rethrow_exception(e);
   }
 
-  // ctx: the group's context (see the constructors).
+  /// ctx: the group's context (see the constructors).
   context ctx() const { return state_->ctx_; }
 
-  // set_limit: at most n tasks of this group run at once from now on; a negative n means no limit
-  // (the default). n == 0 makes every later go() block (as in Go, where the limit 0 admits
-  // nothing). Like Go, which panics, throws goro::error if a task of the group is still active
-  // (running, or waiting in go() to start).
+  /// set_limit: at most n tasks of this group run at once from now on; a negative n means no limit
+  /// (the default). n == 0 makes every later go() block (as in Go, where the limit 0 admits
+  /// nothing). Like Go, which panics, throws goro::error if a task of the group is still active
+  /// (running, or waiting in go() to start).
   void set_limit(std::ptrdiff_t n) { state_->set_limit(n); }
 
  private:
