@@ -1,24 +1,27 @@
-// goro/net.hpp — TCP sockets that block goroutines, not threads (API section 7; Go's package net).
-//
-//   goro::net::listener ln = goro::net::listen(":8080");
-//   for (;;) {
-//     goro::go([c = ln.accept()]() mutable {
-//       std::array<std::byte, 4096> buf;
-//       while (std::size_t n = c.read(buf)) c.write(std::span(buf).first(n));
-//     });
-//   }
-//
-// Sockets are non-blocking and registered with the runtime's epoll set (detail/netpoll.hpp); a
-// goroutine whose read, write, accept or connect would block parks until the socket is ready, its
-// deadline passes or another goroutine closes it, while its worker runs other goroutines (see
-// detail/net_fd.hpp for the protocol). A plain thread may use the same objects: it blocks in
-// ppoll(2). Every conn has TCP_NODELAY set, as in Go.
-//
-// Errors: std::system_error with the errno, whose what() names the operation and the addresses
-// ("goro::net::dial tcp 127.0.0.1:1: Connection refused"); goro::net::timeout_error after a
-// deadline; goro::net::closed_error on a closed socket; std::invalid_argument for a malformed
-// address. Addresses are Go's "host:port" ("[::1]:80", ":0" for every interface and a free port);
-// ports are numeric.
+/// \file
+/// goro/net.hpp — TCP sockets that block goroutines, not threads (API section 7; Go's package net).
+///
+/// ```cpp
+///   goro::net::listener ln = goro::net::listen(":8080");
+///   for (;;) {
+///     goro::go([c = ln.accept()]() mutable {
+///       std::array<std::byte, 4096> buf;
+///       while (std::size_t n = c.read(buf)) c.write(std::span(buf).first(n));
+///     });
+///   }
+/// ```
+///
+/// Sockets are non-blocking and registered with the runtime's epoll set (detail/netpoll.hpp); a
+/// goroutine whose read, write, accept or connect would block parks until the socket is ready, its
+/// deadline passes or another goroutine closes it, while its worker runs other goroutines (see
+/// detail/net_fd.hpp for the protocol). A plain thread may use the same objects: it blocks in
+/// ppoll(2). Every conn has TCP_NODELAY set, as in Go.
+///
+/// Errors: std::system_error with the errno, whose what() names the operation and the addresses
+/// ("goro::net::dial tcp 127.0.0.1:1: Connection refused"); goro::net::timeout_error after a
+/// deadline; goro::net::closed_error on a closed socket; std::invalid_argument for a malformed
+/// address. Addresses are Go's "host:port" ("[::1]:80", ":0" for every interface and a free port);
+/// ports are numeric.
 #pragma once
 
 #include <netinet/in.h>
@@ -48,27 +51,31 @@
 
 namespace goro::net {
 
-// timeout_error: an operation's deadline (conn::set_deadline) has passed. code() is
-// std::errc::timed_out; what() ends in "i/o timeout", as Go's os.ErrDeadlineExceeded does.
+/// timeout_error: an operation's deadline (conn::set_deadline) has passed. code() is
+/// std::errc::timed_out; what() ends in "i/o timeout", as Go's os.ErrDeadlineExceeded does.
 class timeout_error : public std::system_error {
  public:
+  /// timeout_error: the error of `operation` (what() starts with it).
   explicit timeout_error(const std::string& operation)
       : std::system_error(std::make_error_code(std::errc::timed_out), operation),
         text_(operation + ": i/o timeout") {}
+  /// what: "<operation>: i/o timeout".
   const char* what() const noexcept override { return text_.what(); }
 
  private:
   std::runtime_error text_;  // nothrow-copyable storage for what()
 };
 
-// closed_error: the conn or listener was closed, before or during the operation (Go's
-// net.ErrClosed). code() is std::errc::bad_file_descriptor; what() ends in "use of closed network
-// connection".
+/// closed_error: the conn or listener was closed, before or during the operation (Go's
+/// net.ErrClosed). code() is std::errc::bad_file_descriptor; what() ends in "use of closed network
+/// connection".
 class closed_error : public std::system_error {
  public:
+  /// closed_error: the error of `operation` (what() starts with it).
   explicit closed_error(const std::string& operation)
       : std::system_error(std::make_error_code(std::errc::bad_file_descriptor), operation),
         text_(operation + ": use of closed network connection") {}
+  /// what: "<operation>: use of closed network connection".
   const char* what() const noexcept override { return text_.what(); }
 
  private:
@@ -253,14 +260,17 @@ inline io_result dial_one(const socket_address& to, const context* ctx, poll_des
 
 namespace goro::net {
 
-// conn: a TCP connection (Go's net.TCPConn). Move-only; owns its socket, which the destructor
-// closes. read, write, set_deadline and close may be called concurrently from different
-// goroutines or threads (concurrent writes do not interleave); a moved-from or default conn
-// behaves as a closed one.
+/// conn: a TCP connection (Go's net.TCPConn). Move-only; owns its socket, which the destructor
+/// closes. read, write, set_deadline and close may be called concurrently from different
+/// goroutines or threads (concurrent writes do not interleave); a moved-from or default conn
+/// behaves as a closed one.
 class conn {
  public:
+  /// conn: an empty conn, which behaves as a closed one (dial and accept make real ones).
   conn() noexcept = default;
+  /// conn(conn&&): takes over `other`'s socket; `other` becomes empty.
   conn(conn&& other) noexcept : d_(std::exchange(other.d_, nullptr)) {}
+  /// operator=: closes the socket this conn had, then takes over `other`'s.
   conn& operator=(conn&& other) noexcept {
     if (this != &other) {
       reset();
@@ -272,9 +282,9 @@ class conn {
   conn& operator=(const conn&) = delete;
   ~conn() { reset(); }
 
-  // read: reads what is available, at least one byte, into `buffer` (blocking until some is);
-  // returns the count, or 0 at end of stream (or for an empty buffer). Throws timeout_error,
-  // closed_error, or std::system_error (e.g. connection reset).
+  /// read: reads what is available, at least one byte, into `buffer` (blocking until some is);
+  /// returns the count, or 0 at end of stream (or for an empty buffer). Throws timeout_error,
+  /// closed_error, or std::system_error (e.g. connection reset).
   std::size_t read(std::span<std::byte> buffer) {
     detail::poll_descriptor* d = enter("read");
     detail::op_scope op(*d);
@@ -283,10 +293,11 @@ class conn {
     if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("read", d));
     return r.bytes;
   }
+  /// read: read(std::span<std::byte>) into a buffer of char.
   std::size_t read(std::span<char> buffer) { return read(std::as_writable_bytes(buffer)); }
 
-  // write: writes all of `data` (blocking as long as it takes) and returns data.size(). Throws
-  // like read (EPIPE, not SIGPIPE, when the peer is gone); bytes already sent stay sent.
+  /// write: writes all of `data` (blocking as long as it takes) and returns data.size(). Throws
+  /// like read (EPIPE, not SIGPIPE, when the peer is gone); bytes already sent stay sent.
   std::size_t write(std::span<const std::byte> data) {
     detail::poll_descriptor* d = enter("write");
     detail::op_scope op(*d);
@@ -295,26 +306,28 @@ class conn {
     if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("write", d));
     return r.bytes;
   }
+  /// write: write(std::span<const std::byte>) of the characters of `text`.
   std::size_t write(std::string_view text) {
     return write(std::as_bytes(std::span(text.data(), text.size())));
   }
 
-  // set_deadline: reads and writes — blocked ones included — throw timeout_error once `t` has
-  // passed; {} clears the deadline (Go's SetDeadline). From any goroutine or thread.
+  /// set_deadline: reads and writes — blocked ones included — throw timeout_error once `t` has
+  /// passed; {} clears the deadline (Go's SetDeadline). From any goroutine or thread.
   void set_deadline(std::chrono::steady_clock::time_point t) {
     detail::note_api_use();
     if (d_ == nullptr) throw closed_error("goro::net::set_deadline");
     d_->set_deadline(detail::deadline_ns(t));
   }
 
-  // close: closes the connection; blocked and later operations throw closed_error. A second
-  // close does nothing. From any goroutine or thread.
+  /// close: closes the connection; blocked and later operations throw closed_error. A second
+  /// close does nothing. From any goroutine or thread.
   void close() noexcept {
     if (d_ != nullptr) d_->close();
   }
 
-  // local_address, remote_address: "host:port" of each end ("" for an empty conn).
+  /// local_address: "host:port" of this end ("" for an empty conn).
   std::string local_address() const { return d_ != nullptr ? d_->local.to_string() : ""; }
+  /// remote_address: "host:port" of the peer ("" for an empty conn).
   std::string remote_address() const { return d_ != nullptr ? d_->remote.to_string() : ""; }
 
  private:
@@ -336,11 +349,14 @@ class conn {
   detail::poll_descriptor* d_ = nullptr;
 };
 
-// listener: a listening TCP socket (Go's net.TCPListener). Move-only; the destructor closes it.
+/// listener: a listening TCP socket (Go's net.TCPListener). Move-only; the destructor closes it.
 class listener {
  public:
+  /// listener: an empty listener, which behaves as a closed one (listen makes real ones).
   listener() noexcept = default;
+  /// listener(listener&&): takes over `other`'s socket; `other` becomes empty.
   listener(listener&& other) noexcept : d_(std::exchange(other.d_, nullptr)) {}
+  /// operator=: closes the socket this listener had, then takes over `other`'s.
   listener& operator=(listener&& other) noexcept {
     if (this != &other) {
       reset();
@@ -352,18 +368,18 @@ class listener {
   listener& operator=(const listener&) = delete;
   ~listener() { reset(); }
 
-  // accept: waits for the next connection. Throws closed_error once closed (also when closed
-  // while waiting), std::system_error otherwise (e.g. EMFILE). Any number of goroutines may
-  // accept at once.
+  /// accept: waits for the next connection. Throws closed_error once closed (also when closed
+  /// while waiting), std::system_error otherwise (e.g. EMFILE). Any number of goroutines may
+  /// accept at once.
   conn accept();
 
-  // close: stops listening; blocked and later accepts throw closed_error. A second close does
-  // nothing. From any goroutine or thread.
+  /// close: stops listening; blocked and later accepts throw closed_error. A second close does
+  /// nothing. From any goroutine or thread.
   void close() noexcept {
     if (d_ != nullptr) d_->close();
   }
 
-  // address: the address it listens on, with the port chosen for ":0" ("[::]:41234").
+  /// address: the address it listens on, with the port chosen for ":0" ("[::]:41234").
   std::string address() const { return d_ != nullptr ? d_->local.to_string() : ""; }
 
  private:
@@ -427,10 +443,10 @@ inline conn listener::accept() {
   return detail::net_access::make_conn(accepted.take());
 }
 
-// listen: listens for TCP connections on `address` ("127.0.0.1:8080", "[::1]:0", ":0" — every
-// interface, IPv4 and IPv6 — and a free port for port 0). Throws std::invalid_argument for a
-// malformed address, std::system_error if the socket cannot listen (EADDRINUSE...). From any
-// goroutine or thread.
+/// listen: listens for TCP connections on `address` ("127.0.0.1:8080", "[::1]:0", ":0" — every
+/// interface, IPv4 and IPv6 — and a free port for port 0). Throws std::invalid_argument for a
+/// malformed address, std::system_error if the socket cannot listen (EADDRINUSE...). From any
+/// goroutine or thread.
 inline listener listen(std::string_view address) {
   detail::note_api_use();
   const std::string what = "goro::net::listen tcp " + std::string(address);
@@ -458,16 +474,16 @@ inline listener listen(std::string_view address) {
   throw std::system_error(first_error, std::generic_category(), what);
 }
 
-// dial: connects to `address` ("127.0.0.1:8080", "[::1]:80", "localhost:80"), trying each
-// address a name resolves to in turn. Throws std::invalid_argument for a malformed address,
-// std::system_error if no connection could be made (the first address's error). From any
-// goroutine or thread.
+/// dial: connects to `address` ("127.0.0.1:8080", "[::1]:80", "localhost:80"), trying each
+/// address a name resolves to in turn. Throws std::invalid_argument for a malformed address,
+/// std::system_error if no connection could be made (the first address's error). From any
+/// goroutine or thread.
 inline conn dial(std::string_view address) {
   return detail::net_dial(address, nullptr);
 }
 
-// dial: dial, giving up when `ctx` is done (cancelled or past its deadline): then it throws
-// std::system_error whose code() is ctx.err().
+/// dial: dial, giving up when `ctx` is done (cancelled or past its deadline): then it throws
+/// std::system_error whose code() is ctx.err().
 inline conn dial(context ctx, std::string_view address) {
   return detail::net_dial(address, &ctx);
 }
