@@ -1,78 +1,77 @@
-// context_cancel — a pipeline of goroutines stopped by a context's timeout:
+// context_cancel — stopping goroutines with a context: cancel a generator once you have what you
+// need, and give up on slow work at a deadline (after the examples of Go's context package):
 //
 //   func gen(ctx context.Context) <-chan int {
-//       out := make(chan int)
+//       dst := make(chan int)
 //       go func() {
-//           defer close(out)
-//           for i := 1; ; i++ {
+//           defer close(dst)
+//           for n := 1; ; n++ {
 //               select {
-//               case out <- i:
+//               case dst <- n:
 //               case <-ctx.Done():
-//                   return
-//               }
-//               time.Sleep(20 * time.Millisecond)
-//           }
-//       }()
-//       return out
-//   }
-//   func square(ctx context.Context, in <-chan int) <-chan int {
-//       out := make(chan int)
-//       go func() {
-//           defer close(out)
-//           for v := range in {
-//               select {
-//               case out <- v * v:
-//               case <-ctx.Done():
-//                   return
+//                   return  // returning not to leak the goroutine
 //               }
 //           }
 //       }()
-//       return out
+//       return dst
 //   }
 //   func main() {
-//       ctx, cancel := context.WithTimeout(context.Background(), 110*time.Millisecond)
-//       defer cancel()
-//       for v := range square(ctx, gen(ctx)) {
-//           fmt.Println(v)
+//       ctx, cancel := context.WithCancel(context.Background())
+//       numbers := gen(ctx)
+//       for n := range numbers {
+//           fmt.Println(n)
+//           if n == 5 { break }
 //       }
-//       fmt.Println("pipeline stopped:", ctx.Err())
-//   }
+//       cancel()
+//       for range numbers {}  // until gen has seen the cancellation and closed it
+//       fmt.Println("generator stopped:", ctx.Err())
 //
-// Prints a few squares (1, 4, 9, ...), then "pipeline stopped: context deadline exceeded".
+//       ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+//       defer cancel()
+//       select {
+//       case <-time.After(time.Second):  // the slow work finished first
+//           fmt.Println("overslept")
+//       case <-ctx.Done():
+//           fmt.Println("gave up:", ctx.Err())
+//       }
+//   }
 #include <goro/goro.hpp>
 
 #include <chrono>
-#include <iostream>
+#include <cstdio>
+#include <tuple>
 
 using namespace std::chrono_literals;
 
 goro::recv_chan<int> gen(goro::context ctx) {
-  goro::chan<int> out;
-  goro::go([=] {
-    for (int i = 1; goro::select(goro::on_send(out, i), goro::on_recv(ctx.done())) == 0; ++i) {
-      goro::sleep_for(20ms);
+  goro::chan<int> dst;
+  goro::go([ctx, dst] {
+    for (int n = 1;; ++n) {
+      if (goro::select(goro::on_send(dst, n), goro::on_recv(ctx.done())) == 1) break;
     }
-    out.close();
+    dst.close();  // returning, not to leak the goroutine
   });
-  return out;
-}
-
-goro::recv_chan<int> square(goro::context ctx, goro::recv_chan<int> in) {
-  goro::chan<int> out;
-  goro::go([=] {
-    for (int v : in) {
-      if (goro::select(goro::on_send(out, v * v), goro::on_recv(ctx.done())) == 1) break;
-    }
-    out.close();
-  });
-  return out;
+  return dst;
 }
 
 int main() {
   goro::run([] {
-    auto [ctx, cancel] = goro::with_timeout(goro::background(), 110ms);
-    for (int v : square(ctx, gen(ctx))) std::cout << v << "\n";
-    std::cout << "pipeline stopped: " << ctx.err().message() << "\n";
+    auto [ctx, cancel] = goro::with_cancel(goro::background());
+    goro::recv_chan<int> numbers = gen(ctx);
+    for (int n : numbers) {
+      std::printf("%d\n", n);
+      if (n == 5) break;
+    }
     cancel();
+    while (numbers.recv()) continue;  // until gen has seen the cancellation and closed it
+    std::printf("generator stopped: %s\n", ctx.err().message().c_str());
+
+    std::tie(ctx, cancel) = goro::with_timeout(goro::background(), 50ms);
+    if (goro::select(goro::on_recv(goro::after(1s)), goro::on_recv(ctx.done())) == 0) {
+      std::printf("overslept\n");  // the slow work finished first
+    } else {
+      std::printf("gave up: %s\n", ctx.err().message().c_str());
+    }
+    cancel();  // Go's defer cancel()
   });
 }

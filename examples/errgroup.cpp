@@ -33,7 +33,7 @@
 #include <goro/goro.hpp>
 
 #include <chrono>
-#include <iostream>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -46,10 +46,10 @@ void fetch(const goro::context& ctx, const std::string& name) {
     throw std::runtime_error("fetch " + name + ": not found");
   }
   if (goro::select(goro::on_recv(goro::after(1s)), goro::on_recv(ctx.done())) == 0) {
-    std::cout << "fetched " << name << "\n";
+    std::printf("fetched %s\n", name.c_str());
     return;
   }
-  std::cout << "gave up on " << name << "\n";
+  std::printf("gave up on %s\n", name.c_str());
   throw std::system_error(ctx.err());
 }
 
@@ -63,7 +63,7 @@ int main() {
     try {
       g.wait();
     } catch (const std::exception& e) {
-      std::cout << "error: " << e.what() << "\n";
+      std::printf("error: %s\n", e.what());
     }
   });
 }

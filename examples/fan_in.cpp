@@ -12,8 +12,8 @@
 //   }
 //   func main() { for s := range merge(producer(1, 3), producer(2, 3), producer(3, 3)) { ... } }
 //
-// Fan-out/fan-in: the producers run concurrently, their items arrive interleaved on one channel,
-// and a WaitGroup tells the merger when every input is drained.
+// Fan-in: the producers run concurrently, their items arrive interleaved on one channel, and a
+// WaitGroup tells the merger when every input is drained (fan_out_fan_in.cpp adds the fan-out).
 #include <goro/goro.hpp>
 
 #include <cstdio>

@@ -12,19 +12,19 @@
 //   }
 //
 // `go` starts say("world") as a goroutine; main goes on to say("hello"). Both sleep, so they
-// take turns: the output interleaves the two words. When main returns, the program ends.
+// take turns: the output interleaves the two words. When main returns, the program ends — the
+// goroutine's last "world" may or may not make it.
 #include <goro/goro.hpp>
 
 #include <chrono>
-#include <iostream>
-#include <string>
+#include <cstdio>
 
 using namespace std::chrono_literals;
 
-void say(const std::string& s) {
+void say(const char* s) {
   for (int i = 0; i < 5; ++i) {
     goro::sleep_for(100ms);
-    std::cout << s << std::endl;
+    std::printf("%s\n", s);  // one call per line: goroutines on other threads print too
   }
 }
 

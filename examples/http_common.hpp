@@ -1,6 +1,7 @@
 // examples/http_common.hpp — the HTTP/1.1 part shared by http_server.cpp (a goroutine per
 // connection) and http_server_threads.cpp (a thread per connection): it turns the bytes a
-// connection has received into responses, knowing nothing about sockets or threads.
+// connection has received into responses, knowing nothing about sockets or threads; and the
+// client checks both servers run against themselves with --self-test.
 //
 // Minimal but correct for what it accepts: persistent connections (HTTP/1.1 keep-alive by
 // default, HTTP/1.0 only with "Connection: keep-alive"), pipelined requests answered in order,
@@ -10,7 +11,10 @@
 // request gets "Hello, World!" (the seed's handler).
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <cstdio>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -141,6 +145,58 @@ inline void consume(session& s) {
     used += n;
   }
   s.in.erase(0, used);
+}
+
+// ---- --self-test: a client that checks the server it is given -----------------------------------
+
+// read_response: reads the next response from `c` (any connection with read(std::span<char>),
+// returning 0 at end of stream), keeping bytes beyond it in `pending`; describes it as
+// `<status> "<body>"`, `<status> with no body` (HEAD) or `connection closed`.
+template <class Conn>
+std::string read_response(Conn& c, std::string& pending, bool head = false) {
+  std::array<char, 4096> buf;
+  auto fill = [&] {  // false at end of stream
+    const std::size_t n = c.read(std::span(buf));
+    pending.append(buf.data(), n);
+    return n > 0;
+  };
+  std::size_t header_end;
+  while ((header_end = pending.find("\r\n\r\n")) == std::string::npos) {
+    if (!fill()) return pending.empty() ? "connection closed" : "truncated response";
+  }
+  const std::size_t status = pending.find(' ') + 1;
+  std::string result = pending.substr(status, pending.find("\r\n") - status);
+  const std::size_t length = pending.find("Content-Length: ");
+  const std::size_t body =
+      head || length > header_end ? 0 : std::stoul(pending.substr(length + 16));
+  while (pending.size() < header_end + 4 + body) {
+    if (!fill()) return "truncated response";
+  }
+  result += body == 0 ? " with no body" : " \"" + pending.substr(header_end + 4, body) + "\"";
+  pending.erase(0, header_end + 4 + body);
+  return result;
+}
+
+// self_test: runs the checks against the server `dial()` connects to, printing one line each: a
+// keep-alive connection, a pipelined pair of requests (a GET and a HEAD, answered in order) and a
+// malformed request line (400, then the server closes the connection).
+template <class Dial>
+void self_test(Dial dial) {
+  const std::string get = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  const std::string head = "HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  auto check = [&](const char* what, const std::string& first, const std::string& second,
+                   bool second_is_head) {
+    auto c = dial();
+    std::string pending;
+    c.write(first);
+    std::string got = read_response(c, pending);
+    if (!second.empty()) c.write(second);
+    got += ", then " + read_response(c, pending, second_is_head);
+    std::printf("%s: %s\n", what, got.c_str());
+  };
+  check("keep-alive", get, get, false);
+  check("pipelined GET and HEAD", get + head, "", true);
+  check("malformed request line", "GET /\r\n\r\n", "", false);
 }
 
 }  // namespace http

@@ -9,11 +9,10 @@
 //       http.ListenAndServe(":8080", nil)
 //   }
 //
-// Usage: http_server [port] (default 8080). Each connection's goroutine reads as if it blocked;
-// while it waits for the next request it is parked on the runtime's netpoller and its worker
-// serves other connections, so a few workers (GORO_MAXPROCS) carry thousands of keep-alive
-// connections. The HTTP/1.1 handling (keep-alive, pipelining, partial requests, 400 for malformed
-// requests) is in http_common.hpp, shared with http_server_threads.cpp.
+// Usage: http_server [port] (default 8080), or --self-test: serve a free port, run the client
+// checks of http_common.hpp (the HTTP/1.1 code shared with http_server_threads.cpp) against it,
+// print what they saw and exit. A goroutine waiting for its connection's next request is parked
+// on the netpoller while its worker serves others: a few workers carry thousands of connections.
 #include <goro/goro.hpp>
 #include <goro/net.hpp>
 
@@ -36,37 +35,45 @@ void serve(goro::net::conn c) {
       if (n == 0) return;  // the client closed the connection
       s.in.append(buf.data(), n);
       http::consume(s);  // every complete request, pipelined ones too
-      if (!s.out.empty()) {
-        c.write(s.out);
-        s.out.clear();
-      }
+      if (!s.out.empty()) c.write(s.out);
+      s.out.clear();
     }
-  } catch (const std::system_error&) {
-    // reset by the client, or the like: drop the connection (its destructor closes it)
+  } catch (const std::system_error&) {  // reset by the client, say: drop the connection
+  }
+}
+
+// serve_forever: a goroutine per connection, until the listener is closed.
+void serve_forever(goro::net::listener& ln) {
+  auto backoff = std::chrono::milliseconds(0);
+  for (;;) {
+    try {
+      goro::go(serve, ln.accept());
+      backoff = {};
+    } catch (const goro::net::closed_error&) {
+      return;
+    } catch (const std::system_error& e) {  // out of descriptors, say: retry, as net/http does
+      backoff =
+          std::clamp(2 * backoff, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
+      std::fprintf(stderr, "http_server: %s; retrying in %d ms\n", e.what(),
+                   static_cast<int>(backoff.count()));
+      goro::sleep_for(backoff);
+    }
   }
 }
 
 int main(int argc, char** argv) {
-  const std::string port = argc > 1 ? argv[1] : "8080";
+  const std::string arg = argc > 1 ? argv[1] : "8080";
+  const bool self_test = arg == "--self-test";
   goro::run([&] {
-    goro::net::listener ln = goro::net::listen(":" + port);
+    goro::net::listener ln = goro::net::listen(":" + (self_test ? std::string("0") : arg));
+    if (self_test) {
+      goro::go([&] { serve_forever(ln); });
+      const std::string port = ln.address().substr(ln.address().rfind(':'));
+      http::self_test([&] { return goro::net::dial("127.0.0.1" + port); });
+      return ln.close();
+    }
     std::printf("Server listening on %s\n", ln.address().c_str());
     std::fflush(stdout);
-    auto backoff = std::chrono::milliseconds(0);
-    for (;;) {
-      try {
-        goro::go(serve, ln.accept());
-        backoff = {};
-      } catch (const goro::net::closed_error&) {
-        return;
-      } catch (const std::system_error& e) {
-        // Out of file descriptors, say: wait and retry, as net/http's Serve does.
-        backoff = std::min(std::max(2 * backoff, std::chrono::milliseconds(5)),
-                           std::chrono::milliseconds(1000));
-        std::fprintf(stderr, "http_server: %s; retrying in %lld ms\n", e.what(),
-                     static_cast<long long>(backoff.count()));
-        goro::sleep_for(backoff);
-      }
-    }
+    serve_forever(ln);
   });
 }

@@ -20,8 +20,8 @@
 //   }
 //
 // Whoever holds the ball is the only one touching it: the channel hands over ownership. Main
-// serves, lets them play for a second, then catches the ball; the players are stopped when main
-// returns.
+// serves (to whichever player takes it), lets them play for a second, then catches the ball; the
+// players are stopped when main returns.
 #include <goro/goro.hpp>
 
 #include <chrono>

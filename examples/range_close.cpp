@@ -1,10 +1,11 @@
-// range_close — a worker sends five values and closes the channel; main ranges over it:
+// range_close — a worker sends five values and closes the channel; main ranges over it (the
+// seed article's example, with a shorter sleep):
 //
 //   func worker(ch chan int) {
 //       for i := 0; i < 5; i++ {
 //           fmt.Printf("Worker sending %d\n", i)
 //           ch <- i
-//           time.Sleep(500 * time.Millisecond)
+//           time.Sleep(100 * time.Millisecond)
 //       }
 //       close(ch)
 //   }
@@ -24,7 +25,7 @@ void worker(goro::chan<int> ch) {
   for (int i = 0; i < 5; ++i) {
     std::printf("Worker sending %d\n", i);
     ch.send(i);
-    goro::sleep_for(std::chrono::milliseconds(500));
+    goro::sleep_for(std::chrono::milliseconds(100));
   }
   ch.close();
 }

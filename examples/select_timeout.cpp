@@ -1,36 +1,39 @@
-// select_timeout — timeouts and non-blocking receives with select, as in Go by Example:
+// select_timeout — a timeout on a channel operation: select between the result and time.After,
+// as in Go by Example's "Timeouts" (with shorter durations):
 //
 //   func main() {
 //       c1 := make(chan string, 1)
-//       go func() { time.Sleep(200 * time.Millisecond); c1 <- "result 1" }()
+//       go func() {
+//           time.Sleep(200 * time.Millisecond)
+//           c1 <- "result 1"
+//       }()
 //       select {
 //       case res := <-c1:
 //           fmt.Println(res)
 //       case <-time.After(100 * time.Millisecond):
 //           fmt.Println("timeout 1")
 //       }
+//
 //       c2 := make(chan string, 1)
-//       go func() { time.Sleep(200 * time.Millisecond); c2 <- "result 2" }()
+//       go func() {
+//           time.Sleep(200 * time.Millisecond)
+//           c2 <- "result 2"
+//       }()
 //       select {
 //       case res := <-c2:
 //           fmt.Println(res)
 //       case <-time.After(300 * time.Millisecond):
 //           fmt.Println("timeout 2")
 //       }
-//       messages := make(chan string)
-//       select {
-//       case msg := <-messages:
-//           fmt.Println("received message", msg)
-//       default:
-//           fmt.Println("no message received")
-//       }
 //   }
 //
-// Prints "timeout 1", "result 2", "no message received".
+// Prints "timeout 1" (the result would take 200 ms, the limit is 100), then "result 2" (it
+// arrives within the 300 ms limit). The buffered channels let the late sender of c1 finish
+// without a receiver. select_default.cpp shows a select that does not wait at all.
 #include <goro/goro.hpp>
 
 #include <chrono>
-#include <iostream>
+#include <cstdio>
 #include <optional>
 #include <string>
 
@@ -39,28 +42,21 @@ using namespace std::chrono_literals;
 int main() {
   goro::run([] {
     goro::chan<std::string> c1(1);
-    goro::go([=] {
+    goro::go([c1] {
       goro::sleep_for(200ms);
       c1.send("result 1");
     });
-    goro::select(
-        goro::on_recv(c1, [](std::optional<std::string> res) { std::cout << *res << "\n"; }),
-        goro::on_recv(goro::after(100ms), [](auto) { std::cout << "timeout 1\n"; }));
+    goro::select(goro::on_recv(
+                     c1, [](std::optional<std::string> res) { std::printf("%s\n", res->c_str()); }),
+                 goro::on_recv(goro::after(100ms), [](auto) { std::printf("timeout 1\n"); }));
 
     goro::chan<std::string> c2(1);
-    goro::go([=] {
+    goro::go([c2] {
       goro::sleep_for(200ms);
       c2.send("result 2");
     });
-    goro::select(
-        goro::on_recv(c2, [](std::optional<std::string> res) { std::cout << *res << "\n"; }),
-        goro::on_recv(goro::after(300ms), [](auto) { std::cout << "timeout 2\n"; }));
-
-    goro::chan<std::string> messages;
-    goro::select(goro::on_recv(messages,
-                               [](std::optional<std::string> msg) {
-                                 std::cout << "received message " << *msg << "\n";
-                               }),
-                 goro::on_default([] { std::cout << "no message received\n"; }));
+    goro::select(goro::on_recv(
+                     c2, [](std::optional<std::string> res) { std::printf("%s\n", res->c_str()); }),
+                 goro::on_recv(goro::after(300ms), [](auto) { std::printf("timeout 2\n"); }));
   });
 }

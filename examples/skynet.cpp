@@ -1,53 +1,57 @@
-// skynet — one million goroutines in a ten-ary tree (github.com/atemerev/skynet).
+// skynet — one million goroutines in a ten-ary tree (github.com/atemerev/skynet):
 //
 //   func skynet(c chan int, num, size, div int) {
-//       if size == 1 { c <- num; return }
+//       if size == 1 {
+//           c <- num
+//           return
+//       }
 //       rc := make(chan int)
 //       for i := 0; i < div; i++ {
 //           go skynet(rc, num+i*(size/div), size/div, div)
 //       }
 //       sum := 0
-//       for i := 0; i < div; i++ { sum += <-rc }
+//       for i := 0; i < div; i++ {
+//           sum += <-rc
+//       }
 //       c <- sum
 //   }
+//   func main() {
+//       c := make(chan int)
+//       start := time.Now()
+//       go skynet(c, 0, 1000000, 10)
+//       fmt.Printf("Result: %d in %d ms.\n", <-c, time.Since(start).Milliseconds())
+//   }
 //
-// Each goroutine reports the sum of its subtree; the root must see 0 + 1 + ... + 999999.
-// This version passes results up through wait_groups and atomics; the channel version lives in
-// benchmarks/compare once channels exist.
+// Each leaf sends its number, each inner goroutine the sum of its ten children, over unbuffered
+// channels; the root must see 0 + 1 + ... + 999999. Usage: skynet [size] (default 1000000).
 #include <goro/goro.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
-void skynet(std::atomic<long>& out, long num, long size, long div) {
+void skynet(goro::send_chan<long> c, long num, long size, long div) {
   if (size == 1) {
-    out.fetch_add(num, std::memory_order_relaxed);
+    c.send(num);
     return;
   }
-  goro::wait_group wg;
-  std::atomic<long> sum{0};
-  for (long i = 0; i < div; ++i) {
-    wg.add(1);
-    goro::go([&, i] {
-      skynet(sum, num + i * (size / div), size / div, div);
-      wg.done();
-    });
-  }
-  wg.wait();
-  out.fetch_add(sum.load(), std::memory_order_relaxed);
+  goro::chan<long> rc;
+  for (long i = 0; i < div; ++i) goro::go(skynet, rc, num + i * (size / div), size / div, div);
+  long sum = 0;
+  for (long i = 0; i < div; ++i) sum += *rc.recv();
+  c.send(sum);
 }
 
 int main(int argc, char** argv) {
   const long size = argc > 1 ? std::atol(argv[1]) : 1'000'000;
   goro::run([size] {
+    goro::chan<long> c;
     const auto start = std::chrono::steady_clock::now();
-    std::atomic<long> result{0};
-    skynet(result, 0, size, 10);
+    goro::go(skynet, c, 0L, size, 10L);
+    const long result = *c.recv();
     const auto elapsed = std::chrono::steady_clock::now() - start;
-    std::printf("Result: %ld in %.0f ms\n", result.load(),
-                std::chrono::duration<double, std::milli>(elapsed).count());
-    return 0;
+    std::printf("Result: %ld in %lld ms.\n", result,
+                static_cast<long long>(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()));
   });
 }

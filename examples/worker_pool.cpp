@@ -1,23 +1,33 @@
-// worker_pool — three workers share nine jobs through one channel and report on another:
+// worker_pool — three workers share nine jobs through one channel and report on another, as in
+// Go by Example's "Worker Pools" (with 100 ms jobs instead of one-second ones):
 //
 //   func worker(id int, jobs <-chan int, results chan<- int) {
 //       for j := range jobs {
 //           fmt.Println("worker", id, "processing job", j)
-//           time.Sleep(time.Second)
+//           time.Sleep(100 * time.Millisecond)
 //           results <- j * 2
 //       }
 //   }
 //   func main() {
 //       jobs := make(chan int, 100)
 //       results := make(chan int, 100)
-//       for w := 1; w <= 3; w++ { go worker(w, jobs, results) }
-//       for j := 1; j <= 9; j++ { jobs <- j }
+//       for w := 1; w <= 3; w++ {
+//           go worker(w, jobs, results)
+//       }
+//       for j := 1; j <= 9; j++ {
+//           jobs <- j
+//       }
 //       close(jobs)
-//       for a := 1; a <= 9; a++ { <-results }
+//       sum := 0
+//       for a := 1; a <= 9; a++ {
+//           sum += <-results
+//       }
+//       fmt.Println("sum of results", sum)
 //   }
 //
-// Nine one-second jobs on three workers take three seconds, not nine. Each worker sees only a
-// receive-only view of jobs and a send-only view of results.
+// Nine 100 ms jobs on three workers take 300 ms, not 900: jobs 1-3 start at once, then 4-6, then
+// 7-9, each on whichever worker is free. Each worker sees only a receive-only view of jobs and a
+// send-only view of results.
 #include <goro/goro.hpp>
 
 #include <chrono>
@@ -26,7 +36,7 @@
 void worker(int id, goro::recv_chan<int> jobs, goro::send_chan<int> results) {
   for (int j : jobs) {
     std::printf("worker %d processing job %d\n", id, j);
-    goro::sleep_for(std::chrono::seconds(1));
+    goro::sleep_for(std::chrono::milliseconds(100));
     results.send(j * 2);
   }
 }
@@ -38,6 +48,8 @@ int main() {
     for (int w = 1; w <= 3; ++w) goro::go(worker, w, jobs, results);
     for (int j = 1; j <= 9; ++j) jobs.send(j);
     jobs.close();
-    for (int a = 1; a <= 9; ++a) results.recv();
+    int sum = 0;
+    for (int a = 1; a <= 9; ++a) sum += *results.recv();
+    std::printf("sum of results %d\n", sum);
   });
 }
