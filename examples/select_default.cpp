@@ -28,11 +28,11 @@
 //
 //       result := make(chan string, 1)
 //       go func() { time.Sleep(30 * time.Millisecond); result <- "done" }()
-//       for polls, done := 1, false; !done; polls++ {
+//       for polls := 1; ; polls++ {
 //           select {
 //           case r := <-result:
 //               fmt.Println("received", r, "after", polls, "polls")
-//               done = true
+//               return
 //           default:
 //               time.Sleep(10 * time.Millisecond)  // other work between polls
 //           }
@@ -50,7 +50,7 @@ int main() {
   goro::run([] {
     goro::chan<std::string> messages;
     goro::chan<bool> signals;
-    auto received = [](auto msg) { std::printf("received message %s\n", msg->c_str()); };
+    auto received = [](auto m) { std::printf("received message %s\n", m.value_or("").c_str()); };
     goro::select(goro::on_recv(messages, received),
                  goro::on_default([] { std::printf("no message received\n"); }));
     const std::string msg = "hi";
@@ -59,21 +59,22 @@ int main() {
         goro::on_default([] { std::printf("no message sent\n"); }));
     goro::select(
         goro::on_recv(messages, received),
-        goro::on_recv(signals, [](auto sig) { std::printf("received signal %d\n", *sig); }),
+        goro::on_recv(signals,
+                      [](auto sig) { std::printf("received signal %d\n", sig.value_or(false)); }),
         goro::on_default([] { std::printf("no activity\n"); }));
     goro::chan<std::string> result(1);
     goro::go([result] {
       goro::sleep_for(30ms);
       result.send("done");
     });
-    bool done = false;
-    for (int polls = 1; !done; ++polls) {
-      goro::select(goro::on_recv(result,
-                                 [&](auto r) {
-                                   std::printf("received %s after %d polls\n", r->c_str(), polls);
-                                   done = true;
-                                 }),
-                   goro::on_default([] { goro::sleep_for(10ms); }));  // other work between polls
+    for (int polls = 1;; ++polls) {
+      std::string r;
+      if (goro::select(goro::on_recv(result, [&](auto v) { r = v.value_or(""); }),
+                       goro::on_default([] { goro::sleep_for(10ms); })) ==
+          0) {  // default: other work
+        std::printf("received %s after %d polls\n", r.c_str(), polls);
+        return;
+      }
     }
   });
 }

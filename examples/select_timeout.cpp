@@ -46,8 +46,7 @@ int main() {
       goro::sleep_for(200ms);
       c1.send("result 1");
     });
-    goro::select(goro::on_recv(
-                     c1, [](std::optional<std::string> res) { std::printf("%s\n", res->c_str()); }),
+    goro::select(goro::on_recv(c1, [](auto res) { std::printf("%s\n", res.value_or("").c_str()); }),
                  goro::on_recv(goro::after(100ms), [](auto) { std::printf("timeout 1\n"); }));
 
     goro::chan<std::string> c2(1);
@@ -55,8 +54,7 @@ int main() {
       goro::sleep_for(200ms);
       c2.send("result 2");
     });
-    goro::select(goro::on_recv(
-                     c2, [](std::optional<std::string> res) { std::printf("%s\n", res->c_str()); }),
+    goro::select(goro::on_recv(c2, [](auto res) { std::printf("%s\n", res.value_or("").c_str()); }),
                  goro::on_recv(goro::after(300ms), [](auto) { std::printf("timeout 2\n"); }));
   });
 }
