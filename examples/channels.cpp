@@ -1,4 +1,5 @@
-// channels — a goroutine sends 0..4 over an unbuffered channel; main receives them:
+// channels — a goroutine sends 0..4 over an unbuffered channel; main receives them (the seed
+// article's channel example):
 //
 //   ch := make(chan int)
 //   go func() {

@@ -1,4 +1,5 @@
-// fan_in — several producers fan in to one channel; a merge goroutine closes it when all are done:
+// fan_in — several producers fan in to one channel; a merge goroutine closes it when all are done
+// (merge as in the Go blog's "Pipelines and cancellation"):
 //
 //   func producer(id int, n int) <-chan string { ... sends "producer id: item i" n times, closes }
 //   func merge(cs ...<-chan string) <-chan string {

@@ -1,4 +1,5 @@
-// ping_pong — two goroutines hit a ball back and forth over an unbuffered channel:
+// ping_pong — two goroutines hit a ball back and forth over an unbuffered channel (from the talk
+// "Advanced Go Concurrency Patterns", Google I/O 2013):
 //
 //   type Ball struct{ hits int }
 //   func player(name string, table chan *Ball) {
