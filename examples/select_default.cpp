@@ -67,14 +67,13 @@ int main() {
       goro::sleep_for(30ms);
       result.send("done");
     });
-    for (int polls = 1;; ++polls) {
-      std::string r;
-      if (goro::select(goro::on_recv(result, [&](auto v) { r = v.value_or(""); }),
-                       goro::on_default([] { goro::sleep_for(10ms); })) ==
-          0) {  // default: other work
-        std::printf("received %s after %d polls\n", r.c_str(), polls);
-        return;
-      }
+    std::string r;
+    int polls = 1;
+    while (goro::select(goro::on_recv(result, [&](auto v) { r = v.value_or(""); }),
+                        goro::on_default()) == 1) {
+      goro::sleep_for(10ms);  // default: other work between polls
+      ++polls;
     }
+    std::printf("received %s after %d polls\n", r.c_str(), polls);
   });
 }
