@@ -2,6 +2,7 @@
 #include <goro/chan.hpp>
 #include <goro/debug.hpp>
 #include <goro/runtime.hpp>
+#include <goro/select.hpp>
 #include <goro/sync.hpp>
 #include <goro/time.hpp>
 
@@ -85,6 +86,75 @@ TEST_CASE("a main goroutine waiting for nobody is a deadlock", "[debug][deadlock
     CHECK(what.rfind("all goroutines are asleep - deadlock!", 0) == 0);
     CHECK_THAT(what, Catch::Contains("goroutine 1 [wait_group]:"));
   }
+}
+
+namespace {
+
+// deadlock_report: the message of the deadlock_error `main_body` ends its run with ("" if none).
+template <class F>
+std::string deadlock_report(F main_body) {
+  try {
+    goro::run(main_body, goro::options{.workers = 2});
+  } catch (const goro::deadlock_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("main receiving from a channel nobody sends to is a deadlock", "[debug][deadlock]") {
+  const std::string report = deadlock_report([] {
+    goro::chan<int> nobody_sends;
+    goro::go([nobody_sends] { nobody_sends.recv(); });  // a second receiver, also stuck
+    nobody_sends.recv();
+  });
+  CHECK(report.rfind("all goroutines are asleep - deadlock!", 0) == 0);
+  CHECK_THAT(report, Catch::Contains("goroutine 1 [chan receive]:"));
+  CHECK_THAT(report, Catch::Contains("[chan receive]:\ncreated by goroutine 1"));
+}
+
+TEST_CASE("goroutines in a cycle of mutexes are a deadlock", "[debug][deadlock]") {
+  goro::mutex first, second;  // outlive the run: the goroutines are unwound after main
+  const std::string report = deadlock_report([&] {
+    goro::wait_group both_hold_one, done;
+    both_hold_one.add(2);
+    done.add(2);
+    goro::go([&] {
+      std::lock_guard a(first);
+      both_hold_one.done();
+      both_hold_one.wait();
+      std::lock_guard b(second);
+      done.done();
+    });
+    goro::go([&] {
+      std::lock_guard b(second);
+      both_hold_one.done();
+      both_hold_one.wait();
+      std::lock_guard a(first);
+      done.done();
+    });
+    done.wait();
+  });
+  CHECK(report.rfind("all goroutines are asleep - deadlock!", 0) == 0);
+  CHECK_THAT(report, Catch::Contains("goroutine 1 [wait_group]:"));
+  const auto first_mutex = report.find("[mutex]:");
+  REQUIRE(first_mutex != std::string::npos);
+  CHECK(report.find("[mutex]:", first_mutex + 1) != std::string::npos);  // both of them
+  CHECK(first.try_lock());  // unwinding released both locks
+  CHECK(second.try_lock());
+  first.unlock();
+  second.unlock();
+}
+
+TEST_CASE("a select over nil channels only is a deadlock", "[debug][deadlock]") {
+  const std::string report = deadlock_report([] {
+    goro::chan<int> nil_a{nullptr};
+    goro::chan<std::string> nil_b{nullptr};
+    goro::select(goro::on_recv(nil_a), goro::on_send(nil_b, std::string("never")));
+  });
+  CHECK(report.rfind("all goroutines are asleep - deadlock!", 0) == 0);
+  CHECK_THAT(report, Catch::Contains("goroutine 1 [select]:"));  // as Go reports it
 }
 
 TEST_CASE("a deadlock unwinds every goroutine before run throws, main last", "[debug][deadlock]") {
