@@ -802,7 +802,6 @@ class scheduler {
   // after_leave: `g` is off its stack (g.context saved): completes what it asked for.
   void after_leave(worker& w, goroutine& g, switch_action& action) {
     bump(w.counters.context_switches);
-    if (!g.stack.guarded() && !stack_canary_intact(g.stack)) report_stack_overflow(g);
     complete_switch(w, g, action);
   }
 
@@ -813,6 +812,9 @@ class scheduler {
   // once the run is stopping it goes through the worker's loop, which also polls the global
   // queue, timers and the network.
   void leave(goroutine& g, switch_action& action) {
+    // An unguarded stack that overflowed may have overwritten the saved context of the
+    // goroutine below it: report before switching anywhere, not after.
+    if (!g.stack.guarded() && !stack_canary_intact(g.stack)) report_stack_overflow(g);
     worker& w = *g.running_on;
     stash_exception_state(*w.exceptions, g.exceptions);
     goroutine* next = direct_successor(w, g, action);
