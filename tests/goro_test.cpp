@@ -177,9 +177,12 @@ TEST_CASE(
 
           b.listener = goro::net::listen("127.0.0.1:0");
           const std::string address = b.listener->address();
+          goro::wait_group all_accepted;
+          all_accepted.add(1);
           spawn(1, [&] {
             std::vector<goro::net::conn> accepted;  // the server side: never writes
             for (long i = 0; i < sockets; ++i) accepted.push_back(b.listener->accept());
+            all_accepted.done();
             b.never_closed.recv();
           });
           spawn(sockets, [address] {
@@ -187,6 +190,9 @@ TEST_CASE(
             std::byte buffer[16];
             c.read(buffer);  // nobody writes: blocks in io
           });
+          // Only once the first acceptor holds every dialled connection: started earlier, this
+          // one could take one of them and finish, leaving the first blocked in accept instead.
+          all_accepted.wait();
           spawn(1, [&] { goro::net::conn c = b.listener->accept(); });  // no more dials
 
           // Wait until every goroutine is parked in its state (bounded, so a broken wait fails).

@@ -1136,6 +1136,45 @@ TEST_CASE("many goroutines accepting on one listener share the connections", "[n
   CHECK(closed.load() == acceptors);
 }
 
+TEST_CASE("a goroutine parked on a socket wakes while the run queues never drain", "[net]") {
+  // More goroutines that loop on yield than two local queues hold: their overflow keeps the
+  // global queue non-empty for as long as they run, and the socket must still be polled.
+  constexpr int yielders = 2000;
+  std::atomic<bool> stop{false};
+  bool accepted = false;
+  std::string error;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        const std::string address = ln.address();
+        for (int i = 0; i < yielders; ++i) {
+          goro::go([&] {
+            while (!stop.load()) goro::yield();
+          });
+        }
+        goro::chan<bool> done(1);
+        goro::go([&] {
+          goro::net::conn c = ln.accept();
+          done.send(true);
+        });
+        goro::sleep_for(50ms);  // the acceptor is parked on the listener by now
+        std::thread client([&] {
+          try {
+            goro::net::conn c = goro::net::dial(address);
+          } catch (const std::exception& e) {
+            error = e.what();
+          }
+        });
+        goro::select(goro::on_recv(done, [&](std::optional<bool>) { accepted = true; }),
+                     goro::on_recv(goro::after(20s)));  // a bound, so a broken poll fails
+        stop.store(true);
+        goro::blocking([&] { client.join(); });
+      },
+      two_workers);
+  CHECK(error.empty());
+  CHECK(accepted);
+}
+
 TEST_CASE("one-byte ping-pong over many connections never loses a wake-up", "[net][stress]") {
   // Every exchange is a read that finds nothing (EAGAIN) racing with the peer's write: a readiness
   // edge lost between the failed read and the park would stall a pair until its deadline.

@@ -326,11 +326,28 @@ class scheduler {
       release_record(w, g);
       throw;
     }
-    if (w != nullptr) {
-      launch_local(*w, g, parent);
-    } else {
+    if (w == nullptr) {
       launch_outside(g, parent);
+    } else if (launch_local(*w, g, parent)) {
+      make_way(*w);
     }
+  }
+
+  // make_way: the spawning goroutine filled its worker's run queue (the older half just spilled
+  // to the global queue): it steps behind the goroutines it started, so they run on the records
+  // and stacks that are warm in this worker's cache before it starts more. Without this, a loop
+  // of go() calls outruns the workers, and each of a million queued goroutines holds a freshly
+  // committed record (a page fault per 20 records: half the cost of spawning them).
+  // At most once per half a queue of spawns on this worker: when the queue is full of other
+  // goroutines (e.g. thousands that loop on yield), every spawn overflows it, and stepping back
+  // each time would put the spawner behind all of them once per spawn.
+  // Not a point where the shutdown unwinds a goroutine: it does not throw.
+  void make_way(worker& w) {
+    const std::uint64_t spawned = w.counters.spawned.load(std::memory_order_relaxed);
+    if (spawned < w.make_way_after || stopping_.load(std::memory_order_relaxed)) return;
+    w.make_way_after = spawned + local_run_queue::capacity / 2;
+    switch_action action{switch_action::kind::yield};
+    leave(*w.current, action);  // may resume on another worker: `w` is not used after this
   }
 
   // --- park / ready / yield -------------------------------------------------------------
@@ -612,10 +629,11 @@ class scheduler {
     g->status.store(goroutine_status::runnable, std::memory_order_release);
   }
 
-  void launch_local(worker& w, goroutine* g, std::uint64_t parent) {
+  // launch_local: returns true if `w`'s run queue overflowed.
+  bool launch_local(worker& w, goroutine* g, std::uint64_t parent) {
     prepare_record(g, &w, parent);
     bump(w.counters.spawned);
-    push_next(w, g);
+    return push_next(w, g);
   }
 
   void launch_outside(goroutine* g, std::uint64_t parent) {
@@ -637,20 +655,24 @@ class scheduler {
 
   // --- queues and waking ----------------------------------------------------------------
 
-  void push_local(worker& w, goroutine* g, local_run_queue::placement where) {
+  // push_local: returns true if the queue overflowed (its older half went to the global queue).
+  bool push_local(worker& w, goroutine* g, local_run_queue::placement where) {
     goroutine_list spill;
     w.queue.push(g, where, spill);
-    if (!spill.empty()) global_.push(spill);
+    const bool overflowed = !spill.empty();
+    if (overflowed) global_.push(spill);
     wake_if_needed();
+    return overflowed;
   }
 
   // push_next: `g` to the `next` slot of `w`; the goroutine it displaces goes to the back.
-  void push_next(worker& w, goroutine* g) {
+  // Returns true if that overflowed the queue.
+  bool push_next(worker& w, goroutine* g) {
     if (goroutine* displaced = w.queue.push_next(g)) {
-      push_local(w, displaced, local_run_queue::placement::back);
-    } else {
-      wake_if_fenced();  // push_next's seq_cst exchange was the barrier
+      return push_local(w, displaced, local_run_queue::placement::back);
     }
+    wake_if_fenced();  // push_next's seq_cst exchange was the barrier
+    return false;
   }
 
   // push_chaotically: GORO_CHAOS: a readied goroutine goes to the next slot, the back or the
@@ -912,8 +934,11 @@ class scheduler {
       if (shutdown_.load(std::memory_order_acquire)) return nullptr;
       const bool fair = ++w.tick % 61 == 0 || (chaos_ && w.random() % 3 == 0);
       if (fair) {
-        if (goroutine* g = take_global(w, 1)) return g;
+        // The network first: with the global queue never empty (e.g. more goroutines that loop
+        // on yield than a local queue holds), polling after a successful take would never
+        // happen, and a goroutine waiting on a socket would wait forever (Go's sysmon polls).
         if (netpoll_.waiters.load(std::memory_order_relaxed) > 0) poll_network(false);
+        if (goroutine* g = take_global(w, 1)) return g;
       }
       run_timers();
       if (goroutine* g = w.queue.pop(fair)) return g;

@@ -33,7 +33,8 @@ struct worker_counters {
 };
 
 struct alignas(cache_line_size) worker {
-  worker(scheduler& s, unsigned i) : sched(s), index(i), random_state(0x9e3779b97f4a7c15ULL * (i + 1)) {}
+  worker(scheduler& s, unsigned i)
+      : sched(s), index(i), random_state(0x9e3779b97f4a7c15ULL * (i + 1)) {}
 
   scheduler& sched;
   const unsigned index;
@@ -45,21 +46,22 @@ struct alignas(cache_line_size) worker {
   goroutine* current = nullptr;
   thread_sanitizer_state sanitizer;
   eh_globals_layout* exceptions = nullptr;  // this thread's C++ exception state
-  std::uint32_t tick = 0;                  // schedules since the run started
-  std::atomic<std::uint64_t> progress{0};  // bumped per schedule; thieves read it (stuck check)
-  bool spinning = false;                   // counted in scheduler::spinning_
+  std::uint32_t tick = 0;                   // schedules since the run started
+  std::atomic<std::uint64_t> progress{0};   // bumped per schedule; thieves read it (stuck check)
+  bool spinning = false;                    // counted in scheduler::spinning_
 
-  bool listed_idle = false;                   // guarded by scheduler::idle_lock_
-  std::atomic<std::uint32_t> idle_word{0};    // futex word of a sleeping worker
-  std::uint32_t idle_epoch = 0;               // the value idle_word has while it may sleep
+  bool listed_idle = false;                 // guarded by scheduler::idle_lock_
+  std::atomic<std::uint32_t> idle_word{0};  // futex word of a sleeping worker
+  std::uint32_t idle_epoch = 0;             // the value idle_word has while it may sleep
 
   std::uint64_t random_state;  // owned by this worker's thread
   stack_cache stacks;
   std::vector<goroutine*> free_goroutines;
-  std::uint64_t next_id = 0;   // ids handed out from [next_id, id_limit)
+  std::uint64_t next_id = 0;  // ids handed out from [next_id, id_limit)
   std::uint64_t id_limit = 0;
+  std::uint64_t make_way_after = 0;  // spawn count before which make_way does not step back
   worker_counters counters;
-  std::thread os_thread;                   // workers 1..n-1 (worker 0 is run()'s caller)
+  std::thread os_thread;  // workers 1..n-1 (worker 0 is run()'s caller)
 
   std::uint64_t random() noexcept { return xorshift64star(random_state); }
 };
