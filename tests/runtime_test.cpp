@@ -167,6 +167,33 @@ TEST_CASE("idle workers steal from a worker that spawns everything", "[runtime]"
   CHECK(goro::runtime_stats().steals > steals_before);
 }
 
+TEST_CASE("a loop of go() that overflows the run queue lets the started goroutines run",
+          "[runtime]") {
+  // One worker and no blocking call in the loop: only the spawner's stepping back (make_way,
+  // once its queue of 256 overflows) lets any of them run before the loop ends. They all run.
+  constexpr int count = 10'000;
+  int ran_during_loop = 0;
+  int ran = 0;
+  goro::run(
+      [&] {
+        goro::wait_group wg;
+        wg.add(count);
+        for (int i = 0; i < count; ++i) {
+          goro::go([&] {
+            ++ran;
+            wg.done();
+          });
+        }
+        ran_during_loop = ran;
+        wg.wait();
+      },
+      with_workers(1));
+  CHECK(ran == count);
+  CHECK(ran_during_loop > 0);
+  if (goro_test::chaos_scheduling()) return;  // chaos also lets the spawner run early
+  CHECK(ran_during_loop > count / 4);         // the local half of each overflow, at least
+}
+
 TEST_CASE("yield alternates two goroutines on one worker", "[runtime]") {
   std::vector<char> order;
   goro::run(
