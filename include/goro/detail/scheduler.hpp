@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "asymmetric_fence.hpp"
 #include "blocking_pool.hpp"
 #include "callable.hpp"
 #include "exception_state.hpp"
@@ -279,6 +280,7 @@ class scheduler {
                       requested.guard == stack_guard::always ? count_mappings() : 0);
     options_.stack_size = stacks_.stack_size();
     chaos_ = chaos_seed();
+    enable_asymmetric_fences();  // lock releases then cost no locked instruction
     for (unsigned i = 0; i < options_.workers; ++i) {
       workers_.push_back(std::make_unique<worker>(*this, i));
       // A fixed seed makes every chaotic decision of a worker reproducible (with one worker,

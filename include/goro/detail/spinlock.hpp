@@ -2,9 +2,10 @@
 //
 // spinlock: test-and-test-and-set, for critical sections of a few dozen instructions that never
 //   block, allocate or call user code (run queues, the goroutine registry). unlock is one store.
-// futex_mutex: spins briefly, then sleeps on a futex (Drepper's three-state mutex). For the
-//   objects that goroutines and plain threads share (channels, sync objects, the timer heap):
-//   their critical sections are short, but a plain thread holding one may be descheduled.
+// futex_mutex: spins briefly, then sleeps on a futex; unlock is a plain store plus a look at a
+//   count of sleepers. For the objects that goroutines and plain threads share (channels, sync
+//   objects, the timer heap): their critical sections are short, but a plain thread holding one
+//   may be descheduled.
 //
 // Neither is ever held across a context switch: a goroutine that must wait releases its lock
 // only after it has switched out (see park in scheduler.hpp), never by sleeping while holding it.
@@ -15,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "asymmetric_fence.hpp"
 #include "config.hpp"
 #include "futex.hpp"
 
@@ -48,11 +50,8 @@ class spinlock {
 class futex_mutex {
  public:
   void lock() noexcept {
-    std::uint32_t expected = unlocked;
-    if (state_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) [[likely]] {
+    if (try_lock()) [[likely]]
       return;
-    }
     lock_contended();
   }
   bool try_lock() noexcept {
@@ -60,16 +59,20 @@ class futex_mutex {
     return state_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
                                           std::memory_order_relaxed);
   }
+  // unlock: a plain release store, then a look at the sleepers. The two form a Dekker handshake
+  // with lock_sleeping (count a sleeper, then look at state_): light_fence here, heavy_fence
+  // there (asymmetric_fence.hpp), so the unlock of an uncontended lock costs no locked
+  // instruction — on a channel, one of the two per operation.
   void unlock() noexcept {
-    if (state_.exchange(unlocked, std::memory_order_release) == contended) [[unlikely]] {
+    state_.store(unlocked, std::memory_order_release);
+    light_fence();
+    if (sleepers_.load(std::memory_order_relaxed) != 0) [[unlikely]]
       futex_wake(state_, 1);
-    }
   }
 
  private:
   static constexpr std::uint32_t unlocked = 0;
-  static constexpr std::uint32_t locked = 1;     // held, nobody sleeps on it
-  static constexpr std::uint32_t contended = 2;  // held, and someone may sleep on it
+  static constexpr std::uint32_t locked = 1;
 
   // lock_contended: exponential back-off, then sleep. A waiter that polled the lock word after
   // every pause would pull its cache line away from the holder on every check and win the lock
@@ -88,22 +91,27 @@ class futex_mutex {
     }
     sched_yield();
     if (try_acquire_unlocked()) return;
-    // From here on we announce a sleeper; the unlocker will wake one.
-    while (state_.exchange(contended, std::memory_order_acquire) != unlocked) {
-      futex_wait(state_, contended);
-    }
+    lock_sleeping();
+  }
+
+  // lock_sleeping: counts itself a sleeper, then (heavy_fence) sleeps until it wins the lock.
+  // Every unlock that comes after the fence sees the count and wakes one sleeper; an unlock that
+  // came before it has made the lock word 0, which futex_wait then sees.
+  void lock_sleeping() noexcept {
+    sleepers_.fetch_add(1, std::memory_order_relaxed);
+    heavy_fence();
+    while (!try_acquire_unlocked()) futex_wait(state_, locked);
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
   }
 
   bool try_acquire_unlocked() noexcept {
-    std::uint32_t expected = unlocked;
-    return state_.load(std::memory_order_relaxed) == unlocked &&
-           state_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
-                                          std::memory_order_relaxed);
+    return state_.load(std::memory_order_relaxed) == unlocked && try_lock();
   }
 
   static constexpr int max_pauses_per_check = 1024;
 
-  std::atomic<std::uint32_t> state_{unlocked};
+  std::atomic<std::uint32_t> state_{unlocked};  // 1 while held
+  std::atomic<std::uint32_t> sleepers_{0};      // threads in (or entering) futex_wait
 };
 
 }  // namespace goro::detail
