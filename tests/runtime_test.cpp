@@ -167,6 +167,38 @@ TEST_CASE("idle workers steal from a worker that spawns everything", "[runtime]"
   CHECK(goro::runtime_stats().steals > steals_before);
 }
 
+TEST_CASE("a goroutine readied by one that never blocks is taken by another worker", "[runtime]") {
+  // The receiver is readied into the sender's `next` slot, and the sender then spins without
+  // blocking or yielding until the receiver has run: only the other worker taking `next` from a
+  // stuck owner (local_run_queue::steal_next) lets it run. Repeated, because each round the
+  // sender may be on either worker.
+  const int rounds = goro_test::chaos_scheduling() ? 5 : 50;
+  int completed = 0;
+  goro::run(
+      [&] {
+        for (int r = 0; r < rounds; ++r) {
+          goro::chan<int> ch;
+          std::atomic<bool> received{false};
+          goro::wait_group done;
+          done.add(1);
+          goro::go([&] {
+            (void)ch.recv();
+            received.store(true);
+            done.done();
+          });
+          goro::sleep_for(1ms);  // the receiver runs and parks
+          ch.send(r);
+          const auto give_up = std::chrono::steady_clock::now() + 20s;
+          while (!received.load() && std::chrono::steady_clock::now() < give_up) {
+          }
+          if (received.load()) ++completed;
+          done.wait();
+        }
+      },
+      with_workers(2));
+  CHECK(completed == rounds);
+}
+
 TEST_CASE("a loop of go() that overflows the run queue lets the started goroutines run",
           "[runtime]") {
   // One worker and no blocking call in the loop: only the spawner's stepping back (make_way,

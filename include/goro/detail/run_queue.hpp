@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "asymmetric_fence.hpp"
 #include "goroutine.hpp"
 #include "spinlock.hpp"
 
@@ -63,7 +64,8 @@ class local_run_queue {
 
   // push_next: owner only. Puts `g` in the `next` slot and returns the goroutine it displaces
   // (nullptr if none), which the caller pushes to the back. The exchange is seq_cst: it is the
-  // store-load barrier of the submitter's side of the idle/wake handshake (scheduler.hpp).
+  // store-load barrier of the submitter's side of the idle/wake handshake (scheduler.hpp), and
+  // it is atomic against a thief's exchange.
   goroutine* push_next(goroutine* g) noexcept {
     return next_.exchange(g, std::memory_order_seq_cst);
   }
@@ -85,8 +87,8 @@ class local_run_queue {
 
   // pop: owner only: `next` first, then the newest. `fair` takes the oldest of the ring first.
   goroutine* pop(bool fair) noexcept {
-    if (!fair && next_.load(std::memory_order_relaxed) != nullptr) {
-      if (goroutine* g = next_.exchange(nullptr, std::memory_order_acquire)) return g;
+    if (!fair) {
+      if (goroutine* g = take_next()) return g;
     }
     if (size_hint_.load(std::memory_order_relaxed) != 0) {
       std::lock_guard guard(lock_);
@@ -96,9 +98,7 @@ class local_run_queue {
         return g;
       }
     }
-    return next_.load(std::memory_order_relaxed) != nullptr
-               ? next_.exchange(nullptr, std::memory_order_acquire)
-               : nullptr;
+    return take_next();
   }
 
   // steal: a thief takes half of this queue's ring (at least one goroutine) into `out`, or, when
@@ -112,10 +112,8 @@ class local_run_queue {
       if (n > 0) return n;
     }
     if (!take_next) return 0;
-    goroutine* g = next_.load(std::memory_order_acquire);
-    if (g == nullptr || !next_.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel)) {
-      return 0;
-    }
+    goroutine* g = steal_next();
+    if (g == nullptr) return 0;
     out[0] = g;
     return 1;
   }
@@ -148,12 +146,56 @@ class local_run_queue {
 
   void publish_size() noexcept { size_hint_.store(count(), std::memory_order_relaxed); }
 
-  // The `next` slot: written by the owner (exchange) and by a thief that found the owner stuck
-  // (compare-exchange); no lock.
+  // take_next: owner only: empties the `next` slot.
+  goroutine* take_next() noexcept {
+    if (next_.load(std::memory_order_relaxed) == nullptr) return nullptr;  // thieves only empty it
+    if (!enter_next()) return next_.exchange(nullptr, std::memory_order_acquire);
+    goroutine* g = next_.load(std::memory_order_relaxed);
+    next_.store(nullptr, std::memory_order_relaxed);
+    leave_next();
+    return g;
+  }
+
+  // enter_next / leave_next: bracket the owner's plain read-then-write of `next` in take_next
+  // (pushes exchange: they need the barrier anyway). enter_next
+  // fails when a thief is after `next`; the owner then uses an atomic exchange instead.
+  bool enter_next() noexcept {
+    owner_in_next_.store(true, std::memory_order_relaxed);
+    light_fence();
+    if (!thief_in_next_.load(std::memory_order_relaxed)) [[likely]]
+      return true;
+    leave_next();
+    return false;
+  }
+  void leave_next() noexcept { owner_in_next_.store(false, std::memory_order_release); }
+
+  // steal_next: a thief's take of `next`: one thief at a time raises thief_in_next_, waits out
+  // an owner inside its plain read-then-write (heavy_fence: the two flags are a Dekker
+  // handshake), then exchanges. From the raise to the drop the owner uses exchanges too.
+  goroutine* steal_next() noexcept {
+    bool expected = false;
+    if (!thief_in_next_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
+      return nullptr;  // another thief is at it
+    }
+    heavy_fence();
+    while (owner_in_next_.load(std::memory_order_acquire)) cpu_relax();
+    goroutine* g = next_.exchange(nullptr, std::memory_order_acq_rel);
+    thief_in_next_.store(false, std::memory_order_release);
+    return g;
+  }
+
+  // The `next` slot. The owner takes from it with a plain load and store inside
+  // enter_next/leave_next — a channel hand-off takes a goroutine out of it once per operation,
+  // and a locked exchange there was a seventh of a ping-pong round trip — and with an exchange
+  // while a thief is at it; it puts into it with an exchange. A thief takes it only from an owner
+  // stuck on one goroutine (scheduler::stuck), which is rare, so the thief pays for the fence (a
+  // membarrier).
   std::atomic<goroutine*> next_{nullptr};
-  spinlock lock_;           // guards ring_, head_, tail_
-  std::uint32_t head_ = 0;  // front: index of the oldest entry (wraps)
-  std::uint32_t tail_ = 0;  // back: one past the newest entry (wraps)
+  std::atomic<bool> owner_in_next_{false};  // the owner is between enter_next and leave_next
+  std::atomic<bool> thief_in_next_{false};  // a thief is taking `next` (steal_next)
+  spinlock lock_;                           // guards ring_, head_, tail_
+  std::uint32_t head_ = 0;                  // front: index of the oldest entry (wraps)
+  std::uint32_t tail_ = 0;                  // back: one past the newest entry (wraps)
   std::array<goroutine*, capacity> ring_{};
   std::atomic<std::uint32_t> size_hint_{0};  // count(), readable without the lock
 };

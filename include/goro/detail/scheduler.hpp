@@ -899,9 +899,11 @@ class scheduler {
       case switch_action::kind::park:
         if (action.after != nullptr) (*action.after)();
         bump(w.counters.parks);
-        // seq_cst store, then seq_cst load: pairs with begin_stop (store stopping_, scan status).
-        g.status.store(goroutine_status::parked, std::memory_order_seq_cst);
-        if (stopping_.load(std::memory_order_seq_cst)) try_interrupt(g);
+        // Store status, then load stopping_: pairs with begin_stop (store stopping_, scan
+        // status), which takes the heavy side of the fence — every park takes the light one.
+        g.status.store(goroutine_status::parked, std::memory_order_release);
+        light_fence();
+        if (stopping_.load(std::memory_order_relaxed)) try_interrupt(g);
         break;
       case switch_action::kind::yield:
         g.status.store(goroutine_status::runnable, std::memory_order_relaxed);
@@ -930,7 +932,18 @@ class scheduler {
     if (stopping_.load(std::memory_order_seq_cst)) check_shutdown();
   }
 
+  // find_work: the next goroutine for `w` to run, or nullptr once the run has shut down. A
+  // worker that was spinning (woken to look for work, or stealing) stops counting as spinning
+  // once it has found some, wherever it found it (Go's resetspinning): a count left behind
+  // would keep wakers from waking an idle worker and thieves from stealing — a goroutine
+  // readied into the `next` slot of a worker that then never blocked would never run.
   goroutine* find_work(worker& w) {
+    goroutine* g = find_runnable(w);
+    if (g != nullptr && w.spinning) stop_spinning(w);
+    return g;
+  }
+
+  goroutine* find_runnable(worker& w) {
     if (goroutine* g = std::exchange(w.start_next, nullptr)) return g;
     for (;;) {
       if (shutdown_.load(std::memory_order_acquire)) return nullptr;
@@ -1022,13 +1035,9 @@ class scheduler {
           w.queue.push(loot[j], local_run_queue::placement::back, spill);
           global_.push(spill);
         }
-        stop_spinning(w);
         return loot[k - 1];
       }
-      if (goroutine* g = take_global(w, local_run_queue::capacity / 2)) {
-        stop_spinning(w);
-        return g;
-      }
+      if (goroutine* g = take_global(w, local_run_queue::capacity / 2)) return g;
     }
     return nullptr;
   }
@@ -1210,6 +1219,7 @@ class scheduler {
   // Returns how many it interrupted.
   std::size_t begin_stop() {
     stopping_.store(true, std::memory_order_seq_cst);
+    heavy_fence();  // pairs with the park in complete_switch
     const bool spare_main = !main_done_.load(std::memory_order_seq_cst);
     std::size_t interrupted = 0;
     registry_.for_each([&](goroutine& g) {
