@@ -104,6 +104,13 @@ class channel_base {
   std::size_t capacity() const noexcept { return capacity_; }
   std::size_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
 
+  // looks_ready: a hint, read without lock_, that a receive (or a send) would not block now: a
+  // partner waits, or the buffer has a value (or room). A closed channel does not look ready.
+  bool looks_ready(bool send) const noexcept {
+    if (send) return !recvq_.looks_empty() || size() < capacity_;
+    return !sendq_.looks_empty() || size() > 0;
+  }
+
   futex_mutex lock_;     // guards everything below except the atomics, and the buffer
   wait_queue recvq_;     // blocked receivers, oldest first
   wait_queue sendq_;     // blocked senders, oldest first

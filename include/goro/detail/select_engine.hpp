@@ -8,17 +8,21 @@
 //   pass 0: shuffle the poll order (uniformly random); sort the distinct channels by address —
 //           the one global lock order — and lock them all.
 //   pass 1: poll the cases in the shuffled order; the first that can proceed fires. With none,
-//           a select with a default returns the default.
+//           a select with a default returns the default. A first look without the locks
+//           (poll_one_ready) polls, under its own lock only, the first case whose channel looks
+//           ready; the lock-all poll decides when none does.
 //   pass 2: enqueue one waiter per case, in the shuffled order, all sharing the caller's wait
 //           ticket, and park; the channels are unlocked after the switch. A partner that comes
 //           later claims the ticket through whichever waiter it finds first, so exactly one case
 //           fires, and since partners dequeue in FIFO order across shuffled enqueues, which one
 //           is again random.
-//   pass 3: relock, unlink the waiters of the cases that did not fire, unlock.
+//   pass 3: relock, unlink the waiters of the cases that did not fire, unlock. The fired case's
+//           channel is not relocked unless another case uses it: its claimer unlinked it.
 //
-// Invariants: all of a select's channels are locked together only in address order, never while
-// the caller holds any other channel's lock; the waiters live in the caller's frame and are
-// unlinked from every queue before select returns or unwinds.
+// Invariants: a select holds one channel's lock at a time outside the lock-all passes, and
+// several only in address order, never while the caller holds any other channel's lock; the
+// waiters live in the caller's frame and are unlinked from every queue before select returns or
+// unwinds.
 #pragma once
 
 #include <algorithm>
@@ -51,8 +55,8 @@ inline std::uint32_t random_below(std::uint32_t n) noexcept {
 struct select_case {
   channel_base* channel = nullptr;  // nullptr: never fires
   bool is_send = false;
-  void* slot = nullptr;   // receive: the std::optional<T> to fill; send: the T to offer
-  bool copy = false;      // send: copy the value rather than move it
+  void* slot = nullptr;  // receive: the std::optional<T> to fill; send: the T to offer
+  bool copy = false;     // send: copy the value rather than move it
   // poll: tries to complete the case now; requires channel->lock_. Returns the status and, when
   // a partner was claimed, adds it to `wakes`.
   op_status (*poll)(select_case& self, wake_list& wakes) = nullptr;
@@ -100,15 +104,66 @@ inline void prepare_orders(std::span<select_case> cases, select_scratch& scratch
     ++polled;
   }
   locked = 0;
-  for (std::size_t k = 0; k < polled; ++k) scratch.lock_order[locked++] = cases[scratch.poll_order[k]].channel;
-  std::sort(scratch.lock_order.begin(), scratch.lock_order.begin() + static_cast<std::ptrdiff_t>(locked));
+  for (std::size_t k = 0; k < polled; ++k)
+    scratch.lock_order[locked++] = cases[scratch.poll_order[k]].channel;
+  std::sort(scratch.lock_order.begin(),
+            scratch.lock_order.begin() + static_cast<std::ptrdiff_t>(locked));
   locked = static_cast<std::size_t>(
-      std::unique(scratch.lock_order.begin(), scratch.lock_order.begin() + static_cast<std::ptrdiff_t>(locked)) -
+      std::unique(scratch.lock_order.begin(),
+                  scratch.lock_order.begin() + static_cast<std::ptrdiff_t>(locked)) -
       scratch.lock_order.begin());
 }
 
 inline wait_queue& queue_of(const select_case& c) noexcept {
   return c.is_send ? c.channel->sendq_ : c.channel->recvq_;
+}
+
+// poll_one_ready: pass 1, first look. In the shuffled order, the first case whose channel looks
+// ready (a hint read without its lock) is polled under that one channel's lock. A select that
+// finds a partner waiting then locks one channel instead of all of them; a stale hint only
+// costs the lock-all pass that follows, which decides.
+inline std::optional<select_outcome> poll_one_ready(std::span<select_case> cases,
+                                                    const select_scratch& scratch,
+                                                    std::size_t polled) {
+  for (std::size_t k = 0; k < polled; ++k) {
+    select_case& c = cases[scratch.poll_order[k]];
+    if (!c.channel->looks_ready(c.is_send)) continue;
+    wake_list wakes;  // destroyed after the unlock below: wakes a claimed partner
+    std::lock_guard held(c.channel->lock_);
+    const op_status status = c.poll(c, wakes);
+    if (status == op_status::would_block) continue;
+    return select_outcome{scratch.poll_order[k],
+                          status == op_status::done ? transfer::delivered : transfer::closed};
+  }
+  return std::nullopt;
+}
+
+// fired_case: after a wake that was not the shutdown's, the case whose waiter was claimed.
+inline std::optional<select_outcome> fired_case(const select_scratch& scratch,
+                                                std::size_t polled) noexcept {
+  for (std::size_t k = 0; k < polled; ++k) {
+    const std::uint32_t i = scratch.poll_order[k];
+    const transfer how = outcome_of(scratch.waiters[i]);
+    if (how != transfer::pending) return select_outcome{i, how};
+  }
+  return std::nullopt;
+}
+
+// without_fired_channel: the channels pass 3 must lock: all of them, less the fired case's
+// channel when no other case uses it (its waiter is already unlinked). Keeps the address order.
+inline std::span<channel_base*> without_fired_channel(std::span<select_case> cases,
+                                                      select_scratch& scratch, std::size_t polled,
+                                                      std::size_t locked,
+                                                      const std::optional<select_outcome>& fired) {
+  std::span<channel_base*> all = scratch.lock_order.first(locked);
+  if (!fired) return all;
+  channel_base* const channel = cases[fired->index].channel;
+  for (std::size_t k = 0; k < polled; ++k) {
+    const std::uint32_t i = scratch.poll_order[k];
+    if (i != fired->index && cases[i].channel == channel) return all;
+  }
+  const auto end = std::remove(all.begin(), all.end(), channel);
+  return all.first(static_cast<std::size_t>(end - all.begin()));
 }
 
 // run_select: runs the passes above. `blocking` false makes it return nullopt where it would
@@ -119,6 +174,7 @@ inline std::optional<select_outcome> run_select(std::span<select_case> cases, bo
   std::size_t locked = 0;
   for (;;) {
     prepare_orders(cases, scratch, polled, locked);
+    if (auto ready = poll_one_ready(cases, scratch, polled)) return ready;
     select_locks locks(scratch.lock_order.first(locked));
     {
       wake_list wakes;  // destroyed after the unlock below: wakes a claimed partner
@@ -144,8 +200,7 @@ inline std::optional<select_outcome> run_select(std::span<select_case> cases, bo
     }
     if (polled == 0) {
       locks.unlock();
-      park_forever(wait_reason::select,
-                   cases.empty() ? wait_detail::no_cases : wait_detail::none);
+      park_forever(wait_reason::select, cases.empty() ? wait_detail::no_cases : wait_detail::none);
     }
     wait_handle h = open_wait();  // pass 2
     for (std::size_t k = 0; k < polled; ++k) {
@@ -157,16 +212,22 @@ inline std::optional<select_outcome> run_select(std::span<select_case> cases, bo
       w.copy = cases[i].copy;
       queue_of(cases[i]).push_back(w);
     }
-    const bool interrupted = park(h, wait_reason::select, wait_detail::none, [&] { locks.unlock(); });
-    locks.lock();  // pass 3
+    const bool interrupted =
+        park(h, wait_reason::select, wait_detail::none, [&] { locks.unlock(); });
+    // Pass 3. The claimer that woke us unlinked its waiter under its channel's lock and wrote
+    // its outcome before the wake; no other waiter's outcome is ever written. So the case that
+    // fired is known without a lock, and its channel need not be locked again unless another
+    // case of this select uses it too.
     std::optional<select_outcome> fired;
+    if (!interrupted) fired = fired_case(scratch, polled);
+    select_locks relock(without_fired_channel(cases, scratch, polled, locked, fired));
+    relock.lock();
     for (std::size_t k = 0; k < polled; ++k) {
       const std::uint32_t i = scratch.poll_order[k];
+      if (fired && i == fired->index) continue;
       queue_of(cases[i]).remove(scratch.waiters[i]);
-      const transfer how = outcome_of(scratch.waiters[i]);
-      if (how != transfer::pending) fired = select_outcome{i, how};
     }
-    locks.unlock();
+    relock.unlock();
     if (interrupted) throw goroutine_exit{};
     if (fired && fired->how != transfer::retry) return fired;
     // A partner's move of the value threw: select again.

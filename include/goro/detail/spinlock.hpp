@@ -14,6 +14,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "asymmetric_fence.hpp"
@@ -63,11 +64,19 @@ class futex_mutex {
   // with lock_sleeping (count a sleeper, then look at state_): light_fence here, heavy_fence
   // there (asymmetric_fence.hpp), so the unlock of an uncontended lock costs no locked
   // instruction — on a channel, one of the two per operation.
+  //
+  // Once the store is done another thread may take the lock and destroy the object that holds
+  // it (a wait_group on the stack of a goroutine that just returned from wait), so the sleeper
+  // count lives outside the mutex, in a process-wide table; only the futex_wake system call
+  // names state_ afterwards, which is harmless on memory that is gone or reused (the kernel
+  // finds no waiter there, or wakes one that re-checks its condition) — as in glibc's mutexes.
   void unlock() noexcept {
+    std::atomic<std::uint32_t>& sleepers = sleepers_of(this);
     state_.store(unlocked, std::memory_order_release);
     light_fence();
-    if (sleepers_.load(std::memory_order_relaxed) != 0) [[unlikely]]
+    if (sleepers.load(std::memory_order_relaxed) != 0) [[unlikely]] {
       futex_wake(state_, 1);
+    }
   }
 
  private:
@@ -98,10 +107,21 @@ class futex_mutex {
   // Every unlock that comes after the fence sees the count and wakes one sleeper; an unlock that
   // came before it has made the lock word 0, which futex_wait then sees.
   void lock_sleeping() noexcept {
-    sleepers_.fetch_add(1, std::memory_order_relaxed);
+    std::atomic<std::uint32_t>& sleepers = sleepers_of(this);
+    sleepers.fetch_add(1, std::memory_order_relaxed);
     heavy_fence();
     while (!try_acquire_unlocked()) futex_wait(state_, locked);
-    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    sleepers.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  // sleepers_of: the count of threads asleep (or about to be) on the mutexes whose address
+  // hashes like `m`'s. Mutexes that share a slot only cost each other a futex_wake that finds
+  // no one while one of them has sleepers.
+  static std::atomic<std::uint32_t>& sleepers_of(const futex_mutex* m) noexcept {
+    static constexpr std::size_t slots = 256;
+    static std::atomic<std::uint32_t> table[slots];  // zero: static storage
+    const auto address = reinterpret_cast<std::uintptr_t>(m);
+    return table[((address >> 4) ^ (address >> 12)) % slots];
   }
 
   bool try_acquire_unlocked() noexcept {
@@ -111,7 +131,6 @@ class futex_mutex {
   static constexpr int max_pauses_per_check = 1024;
 
   std::atomic<std::uint32_t> state_{unlocked};  // 1 while held
-  std::atomic<std::uint32_t> sleepers_{0};      // threads in (or entering) futex_wait
 };
 
 }  // namespace goro::detail

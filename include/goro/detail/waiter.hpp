@@ -83,6 +83,8 @@ class wait_queue {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
   waiter* front() const noexcept { return head_; }
+  // looks_empty: a hint readable without the owner's lock (select's lock-free first look).
+  bool looks_empty() const noexcept { return length_.load(std::memory_order_relaxed) == 0; }
 
   void push_back(waiter& w) noexcept {
     w.prev = tail_;
@@ -94,6 +96,7 @@ class wait_queue {
     }
     tail_ = &w;
     w.queued = true;
+    set_length(length_.load(std::memory_order_relaxed) + 1);
   }
 
   // remove: unlinks `w` if it is still linked (a claimer may have unlinked it already).
@@ -103,6 +106,7 @@ class wait_queue {
     (w.next != nullptr ? w.next->prev : tail_) = w.prev;
     w.prev = w.next = nullptr;
     w.queued = false;
+    set_length(length_.load(std::memory_order_relaxed) - 1);
   }
 
   // dequeue_claimed: unlinks waiters from the front until one is claimed for the caller, and
@@ -126,8 +130,11 @@ class wait_queue {
   }
 
  private:
+  void set_length(std::uint32_t n) noexcept { length_.store(n, std::memory_order_relaxed); }
+
   waiter* head_ = nullptr;
   waiter* tail_ = nullptr;
+  std::atomic<std::uint32_t> length_{0};  // linked waiters; written under the owner's lock
 };
 
 }  // namespace goro::detail
