@@ -740,6 +740,7 @@ class scheduler {
     idle_.erase(std::find(idle_.begin(), idle_.end(), w));
     w->listed_idle = false;
     idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+    idle_exits_.fetch_add(1, std::memory_order_seq_cst);
     return popped_worker{w, w == poller_, w->idle_epoch};
   }
 
@@ -1066,6 +1067,7 @@ class scheduler {
     if (const auto now = clock::now(); stacks_.trim_due(now)) stacks_.trim(now, trim_keep_stacks);
     bool poller = false;
     bool quiescent = false;
+    std::uint64_t exits_before = 0;
     {
       std::lock_guard guard(idle_lock_);
       if (shutdown_.load(std::memory_order_relaxed)) return;
@@ -1077,13 +1079,14 @@ class scheduler {
         poller = true;
       }
       quiescent = idle_count_.fetch_add(1, std::memory_order_seq_cst) + 1 == workers_.size();
+      exits_before = idle_exits_.load(std::memory_order_relaxed);
     }
     if (w.spinning) {
       w.spinning = false;
       spinning_.fetch_sub(1, std::memory_order_seq_cst);
     }
     full_fence();
-    if (quiescent) on_quiescence();
+    if (quiescent) on_quiescence(exits_before);
     if (work_visible()) {
       leave_idle(w, poller);
     } else if (poller) {
@@ -1122,6 +1125,7 @@ class scheduler {
     idle_.erase(std::find(idle_.begin(), idle_.end(), &w));
     w.listed_idle = false;
     idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+    idle_exits_.fetch_add(1, std::memory_order_seq_cst);
   }
 
   void consume_wake(worker& w) noexcept {
@@ -1161,13 +1165,20 @@ class scheduler {
   // readies its goroutine before it drops its count, so once a count is seen at zero the
   // goroutine it readied is visible in a queue. (Looking at the queues first lets a ready slip
   // in between the two reads and be mistaken for a deadlock.)
-  void on_quiescence() {
+  //
+  // `exits_before` is idle_exits_ when this worker made the count complete. If any worker has
+  // left idle since, the reads above are no snapshot of an idle run — the poller, woken by a
+  // timer, pops the expired timers (the heap looks empty) before it readies their goroutines
+  // (no queue shows them yet) — and that worker will check again when it is idle again. A
+  // worker leaves idle (idle_exits_) before it does anything that those reads could see.
+  void on_quiescence(std::uint64_t exits_before) {
     if (timers_.size() != 0 || netpoll_.waiters.load(std::memory_order_seq_cst) != 0 ||
         blocking_calls_.load(std::memory_order_seq_cst) != 0 ||
         plain_threads_.load(std::memory_order_seq_cst) != 0) {
       return;
     }
     if (work_visible()) return;
+    if (idle_exits_.load(std::memory_order_seq_cst) != exits_before) return;
     if (!stopping_.load(std::memory_order_seq_cst)) {
       if (!options_.detect_deadlock) return;
       if (declare_deadlock() != 0) return;  // the others are being unwound
@@ -1284,6 +1295,7 @@ class scheduler {
   std::atomic<std::int64_t> plain_threads_{0};
 
   std::atomic<std::size_t> idle_count_{0};  // workers on idle_ (written under idle_lock_)
+  std::atomic<std::uint64_t> idle_exits_{0};  // workers taken off idle_ so far (idem)
   std::atomic<unsigned> spinning_{0};       // workers looking for work to steal
   std::atomic<bool> poller_blocked_{false};
   const std::int64_t coarse_resolution_ns_ = coarse_resolution();
