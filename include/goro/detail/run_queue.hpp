@@ -157,8 +157,8 @@ class local_run_queue {
   }
 
   // enter_next / leave_next: bracket the owner's plain read-then-write of `next` in take_next
-  // (pushes exchange: they need the barrier anyway). enter_next
-  // fails when a thief is after `next`; the owner then uses an atomic exchange instead.
+  // (pushes exchange: they need the barrier anyway). enter_next fails when a thief is after
+  // `next`; the owner then uses an atomic exchange instead.
   bool enter_next() noexcept {
     owner_in_next_.store(true, std::memory_order_relaxed);
     light_fence();
