@@ -7,9 +7,11 @@
 namespace goro {
 
 // stack_guard: whether goroutine stacks get a no-access guard page (API 1.4).
-//   automatic — guard new stacks while goro's guarded stacks hold fewer than half of
-//               vm.max_map_count, then take unguarded stacks with a canary;
-//   always    — guard every stack (go throws goro::error when the kernel refuses a mapping);
+//   automatic — guard every stack with a guard marker where the kernel has them (they hold no
+//               mapping); else guard new stacks while goro's guarded stacks hold fewer than half
+//               of vm.max_map_count, then take unguarded stacks with a canary;
+//   always    — guard every stack with a mapping of its own (go throws goro::error when the
+//               kernel refuses one);
 //   never     — guard none (canary only).
 enum class stack_guard { automatic, always, never };
 

@@ -277,7 +277,8 @@ class scheduler {
   explicit scheduler(const options& requested) : options_(requested) {
     options_.workers = resolve_worker_count(requested.workers);
     stacks_.configure(requested.stack_size, requested.guard, read_max_map_count(),
-                      requested.guard == stack_guard::always ? count_mappings() : 0);
+                      requested.guard == stack_guard::always ? count_mappings() : 0,
+                      guard_markers_supported());
     options_.stack_size = stacks_.stack_size();
     chaos_ = chaos_seed();
     enable_asymmetric_fences();  // lock releases then cost no locked instruction

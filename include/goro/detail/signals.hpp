@@ -1,9 +1,10 @@
 // goro/detail/signals.hpp — reporting goroutine stack overflow (API 1.4).
 //
-// A guarded stack overflows into its PROT_NONE page and the kernel raises SIGSEGV on the faulting
-// thread, whose own stack is the exhausted one: the handler runs on a per-worker alternate signal
-// stack (sigaltstack), recognises the guard page of the goroutine running on that thread, prints
-// the contract's message with async-signal-safe write(2) calls and aborts. A fault that is not a
+// A guarded stack overflows into its guard page (PROT_NONE, or a guard marker: see stack.hpp)
+// and the kernel raises SIGSEGV on the faulting thread, whose own stack is the exhausted one: the
+// handler runs on a per-worker alternate signal stack (sigaltstack), recognises the guard page of
+// the goroutine running on that thread, prints the contract's message with async-signal-safe
+// write(2) calls and aborts. A fault that is not a
 // goroutine's overflow goes to the handler that was installed before (or the default action).
 // An unguarded stack is checked by its canary at every switch (scheduler.hpp) and reported by
 // report_stack_overflow() from the scheduler context.

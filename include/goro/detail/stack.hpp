@@ -1,24 +1,34 @@
 // goro/detail/stack.hpp — goroutine stacks: reserved with mmap, committed lazily by the kernel,
 // guarded or canaried, pooled and given back.
 //
-// Geometry (S = options.stack_size, a multiple of the page size P):
-//   guarded:   one mapping of S bytes per stack; its lowest page is PROT_NONE (the guard; the
-//              mprotect splits the mapping in two, which is why guarded stacks count twice against
+// Geometry (S = options.stack_size, a multiple of the page size P). A stack is one of three kinds:
+//   mapped:    one mapping of S bytes per stack; its lowest page is PROT_NONE (the guard; the
+//              mprotect splits the mapping in two, which is why mapped stacks count twice against
 //              vm.max_map_count). Usable: [base + P, base + S).
-//   unguarded: slabs of slab_stacks stacks, one mapping each: [P lead page][S][S]...[S]. With
+//   marked:    slabs of slab_stacks stacks, one mapping each: [S][S]...[S]. Stack k starts at
+//              b_k = slab + k*S; its lowest page [b_k, b_k + P) carries a guard marker
+//              (MADV_GUARD_INSTALL, Linux 6.13): a page-table entry that faults on any access,
+//              costing no mapping and no memory. Usable: [b_k + P, b_k + S).
+//   canaried:  slabs of slab_stacks stacks, one mapping each: [P lead page][S][S]...[S]. With
 //              b_k = slab + P + k*S, stack k uses [b_k, b_{k+1} - 64) and its 64-byte canary is
 //              [b_k - 64, b_k): the last bytes of the page that holds the top of stack k-1 (or of
 //              the lead page). A running goroutine always touches its own top page, so canaries
 //              cost no extra committed page per goroutine.
+// Mapped and marked stacks are guarded: their overflow faults at the access. The options choose:
+// `never` takes canaried stacks, `always` mapped ones (the kernel's mapping budget then bounds
+// live goroutines, as API 1.4 says), and `automatic` marked ones where the kernel has guard
+// markers, else mapped ones while they hold under half of vm.max_map_count, then canaried ones.
 //
 // Invariants:
 //   - A stack is in exactly one place: running a goroutine, a worker's stack_cache, or one of the
 //     pool's free lists (dirty_: touched pages possibly committed, most recently freed at the
 //     back; clean_: everything below the top page given back with MADV_DONTNEED).
 //   - The top page of a free stack is never given back while the stack's slab is mapped, because
-//     it holds the canary of the stack above; a whole slab is unmapped only when every stack of it
-//     is on the pool's free lists (slab::outside == 0).
-//   - guarded_count_ counts guarded mappings that exist (in use or free).
+//     it may hold the canary of the stack above; a whole slab is unmapped only when every stack of
+//     it is on the pool's free lists (slab::outside == 0).
+//   - Every carved stack of a marked slab has its guard marker: markers are installed when the slab
+//     is mapped, before any of its stacks is carved, and MADV_DONTNEED leaves them in place.
+//   - mapped_count_ counts mapped stacks that exist (in use or free).
 #pragma once
 
 #include <sys/mman.h>
@@ -49,24 +59,46 @@ inline std::size_t page_size() noexcept {
 inline constexpr std::size_t stack_canary_size = 64;
 inline constexpr std::size_t minimum_stack_size = 16 * 1024;
 
-struct stack_slab;
+// guard_markers_supported: whether the kernel installs guard markers (MADV_GUARD_INSTALL, Linux
+// 6.13). Probed once per process on a scratch mapping.
+inline constexpr int madvise_guard_install = 102;  // MADV_GUARD_INSTALL; older headers lack it
 
-// stack_span: one goroutine stack. The stack grows down from top().
-struct stack_span {
-  char* bottom = nullptr;  // lowest usable byte
-  std::size_t size = 0;    // usable bytes
-  stack_slab* slab = nullptr;  // the slab of an unguarded stack; nullptr for a guarded one
+inline bool guard_markers_supported() noexcept {
+  static const bool supported = [] {
+    const std::size_t page = page_size();
+    void* probe = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe == MAP_FAILED) return false;
+    const bool ok = madvise(probe, page, madvise_guard_install) == 0;
+    munmap(probe, 2 * page);
+    return ok;
+  }();
+  return supported;
+}
 
-  char* top() const noexcept { return bottom + size; }
-  bool guarded() const noexcept { return slab == nullptr; }
-  explicit operator bool() const noexcept { return bottom != nullptr; }
-};
+enum class stack_kind : std::uint8_t { mapped, marked, canaried };
 
+// stack_slab: one mapping that marked or canaried stacks are carved from.
 struct stack_slab {
   char* base = nullptr;
   std::size_t bytes = 0;
   std::size_t stacks = 0;   // stacks carved so far
   std::size_t outside = 0;  // carved stacks not on the pool's free lists
+  stack_kind kind = stack_kind::canaried;
+};
+
+// stack_span: one goroutine stack. The stack grows down from top(). Spans are copied on every
+// spawn and exit: keep them three words (a fourth made spawn 40% slower).
+struct stack_span {
+  char* bottom = nullptr;  // lowest usable byte
+  std::size_t size = 0;    // usable bytes
+  stack_slab* slab = nullptr;  // the slab of a marked or canaried stack; nullptr for a mapped one
+
+  char* top() const noexcept { return bottom + size; }
+  stack_kind kind() const noexcept { return slab == nullptr ? stack_kind::mapped : slab->kind; }
+  // guarded: an overflow faults on the page below `bottom`.
+  bool guarded() const noexcept { return kind() != stack_kind::canaried; }
+  explicit operator bool() const noexcept { return bottom != nullptr; }
 };
 
 // The canary words: the pattern is arbitrary but unlikely to be written by accident.
@@ -93,9 +125,10 @@ class stack_pool {
   ~stack_pool() { release_all(); }
 
   // configure: sets the geometry for a run. Call with no stack in use. `mappings_in_use` is how
-  // many mappings the process has already (its libraries, heap, thread stacks).
+  // many mappings the process has already (its libraries, heap, thread stacks); `markers` says
+  // whether guard markers may be used (guard_markers_supported(), or false to test without).
   void configure(std::size_t stack_size, stack_guard mode, std::size_t max_map_count,
-                 std::size_t mappings_in_use) {
+                 std::size_t mappings_in_use, bool markers) {
     const std::size_t page = page_size();
     if (stack_size < minimum_stack_size) {
       throw error("goro::run: options.stack_size is " + std::to_string(stack_size) +
@@ -105,26 +138,38 @@ class stack_pool {
     stack_size_ = (stack_size + page - 1) / page * page;
     mode_ = mode;
     max_map_count_ = max_map_count;
+    use_markers_ = mode == stack_guard::automatic && markers;
     if (mode == stack_guard::always) {
       // Refuse while some headroom is left: a process at the kernel's limit cannot even grow its
       // malloc arenas, and the API promises that go() fails cleanly and works again later.
       const std::size_t reserved = mappings_in_use + always_headroom;
-      guarded_limit_ = max_map_count > reserved ? (max_map_count - reserved) / 2 : 0;
+      mapped_limit_ = max_map_count > reserved ? (max_map_count - reserved) / 2 : 0;
     } else {
       // Two mappings each, at most half of the budget; a sanitizer's runtime needs many
       // mappings of its own per goroutine, so leave it more.
-      guarded_limit_ = max_map_count / (sanitized_build ? 16 : 4);
+      mapped_limit_ = max_map_count / (sanitized_build ? 16 : 4);
     }
   }
 
   std::size_t stack_size() const noexcept { return stack_size_; }
 
-  // acquire_batch: appends up to `count` free stacks (at least one) to `out`.
+  // acquire_batch: appends up to `count` stacks (at least one) to `out`: free ones if there are
+  // any, else new ones carved from a slab (or one new mapped stack).
   void acquire_batch(std::vector<stack_span>& out, std::size_t count) {
     std::lock_guard guard(lock_);
+    const std::size_t before = out.size();
     for (; count > 0 && !dirty_.empty(); --count) out.push_back(take(dirty_));
     for (; count > 0 && !clean_.empty(); --count) out.push_back(take(clean_));
-    if (count > 0) out.push_back(create());
+    if (out.size() > before) return;
+    stack_kind kind = next_kind();
+    if (kind == stack_kind::mapped) {
+      if (stack_span s = map_guarded()) {
+        out.push_back(prepare(s));
+        return;
+      }
+      kind = stack_kind::canaried;  // automatic: the kernel refused the mapping
+    }
+    carve(out, kind, count);
   }
 
   // release_batch: gives stacks back; they stay committed (dirty) until trim().
@@ -138,7 +183,7 @@ class stack_pool {
 
   // trim: gives memory back to the kernel, at most once per trim_period: the free stacks that
   // stayed unused for a whole period (the low-water mark of the dirty list, above `keep`), the
-  // slabs whose stacks are all free, and guarded stacks beyond `keep`. Called by workers about
+  // slabs whose stacks are all free, and mapped stacks beyond `keep`. Called by workers about
   // to go idle, so that a burst of goroutines does not pin its peak footprint, while a steady
   // reuse of stacks never pays for madvise.
   void trim(std::chrono::steady_clock::time_point now, std::size_t keep) {
@@ -156,7 +201,7 @@ class stack_pool {
     dirty_.erase(dirty_.begin(), dirty_.begin() + static_cast<std::ptrdiff_t>(give_back));
     low_water_ = dirty_.size();
     unmap_empty_slabs();
-    unmap_surplus_guarded(keep);
+    unmap_surplus_mapped(keep);
   }
 
   // trim_due: a cheap, racy hint that trim() would do something now.
@@ -170,7 +215,7 @@ class stack_pool {
     std::lock_guard guard(lock_);
     for (auto* list : {&dirty_, &clean_}) {
       for (const stack_span& s : *list) {
-        if (s.guarded()) unmap_guarded(s);
+        if (s.kind() == stack_kind::mapped) unmap_guarded(s);
       }
       list->clear();
     }
@@ -199,24 +244,20 @@ class stack_pool {
 
   stack_span prepare(stack_span s) {
     sanitizer_unpoison_stack(s.bottom, s.size);
-    if (!s.guarded()) write_stack_canary(s);
+    if (s.kind() == stack_kind::canaried) write_stack_canary(s);
     return s;
   }
 
-  stack_span create() {
-    const bool guard = mode_ == stack_guard::always ||
-                       (mode_ == stack_guard::automatic && guarded_count_ < guarded_limit_);
-    if (guard) {
-      stack_span s = map_guarded();
-      if (s) return prepare(s);
-      // automatic: the kernel refused the mapping; fall back to an unguarded stack.
-    }
-    return prepare(carve_unguarded());
+  stack_kind next_kind() const noexcept {
+    if (mode_ == stack_guard::never) return stack_kind::canaried;
+    if (mode_ == stack_guard::always) return stack_kind::mapped;
+    if (use_markers_) return stack_kind::marked;
+    return mapped_count_ < mapped_limit_ ? stack_kind::mapped : stack_kind::canaried;
   }
 
   stack_span map_guarded() {
     const std::size_t page = page_size();
-    if (mode_ == stack_guard::always && guarded_count_ >= guarded_limit_) throw_refused(ENOMEM);
+    if (mode_ == stack_guard::always && mapped_count_ >= mapped_limit_) throw_refused(ENOMEM);
     void* base = mmap(nullptr, stack_size_, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     int err = errno;
@@ -227,41 +268,65 @@ class stack_pool {
     }
     if (base == MAP_FAILED) {
       if (mode_ == stack_guard::always) throw_refused(err);
-      guarded_limit_ = guarded_count_;  // automatic: no more guarded stacks in this run
+      mapped_limit_ = mapped_count_;  // automatic: no more mapped stacks in this run
       return {};
     }
-    ++guarded_count_;
+    ++mapped_count_;
     return stack_span{static_cast<char*>(base) + page, stack_size_ - page, nullptr};
   }
 
   [[noreturn]] void throw_refused(int err) const {
     throw error("goro::go: no memory mapping left for a guarded goroutine stack (" +
                 std::error_code(err, std::generic_category()).message() + ": " +
-                std::to_string(guarded_count_) +
+                std::to_string(mapped_count_) +
                 " guarded stacks exist, each takes two of the kernel's vm.max_map_count = " +
                 std::to_string(max_map_count_) +
                 " mappings); raise vm.max_map_count, let goroutines exit, or use "
                 "options.guard = goro::stack_guard::automatic");
   }
 
-  stack_span carve_unguarded() {
-    if (carving_ == nullptr || carving_->stacks == slab_stacks) map_slab();
-    const std::size_t k = carving_->stacks++;
-    ++carving_->outside;
-    char* boundary = carving_->base + page_size() + k * stack_size_;
-    return stack_span{boundary, stack_size_ - stack_canary_size, carving_};
+  // carve: appends up to `count` (at least one) new stacks of `kind` from the carving slab.
+  void carve(std::vector<stack_span>& out, stack_kind kind, std::size_t count) {
+    if (carving_ == nullptr || carving_->stacks == slab_stacks || carving_->kind != kind) {
+      map_slab(kind);
+    }
+    const std::size_t page = page_size();
+    const std::size_t lead = kind == stack_kind::canaried ? page : 0;
+    for (; count > 0 && carving_->stacks < slab_stacks; --count) {
+      const std::size_t k = carving_->stacks++;
+      ++carving_->outside;
+      char* boundary = carving_->base + lead + k * stack_size_;
+      stack_span s = kind == stack_kind::marked
+                         ? stack_span{boundary + page, stack_size_ - page, carving_}
+                         : stack_span{boundary, stack_size_ - stack_canary_size, carving_};
+      out.push_back(prepare(s));
+    }
   }
 
-  void map_slab() {
-    const std::size_t bytes = page_size() + slab_stacks * stack_size_;
+  // map_slab: maps a new slab of `kind` and makes it the carving slab. A marked slab gets all
+  // its guard markers here, so that no carved stack is ever without its guard.
+  void map_slab(stack_kind kind) {
+    const std::size_t page = page_size();
+    const std::size_t bytes = (kind == stack_kind::canaried ? page : 0) + slab_stacks * stack_size_;
     void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) {
       throw error("goro::go: cannot reserve goroutine stacks: " +
                   std::error_code(errno, std::generic_category()).message());
     }
-    carving_ = new stack_slab{static_cast<char*>(base), bytes, 0, 0};
-    slabs_.push_back(carving_);
+    auto* slab = new stack_slab{static_cast<char*>(base), bytes, 0, 0, kind};
+    for (std::size_t k = 0; kind == stack_kind::marked && k < slab_stacks; ++k) {
+      if (madvise(slab->base + k * stack_size_, page, madvise_guard_install) != 0) {
+        const int err = errno;
+        munmap(base, bytes);
+        delete slab;
+        throw error("goro::go: cannot install the guard page of a goroutine stack: " +
+                    std::error_code(err, std::generic_category()).message());
+      }
+    }
+    // A full slab no longer carved from is unmapped by trim once all its stacks are free.
+    slabs_.push_back(slab);
+    carving_ = slab;
   }
 
   void give_back_below_top_page(const stack_span& s) noexcept {
@@ -275,7 +340,7 @@ class stack_pool {
 
   void unmap_guarded(const stack_span& s) noexcept {
     munmap(s.bottom - page_size(), stack_size_);
-    --guarded_count_;
+    --mapped_count_;
   }
 
   void unmap_empty_slabs() {
@@ -294,10 +359,10 @@ class stack_pool {
     });
   }
 
-  void unmap_surplus_guarded(std::size_t keep) {
-    std::size_t guarded_free = 0;
+  void unmap_surplus_mapped(std::size_t keep) {
+    std::size_t mapped_free = 0;
     std::erase_if(clean_, [&](const stack_span& s) {
-      if (!s.guarded() || ++guarded_free <= keep) return false;
+      if (s.kind() != stack_kind::mapped || ++mapped_free <= keep) return false;
       unmap_guarded(s);
       return true;
     });
@@ -306,13 +371,14 @@ class stack_pool {
   futex_mutex lock_;  // guards every member below
   std::size_t stack_size_ = 256 * 1024;
   stack_guard mode_ = stack_guard::automatic;
+  bool use_markers_ = false;  // automatic, and the kernel has guard markers
   std::size_t max_map_count_ = 65530;
-  std::size_t guarded_limit_ = 16382;
-  std::size_t guarded_count_ = 0;
+  std::size_t mapped_limit_ = 16382;
+  std::size_t mapped_count_ = 0;
   std::vector<stack_span> dirty_;
   std::vector<stack_span> clean_;
   std::vector<stack_slab*> slabs_;
-  stack_slab* carving_ = nullptr;  // the slab new unguarded stacks are carved from
+  stack_slab* carving_ = nullptr;  // the slab new slab stacks are carved from
   std::size_t low_water_ = 0;  // the fewest stacks dirty_ held since the last trim
   std::chrono::steady_clock::time_point next_trim_{};
   std::atomic<std::chrono::steady_clock::rep> next_trim_hint_{0};  // next_trim_, without lock_

@@ -1,0 +1,231 @@
+// Tests of goro/detail/stack.hpp: the three kinds of goroutine stack (mapped, marked, canaried),
+// which kind each stack_guard mode takes, that guards fault and survive trimming, that batches
+// hand out distinct stacks, and that trimming gives whole slabs back.
+#include <goro/detail/stack.hpp>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+namespace {
+
+using goro::detail::stack_kind;
+using goro::detail::stack_pool;
+using goro::detail::stack_span;
+
+constexpr std::size_t stack_size = 64 * 1024;
+constexpr std::size_t plenty_of_mappings = 65530;
+
+std::size_t mappings_now() {
+  std::ifstream in("/proc/self/maps");
+  std::size_t lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  return lines;
+}
+
+std::vector<stack_span> acquire(stack_pool& pool, std::size_t n) {
+  std::vector<stack_span> out;
+  while (out.size() < n) pool.acquire_batch(out, n - out.size());
+  return out;
+}
+
+// mapped: whether the page holding `address` is mapped (mincore fails with ENOMEM if not).
+bool mapped(const char* address) {
+  const std::size_t page = goro::detail::page_size();
+  auto* start = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(address) / page * page);
+  unsigned char resident = 0;
+  return mincore(start, page, &resident) == 0;
+}
+
+// A trim that is due at once, whatever trimmed last.
+void trim_now(stack_pool& pool, std::size_t keep = 0) {
+  static auto later = std::chrono::steady_clock::now();
+  later += std::chrono::hours(1);
+  pool.trim(later, keep);
+}
+
+// Writes one byte just below the stack's usable range in a child process; returns the signal
+// that ended the child, or 0 if it exited normally.
+int signal_of_write_below(const stack_span& s) {
+  auto result = goro_test::run_in_child([&] {
+    volatile char* below = s.bottom - 1;
+    *below = 1;
+    return 0;
+  });
+  return result.signaled ? result.signal : 0;
+}
+
+void touch_whole_stack(const stack_span& s) { std::memset(s.bottom, 0x5a, s.size); }
+
+}  // namespace
+
+TEST_CASE("guard markers, where the kernel has them, guard every automatic stack",
+          "[stack]") {
+  if (!goro::detail::guard_markers_supported()) {
+    WARN("this kernel has no guard markers (MADV_GUARD_INSTALL, Linux 6.13): nothing to test");
+    return;
+  }
+  stack_pool pool;
+  pool.configure(stack_size, goro::stack_guard::automatic, plenty_of_mappings, 0, true);
+  const std::size_t before = mappings_now();
+  auto stacks = acquire(pool, 1000);
+  const std::size_t added = mappings_now() - before;
+  // One mapping per slab of 64 stacks (the kernel may merge neighbouring slabs): 1000 mapped
+  // stacks would have added 2000. (A sanitizer's runtime maps memory of its own meanwhile.)
+  if (!goro::detail::sanitized_build) CHECK(added <= 1000 / 64 + 2);
+  CHECK(added < 1000);
+  for (const stack_span& s : stacks) {
+    CHECK(s.kind() == stack_kind::marked);
+    CHECK(s.guarded());
+    CHECK(s.size == stack_size - goro::detail::page_size());
+  }
+  touch_whole_stack(stacks.front());
+  touch_whole_stack(stacks.back());
+  if (!goro::detail::sanitized_build) {
+    CHECK(signal_of_write_below(stacks.front()) == SIGSEGV);
+    CHECK(signal_of_write_below(stacks[500]) == SIGSEGV);
+  }
+  pool.release_batch(stacks.data(), stacks.size());
+}
+
+TEST_CASE("a marked stack keeps its guard after its pages are given back", "[stack]") {
+  if (!goro::detail::guard_markers_supported()) return;
+  stack_pool pool;
+  pool.configure(stack_size, goro::stack_guard::automatic, plenty_of_mappings, 0, true);
+  auto stacks = acquire(pool, 3);
+  for (const stack_span& s : stacks) touch_whole_stack(s);
+  pool.release_batch(stacks.data(), stacks.size());
+  trim_now(pool);  // sets the low-water mark: all three were free for the whole period
+  trim_now(pool);  // gives them back with MADV_DONTNEED
+  auto again = acquire(pool, 3);
+  for (const stack_span& s : again) {
+    CHECK(std::find_if(stacks.begin(), stacks.end(), [&](const stack_span& t) {
+            return t.bottom == s.bottom;
+          }) != stacks.end());
+    // Given back: the pages below the top page read as zero again.
+    CHECK(s.bottom[0] == 0);
+    if (!goro::detail::sanitized_build) CHECK(signal_of_write_below(s) == SIGSEGV);
+  }
+  pool.release_batch(again.data(), again.size());
+}
+
+TEST_CASE("without guard markers, automatic maps guarded stacks up to its budget, then canaries",
+          "[stack]") {
+  stack_pool pool;
+  // A budget of 400 mappings allows 100 mapped stacks (two mappings each, half the budget); a
+  // sanitized build leaves its runtime more and allows 25.
+  pool.configure(stack_size, goro::stack_guard::automatic, 400, 0, false);
+  const std::size_t allowed = goro::detail::sanitized_build ? 25 : 100;
+  auto stacks = acquire(pool, 150);
+  std::size_t mapped = 0;
+  for (const stack_span& s : stacks) {
+    if (s.kind() == stack_kind::mapped) {
+      ++mapped;
+      CHECK(s.slab == nullptr);
+      CHECK(s.guarded());
+    } else {
+      CHECK(s.kind() == stack_kind::canaried);
+      CHECK_FALSE(s.guarded());
+      CHECK(goro::detail::stack_canary_intact(s));
+    }
+  }
+  CHECK(mapped == allowed);
+  if (!goro::detail::sanitized_build) CHECK(signal_of_write_below(stacks.front()) == SIGSEGV);
+  pool.release_batch(stacks.data(), stacks.size());
+}
+
+TEST_CASE("each guard mode takes its kind of stack", "[stack]") {
+  const bool markers = goro::detail::guard_markers_supported();
+  struct expectation {
+    goro::stack_guard mode;
+    stack_kind kind;
+  };
+  const auto [mode, kind] = GENERATE_COPY(values<expectation>({
+      {goro::stack_guard::never, stack_kind::canaried},
+      {goro::stack_guard::always, stack_kind::mapped},
+      {goro::stack_guard::automatic, markers ? stack_kind::marked : stack_kind::mapped},
+  }));
+  stack_pool pool;
+  pool.configure(stack_size, mode, plenty_of_mappings, 0, markers);
+  auto stacks = acquire(pool, 20);
+  for (const stack_span& s : stacks) CHECK(s.kind() == kind);
+  pool.release_batch(stacks.data(), stacks.size());
+}
+
+TEST_CASE("a canary detects a write below its stack", "[stack]") {
+  stack_pool pool;
+  pool.configure(stack_size, goro::stack_guard::never, plenty_of_mappings, 0, false);
+  auto stacks = acquire(pool, 2);
+  for (const stack_span& s : stacks) {
+    touch_whole_stack(s);  // stays within the usable range: the canary survives
+    CHECK(goro::detail::stack_canary_intact(s));
+  }
+  stacks[1].bottom[-1] = 0;
+  CHECK_FALSE(goro::detail::stack_canary_intact(stacks[1]));
+  CHECK(goro::detail::stack_canary_intact(stacks[0]));
+  pool.release_batch(stacks.data(), stacks.size());
+}
+
+TEST_CASE("a batch holds distinct stacks that do not overlap", "[stack]") {
+  const auto mode = GENERATE(goro::stack_guard::never, goro::stack_guard::automatic);
+  stack_pool pool;
+  pool.configure(stack_size, mode, plenty_of_mappings, 0,
+                 goro::detail::guard_markers_supported());
+  std::vector<stack_span> batch;
+  pool.acquire_batch(batch, 16);
+  REQUIRE(!batch.empty());
+  // Fresh slab stacks come 16 at a time; a mapped stack comes alone.
+  if (batch.front().slab != nullptr) CHECK(batch.size() == 16);
+  auto more = acquire(pool, 100);
+  batch.insert(batch.end(), more.begin(), more.end());
+  std::sort(batch.begin(), batch.end(),
+            [](const stack_span& a, const stack_span& b) { return a.bottom < b.bottom; });
+  for (std::size_t i = 1; i < batch.size(); ++i) {
+    // Each stack ends below the next one's canary, or below its guard page.
+    CHECK(batch[i - 1].top() <= batch[i].bottom - goro::detail::stack_canary_size);
+  }
+  pool.release_batch(batch.data(), batch.size());
+}
+
+TEST_CASE("trimming unmaps the slabs whose stacks are all free", "[stack]") {
+  stack_pool pool;
+  pool.configure(stack_size, goro::stack_guard::never, plenty_of_mappings, 0, false);
+  auto stacks = acquire(pool, 64 * 4);
+  for (const stack_span& s : stacks) CHECK(mapped(s.bottom));
+  // Keep one stack of the last slab out (the slab being carved is never unmapped anyway).
+  pool.release_batch(stacks.data(), stacks.size() - 1);
+  trim_now(pool);
+  trim_now(pool);
+  CHECK_FALSE(mapped(stacks.front().bottom));
+  CHECK_FALSE(mapped(stacks[64 * 3 - 1].bottom));
+  // The stack still out, and its slab, are untouched by the trim.
+  CHECK(mapped(stacks[64 * 3].bottom));
+  touch_whole_stack(stacks.back());
+  CHECK(goro::detail::stack_canary_intact(stacks.back()));
+  pool.release_batch(&stacks.back(), 1);
+  pool.release_all();
+  CHECK_FALSE(mapped(stacks.back().bottom));
+}
+
+TEST_CASE("a pool reuses the stacks it was given back", "[stack]") {
+  stack_pool pool;
+  pool.configure(stack_size, goro::stack_guard::automatic, plenty_of_mappings, 0,
+                 goro::detail::guard_markers_supported());
+  auto first = acquire(pool, 10);
+  pool.release_batch(first.data(), first.size());
+  auto second = acquire(pool, 10);
+  for (const stack_span& s : second) {
+    CHECK(std::count_if(first.begin(), first.end(), [&](const stack_span& t) {
+            return t.bottom == s.bottom;
+          }) == 1);
+  }
+  pool.release_batch(second.data(), second.size());
+}
