@@ -408,6 +408,26 @@ class timer_handle {
 
 }  // namespace detail
 
+namespace detail {
+
+// park_until: parks goroutine `g` until `deadline`, which the caller has found still ahead.
+inline void park_until(goroutine& g, clock::time_point deadline) {
+  scheduler& s = g.running_on->sched;
+  wait_handle h = open_wait();
+  timer_node node;
+  node.when = deadline;
+  node.fire = &wake_parker;
+  node.arg = h.self;
+  node.seq = h.ticket;
+  if (s.park(g, wait_reason::sleep, wait_detail::none, [&] { s.add_timer(node); })) {
+    // `s` is the scheduler of this run: goroutines do not outlive it.
+    s.remove_timer(node);
+    throw goroutine_exit{};
+  }
+}
+
+}  // namespace detail
+
 /// sleep_until: blocks the calling goroutine (or thread) until `deadline`; returns at once if it
 /// has passed.
 inline void sleep_until(std::chrono::steady_clock::time_point deadline) {
@@ -417,29 +437,27 @@ inline void sleep_until(std::chrono::steady_clock::time_point deadline) {
     std::this_thread::sleep_until(deadline);
     return;
   }
-  detail::goroutine& g = *ts.current;
-  detail::scheduler& s = g.running_on->sched;
   if (deadline <= detail::clock::now()) {
-    s.throw_if_stopping();
+    ts.current->running_on->sched.throw_if_stopping();
     return;
   }
-  detail::wait_handle h = detail::open_wait();
-  detail::timer_node node;
-  node.when = deadline;
-  node.fire = &detail::wake_parker;
-  node.arg = h.self;
-  node.seq = h.ticket;
-  if (s.park(g, detail::wait_reason::sleep, detail::wait_detail::none,
-             [&] { s.add_timer(node); })) {
-    // `s` is the scheduler of this run: goroutines do not outlive it.
-    s.remove_timer(node);
-    throw detail::goroutine_exit{};
-  }
+  detail::park_until(*ts.current, deadline);
 }
 
 /// sleep_for: blocks the calling goroutine (or thread) for at least `d`; returns at once if d <= 0.
+/// Reads the clock once: a positive `d` puts the deadline ahead.
 inline void sleep_for(std::chrono::nanoseconds d) {
-  sleep_until(detail::saturating_deadline(d));
+  detail::thread_state& ts = detail::this_thread();
+  if (ts.current == nullptr) {
+    detail::note_plain_thread(ts);
+    if (d > std::chrono::nanoseconds::zero()) std::this_thread::sleep_for(d);
+    return;
+  }
+  if (d <= std::chrono::nanoseconds::zero()) {
+    ts.current->running_on->sched.throw_if_stopping();
+    return;
+  }
+  detail::park_until(*ts.current, detail::saturating_deadline(d));
 }
 
 /// after: Go's time.After. Returns a channel of capacity 1 that receives, once, the time at which

@@ -972,7 +972,7 @@ class scheduler {
   void run_timers() {
     if (!timer_may_be_due()) return;
     const auto now = clock::now();
-    if (to_nanoseconds(now) >= timers_.earliest()) timers_.run_expired(now);
+    if (to_nanoseconds(now) >= timers_.earliest()) timers_.run_expired(now, true);
   }
 
   bool timer_may_be_due() const noexcept {

@@ -100,11 +100,15 @@ class timer_heap {
   std::size_t size() const noexcept { return size_.load(std::memory_order_acquire); }
 
   // run_expired: fires every entry whose deadline is at or before `now`. Returns how many fired.
-  std::size_t run_expired(clock::time_point now) {
+  // With `skip_if_busy` it returns 0 at once while another thread holds the heap: that one is
+  // adding an entry or already firing the expired ones, and a worker comes back at its next
+  // schedule anyway (the poller, at once: the earliest deadline has passed). Two workers then
+  // do not queue up on the lock to fire one batch.
+  std::size_t run_expired(clock::time_point now, bool skip_if_busy = false) {
     std::size_t fired = 0;
     for (;;) {
       std::array<entry, 32> batch;
-      std::size_t n = pop_expired(to_nanoseconds(now), batch);
+      std::size_t n = pop_expired(to_nanoseconds(now), batch, skip_if_busy && fired == 0);
       for (std::size_t i = 0; i < n; ++i) batch[i].fire(batch[i].arg, batch[i].seq);
       fired += n;
       if (n < batch.size()) return fired;
@@ -143,8 +147,13 @@ class timer_heap {
     free_handles_.push_back(h);
   }
 
-  std::size_t pop_expired(std::int64_t now_ns, std::array<entry, 32>& out) {
-    std::lock_guard guard(lock_);
+  std::size_t pop_expired(std::int64_t now_ns, std::array<entry, 32>& out, bool skip_if_busy) {
+    std::unique_lock guard(lock_, std::defer_lock);
+    if (!skip_if_busy) {
+      guard.lock();
+    } else if (!guard.try_lock()) {
+      return 0;
+    }
     std::size_t n = 0;
     while (n < out.size() && !heap_.empty() && heap_[0].when <= now_ns) {
       out[n++] = heap_[0];
