@@ -165,7 +165,7 @@ std::size_t select(Cases&&... cases) {
   std::array<detail::select_case, n> described{cases.describe()...};
   std::array<std::uint32_t, n> poll_order{};
   std::array<detail::channel_base*, n> lock_order{};
-  std::array<detail::waiter, n> waiters{};
+  std::array<detail::waiter_slot, n> waiters;
   const auto fired = detail::run_select(described, defaults == 0,
                                         detail::select_scratch{poll_order, lock_order, waiters});
   std::size_t index = 0;
@@ -229,7 +229,7 @@ class select_set {
     for (std::size_t i = 0; i < n; ++i) cases[i] = describe(i, received[i]);
     std::vector<std::uint32_t> poll_order(n);
     std::vector<detail::channel_base*> lock_order(n);
-    std::vector<detail::waiter> waiters(n);
+    std::vector<detail::waiter_slot> waiters(n);
     const auto fired = detail::run_select(
         cases, blocking, detail::select_scratch{poll_order, lock_order, waiters});
     if (!fired) return std::nullopt;

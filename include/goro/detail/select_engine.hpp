@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <span>
 
 #include "channel.hpp"
@@ -62,18 +63,27 @@ struct select_case {
   op_status (*poll)(select_case& self, wake_list& wakes) = nullptr;
 };
 
-// select_outcome: which case fired and how.
+// select_outcome: which case fired and how. Eight bytes, so that std::optional of it comes back
+// in registers (indices are 32-bit, as in the poll order).
 struct select_outcome {
-  std::size_t index;
+  std::uint32_t index;
   transfer how;  // delivered, or closed (a receive got nothing; a send must throw)
 };
 
+// waiter_slot: room for one case's waiter, constructed only by pass 2. A select that does not
+// park then never initialises its waiters (zeroing them cost a tenth of a two-way select).
+union waiter_slot {
+  waiter w;
+  waiter_slot() noexcept {}  // leaves `w` unconstructed: pass 2 constructs it before any use
+};
+
 // select_scratch: per-select storage the caller provides (sized to its case count), so that
-// the engine allocates nothing.
+// the engine allocates nothing. The engine takes it by reference: copying its spans right after
+// the caller built them stalled on store forwarding.
 struct select_scratch {
   std::span<std::uint32_t> poll_order;
   std::span<channel_base*> lock_order;
-  std::span<waiter> waiters;
+  std::span<waiter_slot> waiters;
 };
 
 class select_locks {
@@ -92,7 +102,7 @@ class select_locks {
 
 // prepare_orders: pass 0. Returns the poll order (non-nil cases, shuffled) and the lock order
 // (their distinct channels by address).
-inline void prepare_orders(std::span<select_case> cases, select_scratch& scratch,
+inline void prepare_orders(std::span<select_case> cases, const select_scratch& scratch,
                            std::size_t& polled, std::size_t& locked) {
   polled = 0;
   for (std::size_t i = 0; i < cases.size(); ++i) {
@@ -143,7 +153,7 @@ inline std::optional<select_outcome> fired_case(const select_scratch& scratch,
                                                 std::size_t polled) noexcept {
   for (std::size_t k = 0; k < polled; ++k) {
     const std::uint32_t i = scratch.poll_order[k];
-    const transfer how = outcome_of(scratch.waiters[i]);
+    const transfer how = outcome_of(scratch.waiters[i].w);
     if (how != transfer::pending) return select_outcome{i, how};
   }
   return std::nullopt;
@@ -152,7 +162,8 @@ inline std::optional<select_outcome> fired_case(const select_scratch& scratch,
 // without_fired_channel: the channels pass 3 must lock: all of them, less the fired case's
 // channel when no other case uses it (its waiter is already unlinked). Keeps the address order.
 inline std::span<channel_base*> without_fired_channel(std::span<select_case> cases,
-                                                      select_scratch& scratch, std::size_t polled,
+                                                      const select_scratch& scratch,
+                                                      std::size_t polled,
                                                       std::size_t locked,
                                                       const std::optional<select_outcome>& fired) {
   std::span<channel_base*> all = scratch.lock_order.first(locked);
@@ -169,7 +180,7 @@ inline std::span<channel_base*> without_fired_channel(std::span<select_case> cas
 // run_select: runs the passes above. `blocking` false makes it return nullopt where it would
 // block (a select with a default). Throws goroutine_exit if the shutdown interrupts the wait.
 inline std::optional<select_outcome> run_select(std::span<select_case> cases, bool blocking,
-                                                select_scratch scratch) {
+                                                const select_scratch& scratch) {
   std::size_t polled = 0;
   std::size_t locked = 0;
   for (;;) {
@@ -205,12 +216,12 @@ inline std::optional<select_outcome> run_select(std::span<select_case> cases, bo
     wait_handle h = open_wait();  // pass 2
     for (std::size_t k = 0; k < polled; ++k) {
       const std::uint32_t i = scratch.poll_order[k];
-      waiter& w = scratch.waiters[i];
-      w = h.make_waiter();
-      w.index = i;
-      w.slot = cases[i].slot;
-      w.copy = cases[i].copy;
-      queue_of(cases[i]).push_back(w);
+      waiter* w = ::new (&scratch.waiters[i].w) waiter{.owner = h.self,
+                                                       .ticket = h.ticket,
+                                                       .slot = cases[i].slot,
+                                                       .index = i,
+                                                       .copy = cases[i].copy};
+      queue_of(cases[i]).push_back(*w);
     }
     const bool interrupted =
         park(h, wait_reason::select, wait_detail::none, [&] { locks.unlock(); });
@@ -225,7 +236,7 @@ inline std::optional<select_outcome> run_select(std::span<select_case> cases, bo
     for (std::size_t k = 0; k < polled; ++k) {
       const std::uint32_t i = scratch.poll_order[k];
       if (fired && i == fired->index) continue;
-      queue_of(cases[i]).remove(scratch.waiters[i]);
+      queue_of(cases[i]).remove(scratch.waiters[i].w);
     }
     relock.unlock();
     if (interrupted) throw goroutine_exit{};
