@@ -377,6 +377,61 @@ TEST_CASE("many selects over shared channels account for every value", "[select]
   CHECK(checksum.load() == n * (n - 1) / 2);
 }
 
+TEST_CASE("selects listing shared channels in different orders neither deadlock nor lose values",
+          "[select][stress]") {
+  // Producers select over five of twelve channels (the engine orders few channels by insertion
+  // sort), consumers over all twelve plus `done` (ordered by std::sort); each lists them in an
+  // order of its own, so any disagreement on the lock order would deadlock.
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const long per_producer = scaled(20000, 20);
+  constexpr int channel_count = 12;
+  std::atomic<long> received{0}, checksum{0};
+  goro::run(
+      [&] {
+        std::vector<goro::chan<long>> channels(channel_count);
+        goro::chan<long> done;
+        goro::wait_group producers, consumers;
+        for (int p = 0; p < 4; ++p) {
+          producers.add(1);
+          goro::go([&, p] {
+            auto pick = [&](int k) { return channels[static_cast<std::size_t>((p + k) % 12)]; };
+            for (long i = 0; i < per_producer; ++i) {
+              const long v = p * per_producer + i;
+              goro::select(goro::on_send(pick(0), v), goro::on_send(pick(7), v),
+                           goro::on_send(pick(3), v), goro::on_send(pick(11), v),
+                           goro::on_send(pick(5), v));
+            }
+            producers.done();
+          });
+        }
+        for (int c = 0; c < 4; ++c) {
+          consumers.add(1);
+          goro::go([&, c] {
+            goro::select_set<long> set;
+            for (int k = 0; k < channel_count; ++k) {
+              set.add_recv(channels[static_cast<std::size_t>((5 * k + c) % channel_count)]);
+            }
+            const std::size_t stop = set.add_recv(done);
+            for (;;) {
+              auto r = set.select();
+              if (r.index == stop) break;
+              received.fetch_add(1);
+              checksum.fetch_add(*r.value);
+            }
+            consumers.done();
+          });
+        }
+        producers.wait();
+        while (received.load() < 4 * per_producer) goro::sleep_for(100us);
+        done.close();
+        consumers.wait();
+      },
+      goro::options{.workers = workers});
+  const long n = 4 * per_producer;
+  CHECK(received.load() == n);
+  CHECK(checksum.load() == n * (n - 1) / 2);
+}
+
 TEST_CASE("close racing with blocked selects wakes each exactly once", "[select][close][stress]") {
   const int rounds = static_cast<int>(scaled(200, 10));
   long wrong = 0;
