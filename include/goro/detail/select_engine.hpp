@@ -5,9 +5,8 @@
 // with a select_case: the channel, and a `poll` function that tries to complete the case under
 // the channel's lock. The engine then runs Go's three passes:
 //
-//   pass 0: shuffle the poll order (uniformly random); once the first look of pass 1 has found
-//           no case ready, sort the distinct channels by address — the one global lock order —
-//           and lock them all.
+//   pass 0: shuffle the poll order (uniformly random); sort the distinct channels by address —
+//           the one global lock order — and lock them all.
 //   pass 1: poll the cases in the shuffled order; the first that can proceed fires. With none,
 //           a select with a default returns the default. A first look without the locks
 //           (poll_one_ready) polls, under its own lock only, the first case whose channel looks
@@ -29,7 +28,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <new>
 #include <span>
 
@@ -102,10 +100,11 @@ class select_locks {
   std::span<channel_base*> order_;
 };
 
-// shuffle_cases: pass 0, first half: the poll order — the non-nil cases, uniformly shuffled.
-// Returns how many there are.
-inline std::size_t shuffle_cases(std::span<select_case> cases, const select_scratch& scratch) {
-  std::size_t polled = 0;
+// prepare_orders: pass 0. Returns the poll order (non-nil cases, shuffled) and the lock order
+// (their distinct channels by address).
+inline void prepare_orders(std::span<select_case> cases, const select_scratch& scratch,
+                           std::size_t& polled, std::size_t& locked) {
+  polled = 0;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     if (cases[i].channel == nullptr) continue;
     // Inside-out Fisher-Yates: place i at a random position among those placed so far.
@@ -114,28 +113,15 @@ inline std::size_t shuffle_cases(std::span<select_case> cases, const select_scra
     scratch.poll_order[j] = static_cast<std::uint32_t>(i);
     ++polled;
   }
-  return polled;
-}
-
-// sort_channels: pass 0, second half, needed only once the first look has found no case ready:
-// the lock order — the distinct channels of the polled cases, by address. Returns how many.
-inline std::size_t sort_channels(std::span<select_case> cases, const select_scratch& scratch,
-                                 std::size_t polled) {
-  const std::span<channel_base*> order = scratch.lock_order.first(polled);
-  for (std::size_t k = 0; k < polled; ++k) order[k] = cases[scratch.poll_order[k]].channel;
-  const std::less<channel_base*> less;
-  if (polled <= 8) {
-    // Insertion sort: most selects have two to four cases, and std::sort is a call away.
-    for (std::size_t a = 1; a < polled; ++a) {
-      channel_base* const c = order[a];
-      std::size_t b = a;
-      for (; b > 0 && less(c, order[b - 1]); --b) order[b] = order[b - 1];
-      order[b] = c;
-    }
-  } else {
-    std::sort(order.begin(), order.end(), less);
-  }
-  return static_cast<std::size_t>(std::unique(order.begin(), order.end()) - order.begin());
+  locked = 0;
+  for (std::size_t k = 0; k < polled; ++k)
+    scratch.lock_order[locked++] = cases[scratch.poll_order[k]].channel;
+  std::sort(scratch.lock_order.begin(),
+            scratch.lock_order.begin() + static_cast<std::ptrdiff_t>(locked));
+  locked = static_cast<std::size_t>(
+      std::unique(scratch.lock_order.begin(),
+                  scratch.lock_order.begin() + static_cast<std::ptrdiff_t>(locked)) -
+      scratch.lock_order.begin());
 }
 
 inline wait_queue& queue_of(const select_case& c) noexcept {
@@ -195,10 +181,11 @@ inline std::span<channel_base*> without_fired_channel(std::span<select_case> cas
 // block (a select with a default). Throws goroutine_exit if the shutdown interrupts the wait.
 inline std::optional<select_outcome> run_select(std::span<select_case> cases, bool blocking,
                                                 const select_scratch& scratch) {
+  std::size_t polled = 0;
+  std::size_t locked = 0;
   for (;;) {
-    const std::size_t polled = shuffle_cases(cases, scratch);
+    prepare_orders(cases, scratch, polled, locked);
     if (auto ready = poll_one_ready(cases, scratch, polled)) return ready;
-    const std::size_t locked = sort_channels(cases, scratch, polled);
     select_locks locks(scratch.lock_order.first(locked));
     {
       wake_list wakes;  // destroyed after the unlock below: wakes a claimed partner
