@@ -22,6 +22,28 @@
 using namespace std::chrono_literals;
 using goro_test::scaled;
 
+namespace {
+
+// stop_consumers: once the producers are done and all `expected` values have arrived, closes
+// `done` and waits for the consumers to see it.
+template <class T>
+void stop_consumers(goro::wait_group& producers, const std::atomic<long>& received, long expected,
+                    goro::chan<T>& done, goro::wait_group& consumers) {
+  producers.wait();
+  while (received.load() < expected) goro::sleep_for(100us);
+  done.close();
+  consumers.wait();
+}
+
+// check_every_value_once: values 0 .. n-1 were each received once.
+void check_every_value_once(const std::atomic<long>& received, const std::atomic<long>& checksum,
+                            long n) {
+  CHECK(received.load() == n);
+  CHECK(checksum.load() == n * (n - 1) / 2);
+}
+
+}  // namespace
+
 TEST_CASE("select fires the ready case, runs its callback and returns its index", "[select]") {
   goro::run([] {
     goro::chan<int> a(1);
@@ -366,15 +388,10 @@ TEST_CASE("many selects over shared channels account for every value", "[select]
             consumers.done();
           });
         }
-        producers.wait();
-        while (received.load() < 4 * per_producer) goro::sleep_for(100us);
-        done.close();
-        consumers.wait();
+        stop_consumers(producers, received, 4 * per_producer, done, consumers);
       },
       goro::options{.workers = workers});
-  const long n = 4 * per_producer;
-  CHECK(received.load() == n);
-  CHECK(checksum.load() == n * (n - 1) / 2);
+  check_every_value_once(received, checksum, 4 * per_producer);
 }
 
 TEST_CASE("selects listing shared channels in different orders neither deadlock nor lose values",
@@ -421,15 +438,10 @@ TEST_CASE("selects listing shared channels in different orders neither deadlock 
             consumers.done();
           });
         }
-        producers.wait();
-        while (received.load() < 4 * per_producer) goro::sleep_for(100us);
-        done.close();
-        consumers.wait();
+        stop_consumers(producers, received, 4 * per_producer, done, consumers);
       },
       goro::options{.workers = workers});
-  const long n = 4 * per_producer;
-  CHECK(received.load() == n);
-  CHECK(checksum.load() == n * (n - 1) / 2);
+  check_every_value_once(received, checksum, 4 * per_producer);
 }
 
 TEST_CASE("close racing with blocked selects wakes each exactly once", "[select][close][stress]") {
