@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -118,6 +119,47 @@ TEST_CASE("go decay-copies its arguments and invokes with rvalues", "[runtime]")
     CHECK(seen_text == "copied");
     CHECK(seen_value == 5);
   });
+}
+
+// closure_probe: a closure of `Size` bytes aligned to `Align`, which counts its live copies and
+// records whether the copy that ran was aligned as its type requires.
+template <std::size_t Size, std::size_t Align>
+struct alignas(Align) closure_probe {
+  static inline std::atomic<int> live{0};
+  static inline std::atomic<int> runs{0};
+  static inline std::atomic<bool> misaligned{false};
+  unsigned char padding[Size - sizeof(void*)] = {};
+  goro::wait_group* wg;
+
+  explicit closure_probe(goro::wait_group* w) : wg(w) { ++live; }
+  closure_probe(const closure_probe& other) : wg(other.wg) { ++live; }
+  ~closure_probe() { --live; }
+  void operator()() const {
+    if (reinterpret_cast<std::uintptr_t>(this) % Align != 0) misaligned = true;
+    ++runs;
+    wg->done();
+  }
+};
+
+template <class Probe>
+void check_closure_runs_once() {
+  goro::run([] {
+    goro::wait_group wg;
+    wg.add(100);
+    for (int i = 0; i < 100; ++i) goro::go(Probe(&wg));
+    wg.wait();
+  });
+  CHECK(Probe::runs == 100);
+  CHECK_FALSE(Probe::misaligned);
+  CHECK(Probe::live == 0);  // every copy destroyed, the stored one included
+}
+
+TEST_CASE("closures of any size and alignment run once aligned and are destroyed", "[runtime]") {
+  check_closure_runs_once<closure_probe<16, 8>>();   // stored in the goroutine record
+  check_closure_runs_once<closure_probe<64, 8>>();   // exactly the inline size
+  check_closure_runs_once<closure_probe<72, 8>>();   // too large: on the heap
+  check_closure_runs_once<closure_probe<16, 16>>();  // over-aligned for the record: on the heap
+  check_closure_runs_once<closure_probe<64, 64>>();
 }
 
 TEST_CASE("goroutines run on every worker thread", "[runtime]") {

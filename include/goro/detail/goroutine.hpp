@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 #include "callable.hpp"
 #include "exception_state.hpp"
@@ -62,26 +63,33 @@ inline const char* wait_reason_name(wait_reason r) noexcept {
   return "waiting";
 }
 
-struct goroutine {
-  // --- scheduling: touched by the worker that runs it and by claimers
-  void* context = nullptr;  // saved fcontext while not running
+// goroutine: one record per goroutine, cache-line aligned and three lines long (without
+// sanitizers), so that no two records share a line. The first line is written on every switch
+// into or out of the goroutine and by its claimers; were it shared with the record next door,
+// two workers switching their own goroutines would pull the line back and forth (a yield cost
+// 60 ns instead of 35 with two workers).
+struct alignas(cache_line_size) goroutine {
+  // --- line 0, scheduling: touched by the worker that runs it and by claimers
+  void* context = nullptr;       // saved fcontext while not running
   worker* running_on = nullptr;  // the worker running it (set before every switch into it)
-  goroutine* next = nullptr;  // link in the global run queue and in free lists
+  goroutine* next = nullptr;     // link in the global run queue and in free lists
   parker park;
   std::atomic<goroutine_status> status{goroutine_status::free};
-
-  // --- identity: written at spawn, read by dump() from any thread
+  // identity, written at spawn and when parking, read by dump() from any thread
   std::atomic<wait_reason> reason{wait_reason::none};
   std::atomic<wait_detail> detail{wait_detail::none};
   bool is_main = false;
+
+  // --- lines 1 and 2: owned by the goroutine while it runs, and its identity
+  task entry;
   std::atomic<std::uint64_t> id{0};
   std::atomic<std::uint64_t> parent_id{0};
-
-  // --- owned by the goroutine while it runs
   stack_span stack;
-  task entry;
-  exception_state exceptions;
+  exception_state exceptions;  // saved on every switch out
   [[no_unique_address]] fiber_sanitizer_state sanitizer;
 };
+
+static_assert(!std::is_empty_v<fiber_sanitizer_state> || sizeof(goroutine) == 3 * cache_line_size,
+              "the goroutine record should stay at three cache lines");
 
 }  // namespace goro::detail
