@@ -33,6 +33,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "config.hpp"
 #include "park.hpp"
 #include "spinlock.hpp"
 #include "waiter.hpp"
@@ -97,7 +98,9 @@ void construct_from(T* target, T* source, bool copy) {
 }
 
 // channel_base: what select needs to know of a channel without knowing its element type.
-class channel_base {
+// Cache-line aligned: two channels made one after the other would otherwise share a line, and
+// traffic on one would slow the workers using the other.
+class alignas(cache_line_size) channel_base {
  public:
   explicit channel_base(std::size_t capacity) noexcept : capacity_(capacity) {}
 

@@ -1173,7 +1173,7 @@ class scheduler {
   // (no queue shows them yet) — and that worker will check again when it is idle again. A
   // worker leaves idle (idle_exits_) before it does anything that those reads could see.
   void on_quiescence(std::uint64_t exits_before) {
-    if (timers_.size() != 0 || netpoll_.waiters.load(std::memory_order_seq_cst) != 0 ||
+    if (!timers_.empty() || netpoll_.waiters.load(std::memory_order_seq_cst) != 0 ||
         blocking_calls_.load(std::memory_order_seq_cst) != 0 ||
         plain_threads_.load(std::memory_order_seq_cst) != 0) {
       return;
@@ -1279,34 +1279,38 @@ class scheduler {
 
   // --- state ----------------------------------------------------------------------------
 
+  // Members that workers write often start cache lines of their own (the queues, the pools, the
+  // id counter, the spinning count), so that they do not slow the reads every schedule makes of
+  // the others (stopping_, the workers, the options).
   options options_;
   std::uint64_t run_id_ = 0;
   std::optional<std::uint64_t> chaos_;  // GORO_CHAOS seed
   std::vector<std::unique_ptr<worker>> workers_;
-  global_run_queue global_;
-  goroutine_registry registry_;
-  stack_pool stacks_;
-  timer_heap timers_;
-  netpoll netpoll_;
+  const std::int64_t coarse_resolution_ns_ = coarse_resolution();
+  alignas(cache_line_size) global_run_queue global_;
+  alignas(cache_line_size) goroutine_registry registry_;
+  alignas(cache_line_size) stack_pool stacks_;
+  timer_heap timers_;  // aligned by its own members
+  alignas(cache_line_size) netpoll netpoll_;
   blocking_pool blocking_;
 
-  std::atomic<std::uint64_t> next_id_{1};          // main gets 1
+  alignas(cache_line_size) std::atomic<std::uint64_t> next_id_{1};  // main gets 1
   std::atomic<std::uint64_t> spawned_outside_{0};  // spawns by plain threads and helpers
   std::atomic<std::int64_t> blocking_calls_{0};
   std::atomic<std::int64_t> plain_threads_{0};
 
-  std::atomic<std::size_t> idle_count_{0};  // workers on idle_ (written under idle_lock_)
+  alignas(cache_line_size) std::atomic<std::size_t> idle_count_{0};  // workers on idle_ (written
+                                                                     // under idle_lock_)
   std::atomic<std::uint64_t> idle_exits_{0};  // workers taken off idle_ so far (idem)
   std::atomic<unsigned> spinning_{0};       // workers looking for work to steal
   std::atomic<bool> poller_blocked_{false};
-  const std::int64_t coarse_resolution_ns_ = coarse_resolution();
 
   futex_mutex idle_lock_;  // guards idle_, poller_, each worker's listed_idle/idle_epoch, the
                            // shutdown decision and spawns from plain threads
   std::vector<worker*> idle_;
   worker* poller_ = nullptr;
 
-  std::atomic<bool> main_done_{false};
+  alignas(cache_line_size) std::atomic<bool> main_done_{false};
   goroutine* main_record_ = nullptr;  // set before the workers start; valid until main_done_
   std::atomic<bool> stopping_{false};
   std::atomic<bool> shutdown_{false};

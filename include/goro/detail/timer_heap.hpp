@@ -20,7 +20,7 @@
 //     g != generations_[h] is not in the heap.
 //   - heap_[parent(i)].when <= heap_[i].when.
 //   - earliest_ holds heap_[0].when, or `none` when the heap is empty; it may be read without the
-//     lock as a hint.
+//     lock as a hint, and is written only when it changes.
 #pragma once
 
 #include <algorithm>
@@ -32,6 +32,7 @@
 #include <mutex>
 #include <vector>
 
+#include "config.hpp"
 #include "spinlock.hpp"
 
 namespace goro::detail {
@@ -97,7 +98,8 @@ class timer_heap {
   // earliest: the earliest deadline in nanoseconds of steady_clock, or `none` (a racy hint).
   std::int64_t earliest() const noexcept { return earliest_.load(std::memory_order_seq_cst); }
 
-  std::size_t size() const noexcept { return size_.load(std::memory_order_acquire); }
+  // empty: whether no timer is pending (a racy hint, like earliest()).
+  bool empty() const noexcept { return earliest() == none; }
 
   // run_expired: fires every entry whose deadline is at or before `now`. Returns how many fired.
   // With `skip_if_busy` it returns 0 at once while another thread holds the heap: that one is
@@ -212,20 +214,25 @@ class timer_heap {
     return i;
   }
 
-  // Returns true if the earliest deadline changed.
+  // publish_earliest: stores the earliest deadline if it changed (then returns true). Most adds
+  // and removals leave it as it was, and so do not write the line every worker reads at each
+  // schedule. The store is seq_cst: the Dekker handshake of add_timer with a blocked poller.
   bool publish_earliest() noexcept {
-    std::int64_t e = heap_.empty() ? none : heap_[0].when;
-    size_.store(heap_.size(), std::memory_order_release);
-    return earliest_.exchange(e, std::memory_order_seq_cst) != e;
+    const std::int64_t e = heap_.empty() ? none : heap_[0].when;
+    if (earliest_.load(std::memory_order_relaxed) == e) return false;  // only we write it
+    earliest_.store(e, std::memory_order_seq_cst);
+    return true;
   }
 
-  futex_mutex lock_;  // guards heap_, positions_, generations_, free_handles_
+  // earliest_ is read without the lock by every worker at every schedule: it has a cache line of
+  // its own, apart from the lock and the vectors that every add and expiry write.
+  alignas(cache_line_size) std::atomic<std::int64_t> earliest_{none};  // written under lock_
+  alignas(cache_line_size) futex_mutex lock_;  // guards heap_, positions_, generations_,
+                                               // free_handles_, and the writing of earliest_
   std::vector<entry> heap_;
   std::vector<std::uint32_t> positions_;    // handle -> index in heap_
   std::vector<std::uint32_t> generations_;  // handle -> generation (0 never used)
   std::vector<std::uint32_t> free_handles_;
-  std::atomic<std::int64_t> earliest_{none};
-  std::atomic<std::size_t> size_{0};
 };
 
 }  // namespace goro::detail
