@@ -102,9 +102,9 @@ template <class R, class... Args>
 class function_ref<R(Args...)> {
  public:
   template <class F>
-  requires(!std::is_same_v<std::remove_cvref_t<F>, function_ref> &&
-           std::is_invocable_r_v<R, F&, Args...>) function_ref(F&& fn)
-  noexcept  // NOLINT(google-explicit-constructor): used like a lambda
+    requires(!std::is_same_v<std::remove_cvref_t<F>, function_ref> &&
+             std::is_invocable_r_v<R, F&, Args...>)
+  function_ref(F&& fn) noexcept  // NOLINT(google-explicit-constructor): used like a lambda
       : object_(const_cast<void*>(static_cast<const void*>(std::addressof(fn)))),
         call_([](void* object, Args... args) -> R {
           return std::invoke(*static_cast<std::remove_reference_t<F>*>(object),
