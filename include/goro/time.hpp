@@ -406,10 +406,6 @@ class timer_handle {
   channel_timer* state_ = nullptr;
 };
 
-}  // namespace detail
-
-namespace detail {
-
 // park_until: parks goroutine `g` until `deadline`, which the caller has found still ahead.
 inline void park_until(goroutine& g, clock::time_point deadline) {
   scheduler& s = g.running_on->sched;
