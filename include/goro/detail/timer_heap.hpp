@@ -1,26 +1,41 @@
-// goro/detail/timer_heap.hpp — the runtime's timers: one 4-ary min-heap shared by all workers.
+// goro/detail/timer_heap.hpp — the runtime's timers: one 4-ary min-heap, plus a run of deadlines
+// in order, shared by all workers.
 //
 // A timer_node lives inside whatever owns it (a sleeping goroutine's frame, a goro::timer's shared
 // state, a context's deadline, a socket's deadline). add() copies what firing needs (deadline,
-// callback, argument, sequence) into a heap entry; workers pop expired entries under the lock and
+// callback, argument, sequence) into an entry; workers pop expired entries under the lock and
 // call the callbacks after releasing it. The heap never dereferences a node outside add() and
 // remove(), both called by the node's owner: an owner that removes its node (remove returns false
 // when it already fired) may destroy it at once, and a callback racing with the removal only sees
 // its copied (fire, arg, seq) — callbacks make such late calls harmless, e.g. by claiming a parker
 // with a ticket that has gone stale.
 //
-// Sifting moves 48-byte entries in one contiguous array and records positions in a dense table
+// Most deadlines arrive in order: goroutines that sleep for the same duration, requests that
+// all get the same timeout. An entry whose deadline is no earlier than the last one of the run
+// (run_, a ring buffer in deadline order) is appended to it; only the others go to the heap
+// (heap_). Adding to the run and popping its front are O(1) and touch memory in order, where
+// popping the heap's root sifts an entry through log4(n) levels of cold lines: for 100k
+// goroutines sleeping 10 ms, the heap's pops were the largest single cost of waking them.
+// A removed entry of the run becomes a tombstone (fire == nullptr) until the front passes it or
+// a compaction drops it; the run is compacted when its tombstones outnumber its live entries.
+//
+// Entries move within one contiguous array each, and positions are recorded in a dense table
 // (positions_), indexed by a handle the node keeps: no sift step touches memory of the nodes,
 // which are scattered over the goroutines' stacks. A handle carries a generation so that a node
 // whose entry fired (and whose handle was reused) is recognised as gone.
 //
 // Invariants (all guarded by lock_):
-//   - positions_[heap_[i].handle] == i; a handle not in use is on free_handles_.
+//   - For a handle h in use: positions_[h] is i with heap_[i].handle == h, or in_run | k with
+//     run_[k].handle == h; a handle not in use is on free_handles_.
 //   - generations_[h] changes whenever handle h is released, so a node holding (h, g) with
 //     g != generations_[h] is not in the heap.
 //   - heap_[parent(i)].when <= heap_[i].when.
-//   - earliest_ holds heap_[0].when, or `none` when the heap is empty; it may be read without the
-//     lock as a hint, and is written only when it changes.
+//   - The run holds the entries of ring positions [run_head_, run_tail_) (indices modulo its
+//     power-of-two size); their deadlines never decrease; its front and back entries are live
+//     (not tombstones); run_tombstones_ counts the tombstones between them.
+//   - earliest_ holds the earlier of heap_[0].when and the run's front deadline, or `none` when
+//     both are empty; it may be read without the lock as a hint, and is written only when it
+//     changes.
 #pragma once
 
 #include <algorithm>
@@ -59,16 +74,22 @@ class timer_heap {
  public:
   static constexpr std::int64_t none = std::numeric_limits<std::int64_t>::max();
 
-  // add: schedules `node` (which must not be pending). Returns true if it became the earliest.
+  // add: schedules `node` (which must not be pending; its fire must be set). Returns true if it
+  // became the earliest.
   bool add(timer_node& node) {
     std::lock_guard guard(lock_);
     const std::uint32_t handle = acquire_handle();
     node.handle = handle;
     node.generation = generations_[handle];
-    heap_.push_back(entry{to_nanoseconds(node.when), node.seq, node.fire, node.drop, node.arg,
-                          handle});
-    sift_up(heap_.size() - 1);
-    return publish_earliest() && heap_[0].handle == handle;
+    const entry e{to_nanoseconds(node.when), node.seq, node.fire, node.drop, node.arg, handle};
+    if (run_empty() || run_back().when <= e.when) {
+      append_to_run(e);
+    } else {
+      heap_.push_back(e);
+      sift_up(heap_.size() - 1);
+    }
+    // Only this entry was added: if the earliest deadline changed, it is this entry's.
+    return publish_earliest();
   }
 
   // remove: unschedules `node`. Returns false if it was not pending (already fired, removed or
@@ -76,7 +97,12 @@ class timer_heap {
   bool remove(timer_node& node) noexcept {
     std::lock_guard guard(lock_);
     if (!pending(node)) return false;
-    erase_at(positions_[node.handle]);
+    const std::uint32_t position = positions_[node.handle];
+    if ((position & in_run) != 0) {
+      remove_from_run(position & ~in_run);
+    } else {
+      erase_at(position);
+    }
     publish_earliest();
     return true;
   }
@@ -87,6 +113,10 @@ class timer_heap {
     {
       std::lock_guard guard(lock_);
       left.swap(heap_);
+      for (; !run_empty(); ++run_head_) {
+        if (const entry& e = run_[slot(run_head_)]; e.fire != nullptr) left.push_back(e);
+      }
+      run_tombstones_ = 0;
       for (const entry& e : left) release_handle(e.handle);
       publish_earliest();
     }
@@ -121,11 +151,16 @@ class timer_heap {
   struct entry {
     std::int64_t when;  // nanoseconds of steady_clock
     std::uint64_t seq;
-    void (*fire)(void*, std::uint64_t);
+    void (*fire)(void*, std::uint64_t);  // nullptr: a tombstone of the run
     void (*drop)(void*);
     void* arg;
     std::uint32_t handle;
   };
+
+  // The tag of positions_ values that index run_ rather than heap_.
+  static constexpr std::uint32_t in_run = std::uint32_t{1} << 31;
+  static constexpr std::size_t minimum_run_size = 64;       // slots of a ring when first needed
+  static constexpr std::size_t compaction_threshold = 64;  // fewer tombstones never compact
 
   bool pending(const timer_node& node) const noexcept {
     return node.generation != 0 && node.handle < generations_.size() &&
@@ -157,13 +192,24 @@ class timer_heap {
       return 0;
     }
     std::size_t n = 0;
-    while (n < out.size() && !heap_.empty() && heap_[0].when <= now_ns) {
-      out[n++] = heap_[0];
-      erase_at(0);
+    while (n < out.size()) {
+      const bool heap_due = !heap_.empty() && heap_[0].when <= now_ns;
+      const bool run_due = !run_empty() && run_front().when <= now_ns;
+      if (run_due && (!heap_due || run_front().when <= heap_[0].when)) {
+        out[n++] = run_front();
+        pop_run_front();
+      } else if (heap_due) {
+        out[n++] = heap_[0];
+        erase_at(0);
+      } else {
+        break;
+      }
     }
     publish_earliest();
     return n;
   }
+
+  // --- the heap -------------------------------------------------------------------------
 
   void erase_at(std::size_t i) {
     release_handle(heap_[i].handle);
@@ -214,11 +260,75 @@ class timer_heap {
     return i;
   }
 
+  // --- the run --------------------------------------------------------------------------
+
+  bool run_empty() const noexcept { return run_head_ == run_tail_; }
+  std::size_t slot(std::size_t position) const noexcept { return position & (run_.size() - 1); }
+  const entry& run_front() const noexcept { return run_[slot(run_head_)]; }
+  const entry& run_back() const noexcept { return run_[slot(run_tail_ - 1)]; }
+
+  void append_to_run(const entry& e) {
+    if (run_tail_ - run_head_ == run_.size()) {
+      relayout_run(std::max(minimum_run_size, 2 * run_.size()));
+    }
+    const std::size_t k = slot(run_tail_++);
+    run_[k] = e;
+    positions_[e.handle] = in_run | static_cast<std::uint32_t>(k);
+  }
+
+  void pop_run_front() noexcept {
+    release_handle(run_front().handle);
+    ++run_head_;
+    drop_tombstones_at_ends();
+  }
+
+  void remove_from_run(std::size_t k) noexcept {
+    release_handle(run_[k].handle);
+    run_[k].fire = nullptr;
+    ++run_tombstones_;
+    drop_tombstones_at_ends();
+    // Compact when the tombstones outnumber the live entries: each compaction then moves no
+    // more entries than removals made tombstones since the last one.
+    const std::size_t live = run_tail_ - run_head_ - run_tombstones_;
+    if (run_tombstones_ > compaction_threshold && run_tombstones_ > live) relayout_run(run_.size());
+  }
+
+  // drop_tombstones_at_ends: restores "the front and back are live" (or empties the run).
+  void drop_tombstones_at_ends() noexcept {
+    while (!run_empty() && run_front().fire == nullptr) {
+      ++run_head_;
+      --run_tombstones_;
+    }
+    while (!run_empty() && run_back().fire == nullptr) {
+      --run_tail_;
+      --run_tombstones_;
+    }
+  }
+
+  // relayout_run: copies the live entries, in order, to the start of a ring of `size` slots
+  // (a power of two no smaller than their count).
+  void relayout_run(std::size_t size) {
+    std::vector<entry> ring(size);
+    std::size_t count = 0;
+    for (std::size_t p = run_head_; p != run_tail_; ++p) {
+      const entry& e = run_[slot(p)];
+      if (e.fire == nullptr) continue;
+      ring[count] = e;
+      positions_[e.handle] = in_run | static_cast<std::uint32_t>(count);
+      ++count;
+    }
+    run_.swap(ring);
+    run_head_ = 0;
+    run_tail_ = count;
+    run_tombstones_ = 0;
+  }
+
   // publish_earliest: stores the earliest deadline if it changed (then returns true). Most adds
   // and removals leave it as it was, and so do not write the line every worker reads at each
   // schedule. The store is seq_cst: the Dekker handshake of add_timer with a blocked poller.
   bool publish_earliest() noexcept {
-    const std::int64_t e = heap_.empty() ? none : heap_[0].when;
+    const std::int64_t in_heap = heap_.empty() ? none : heap_[0].when;
+    const std::int64_t e = run_empty() ? in_heap : std::min(in_heap, run_front().when);
     if (earliest_.load(std::memory_order_relaxed) == e) return false;  // only we write it
     earliest_.store(e, std::memory_order_seq_cst);
     return true;
@@ -227,10 +337,14 @@ class timer_heap {
   // earliest_ is read without the lock by every worker at every schedule: it has a cache line of
   // its own, apart from the lock and the vectors that every add and expiry write.
   alignas(cache_line_size) std::atomic<std::int64_t> earliest_{none};  // written under lock_
-  alignas(cache_line_size) futex_mutex lock_;  // guards heap_, positions_, generations_,
-                                               // free_handles_, and the writing of earliest_
+  alignas(cache_line_size) futex_mutex lock_;  // guards everything below, and the writing of
+                                               // earliest_
   std::vector<entry> heap_;
-  std::vector<std::uint32_t> positions_;    // handle -> index in heap_
+  std::vector<entry> run_;  // a ring: size 0 or a power of two
+  std::size_t run_head_ = 0;  // position of the front (monotonic; slot() maps it into run_)
+  std::size_t run_tail_ = 0;  // one past the back
+  std::size_t run_tombstones_ = 0;
+  std::vector<std::uint32_t> positions_;    // handle -> index in heap_, or in_run | slot in run_
   std::vector<std::uint32_t> generations_;  // handle -> generation (0 never used)
   std::vector<std::uint32_t> free_handles_;
 };
