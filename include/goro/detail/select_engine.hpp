@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <new>
 #include <span>
 
@@ -39,18 +40,26 @@
 
 namespace goro::detail {
 
-// fast_random: the calling worker's generator, or a per-thread one on a plain thread.
-inline std::uint64_t fast_random() noexcept {
-  thread_state& ts = this_thread();
-  if (ts.self != nullptr) return ts.self->random();
-  if (ts.random_state == 0) ts.random_state = reinterpret_cast<std::uintptr_t>(&ts) | 1;
-  return xorshift64star(ts.random_state);
-}
+// random_source: the calling worker's generator, or a per-thread one on a plain thread, looked
+// up once per select (the look-up is an out-of-line call: see this_thread).
+class random_source {
+ public:
+  random_source() noexcept : state_(state_of(this_thread())) {}
 
-// random_below: a number in [0, n), n > 0 (Lemire's multiply-shift reduction).
-inline std::uint32_t random_below(std::uint32_t n) noexcept {
-  return static_cast<std::uint32_t>(((fast_random() >> 32) * n) >> 32);
-}
+  // below: a number in [0, n), n > 0 (Lemire's multiply-shift reduction).
+  std::uint32_t below(std::uint32_t n) noexcept {
+    return static_cast<std::uint32_t>(((xorshift64star(state_) >> 32) * n) >> 32);
+  }
+
+ private:
+  static std::uint64_t& state_of(thread_state& ts) noexcept {
+    if (ts.self != nullptr) return ts.self->random_state;
+    if (ts.random_state == 0) ts.random_state = reinterpret_cast<std::uintptr_t>(&ts) | 1;
+    return ts.random_state;
+  }
+
+  std::uint64_t& state_;
+};
 
 // select_case: one case as the engine sees it.
 struct select_case {
@@ -100,28 +109,49 @@ class select_locks {
   std::span<channel_base*> order_;
 };
 
+// sort_channels: writes the distinct channels of the polled cases to the lock order, by address;
+// returns how many. A select has a handful of cases: an insertion sort that drops duplicates as
+// it goes costs a fraction of std::sort and std::unique there, so those serve only large sets.
+inline std::size_t sort_channels(std::span<select_case> cases, const select_scratch& scratch,
+                                 std::size_t polled) {
+  constexpr std::size_t insertion_limit = 16;
+  std::span<channel_base*> order = scratch.lock_order;
+  if (polled > insertion_limit) {
+    for (std::size_t k = 0; k < polled; ++k) order[k] = cases[scratch.poll_order[k]].channel;
+    std::sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(polled), std::less<>{});
+    return static_cast<std::size_t>(
+        std::unique(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(polled)) -
+        order.begin());
+  }
+  std::size_t count = 0;
+  for (std::size_t k = 0; k < polled; ++k) {
+    channel_base* const c = cases[scratch.poll_order[k]].channel;
+    std::size_t at = count;
+    while (at > 0 && std::less<>{}(c, order[at - 1])) --at;
+    if (at > 0 && order[at - 1] == c) continue;  // already there
+    for (std::size_t m = count; m > at; --m) order[m] = order[m - 1];
+    order[at] = c;
+    ++count;
+  }
+  return count;
+}
+
 // prepare_orders: pass 0. Returns the poll order (non-nil cases, shuffled) and the lock order
 // (their distinct channels by address).
 inline void prepare_orders(std::span<select_case> cases, const select_scratch& scratch,
                            std::size_t& polled, std::size_t& locked) {
+  random_source random;
   polled = 0;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     if (cases[i].channel == nullptr) continue;
-    // Inside-out Fisher-Yates: place i at a random position among those placed so far.
-    const std::uint32_t j = random_below(static_cast<std::uint32_t>(polled + 1));
+    // Inside-out Fisher-Yates: place i at a random position among those placed so far (the
+    // first has only one place: no draw).
+    const std::uint32_t j = polled == 0 ? 0 : random.below(static_cast<std::uint32_t>(polled + 1));
     scratch.poll_order[polled] = scratch.poll_order[j];
     scratch.poll_order[j] = static_cast<std::uint32_t>(i);
     ++polled;
   }
-  locked = 0;
-  for (std::size_t k = 0; k < polled; ++k)
-    scratch.lock_order[locked++] = cases[scratch.poll_order[k]].channel;
-  std::sort(scratch.lock_order.begin(),
-            scratch.lock_order.begin() + static_cast<std::ptrdiff_t>(locked));
-  locked = static_cast<std::size_t>(
-      std::unique(scratch.lock_order.begin(),
-                  scratch.lock_order.begin() + static_cast<std::ptrdiff_t>(locked)) -
-      scratch.lock_order.begin());
+  locked = sort_channels(cases, scratch, polled);
 }
 
 inline wait_queue& queue_of(const select_case& c) noexcept {
