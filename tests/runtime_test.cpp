@@ -241,6 +241,39 @@ TEST_CASE("a goroutine readied by one that never blocks is taken by another work
   CHECK(completed == rounds);
 }
 
+TEST_CASE("goroutines queued behind one that never blocks are taken by another worker",
+          "[runtime]") {
+  // Two go() calls in a row: the second takes the spawner's `next` slot and puts the first in
+  // its ring, where it is a lone goroutine — which thieves leave to an owner that keeps
+  // scheduling. This owner spins without blocking until both have run: the other worker must
+  // decide the owner is stuck and take both, the ring's first, then `next`.
+  const int rounds = goro_test::chaos_scheduling() ? 5 : 50;
+  int completed = 0;
+  goro::run(
+      [&] {
+        for (int r = 0; r < rounds; ++r) {
+          std::atomic<int> ran{0};
+          goro::wait_group done;
+          done.add(2);
+          for (int i = 0; i < 2; ++i) {
+            goro::go([&] {
+              ran.fetch_add(1);
+              done.done();
+            });
+          }
+          const auto give_up = std::chrono::steady_clock::now() + 20s;
+          while (ran.load() < 2 && std::chrono::steady_clock::now() < give_up) {
+          }
+          const bool in_time = ran.load() == 2;
+          done.wait();
+          if (!in_time) break;  // starved for 20 s: do not wait out every round
+          ++completed;
+        }
+      },
+      with_workers(2));
+  CHECK(completed == rounds);
+}
+
 TEST_CASE("a loop of go() that overflows the run queue lets the started goroutines run",
           "[runtime]") {
   // One worker and no blocking call in the loop: only the spawner's stepping back (make_way,

@@ -101,12 +101,14 @@ class local_run_queue {
     return take_next();
   }
 
-  // steal: a thief takes half of this queue's ring (at least one goroutine) into `out`, or, when
-  // the ring is empty and `take_next` is set, the `next` slot. Returns how many it took.
-  std::uint32_t steal(std::array<goroutine*, capacity / 2 + 1>& out, bool take_next) noexcept {
-    if (size_hint_.load(std::memory_order_relaxed) != 0) {
+  // steal: a thief takes half of this queue's ring (at least one goroutine) into `out` if the
+  // ring holds at least `at_least`; or, when it took nothing and `take_next` is set, the `next`
+  // slot. Returns how many it took.
+  std::uint32_t steal(std::array<goroutine*, capacity / 2 + 1>& out, bool take_next,
+                      std::uint32_t at_least = 1) noexcept {
+    if (size_hint_.load(std::memory_order_relaxed) >= at_least) {
       std::lock_guard guard(lock_);
-      const std::uint32_t n = (count() + 1) / 2;
+      const std::uint32_t n = count() >= at_least ? (count() + 1) / 2 : 0;
       for (std::uint32_t i = 0; i < n; ++i) out[i] = ring_[head_++ % capacity];
       publish_size();
       if (n > 0) return n;
@@ -124,9 +126,11 @@ class local_run_queue {
     return size_hint_.load(std::memory_order_seq_cst) != 0 ||
            next_.load(std::memory_order_seq_cst) != nullptr;
   }
-  bool only_next() const noexcept {
-    return size_hint_.load(std::memory_order_relaxed) == 0 &&
-           next_.load(std::memory_order_relaxed) != nullptr;
+  // lone_work: a racy hint that the queue holds one goroutine, in the ring or in `next`, or two
+  // with one in each: less than a thief may take from an owner that keeps scheduling.
+  bool lone_work() const noexcept {
+    const std::uint32_t ring = size_hint_.load(std::memory_order_relaxed);
+    return ring <= 1 && (ring == 1 || next_.load(std::memory_order_relaxed) != nullptr);
   }
 
   // drain: moves everything into `out` (used at teardown).

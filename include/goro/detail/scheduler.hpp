@@ -1029,7 +1029,8 @@ class scheduler {
       for (std::size_t i = 0; i < n; ++i) {
         worker& victim = *workers_[(start + i) % n];
         if (&victim == &w) continue;
-        const std::uint32_t k = victim.queue.steal(loot, round == 3 && stuck(victim));
+        std::uint32_t k = victim.queue.steal(loot, false, 2);
+        if (k == 0 && round == 3 && stuck(victim)) k = victim.queue.steal(loot, true, 1);
         if (k == 0) continue;
         bump(w.counters.steals);
         for (std::uint32_t j = 0; j + 1 < k; ++j) {
@@ -1044,16 +1045,19 @@ class scheduler {
     return nullptr;
   }
 
-  // stuck: the victim has a goroutine in its `next` slot and has not scheduled for a while (it
-  // runs a goroutine that does not block): take `next` so it is not starved. The common case is
-  // a goroutine that readies another and blocks right after (a channel ping-pong, a producer
-  // refilling a buffer): stealing then would only drag the pair across cores, so wait as long as
-  // Go does (usleep(3), which the kernel's timer slack stretches to about 50 us) before deciding.
+  // stuck: the victim holds one runnable goroutine (or two, one in `next`) and has not
+  // scheduled for a while: it runs a goroutine that does not block, and the ones waiting
+  // would starve behind it. The common case is different: a goroutine readied its partner and
+  // blocks right after (a channel ping-pong, a select fed by producers), and the owner runs the
+  // partner within a switch or two. Stealing then would only drag a partner to another core,
+  // where every hand-off between them crosses cores, so wait as long as Go does (usleep(3),
+  // which the kernel's timer slack stretches to about 50 us) before deciding. A ring of two or
+  // more is taken at once.
   static bool stuck(const worker& victim) noexcept {
-    if (!victim.queue.only_next()) return false;
+    if (!victim.queue.lone_work()) return false;
     const std::uint64_t before = victim.progress.load(std::memory_order_relaxed);
     std::this_thread::sleep_for(std::chrono::microseconds(3));
-    return victim.queue.only_next() && victim.progress.load(std::memory_order_relaxed) == before;
+    return victim.queue.lone_work() && victim.progress.load(std::memory_order_relaxed) == before;
   }
 
   void stop_spinning(worker& w) {

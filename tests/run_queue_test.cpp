@@ -1,0 +1,95 @@
+// Tests of goro/detail/run_queue.hpp: the owner's disciplines (next slot, newest first, fair
+// pops from the front, overflow spill) and what thieves may take (half of the ring, only rings
+// of a minimum size, `next` only when asked).
+#include <goro/detail/run_queue.hpp>
+
+#include <array>
+#include <catch2/catch.hpp>
+#include <vector>
+
+namespace {
+
+using goro::detail::goroutine;
+using goro::detail::goroutine_list;
+using goro::detail::local_run_queue;
+
+using loot_array = std::array<goroutine*, local_run_queue::capacity / 2 + 1>;
+
+void push_back(local_run_queue& q, goroutine* g) {
+  goroutine_list spill;
+  q.push(g, local_run_queue::placement::back, spill);
+  REQUIRE(spill.empty());
+}
+
+}  // namespace
+
+TEST_CASE("local_run_queue pops next first, then the newest, and the oldest when fair",
+          "[run_queue]") {
+  std::vector<goroutine> g(4);
+  local_run_queue q;
+  push_back(q, &g[0]);
+  push_back(q, &g[1]);
+  push_back(q, &g[2]);
+  CHECK(q.push_next(&g[3]) == nullptr);
+  CHECK(q.pop(false) == &g[3]);
+  CHECK(q.pop(false) == &g[2]);
+  CHECK(q.pop(true) == &g[0]);
+  CHECK(q.pop(false) == &g[1]);
+  CHECK(q.pop(false) == nullptr);
+  CHECK_FALSE(q.has_work());
+}
+
+TEST_CASE("local_run_queue spills its older half and the new goroutine when full", "[run_queue]") {
+  std::vector<goroutine> g(local_run_queue::capacity + 1);
+  local_run_queue q;
+  for (std::size_t i = 0; i < local_run_queue::capacity; ++i) push_back(q, &g[i]);
+  goroutine_list spill;
+  q.push(&g.back(), local_run_queue::placement::back, spill);
+  std::vector<goroutine*> spilled;
+  while (goroutine* s = spill.pop_front()) spilled.push_back(s);
+  REQUIRE(spilled.size() == local_run_queue::capacity / 2 + 1);
+  for (std::size_t i = 0; i < local_run_queue::capacity / 2; ++i) CHECK(spilled[i] == &g[i]);
+  CHECK(spilled.back() == &g.back());
+}
+
+TEST_CASE("thieves take half of the ring, leave a ring below their minimum, and take next only "
+          "when asked",
+          "[run_queue]") {
+  std::vector<goroutine> g(8);
+  local_run_queue q;
+  loot_array loot{};
+
+  SECTION("a ring of one is left to its owner by a thief that wants two") {
+    push_back(q, &g[0]);
+    CHECK(q.lone_work());
+    CHECK(q.steal(loot, false, 2) == 0);
+    CHECK(q.steal(loot, false, 1) == 1);
+    CHECK(loot[0] == &g[0]);
+    CHECK_FALSE(q.has_work());
+  }
+  SECTION("half of a ring of five, rounded up, from the front") {
+    for (int i = 0; i < 5; ++i) push_back(q, &g[i]);
+    CHECK_FALSE(q.lone_work());
+    REQUIRE(q.steal(loot, false, 2) == 3);
+    CHECK(loot[0] == &g[0]);
+    CHECK(loot[1] == &g[1]);
+    CHECK(loot[2] == &g[2]);
+    CHECK(q.pop(false) == &g[4]);
+    CHECK(q.pop(false) == &g[3]);
+  }
+  SECTION("next goes only to a thief that asks for it, and only with the ring empty") {
+    CHECK(q.push_next(&g[0]) == nullptr);
+    CHECK(q.lone_work());
+    CHECK(q.steal(loot, false, 1) == 0);
+    CHECK(q.steal(loot, true, 1) == 1);
+    CHECK(loot[0] == &g[0]);
+    CHECK_FALSE(q.has_work());
+    push_back(q, &g[1]);
+    CHECK(q.push_next(&g[2]) == nullptr);
+    CHECK(q.lone_work());  // one in the ring, one in next
+    CHECK(q.steal(loot, true, 1) == 1);
+    CHECK(loot[0] == &g[1]);  // the ring first
+    CHECK(q.steal(loot, true, 1) == 1);
+    CHECK(loot[0] == &g[2]);
+  }
+}
