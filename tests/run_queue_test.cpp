@@ -52,8 +52,7 @@ TEST_CASE("local_run_queue spills its older half and the new goroutine when full
   CHECK(spilled.back() == &g.back());
 }
 
-TEST_CASE("thieves take half of the ring, leave a ring below their minimum, and take next only "
-          "when asked",
+TEST_CASE("thieves take half the ring, none below their minimum, and next on request",
           "[run_queue]") {
   std::vector<goroutine> g(8);
   local_run_queue q;
