@@ -5,10 +5,11 @@
 // slots guarded by a spinlock: the owner pushes and pops at the back (newest first, so a spawn
 // tree runs depth-first and its stacks stay hot), takes from the front every 61st schedule
 // (fairness: nothing waits behind an endless stream of new work), and puts yielded goroutines at
-// the front; thieves take half of the ring from the front (the oldest, largest pieces of work)
-// and take `next` only from an owner that has been stuck on one goroutine. The ring uses a plain
-// spinlock rather than a Chase-Lev deque: the owner's cost is one uncontended atomic exchange
-// either way, and the lock allows every one of these disciplines.
+// the front; thieves take half of a ring of two or more from the front (the oldest, largest
+// pieces of work), and a lone goroutine (a ring of one, or `next`) only from an owner that has
+// been stuck on one goroutine (scheduler::stuck). The ring uses a plain spinlock rather than a
+// Chase-Lev deque: the owner's cost is one uncontended atomic exchange either way, and the lock
+// allows every one of these disciplines.
 //
 // global_run_queue: goroutines spawned or woken by plain threads, and the overflow of full local
 // queues. An intrusive FIFO through goroutine::next.
