@@ -211,3 +211,47 @@ TEST_CASE("timer_heap keeps positions through ring growth with a wrapped front",
   for (auto& t : timers) CHECK_FALSE(heap.remove(t->node));
   CHECK(heap.empty());
 }
+
+TEST_CASE("timer_heap compacts a run full of tombstones and keeps every position right",
+          "[timer_heap]") {
+  timer_heap heap;
+  fired_log log;
+  std::vector<std::unique_ptr<timer>> timers;
+  for (std::int64_t d = 1; d <= 2000; ++d) {
+    auto t = std::make_unique<timer>();
+    t->at = d;
+    t->log = &log;
+    t->node.when = at(d);
+    t->node.fire = &on_fire;
+    t->node.arg = t.get();
+    t->node.seq = static_cast<std::uint64_t>(d);
+    heap.add(t->node);
+    timers.push_back(std::move(t));
+  }
+  // Remove all but every tenth from the middle of the run (the first and the last stay, so the
+  // tombstones are neither at its front nor at its back): they soon outnumber the live entries,
+  // and the run is compacted, moving the live ones.
+  std::vector<std::int64_t> kept;
+  for (std::size_t i = 0; i < timers.size(); ++i) {
+    const bool keep = i % 10 == 0 || i + 1 == timers.size();
+    if (keep) {
+      kept.push_back(timers[i]->at);
+    } else {
+      CHECK(heap.remove(timers[i]->node));
+    }
+  }
+  // The moved entries are found where their positions say: remove every other one of them.
+  std::vector<std::int64_t> expected;
+  for (std::size_t k = 0; k < kept.size(); ++k) {
+    timer& t = *timers[static_cast<std::size_t>(kept[k] - 1)];
+    if (k % 2 == 1) {
+      CHECK(heap.remove(t.node));
+    } else {
+      expected.push_back(t.at);
+    }
+  }
+  CHECK(earliest_from_base(heap) == expected.front());
+  CHECK(heap.run_expired(at(5000)) == expected.size());
+  CHECK(log.deadlines == expected);
+  CHECK(heap.empty());
+}

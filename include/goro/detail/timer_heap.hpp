@@ -78,11 +78,14 @@ class timer_heap {
   // became the earliest.
   bool add(timer_node& node) {
     std::lock_guard guard(lock_);
+    const std::int64_t when = to_nanoseconds(node.when);
+    const bool to_run = run_empty() || run_back().when <= when;
+    make_room(to_run);  // may throw: before anything changes
     const std::uint32_t handle = acquire_handle();
     node.handle = handle;
     node.generation = generations_[handle];
-    const entry e{to_nanoseconds(node.when), node.seq, node.fire, node.drop, node.arg, handle};
-    if (run_empty() || run_back().when <= e.when) {
+    const entry e{when, node.seq, node.fire, node.drop, node.arg, handle};
+    if (to_run) {
       append_to_run(e);
     } else {
       heap_.push_back(e);
@@ -159,12 +162,32 @@ class timer_heap {
 
   // The tag of positions_ values that index run_ rather than heap_.
   static constexpr std::uint32_t in_run = std::uint32_t{1} << 31;
-  static constexpr std::size_t minimum_run_size = 64;       // slots of a ring when first needed
+  static constexpr std::size_t initial_capacity = 64;      // of the ring, heap and handle tables
   static constexpr std::size_t compaction_threshold = 64;  // fewer tombstones never compact
 
   bool pending(const timer_node& node) const noexcept {
     return node.generation != 0 && node.handle < generations_.size() &&
            generations_[node.handle] == node.generation;
+  }
+
+  // make_room: grows what adding one entry needs, so that the adding cannot throw (an entry whose
+  // handle was taken but that was never placed would look pending forever). The handle tables
+  // grow together, and free_handles_ with them, so that releasing a handle never allocates:
+  // removals and expiries are noexcept.
+  void make_room(bool to_run) {
+    if (to_run) {
+      if (run_tail_ - run_head_ == run_.size()) {
+        relayout_run(std::max(initial_capacity, 2 * run_.size()));
+      }
+    } else if (heap_.size() == heap_.capacity()) {
+      heap_.reserve(std::max(initial_capacity, 2 * heap_.size()));
+    }
+    if (free_handles_.empty() && positions_.size() == positions_.capacity()) {
+      const std::size_t grown = std::max(initial_capacity, 2 * positions_.size());
+      positions_.reserve(grown);
+      generations_.reserve(grown);
+      free_handles_.reserve(grown);
+    }
   }
 
   std::uint32_t acquire_handle() {
@@ -267,10 +290,8 @@ class timer_heap {
   const entry& run_front() const noexcept { return run_[slot(run_head_)]; }
   const entry& run_back() const noexcept { return run_[slot(run_tail_ - 1)]; }
 
-  void append_to_run(const entry& e) {
-    if (run_tail_ - run_head_ == run_.size()) {
-      relayout_run(std::max(minimum_run_size, 2 * run_.size()));
-    }
+  // append_to_run: requires room (make_room).
+  void append_to_run(const entry& e) noexcept {
     const std::size_t k = slot(run_tail_++);
     run_[k] = e;
     positions_[e.handle] = in_run | static_cast<std::uint32_t>(k);
@@ -290,7 +311,22 @@ class timer_heap {
     // Compact when the tombstones outnumber the live entries: each compaction then moves no
     // more entries than removals made tombstones since the last one.
     const std::size_t live = run_tail_ - run_head_ - run_tombstones_;
-    if (run_tombstones_ > compaction_threshold && run_tombstones_ > live) relayout_run(run_.size());
+    if (run_tombstones_ > compaction_threshold && run_tombstones_ > live) compact_run();
+  }
+
+  // compact_run: moves the live entries together, in order, from the front on; in place, so that
+  // a removal never allocates. The write position never passes the read position.
+  void compact_run() noexcept {
+    std::size_t to = run_head_;
+    for (std::size_t from = run_head_; from != run_tail_; ++from) {
+      const entry& e = run_[slot(from)];
+      if (e.fire == nullptr) continue;
+      const std::size_t k = slot(to++);
+      run_[k] = e;
+      positions_[e.handle] = in_run | static_cast<std::uint32_t>(k);
+    }
+    run_tail_ = to;
+    run_tombstones_ = 0;
   }
 
   // drop_tombstones_at_ends: restores "the front and back are live" (or empties the run).
@@ -305,7 +341,7 @@ class timer_heap {
     }
   }
 
-  // relayout_run: copies the live entries, in order, to the start of a ring of `size` slots
+  // relayout_run: copies the live entries, in order, to the start of a new ring of `size` slots
   // (a power of two no smaller than their count).
   void relayout_run(std::size_t size) {
     std::vector<entry> ring(size);
