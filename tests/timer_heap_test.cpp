@@ -48,6 +48,27 @@ const clock::time_point base = clock::now();
 
 clock::time_point at(std::int64_t ns) { return base + std::chrono::nanoseconds(ns); }
 
+// make_timer: a timer for `deadline` (ns from base) whose callbacks write to `log`, with the
+// deadline as its sequence number unless told otherwise.
+std::unique_ptr<timer> make_timer(fired_log& log, std::int64_t deadline, std::uint64_t seq = 0) {
+  auto t = std::make_unique<timer>();
+  t->at = deadline;
+  t->log = &log;
+  t->node.when = at(deadline);
+  t->node.fire = &on_fire;
+  t->node.drop = &on_drop;
+  t->node.arg = t.get();
+  t->node.seq = seq != 0 ? seq : static_cast<std::uint64_t>(deadline);
+  return t;
+}
+
+// add_timer: makes a timer for `deadline`, adds it to `heap` and keeps it in `timers`.
+void add_timer(timer_heap& heap, fired_log& log, std::vector<std::unique_ptr<timer>>& timers,
+               std::int64_t deadline) {
+  timers.push_back(make_timer(log, deadline));
+  heap.add(timers.back()->node);
+}
+
 std::int64_t earliest_from_base(const timer_heap& heap) {
   const std::int64_t e = heap.earliest();
   return e == timer_heap::none ? timer_heap::none : e - goro::detail::to_nanoseconds(base);
@@ -66,18 +87,11 @@ void model_check(std::uint64_t seed, int steps, int in_order_percent, int remove
   std::uint64_t next_seq = 1;
 
   auto add = [&] {
-    auto t = std::make_unique<timer>();
     const bool in_order = static_cast<int>(random() % 100) < in_order_percent;
     const std::int64_t when = in_order ? last_added + static_cast<std::int64_t>(random() % 3)
                                        : now + static_cast<std::int64_t>(random() % 1000);
     last_added = std::max(last_added, when);
-    t->at = when;
-    t->log = &log;
-    t->node.when = at(when);
-    t->node.fire = &on_fire;
-    t->node.drop = &on_drop;
-    t->node.arg = t.get();
-    t->node.seq = next_seq++;
+    auto t = make_timer(log, when, next_seq++);
     const std::int64_t before = pending.empty() ? timer_heap::none : pending.begin()->first;
     const bool became_earliest = heap.add(t->node);
     CHECK(became_earliest == (when < before));
@@ -160,17 +174,7 @@ TEST_CASE("timer_heap fires in deadline order across the heap and the run", "[ti
   std::vector<std::int64_t> deadlines;
   for (std::int64_t d = 10; d <= 1000; d += 10) deadlines.push_back(d);
   for (std::int64_t d = 5; d <= 995; d += 10) deadlines.push_back(d);
-  for (std::int64_t d : deadlines) {
-    auto t = std::make_unique<timer>();
-    t->at = d;
-    t->log = &log;
-    t->node.when = at(d);
-    t->node.fire = &on_fire;
-    t->node.arg = t.get();
-    t->node.seq = static_cast<std::uint64_t>(d);
-    heap.add(t->node);
-    timers.push_back(std::move(t));
-  }
+  for (std::int64_t d : deadlines) add_timer(heap, log, timers, d);
   CHECK(earliest_from_base(heap) == 5);
   CHECK(heap.run_expired(at(500)) == 100);
   CHECK(heap.run_expired(at(2000)) == 100);
@@ -184,17 +188,7 @@ TEST_CASE("timer_heap keeps positions through ring growth with a wrapped front",
   fired_log log;
   std::vector<std::unique_ptr<timer>> timers;
   std::int64_t next = 0;
-  auto add_one = [&] {
-    auto t = std::make_unique<timer>();
-    t->at = ++next;
-    t->log = &log;
-    t->node.when = at(t->at);
-    t->node.fire = &on_fire;
-    t->node.arg = t.get();
-    t->node.seq = static_cast<std::uint64_t>(t->at);
-    heap.add(t->node);
-    timers.push_back(std::move(t));
-  };
+  auto add_one = [&] { add_timer(heap, log, timers, ++next); };
   // Fill, fire half (the front moves), then add well past the first ring's size so that it grows
   // while its live entries wrap around its end.
   for (int i = 0; i < 48; ++i) add_one();
@@ -217,17 +211,7 @@ TEST_CASE("timer_heap compacts a run full of tombstones and keeps every position
   timer_heap heap;
   fired_log log;
   std::vector<std::unique_ptr<timer>> timers;
-  for (std::int64_t d = 1; d <= 2000; ++d) {
-    auto t = std::make_unique<timer>();
-    t->at = d;
-    t->log = &log;
-    t->node.when = at(d);
-    t->node.fire = &on_fire;
-    t->node.arg = t.get();
-    t->node.seq = static_cast<std::uint64_t>(d);
-    heap.add(t->node);
-    timers.push_back(std::move(t));
-  }
+  for (std::int64_t d = 1; d <= 2000; ++d) add_timer(heap, log, timers, d);
   // Remove all but every tenth from the middle of the run (the first and the last stay, so the
   // tombstones are neither at its front nor at its back): they soon outnumber the live entries,
   // and the run is compacted, moving the live ones.
