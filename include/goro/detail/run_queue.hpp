@@ -106,7 +106,7 @@ class local_run_queue {
   // ring holds at least `at_least`; or, when it took nothing and `take_next` is set, the `next`
   // slot. Returns how many it took.
   std::uint32_t steal(std::array<goroutine*, capacity / 2 + 1>& out, bool take_next,
-                      std::uint32_t at_least = 1) noexcept {
+                      std::uint32_t at_least) noexcept {
     if (size_hint_.load(std::memory_order_relaxed) >= at_least) {
       std::lock_guard guard(lock_);
       const std::uint32_t n = count() >= at_least ? (count() + 1) / 2 : 0;
