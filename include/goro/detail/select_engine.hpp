@@ -5,12 +5,12 @@
 // with a select_case: the channel, and a `poll` function that tries to complete the case under
 // the channel's lock. The engine then runs Go's three passes:
 //
-//   pass 0: shuffle the poll order (uniformly random); sort the distinct channels by address —
-//           the one global lock order — and lock them all.
-//   pass 1: poll the cases in the shuffled order; the first that can proceed fires. With none,
-//           a select with a default returns the default. A first look without the locks
-//           (poll_one_ready) polls, under its own lock only, the first case whose channel looks
-//           ready; the lock-all poll decides when none does.
+//   pass 0: shuffle the poll order (uniformly random).
+//   pass 1: poll the cases in the shuffled order; the first that can proceed fires. A first look
+//           without the locks (poll_one_ready) polls, under its own lock only, the first case
+//           whose channel looks ready. When none does, sort the distinct channels by address —
+//           the one global lock order — lock them all and poll every case: that poll decides.
+//           With none ready, a select with a default returns the default.
 //   pass 2: enqueue one waiter per case, in the shuffled order, all sharing the caller's wait
 //           ticket, and park; the channels are unlocked after the switch. A partner that comes
 //           later claims the ticket through whichever waiter it finds first, so exactly one case
@@ -126,22 +126,23 @@ inline std::size_t sort_channels(std::span<select_case> cases, const select_scra
   std::size_t count = 0;
   for (std::size_t k = 0; k < polled; ++k) {
     channel_base* const c = cases[scratch.poll_order[k]].channel;
+    const auto sorted = order.first(count);
+    if (std::find(sorted.begin(), sorted.end(), c) != sorted.end()) continue;  // already there
+    // Shift while comparing: a separate shifting loop would compile to a call of memmove.
     std::size_t at = count;
-    while (at > 0 && std::less<>{}(c, order[at - 1])) --at;
-    if (at > 0 && order[at - 1] == c) continue;  // already there
-    for (std::size_t m = count; m > at; --m) order[m] = order[m - 1];
+    for (; at > 0 && std::less<>{}(c, order[at - 1]); --at) order[at] = order[at - 1];
     order[at] = c;
     ++count;
   }
   return count;
 }
 
-// prepare_orders: pass 0. Returns the poll order (non-nil cases, shuffled) and the lock order
-// (their distinct channels by address).
-inline void prepare_orders(std::span<select_case> cases, const select_scratch& scratch,
-                           std::size_t& polled, std::size_t& locked) {
+// shuffle_cases: pass 0, first half. Writes the poll order (the non-nil cases, shuffled) and
+// returns its length. The lock order is sorted only if the first look finds nothing: a select
+// that finds a partner waiting never needs it.
+inline std::size_t shuffle_cases(std::span<select_case> cases, const select_scratch& scratch) {
   random_source random;
-  polled = 0;
+  std::size_t polled = 0;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     if (cases[i].channel == nullptr) continue;
     // Inside-out Fisher-Yates: place i at a random position among those placed so far (the
@@ -151,7 +152,7 @@ inline void prepare_orders(std::span<select_case> cases, const select_scratch& s
     scratch.poll_order[j] = static_cast<std::uint32_t>(i);
     ++polled;
   }
-  locked = sort_channels(cases, scratch, polled);
+  return polled;
 }
 
 inline wait_queue& queue_of(const select_case& c) noexcept {
@@ -214,8 +215,9 @@ inline std::optional<select_outcome> run_select(std::span<select_case> cases, bo
   std::size_t polled = 0;
   std::size_t locked = 0;
   for (;;) {
-    prepare_orders(cases, scratch, polled, locked);
+    polled = shuffle_cases(cases, scratch);
     if (auto ready = poll_one_ready(cases, scratch, polled)) return ready;
+    locked = sort_channels(cases, scratch, polled);
     select_locks locks(scratch.lock_order.first(locked));
     {
       wake_list wakes;  // destroyed after the unlock below: wakes a claimed partner
