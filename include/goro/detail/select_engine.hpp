@@ -137,8 +137,8 @@ inline std::size_t sort_channels(std::span<select_case> cases, const select_scra
   return count;
 }
 
-// shuffle_cases: pass 0, first half. Writes the poll order (the non-nil cases, shuffled) and
-// returns its length. The lock order is sorted only if the first look finds nothing: a select
+// shuffle_cases: pass 0. Writes the poll order (the non-nil cases, shuffled) and returns its
+// length. The lock order is sorted later, and only if the first look finds nothing: a select
 // that finds a partner waiting never needs it.
 inline std::size_t shuffle_cases(std::span<select_case> cases, const select_scratch& scratch) {
   random_source random;
