@@ -20,6 +20,9 @@
 // markers, else mapped ones while they hold under half of vm.max_map_count, then canaried ones.
 //
 // Invariants:
+//   - A slab is in slabs_ from the moment the pool adopts it; uncarved_ holds the adopted slabs
+//     no stack has been carved from (mapped by a worker that raced another one to a new slab),
+//     and carving_ is not among them.
 //   - A stack is in exactly one place: running a goroutine, a worker's stack_cache, or one of the
 //     pool's free lists (dirty_: touched pages possibly committed, most recently freed at the
 //     back; clean_: everything below the top page given back with MADV_DONTNEED).
@@ -35,10 +38,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -154,24 +158,47 @@ class stack_pool {
 
   std::size_t stack_size() const noexcept { return stack_size_; }
 
+  // slab_count: the slabs mapped now, uncarved ones included (for tests).
+  std::size_t slab_count() {
+    std::lock_guard guard(lock_);
+    return slabs_.size();
+  }
+
   // acquire_batch: appends up to `count` stacks (at least one) to `out`: free ones if there are
-  // any, else new ones carved from a slab (or one new mapped stack).
+  // any, else new ones carved from a slab (or one new mapped stack). A new slab is mapped, and
+  // its guard markers installed (about 50 µs for 64 stacks), outside the lock: the other workers
+  // go on taking and giving back stacks meanwhile. Two workers that run out at once may both map
+  // one; the pool keeps the second for later.
   void acquire_batch(std::vector<stack_span>& out, std::size_t count) {
     const std::size_t before = out.size();
-    {
-      std::lock_guard guard(lock_);
-      for (; count > 0 && !dirty_.empty(); --count) out.push_back(take(dirty_));
-      for (; count > 0 && !clean_.empty(); --count) out.push_back(take(clean_));
-      if (out.size() > before) return;
-      stack_kind kind = next_kind();
-      if (kind == stack_kind::mapped) {
-        if (stack_span s = map_guarded()) {
-          out.push_back(prepare(s));
-          return;
+    std::unique_ptr<stack_slab, slab_unmapper> fresh;  // mapped outside the lock, not yet adopted
+    for (;;) {
+      stack_kind kind = stack_kind::canaried;
+      std::size_t stack_size = 0;
+      {
+        std::lock_guard guard(lock_);
+        if (fresh) {
+          adopt(fresh.get());
+          fresh.release();
         }
-        kind = stack_kind::canaried;  // automatic: the kernel refused the mapping
+        for (; count > 0 && !dirty_.empty(); --count) out.push_back(take(dirty_));
+        for (; count > 0 && !clean_.empty(); --count) out.push_back(take(clean_));
+        if (out.size() > before) return;
+        kind = next_kind();
+        if (kind == stack_kind::mapped) {
+          if (stack_span s = map_guarded()) {
+            out.push_back(prepare(s));
+            return;
+          }
+          kind = stack_kind::canaried;  // automatic: the kernel refused the mapping
+        }
+        if (find_carving_slab(kind)) {
+          carve(out, count);
+          break;
+        }
+        stack_size = stack_size_;
       }
-      carve(out, kind, count);
+      fresh.reset(map_slab(kind, stack_size));
     }
     commit_top_pages(std::span(out).subspan(before));
   }
@@ -225,11 +252,11 @@ class stack_pool {
     }
     std::erase_if(slabs_, [](stack_slab* slab) {
       if (slab->outside != 0) return false;
-      munmap(slab->base, slab->bytes);
-      delete slab;
+      unmap_slab(slab);
       return true;
     });
     carving_ = nullptr;
+    uncarved_.clear();  // none of their stacks was out: unmapped above
     low_water_ = 0;
   }
 
@@ -300,11 +327,33 @@ class stack_pool {
                 "options.guard = goro::stack_guard::automatic");
   }
 
-  // carve: appends up to `count` (at least one) new stacks of `kind` from the carving slab.
-  void carve(std::vector<stack_span>& out, stack_kind kind, std::size_t count) {
-    if (carving_ == nullptr || carving_->stacks == slab_stacks || carving_->kind != kind) {
-      map_slab(kind);
+  // find_carving_slab: makes carving_ a slab of `kind` with stacks left to carve, taking one the
+  // pool mapped earlier if the current one will not do. False if there is none.
+  bool find_carving_slab(stack_kind kind) noexcept {
+    if (carving_ != nullptr && carving_->stacks < slab_stacks && carving_->kind == kind) {
+      return true;
     }
+    const auto match = std::find_if(uncarved_.begin(), uncarved_.end(),
+                                    [kind](const stack_slab* slab) { return slab->kind == kind; });
+    if (match == uncarved_.end()) return false;
+    carving_ = *match;
+    uncarved_.erase(match);
+    return true;
+  }
+
+  // adopt: a slab mapped outside the lock becomes the pool's, to carve from when needed. If it
+  // throws (no memory for the lists), the slab is still the caller's.
+  void adopt(stack_slab* slab) {
+    slabs_.reserve(slabs_.size() + 1);
+    uncarved_.reserve(uncarved_.size() + 1);
+    slabs_.push_back(slab);  // neither can throw after the reserves
+    uncarved_.push_back(slab);
+  }
+
+  // carve: appends up to `count` (at least one) new stacks from the carving slab, which
+  // find_carving_slab has just found.
+  void carve(std::vector<stack_span>& out, std::size_t count) {
+    const stack_kind kind = carving_->kind;
     const std::size_t page = page_size();
     const std::size_t lead = kind == stack_kind::canaried ? page : 0;
     for (; count > 0 && carving_->stacks < slab_stacks; --count) {
@@ -318,11 +367,12 @@ class stack_pool {
     }
   }
 
-  // map_slab: maps a new slab of `kind` and makes it the carving slab. A marked slab gets all
-  // its guard markers here, so that no carved stack is ever without its guard.
-  void map_slab(stack_kind kind) {
+  // map_slab: maps a new slab of `kind` for stacks of `stack_size` bytes. Touches no member: it
+  // runs without the lock. A marked slab gets all its guard markers here, before the pool can
+  // carve a stack from it, so that no carved stack is ever without its guard.
+  static stack_slab* map_slab(stack_kind kind, std::size_t stack_size) {
     const std::size_t page = page_size();
-    const std::size_t bytes = (kind == stack_kind::canaried ? page : 0) + slab_stacks * stack_size_;
+    const std::size_t bytes = (kind == stack_kind::canaried ? page : 0) + slab_stacks * stack_size;
     void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) {
@@ -331,18 +381,24 @@ class stack_pool {
     }
     auto* slab = new stack_slab{static_cast<char*>(base), bytes, 0, 0, kind};
     for (std::size_t k = 0; kind == stack_kind::marked && k < slab_stacks; ++k) {
-      if (madvise(slab->base + k * stack_size_, page, madvise_guard_install) != 0) {
+      if (madvise(slab->base + k * stack_size, page, madvise_guard_install) != 0) {
         const int err = errno;
-        munmap(base, bytes);
-        delete slab;
+        unmap_slab(slab);
         throw error("goro::go: cannot install the guard page of a goroutine stack: " +
                     std::error_code(err, std::generic_category()).message());
       }
     }
-    // A full slab no longer carved from is unmapped by trim once all its stacks are free.
-    slabs_.push_back(slab);
-    carving_ = slab;
+    return slab;
   }
+
+  static void unmap_slab(stack_slab* slab) noexcept {
+    munmap(slab->base, slab->bytes);
+    delete slab;
+  }
+
+  struct slab_unmapper {
+    void operator()(stack_slab* slab) const noexcept { unmap_slab(slab); }
+  };
 
   void give_back_below_top_page(const stack_span& s) noexcept {
     const std::size_t page = page_size();
@@ -368,8 +424,7 @@ class stack_pool {
     std::erase_if(dirty_, in_empty_slab);
     std::erase_if(slabs_, [&](stack_slab* slab) {
       if (!empty(slab)) return false;
-      munmap(slab->base, slab->bytes);
-      delete slab;
+      unmap_slab(slab);
       return true;
     });
   }
@@ -392,7 +447,8 @@ class stack_pool {
   std::size_t mapped_count_ = 0;
   std::vector<stack_span> dirty_;
   std::vector<stack_span> clean_;
-  std::vector<stack_slab*> slabs_;
+  std::vector<stack_slab*> slabs_;     // every slab mapped, uncarved ones included
+  std::vector<stack_slab*> uncarved_;  // slabs mapped and adopted but not carved from yet
   stack_slab* carving_ = nullptr;  // the slab new slab stacks are carved from
   std::size_t low_water_ = 0;  // the fewest stacks dirty_ held since the last trim
   std::chrono::steady_clock::time_point next_trim_{};
