@@ -315,17 +315,9 @@ class timer_heap {
   }
 
   // compact_run: moves the live entries together, in order, from the front on; in place, so that
-  // a removal never allocates. The write position never passes the read position.
+  // a removal never allocates.
   void compact_run() noexcept {
-    std::size_t to = run_head_;
-    for (std::size_t from = run_head_; from != run_tail_; ++from) {
-      const entry& e = run_[slot(from)];
-      if (e.fire == nullptr) continue;
-      const std::size_t k = slot(to++);
-      run_[k] = e;
-      positions_[e.handle] = in_run | static_cast<std::uint32_t>(k);
-    }
-    run_tail_ = to;
+    run_tail_ = copy_live_entries(run_, run_head_);
     run_tombstones_ = 0;
   }
 
@@ -345,18 +337,27 @@ class timer_heap {
   // (a power of two no smaller than their count).
   void relayout_run(std::size_t size) {
     std::vector<entry> ring(size);
-    std::size_t count = 0;
-    for (std::size_t p = run_head_; p != run_tail_; ++p) {
-      const entry& e = run_[slot(p)];
-      if (e.fire == nullptr) continue;
-      ring[count] = e;
-      positions_[e.handle] = in_run | static_cast<std::uint32_t>(count);
-      ++count;
-    }
+    const std::size_t count = copy_live_entries(ring, 0);
     run_.swap(ring);
     run_head_ = 0;
     run_tail_ = count;
     run_tombstones_ = 0;
+  }
+
+  // copy_live_entries: copies the run's live entries, in order, into the ring `to_ring` (a power
+  // of two in size) from position `to` on, and points their positions there; returns the
+  // position after the last. `to_ring` may be run_ itself with `to` = run_head_: the write
+  // position then never passes the read position.
+  std::size_t copy_live_entries(std::vector<entry>& to_ring, std::size_t to) noexcept {
+    const std::size_t mask = to_ring.size() - 1;
+    for (std::size_t from = run_head_; from != run_tail_; ++from) {
+      const entry& e = run_[slot(from)];
+      if (e.fire == nullptr) continue;
+      const std::size_t k = to++ & mask;
+      to_ring[k] = e;
+      positions_[e.handle] = in_run | static_cast<std::uint32_t>(k);
+    }
+    return to;
   }
 
   // publish_earliest: stores the earliest deadline if it changed (then returns true). Most adds
