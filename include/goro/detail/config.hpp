@@ -37,6 +37,17 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+// prefetch: asks for the cache line holding `address` ahead of its use (a hint: it never faults,
+// on memory that is unmapped or gone it does nothing).
+inline void prefetch(const void* address) noexcept {
+  __builtin_prefetch(address, 0, 3);
+}
+
+// prefetch_for_write: the same, for a line about to be written.
+inline void prefetch_for_write(const void* address) noexcept {
+  __builtin_prefetch(address, 1, 3);
+}
+
 // compiler_barrier: forbids the compiler to cache memory (notably thread-local addresses) across
 // this point. Emits no instruction.
 inline void compiler_barrier() noexcept { asm volatile("" ::: "memory"); }
