@@ -124,6 +124,86 @@ TEST_CASE("a sleeping goroutine does not hold its worker", "[time][sleep]") {
   CHECK(progress.load() > 100);
 }
 
+namespace {
+
+unsigned current_worker() {
+  return goro::detail::current_goroutine()->running_on->index;
+}
+
+// sleeper_fires_while_its_worker_spins: a goroutine sleeps on the worker that runs main, then
+// main spins on that worker without a scheduling point until the sleeper has woken, so the
+// sleeper's worker never looks at its own timers: another worker must fire them. Returns
+// whether the sleeper did park on main's worker (else the attempt proved nothing).
+bool sleeper_fires_while_its_worker_spins() {
+  std::atomic<bool> woke{false};
+  std::atomic<unsigned> sleeper_worker{~0U};
+  goro::go([&] {
+    sleeper_worker.store(current_worker());
+    goro::sleep_for(2ms);
+    woke.store(true);
+  });
+  goro::yield();  // the sleeper runs on this worker, from its next slot, unless it is stolen
+  while (sleeper_worker.load() == ~0U) goro::yield();
+  const bool same_worker = sleeper_worker.load() == current_worker();
+  const auto give_up = clock_type::now() + 10s;
+  while (!woke.load() && clock_type::now() < give_up) {
+  }
+  REQUIRE(woke.load());
+  return same_worker;
+}
+
+}  // namespace
+
+TEST_CASE("a worker's timers fire while a goroutine spins on it and another worker is idle",
+          "[time][sleep][shards]") {
+  goro::run(
+      [] {
+        int on_main_worker = 0;
+        for (int attempt = 0; attempt < 50 && on_main_worker < 5; ++attempt) {
+          if (sleeper_fires_while_its_worker_spins()) ++on_main_worker;
+        }
+        CHECK(on_main_worker > 0);
+      },
+      goro::options{.workers = 2});
+}
+
+TEST_CASE("a worker's timers fire while a goroutine spins on it and another worker is busy",
+          "[time][sleep][shards]") {
+  goro::run(
+      [] {
+        // The yielder keeps the other worker from ever going idle: it schedules all the time
+        // but never runs out of work, so only the overdue rule fires the spinning worker's timers.
+        // Main spins until the other worker has taken the yielder from its queue.
+        std::atomic<bool> stop{false};
+        std::atomic<unsigned> yielder_worker{~0U};
+        goro::wait_group wg;
+        wg.add(1);
+        goro::go([&] {
+          while (!stop.load()) {
+            yielder_worker.store(current_worker());
+            goro::yield();
+          }
+          wg.done();
+        });
+        const auto give_up = clock_type::now() + 10s;
+        while (yielder_worker.load() == ~0U && clock_type::now() < give_up) {
+        }
+        REQUIRE(yielder_worker.load() != ~0U);
+        int on_main_worker = 0;
+        for (int attempt = 0; attempt < 50 && on_main_worker < 5; ++attempt) {
+          if (yielder_worker.load() == current_worker()) {
+            goro::yield();  // together again (main moved): let them part
+            continue;
+          }
+          if (sleeper_fires_while_its_worker_spins()) ++on_main_worker;
+        }
+        stop.store(true);
+        wg.wait();
+        CHECK(on_main_worker > 0);
+      },
+      goro::options{.workers = 2});
+}
+
 TEST_CASE("idle workers use no CPU while every goroutine sleeps", "[time][sleep][idle]") {
   goro::run(
       [] {

@@ -18,8 +18,12 @@
 //     spinning, then (seq_cst fence) re-checks every queue. One of the two always sees the
 //     other, so no work is left behind while a worker sleeps.
 //   - While any worker is idle, one idle worker is the poller: it blocks in epoll_wait with the
-//     timerfd armed to the earliest timer. Wakers prefer sleeping non-pollers; the poller is
-//     woken through the netpoller's eventfd.
+//     timerfd armed to the earliest timer of all workers. Wakers prefer sleeping non-pollers;
+//     the poller is woken through the netpoller's eventfd.
+//   - Each worker has its own timer heap, which takes the timers started on it (a plain thread's
+//     go to worker 0's). A worker fires its own expired timers at every schedule, another
+//     worker's once they are foreign_timer_delay overdue (that worker is busy in one
+//     goroutine), and everyone's that are due before it goes idle.
 //   - The run ends when main has returned and no goroutine is live: live = Σspawned − Σfinished,
 //     read finished-first (see live_goroutines), decided under idle_lock_ which also serialises
 //     spawns from plain threads.
@@ -293,7 +297,9 @@ class scheduler {
   }
   scheduler(const scheduler&) = delete;
   scheduler& operator=(const scheduler&) = delete;
-  ~scheduler() { timers_.clear(); }
+  ~scheduler() {
+    for (auto& w : workers_) w->timers.clear();
+  }
 
   // execute: runs `main_body` as the main goroutine on the calling thread (worker 0) and the
   // other workers, and returns once the run has ended. Throws deadlock_error (API 1.3).
@@ -399,16 +405,21 @@ class scheduler {
   void ready(goroutine* g) { ready(g, this_thread()); }
 
   // prefetch_resume: starts loading what resuming `g` reads first — its saved context and the
-  // frames above it, up to the goroutine's own function — while it waits its turn in the queue.
-  // A goroutine readied by a timer or by the network has usually slept long enough for those
-  // lines and their page's translation to have left every cache: 100k goroutines sleeping 10 ms
-  // spent a fifth of their time in the first load from the resumed stack. A sleeping goroutine's
-  // context sits 416 bytes below its stack top, so eight lines cover it.
+  // frames above it, up to the goroutine's own function, and the lines of its record that the
+  // switch reads and writes (line 0 the caller has just read) — while it waits its turn in the
+  // queue. A goroutine readied by a timer or by the network has usually slept long enough for
+  // all of it and its stack page's translation to have left every cache: 100k goroutines
+  // sleeping 10 ms spent a fifth of their time in the first load from the resumed stack. A
+  // sleeping goroutine's context sits 416 bytes below its stack top, so eight lines cover it.
   static void prefetch_resume(const goroutine& g) noexcept {
     constexpr std::size_t resume_lines = 8;
     const char* context = static_cast<const char*>(g.context);
     for (std::size_t line = 0; line < resume_lines; ++line) {
       prefetch(context + line * cache_line_size);
+    }
+    const char* record = reinterpret_cast<const char*>(&g);
+    for (std::size_t line = 1; line < sizeof(goroutine) / cache_line_size; ++line) {
+      prefetch_for_write(record + line * cache_line_size);
     }
   }
 
@@ -443,12 +454,20 @@ class scheduler {
 
   // --- timers, I/O, blocking calls ------------------------------------------------------
 
+  // add_timer: schedules `node` on the calling worker's heap (worker 0's from other threads).
   void add_timer(timer_node& node) {
-    // Pairs with wait_polling: either the poller sees the new earliest deadline, or we see
-    // that it is blocked and interrupt it.
-    if (timers_.add(node) && poller_blocked_.load(std::memory_order_seq_cst)) netpoll_.interrupt();
+    thread_state& ts = this_thread();
+    worker& w = ts.self != nullptr && &ts.self->sched == this ? *ts.self : *workers_[0];
+    // Pairs with wait_polling: either the poller sees the new earliest deadline of this heap,
+    // or we see that it is blocked and interrupt it.
+    if (w.timers.add(node) && poller_blocked_.load(std::memory_order_seq_cst)) {
+      netpoll_.interrupt();
+    }
   }
-  bool remove_timer(timer_node& node) noexcept { return timers_.remove(node); }
+  // remove_timer: unschedules `node` from the heap it was added to, from any thread.
+  bool remove_timer(timer_node& node) noexcept {
+    return node.heap != nullptr && node.heap->remove(node);
+  }
 
   netpoll& network() noexcept { return netpoll_; }
 
@@ -880,7 +899,7 @@ class scheduler {
  private:
   goroutine* direct_successor(worker& w, goroutine& g, const switch_action& action) {
     if ((w.tick + 1) % 61 == 0 || stopping_.load(std::memory_order_relaxed) ||
-        (action.what == switch_action::kind::exit && g.is_main) || timer_may_be_due() ||
+        (action.what == switch_action::kind::exit && g.is_main) || timer_may_be_due(w) ||
         (chaos_ && w.random() % 2 == 0)) {
       return nullptr;
     }
@@ -972,27 +991,65 @@ class scheduler {
         if (netpoll_.waiters.load(std::memory_order_relaxed) > 0) poll_network(false);
         if (goroutine* g = take_global(w, 1)) return g;
       }
-      run_timers();
+      run_timers(w, false);
       if (goroutine* g = w.queue.pop(fair)) return g;
       if (goroutine* g = take_global(w, local_run_queue::capacity / 2)) return g;
       if (netpoll_.waiters.load(std::memory_order_relaxed) > 0 && poll_network(false) > 0) continue;
       if (goroutine* g = steal(w)) return g;
+      if (run_timers(w, true) > 0) continue;
       idle(w);
     }
   }
 
-  // run_timers: fires the expired timers. Reading the precise clock on every schedule is costly
-  // (tens of ns under a hypervisor), so a coarse clock that lags by at most its resolution first
-  // rules out the common case of a deadline still well ahead.
-  void run_timers() {
-    if (!timer_may_be_due()) return;
-    const auto now = clock::now();
-    if (to_nanoseconds(now) >= timers_.earliest()) timers_.run_expired(now, true);
+  // run_timers: fires the expired timers of `w`, those of other workers that are overdue by
+  // foreign_timer_delay, and — `idle`: `w` has nothing else to do — all that are due. Returns
+  // how many fired.
+  //
+  // A worker fires its own: the two workers of the 100k-sleepers benchmark, adding to and
+  // firing from one shared heap, spent 7–12% of their time contending for its lock. Another
+  // worker steps in when the owner has not scheduled for a while (it runs one goroutine that
+  // does not block) and whenever it is idle — the poller wakes for the earliest deadline of all
+  // heaps, whichever worker's it is.
+  //
+  // Reading the precise clock on every schedule is costly (tens of ns under a hypervisor), so a
+  // coarse clock that lags by at most its resolution first rules out the common case of a
+  // deadline still well ahead.
+  std::size_t run_timers(worker& w, bool idle) {
+    const std::size_t count = workers_.size();
+    std::int64_t coarse = 0;  // 0: not read yet
+    std::optional<clock::time_point> now;
+    std::size_t fired = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      timer_heap& heap = workers_[(w.index + i) % count]->timers;
+      const std::int64_t earliest = heap.earliest();
+      if (earliest == timer_heap::none) continue;
+      const std::int64_t due = i == 0 || idle ? earliest : earliest + foreign_timer_delay_ns;
+      if (coarse == 0) coarse = coarse_now_ns();
+      if (coarse + coarse_resolution_ns_ < due) continue;
+      if (!now) now = clock::now();
+      if (to_nanoseconds(*now) >= due) fired += heap.run_expired(*now, true);
+    }
+    return fired;
   }
 
-  bool timer_may_be_due() const noexcept {
-    const std::int64_t earliest = timers_.earliest();
-    return earliest != timer_heap::none && coarse_now_ns() + coarse_resolution_ns_ >= earliest;
+  // timer_may_be_due: whether run_timers(w, false) may find a timer to fire.
+  bool timer_may_be_due(const worker& w) const noexcept {
+    const std::size_t count = workers_.size();
+    std::int64_t coarse = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::int64_t earliest = workers_[(w.index + i) % count]->timers.earliest();
+      if (earliest == timer_heap::none) continue;
+      if (coarse == 0) coarse = coarse_now_ns() + coarse_resolution_ns_;
+      if (coarse >= (i == 0 ? earliest : earliest + foreign_timer_delay_ns)) return true;
+    }
+    return false;
+  }
+
+  // earliest_timer: the earliest deadline of all workers' timers, or timer_heap::none.
+  std::int64_t earliest_timer() const noexcept {
+    std::int64_t earliest = timer_heap::none;
+    for (const auto& w : workers_) earliest = std::min(earliest, w->timers.earliest());
+    return earliest;
   }
 
   static std::int64_t coarse_now_ns() noexcept {
@@ -1162,7 +1219,7 @@ class scheduler {
   void wait_polling(worker& w) {
     netpoll::event_buffer events;
     poller_blocked_.store(true, std::memory_order_seq_cst);
-    int n = netpoll_.wait(events, true, timers_.earliest());
+    int n = netpoll_.wait(events, true, earliest_timer());
     poller_blocked_.store(false, std::memory_order_seq_cst);
     bool popped = false;
     popped_worker handoff;
@@ -1192,7 +1249,8 @@ class scheduler {
   // (no queue shows them yet) — and that worker will check again when it is idle again. A
   // worker leaves idle (idle_exits_) before it does anything that those reads could see.
   void on_quiescence(std::uint64_t exits_before) {
-    if (!timers_.empty() || netpoll_.waiters.load(std::memory_order_seq_cst) != 0 ||
+    if (earliest_timer() != timer_heap::none ||
+        netpoll_.waiters.load(std::memory_order_seq_cst) != 0 ||
         blocking_calls_.load(std::memory_order_seq_cst) != 0 ||
         plain_threads_.load(std::memory_order_seq_cst) != 0) {
       return;
@@ -1306,10 +1364,11 @@ class scheduler {
   std::optional<std::uint64_t> chaos_;  // GORO_CHAOS seed
   std::vector<std::unique_ptr<worker>> workers_;
   const std::int64_t coarse_resolution_ns_ = coarse_resolution();
+  // How late a worker's expired timer may be before a busy other worker fires it (run_timers).
+  static constexpr std::int64_t foreign_timer_delay_ns = 50'000;
   alignas(cache_line_size) global_run_queue global_;
   alignas(cache_line_size) goroutine_registry registry_;
   alignas(cache_line_size) stack_pool stacks_;
-  timer_heap timers_;  // aligned by its own members
   alignas(cache_line_size) netpoll netpoll_;
   blocking_pool blocking_;
 

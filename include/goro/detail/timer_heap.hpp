@@ -1,5 +1,6 @@
-// goro/detail/timer_heap.hpp — the runtime's timers: one 4-ary min-heap, plus a run of deadlines
-// in order, shared by all workers.
+// goro/detail/timer_heap.hpp — a heap of timers: a 4-ary min-heap, plus a run of deadlines in
+// order. Each worker of a run has one (scheduler.hpp says who fires which); the fallback thread
+// has one for the timers of no run.
 //
 // A timer_node lives inside whatever owns it (a sleeping goroutine's frame, a goro::timer's shared
 // state, a context's deadline, a socket's deadline). add() copies what firing needs (deadline,
@@ -58,6 +59,8 @@ inline std::int64_t to_nanoseconds(clock::time_point t) noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
+class timer_heap;
+
 struct timer_node {
   clock::time_point when{};
   void (*fire)(void* arg, std::uint64_t seq) = nullptr;  // called on a worker, no lock held
@@ -65,7 +68,9 @@ struct timer_node {
   void* arg = nullptr;
   std::uint64_t seq = 0;
 
-  // Written by the heap in add(), read in remove(): which entry of the heap is this node's.
+  // Written by the heap in add(), read in remove(): which heap, and which entry of it, is this
+  // node's.
+  timer_heap* heap = nullptr;
   std::uint32_t handle = 0;
   std::uint32_t generation = 0;  // 0: never added
 };
@@ -82,6 +87,7 @@ class timer_heap {
     const bool to_run = run_empty() || run_back().when <= when;
     make_room(to_run);  // may throw: before anything changes
     const std::uint32_t handle = acquire_handle();
+    node.heap = this;
     node.handle = handle;
     node.generation = generations_[handle];
     const entry e{when, node.seq, node.fire, node.drop, node.arg, handle};

@@ -18,6 +18,7 @@
 #include "sanitizer.hpp"
 #include "stack.hpp"
 #include "thread_state.hpp"
+#include "timer_heap.hpp"
 
 namespace goro::detail {
 
@@ -56,6 +57,7 @@ struct alignas(cache_line_size) worker {
 
   std::uint64_t random_state;  // owned by this worker's thread
   stack_cache stacks;
+  timer_heap timers;  // the timers started on this worker (own lock; see scheduler::run_timers)
   std::vector<goroutine*> free_goroutines;
   std::uint64_t next_id = 0;  // ids handed out from [next_id, id_limit)
   std::uint64_t id_limit = 0;
