@@ -130,26 +130,35 @@ unsigned current_worker() {
   return goro::detail::current_goroutine()->running_on->index;
 }
 
-// sleeper_fires_while_its_worker_spins: a goroutine sleeps on the worker that runs main, then
-// main spins on that worker without a scheduling point until the sleeper has woken, so the
-// sleeper's worker never looks at its own timers: another worker must fire them. Returns
-// whether the sleeper did park on main's worker (else the attempt proved nothing).
-bool sleeper_fires_while_its_worker_spins() {
+// spin_beside_a_sleeper: a goroutine starts a spinner and goes to sleep; its worker then runs
+// the spinner (from its `next` slot), which spins without a scheduling point until the sleeper
+// has woken, so that worker never looks at its own timers again: another one must fire the
+// sleeper's. Returns the worker both ran on, or nullopt if the spinner was stolen (the attempt
+// proved nothing).
+std::optional<unsigned> spin_beside_a_sleeper() {
   std::atomic<bool> woke{false};
-  std::atomic<unsigned> sleeper_worker{~0U};
+  std::atomic<bool> saw_wake{false};
+  std::atomic<int> shared_worker{-1};
+  goro::wait_group wg;
+  wg.add(2);
   goro::go([&] {
-    sleeper_worker.store(current_worker());
+    const unsigned sleeper_worker = current_worker();
+    goro::go([&, sleeper_worker] {
+      if (current_worker() == sleeper_worker) shared_worker.store(static_cast<int>(sleeper_worker));
+      const auto give_up = clock_type::now() + 10s;
+      while (!woke.load() && clock_type::now() < give_up) {
+      }
+      saw_wake.store(woke.load());
+      wg.done();
+    });
     goro::sleep_for(2ms);
     woke.store(true);
+    wg.done();
   });
-  goro::yield();  // the sleeper runs on this worker, from its next slot, unless it is stolen
-  while (sleeper_worker.load() == ~0U) goro::yield();
-  const bool same_worker = sleeper_worker.load() == current_worker();
-  const auto give_up = clock_type::now() + 10s;
-  while (!woke.load() && clock_type::now() < give_up) {
-  }
-  REQUIRE(woke.load());
-  return same_worker;
+  wg.wait();
+  if (shared_worker.load() < 0) return std::nullopt;
+  REQUIRE(saw_wake.load());
+  return static_cast<unsigned>(shared_worker.load());
 }
 
 }  // namespace
@@ -158,11 +167,11 @@ TEST_CASE("a worker's timers fire while a goroutine spins on it and another work
           "[time][sleep][shards]") {
   goro::run(
       [] {
-        int on_main_worker = 0;
-        for (int attempt = 0; attempt < 50 && on_main_worker < 5; ++attempt) {
-          if (sleeper_fires_while_its_worker_spins()) ++on_main_worker;
+        int valid = 0;
+        for (int attempt = 0; attempt < 100 && valid < 5; ++attempt) {
+          if (spin_beside_a_sleeper()) ++valid;
         }
-        CHECK(on_main_worker > 0);
+        CHECK(valid > 0);
       },
       goro::options{.workers = 2});
 }
@@ -189,17 +198,14 @@ TEST_CASE("a worker's timers fire while a goroutine spins on it and another work
         while (yielder_worker.load() == ~0U && clock_type::now() < give_up) {
         }
         REQUIRE(yielder_worker.load() != ~0U);
-        int on_main_worker = 0;
-        for (int attempt = 0; attempt < 50 && on_main_worker < 5; ++attempt) {
-          if (yielder_worker.load() == current_worker()) {
-            goro::yield();  // together again (main moved): let them part
-            continue;
-          }
-          if (sleeper_fires_while_its_worker_spins()) ++on_main_worker;
+        int valid = 0;
+        for (int attempt = 0; attempt < 100 && valid < 5; ++attempt) {
+          const std::optional<unsigned> spun_on = spin_beside_a_sleeper();
+          if (spun_on && *spun_on != yielder_worker.load()) ++valid;
         }
         stop.store(true);
         wg.wait();
-        CHECK(on_main_worker > 0);
+        CHECK(valid > 0);
       },
       goro::options{.workers = 2});
 }
