@@ -22,7 +22,7 @@
 //     the poller is woken through the netpoller's eventfd.
 //   - Each worker has its own timer heap, which takes the timers started on it (a plain thread's
 //     go to worker 0's). A worker fires its own expired timers at every schedule, another
-//     worker's once they are foreign_timer_delay overdue (that worker is busy in one
+//     worker's once they are foreign_timer_delay_ns (50 µs) overdue (that worker is busy in one
 //     goroutine), and everyone's that are due before it goes idle.
 //   - The run ends when main has returned and no goroutine is live: live = Σspawned − Σfinished,
 //     read finished-first (see live_goroutines), decided under idle_lock_ which also serialises
@@ -1002,7 +1002,7 @@ class scheduler {
   }
 
   // run_timers: fires the expired timers of `w`, those of other workers that are overdue by
-  // foreign_timer_delay, and — `idle`: `w` has nothing else to do — all that are due. Returns
+  // foreign_timer_delay_ns, and — `idle`: `w` has nothing else to do — all that are due. Returns
   // how many fired.
   //
   // A worker fires its own: the two workers of the 100k-sleepers benchmark, adding to and
