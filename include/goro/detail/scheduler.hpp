@@ -1015,34 +1015,39 @@ class scheduler {
   // coarse clock that lags by at most its resolution first rules out the common case of a
   // deadline still well ahead.
   std::size_t run_timers(worker& w, bool idle) {
-    const std::size_t count = workers_.size();
     std::int64_t coarse = 0;  // 0: not read yet
     std::optional<clock::time_point> now;
     std::size_t fired = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-      timer_heap& heap = workers_[(w.index + i) % count]->timers;
-      const std::int64_t earliest = heap.earliest();
-      if (earliest == timer_heap::none) continue;
-      const std::int64_t due = i == 0 || idle ? earliest : earliest + foreign_timer_delay_ns;
+    for (const auto& owner : workers_) {
+      const std::int64_t due = firing_time(*owner, w, idle);
+      if (due == timer_heap::none) continue;
       if (coarse == 0) coarse = coarse_now_ns();
       if (coarse + coarse_resolution_ns_ < due) continue;
       if (!now) now = clock::now();
-      if (to_nanoseconds(*now) >= due) fired += heap.run_expired(*now, true);
+      if (to_nanoseconds(*now) >= due) fired += owner->timers.run_expired(*now, true);
     }
     return fired;
   }
 
   // timer_may_be_due: whether run_timers(w, false) may find a timer to fire.
   bool timer_may_be_due(const worker& w) const noexcept {
-    const std::size_t count = workers_.size();
     std::int64_t coarse = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-      const std::int64_t earliest = workers_[(w.index + i) % count]->timers.earliest();
-      if (earliest == timer_heap::none) continue;
+    for (const auto& owner : workers_) {
+      const std::int64_t due = firing_time(*owner, w, false);
+      if (due == timer_heap::none) continue;
       if (coarse == 0) coarse = coarse_now_ns() + coarse_resolution_ns_;
-      if (coarse >= (i == 0 ? earliest : earliest + foreign_timer_delay_ns)) return true;
+      if (coarse >= due) return true;
     }
     return false;
+  }
+
+  // firing_time: when worker `w` fires the earliest timer of `owner`'s heap (timer_heap::none:
+  // it holds none) — at its deadline if the heap is w's own or w is idle, else once it is
+  // foreign_timer_delay_ns overdue.
+  static std::int64_t firing_time(const worker& owner, const worker& w, bool idle) noexcept {
+    const std::int64_t earliest = owner.timers.earliest();
+    if (earliest == timer_heap::none || &owner == &w || idle) return earliest;
+    return earliest + foreign_timer_delay_ns;
   }
 
   // earliest_timer: the earliest deadline of all workers' timers, or timer_heap::none.
