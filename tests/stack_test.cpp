@@ -1,6 +1,7 @@
 // Tests of goro/detail/stack.hpp: the three kinds of goroutine stack (mapped, marked, canaried),
 // which kind each stack_guard mode takes, that guards fault and survive trimming, that batches
-// hand out distinct stacks, and that trimming gives whole slabs back.
+// hand out distinct stacks, that a new marked stack comes with its top page committed, and that
+// trimming gives whole slabs back.
 #include <goro/detail/stack.hpp>
 #include <sys/mman.h>
 
@@ -278,4 +279,24 @@ TEST_CASE("workers that run out of stacks at once get distinct stacks, and no sl
     CHECK(pool.slab_count() == 0);
     for (const stack_span& s : all) CHECK_FALSE(mapped(s.bottom));
   }
+}
+
+TEST_CASE("a new marked stack has its top page committed and no other", "[stack]") {
+  if (!goro::detail::guard_markers_supported()) {
+    WARN("this kernel has no guard markers (MADV_GUARD_INSTALL, Linux 6.13): nothing to test");
+    return;
+  }
+  const std::size_t page = goro::detail::page_size();
+  stack_pool pool;
+  pool.configure(stack_size, goro::stack_guard::automatic, plenty_of_mappings, 0, true);
+  auto stacks = acquire(pool, 20);  // more than one batch
+  for (const stack_span& s : stacks) {
+    REQUIRE(s.kind() == stack_kind::marked);
+    std::vector<unsigned char> resident(s.size / page);
+    REQUIRE(mincore(s.bottom, s.size, resident.data()) == 0);
+    CHECK((resident.back() & 1) == 1);
+    resident.pop_back();
+    CHECK(std::none_of(resident.begin(), resident.end(), [](unsigned char r) { return r & 1; }));
+  }
+  pool.release_batch(stacks.data(), stacks.size());
 }

@@ -1,7 +1,8 @@
 // Tests of goro/detail/timer_heap.hpp: the runtime's timers, a heap plus a run of deadlines in
 // order. A reference model (a multiset of pending deadlines) checks every add, remove and expiry
 // over random sequences that mix in-order deadlines (the run), out-of-order ones (the heap),
-// removals anywhere (tombstones, compaction) and ring growth past a wrapped front.
+// removals anywhere (tombstones, compaction) and ring growth past a wrapped front. And that the
+// coarse clock's slack covers how far that clock really lags the precise one.
 #include <goro/detail/timer_heap.hpp>
 
 #include <algorithm>
@@ -238,4 +239,18 @@ TEST_CASE("timer_heap compacts a run full of tombstones and keeps every position
   CHECK(heap.run_expired(at(5000)) == expected.size());
   CHECK(log.deadlines == expected);
   CHECK(heap.empty());
+}
+
+TEST_CASE("the coarse clock never lags the precise one by more than its slack", "[timer_heap]") {
+  // Over at least 50 ms, so that many timekeeping ticks pass between the samples.
+  const std::int64_t slack = goro::detail::coarse_clock_slack_ns();
+  std::int64_t worst_lag = 0;
+  const auto until = clock::now() + std::chrono::milliseconds(50);
+  for (auto now = clock::now(); now < until; now = clock::now()) {
+    const std::int64_t coarse = goro::detail::coarse_now_ns();
+    const std::int64_t precise = goro::detail::to_nanoseconds(clock::now());
+    worst_lag = std::max(worst_lag, precise - coarse);
+  }
+  INFO("worst lag " << worst_lag << " ns, slack " << slack << " ns");
+  CHECK(worst_lag <= slack);
 }
