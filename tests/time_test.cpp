@@ -669,12 +669,15 @@ TEST_CASE("among thousands of short timers exactly the ones not stopped fire",
         std::vector<goro::timer> timers;
         timers.reserve(static_cast<std::size_t>(n));
         for (int i = 0; i < n; ++i) {
-          timers.emplace_back(20ms + std::chrono::microseconds(i * 7919 % 20000));
+          // Far enough ahead that starting them all and stopping half (under chaos scheduling,
+          // on a loaded machine) ends before the first deadline: stop() must then find every
+          // stopped one pending.
+          timers.emplace_back(200ms + std::chrono::microseconds(i * 7919 % 20000));
         }
         for (int i = 0; i < n; i += 2) {
           if (!timers[static_cast<std::size_t>(i)].stop()) wrong.fetch_add(1);
         }
-        goro::sleep_for(60ms);
+        goro::sleep_for(240ms);
         for (int i = 0; i < n; ++i) {
           const time_chan c = timers[static_cast<std::size_t>(i)].c();
           const bool stopped = i % 2 == 0;
