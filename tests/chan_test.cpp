@@ -262,10 +262,7 @@ TEST_CASE("a nil channel blocks forever and never fires", "[chan][nil]") {
       guard g{&unwound};
       nil.recv();
     });
-    goro::sleep_for(10ms);
-    std::ostringstream out;
-    goro::dump(out);
-    dump_text = out.str();
+    dump_text = goro_test::dump_when({"[chan send (nil chan)]:", "[chan receive (nil chan)]:"});
   });
   CHECK(unwound.load() == 2);  // stopped when main returned
   CHECK_THAT(dump_text, Catch::Contains("[chan send (nil chan)]:"));

@@ -297,7 +297,7 @@ TEST_CASE("with GORO_TRACEBACK=1 SIGQUIT prints every goroutine and exits with s
     goro::run([] {
       goro::chan<int> never;
       goro::go([never] { never.recv(); });
-      goro::sleep_for(5ms);
+      goro_test::dump_when({"[chan receive]:"});
       raise(SIGQUIT);
       goro::sleep_for(10s);  // the watcher exits the process first
     });

@@ -12,11 +12,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <initializer_list>
+#include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 
+#include <goro/debug.hpp>
 #include <goro/detail/config.hpp>
 #include <goro/runtime.hpp>
+#include <goro/time.hpp>
 
 namespace goro_test {
 
@@ -105,6 +110,23 @@ inline std::chrono::nanoseconds process_cpu_time() {
 // on one worker) must not assert that order.
 inline bool chaos_scheduling() {
   return std::getenv("GORO_CHAOS") != nullptr;
+}
+
+// dump_when: from a goroutine, the text of goro::dump() once it shows every one of `states`
+// (e.g. "[chan receive]:"), polled every millisecond for at most 10 s, else the last dump. A
+// test that needs other goroutines parked waits for it instead of sleeping a guess: under a
+// sanitizer on a virtual machine, starting a goroutine has taken more than 10 ms.
+inline std::string dump_when(std::initializer_list<std::string_view> states) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    std::ostringstream out;
+    goro::dump(out);
+    std::string text = out.str();
+    bool all = true;
+    for (std::string_view state : states) all = all && text.find(state) != std::string::npos;
+    if (all || std::chrono::steady_clock::now() > give_up) return text;
+    goro::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 }  // namespace goro_test
