@@ -35,10 +35,7 @@ TEST_CASE("dump lists every goroutine with its state", "[debug][dump]") {
       goro::sleep_for(1h);
     });
     parked.wait();
-    goro::sleep_for(5ms);  // both reach their blocking call
-    std::ostringstream out;
-    goro::dump(out);
-    const std::string text = out.str();
+    const std::string text = goro_test::dump_when({"[wait_group]:", "[sleep]:"});
     CHECK_THAT(text, Catch::Contains("goroutine 1 [running]:"));
     CHECK_THAT(text, Catch::Contains("[wait_group]:"));
     CHECK_THAT(text, Catch::Contains("[sleep]:"));

@@ -140,10 +140,7 @@ TEST_CASE("a select with no cases or only nil channels blocks until shutdown", "
       goro::chan<int> nil = nullptr;
       goro::select(goro::on_recv(nil), goro::on_send(nil, 1));
     });
-    goro::sleep_for(10ms);
-    std::ostringstream out;
-    goro::dump(out);
-    text = out.str();
+    text = goro_test::dump_when({"[select (no cases)]:", "[select]:"});
   });
   CHECK(unwound.load() == 2);
   CHECK_THAT(text, Catch::Contains("[select (no cases)]:"));
