@@ -65,7 +65,7 @@ inline std::int64_t to_nanoseconds(clock::time_point t) noexcept {
 // seventh of the precise one (3.5 against 25 ns under a hypervisor) but lags it: it is the time
 // of the last timekeeping tick. The lag is not bounded by the clock's resolution: on a 2-core
 // virtual machine with a 4 ms tick it lagged by 2.5-6.5 ms, and a check that trusted the
-// resolution fired a third of 100k 10-ms sleeps 0.5-4 ms late. coarse_clock_slack() is the lag a
+// resolution fired a third of 100k 10-ms sleeps 0.5-4 ms late. coarse_clock_slack_ns() is the lag a
 // deadline check allows: four ticks and 10 ms more. Only a deadline further ahead than that is
 // ruled out on the coarse clock alone; any nearer one is checked on the precise clock.
 inline std::int64_t coarse_now_ns() noexcept {
