@@ -1029,14 +1029,19 @@ class scheduler {
     return fired;
   }
 
-  // timer_may_be_due: whether run_timers(w, false) may find a timer to fire.
+  // timer_may_be_due: whether run_timers(w, false) would find a timer to fire, read the same
+  // way (a deadline within the coarse clock's slack is checked on the precise clock, so that a
+  // timer due in the next few ms does not turn every switch into one through the scheduler).
   bool timer_may_be_due(const worker& w) const noexcept {
     std::int64_t coarse = 0;
+    std::int64_t now = 0;
     for (const auto& owner : workers_) {
       const std::int64_t due = firing_time(*owner, w, false);
       if (due == timer_heap::none) continue;
-      if (coarse == 0) coarse = coarse_now_ns() + coarse_slack_ns_;
-      if (coarse >= due) return true;
+      if (coarse == 0) coarse = coarse_now_ns();
+      if (coarse + coarse_slack_ns_ < due) continue;
+      if (now == 0) now = to_nanoseconds(clock::now());
+      if (now >= due) return true;
     }
     return false;
   }
