@@ -1,7 +1,8 @@
-// Tests of goro/detail/stack.hpp: the three kinds of goroutine stack (mapped, marked, canaried),
-// which kind each stack_guard mode takes, that guards fault and survive trimming, that batches
-// hand out distinct stacks, that a new marked stack comes with its top page committed, and that
-// trimming gives whole slabs back.
+// Tests of goro/detail/stack.hpp: the four kinds of goroutine stack (mapped, fenced, marked,
+// canaried), which kind each stack_guard mode takes and when automatic moves from one to the next,
+// that guards fault and survive trimming, that batches hand out distinct stacks, that no page of a
+// new stack is committed before it is touched, and that trimming gives whole slabs (and their
+// mapping budget) back.
 #include <goro/detail/stack.hpp>
 #include <sys/mman.h>
 
@@ -92,19 +93,61 @@ std::vector<stack_span> acquire_concurrently(stack_pool& pool, int threads, int 
 
 }  // namespace
 
-TEST_CASE("guard markers, where the kernel has them, guard every automatic stack",
+TEST_CASE("automatic fences stacks up to half its mapping budget, then marks or canaries them",
+          "[stack]") {
+  const bool markers = goro::detail::guard_markers_supported();
+  stack_pool pool;
+  // A budget of 1024 mappings allows 256 fenced stacks (two mappings each, half the budget), four
+  // slabs; a sanitized build leaves its runtime more and allows 64.
+  pool.configure(stack_size, goro::stack_guard::automatic, 1024, 0, markers);
+  const std::size_t allowed = goro::detail::sanitized_build ? 64 : 256;
+  const std::size_t before = mappings_now();
+  auto stacks = acquire(pool, allowed + 100);
+  const std::size_t added = mappings_now() - before;
+  std::size_t fenced = 0;
+  for (const stack_span& s : stacks) {
+    CHECK(s.slab != nullptr);
+    if (s.kind() == stack_kind::fenced) {
+      ++fenced;
+      CHECK(s.guarded());
+      CHECK(s.size == stack_size - goro::detail::page_size());
+    } else if (markers) {
+      CHECK(s.kind() == stack_kind::marked);
+      CHECK(s.guarded());
+    } else {
+      CHECK(s.kind() == stack_kind::canaried);
+      CHECK_FALSE(s.guarded());
+      CHECK(goro::detail::stack_canary_intact(s));
+    }
+  }
+  CHECK(fenced == allowed);
+  // Each fenced stack is two mappings (its guard and its usable pages); the slabs beyond the
+  // budget are one each. (A sanitizer's runtime maps memory of its own meanwhile.)
+  CHECK(added >= 2 * allowed);
+  if (!goro::detail::sanitized_build) CHECK(added <= 2 * allowed + 4);
+  touch_whole_stack(stacks.front());
+  touch_whole_stack(stacks.back());
+  if (!goro::detail::sanitized_build) {
+    CHECK(signal_of_write_below(stacks.front()) == SIGSEGV);
+    CHECK(signal_of_write_below(stacks[allowed - 1]) == SIGSEGV);
+    if (markers) CHECK(signal_of_write_below(stacks[allowed]) == SIGSEGV);
+  }
+  pool.release_batch(stacks.data(), stacks.size());
+}
+
+TEST_CASE("guard markers, where the kernel has them, guard every stack beyond the budget",
           "[stack]") {
   if (!goro::detail::guard_markers_supported()) {
     WARN("this kernel has no guard markers (MADV_GUARD_INSTALL, Linux 6.13): nothing to test");
     return;
   }
   stack_pool pool;
-  pool.configure(stack_size, goro::stack_guard::automatic, plenty_of_mappings, 0, true);
+  pool.configure(stack_size, goro::stack_guard::automatic, 0, 0, true);  // no fenced stacks
   const std::size_t before = mappings_now();
   auto stacks = acquire(pool, 1000);
   const std::size_t added = mappings_now() - before;
-  // One mapping per slab of 64 stacks (the kernel may merge neighbouring slabs): 1000 mapped
-  // stacks would have added 2000. (A sanitizer's runtime maps memory of its own meanwhile.)
+  // One mapping per slab of 64 stacks (the kernel may merge neighbouring slabs): 1000 fenced
+  // stacks would have added 2000.
   if (!goro::detail::sanitized_build) CHECK(added <= 1000 / 64 + 2);
   CHECK(added < 1000);
   for (const stack_span& s : stacks) {
@@ -121,12 +164,18 @@ TEST_CASE("guard markers, where the kernel has them, guard every automatic stack
   pool.release_batch(stacks.data(), stacks.size());
 }
 
-TEST_CASE("a marked stack keeps its guard after its pages are given back", "[stack]") {
-  if (!goro::detail::guard_markers_supported()) return;
+TEST_CASE("a guarded slab stack keeps its guard after its pages are given back", "[stack]") {
+  const bool markers = goro::detail::guard_markers_supported();
+  const auto kind = GENERATE(stack_kind::fenced, stack_kind::marked);
+  if (kind == stack_kind::marked && !markers) return;
   stack_pool pool;
-  pool.configure(stack_size, goro::stack_guard::automatic, plenty_of_mappings, 0, true);
+  pool.configure(stack_size, goro::stack_guard::automatic,
+                 kind == stack_kind::fenced ? plenty_of_mappings : 0, 0, markers);
   auto stacks = acquire(pool, 3);
-  for (const stack_span& s : stacks) touch_whole_stack(s);
+  for (const stack_span& s : stacks) {
+    REQUIRE(s.kind() == kind);
+    touch_whole_stack(s);
+  }
   pool.release_batch(stacks.data(), stacks.size());
   trim_now(pool);  // sets the low-water mark: all three were free for the whole period
   trim_now(pool);  // gives them back with MADV_DONTNEED
@@ -142,44 +191,75 @@ TEST_CASE("a marked stack keeps its guard after its pages are given back", "[sta
   pool.release_batch(again.data(), again.size());
 }
 
-TEST_CASE("without guard markers, automatic maps guarded stacks up to its budget, then canaries",
-          "[stack]") {
+TEST_CASE("unmapping fenced slabs gives their mappings back to the budget", "[stack]") {
   stack_pool pool;
-  // A budget of 400 mappings allows 100 mapped stacks (two mappings each, half the budget); a
-  // sanitized build leaves its runtime more and allows 25.
-  pool.configure(stack_size, goro::stack_guard::automatic, 400, 0, false);
-  const std::size_t allowed = goro::detail::sanitized_build ? 25 : 100;
-  auto stacks = acquire(pool, 150);
-  std::size_t mapped = 0;
-  for (const stack_span& s : stacks) {
-    if (s.kind() == stack_kind::mapped) {
-      ++mapped;
-      CHECK(s.slab == nullptr);
-      CHECK(s.guarded());
-    } else {
-      CHECK(s.kind() == stack_kind::canaried);
-      CHECK_FALSE(s.guarded());
-      CHECK(goro::detail::stack_canary_intact(s));
-    }
+  pool.configure(stack_size, goro::stack_guard::automatic, 1024, 0, false);
+  const std::size_t allowed = goro::detail::sanitized_build ? 64 : 256;
+  for (int round = 0; round < 3; ++round) {
+    auto stacks = acquire(pool, allowed);
+    for (const stack_span& s : stacks) REQUIRE(s.kind() == stack_kind::fenced);
+    pool.release_batch(stacks.data(), stacks.size());
+    pool.release_all();
+    REQUIRE(pool.slab_count() == 0);
+    for (const stack_span& s : stacks) CHECK_FALSE(mapped(s.bottom));
   }
-  CHECK(mapped == allowed);
-  if (!goro::detail::sanitized_build) CHECK(signal_of_write_below(stacks.front()) == SIGSEGV);
+  auto stacks = acquire(pool, allowed);
+  pool.release_batch(stacks.data(), stacks.size() - 1);  // one slab keeps a stack out
+  trim_now(pool);
+  trim_now(pool);
+  CHECK(pool.slab_count() == 1);
+  auto more = acquire(pool, allowed - 64);  // the budget of the three slabs unmapped
+  for (const stack_span& s : more) CHECK(s.kind() == stack_kind::fenced);
+  pool.release_batch(more.data(), more.size());
+  pool.release_batch(&stacks.back(), 1);
+}
+
+TEST_CASE("when the kernel refuses fences, automatic goes on with the next kind of stack",
+          "[stack]") {
+  // The pool is told of a budget far beyond the kernel's real one, so the kernel's limit is met
+  // while mprotect installs fences: that slab is unmapped and no fenced slab follows.
+  std::size_t kernel_limit = 0;
+  std::ifstream("/proc/sys/vm/max_map_count") >> kernel_limit;
+  if (goro::detail::sanitized_build || kernel_limit == 0 || kernel_limit > 262144) {
+    WARN("vm.max_map_count is " << kernel_limit << ": not tried in this build or at this limit");
+    return;
+  }
+  const bool markers = goro::detail::guard_markers_supported();
+  stack_pool pool;
+  pool.configure(goro::detail::minimum_stack_size, goro::stack_guard::automatic,
+                 std::size_t{1} << 40, 0, markers);
+  std::vector<stack_span> stacks;
+  stacks.reserve(kernel_limit / 2 + 1024);  // no allocation near the kernel's limit
+  std::size_t fenced = 0;
+  while (fenced == stacks.size() && stacks.size() < kernel_limit / 2 + 512) {
+    pool.acquire_batch(stacks, 16);
+    fenced = static_cast<std::size_t>(
+        std::count_if(stacks.begin(), stacks.end(),
+                      [](const stack_span& s) { return s.kind() == stack_kind::fenced; }));
+  }
+  CHECK(fenced > 0);
+  CHECK(fenced < kernel_limit / 2);
+  pool.acquire_batch(stacks, 16);
+  for (std::size_t i = fenced; i < stacks.size(); ++i) {
+    REQUIRE(stacks[i].kind() == (markers ? stack_kind::marked : stack_kind::canaried));
+  }
   pool.release_batch(stacks.data(), stacks.size());
+  pool.release_all();
+  CHECK(pool.slab_count() == 0);
 }
 
 TEST_CASE("each guard mode takes its kind of stack", "[stack]") {
-  const bool markers = goro::detail::guard_markers_supported();
   struct expectation {
     goro::stack_guard mode;
     stack_kind kind;
   };
-  const auto [mode, kind] = GENERATE_COPY(values<expectation>({
+  const auto [mode, kind] = GENERATE(values<expectation>({
       {goro::stack_guard::never, stack_kind::canaried},
       {goro::stack_guard::always, stack_kind::mapped},
-      {goro::stack_guard::automatic, markers ? stack_kind::marked : stack_kind::mapped},
+      {goro::stack_guard::automatic, stack_kind::fenced},
   }));
   stack_pool pool;
-  pool.configure(stack_size, mode, plenty_of_mappings, 0, markers);
+  pool.configure(stack_size, mode, plenty_of_mappings, 0, goro::detail::guard_markers_supported());
   auto stacks = acquire(pool, 20);
   for (const stack_span& s : stacks) CHECK(s.kind() == kind);
   pool.release_batch(stacks.data(), stacks.size());
@@ -281,22 +361,23 @@ TEST_CASE("workers that run out of stacks at once get distinct stacks, and no sl
   }
 }
 
-TEST_CASE("a new marked stack has its top page committed and no other", "[stack]") {
-  if (!goro::detail::guard_markers_supported()) {
-    WARN("this kernel has no guard markers (MADV_GUARD_INSTALL, Linux 6.13): nothing to test");
-    return;
-  }
+TEST_CASE("a new stack has no page committed before it is touched", "[stack]") {
+  // API 1.4: pages are committed as they are touched. (Committing them ahead, in a batch, made
+  // the pages already in use dearer to touch on the benchmark machine: see stack.hpp.)
   const std::size_t page = goro::detail::page_size();
+  const auto mode = GENERATE(goro::stack_guard::automatic, goro::stack_guard::always);
   stack_pool pool;
-  pool.configure(stack_size, goro::stack_guard::automatic, plenty_of_mappings, 0, true);
+  pool.configure(stack_size, mode, plenty_of_mappings, 0, goro::detail::guard_markers_supported());
   auto stacks = acquire(pool, 20);  // more than one batch
   for (const stack_span& s : stacks) {
-    REQUIRE(s.kind() == stack_kind::marked);
+    REQUIRE(s.guarded());
     std::vector<unsigned char> resident(s.size / page);
     REQUIRE(mincore(s.bottom, s.size, resident.data()) == 0);
-    CHECK((resident.back() & 1) == 1);
-    resident.pop_back();
     CHECK(std::none_of(resident.begin(), resident.end(), [](unsigned char r) { return r & 1; }));
   }
+  touch_whole_stack(stacks.front());
+  std::vector<unsigned char> resident(stacks.front().size / page);
+  REQUIRE(mincore(stacks.front().bottom, stacks.front().size, resident.data()) == 0);
+  CHECK(std::all_of(resident.begin(), resident.end(), [](unsigned char r) { return r & 1; }));
   pool.release_batch(stacks.data(), stacks.size());
 }

@@ -5,18 +5,13 @@
 // without a lock and visits every record, free or not.
 #pragma once
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
-#include <new>
-#include <type_traits>
 #include <vector>
 
 #include "goroutine.hpp"
-#include "pages.hpp"
 #include "run_queue.hpp"
 #include "spinlock.hpp"
 
@@ -32,7 +27,7 @@ class goroutine_registry {
   goroutine_registry& operator=(const goroutine_registry&) = delete;
   ~goroutine_registry() {
     const std::size_t n = chunk_count_.load(std::memory_order_acquire);
-    for (std::size_t i = 0; i < n; ++i) delete_chunk(chunks_[i].load(std::memory_order_relaxed));
+    for (std::size_t i = 0; i < n; ++i) delete[] chunks_[i].load(std::memory_order_relaxed);
   }
 
   // allocate: appends up to `count` free records (at least one) to `out`.
@@ -68,36 +63,13 @@ class goroutine_registry {
     // Room for every record of the run, so release() (noexcept) never allocates.
     const std::size_t records = (n + 1) * chunk_size;
     if (free_.capacity() < records) free_.reserve(std::max(records, 2 * free_.capacity()));
-    goroutine* chunk = new_chunk();
+    auto* chunk = new goroutine[chunk_size];
     for (std::size_t j = chunk_size; j-- > 0;) {  // handed out in address order
       chunk[j].park.g = &chunk[j];
       free_.push_back(&chunk[j]);
     }
     chunks_[n].store(chunk, std::memory_order_release);
     chunk_count_.store(n + 1, std::memory_order_release);
-  }
-
-  // new_chunk: chunk_size records on a mapping of their own, its pages committed by the mmap
-  // call itself (MAP_POPULATE) rather than by a page fault each (48 of them, each dearer than the
-  // call on a virtual machine, see pages.hpp).
-  static goroutine* new_chunk() {
-    static_assert(std::is_nothrow_default_constructible_v<goroutine>);
-    void* storage = mmap(nullptr, chunk_bytes(), PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (storage == MAP_FAILED) throw std::bad_alloc();
-    auto* chunk = static_cast<goroutine*>(storage);
-    std::uninitialized_default_construct_n(chunk, chunk_size);
-    return chunk;
-  }
-
-  static void delete_chunk(goroutine* chunk) noexcept {
-    std::destroy_n(chunk, chunk_size);
-    munmap(chunk, chunk_bytes());
-  }
-
-  static std::size_t chunk_bytes() noexcept {
-    const std::size_t page = page_size();
-    return (chunk_size * sizeof(goroutine) + page - 1) / page * page;
   }
 
   futex_mutex lock_;              // guards free_ and the growth of the directory

@@ -1,23 +1,36 @@
 // goro/detail/stack.hpp — goroutine stacks: reserved with mmap, committed lazily by the kernel,
 // guarded or canaried, pooled and given back.
 //
-// Geometry (S = options.stack_size, a multiple of the page size P). A stack is one of three kinds:
+// Geometry (S = options.stack_size, a multiple of the page size P). A stack is one of four kinds:
 //   mapped:    one mapping of S bytes per stack; its lowest page is PROT_NONE (the guard; the
 //              mprotect splits the mapping in two, which is why mapped stacks count twice against
 //              vm.max_map_count). Usable: [base + P, base + S).
-//   marked:    slabs of slab_stacks stacks, one mapping each: [S][S]...[S]. Stack k starts at
-//              b_k = slab + k*S; its lowest page [b_k, b_k + P) carries a guard marker
-//              (MADV_GUARD_INSTALL, Linux 6.13): a page-table entry that faults on any access,
-//              costing no mapping and no memory. Usable: [b_k + P, b_k + S).
+//   fenced:    slabs of slab_stacks stacks, one mapping each: [S][S]...[S]. Stack k starts at
+//              b_k = slab + k*S and uses [b_k + P, b_k + S). Its lowest page is made PROT_NONE
+//              by mprotect when the slab is mapped, which splits the slab into two mappings per
+//              stack: fenced stacks count twice against vm.max_map_count, like mapped ones, but
+//              cost one mprotect each instead of an mmap, an mprotect and a munmap.
+//   marked:    slabs laid out as fenced ones, but the lowest page of each stack carries a guard
+//              marker (MADV_GUARD_INSTALL, Linux 6.13): a page-table entry that faults on any
+//              access, costing no mapping and no memory.
 //   canaried:  slabs of slab_stacks stacks, one mapping each: [P lead page][S][S]...[S]. With
 //              b_k = slab + P + k*S, stack k uses [b_k, b_{k+1} - 64) and its 64-byte canary is
 //              [b_k - 64, b_k): the last bytes of the page that holds the top of stack k-1 (or of
 //              the lead page). A running goroutine always touches its own top page, so canaries
 //              cost no extra committed page per goroutine.
-// Mapped and marked stacks are guarded: their overflow faults at the access. The options choose:
-// `never` takes canaried stacks, `always` mapped ones (the kernel's mapping budget then bounds
-// live goroutines, as API 1.4 says), and `automatic` marked ones where the kernel has guard
-// markers, else mapped ones while they hold under half of vm.max_map_count, then canaried ones.
+// Mapped, fenced and marked stacks are guarded: their overflow faults at the access. The options
+// choose: `never` takes canaried stacks, `always` mapped ones (the kernel's mapping budget then
+// bounds live goroutines, as API 1.4 says), and `automatic` fenced ones while they hold under half
+// of vm.max_map_count, then marked ones where the kernel has guard markers, else canaried ones.
+// The kind is chosen per slab, when one is mapped; a slab's stacks are all of its kind.
+//
+// Why fenced before marked: on a virtual machine that shadows the guest's page tables (the
+// benchmark machine), installing guard markers made the host drop its translations of pages
+// already in use, and the next touch of each cost a trap to the host of 7-10 µs. Cancelling a
+// context with 10k waiters walks their stacks: 90-110 ms with marked stacks, 12-14 ms with fenced
+// ones. mprotect writes no page-table entry for a page never touched. Committing pages ahead of
+// their first touch (MADV_POPULATE_WRITE, MAP_POPULATE) did the same harm, so no stack page is
+// committed before its goroutine touches it.
 //
 // Invariants:
 //   - A slab is in slabs_ from the moment the pool adopts it; uncarved_ holds the adopted slabs
@@ -29,9 +42,10 @@
 //   - The top page of a free stack is never given back while the stack's slab is mapped, because
 //     it may hold the canary of the stack above; a whole slab is unmapped only when every stack of
 //     it is on the pool's free lists (slab::outside == 0).
-//   - Every carved stack of a marked slab has its guard marker: markers are installed when the slab
-//     is mapped, before any of its stacks is carved, and MADV_DONTNEED leaves them in place.
-//   - mapped_count_ counts mapped stacks that exist (in use or free).
+//   - Every carved stack of a fenced or marked slab has its guard: guards are installed when the
+//     slab is mapped, before any of its stacks is carved, and MADV_DONTNEED leaves them in place.
+//   - mapped_count_ counts the stacks that cost two mappings and exist (in use or free): mapped
+//     stacks, and every stack of each fenced slab, counted from before the slab is mapped.
 #pragma once
 
 #include <sys/mman.h>
@@ -44,18 +58,21 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
 
 #include "../error.hpp"
 #include "options.hpp"
-#include "pages.hpp"
 #include "sanitizer.hpp"
 #include "spinlock.hpp"
 
 namespace goro::detail {
+
+inline std::size_t page_size() noexcept {
+  static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
 
 inline constexpr std::size_t stack_canary_size = 64;
 inline constexpr std::size_t minimum_stack_size = 16 * 1024;
@@ -77,9 +94,9 @@ inline bool guard_markers_supported() noexcept {
   return supported;
 }
 
-enum class stack_kind : std::uint8_t { mapped, marked, canaried };
+enum class stack_kind : std::uint8_t { mapped, fenced, marked, canaried };
 
-// stack_slab: one mapping that marked or canaried stacks are carved from.
+// stack_slab: one mapping that fenced, marked or canaried stacks are carved from.
 struct stack_slab {
   char* base = nullptr;
   std::size_t bytes = 0;
@@ -93,7 +110,7 @@ struct stack_slab {
 struct stack_span {
   char* bottom = nullptr;  // lowest usable byte
   std::size_t size = 0;    // usable bytes
-  stack_slab* slab = nullptr;  // the slab of a marked or canaried stack; nullptr for a mapped one
+  stack_slab* slab = nullptr;  // the slab of a slab's stack; nullptr for a mapped one
 
   char* top() const noexcept { return bottom + size; }
   stack_kind kind() const noexcept { return slab == nullptr ? stack_kind::mapped : slab->kind; }
@@ -146,8 +163,8 @@ class stack_pool {
       const std::size_t reserved = mappings_in_use + always_headroom;
       mapped_limit_ = max_map_count > reserved ? (max_map_count - reserved) / 2 : 0;
     } else {
-      // Two mappings each, at most half of the budget; a sanitizer's runtime needs many
-      // mappings of its own per goroutine, so leave it more.
+      // Fenced stacks, two mappings each: at most half of the budget; a sanitizer's runtime
+      // needs many mappings of its own per goroutine, so leave it more.
       mapped_limit_ = max_map_count / (sanitized_build ? 16 : 4);
     }
   }
@@ -162,41 +179,43 @@ class stack_pool {
 
   // acquire_batch: appends up to `count` stacks (at least one) to `out`: free ones if there are
   // any, else new ones carved from a slab (or one new mapped stack). A new slab is mapped, and
-  // its guard markers installed (about 50 µs for 64 stacks), outside the lock: the other workers
-  // go on taking and giving back stacks meanwhile. Two workers that run out at once may both map
-  // one; the pool keeps the second for later.
+  // its guards installed (100-160 µs for 64 stacks), outside the lock: the other workers go on
+  // taking and giving back stacks meanwhile. Two workers that run out at once may both map one;
+  // the pool keeps the second for later.
   void acquire_batch(std::vector<stack_span>& out, std::size_t count) {
     const std::size_t before = out.size();
     std::unique_ptr<stack_slab, slab_unmapper> fresh;  // mapped outside the lock, not yet adopted
+    stack_kind kind = stack_kind::canaried;
     for (;;) {
-      stack_kind kind = stack_kind::canaried;
       std::size_t stack_size = 0;
       {
         std::lock_guard guard(lock_);
         if (fresh) {
           adopt(fresh.get());
           fresh.release();
+        } else if (kind == stack_kind::fenced) {
+          // The kernel refused the fences (its mapping budget was smaller than configured):
+          // no more fenced slabs in this run.
+          mapped_count_ -= slab_stacks;
+          mapped_limit_ = mapped_count_;
         }
         for (; count > 0 && !dirty_.empty(); --count) out.push_back(take(dirty_));
         for (; count > 0 && !clean_.empty(); --count) out.push_back(take(clean_));
         if (out.size() > before) return;
-        kind = next_kind();
-        if (kind == stack_kind::mapped) {
-          if (stack_span s = map_guarded()) {
-            out.push_back(prepare(s));
-            return;
-          }
-          kind = stack_kind::canaried;  // automatic: the kernel refused the mapping
+        if (mode_ == stack_guard::always) {
+          out.push_back(prepare(map_guarded()));
+          return;
         }
-        if (find_carving_slab(kind)) {
+        if (find_carving_slab()) {
           carve(out, count);
-          break;
+          return;
         }
+        kind = next_slab_kind();
+        if (kind == stack_kind::fenced) mapped_count_ += slab_stacks;  // before it is mapped
         stack_size = stack_size_;
       }
       fresh.reset(map_slab(kind, stack_size));
     }
-    commit_top_pages(std::span(out).subspan(before));
   }
 
   // release_batch: gives stacks back; they stay committed (dirty) until trim().
@@ -246,9 +265,9 @@ class stack_pool {
       }
       list->clear();
     }
-    std::erase_if(slabs_, [](stack_slab* slab) {
+    std::erase_if(slabs_, [&](stack_slab* slab) {
       if (slab->outside != 0) return false;
-      unmap_slab(slab);
+      unmap_adopted(slab);
       return true;
     });
     carving_ = nullptr;
@@ -275,50 +294,24 @@ class stack_pool {
     return s;
   }
 
-  // commit_top_pages: commits the top page of each new marked stack now, in address order,
-  // outside the lock. Their goroutines would write them anyway, but one at a time, each write a
-  // page fault (12-15 µs on a virtual machine, against 0.7 µs per page populated in a batch: see
-  // pages.hpp), in run order and on any worker. Committed here, they also sit on pages the kernel
-  // hands out one after the other, and the switches among many parked goroutines miss the caches
-  // less (context cancel fan-out to 100k goroutines: 80 -> 50 ms). Canaried stacks get the same
-  // from their canary writes.
-  static void commit_top_pages(std::span<const stack_span> fresh) noexcept {
-    constexpr std::size_t batch = 64;
-    page_range tops[batch];
-    std::size_t count = 0;
-    for (const stack_span& s : fresh) {
-      if (s.kind() != stack_kind::marked) continue;
-      tops[count++] = page_range{s.top() - page_size(), page_size()};
-      if (count == batch) {
-        populate_pages(std::span(tops, count));
-        count = 0;
-      }
-    }
-    if (count > 0) populate_pages(std::span(tops, count));
-  }
-
-  stack_kind next_kind() const noexcept {
+  // next_slab_kind: the kind of the next slab to map (`automatic` and `never`). Requires lock_.
+  stack_kind next_slab_kind() const noexcept {
     if (mode_ == stack_guard::never) return stack_kind::canaried;
-    if (mode_ == stack_guard::always) return stack_kind::mapped;
-    if (use_markers_) return stack_kind::marked;
-    return mapped_count_ < mapped_limit_ ? stack_kind::mapped : stack_kind::canaried;
+    if (mapped_count_ + slab_stacks <= mapped_limit_) return stack_kind::fenced;
+    return use_markers_ ? stack_kind::marked : stack_kind::canaried;
   }
 
+  // map_guarded: one new mapped stack (`always`); throws when the kernel refuses it.
   stack_span map_guarded() {
     const std::size_t page = page_size();
-    if (mode_ == stack_guard::always && mapped_count_ >= mapped_limit_) throw_refused(ENOMEM);
+    if (mapped_count_ >= mapped_limit_) throw_refused(ENOMEM);
     void* base = mmap(nullptr, stack_size_, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    int err = errno;
-    if (base != MAP_FAILED && mprotect(base, page, PROT_NONE) != 0) {
-      err = errno;
+    if (base == MAP_FAILED) throw_refused(errno);
+    if (mprotect(base, page, PROT_NONE) != 0) {
+      const int err = errno;
       munmap(base, stack_size_);
-      base = MAP_FAILED;
-    }
-    if (base == MAP_FAILED) {
-      if (mode_ == stack_guard::always) throw_refused(err);
-      mapped_limit_ = mapped_count_;  // automatic: no more mapped stacks in this run
-      return {};
+      throw_refused(err);
     }
     ++mapped_count_;
     return stack_span{static_cast<char*>(base) + page, stack_size_ - page, nullptr};
@@ -334,17 +327,14 @@ class stack_pool {
                 "options.guard = goro::stack_guard::automatic");
   }
 
-  // find_carving_slab: makes carving_ a slab of `kind` with stacks left to carve, taking one the
-  // pool mapped earlier if the current one will not do. False if there is none.
-  bool find_carving_slab(stack_kind kind) noexcept {
-    if (carving_ != nullptr && carving_->stacks < slab_stacks && carving_->kind == kind) {
-      return true;
-    }
-    const auto match = std::find_if(uncarved_.begin(), uncarved_.end(),
-                                    [kind](const stack_slab* slab) { return slab->kind == kind; });
-    if (match == uncarved_.end()) return false;
-    carving_ = *match;
-    uncarved_.erase(match);
+  // find_carving_slab: makes carving_ a slab with stacks left to carve, taking one the pool
+  // mapped earlier if the current one is full. False if there is none. Whatever its kind: that
+  // was chosen when the slab was mapped, and its guards (and mappings) are paid for.
+  bool find_carving_slab() noexcept {
+    if (carving_ != nullptr && carving_->stacks < slab_stacks) return true;
+    if (uncarved_.empty()) return false;
+    carving_ = uncarved_.back();
+    uncarved_.pop_back();
     return true;
   }
 
@@ -367,40 +357,54 @@ class stack_pool {
       const std::size_t k = carving_->stacks++;
       ++carving_->outside;
       char* boundary = carving_->base + lead + k * stack_size_;
-      stack_span s = kind == stack_kind::marked
-                         ? stack_span{boundary + page, stack_size_ - page, carving_}
-                         : stack_span{boundary, stack_size_ - stack_canary_size, carving_};
+      stack_span s = kind == stack_kind::canaried
+                         ? stack_span{boundary, stack_size_ - stack_canary_size, carving_}
+                         : stack_span{boundary + page, stack_size_ - page, carving_};
       out.push_back(prepare(s));
     }
   }
 
-  // map_slab: maps a new slab of `kind` for stacks of `stack_size` bytes. Touches no member: it
-  // runs without the lock. A marked slab gets all its guard markers here, before the pool can
-  // carve a stack from it, so that no carved stack is ever without its guard.
+  // map_slab: maps a new slab of `kind` for stacks of `stack_size` bytes, with the guard of each
+  // of its stacks. Touches no member: it runs without the lock. A fenced slab that the kernel
+  // refuses (its mapping budget is smaller than configured) is nullptr; any other failure throws.
   static stack_slab* map_slab(stack_kind kind, std::size_t stack_size) {
     const std::size_t page = page_size();
     const std::size_t bytes = (kind == stack_kind::canaried ? page : 0) + slab_stacks * stack_size;
     void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) {
+      if (kind == stack_kind::fenced) return nullptr;
       throw error("goro::go: cannot reserve goroutine stacks: " +
                   std::error_code(errno, std::generic_category()).message());
     }
     auto* slab = new stack_slab{static_cast<char*>(base), bytes, 0, 0, kind};
-    for (std::size_t k = 0; kind == stack_kind::marked && k < slab_stacks; ++k) {
-      if (madvise(slab->base + k * stack_size, page, madvise_guard_install) != 0) {
-        const int err = errno;
-        unmap_slab(slab);
-        throw error("goro::go: cannot install the guard page of a goroutine stack: " +
-                    std::error_code(err, std::generic_category()).message());
-      }
+    if (kind == stack_kind::canaried) return slab;
+    for (std::size_t k = 0; k < slab_stacks; ++k) {
+      if (install_guard(kind, slab->base + k * stack_size) == 0) continue;
+      const int err = errno;
+      unmap_slab(slab);
+      if (kind == stack_kind::fenced) return nullptr;
+      throw error("goro::go: cannot install the guard page of a goroutine stack: " +
+                  std::error_code(err, std::generic_category()).message());
     }
     return slab;
+  }
+
+  // install_guard: makes the page at `guard` fault on any access; 0 or -1 (errno), as mprotect.
+  static int install_guard(stack_kind kind, char* guard) noexcept {
+    if (kind == stack_kind::fenced) return mprotect(guard, page_size(), PROT_NONE);
+    return madvise(guard, page_size(), madvise_guard_install);
   }
 
   static void unmap_slab(stack_slab* slab) noexcept {
     munmap(slab->base, slab->bytes);
     delete slab;
+  }
+
+  // unmap_adopted: unmaps one of the pool's slabs, giving back the budget of a fenced one.
+  void unmap_adopted(stack_slab* slab) noexcept {
+    if (slab->kind == stack_kind::fenced) mapped_count_ -= slab_stacks;
+    unmap_slab(slab);
   }
 
   struct slab_unmapper {
@@ -431,7 +435,7 @@ class stack_pool {
     std::erase_if(dirty_, in_empty_slab);
     std::erase_if(slabs_, [&](stack_slab* slab) {
       if (!empty(slab)) return false;
-      unmap_slab(slab);
+      unmap_adopted(slab);
       return true;
     });
   }
