@@ -52,19 +52,17 @@
 
 /// \enum goro::stack_guard
 /// stack_guard: whether goroutine stacks get a no-access guard page (API 1.4). A guarded stack
-/// catches an overflow at the faulting access. Where the kernel has guard markers (Linux 6.13,
-/// MADV_GUARD_INSTALL) the guard costs nothing; otherwise it costs two of the kernel's
-/// `vm.max_map_count` memory mappings (65530 by default). An unguarded stack has a canary at its
-/// low end, checked at
+/// catches an overflow at the faulting access. A guard made with mprotect costs two of the
+/// kernel's `vm.max_map_count` memory mappings (65530 by default); a guard marker (Linux 6.13,
+/// MADV_GUARD_INSTALL) costs none. An unguarded stack has a canary at its low end, checked at
 /// every switch; its overflow is reported at the goroutine's next switch, and may have corrupted
 /// a neighbouring stack by then. Either way the report is
 /// `goro: goroutine <id> overflowed its <N>-byte stack`, and the process aborts.
 
 /// \var goro::stack_guard::automatic
-/// automatic: guard new stacks while goro's guarded stacks hold fewer than half of
-/// `vm.max_map_count` (read when run starts), then take unguarded stacks. Guard markers hold no
-/// mapping, so where the kernel has them every stack is guarded. The default; a million live
-/// goroutines work with it.
+/// automatic: guard new stacks with mprotect while goro's stacks so guarded hold fewer than half
+/// of `vm.max_map_count` (read when run starts), then with guard markers where the kernel has
+/// them, else take unguarded stacks. The default; a million live goroutines work with it.
 
 /// \var goro::stack_guard::always
 /// always: guard every stack with a mapping of its own (two mappings each, guard markers or not);
