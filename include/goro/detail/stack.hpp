@@ -25,8 +25,8 @@
 // The kind is chosen per slab, when one is mapped; a slab's stacks are all of its kind.
 //
 // Why fenced before marked: on a virtual machine that shadows the guest's page tables (the
-// benchmark machine), installing guard markers made the host drop its translations of pages
-// already in use, and the next touch of each cost a trap to the host of 7-10 µs. Cancelling a
+// benchmark machine), installing guard markers made the host drop, at times, its translations of
+// pages already in use, and the next touch of each cost a trap to the host of 7-10 µs. Cancelling a
 // context with 10k waiters walks their stacks: 90-110 ms with marked stacks, 12-14 ms with fenced
 // ones. mprotect writes no page-table entry for a page never touched. Committing pages ahead of
 // their first touch (MADV_POPULATE_WRITE, MAP_POPULATE) did the same harm, so no stack page is
