@@ -93,7 +93,10 @@ TEST_CASE(
     b.never_done.add(1);
     b.no_permits.acquire(1);
     b.group_with_limit.set_limit(1);
-    const auto [ctx, cancel] = goro::with_cancel(goro::background());
+    // Not a structured binding: clang 14 cannot capture one in a lambda.
+    const auto cancellable = goro::with_cancel(goro::background());
+    const goro::context& ctx = cancellable.first;
+    const goro::cancel_func& cancel = cancellable.second;
 
     goro::run(
         [&] {
