@@ -145,23 +145,22 @@ class fallback_timers {
 // other thread a scheduler_ref holds it.
 class active_scheduler {
  public:
-  active_scheduler() {
-    thread_state& ts = this_thread();
-    if (ts.self != nullptr) {
-      scheduler_ = &ts.self->sched;
-      return;
-    }
-    ref_.emplace();
-    if (*ref_) scheduler_ = &**ref_;
-  }
+  active_scheduler()
+      : own_(own_scheduler()), ref_(own_ != nullptr ? scheduler_ref(nullptr) : scheduler_ref()) {}
   active_scheduler(const active_scheduler&) = delete;
   active_scheduler& operator=(const active_scheduler&) = delete;
 
-  scheduler* get() const noexcept { return scheduler_; }
+  scheduler* get() const noexcept { return own_ != nullptr ? own_ : ref_.operator->(); }
 
  private:
-  std::optional<scheduler_ref> ref_;
-  scheduler* scheduler_ = nullptr;
+  // own_scheduler: the run of the worker this thread is, or nullptr on any other thread.
+  static scheduler* own_scheduler() noexcept {
+    thread_state& ts = this_thread();
+    return ts.self != nullptr ? &ts.self->sched : nullptr;
+  }
+
+  scheduler* own_;
+  scheduler_ref ref_;  // empty on a worker thread
 };
 
 // timer_state: a timer that can be armed, stopped and re-armed, and whose heap entries keep it

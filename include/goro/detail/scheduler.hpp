@@ -116,6 +116,8 @@ class scheduler_ref {
     scheduler_ = p.active.load(std::memory_order_seq_cst);
     if (scheduler_ == nullptr) p.users.fetch_sub(1, std::memory_order_release);
   }
+  // An empty reference: holds no scheduler and keeps none alive.
+  explicit scheduler_ref(std::nullptr_t) noexcept {}
   scheduler_ref(const scheduler_ref&) = delete;
   scheduler_ref& operator=(const scheduler_ref&) = delete;
   ~scheduler_ref() {
