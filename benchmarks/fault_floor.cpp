@@ -18,8 +18,8 @@
 // (goro's default stacks), all threads at once. The guard pages are made before the clock starts.
 // The same is measured for pages that are adjacent, and printed with the floor they would allow
 // a runtime whose stacks take half a page each (2 KiB, Go's initial stack size).
-#include <goro/goro.hpp>
 #include <sys/mman.h>
+#include <goro/goro.hpp>
 
 #include <algorithm>
 #include <chrono>
