@@ -150,7 +150,7 @@ class active_scheduler {
   active_scheduler(const active_scheduler&) = delete;
   active_scheduler& operator=(const active_scheduler&) = delete;
 
-  scheduler* get() const noexcept { return own_ != nullptr ? own_ : ref_.operator->(); }
+  scheduler* get() const noexcept { return own_ != nullptr ? own_ : ref_.get(); }
 
  private:
   // own_scheduler: the run of the worker this thread is, or nullptr on any other thread.

@@ -124,6 +124,7 @@ class scheduler_ref {
     if (scheduler_ != nullptr) process().users.fetch_sub(1, std::memory_order_release);
   }
   explicit operator bool() const noexcept { return scheduler_ != nullptr; }
+  scheduler* get() const noexcept { return scheduler_; }
   scheduler* operator->() const noexcept { return scheduler_; }
   scheduler& operator*() const noexcept { return *scheduler_; }
 
