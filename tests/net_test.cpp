@@ -89,6 +89,31 @@ void echo_server(goro::net::listener& ln) {
   }
 }
 
+// echo_service: runs echo_server(ln) on a goroutine until it is destroyed, which closes `ln` and
+// waits for that goroutine to return. Without the wait, the acceptor could come back to `ln`
+// after the function that owns `ln` has returned (main, whose return does not stop a goroutine
+// before its next blocking call).
+class echo_service {
+ public:
+  explicit echo_service(goro::net::listener& ln) : ln_(ln) {
+    served_.add(1);
+    goro::go([this] {
+      echo_server(ln_);
+      served_.done();
+    });
+  }
+  echo_service(const echo_service&) = delete;
+  echo_service& operator=(const echo_service&) = delete;
+  ~echo_service() {
+    ln_.close();
+    served_.wait();
+  }
+
+ private:
+  goro::net::listener& ln_;
+  goro::wait_group served_;
+};
+
 // raw_listener: a plain POSIX listening socket on 127.0.0.1 (a peer outside goro).
 struct raw_socket {
   int fd = -1;
@@ -127,7 +152,7 @@ TEST_CASE("echo round trips with 1000 concurrent client goroutines on 2 workers"
       [&] {
         goro::net::listener ln = goro::net::listen("127.0.0.1:0");
         const std::string address = ln.address();
-        goro::go([&] { echo_server(ln); });
+        const echo_service echo(ln);
         goro::wait_group wg;
         for (long i = 0; i < clients; ++i) {
           wg.add(1);
@@ -338,7 +363,7 @@ TEST_CASE(
   std::string echoed;
   goro::run([&] {
     goro::net::listener ln = goro::net::listen("127.0.0.1:0");
-    goro::go([&] { echo_server(ln); });
+    const echo_service echo(ln);
     goro::net::conn c = goro::net::dial(ln.address());
     c.set_deadline(clock_type::now() - 1s);
     std::array<std::byte, 16> buf;
@@ -703,7 +728,7 @@ TEST_CASE("IPv6 loopback connections work and print their addresses in brackets"
       return;
     }
     listen_address = ln.address();
-    goro::go([&] { echo_server(ln); });
+    const echo_service echo(ln);
     goro::net::conn c = goro::net::dial(listen_address);
     c.set_deadline(clock_type::now() + 10s);
     remote = c.remote_address();
@@ -839,7 +864,7 @@ TEST_CASE("dial with a live context connects as a plain dial does", "[net][conte
   std::size_t live_after = 0;
   goro::run([&] {
     goro::net::listener ln = goro::net::listen("127.0.0.1:0");
-    goro::go([&] { echo_server(ln); });
+    const echo_service echo(ln);
     auto [ctx, cancel] = goro::with_timeout(goro::background(), 10s);
     goro::net::conn c = goro::net::dial(ctx, ln.address());
     cancel();  // cancelling after the dial does not touch the conn
@@ -863,7 +888,7 @@ TEST_CASE("a plain thread can be a client of a goroutine server", "[net][thread]
   goro::run(
       [&] {
         goro::net::listener ln = goro::net::listen("127.0.0.1:0");
-        goro::go([&] { echo_server(ln); });
+        const echo_service echo(ln);
         const std::string address = ln.address();
         std::thread client([&] {
           try {
