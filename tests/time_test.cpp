@@ -32,24 +32,30 @@ TEST_CASE("sleep_for waits at least the requested time", "[time][sleep]") {
 }
 
 TEST_CASE("sleepers wake in deadline order", "[time][sleep]") {
-  // Timers that expire within one check of the runtime may resume in any order (as in Go): keep
-  // the deadlines further apart than a sanitized, loaded machine takes to check them.
+  // The deadlines are counted from one moment, not from each goroutine's start: on a loaded
+  // machine the OS may hold a worker thread back for longer than the gap, and a sleeper that
+  // started late would then rightly wake after one with a later offset. One worker: timers that
+  // expire within one check are readied in deadline order, but on two workers they may resume
+  // in any order (as in Go).
   const int gap_ms = goro::detail::sanitized_build ? 50 : 10;
   std::vector<int> order;
   std::mutex m;
-  goro::run([&] {
-    goro::wait_group wg;
-    for (int ms : {30, 10, 50, 20, 40}) {
-      wg.add(1);
-      goro::go([&, ms] {
-        goro::sleep_for(std::chrono::milliseconds(ms / 10 * gap_ms));
-        std::lock_guard lock(m);
-        order.push_back(ms);
-        wg.done();
-      });
-    }
-    wg.wait();
-  });
+  goro::run(
+      [&] {
+        const auto base = clock_type::now();
+        goro::wait_group wg;
+        for (int ms : {30, 10, 50, 20, 40}) {
+          wg.add(1);
+          goro::go([&, ms] {
+            goro::sleep_until(base + std::chrono::milliseconds(ms / 10 * gap_ms));
+            std::lock_guard lock(m);
+            order.push_back(ms);
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      {.workers = 1});
   CHECK(order == std::vector<int>{10, 20, 30, 40, 50});
 }
 
@@ -385,9 +391,9 @@ TEST_CASE("timer stop and reset return Go's values in every state", "[time][time
       CHECK_FALSE(t.stop());
     }
     SECTION("stopped") {
-      goro::timer t(20ms);
+      goro::timer t(200ms);  // far enough that a loaded machine cannot reach it before stop()
       CHECK(t.stop());
-      goro::sleep_for(40ms);
+      goro::sleep_for(300ms);
       CHECK_FALSE(t.c().try_recv().has_value());  // a stopped timer never sends
       CHECK_FALSE(t.stop());
       CHECK_FALSE(t.reset(0ns));  // fires at once
@@ -408,11 +414,11 @@ TEST_CASE("timer stop and reset return Go's values in every state", "[time][time
 TEST_CASE("a timer reset to a later deadline fires only at the later one", "[time][timer]") {
   goro::run([] {
     const auto start = clock_type::now();
-    goro::timer t(30ms);
-    REQUIRE(t.reset(80ms));
+    goro::timer t(200ms);  // far enough that a loaded machine cannot reach it before reset()
+    REQUIRE(t.reset(300ms));
     const auto v = t.c().recv();
     REQUIRE(v.has_value());
-    CHECK(*v >= start + 80ms);
+    CHECK(*v >= start + 300ms);
     goro::sleep_for(20ms);
     CHECK_FALSE(t.c().try_recv().has_value());
   });
