@@ -34,15 +34,16 @@ TEST_CASE("sleep_for waits at least the requested time", "[time][sleep]") {
 TEST_CASE("sleepers wake in deadline order", "[time][sleep]") {
   // The deadlines are counted from one moment, not from each goroutine's start: on a loaded
   // machine the OS may hold a worker thread back for longer than the gap, and a sleeper that
-  // started late would then rightly wake after one with a later offset. One worker: timers that
-  // expire within one check are readied in deadline order, but on two workers they may resume
-  // in any order (as in Go).
+  // started late would then rightly wake after one with a later offset. That moment is five gaps
+  // ahead, so that every sleeper parks before the first deadline even if the OS holds the worker
+  // back that long. One worker: timers that expire within one check are readied in deadline
+  // order, but on two workers they may resume in any order (as in Go).
   const int gap_ms = goro::detail::sanitized_build ? 50 : 10;
   std::vector<int> order;
   std::mutex m;
   goro::run(
       [&] {
-        const auto base = clock_type::now();
+        const auto base = clock_type::now() + 5 * std::chrono::milliseconds(gap_ms);
         goro::wait_group wg;
         for (int ms : {30, 10, 50, 20, 40}) {
           wg.add(1);
