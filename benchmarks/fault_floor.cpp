@@ -19,6 +19,7 @@
 // The same is measured for pages that are adjacent, and printed with the floor they would allow
 // a runtime whose stacks take half a page each (2 KiB, Go's initial stack size).
 #include <sys/mman.h>
+#include <unistd.h>
 #include <goro/goro.hpp>
 
 #include <algorithm>
@@ -33,6 +34,8 @@
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+
+std::size_t page_bytes() { return static_cast<std::size_t>(sysconf(_SC_PAGESIZE)); }
 
 struct settings {
   unsigned workers = std::max(1u, std::thread::hardware_concurrency());
@@ -54,9 +57,8 @@ struct region {
       std::exit(1);
     }
     base = static_cast<char*>(mapped);
-    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
     for (std::size_t i = 0; guarded && i < count; ++i) {
-      if (mprotect(base + i * stride, page, PROT_NONE) != 0) {
+      if (mprotect(base + i * stride, page_bytes(), PROT_NONE) != 0) {
         std::perror("fault_floor: mprotect (raise vm.max_map_count or lower --pages)");
         std::exit(1);
       }
@@ -142,9 +144,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::size_t stride = goro::options{}.stack_size;
-  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   const double strided = pages_per_ms(s.workers, stride, s.pages, true);
-  const double adjacent = pages_per_ms(s.workers, page, s.pages, false);
+  const double adjacent = pages_per_ms(s.workers, page_bytes(), s.pages, false);
   std::printf("%u threads, %zu fresh pages each; %.0f goroutines sleeping %.0f ms\n", s.workers,
               s.pages, s.goroutines, s.sleep_ms);
   std::printf("guarded %zu-KiB stacks (goro): %6.1f pages/ms, floor %6.1f ms\n", stride / 1024,
