@@ -35,7 +35,9 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-std::size_t page_bytes() { return static_cast<std::size_t>(sysconf(_SC_PAGESIZE)); }
+std::size_t page_bytes() {
+  return static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
 
 struct settings {
   unsigned workers = std::max(1u, std::thread::hardware_concurrency());
