@@ -1,6 +1,9 @@
 // Tests of <goro/runtime.hpp>: run, go, yield, the worker pool, blocking(), shutdown, misuse.
+#include <goro/chan.hpp>
 #include <goro/debug.hpp>
+#include <goro/net.hpp>
 #include <goro/runtime.hpp>
+#include <goro/select.hpp>
 #include <goro/sync.hpp>
 #include <goro/time.hpp>
 
@@ -12,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -781,4 +785,340 @@ TEST_CASE("a million parked goroutines fit with the default options", "[runtime]
     CHECK(goro::num_goroutines() == static_cast<std::size_t>(n) + 1);
     release.done();
   });
+}
+
+// Ports of Go 1.19's scheduler tests (src/runtime/proc_test.go and the testprog programs they
+// run). Skipped: TestStopTheWorldDeadlock, TestPreemptionGC, TestPreemptSplitBig, TestGCFairness2
+// (stop-the-world and the garbage collector); TestYieldLockedProgress, TestYieldLocked,
+// TestBlockLocked and the TestLockOSThread... tests (no LockOSThread); TestAsyncPreempt (goro
+// cannot preempt a goroutine that never blocks or yields, API 1.1); TestSchedLocalQueue,
+// TestSchedLocalQueueSteal, TestStealOrder, TestGetgThreadSwitch and TestNetpollBreak (runtime
+// internals: run_queue_test.cpp tests goro's run queue directly). TestSchedLocalQueueEmpty's
+// visible effect, no idle worker beside a queued goroutine, is covered by "a goroutine readied
+// by one that never blocks is taken by another worker" and "goroutines queued behind one that
+// never blocks are taken by another worker". The first half of TestNumGoroutine (1 at the start
+// of main) is covered by "num_goroutines counts live goroutines, main included". TestPingPongHog
+// is not kept: goro fails its bound (it shares a worker per handoff, not per time slice).
+
+// Go's runtime TestYieldProgress.
+TEST_CASE("a goroutine polling a channel between yields sees a value sent after a sleep",
+          "[runtime][yield]") {
+  const unsigned workers = GENERATE(1u, 2u);
+  goro::run(
+      [] {
+        goro::chan<bool> c, cack;
+        goro::go([c, cack] {
+          for (;;) {
+            if (goro::select(goro::on_recv(c), goro::on_default()) == 0) {
+              cack.send(true);
+              return;
+            }
+            goro::yield();
+          }
+        });
+        goro::sleep_for(10ms);  // wakes although the only other goroutine never parks
+        c.send(true);
+        CHECK(cack.recv() == true);
+      },
+      with_workers(workers));
+}
+
+// Go's runtime TestGoroutineParallelism.
+TEST_CASE("as many goroutines as workers spinning in turn all run at the same time",
+          "[runtime][parallel]") {
+  const unsigned p = GENERATE(2u, 4u);
+  goro::run(
+      [p] {
+        for (long attempt = 0; attempt < scaled(3, 3); ++attempt) {
+          // Each goroutine waits, spinning without yielding, for its turns: the test ends only if
+          // all p run at once, one per worker.
+          auto x = std::make_shared<std::atomic<unsigned>>(0);
+          goro::chan<bool> done;
+          for (unsigned k = 0; k < p; ++k) {
+            goro::go(
+                [x, done, p](unsigned me) {
+                  for (unsigned i = 0; i < 3; ++i) {
+                    const unsigned expected = p * i + me;
+                    while (x->load() != expected) {
+                    }
+                    x->store(expected + 1);
+                  }
+                  done.send(true);
+                },
+                k);
+          }
+          for (unsigned k = 0; k < p; ++k) done.recv();
+        }
+      },
+      with_workers(p));
+}
+
+// Go's runtime TestGoroutineParallelism2.
+TEST_CASE(
+    "goroutines spawned by goroutines all run at the same time after a load and beside a "
+    "listener",
+    "[runtime][parallel]") {
+  constexpr unsigned p = 4;
+  // Go's three variants (its fourth, neither, is commented out): load, a listener, or both.
+  const int variant = GENERATE(1, 2, 3);
+  const bool load = (variant & 1) != 0;
+  const bool netpoll = (variant & 2) != 0;
+  goro::run(
+      [load, netpoll] {
+        std::vector<goro::net::listener> listeners;
+        for (long attempt = 0; attempt < scaled(3, 3); ++attempt) {
+          if (load) {
+            // p goroutines that spin until all have run: the workers running them then park.
+            auto x = std::make_shared<std::atomic<unsigned>>(0);
+            goro::chan<bool> done;
+            for (unsigned k = 0; k < p; ++k) {
+              goro::go([x, done] {
+                if (x->fetch_add(1) + 1 == p) {
+                  done.send(true);
+                  return;
+                }
+                while (x->load() != p) {
+                }
+              });
+            }
+            done.recv();
+          }
+          if (netpoll) listeners.push_back(goro::net::listen("127.0.0.1:0"));
+          auto x = std::make_shared<std::atomic<unsigned>>(0);
+          goro::chan<bool> done;
+          // Spawned in a nested fashion, two by each of p / 2 goroutines.
+          for (unsigned k = 0; k < p / 2; ++k) {
+            goro::go(
+                [x, done](unsigned outer) {
+                  for (unsigned inner = 0; inner < 2; ++inner) {
+                    goro::go(
+                        [x, done](unsigned me) {
+                          for (unsigned i = 0; i < 3; ++i) {
+                            const unsigned expected = p * i + me;
+                            while (x->load() != expected) {
+                            }
+                            x->store(expected + 1);
+                          }
+                          done.send(true);
+                        },
+                        outer * 2 + inner);
+                  }
+                },
+                k);
+          }
+          for (unsigned k = 0; k < p; ++k) done.recv();
+        }
+      },
+      with_workers(p));
+}
+
+// Go's runtime TestTimerFairness.
+TEST_CASE("a timer is chosen while two goroutines keep a channel always ready",
+          "[runtime][fairness]") {
+  const unsigned workers = GENERATE(1u, 2u);
+  goro::run(
+      [] {
+        goro::chan<bool> done, c;
+        for (int i = 0; i < 2; ++i) {
+          goro::go([done, c] {
+            bool stop = false;
+            while (!stop) {
+              goro::select(goro::on_send(c, true), goro::on_recv(done, [&](auto) { stop = true; }));
+            }
+          });
+        }
+        const auto start = std::chrono::steady_clock::now();
+        auto timer = goro::after(20ms);
+        while (goro::select(goro::on_recv(c), goro::on_recv(timer)) == 0) {
+        }
+        CHECK(std::chrono::steady_clock::now() >= start + 20ms);
+        done.close();
+      },
+      with_workers(workers));
+}
+
+// Go's runtime TestTimerFairness2. Go's zero-length read(2) becomes one through blocking().
+TEST_CASE("timers fire for goroutines that alternate blocking calls with a busy channel",
+          "[runtime][fairness][blocking]") {
+  const unsigned workers = GENERATE(1u, 2u);
+  goro::run(
+      [] {
+        goro::chan<bool> done, c;
+        for (int i = 0; i < 2; ++i) {
+          goro::go([done, c] {
+            auto timer = goro::after(20ms);
+            char buf[1];
+            for (;;) {
+              const ssize_t n = goro::blocking([&] { return ::read(0, buf, 0); });
+              (void)n;
+              bool fired = false;
+              goro::select(goro::on_send(c, true), goro::on_recv(c),
+                           goro::on_recv(timer, [&](auto) { fired = true; }));
+              if (fired) break;
+            }
+            done.send(true);
+          });
+        }
+        done.recv();
+        done.recv();
+      },
+      with_workers(workers));
+}
+
+// Go's runtime TestPreemption, adapted: goro cannot preempt the waiting loop (API 1.1), so it
+// yields where Go's loop makes a preemptible call.
+TEST_CASE("two goroutines waiting in yield loops take turns on one worker", "[runtime][yield]") {
+  const unsigned workers = GENERATE(1u, 2u);
+  goro::run(
+      [] {
+        auto x = std::make_shared<std::atomic<int>>(0);
+        goro::chan<bool> c;
+        for (int g = 0; g < 2; ++g) {
+          goro::go(
+              [x, c](int me) {
+                for (int i = 0; i < 5; ++i) {
+                  while (x->load() != me) goro::yield();
+                  x->store(1 - me);
+                }
+                c.send(true);
+              },
+              g);
+        }
+        c.recv();
+        c.recv();
+      },
+      with_workers(workers));
+}
+
+// Go's runtime TestNumGoroutine, its second half.
+TEST_CASE("num_goroutines agrees with the goroutines that dump lists", "[runtime][debug]") {
+  goro::wait_group release, finished;  // outside the run: goroutines wait on them
+  release.add(1);
+  goro::run(
+      [&] {
+        goro::chan<int> never;
+        for (int i = 0; i < 30; ++i) {
+          finished.add(1);
+          goro::go([&, i, never] {
+            switch (i % 3) {
+              case 0:
+                release.wait();
+                break;
+              case 1:
+                goro::select(goro::on_recv(never), goro::on_recv(goro::after(10ms)));
+                break;
+              default:
+                goro::yield();  // ends while the counts are taken
+            }
+            finished.done();
+          });
+        }
+        std::size_t counted = 0;
+        std::size_t listed = 0;
+        for (int attempt = 0; attempt < 10; ++attempt) {
+          goro::yield();  // lets goroutines about to exit do so
+          counted = goro::num_goroutines();
+          std::ostringstream out;
+          goro::dump(out);
+          std::istringstream lines(out.str());
+          listed = 0;
+          for (std::string line; std::getline(lines, line);) {
+            if (line.rfind("goroutine ", 0) == 0) ++listed;
+          }
+          if (counted == listed) break;
+        }
+        CHECK(counted == listed);
+        release.done();
+        finished.wait();
+        CHECK(goro::num_goroutines() == 1);
+      },
+      with_workers(2));
+}
+
+// Go's runtime TestPreemptionAfterSyscall, adapted: Go's fake system call, a spin between
+// entersyscall and exitsyscall, becomes a spin in blocking().
+TEST_CASE("goroutines looping on short blocking calls let main stop them", "[runtime][blocking]") {
+  const auto d = GENERATE(10us, 100us, 1000us);
+  goro::run(
+      [d] {
+        for (long iteration = 0; iteration < scaled(5, 5); ++iteration) {
+          const auto start = std::chrono::steady_clock::now();
+          constexpr int n = 8;
+          goro::chan<bool> c(n);
+          auto stop = std::make_shared<std::atomic<bool>>(false);
+          for (int g = 0; g < n; ++g) {
+            goro::go([c, stop, d] {
+              c.send(true);
+              while (!stop->load()) goro::blocking([d] { spin_for(d); });
+              c.send(true);
+            });
+          }
+          for (int g = 0; g < n; ++g) c.recv();  // all started
+          stop->store(true);
+          for (int g = 0; g < n; ++g) c.recv();  // all finished
+          CHECK(std::chrono::steady_clock::now() - start < 10s);
+        }
+      },
+      with_workers(2));
+}
+
+// Go's runtime TestBigGOMAXPROCS (Go starts with GOMAXPROCS=1024).
+TEST_CASE("a run with 1024 workers starts and runs goroutines", "[runtime]") {
+  // 128 under a sanitizer, where each thread takes about 10 ms to start.
+  constexpr unsigned workers = goro::detail::sanitized_build ? 128 : 1024;
+  std::atomic<int> ran{0};
+  const unsigned seen = goro::run(
+      [&] {
+        goro::wait_group wg;
+        for (int i = 0; i < 100; ++i) {
+          wg.add(1);
+          goro::go([&] {
+            ran.fetch_add(1);
+            wg.done();
+          });
+        }
+        wg.wait();
+        return goro::num_workers();
+      },
+      with_workers(workers));
+  CHECK(seen == workers);
+  CHECK(ran.load() == 100);
+}
+
+// Go's runtime TestGCFairness (testprog GCFairness): goroutines write to /dev/null in a loop
+// that never ends, and main must still wake from its sleep and end the program. Go's writes
+// are plain system calls; here they go through blocking(), whose park cannot be interrupted,
+// so the run ends only if a goroutine calling blocking() after main returned is unwound there
+// (API 1.1). Run in a child with an alarm, so that a hang fails quickly.
+TEST_CASE(
+    "goroutines looping on blocking calls do not keep main from waking or the run from ending",
+    "[runtime][fairness][blocking][shutdown]") {
+  const goro_test::child_result child = goro_test::run_in_child([] {
+    alarm(60);
+    const int fd = ::open("/dev/null", O_WRONLY);
+    if (fd < 0) return 3;
+    static std::atomic<int> unwound{0};
+    struct count_unwinding {
+      ~count_unwinding() { unwound.fetch_add(1); }
+    };
+    bool woke = false;
+    goro::run(
+        [fd, &woke] {
+          for (int i = 0; i < 2; ++i) {
+            goro::go([fd] {
+              const count_unwinding on_exit;
+              for (;;) (void)goro::blocking([fd] { return ::write(fd, ".", 1); });
+            });
+          }
+          const auto start = std::chrono::steady_clock::now();
+          goro::sleep_for(10ms);
+          woke = std::chrono::steady_clock::now() >= start + 10ms;
+        },
+        with_workers(1));
+    ::close(fd);
+    return woke && unwound.load() == 2 ? 0 : 4;
+  });
+  INFO("child stderr: " << child.err);
+  CHECK(child.exited);
+  CHECK(child.exit_code == 0);
 }

@@ -470,7 +470,7 @@ class shared_mutex {
       return;
     }
     if ((s & writer_bit) == 0) {
-      throw error("goro::shared_mutex: unlock of a shared_mutex that is not locked for writing");
+      throw error("goro::shared_mutex: unlock of unlocked shared_mutex (not locked for writing)");
     }
     unlock_slow();
   }
@@ -510,7 +510,7 @@ class shared_mutex {
     for (;;) {
       if (readers_of(s) == 0) {
         throw error(
-            "goro::shared_mutex: unlock_shared of a shared_mutex that is not locked for reading");
+            "goro::shared_mutex: unlock_shared of unlocked shared_mutex (not locked for reading)");
       }
       if (readers_of(s) == 1 && (s & writers_waiting_bit) != 0) {
         if (unlock_shared_slow()) return;

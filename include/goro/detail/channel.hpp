@@ -258,7 +258,8 @@ void channel_send(channel<T>& c, T& value) {
     switch (outcome_of(w)) {
       case transfer::delivered: return;
       case transfer::closed:
-        throw channel_closed("goro::chan::send: the channel was closed while the send waited");
+        throw channel_closed(
+            "goro::chan::send: send on closed channel (closed while the send waited)");
       default: break;  // retry
     }
   }

@@ -474,8 +474,12 @@ class scheduler {
 
   netpoll& network() noexcept { return netpoll_; }
 
-  // run_blocking: parks `g` uninterruptibly while a helper thread runs `job`.
+  // run_blocking: parks `g` uninterruptibly while a helper thread runs `job`. A goroutine that
+  // calls it after main has returned is unwound instead, before `job` starts (API 1.1): the
+  // park cannot be interrupted, so without this check a goroutine that loops on blocking calls
+  // would hold up the end of the run forever.
   void run_blocking(goroutine& g, function_ref<void()> job) {
+    throw_if_stopping();
     const std::uint64_t ticket = begin_wait(g.park, false);
     blocking_calls_.fetch_add(1, std::memory_order_seq_cst);
     blocking_pool::job j{&job, &g.park, ticket, &blocking_calls_};
