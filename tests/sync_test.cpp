@@ -1,6 +1,8 @@
 // Tests of <goro/sync.hpp>.
+#include <goro/chan.hpp>
 #include <goro/debug.hpp>
 #include <goro/runtime.hpp>
+#include <goro/select.hpp>
 #include <goro/sync.hpp>
 #include <goro/time.hpp>
 
@@ -9,12 +11,16 @@
 #include <atomic>
 #include <chrono>
 #include <latch>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "support.hpp"
@@ -656,9 +662,11 @@ TEST_CASE("shared_mutex misuse throws goro::error and changes nothing",
           "[sync][shared_mutex][misuse]") {
   goro::shared_mutex rw;
   CHECK_THROWS_AS(rw.unlock(), goro::error);
-  CHECK_THROWS_WITH(rw.unlock_shared(), Catch::Contains("not locked for reading"));
+  CHECK_THROWS_WITH(rw.unlock_shared(), Catch::Contains("unlock_shared of unlocked shared_mutex") &&
+                                            Catch::Contains("not locked for reading"));
   rw.lock_shared();
-  CHECK_THROWS_WITH(rw.unlock(), Catch::Contains("not locked for writing"));
+  CHECK_THROWS_WITH(rw.unlock(), Catch::Contains("unlock of unlocked shared_mutex") &&
+                                     Catch::Contains("not locked for writing"));
   rw.unlock_shared();
   rw.lock();
   CHECK_THROWS_AS(rw.unlock_shared(), goro::error);
@@ -1318,4 +1326,643 @@ TEST_CASE("a wait_group waiter unwound at shutdown does not release a later wait
   wg.done();
   waiter.join();
   CHECK(returned.load());
+}
+
+// --- ports of Go 1.19's sync tests -----------------------------------------------------------
+//
+// Each test below ports one `func Test...` of Go's src/sync. Go's tests already covered by a
+// test above: TestOnce ("once runs its function exactly once for 100 contending goroutines"),
+// TestOncePanic (its first half: "a once whose function throws is not done and the next call
+// runs it again"; goro retries where Go stays done, on purpose), TestWaitGroupMisuse ("a negative
+// wait_group counter throws and leaves the counter unchanged"), TestWaitGroupRace ("wait_group
+// survives add/done/wait races").
+
+namespace {
+
+// go_or_thread: runs `fn` on a new goroutine, or on a new plain thread appended to `threads`
+// when `as_thread` (API 1.5: sync works from plain threads too). Pair with join_all.
+template <class F>
+void go_or_thread(bool as_thread, std::vector<std::thread>& threads, F fn) {
+  if (as_thread) {
+    threads.push_back(registered_thread(std::move(fn)));
+  } else {
+    goro::go(std::move(fn));
+  }
+}
+
+// join_all: joins the threads of go_or_thread from a goroutine, without blocking its worker.
+void join_all(std::vector<std::thread>& threads) {
+  goro::blocking([&] {
+    for (auto& t : threads) t.join();
+  });
+  threads.clear();
+}
+
+// busy_loop: Go's `for i := 0; i < 100; i++ {}`, which the compiler may not remove.
+void busy_loop() {
+  for (int i = 0; i < 100; ++i) std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+
+// signalled: whether a select of `ch` against a timer of `limit` picked `ch`. A liveness bound,
+// not a timing assertion: every caller expects `ch` to be ready long before.
+template <class T>
+bool signalled(const goro::chan<T>& ch, std::chrono::nanoseconds limit) {
+  goro::timer timeout(limit);
+  const bool got = goro::select(goro::on_recv(ch), goro::on_recv(timeout.c())) == 0;
+  timeout.stop();
+  return got;
+}
+
+}  // namespace
+
+// Go's sync TestSemaphore (the runtime semaphore it hammers is goro::semaphore here).
+TEST_CASE("a one-permit semaphore survives ten parties hammering acquire and release",
+          "[sync][semaphore][go]") {
+  const bool with_threads = GENERATE(false, true);
+  const long loops = scaled(1000, 10);
+  std::atomic<int> inside{0};
+  std::atomic<int> overlaps{0};
+  goro::semaphore s(1);
+  goro::run(
+      [&] {
+        goro::chan<bool> cdone;
+        std::vector<std::thread> threads;
+        for (int i = 0; i < 10; ++i) {
+          go_or_thread(with_threads && i % 2 == 1, threads, [&, cdone] {
+            for (long j = 0; j < loops; ++j) {
+              s.acquire();
+              if (inside.fetch_add(1) != 0) overlaps.fetch_add(1);
+              inside.fetch_sub(1);
+              s.release();
+            }
+            cdone.send(true);
+          });
+        }
+        for (int i = 0; i < 10; ++i) cdone.recv();
+        join_all(threads);
+      },
+      goro::options{.workers = 2});
+  CHECK(overlaps.load() == 0);
+  CHECK(s.try_acquire(1));
+}
+
+// Go's sync TestMutex (its try_lock checks on a held and a free mutex are covered by "try_lock
+// takes a free mutex and fails on a held one").
+TEST_CASE("mutex survives ten parties mixing lock and try_lock", "[sync][mutex][go]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const bool with_threads = GENERATE(false, true);
+  const long loops = scaled(1000, 10);
+  std::atomic<int> inside{0};
+  std::atomic<int> overlaps{0};
+  goro::mutex m;
+  goro::run(
+      [&] {
+        goro::chan<bool> cdone;
+        std::vector<std::thread> threads;
+        for (int i = 0; i < 10; ++i) {
+          go_or_thread(with_threads && i % 2 == 1, threads, [&, cdone] {
+            for (long j = 0; j < loops; ++j) {
+              if (j % 3 == 0) {
+                if (m.try_lock()) {
+                  if (inside.fetch_add(1) != 0) overlaps.fetch_add(1);
+                  inside.fetch_sub(1);
+                  m.unlock();
+                }
+                continue;
+              }
+              m.lock();
+              if (inside.fetch_add(1) != 0) overlaps.fetch_add(1);
+              inside.fetch_sub(1);
+              m.unlock();
+            }
+            cdone.send(true);
+          });
+        }
+        for (int i = 0; i < 10; ++i) cdone.recv();
+        join_all(threads);
+      },
+      goro::options{.workers = workers});
+  CHECK(overlaps.load() == 0);
+  CHECK(m.try_lock());
+  m.unlock();
+}
+
+// Go's sync TestMutexMisuse, its cases RWMutex.Unlock3 and RWMutex.RUnlock3 (Mutex.Unlock and
+// Mutex.Unlock2 are covered by "unlock of an unlocked mutex throws goro::error and changes
+// nothing", the other RWMutex cases by "shared_mutex misuse throws goro::error and changes
+// nothing"). Go's fatal error is goro::error here.
+TEST_CASE("a second unlock or unlock_shared of a shared_mutex throws goro::error",
+          "[sync][shared_mutex][misuse][go]") {
+  goro::shared_mutex rw;
+  rw.lock();
+  rw.unlock();
+  CHECK_THROWS_AS(rw.unlock(), goro::error);
+  rw.lock_shared();
+  rw.unlock_shared();
+  CHECK_THROWS_AS(rw.unlock_shared(), goro::error);
+  CHECK(rw.try_lock());  // the failed calls changed nothing
+  rw.unlock();
+  CHECK(rw.try_lock_shared());
+  rw.unlock_shared();
+}
+
+// Go's sync TestMutexFairness.
+TEST_CASE("a mutex that another party keeps re-locking is still acquired ten times",
+          "[sync][mutex][fairness][go]") {
+  const int thread_party = GENERATE(0, 1, 2);  // 1: the holder is a plain thread, 2: the locker
+  goro::mutex mu;
+  goro::wait_group finished;
+  bool acquired_ten_times = false;
+  goro::run(
+      [&] {
+        goro::chan<bool> stop;
+        goro::chan<bool> done(1);
+        std::vector<std::thread> threads;
+        finished.add(2);
+        go_or_thread(thread_party == 1, threads, [&mu, &finished, stop] {
+          for (;;) {
+            mu.lock();
+            goro::sleep_for(100us);
+            mu.unlock();
+            if (goro::select(goro::on_recv(stop), goro::on_default()) == 0) break;
+          }
+          finished.done();
+        });
+        go_or_thread(thread_party == 2, threads, [&mu, &finished, done] {
+          for (int i = 0; i < 10; ++i) {
+            goro::sleep_for(100us);
+            mu.lock();
+            mu.unlock();
+          }
+          done.send(true);
+          finished.done();
+        });
+        // Go gives up after 10 s: a liveness bound, not a timing assertion.
+        acquired_ten_times = signalled(done, 10s);
+        stop.close();
+        finished.wait();
+        join_all(threads);
+      },
+      goro::options{.workers = 2});
+  CHECK(acquired_ten_times);
+}
+
+// Go's sync TestParallelReaders.
+TEST_CASE("shared_mutex holds every parallel reader at once", "[sync][shared_mutex][go]") {
+  const auto config = GENERATE(table<int, unsigned>({{1, 4}, {3, 4}, {4, 2}}));
+  const int readers = std::get<0>(config);
+  const unsigned workers = std::get<1>(config);
+  const bool with_threads = GENERATE(false, true);
+  goro::shared_mutex m;
+  goro::run(
+      [&] {
+        goro::chan<bool> clocked;
+        goro::chan<bool> cunlock;
+        goro::chan<bool> cdone;
+        std::vector<std::thread> threads;
+        for (int i = 0; i < readers; ++i) {
+          go_or_thread(with_threads && i % 2 == 0, threads, [&m, clocked, cunlock, cdone] {
+            m.lock_shared();
+            clocked.send(true);
+            cunlock.recv();
+            m.unlock_shared();
+            cdone.send(true);
+          });
+        }
+        // Every reader holds the lock before any is told to release it.
+        for (int i = 0; i < readers; ++i) clocked.recv();
+        for (int i = 0; i < readers; ++i) cunlock.send(true);
+        for (int i = 0; i < readers; ++i) cdone.recv();
+        join_all(threads);
+      },
+      goro::options{.workers = workers});
+  CHECK(m.try_lock());
+  m.unlock();
+}
+
+// Go's sync TestRWMutex (its try_lock checks are covered by "shared_mutex try_lock and
+// try_lock_shared respect the holders"), with Go's ten (workers, readers) configurations.
+TEST_CASE("shared_mutex hammered by two writers and many readers keeps them apart",
+          "[sync][shared_mutex][stress][go]") {
+  const auto config = GENERATE(table<unsigned, int>(
+      {{1, 1}, {1, 3}, {1, 10}, {4, 1}, {4, 3}, {4, 10}, {10, 1}, {10, 3}, {10, 10}, {10, 5}}));
+  const unsigned workers = std::get<0>(config);
+  const int readers = std::get<1>(config);
+  const bool with_threads = GENERATE(false, true);
+  const long iterations = scaled(1000, 10);
+  std::atomic<int> activity{0};  // active readers + 10000 * active writers
+  std::atomic<int> bad_reads{0};
+  std::atomic<int> bad_writes{0};
+  goro::shared_mutex rwm;
+  goro::run(
+      [&] {
+        goro::chan<bool> cdone;
+        std::vector<std::thread> threads;
+        auto writer = [&, cdone] {
+          for (long i = 0; i < iterations; ++i) {
+            rwm.lock();
+            if (activity.fetch_add(10000) + 10000 != 10000) bad_writes.fetch_add(1);
+            busy_loop();
+            activity.fetch_sub(10000);
+            rwm.unlock();
+          }
+          cdone.send(true);
+        };
+        auto reader = [&, cdone] {
+          for (long i = 0; i < iterations; ++i) {
+            rwm.lock_shared();
+            const int n = activity.fetch_add(1) + 1;
+            if (n < 1 || n >= 10000) bad_reads.fetch_add(1);
+            busy_loop();
+            activity.fetch_sub(1);
+            rwm.unlock_shared();
+          }
+          cdone.send(true);
+        };
+        go_or_thread(false, threads, writer);
+        int i = 0;
+        for (; i < readers / 2; ++i) go_or_thread(with_threads && i % 2 == 1, threads, reader);
+        go_or_thread(with_threads, threads, writer);
+        for (; i < readers; ++i) go_or_thread(with_threads && i % 2 == 1, threads, reader);
+        for (int k = 0; k < 2 + readers; ++k) cdone.recv();
+        join_all(threads);
+      },
+      goro::options{.workers = workers});
+  CHECK(bad_reads.load() == 0);
+  CHECK(bad_writes.load() == 0);
+  CHECK(activity.load() == 0);
+}
+
+// Go's sync TestRLocker. Go's RLocker is std::shared_lock over goro::shared_mutex here; the
+// locks themselves travel over the channels and the receiving side releases them.
+TEST_CASE("two read locks keep a writer out until both are released and its lock keeps readers out",
+          "[sync][shared_mutex][go]") {
+  using read_lock = std::shared_lock<goro::shared_mutex>;
+  using write_lock = std::unique_lock<goro::shared_mutex>;
+  static constexpr int n = 10;
+  const bool as_thread = GENERATE(false, true);
+  goro::shared_mutex wl;
+  int writer_got_in = 0;  // while a read lock was still held
+  int reader_got_in = 0;  // while the write lock was held
+  goro::run(
+      [&] {
+        goro::chan<std::pair<read_lock, read_lock>> rlocked(1);
+        goro::chan<write_lock> wlocked(1);
+        std::vector<std::thread> threads;
+        go_or_thread(as_thread, threads, [&wl, rlocked, wlocked] {
+          for (int i = 0; i < n; ++i) {
+            read_lock first(wl);
+            read_lock second(wl);  // a second read lock by the same party
+            rlocked.send({std::move(first), std::move(second)});
+            wlocked.send(write_lock(wl));
+          }
+        });
+        for (int i = 0; i < n; ++i) {
+          std::optional<std::pair<read_lock, read_lock>> reads = rlocked.recv();
+          REQUIRE(reads.has_value());
+          reads->first.unlock();
+          if (wlocked.try_recv().has_value()) ++writer_got_in;
+          reads->second.unlock();
+          std::optional<write_lock> write = wlocked.recv();
+          REQUIRE(write.has_value());
+          if (rlocked.try_recv().has_value()) ++reader_got_in;
+          write->unlock();
+        }
+        join_all(threads);
+      },
+      goro::options{.workers = 2});
+  CHECK(writer_got_in == 0);
+  CHECK(reader_got_in == 0);
+  CHECK(wl.try_lock());
+  wl.unlock();
+}
+
+// Go's sync TestCondSignal.
+TEST_CASE("each notify_one wakes exactly one waiter", "[sync][cond][go]") {
+  const bool with_threads = GENERATE(false, true);
+  const int n = 2;
+  goro::mutex m;
+  goro::condition_variable c;
+  int awake_too_early = 0;
+  int awake_too_many = 0;
+  goro::run(
+      [&] {
+        goro::chan<bool> running(n);
+        goro::chan<bool> awake(n);
+        std::vector<std::thread> threads;
+        for (int i = 0; i < n; ++i) {
+          go_or_thread(with_threads && i == 1, threads, [&m, &c, running, awake] {
+            std::unique_lock lk(m);
+            running.send(true);
+            c.wait(lk);
+            awake.send(true);
+          });
+        }
+        for (int i = 0; i < n; ++i) running.recv();  // everyone is running
+        for (int left = n; left > 0; --left) {
+          if (awake.try_recv().has_value()) ++awake_too_early;
+          {
+            std::lock_guard hold(m);  // the waiters hold m until they wait
+            c.notify_one();
+          }
+          awake.recv();  // deadlocks if nobody wakes up
+          if (awake.try_recv().has_value()) ++awake_too_many;
+        }
+        c.notify_one();  // nobody waits: a no-op
+        join_all(threads);
+      },
+      goro::options{.workers = 2});
+  CHECK(awake_too_early == 0);
+  CHECK(awake_too_many == 0);
+}
+
+// Go's sync TestCondSignalGenerations.
+TEST_CASE("notify_one wakes a waiter that waited before it and not a later one",
+          "[sync][cond][go]") {
+  const bool with_threads = GENERATE(false, true);
+  const int n = static_cast<int>(scaled(100, 5));
+  goro::mutex m;
+  goro::condition_variable c;
+  std::vector<int> woke;  // which waiter each round's awake received
+  goro::run(
+      [&] {
+        goro::chan<bool> running(n);
+        goro::chan<int> awake(n);
+        std::vector<std::thread> threads;
+        for (int i = 0; i < n; ++i) {
+          go_or_thread(with_threads && i % 2 == 1, threads, [&m, &c, running, awake, i] {
+            std::unique_lock lk(m);
+            running.send(true);
+            c.wait(lk);
+            awake.send(i);
+          });
+          // Waiter i-1 was notified before waiter i began waiting: it, not i, must wake.
+          if (i > 0) woke.push_back(awake.recv().value());
+          running.recv();
+          std::lock_guard hold(m);
+          c.notify_one();
+        }
+        woke.push_back(awake.recv().value());
+        join_all(threads);
+      },
+      goro::options{.workers = 2});
+  std::vector<int> expected;
+  for (int i = 0; i < n; ++i) expected.push_back(i);
+  CHECK(woke == expected);
+}
+
+// Go's sync TestCondBroadcast.
+TEST_CASE("notify_all wakes every waiter exactly once round after round", "[sync][cond][go]") {
+  const bool with_threads = GENERATE(false, true);
+  const int n = static_cast<int>(with_threads ? scaled(40, 4) : scaled(200, 10));
+  goro::mutex m;
+  goro::condition_variable c;
+  bool exiting = false;
+  goro::wait_group finished;
+  int awake_too_early = 0;
+  int woke_twice = 0;
+  int still_running = 0;
+  goro::run(
+      [&] {
+        goro::chan<int> running(n);
+        goro::chan<int> awake(n);
+        std::vector<std::thread> threads;
+        for (int g = 0; g < n; ++g) {
+          finished.add(1);
+          go_or_thread(with_threads && g % 5 == 0, threads,
+                       [&m, &c, &exiting, &finished, running, awake, g] {
+                         {
+                           std::unique_lock lk(m);
+                           while (!exiting) {
+                             running.send(g);
+                             c.wait(lk);
+                             awake.send(g);
+                           }
+                         }
+                         finished.done();
+                       });
+        }
+        for (int round = 0; round < n; ++round) {
+          for (int i = 0; i < n; ++i) running.recv();  // deadlocks unless all n run
+          if (round == n - 1) {
+            std::lock_guard hold(m);
+            exiting = true;
+          }
+          if (awake.try_recv().has_value()) ++awake_too_early;
+          {
+            std::lock_guard hold(m);
+            c.notify_all();
+          }
+          std::vector<bool> seen(static_cast<std::size_t>(n));
+          for (int i = 0; i < n; ++i) {
+            const auto g = static_cast<std::size_t>(awake.recv().value());
+            if (seen[g]) ++woke_twice;
+            seen[g] = true;
+          }
+        }
+        finished.wait();
+        if (running.try_recv().has_value()) ++still_running;
+        c.notify_all();  // nobody waits: a no-op
+        join_all(threads);
+      },
+      goro::options{.workers = 2});
+  CHECK(awake_too_early == 0);
+  CHECK(woke_twice == 0);
+  CHECK(still_running == 0);
+}
+
+// Go's sync TestRace (a condition_variable test, despite its name).
+TEST_CASE("condition_variable passes a value along three parties without a misdirected wake-up",
+          "[sync][cond][go]") {
+  const bool with_threads = GENERATE(false, true);
+  const long rounds = with_threads ? scaled(100, 10) : scaled(1000, 50);
+  std::atomic<int> wrong{0};
+  goro::run(
+      [&] {
+        std::vector<std::thread> threads;
+        for (long r = 0; r < rounds; ++r) {
+          goro::mutex m;
+          goro::condition_variable c;
+          int x = 0;
+          goro::chan<bool> done;
+          const auto thread_party = with_threads ? r % 3 : -1;
+          go_or_thread(thread_party == 0, threads, [&m, &c, &x, &wrong, done] {
+            {
+              std::unique_lock lk(m);
+              x = 1;
+              c.wait(lk);
+              if (x != 2) wrong.fetch_add(1);
+              x = 3;
+              c.notify_one();
+            }
+            done.send(true);
+          });
+          go_or_thread(thread_party == 1, threads, [&m, &c, &x, done] {
+            {
+              std::unique_lock lk(m);
+              for (;;) {
+                if (x == 1) {
+                  x = 2;
+                  c.notify_one();
+                  break;
+                }
+                lk.unlock();
+                goro::yield();
+                lk.lock();
+              }
+            }
+            done.send(true);
+          });
+          go_or_thread(thread_party == 2, threads, [&m, &c, &x, &wrong, done] {
+            {
+              std::unique_lock lk(m);
+              for (;;) {
+                if (x == 2) {
+                  c.wait(lk);
+                  if (x != 3) wrong.fetch_add(1);
+                  break;
+                }
+                if (x == 3) break;
+                lk.unlock();
+                goro::yield();
+                lk.lock();
+              }
+            }
+            done.send(true);
+          });
+          for (int i = 0; i < 3; ++i) done.recv();
+        }
+        join_all(threads);
+      },
+      goro::options{.workers = 2});
+  CHECK(wrong.load() == 0);
+}
+
+// Go's sync TestCondSignalStealing.
+TEST_CASE("notify_all racing a new waiter still wakes the waiter that was already waiting",
+          "[sync][cond][go]") {
+  const bool as_thread = GENERATE(false, true);  // the first waiter is a plain thread
+  const long iterations = as_thread ? scaled(200, 20) : scaled(1000, 50);
+  struct state {
+    goro::mutex m;
+    goro::condition_variable cond;
+    bool done = false;
+  };
+  goro::wait_group finished;
+  long missed = 0;
+  goro::run(
+      [&] {
+        std::vector<std::thread> threads;
+        for (long iter = 0; iter < iterations; ++iter) {
+          auto st = std::make_shared<state>();
+          goro::chan<bool> ch;
+          finished.add(3);
+          go_or_thread(as_thread, threads, [st, ch, &finished] {
+            {
+              std::unique_lock lk(st->m);
+              ch.send(true);
+              st->cond.wait(lk);
+            }
+            ch.send(true);
+            finished.done();
+          });
+          ch.recv();
+          { std::lock_guard hold(st->m); }  // the waiter is now inside wait
+          // The broadcast and a new waiter race; the new one may or may not be woken, but the
+          // first one must be.
+          goro::go([st, &finished] {
+            st->cond.notify_all();
+            finished.done();
+          });
+          goro::go([st, &finished] {
+            {
+              std::unique_lock lk(st->m);
+              while (!st->done) st->cond.wait(lk);
+            }
+            finished.done();
+          });
+          // Go gives up after 2 s: a liveness bound, not a timing assertion.
+          const bool woke = signalled(ch, 10s);
+          if (!woke) ++missed;
+          {
+            std::lock_guard hold(st->m);
+            st->done = true;
+          }
+          st->cond.notify_all();  // releases the second waiter if it missed the broadcast
+          if (!woke) ch.recv();
+        }
+        finished.wait();
+        join_all(threads);
+      },
+      goro::options{.workers = 2});
+  CHECK(missed == 0);
+}
+
+// Go's sync TestCondCopy: Go detects a copied Cond at run time; goro's sync types cannot be
+// copied (nor moved) at all.
+TEST_CASE("condition_variable and the other sync types cannot be copied or moved",
+          "[sync][cond][go]") {
+  STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<goro::condition_variable>);
+  STATIC_REQUIRE_FALSE(std::is_copy_assignable_v<goro::condition_variable>);
+  STATIC_REQUIRE_FALSE(std::is_move_constructible_v<goro::condition_variable>);
+  STATIC_REQUIRE_FALSE(std::is_move_assignable_v<goro::condition_variable>);
+  STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<goro::mutex>);
+  STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<goro::shared_mutex>);
+  STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<goro::wait_group>);
+  STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<goro::once>);
+  STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<goro::semaphore>);
+}
+
+// Go's sync TestWaitGroup.
+TEST_CASE("a wait_group barrier used eight times in a row releases nobody early",
+          "[sync][wait_group][go]") {
+  const bool with_threads = GENERATE(false, true);
+  constexpr int n = 16;
+  goro::wait_group wg1;
+  goro::wait_group wg2;
+  int released_early = 0;
+  goro::run(
+      [&] {
+        std::vector<std::thread> threads;
+        for (long rep = 0; rep < scaled(8, 4); ++rep) {  // the same wait_groups, reused
+          wg1.add(n);
+          wg2.add(n);
+          goro::chan<bool> exited(n);
+          for (int i = 0; i < n; ++i) {
+            go_or_thread(with_threads && i % 4 == 0, threads, [&wg1, &wg2, exited] {
+              wg1.done();
+              wg2.wait();
+              exited.send(true);
+            });
+          }
+          wg1.wait();
+          int received = 0;
+          for (int i = 0; i < n; ++i) {
+            if (exited.try_recv().has_value()) {
+              ++released_early;
+              ++received;
+            }
+            wg2.done();
+          }
+          for (; received < n; ++received) exited.recv();  // blocks if one is never released
+          join_all(threads);
+        }
+      },
+      goro::options{.workers = 2});
+  CHECK(released_early == 0);
+}
+
+// Go's sync TestWaitGroupAlign.
+TEST_CASE("a wait_group works as a member placed right after a char", "[sync][wait_group][go]") {
+  struct with_char {
+    char x;
+    goro::wait_group wg;
+  };
+  goro::run([] {
+    with_char x{};
+    x.wg.add(1);
+    goro::go([p = &x] { p->wg.done(); });
+    x.wg.wait();
+  });
+  SUCCEED();
 }
