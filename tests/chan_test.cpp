@@ -518,3 +518,44 @@ TEST_CASE("close racing with blocked senders and receivers loses and duplicates 
   }
   CHECK(lost == 0);
 }
+
+// Go's runtime TestMultiConsumer.
+TEST_CASE("23 workers ranging over a shared queue pass on every item exactly once",
+          "[chan][range][stress][go]") {
+  constexpr int workers = 23;
+  static constexpr std::array<int, 10> values{2, 3, 7, 11, 13, 17, 19, 23, 27, 31};
+  const long iterations = scaled(271828, 50);
+  long expected_sum = 0, received = 0, sum = 0;
+  goro::wait_group working;
+  goro::run(
+      [&] {
+        goro::chan<int> q(workers * 3), r(workers * 3);
+        for (int w = 0; w < workers; ++w) {
+          working.add(1);
+          goro::go([q, r, w, &working] {
+            for (int v : q) {
+              if (values[static_cast<std::size_t>(w) % values.size()] == v) goro::yield();
+              r.send(v);
+            }
+            working.done();
+          });
+        }
+        goro::go([q, r, &expected_sum, &working] {  // feeder and closer
+          for (long i = 0; i < iterations; ++i) {
+            const int v = values[static_cast<std::size_t>(i) % values.size()];
+            expected_sum += v;
+            q.send(v);
+          }
+          q.close();       // no more work
+          working.wait();  // the workers are done
+          r.close();       // ...so there can be no more results
+        });
+        for (int v : r) {
+          ++received;
+          sum += v;
+        }
+      },
+      with_workers(4));
+  CHECK(received == iterations);
+  CHECK(sum == expected_sum);
+}

@@ -10,10 +10,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <deque>
+#include <random>
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "support.hpp"
@@ -435,4 +440,402 @@ TEST_CASE("ten thousand goroutines waiting on one context are all woken by its c
       },
       goro::options{.workers = 4});
   CHECK(woke.load() == n);
+}
+
+// Ports of Go 1.19's context tests (src/context/context_test.go, the XTest... functions).
+// Skipped, with no goro equivalent: XTestTODO (no TODO()), the String() checks of every test,
+// XTestAllocs (allocation counts), XTestWithValueChecksKey (a key is a typed object: no nil or
+// incomparable keys), XTestInvalidDerivedFail (no nil parent: a default context is background()),
+// and XTestCustomContextGoroutines' user-defined Context types (goro's context is a closed class;
+// its part about the standard contexts is ported below). Go's otherContext, a wrapper of another
+// type, becomes a with_value node (or a with_cancel one) between the contexts.
+// Already covered: XTestBackground by "background is never done and has no deadline or values",
+// XTestWithCancelCanceledParent by "a child of a cancelled parent is born cancelled with the
+// parent's error", XTestDeadlineExceededSupportsTimeout (and net_test.go's
+// TestDeadlineExceededIsNetError) by "the goro error category names both errors"
+// (deadline_exceeded == std::errc::timed_out).
+
+namespace {
+
+// done_within: whether ctx.done() is closed within `limit`, a liveness bound for a context
+// expected to be done (Go's quiescent()).
+bool done_within(const goro::context& ctx, std::chrono::nanoseconds limit = 10s) {
+  goro::timer give_up(limit);
+  const bool done = goro::select(goro::on_recv(ctx.done()), goro::on_recv(give_up.c())) == 0;
+  give_up.stop();
+  return done;
+}
+
+// expect_deadline_exceeded: Go's testDeadline: ctx times out, no earlier than its deadline.
+void expect_deadline_exceeded(const goro::context& ctx) {
+  REQUIRE(ctx.deadline().has_value());
+  CHECK(done_within(ctx));
+  CHECK(clock_type::now() >= *ctx.deadline());
+  CHECK(ctx.err() == goro::errc::deadline_exceeded);
+}
+
+}  // namespace
+
+// Go's context XTestWithCancel.
+TEST_CASE("cancel reaches a cancellable grandchild through a value node synchronously",
+          "[context]") {
+  const goro::context_key<int> key;
+  auto [c1, cancel] = goro::with_cancel(goro::background());
+  const goro::context o = goro::with_value(c1, key, 1);
+  auto [c2, cancel2] = goro::with_cancel(o);
+  for (const goro::context& c : {c1, o, c2}) {
+    CHECK_FALSE(c.done().is_nil());
+    CHECK_FALSE(c.err());
+    CHECK_FALSE(is_done(c));
+  }
+  cancel();  // no goroutine involved: every done() is closed when it returns
+  for (const goro::context& c : {c1, o, c2}) {
+    CHECK(is_done(c));
+    CHECK(c.err() == goro::errc::canceled);
+  }
+}
+
+// Go's context XTestParentFinishesChild.
+TEST_CASE("a cancelled parent finishes every kind of child and forgets them", "[context][tree]") {
+  goro::run([] {
+    const goro::context_key<std::string> key;
+    // parent -> cancel_child; parent -> value_child -> timer_child
+    auto [parent, cancel] = goro::with_cancel(goro::background());
+    auto [cancel_child, stop_cancel_child] = goro::with_cancel(parent);
+    const goro::context value_child = goro::with_value(parent, key, "value");
+    auto [timer_child, stop_timer_child] = goro::with_timeout(value_child, 1000h);
+    for (const goro::context& c : {parent, cancel_child, value_child, timer_child}) {
+      CHECK_FALSE(is_done(c));
+    }
+    // Both cancellable children are registered with the parent, the timer child through the
+    // value node.
+    CHECK(goro::detail::context_child_count(parent) == 2);
+
+    cancel();
+    CHECK(goro::detail::context_child_count(parent) == 0);
+    for (const goro::context& c : {parent, cancel_child, value_child, timer_child}) {
+      CHECK(is_done(c));
+      CHECK(c.err() == goro::errc::canceled);
+    }
+
+    // A value child of a cancelled parent is born done.
+    const goro::context precancelled = goro::with_value(parent, key, "value");
+    CHECK(is_done(precancelled));
+    CHECK(precancelled.err() == goro::errc::canceled);
+    stop_cancel_child();
+    stop_timer_child();
+  });
+}
+
+// Go's context XTestChildFinishesFirst.
+TEST_CASE("a cancelled child leaves its parent's list and its parent alive", "[context][tree]") {
+  auto [cancellable, stop] = goro::with_cancel(goro::background());
+  for (const goro::context& parent : {goro::background(), cancellable}) {
+    const bool parent_cancellable = !parent.done().is_nil();
+    auto [child, cancel] = goro::with_cancel(parent);
+    CHECK_FALSE(is_done(parent));
+    CHECK_FALSE(is_done(child));
+    if (parent_cancellable) CHECK(goro::detail::context_child_count(parent) == 1);
+
+    cancel();
+    if (parent_cancellable) CHECK(goro::detail::context_child_count(parent) == 0);
+    CHECK(is_done(child));
+    CHECK(child.err() == goro::errc::canceled);
+    CHECK_FALSE(is_done(parent));
+    CHECK_FALSE(parent.err());
+  }
+  stop();
+}
+
+// Go's context XTestDeadline.
+TEST_CASE("with_deadline contexts time out under a value node too and in the past",
+          "[context][deadline]") {
+  goro::run([] {
+    const goro::context_key<int> key;
+    auto [c, cancel_c] = goro::with_deadline(goro::background(), clock_type::now() + 1ms);
+    expect_deadline_exceeded(c);
+
+    auto [d, cancel_d] = goro::with_deadline(goro::background(), clock_type::now() + 1ms);
+    expect_deadline_exceeded(goro::with_value(d, key, 1));
+
+    // A later deadline under a value node under an earlier one: the earlier wins.
+    auto [e, cancel_e] = goro::with_deadline(goro::background(), clock_type::now() + 1ms);
+    auto [f, cancel_f] =
+        goro::with_deadline(goro::with_value(e, key, 2), clock_type::now() + 1000h);
+    expect_deadline_exceeded(f);
+
+    auto [past, cancel_past] = goro::with_deadline(goro::background(), clock_type::now() - 1ms);
+    expect_deadline_exceeded(past);
+
+    auto [now, cancel_now] = goro::with_deadline(goro::background(), clock_type::now());
+    expect_deadline_exceeded(now);
+  });
+}
+
+// Go's context XTestTimeout.
+TEST_CASE("with_timeout contexts time out under a value node too", "[context][deadline]") {
+  goro::run([] {
+    const goro::context_key<int> key;
+    auto [c, cancel_c] = goro::with_timeout(goro::background(), 1ms);
+    expect_deadline_exceeded(c);
+
+    auto [d, cancel_d] = goro::with_timeout(goro::background(), 1ms);
+    expect_deadline_exceeded(goro::with_value(d, key, 1));
+
+    auto [e, cancel_e] = goro::with_timeout(goro::background(), 1ms);
+    auto [f, cancel_f] = goro::with_timeout(goro::with_value(e, key, 2), 1000h);
+    expect_deadline_exceeded(f);
+  });
+}
+
+// Go's context XTestCanceledTimeout.
+TEST_CASE("cancelling a timeout context under a value node is synchronous and says canceled",
+          "[context][deadline]") {
+  goro::run([] {
+    const goro::context_key<int> key;
+    auto [outer, cancel_outer] = goro::with_timeout(goro::background(), 1s);
+    auto [c, cancel] = goro::with_timeout(goro::with_value(outer, key, 1), 1000h);
+    cancel();
+    CHECK(is_done(c));
+    CHECK(c.err() == goro::errc::canceled);
+    CHECK_FALSE(outer.err());
+    cancel_outer();
+  });
+}
+
+namespace {
+
+// value_text: the string ctx holds under `key`, "" when there is none or it is null (Go's
+// c.Value(k).(string) failing on a missing or nil value).
+std::string value_text(const goro::context& ctx, const goro::context_key<const char*>& key) {
+  const char* const* v = ctx.value(key);
+  return v != nullptr && *v != nullptr ? *v : "";
+}
+
+}  // namespace
+
+// Go's context XTestValues.
+TEST_CASE(
+    "values of distinct keys are found through value and cancel nodes with the nearest winning",
+    "[context][value]") {
+  // Three distinct keys of one value type (Go's k1, k2 and k3 differ by type or value).
+  static const goro::context_key<const char*> k1, k2, k3;
+  auto check = [](const goro::context& c, const char* v1, const char* v2, const char* v3) {
+    CHECK(value_text(c, k1) == v1);
+    CHECK(value_text(c, k2) == v2);
+    CHECK(value_text(c, k3) == v3);
+  };
+  // A with_cancel node stands in for Go's otherContext wrapper: another kind of context.
+  auto other = [](const goro::context& c) { return goro::with_cancel(c).first; };
+
+  const goro::context c0 = goro::background();
+  check(c0, "", "", "");
+  const goro::context c1 = goro::with_value(goro::background(), k1, "c1k1");
+  check(c1, "c1k1", "", "");
+  const goro::context c2 = goro::with_value(c1, k2, "c2k2");
+  check(c2, "c1k1", "c2k2", "");
+  const goro::context c3 = goro::with_value(c2, k3, "c3k3");
+  check(c3, "c1k1", "c2k2", "c3k3");
+  const goro::context c4 = goro::with_value(c3, k1, nullptr);  // hides c1's value
+  check(c4, "", "c2k2", "c3k3");
+
+  check(other(goro::background()), "", "", "");
+  const goro::context o1 = other(goro::with_value(goro::background(), k1, "c1k1"));
+  check(o1, "c1k1", "", "");
+  check(goro::with_value(o1, k2, "o2k2"), "c1k1", "o2k2", "");
+  const goro::context o3 = other(c4);
+  check(o3, "", "c2k2", "c3k3");
+  check(goro::with_value(o3, k3, nullptr), "", "c2k2", "");
+}
+
+// Go's context XTestSimultaneousCancels.
+TEST_CASE("cancelling every node of a tree at once from goroutines finishes them all",
+          "[context][tree]") {
+  // Outside the run: goroutines still in wg.done() when a failed check ends main must not
+  // touch a destroyed wait_group.
+  goro::wait_group wg;
+  std::mt19937 rng(std::random_device{}());
+  goro::run(
+      [&] {
+        for (long round = 0; round < scaled(20, 10); ++round) {
+          auto [root, cancel] = goro::with_cancel(goro::background());
+          std::vector<std::pair<goro::context, goro::cancel_func>> nodes{{root, cancel}};
+          // A tree of about 100 contexts, each with 4 children, breadth first.
+          for (std::size_t next = 0; next < nodes.size() && nodes.size() < 100; ++next) {
+            const goro::context parent = nodes[next].first;
+            for (int i = 0; i < 4; ++i) nodes.push_back(goro::with_cancel(parent));
+          }
+          // Start all the cancels in a random order.
+          std::shuffle(nodes.begin(), nodes.end(), rng);
+          wg.add(static_cast<std::ptrdiff_t>(nodes.size()));
+          for (const auto& node : nodes) {
+            goro::go([&wg, cancel = node.second] {
+              cancel();
+              wg.done();
+            });
+          }
+          // Wait on all the contexts in another random order.
+          std::shuffle(nodes.begin(), nodes.end(), rng);
+          int stuck = 0;
+          for (const auto& node : nodes) {
+            if (!done_within(node.first)) ++stuck;
+          }
+          CHECK(stuck == 0);
+          for (const auto& node : nodes) CHECK(node.first.err() == goro::errc::canceled);
+          // Wait for all the cancel functions to return.
+          goro::chan<int> cancels_returned;
+          goro::go([&wg, cancels_returned] {
+            wg.wait();
+            cancels_returned.close();
+          });
+          goro::timer give_up(10s);
+          REQUIRE(goro::select(goro::on_recv(cancels_returned), goro::on_recv(give_up.c())) == 0);
+          give_up.stop();
+        }
+      },
+      goro::options{.workers = 2});
+}
+
+// Go's context XTestInterlockedCancels.
+TEST_CASE("a child cancelled by a goroutine woken by its parent's cancel is done",
+          "[context][tree]") {
+  goro::run(
+      [] {
+        for (long round = 0; round < scaled(200, 10); ++round) {
+          auto [parent, cancel_parent] = goro::with_cancel(goro::background());
+          auto [child, cancel_child] = goro::with_cancel(parent);
+          goro::chan<int> finished(1);
+          goro::go([parent = parent, cancel_child = cancel_child, finished] {
+            parent.done().recv();
+            cancel_child();
+            finished.send(1);
+          });
+          cancel_parent();
+          CHECK(done_within(child));
+          CHECK(child.err() == goro::errc::canceled);
+          finished.recv();
+        }
+      },
+      goro::options{.workers = 2});
+}
+
+namespace {
+
+// check_layers: Go's testLayers: a random chain of at least 30 value, cancel and timeout
+// layers; a random cancel (or, with `short_timeouts`, the 1 ms timeouts) ends the innermost
+// context, whose values all survive.
+void check_layers(std::uint32_t seed, bool short_timeouts) {
+  INFO("seed " << seed);
+  std::mt19937 rng(seed);
+  std::deque<goro::context_key<const void*>> keys;  // a deque: keys are compared by address
+  std::vector<goro::cancel_func> cancels;
+  int timers = 0;
+  goro::context ctx = goro::background();
+  for (int i = 0; i < 30 || timers == 0 || cancels.empty() || keys.empty(); ++i) {
+    switch (rng() % 3) {
+      case 0:
+        keys.emplace_back();
+        ctx = goro::with_value(ctx, keys.back(), &keys.back());
+        break;
+      case 1: {
+        auto [c, cancel] = goro::with_cancel(ctx);
+        ctx = c;
+        cancels.push_back(cancel);
+        break;
+      }
+      default: {
+        auto [c, cancel] = goro::with_timeout(ctx, short_timeouts ? 1ms : 1000h);
+        ctx = c;
+        cancels.push_back(cancel);
+        ++timers;
+      }
+    }
+  }
+  auto wrong_values = [&] {
+    int wrong = 0;
+    for (const auto& key : keys) {
+      const void* const* v = ctx.value(key);
+      if (v == nullptr || *v != &key) ++wrong;
+    }
+    return wrong;
+  };
+  if (!short_timeouts) CHECK_FALSE(is_done(ctx));
+  CHECK(wrong_values() == 0);
+  if (short_timeouts) {
+    CHECK(done_within(ctx));
+    CHECK(ctx.err() == goro::errc::deadline_exceeded);
+  } else {
+    cancels[rng() % cancels.size()]();
+    CHECK(is_done(ctx));
+    CHECK(ctx.err() == goro::errc::canceled);
+  }
+  CHECK(wrong_values() == 0);
+  for (const auto& cancel : cancels) cancel();
+}
+
+}  // namespace
+
+// Go's context XTestLayersCancel.
+TEST_CASE("a random cancel in a random chain of layers ends the innermost context",
+          "[context][tree]") {
+  goro::run([] {
+    std::random_device seeds;
+    for (long round = 0; round < scaled(20, 5); ++round) check_layers(seeds(), false);
+  });
+}
+
+// Go's context XTestLayersTimeout.
+TEST_CASE("short timeouts in a random chain of layers end the innermost context",
+          "[context][tree][deadline]") {
+  goro::run([] {
+    std::random_device seeds;
+    for (long round = 0; round < scaled(20, 5); ++round) check_layers(seeds(), true);
+  });
+}
+
+// Go's context XTestCancelRemoves.
+TEST_CASE("a cancel_func takes its child out of the parent even after the child is dropped",
+          "[context][leak]") {
+  goro::run([] {
+    auto [ctx, stop] = goro::with_cancel(goro::background());
+    CHECK(goro::detail::context_child_count(ctx) == 0);
+    goro::cancel_func cancel = goro::with_cancel(ctx).second;  // the context itself is dropped
+    CHECK(goro::detail::context_child_count(ctx) == 1);
+    cancel();
+    CHECK(goro::detail::context_child_count(ctx) == 0);
+
+    auto [ctx2, stop2] = goro::with_cancel(goro::background());
+    cancel = goro::with_timeout(ctx2, 60min).second;
+    CHECK(goro::detail::context_child_count(ctx2) == 1);
+    cancel();
+    CHECK(goro::detail::context_child_count(ctx2) == 0);
+    stop();
+    stop2();
+  });
+}
+
+// Go's context XTestCustomContextGoroutines, its part about the standard contexts.
+TEST_CASE("deriving and cancelling contexts starts no goroutine", "[context]") {
+  goro::run([] {
+    const std::size_t before = goro::num_goroutines();
+    const goro::context_key<int> key;
+    auto [ctx1, cancel1] = goro::with_cancel(goro::background());
+    auto [ctx3, cancel3] = goro::with_cancel(goro::with_value(ctx1, key, 1));
+    CHECK(goro::num_goroutines() == before);
+    auto [ctx4, cancel4] = goro::with_timeout(ctx3, 1000h);
+    auto [ctx5, cancel5] = goro::with_cancel(ctx4);
+    CHECK(goro::num_goroutines() == before);
+    cancel5();
+    CHECK(goro::num_goroutines() == before);
+    auto [ctx6, cancel6] = goro::with_timeout(ctx5, 1000h);  // of a cancelled parent
+    CHECK(goro::num_goroutines() == before);
+    cancel6();
+    cancel1();
+    auto [ctx7, cancel7] = goro::with_cancel(ctx5);
+    CHECK(goro::num_goroutines() == before);
+    CHECK(ctx7.err() == goro::errc::canceled);
+    cancel7();
+    cancel4();
+    cancel3();
+  });
 }

@@ -9,8 +9,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <any>
 #include <array>
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -467,4 +469,399 @@ TEST_CASE("close racing with blocked selects wakes each exactly once", "[select]
     wrong += woke.load() != 16;
   }
   CHECK(wrong == 0);
+}
+
+// Ports of Go 1.19's runtime/chan_test.go follow (tag [go]).
+
+// Go's runtime TestChan.
+TEST_CASE("channels of each capacity block when empty or full, drain after close and keep order",
+          "[select][chan][go]") {
+  const int capacities = static_cast<int>(scaled(20, 4));
+  constexpr int in_order = 100;
+  constexpr int producers = 4;
+  constexpr int per_producer = 1000;
+  goro::run(
+      [&] {
+        for (int cap = 0; cap < capacities; ++cap) {
+          INFO("capacity " << cap);
+          {  // a receive from an empty channel blocks; a non-blocking one does not
+            goro::chan<int> c(cap);
+            auto received = std::make_shared<std::atomic<int>>(0);
+            for (int r = 0; r < 2; ++r) {
+              goro::go([c, received] {
+                c.recv();
+                received->fetch_add(1);
+              });
+            }
+            goro::sleep_for(1ms);
+            CHECK(received->load() == 0);
+            CHECK(goro::select(goro::on_recv(c), goro::on_default()) == 1);
+            bool fired = false;
+            CHECK(goro::select(goro::on_recv(c, [&](std::optional<int>) { fired = true; }),
+                               goro::on_default()) == 1);
+            CHECK_FALSE(fired);
+            c.send(0);
+            c.send(0);
+          }
+          {  // a send to a full channel blocks; a non-blocking one does not
+            goro::chan<int> c(cap);
+            for (int i = 0; i < cap; ++i) c.send(i);
+            auto sent = std::make_shared<std::atomic<bool>>(false);
+            goro::go([c, sent] {
+              c.send(0);
+              sent->store(true);
+            });
+            goro::sleep_for(1ms);
+            CHECK_FALSE(sent->load());
+            CHECK(goro::select(goro::on_send(c, 0), goro::on_default()) == 1);
+            c.recv();
+          }
+          {  // a closed channel yields its buffered values in order, then nullopt
+            goro::chan<int> c(cap);
+            for (int i = 0; i < cap; ++i) c.send(i);
+            c.close();
+            int wrong = 0;
+            for (int i = 0; i < cap; ++i) wrong += c.recv() != i;
+            CHECK(wrong == 0);
+            CHECK_FALSE(c.recv().has_value());
+            CHECK_FALSE(c.recv().has_value());
+          }
+          {  // close wakes a blocked receiver with nullopt
+            goro::chan<int> c(cap);
+            goro::chan<bool> done;
+            goro::go([c, done] { done.send(!c.recv().has_value()); });
+            goro::sleep_for(1ms);
+            c.close();
+            CHECK(done.recv() == true);
+          }
+          {  // one sender's values arrive intact and in order; many senders' values arrive once
+            goro::chan<int> c(cap);
+            for (int pass = 0; pass < 2; ++pass) {
+              goro::go([c] {
+                for (int i = 0; i < in_order; ++i) c.send(i);
+              });
+              int wrong = 0;
+              for (int i = 0; i < in_order; ++i) wrong += c.recv() != i;
+              CHECK(wrong == 0);
+            }
+            for (int p = 0; p < producers; ++p) {
+              goro::go([c] {
+                for (int i = 0; i < per_producer; ++i) c.send(i);
+              });
+            }
+            goro::chan<std::vector<int>> tallies;
+            for (int p = 0; p < producers; ++p) {
+              goro::go([c, tallies] {
+                std::vector<int> seen(per_producer);
+                for (int i = 0; i < per_producer; ++i) {
+                  ++seen[static_cast<std::size_t>(c.recv().value())];
+                }
+                tallies.send(std::move(seen));
+              });
+            }
+            std::vector<int> total(per_producer);
+            for (int p = 0; p < producers; ++p) {
+              std::vector<int> part = tallies.recv().value();
+              for (std::size_t k = 0; k < total.size(); ++k) total[k] += part[k];
+            }
+            int wrong = 0;
+            for (int t : total) wrong += t != producers;
+            CHECK(wrong == 0);
+          }
+          {  // size and capacity
+            goro::chan<int> c(cap);
+            CHECK(c.size() == 0);
+            CHECK(c.capacity() == static_cast<std::size_t>(cap));
+            for (int i = 0; i < cap; ++i) c.send(i);
+            CHECK(c.size() == static_cast<std::size_t>(cap));
+            CHECK(c.capacity() == static_cast<std::size_t>(cap));
+          }
+        }
+      },
+      goro::options{.workers = 4});
+}
+
+// Go's runtime TestNonblockRecvRace.
+TEST_CASE("a non-blocking select on a closed channel that still holds a value never defaults",
+          "[select][close][go]") {
+  const long rounds = scaled(10000, 100);
+  std::atomic<long> defaulted{0};
+  goro::wait_group wg;
+  goro::run(
+      [&] {
+        for (long i = 0; i < rounds; ++i) {
+          goro::chan<int> c(1);
+          c.send(1);
+          wg.add(1);
+          goro::go([c, &defaulted, &wg] {
+            if (goro::select(goro::on_recv(c), goro::on_default()) == 1) defaulted.fetch_add(1);
+            wg.done();
+          });
+          c.close();
+          c.recv();
+        }
+        wg.wait();
+      },
+      goro::options{.workers = 2});
+  CHECK(defaulted.load() == 0);
+}
+
+// Go's runtime TestNonblockSelectRace.
+TEST_CASE("a non-blocking select sees one of two channels that are never both empty",
+          "[select][default][go]") {
+  const long rounds = scaled(100000, 1000);
+  long defaulted = 0;
+  goro::run(
+      [&] {
+        goro::chan<bool> done(1);
+        for (long i = 0; i < rounds; ++i) {
+          goro::chan<int> c1(1), c2(1);
+          c1.send(1);
+          goro::go([c1, c2, done] {
+            done.send(goro::select(goro::on_recv(c1), goro::on_recv(c2), goro::on_default()) != 2);
+          });
+          c2.send(1);
+          goro::select(goro::on_recv(c1), goro::on_default());
+          if (!done.recv().value()) ++defaulted;
+        }
+      },
+      goro::options{.workers = 2});
+  CHECK(defaulted == 0);
+}
+
+// Go's runtime TestNonblockSelectRace2.
+TEST_CASE("a non-blocking select sees a channel closed while the other is drained",
+          "[select][default][close][go]") {
+  const long rounds = scaled(100000, 1000);
+  long defaulted = 0;
+  goro::run(
+      [&] {
+        goro::chan<bool> done(1);
+        for (long i = 0; i < rounds; ++i) {
+          goro::chan<int> c1(1), c2;
+          c1.send(1);
+          goro::go([c1, c2, done] {
+            done.send(goro::select(goro::on_recv(c1), goro::on_recv(c2), goro::on_default()) != 2);
+          });
+          c2.close();
+          goro::select(goro::on_recv(c1), goro::on_default());
+          if (!done.recv().value()) ++defaulted;
+        }
+      },
+      goro::options{.workers = 2});
+  CHECK(defaulted == 0);
+}
+
+// Go's runtime TestSelfSelect.
+TEST_CASE("selects that send and receive on one channel never receive their own value",
+          "[select][go]") {
+  const int rounds = static_cast<int>(scaled(1000, 5));
+  for (int cap : {0, 10}) {
+    INFO("capacity " << cap);
+    std::atomic<int> self_receives{0};
+    goro::wait_group wg;
+    goro::run(
+        [&] {
+          goro::chan<int> c(cap);
+          for (int p = 0; p < 2; ++p) {
+            wg.add(1);
+            goro::go([c, p, cap, &self_receives, &wg] {
+              auto check = [&](std::optional<int> v) {
+                if (cap == 0 && v == p) self_receives.fetch_add(1);
+              };
+              for (int i = 0; i < rounds; ++i) {
+                if (p == 0 || i % 2 == 0) {
+                  goro::select(goro::on_send(c, p), goro::on_recv(c, check));
+                } else {
+                  goro::select(goro::on_recv(c, check), goro::on_send(c, p));
+                }
+              }
+              wg.done();
+            });
+          }
+          wg.wait();
+        },
+        goro::options{.workers = 2});
+    CHECK(self_receives.load() == 0);
+  }
+}
+
+// Go's runtime TestSelectStress.
+TEST_CASE("plain sends and receives mixed with selects that drop finished channels complete",
+          "[select][nil][stress][go]") {
+  const int n = static_cast<int>(scaled(100000, 100));
+  std::array<std::array<std::atomic<int>, 4>, 2> by_select{};  // [0]: sent, [1]: received
+  goro::wait_group wg;
+  goro::run(
+      [&] {
+        const std::array<goro::chan<int>, 4> c{goro::chan<int>(), goro::chan<int>(),
+                                               goro::chan<int>(2), goro::chan<int>(3)};
+        wg.add(10);
+        for (const goro::chan<int>& ch : c) {
+          goro::go([ch, &wg] {
+            for (int i = 0; i < n; ++i) ch.send(0);
+            wg.done();
+          });
+          goro::go([ch, &wg] {
+            for (int i = 0; i < n; ++i) ch.recv();
+            wg.done();
+          });
+        }
+        goro::go([c, &by_select, &wg] {
+          std::array<goro::chan<int>, 4> live = c;  // a channel is set to nil once it had n
+          std::array<int, 4> count{};
+          auto sent = [&](std::size_t k) {
+            return [&, k] {
+              by_select[0][k].fetch_add(1);
+              if (++count[k] == n) live[k] = nullptr;
+            };
+          };
+          for (int i = 0; i < 4 * n; ++i) {
+            goro::select(goro::on_send(live[3], 0, sent(3)), goro::on_send(live[2], 0, sent(2)),
+                         goro::on_send(live[0], 0, sent(0)), goro::on_send(live[1], 0, sent(1)));
+          }
+          wg.done();
+        });
+        goro::go([c, &by_select, &wg] {
+          std::array<goro::chan<int>, 4> live = c;
+          std::array<int, 4> count{};
+          auto received = [&](std::size_t k) {
+            return [&, k](std::optional<int>) {
+              by_select[1][k].fetch_add(1);
+              if (++count[k] == n) live[k] = nullptr;
+            };
+          };
+          for (int i = 0; i < 4 * n; ++i) {
+            goro::select(goro::on_recv(live[0], received(0)), goro::on_recv(live[1], received(1)),
+                         goro::on_recv(live[2], received(2)), goro::on_recv(live[3], received(3)));
+          }
+          wg.done();
+        });
+        wg.wait();
+      },
+      goro::options{.workers = 10});
+  int wrong = 0;
+  for (const auto& side : by_select) {
+    for (const auto& count : side) wrong += count.load() != n;
+  }
+  CHECK(wrong == 0);
+}
+
+// Go's runtime TestSelectFairness.
+TEST_CASE("a select forwarding from two always-ready channels picks each about half the time",
+          "[select][fairness][go]") {
+  const long trials = scaled(10000, 10);
+  long ones = 0, twos = 0, others = 0;
+  goro::wait_group wg;
+  goro::run(
+      [&] {
+        goro::chan<unsigned char> c1(trials + 1), c2(trials + 1);
+        for (long i = 0; i < trials + 1; ++i) {
+          c1.send(1);
+          c2.send(2);
+        }
+        goro::chan<unsigned char> c3, c4, out, done;
+        wg.add(1);
+        goro::go([c1, c2, c3, c4, out, done, &wg] {
+          for (bool running = true; running;) {
+            unsigned char b = 0;
+            auto take = [&](std::optional<unsigned char> v) { b = v.value(); };
+            goro::select(goro::on_recv(c3, take), goro::on_recv(c4, take), goro::on_recv(c1, take),
+                         goro::on_recv(c2, take));
+            goro::select(
+                goro::on_send(out, b),
+                goro::on_recv(done, [&](std::optional<unsigned char>) { running = false; }));
+          }
+          wg.done();
+        });
+        for (long i = 0; i < trials; ++i) {
+          switch (out.recv().value()) {
+            case 1:
+              ++ones;
+              break;
+            case 2:
+              ++twos;
+              break;
+            default:
+              ++others;
+          }
+        }
+        done.close();
+        wg.wait();
+      },
+      goro::options{.workers = 2});
+  CHECK(others == 0);
+  // Go's bound: the margin of error at a confidence level of six nines.
+  const double error = std::abs(static_cast<double>(ones) / static_cast<double>(trials) - 0.5);
+  INFO(ones << " ones and " << twos << " twos in " << trials << " trials");
+  CHECK(error <= 4.891676 / (2 * std::sqrt(static_cast<double>(trials))));
+}
+
+// Go's runtime TestChanSendInterface.
+TEST_CASE("send cases converting to std::any on a full channel fall to the default",
+          "[select][default][go]") {
+  struct empty {};
+  empty m;
+  empty other;
+  goro::chan<std::any> c(1);
+  c.send(&m);
+  CHECK(goro::select(goro::on_send(c, &m), goro::on_default()) == 1);
+  CHECK(goro::select(goro::on_send(c, &m), goro::on_send(c, &other), goro::on_default()) == 2);
+  REQUIRE(c.size() == 1);
+  CHECK(std::any_cast<empty*>(c.recv().value()) == &m);
+}
+
+// Go's runtime TestPseudoRandomSend.
+TEST_CASE("a select with two send cases on one channel sends both values",
+          "[select][fairness][go]") {
+  constexpr int n = 100;
+  for (int cap : {0, n}) {
+    INFO("capacity " << cap);
+    struct shared {
+      goro::mutex m;
+      std::vector<int> got = std::vector<int>(n);
+    };
+    auto s = std::make_shared<shared>();
+    goro::run(
+        [&] {
+          goro::chan<int> c(cap);
+          s->m.lock();
+          goro::go([c, s] {
+            for (std::size_t i = 0; i < n; ++i) {
+              goro::yield();
+              s->got[i] = c.recv().value();
+            }
+            s->m.unlock();  // unlocked by another goroutine than the one that locked it, as in Go
+          });
+          for (int i = 0; i < n; ++i) goro::select(goro::on_send(c, 1), goro::on_send(c, 0));
+          s->m.lock();  // waits for the receiver
+        },
+        goro::options{.workers = 2});
+    int zeros = 0, ones = 0;
+    for (int v : s->got) {
+      zeros += v == 0;
+      ones += v == 1;
+    }
+    CHECK(zeros + ones == n);
+    CHECK(zeros > n / 10);
+    CHECK(ones > n / 10);
+  }
+}
+
+// Go's runtime TestSelectDuplicateChannel.
+TEST_CASE("a select listing a channel twice leaves that channel's other receivers queued",
+          "[select][go]") {
+  goro::run([] {
+    goro::chan<int> c, d, e;
+    goro::go([c, d, e] {  // A: queued on c twice, then woken through d
+      goro::select(goro::on_recv(c), goro::on_recv(c), goro::on_recv(d));
+      e.send(9);
+    });
+    goro_test::dump_when({"[select]:"});  // A is queued on c first
+    goro::go([c] { c.recv(); });          // B: queued on c after A
+    goro_test::dump_when({"[select]:", "[chan receive]:"});
+    d.send(7);  // wakes A, which must unlink both of its entries from c
+    CHECK(e.recv() == 9);
+    c.send(8);  // must reach B: a corrupted queue would block this forever (a deadlock)
+  });
 }

@@ -9,10 +9,19 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <csignal>
+#include <filesystem>
 #include <mutex>
 #include <optional>
+#include <random>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "support.hpp"
@@ -776,4 +785,461 @@ TEST_CASE("a timer still pending when its run ends fires after the run", "[time]
     CHECK(outlives->c().recv().has_value());
     ticking->stop();
   });
+}
+
+// --- Ports of Go 1.19's time package tests (sleep_test.go, tick_test.go) ---------------------
+
+namespace {
+
+// interrupts_handled: how many signals the handler installed by the test of TestSleep caught.
+std::atomic<int> interrupts_handled{0};
+
+// interrupt_every_thread: sends SIGCHLD to every thread of the process, so that each one blocked
+// in a system call (a worker idle in futex or epoll, a sleeper) returns early with EINTR if a
+// handler is installed without SA_RESTART. Go's time.Interrupt sends SIGCHLD to the process.
+void interrupt_every_thread() {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task", error)) {
+    const long tid = std::stol(entry.path().filename().string());
+    syscall(SYS_tgkill, static_cast<long>(getpid()), tid, SIGCHLD);  // ESRCH if it just exited
+  }
+}
+
+// recv_within: receives from `c`, giving up after `limit` (a lost value fails the test instead
+// of hanging it while other timers are pending).
+std::optional<clock_type::time_point> recv_within(const time_chan& c,
+                                                  std::chrono::nanoseconds limit = 10s) {
+  std::optional<clock_type::time_point> got;
+  const goro::timer give_up(limit);
+  goro::select(goro::on_recv(c, [&](auto v) { got = v; }), goro::on_recv(give_up.c()));
+  return got;
+}
+
+}  // namespace
+
+// Go's time TestSleep.
+TEST_CASE("sleep_for interrupted by signals still sleeps its full duration",
+          "[time][sleep][signal]") {
+  struct sigaction action {};
+  action.sa_handler = [](int) { interrupts_handled.fetch_add(1); };
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;  // no SA_RESTART: blocked system calls fail with EINTR
+  struct sigaction previous {};
+  REQUIRE(sigaction(SIGCHLD, &action, &previous) == 0);
+  goro::wait_group wg;
+  std::atomic<int> early{0};
+  goro::run(
+      [&] {
+        // A second sleeper, likely on the other worker, is interrupted too.
+        wg.add(2);
+        goro::go([&] {
+          const auto start = clock_type::now();
+          goro::sleep_for(100ms);
+          if (clock_type::now() - start < 100ms) early.fetch_add(1);
+          wg.done();
+        });
+        goro::go([&] {
+          goro::sleep_for(50ms);
+          for (int i = 0; i < 5; ++i) {
+            interrupt_every_thread();
+            goro::sleep_for(5ms);
+          }
+          wg.done();
+        });
+        const auto start = clock_type::now();
+        goro::sleep_for(100ms);
+        const auto slept = clock_type::now() - start;
+        const double slept_ms = std::chrono::duration<double, std::milli>(slept).count();
+        INFO("sleep_for(100ms) slept " << slept_ms << " ms");
+        CHECK(slept >= 100ms);
+        wg.wait();
+      },
+      {.workers = 2});
+  sigaction(SIGCHLD, &previous, nullptr);
+  CHECK(early.load() == 0);
+  CHECK(interrupts_handled.load() > 0);
+}
+
+// Go's time TestAfterStress.
+TEST_CASE("a one-nanosecond ticker keeps delivering while another goroutine sleeps in a loop",
+          "[time][ticker][stress]") {
+  std::atomic<bool> stop{false};
+  goro::wait_group wg;
+  goro::run(
+      [&] {
+        wg.add(1);
+        goro::go([&] {
+          while (!stop.load()) {
+            goro::yield();
+            goro::sleep_for(1ns);
+          }
+          wg.done();
+        });
+        goro::ticker tk(1ns);
+        std::optional<clock_type::time_point> previous;
+        int decreasing = 0;
+        for (int i = 0; i < 100; ++i) {
+          const auto v = recv_within(tk.c());
+          REQUIRE(v.has_value());
+          if (previous && *v < *previous) ++decreasing;
+          previous = v;
+        }
+        tk.stop();
+        stop.store(true);
+        wg.wait();
+        CHECK(decreasing == 0);
+      },
+      {.workers = 2});
+}
+
+// Go's time TestAfterTick.
+TEST_CASE("consecutive afters each wait their full duration", "[time][after]") {
+  goro::run(
+      [] {
+        const int count = 10;
+        const auto delta = 10ms;
+        const auto t0 = clock_type::now();
+        for (int i = 0; i < count; ++i) {
+          const auto start = clock_type::now();
+          const auto v = goro::after(delta).recv();
+          REQUIRE(v.has_value());
+          CHECK(*v >= start + delta);
+        }
+        CHECK(clock_type::now() - t0 >= count * delta);
+      },
+      {.workers = 2});
+}
+
+// Go's time TestAfterStop (a timer stands in for each AfterFunc).
+TEST_CASE("stopped timers stay silent while the timers around them fire", "[time][timer]") {
+  goro::run(
+      [] {
+        const time_chan unstopped = goro::after(50ms);
+        // Stopped at once: 200 ms and more of margin before their deadlines.
+        goro::timer t0(200ms);
+        goro::timer t1(250ms);
+        const time_chan later = goro::after(300ms);
+        CHECK(t0.stop());
+        CHECK(t1.stop());
+        CHECK(later.recv().has_value());
+        CHECK(wait_for_value(unstopped));
+        CHECK_FALSE(t0.c().try_recv().has_value());
+        CHECK_FALSE(t1.c().try_recv().has_value());
+        CHECK_FALSE(t1.stop());
+        CHECK_FALSE(t0.stop());
+      },
+      {.workers = 2});
+}
+
+// Go's time TestAfterQueuing.
+TEST_CASE("afters started in any order fire in the order of their deadlines", "[time][after]") {
+  // Go's test checks the order in which the receivers report; that order also depends on when
+  // each receiver goroutine gets to run, so this port checks the times the timers sent instead.
+  // A deadline is known only within the bounds of the clock read before and after the call to
+  // after(); two timers must fire in order when those bounds do not overlap (on one worker the
+  // expired timers fire one after another, in deadline order).
+  const std::vector<int> slots{5, 3, 6, 6, 6, 1, 1, 2, 7, 9, 4, 8, 0};
+  const auto delta = goro::detail::sanitized_build ? 40ms : 20ms;
+  struct bounds {
+    clock_type::time_point earliest, latest;
+  };
+  std::vector<bounds> deadline(slots.size());
+  std::vector<clock_type::time_point> fired(slots.size());
+  goro::run(
+      [&] {
+        goro::chan<std::pair<std::size_t, clock_type::time_point>> results(slots.size());
+        for (std::size_t i = 0; i < slots.size(); ++i) {
+          const auto d = slots[i] * delta;
+          const auto before = clock_type::now();
+          time_chan c = goro::after(d);
+          deadline[i] = {before + d, clock_type::now() + d};
+          goro::go([results, c, i] { results.send({i, *c.recv()}); });
+        }
+        for (std::size_t n = 0; n < slots.size(); ++n) {
+          const auto r = results.recv();
+          REQUIRE(r.has_value());
+          fired[r->first] = r->second;
+        }
+      },
+      {.workers = 1});
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    INFO("slot " << slots[i] << " at index " << i);
+    CHECK(fired[i] >= deadline[i].earliest);
+    for (std::size_t j = 0; j < slots.size(); ++j) {
+      if (deadline[i].latest < deadline[j].earliest) CHECK(fired[i] <= fired[j]);
+    }
+  }
+}
+
+// Go's time TestTimerStopStress.
+TEST_CASE("a hundred goroutines each stop their own pending timer and none of them fires",
+          "[time][timer][stress]") {
+  const int goroutines = static_cast<int>(scaled(100, 5));
+  std::atomic<int> not_stopped{0};
+  std::atomic<int> fired{0};
+  goro::wait_group wg;
+  goro::run(
+      [&] {
+        for (int i = 0; i < goroutines; ++i) {
+          wg.add(1);
+          goro::go([&] {
+            goro::timer t(300ms);
+            goro::sleep_for(50ms);  // 250 ms of margin before the deadline
+            if (!t.stop()) not_stopped.fetch_add(1);
+            goro::sleep_for(300ms);  // past the deadline
+            if (t.c().try_recv()) fired.fetch_add(1);
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      {.workers = 2});
+  CHECK(not_stopped.load() == 0);
+  CHECK(fired.load() == 0);
+}
+
+// Go's time TestSleepZeroDeadlock.
+TEST_CASE("sleep_for zero in a loop beside a busy goroutine never hangs", "[time][sleep]") {
+  goro::run(
+      [] {
+        goro::chan<bool> done;
+        goro::go([done] {
+          for (int i = 0; i < 100; ++i) {
+            std::vector<int> garbage(1000, i);  // Go's test runs the collector here
+            goro::yield();
+          }
+          done.send(true);
+        });
+        for (int i = 0; i < 100; ++i) {
+          goro::sleep_for(0ns);
+          goro::chan<bool> tmp(1);
+          tmp.send(true);
+          CHECK(tmp.recv() == true);
+        }
+        CHECK(done.recv() == true);
+      },
+      {.workers = 4});
+}
+
+// Go's time TestReset.
+TEST_CASE("a timer reset while pending ignores its old deadline and fires at the new one",
+          "[time][timer]") {
+  goro::run(
+      [] {
+        const auto start = clock_type::now();
+        goro::timer t(300ms);
+        goro::sleep_for(50ms);
+        const auto reset_at = clock_type::now();
+        CHECK(t.reset(300ms));             // 250 ms of margin before the old deadline
+        goro::sleep_until(start + 320ms);  // past the old deadline
+        if (const auto early = t.c().try_recv()) CHECK(*early >= reset_at + 300ms);
+        const auto v = recv_within(t.c());
+        REQUIRE(v.has_value());
+        CHECK(*v >= reset_at + 300ms);
+        CHECK_FALSE(t.reset(1ms));  // it had fired
+        CHECK(recv_within(t.c()).has_value());
+      },
+      {.workers = 2});
+}
+
+// Go's time TestOverflowSleep.
+TEST_CASE("sleeps and timers of the largest duration never end and the most negative end at once",
+          "[time][sleep][after]") {
+  constexpr auto big = std::chrono::nanoseconds::max();
+  constexpr auto neg = std::chrono::nanoseconds::min();
+  std::atomic<bool> big_sleep_returned{false};
+  goro::run(
+      [&] {
+        // Unwound at its sleep when main returns; it must not wake before.
+        goro::go([&] {
+          goro::sleep_for(big);
+          big_sleep_returned.store(true);
+        });
+        goro::go([&] {
+          goro::sleep_until(clock_type::time_point::max());
+          big_sleep_returned.store(true);
+        });
+        CHECK(goro::select(goro::on_recv(goro::after(big)), goro::on_recv(goro::after(25ms))) == 1);
+        // Nor do they hold back other timers.
+        goro::timer t(big);
+        goro::ticker tk(big);
+        CHECK(goro::after(5ms).recv().has_value());
+        CHECK_FALSE(t.c().try_recv().has_value());
+        CHECK_FALSE(tk.c().try_recv().has_value());
+        CHECK(t.stop());
+        tk.stop();
+
+        goro::sleep_for(neg);  // returns at once
+        CHECK(goro::select(goro::on_recv(goro::after(neg)), goro::on_recv(goro::after(1s))) == 0);
+        goro::timer negative(neg);
+        CHECK(recv_within(negative.c(), 1s).has_value());
+        CHECK_FALSE(negative.reset(big));
+        CHECK(negative.stop());
+      },
+      {.workers = 2});
+  CHECK_FALSE(big_sleep_returned.load());
+}
+
+// Go's time TestZeroTimer.
+TEST_CASE("a zero-duration timer always delivers", "[time][timer][stress]") {
+  const long n = scaled(300000, 30);
+  long received = 0;
+  goro::run(
+      [&] {
+        for (long i = 0; i < n; ++i) {
+          goro::timer t(0ns);
+          if (t.c().recv()) ++received;  // a lost value is a deadlock: run throws
+        }
+      },
+      {.workers = 2});
+  CHECK(received == n);
+}
+
+// Go's time TestTimerModifiedEarlier.
+TEST_CASE("a timer stopped and reset into the past many times over still fires", "[time][timer]") {
+  // Go's test resets to the Unix epoch: decades in the past.
+  const auto past = -std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  const int count = static_cast<int>(scaled(1000, 5));
+  int lost = 0;
+  goro::run(
+      [&] {
+        for (int i = 0; i < count; ++i) {
+          goro::timer t(1h);
+          for (int j = 0; j < 10; ++j) {
+            if (!t.stop()) t.c().recv();
+            t.reset(past);
+          }
+          const goro::timer deadline(10s);
+          if (goro::select(goro::on_recv(t.c()), goro::on_recv(deadline.c())) != 0) ++lost;
+        }
+      },
+      {.workers = 2});
+  CHECK(lost == 0);
+}
+
+// Go's time TestAdjustTimers.
+TEST_CASE("timers moved later and back to now in random order all keep Go's results",
+          "[time][timer]") {
+  const auto seed = std::random_device{}();
+  INFO("seed " << seed);
+  std::mt19937 random(seed);
+  int wrong = 0;
+  int lost = 0;
+  goro::run(
+      [&] {
+        std::vector<std::optional<goro::timer>> timers(100);
+        std::vector<int> states(timers.size(), 0);
+        std::vector<std::size_t> indices(timers.size());
+        for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = i;
+        std::shuffle(indices.begin(), indices.end(), random);
+        while (!indices.empty()) {
+          const std::size_t ii =
+              std::uniform_int_distribution<std::size_t>(0, indices.size() - 1)(random);
+          const std::size_t i = indices[ii];
+          const int state = states[i]++;
+          switch (state) {
+            case 0:
+              timers[i].emplace(0ns);
+              break;
+            case 1:  // the timer is now idle
+              if (!recv_within(timers[i]->c())) ++lost;
+              break;
+            case 2:  // reset to long durations, which are stopped next
+              if (timers[i]->reset(1min)) ++wrong;
+              break;
+            case 4:
+              if (timers[i]->reset(3min)) ++wrong;
+              break;
+            case 6:
+              if (timers[i]->reset(2min)) ++wrong;
+              break;
+            case 3:
+            case 5:
+            case 7:  // stop and drain
+              if (!timers[i]->stop() && !recv_within(timers[i]->c())) ++lost;
+              break;
+            case 8:  // a short timer, received without waiting long
+              if (timers[i]->reset(0ns)) ++wrong;
+              break;
+            case 9:
+              if (!recv_within(timers[i]->c())) ++lost;
+              break;
+            case 10:  // done: removed
+              indices[ii] = indices.back();
+              indices.pop_back();
+              break;
+            default:
+              break;
+          }
+        }
+      },
+      {.workers = 2});
+  CHECK(wrong == 0);
+  CHECK(lost == 0);
+}
+
+// Go's time TestTicker.
+TEST_CASE("a ticker reset while ticking switches to the new period and stop ends its ticks",
+          "[time][ticker]") {
+  goro::run(
+      [] {
+        const int count = 10;
+        const auto delta = 10ms;
+        const auto t0 = clock_type::now();
+        goro::ticker tk(delta);
+        for (int i = 1; i <= count / 2; ++i) {
+          const auto v = recv_within(tk.c());
+          REQUIRE(v.has_value());
+          CHECK(*v >= t0 + i * delta);
+        }
+        const auto reset_at = clock_type::now();
+        tk.reset(2 * delta);
+        // A tick of the old period sent before the reset may be waiting (reset does not drain
+        // the channel, as in Go): its time is before the first deadline of the new period.
+        int first = 1;
+        if (const auto v = tk.c().try_recv(); v && *v >= reset_at + 2 * delta) ++first;
+        for (int i = first; i <= count / 2; ++i) {
+          const auto v = recv_within(tk.c());
+          REQUIRE(v.has_value());
+          CHECK(*v >= reset_at + i * 2 * delta);
+        }
+        tk.stop();
+        const auto stopped_at = clock_type::now();
+        CHECK(stopped_at - t0 >= 3 * delta * (count / 2));
+        // A tick sent before stop() returned may be waiting; nothing comes after it.
+        goro::sleep_for(2 * delta);
+        if (const auto v = tk.c().try_recv()) CHECK(*v <= stopped_at);
+        goro::sleep_for(2 * delta);
+        CHECK_FALSE(tk.c().try_recv().has_value());
+      },
+      {.workers = 2});
+}
+
+// Go's time TestTickerStopWithDirectInitialization: goro has no ticker without a timer behind
+// it; the nearest is a moved-from ticker.
+TEST_CASE("stop on a moved-from ticker does nothing", "[time][ticker]") {
+  goro::ticker a(1h);
+  goro::ticker b(std::move(a));
+  a.stop();               // NOLINT(bugprone-use-after-move): documented state
+  CHECK(a.c().is_nil());  // NOLINT(bugprone-use-after-move)
+  CHECK_THROWS_AS(a.reset(1ms), goro::error);
+  b.stop();
+  CHECK_FALSE(b.c().try_recv().has_value());
+}
+
+// Go's time TestTeardown.
+TEST_CASE("tickers started and stopped one after another each tick", "[time][ticker]") {
+  goro::run(
+      [] {
+        for (int i = 0; i < 3; ++i) {
+          const auto start = clock_type::now();
+          goro::ticker tk(20ms);
+          const auto v = recv_within(tk.c());
+          REQUIRE(v.has_value());
+          CHECK(*v >= start + 20ms);
+          tk.stop();
+        }
+      },
+      {.workers = 2});
 }
