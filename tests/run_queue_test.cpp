@@ -23,20 +23,36 @@ void push_back(local_run_queue& q, goroutine* g) {
 
 }  // namespace
 
-TEST_CASE("local_run_queue pops next first, then the newest, and the oldest when fair",
+TEST_CASE("local_run_queue pops next first, then the newest, or the oldest when fair",
           "[run_queue]") {
-  std::vector<goroutine> g(4);
+  using pick = local_run_queue::pick;
+  std::vector<goroutine> g(5);
   local_run_queue q;
   push_back(q, &g[0]);
   push_back(q, &g[1]);
   push_back(q, &g[2]);
-  CHECK(q.push_next(&g[3]) == nullptr);
-  CHECK(q.pop(false) == &g[3]);
-  CHECK(q.pop(false) == &g[2]);
-  CHECK(q.pop(true) == &g[0]);
-  CHECK(q.pop(false) == &g[1]);
-  CHECK(q.pop(false) == nullptr);
+  push_back(q, &g[3]);
+  CHECK(q.push_next(&g[4]) == nullptr);
+  CHECK(q.pop(pick::oldest) == &g[4]);  // next still comes first
+  CHECK(q.pop(pick::newest) == &g[3]);
+  CHECK(q.pop(pick::oldest) == &g[0]);
+  CHECK(q.pop(pick::newest) == &g[2]);
+  CHECK(q.pop(pick::newest) == &g[1]);
+  CHECK(q.pop(pick::newest) == nullptr);
   CHECK_FALSE(q.has_work());
+}
+
+TEST_CASE("local_run_queue takes the oldest before next when a time slice ends", "[run_queue]") {
+  using pick = local_run_queue::pick;
+  std::vector<goroutine> g(3);
+  local_run_queue q;
+  push_back(q, &g[0]);
+  push_back(q, &g[1]);
+  CHECK(q.push_next(&g[2]) == nullptr);
+  CHECK(q.pop(pick::oldest_before_next) == &g[0]);
+  CHECK(q.pop(pick::oldest_before_next) == &g[1]);
+  CHECK(q.pop(pick::oldest_before_next) == &g[2]);  // next, once the ring is empty
+  CHECK(q.pop(pick::oldest_before_next) == nullptr);
 }
 
 TEST_CASE("local_run_queue spills its older half and the new goroutine when full", "[run_queue]") {
@@ -73,8 +89,8 @@ TEST_CASE("thieves take half the ring, none below their minimum, and next on req
     CHECK(loot[0] == &g[0]);
     CHECK(loot[1] == &g[1]);
     CHECK(loot[2] == &g[2]);
-    CHECK(q.pop(false) == &g[4]);
-    CHECK(q.pop(false) == &g[3]);
+    CHECK(q.pop(local_run_queue::pick::newest) == &g[4]);
+    CHECK(q.pop(local_run_queue::pick::newest) == &g[3]);
   }
   SECTION("next goes only to a thief that asks for it, and only with the ring empty") {
     CHECK(q.push_next(&g[0]) == nullptr);

@@ -797,8 +797,53 @@ TEST_CASE("a million parked goroutines fit with the default options", "[runtime]
 // visible effect, no idle worker beside a queued goroutine, is covered by "a goroutine readied
 // by one that never blocks is taken by another worker" and "goroutines queued behind one that
 // never blocks are taken by another worker". The first half of TestNumGoroutine (1 at the start
-// of main) is covered by "num_goroutines counts live goroutines, main included". TestPingPongHog
-// is not kept: goro fails its bound (it shares a worker per handoff, not per time slice).
+// of main) is covered by "num_goroutines counts live goroutines, main included".
+
+// Go's runtime TestPingPongHog. Two pairs of goroutines hand a job back and forth on one worker,
+// one pair a job a thousand times longer than the other's. Each handoff readies the partner in
+// the worker's `next` slot, where it inherits the time slice (scheduler::time_slice_over), so
+// each pair keeps the worker for about one slice at a time and both count at about the same
+// rate. Without slices each pair would get the worker for the same number of handoffs, and the
+// counts would be about 1000 times apart. The count loop has a compiler barrier so that it
+// cannot be folded into one addition (Go's compiler does not fold it either). Skipped under the
+// sanitizers, as Go skips it under -race: they slow the two loops unequally.
+TEST_CASE("a pair handing off long jobs does not starve a pair handing off short ones",
+          "[runtime][fairness]") {
+  if (goro::detail::sanitized_build) return;
+  static long hog_count = 0;
+  static long light_count = 0;
+  hog_count = light_count = 0;
+  goro::run(
+      [] {
+        goro::chan<bool> done;
+        goro::chan<bool> hog_chan;
+        goro::chan<bool> light_chan;
+        auto member = [done](long limit, long* counter, goro::chan<bool> wake) {
+          for (;;) {
+            bool woken = false;
+            goro::select(goro::on_recv(done), goro::on_recv(wake, [&](auto) { woken = true; }));
+            if (!woken) return;
+            for (long i = 0; i < limit; ++i) {
+              ++*counter;
+              std::atomic_signal_fence(std::memory_order_seq_cst);
+            }
+            wake.send(true);
+          }
+        };
+        for (int i = 0; i < 2; ++i) goro::go(member, 1'000'000L, &hog_count, hog_chan);
+        for (int i = 0; i < 2; ++i) goro::go(member, 1'000L, &light_count, light_chan);
+        hog_chan.send(true);
+        light_chan.send(true);
+        goro::sleep_for(100ms);
+        done.close();
+        hog_chan.recv();
+        light_chan.recv();
+      },
+      with_workers(1));
+  INFO("hog " << hog_count << ", light " << light_count);
+  CHECK(hog_count / 20 <= light_count);  // within a factor of 20, Go's bound
+  CHECK(light_count / 20 <= hog_count);
+}
 
 // Go's runtime TestYieldProgress.
 TEST_CASE("a goroutine polling a channel between yields sees a value sent after a sleep",

@@ -4,12 +4,14 @@
 // spawned or woken by the running one, run before anything else — and a ring of `capacity`
 // slots guarded by a spinlock: the owner pushes and pops at the back (newest first, so a spawn
 // tree runs depth-first and its stacks stay hot), takes from the front every 61st schedule
-// (fairness: nothing waits behind an endless stream of new work), and puts yielded goroutines at
-// the front; thieves take half of a ring of two or more from the front (the oldest, largest
-// pieces of work), and a lone goroutine (a ring of one, or `next`) only from an owner that has
-// been stuck on one goroutine (scheduler::stuck). The ring uses a plain spinlock rather than a
-// Chase-Lev deque: the owner's cost is one uncontended atomic exchange either way, and the lock
-// allows every one of these disciplines.
+// (fairness: nothing waits behind an endless stream of new work) and, before `next`, when a
+// time slice ends (nothing waits behind goroutines that hand the worker to each other through
+// `next`; see scheduler::time_slice_over), and puts yielded goroutines at the front; thieves take
+// half of a ring of two or more from the front (the oldest, largest pieces of work), and a lone
+// goroutine (a ring of one, or `next`) only from an owner that has been stuck on one goroutine
+// (scheduler::stuck). The ring uses a plain spinlock rather than a Chase-Lev deque: the owner's
+// cost is one uncontended atomic exchange either way, and the lock allows every one of these
+// disciplines.
 //
 // global_run_queue: goroutines spawned or woken by plain threads, and the overflow of full local
 // queues. An intrusive FIFO through goroutine::next.
@@ -86,15 +88,23 @@ class local_run_queue {
     publish_size();
   }
 
-  // pop: owner only: `next` first, then the newest. `fair` takes the oldest of the ring first.
-  goroutine* pop(bool fair) noexcept {
-    if (!fair) {
+  // pick: which goroutine pop takes.
+  enum class pick {
+    newest,              // `next`, else the newest of the ring (the usual schedule)
+    oldest,              // `next`, else the oldest of the ring (every 61st schedule)
+    oldest_before_next,  // the oldest of the ring, else `next` (a time slice has ended)
+  };
+
+  // pop: owner only; see pick.
+  goroutine* pop(pick which) noexcept {
+    if (which != pick::oldest_before_next) {
       if (goroutine* g = take_next()) return g;
     }
     if (size_hint_.load(std::memory_order_relaxed) != 0) {
       std::lock_guard guard(lock_);
       if (count() > 0) {
-        goroutine* g = fair ? ring_[head_++ % capacity] : ring_[--tail_ % capacity];
+        goroutine* g =
+            which == pick::newest ? ring_[--tail_ % capacity] : ring_[head_++ % capacity];
         publish_size();
         return g;
       }

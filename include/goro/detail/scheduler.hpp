@@ -905,12 +905,12 @@ class scheduler {
 
  private:
   goroutine* direct_successor(worker& w, goroutine& g, const switch_action& action) {
-    if ((w.tick + 1) % 61 == 0 || stopping_.load(std::memory_order_relaxed) ||
+    if ((w.tick + 1) % 61 == 0 || time_slice_over(w) || stopping_.load(std::memory_order_relaxed) ||
         (action.what == switch_action::kind::exit && g.is_main) || timer_may_be_due(w) ||
         (chaos_ && w.random() % 2 == 0)) {
       return nullptr;
     }
-    goroutine* next = w.queue.pop(false);
+    goroutine* next = w.queue.pop(local_run_queue::pick::newest);
     if (next != nullptr) ++w.tick;
     return next;
   }
@@ -990,7 +990,9 @@ class scheduler {
     if (goroutine* g = std::exchange(w.start_next, nullptr)) return g;
     for (;;) {
       if (shutdown_.load(std::memory_order_acquire)) return nullptr;
-      const bool fair = ++w.tick % 61 == 0 || (chaos_ && w.random() % 3 == 0);
+      ++w.tick;
+      const bool slice_ended = end_time_slice(w);
+      const bool fair = slice_ended || w.tick % 61 == 0 || (chaos_ && w.random() % 3 == 0);
       if (fair) {
         // The network first: with the global queue never empty (e.g. more goroutines that loop
         // on yield than a local queue holds), polling after a successful take would never
@@ -999,7 +1001,7 @@ class scheduler {
         if (goroutine* g = take_global(w, 1)) return g;
       }
       run_timers(w, false);
-      if (goroutine* g = w.queue.pop(fair)) return g;
+      if (goroutine* g = w.queue.pop(pick_for(slice_ended, fair))) return g;
       if (goroutine* g = take_global(w, local_run_queue::capacity / 2)) return g;
       if (netpoll_.waiters.load(std::memory_order_relaxed) > 0 && poll_network(false) > 0) continue;
       if (goroutine* g = steal(w)) return g;
@@ -1034,6 +1036,34 @@ class scheduler {
       if (to_nanoseconds(*now) >= due) fired += owner->timers.run_expired(*now, true);
     }
     return fired;
+  }
+
+  static local_run_queue::pick pick_for(bool slice_ended, bool fair) noexcept {
+    using pick = local_run_queue::pick;
+    return slice_ended ? pick::oldest_before_next : fair ? pick::oldest : pick::newest;
+  }
+
+  // time_slice_over: whether the worker's time slice has ended. Goroutines that hand the
+  // worker to each other through the `next` slot (a send readies the receiver there) share one
+  // slice, as in Go, where the goroutine in runnext inherits the time slice: without a limit, a
+  // pair handing off long jobs would get the worker as often as a pair handing off short ones,
+  // and so far more of its time. goro cannot preempt, so the slice ends at the first switch
+  // after time_slice_ns (Go's forcePreemptNS), and that switch takes the oldest goroutine of
+  // the queue instead of `next`. The coarse clock (4 ns a read) is read every 16th schedule.
+  bool time_slice_over(worker& w) const noexcept {
+    if (w.slice_over) return true;
+    if (w.tick % 16 != 0) return false;
+    w.slice_over = coarse_now_ns() - w.slice_start >= time_slice_ns;
+    return w.slice_over;
+  }
+
+  // end_time_slice: in find_runnable, whether this schedule ends a time slice (and so must be
+  // fair); if it does, the next slice starts now.
+  bool end_time_slice(worker& w) const noexcept {
+    if (!time_slice_over(w)) return false;
+    w.slice_over = false;
+    w.slice_start = coarse_now_ns();
+    return true;
   }
 
   // timer_may_be_due: whether run_timers(w, false) would find a timer to fire, read the same
@@ -1371,6 +1401,8 @@ class scheduler {
   const std::int64_t coarse_slack_ns_ = coarse_clock_slack_ns();
   // How late a worker's expired timer may be before a busy other worker fires it (run_timers).
   static constexpr std::int64_t foreign_timer_delay_ns = 50'000;
+  // How long goroutines may keep their worker by handing it to each other (time_slice_over).
+  static constexpr std::int64_t time_slice_ns = 10'000'000;
   alignas(cache_line_size) global_run_queue global_;
   alignas(cache_line_size) goroutine_registry registry_;
   alignas(cache_line_size) stack_pool stacks_;

@@ -48,6 +48,8 @@ struct alignas(cache_line_size) worker {
   thread_sanitizer_state sanitizer;
   eh_globals_layout* exceptions = nullptr;  // this thread's C++ exception state
   std::uint32_t tick = 0;                   // schedules since the run started
+  std::int64_t slice_start = 0;             // coarse clock when the current time slice began
+  bool slice_over = false;                  // the time slice ended; the next schedule is fair
   std::atomic<std::uint64_t> progress{0};   // bumped per schedule; thieves read it (stuck check)
   bool spinning = false;                    // counted in scheduler::spinning_
 
