@@ -14,9 +14,12 @@
 #include <atomic>
 #include <cmath>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "support.hpp"
@@ -864,4 +867,60 @@ TEST_CASE("a select listing a channel twice leaves that channel's other receiver
     CHECK(e.recv() == 9);
     c.send(8);  // must reach B: a corrupted queue would block this forever (a deadlock)
   });
+}
+
+// Go's runtime TestChanSendBarrier and TestChanSendSelectBarrier (chanbarrier_test.go). Each
+// request starts a goroutine that answers it over an unbuffered channel, by a plain send or by a
+// select that could also give up on a channel nobody closes; the requester yields after taking
+// the answer. Go's test checks that the pointer it receives is intact while the collector runs;
+// here each answer is a heap object that must arrive whole, exactly once per request.
+TEST_CASE("requests answered by a goroutine each over an unbuffered channel all arrive intact",
+          "[select][chan][stress][go]") {
+  struct answer {
+    std::unique_ptr<int> response;  // none, as in Go's test
+    std::string error;
+  };
+  const bool use_select = GENERATE(false, true);
+  constexpr int requesters = 10;
+  const long requests = scaled(1000, 50);  // a goroutine per request: slow under TSan
+  std::atomic<long> wrong{0};
+  goro::wait_group finished;
+  goro::mutex global_mutex;
+  std::vector<char> global;  // guarded by global_mutex
+  goro::run(
+      [&] {
+        for (int i = 0; i < requesters; ++i) {
+          finished.add(1);
+          goro::go([&, use_select] {
+            std::vector<char> garbage;
+            for (long j = 0; j < requests; ++j) {
+              goro::chan<std::unique_ptr<answer>> ch;
+              goro::chan<std::monostate> done;
+              auto make_answer = [] {
+                return std::make_unique<answer>(answer{nullptr, "my error"});
+              };
+              if (use_select) {
+                goro::go([ch, done, make_answer] {
+                  goro::select(goro::on_send(ch, make_answer()), goro::on_recv(done));
+                });
+              } else {
+                goro::go([ch, make_answer] { ch.send(make_answer()); });
+              }
+              const std::optional<std::unique_ptr<answer>> r = ch.recv();
+              goro::yield();
+              if (!r || !*r || (*r)->response || (*r)->error != "my error") wrong.fetch_add(1);
+              garbage.assign(1024, static_cast<char>(j));
+            }
+            {
+              std::lock_guard lock(global_mutex);
+              global = std::move(garbage);
+            }
+            finished.done();
+          });
+        }
+        finished.wait();
+      },
+      goro::options{.workers = 2});
+  CHECK(wrong.load() == 0);
+  CHECK(global.size() == 1024);
 }
