@@ -807,8 +807,7 @@ TEST_CASE("a million parked goroutines fit with the default options", "[runtime]
 // counts would be about 1000 times apart. The count loop has a compiler barrier so that it
 // cannot be folded into one addition (Go's compiler does not fold it either). Skipped under the
 // sanitizers, as Go skips it under -race: they slow the two loops unequally. Skipped under
-// GORO_CHAOS too, whose random yields at every channel operation give the worker away in the
-// middle of a slice, far more often in the light pair's than in the hog pair's.
+// GORO_CHAOS too, which has no time slices (its schedule depends on its seed alone).
 TEST_CASE("a pair handing off long jobs does not starve a pair handing off short ones",
           "[runtime][fairness]") {
   if (goro::detail::sanitized_build || goro_test::chaos_scheduling()) return;

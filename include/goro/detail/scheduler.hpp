@@ -1050,9 +1050,10 @@ class scheduler {
   // and so far more of its time. goro cannot preempt, so the slice ends at the first switch
   // after time_slice_ns (Go's forcePreemptNS), and that switch takes the oldest goroutine of
   // the queue instead of `next`. The coarse clock (4 ns a read) is read every 16th schedule.
+  // There are no slices under GORO_CHAOS: its schedule must depend on nothing but its seed.
   bool time_slice_over(worker& w) const noexcept {
     if (w.slice_over) return true;
-    if (w.tick % 16 != 0) return false;
+    if (w.tick % 16 != 0 || chaos_) return false;
     w.slice_over = coarse_now_ns() - w.slice_start >= time_slice_ns;
     return w.slice_over;
   }
