@@ -1038,6 +1038,7 @@ class scheduler {
     return fired;
   }
 
+  // pick_for: which goroutine find_runnable takes from the local queue (run_queue.hpp).
   static local_run_queue::pick pick_for(bool slice_ended, bool fair) noexcept {
     using pick = local_run_queue::pick;
     return slice_ended ? pick::oldest_before_next : fair ? pick::oldest : pick::newest;
