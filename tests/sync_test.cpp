@@ -1375,34 +1375,55 @@ bool signalled(const goro::chan<T>& ch, std::chrono::nanoseconds limit) {
 
 }  // namespace
 
-// Go's sync TestSemaphore (the runtime semaphore it hammers is goro::semaphore here).
-TEST_CASE("a one-permit semaphore survives ten parties hammering acquire and release",
-          "[sync][semaphore][go]") {
-  const bool with_threads = GENERATE(false, true);
-  const long loops = scaled(1000, 10);
+namespace {
+
+// exclusion_probe: counts the times a party found another inside the section it guards.
+struct exclusion_probe {
   std::atomic<int> inside{0};
   std::atomic<int> overlaps{0};
-  goro::semaphore s(1);
+  void pass_through() {
+    if (inside.fetch_add(1) != 0) overlaps.fetch_add(1);
+    inside.fetch_sub(1);
+  }
+};
+
+// in_ten_parties: runs `body` on ten parties at once, every second one a plain thread when
+// `with_threads`, and returns once all ten have finished. Go's sync tests hammer this way.
+template <class F>
+void in_ten_parties(unsigned workers, bool with_threads, F body) {
   goro::run(
       [&] {
         goro::chan<bool> cdone;
         std::vector<std::thread> threads;
         for (int i = 0; i < 10; ++i) {
-          go_or_thread(with_threads && i % 2 == 1, threads, [&, cdone] {
-            for (long j = 0; j < loops; ++j) {
-              s.acquire();
-              if (inside.fetch_add(1) != 0) overlaps.fetch_add(1);
-              inside.fetch_sub(1);
-              s.release();
-            }
+          go_or_thread(with_threads && i % 2 == 1, threads, [&body, cdone] {
+            body();
             cdone.send(true);
           });
         }
         for (int i = 0; i < 10; ++i) cdone.recv();
         join_all(threads);
       },
-      goro::options{.workers = 2});
-  CHECK(overlaps.load() == 0);
+      goro::options{.workers = workers});
+}
+
+}  // namespace
+
+// Go's sync TestSemaphore (the runtime semaphore it hammers is goro::semaphore here).
+TEST_CASE("a one-permit semaphore survives ten parties hammering acquire and release",
+          "[sync][semaphore][go]") {
+  const bool with_threads = GENERATE(false, true);
+  const long loops = scaled(1000, 10);
+  exclusion_probe probe;
+  goro::semaphore s(1);
+  in_ten_parties(2, with_threads, [&] {
+    for (long j = 0; j < loops; ++j) {
+      s.acquire();
+      probe.pass_through();
+      s.release();
+    }
+  });
+  CHECK(probe.overlaps.load() == 0);
   CHECK(s.try_acquire(1));
 }
 
@@ -1412,37 +1433,23 @@ TEST_CASE("mutex survives ten parties mixing lock and try_lock", "[sync][mutex][
   const unsigned workers = GENERATE(1u, 2u, 4u);
   const bool with_threads = GENERATE(false, true);
   const long loops = scaled(1000, 10);
-  std::atomic<int> inside{0};
-  std::atomic<int> overlaps{0};
+  exclusion_probe probe;
   goro::mutex m;
-  goro::run(
-      [&] {
-        goro::chan<bool> cdone;
-        std::vector<std::thread> threads;
-        for (int i = 0; i < 10; ++i) {
-          go_or_thread(with_threads && i % 2 == 1, threads, [&, cdone] {
-            for (long j = 0; j < loops; ++j) {
-              if (j % 3 == 0) {
-                if (m.try_lock()) {
-                  if (inside.fetch_add(1) != 0) overlaps.fetch_add(1);
-                  inside.fetch_sub(1);
-                  m.unlock();
-                }
-                continue;
-              }
-              m.lock();
-              if (inside.fetch_add(1) != 0) overlaps.fetch_add(1);
-              inside.fetch_sub(1);
-              m.unlock();
-            }
-            cdone.send(true);
-          });
+  in_ten_parties(workers, with_threads, [&] {
+    for (long j = 0; j < loops; ++j) {
+      if (j % 3 == 0) {
+        if (m.try_lock()) {
+          probe.pass_through();
+          m.unlock();
         }
-        for (int i = 0; i < 10; ++i) cdone.recv();
-        join_all(threads);
-      },
-      goro::options{.workers = workers});
-  CHECK(overlaps.load() == 0);
+        continue;
+      }
+      m.lock();
+      probe.pass_through();
+      m.unlock();
+    }
+  });
+  CHECK(probe.overlaps.load() == 0);
   CHECK(m.try_lock());
   m.unlock();
 }
