@@ -548,15 +548,22 @@ TEST_CASE("blocking runs a call on a helper while the worker runs other goroutin
         });
         const auto worker_thread = std::this_thread::get_id();
         std::thread::id helper_thread;
+        // The call blocks its thread until the other goroutine has looped 1000 times, which it
+        // can do only if the only worker runs it meanwhile. Counted, not timed: a loaded
+        // machine may pause the worker for longer than any fixed sleep.
+        constexpr int loops = 1000;
         int value = goro::blocking([&] {
           helper_thread = std::this_thread::get_id();
-          std::this_thread::sleep_for(50ms);  // blocks the helper thread, not the worker
+          const auto give_up = std::chrono::steady_clock::now() + 10s;
+          while (progress.load() < loops && std::chrono::steady_clock::now() < give_up) {
+            std::this_thread::sleep_for(1ms);
+          }
           return 99;
         });
         call_done.store(true);
         CHECK(value == 99);
         CHECK(helper_thread != worker_thread);
-        CHECK(progress.load() > 10);  // the only worker kept running the other goroutine
+        CHECK(progress.load() >= loops);  // the only worker kept running the other goroutine
         wg.wait();
       },
       with_workers(1));
