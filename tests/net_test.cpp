@@ -1076,8 +1076,11 @@ TEST_CASE("sockets made in one run work in the next run and between runs", "[net
 }
 
 TEST_CASE("a goroutine blocked on a socket is not a deadlock, and dump shows it in io", "[net]") {
-  // The peer is another process, which writes after a while: while main waits, no timer, no
-  // plain thread and no other goroutine exists — only the socket can wake it.
+  // The peer is another process. A goroutine waits until dump shows main in [io], then tells the
+  // peer through a pipe and returns; the peer writes 200 ms later. For those 200 ms no timer, no
+  // plain thread and no other goroutine exists — only the socket can wake main. (The peer used to
+  // write 200 ms after it started: under ThreadSanitizer on a loaded machine that window closed
+  // before the goroutine had seen main in [io].)
   raw_socket listening(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in at{};
   at.sin_family = AF_INET;
@@ -1086,28 +1089,39 @@ TEST_CASE("a goroutine blocked on a socket is not a deadlock, and dump shows it 
   ::listen(listening.fd, 4);
   socklen_t len = sizeof at;
   getsockname(listening.fd, reinterpret_cast<sockaddr*>(&at), &len);
+  int go_ahead[2];
+  REQUIRE(::pipe2(go_ahead, O_CLOEXEC) == 0);
   std::fflush(nullptr);
   const pid_t child = fork();
   if (child == 0) {
+    ::close(go_ahead[1]);
+    char byte = 0;
+    if (::read(go_ahead[0], &byte, 1) != 1) _exit(2);  // the parent gave up
     usleep(200'000);
     const int c = ::accept(listening.fd, nullptr, nullptr);
     [[maybe_unused]] ssize_t n = ::write(c, "!", 1);
     _exit(0);
   }
   REQUIRE(child > 0);
+  ::close(go_ahead[0]);
+  raw_socket to_peer(go_ahead[1]);
   std::size_t got = 0;
   std::string error;
   std::string dump;
   try {
     goro::run([&] {
       goro::net::conn c = goro::net::dial("127.0.0.1:" + std::to_string(ntohs(at.sin_port)));
-      goro::go([&] { dump = goro_test::dump_when({"goroutine 1 [io]"}); });
+      goro::go([&] {
+        dump = goro_test::dump_when({"goroutine 1 [io]"});
+        [[maybe_unused]] ssize_t n = ::write(to_peer.fd, "!", 1);
+      });
       std::array<std::byte, 4> buf;
       got = c.read(buf);  // no deadline
     });
   } catch (const std::exception& e) {
     error = e.what();
   }
+  ::close(std::exchange(to_peer.fd, -1));  // a peer still waiting for the word exits
   int status = 0;
   waitpid(child, &status, 0);
   INFO(error);
