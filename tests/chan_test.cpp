@@ -162,7 +162,7 @@ TEST_CASE("a sender blocked on a channel that gets closed throws channel_closed"
         wg.done();
       });
     }
-    goro::sleep_for(20ms);  // most, if not all, are blocked by now
+    goro_test::dump_when({"[chan send]"});  // at least one is blocked
     ch.close();
     wg.wait();
   });

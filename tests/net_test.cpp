@@ -523,7 +523,7 @@ TEST_CASE("close from another goroutine wakes a blocked read, write and accept w
           }
           wg.done();
         });
-        goro::sleep_for(50ms);  // let all three block
+        goro_test::dump_when_count("[io]", 3);  // all three block
         const std::string idle_address = idle.address();
         reader.close();
         writer.close();
@@ -1291,7 +1291,9 @@ TEST_CASE(
           }
           wg.done();
         });
-        goro::sleep_for(30ms);  // both block
+        // Both block before the objects go (a guessed 30 ms sleep once let the read start on a
+        // conn already deleted).
+        goro_test::dump_when_count("[io]", 2);
         ln->close();
         delete ln;
         c->close();

@@ -112,21 +112,40 @@ inline bool chaos_scheduling() {
   return std::getenv("GORO_CHAOS") != nullptr;
 }
 
-// dump_when: from a goroutine, the text of goro::dump() once it shows every one of `states`
-// (e.g. "[chan receive]:"), polled every millisecond for at most 10 s, else the last dump. A
-// test that needs other goroutines parked waits for it instead of sleeping a guess: under a
-// sanitizer on a virtual machine, starting a goroutine has taken more than 10 ms.
-inline std::string dump_when(std::initializer_list<std::string_view> states) {
+// dump_until: from a goroutine, the text of goro::dump() once `shows(text)` holds, polled every
+// millisecond for at most 10 s, else the last dump. A test that needs other goroutines parked
+// waits for it instead of sleeping a guess: under a sanitizer on a virtual machine, starting a
+// goroutine has taken more than 10 ms.
+template <class Predicate>
+std::string dump_until(Predicate shows) {
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   for (;;) {
     std::ostringstream out;
     goro::dump(out);
     std::string text = out.str();
-    bool all = true;
-    for (std::string_view state : states) all = all && text.find(state) != std::string::npos;
-    if (all || std::chrono::steady_clock::now() > give_up) return text;
+    if (shows(text) || std::chrono::steady_clock::now() > give_up) return text;
     goro::sleep_for(std::chrono::milliseconds(1));
   }
+}
+
+// dump_when: dump_until the dump shows every one of `states` (e.g. "[chan receive]:").
+inline std::string dump_when(std::initializer_list<std::string_view> states) {
+  return dump_until([states](const std::string& text) {
+    bool all = true;
+    for (std::string_view state : states) all = all && text.find(state) != std::string::npos;
+    return all;
+  });
+}
+
+// dump_when_count: dump_until at least `count` goroutines are shown in `state` (e.g. "[io]:").
+inline std::string dump_when_count(std::string_view state, std::size_t count) {
+  return dump_until([state, count](const std::string& text) {
+    std::size_t seen = 0;
+    for (auto at = text.find(state); at != std::string::npos; at = text.find(state, at + 1)) {
+      ++seen;
+    }
+    return seen >= count;
+  });
 }
 
 }  // namespace goro_test
