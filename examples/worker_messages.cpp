@@ -16,8 +16,8 @@
 //   }
 //
 // Main receives 15 of the 20 messages, interleaved as the workers run: the three greetings of
-// each, in three rounds 500 ms apart. When it returns, the workers still blocked on their last
-// sends are stopped.
+// each, usually in three rounds 500 ms apart. When it returns, the workers still blocked on their
+// last sends are stopped.
 #include <goro/goro.hpp>
 
 #include <chrono>
