@@ -31,6 +31,9 @@ void hold_for(std::chrono::microseconds d) {
 // own flag, fence, and read the other's flag; with working fences at least one of them reads 1.
 // Returns how many of `rounds` rounds ended with both reading 0. The threads meet at a barrier
 // before each round and then wait a varying few pauses, so that their stores and loads overlap.
+// The barrier spins, and after a while sleeps on the counter (a futex): where both threads share
+// one CPU (a loaded machine), pure spinning would pass each round only when the OS's time slice
+// ran out.
 template <class FenceA, class FenceB>
 int store_buffering_violations(int rounds, FenceA fence_a, FenceB fence_b) {
   struct shared_state {
@@ -41,8 +44,18 @@ int store_buffering_violations(int rounds, FenceA fence_a, FenceB fence_b) {
   std::vector<int> read_by_a(static_cast<std::size_t>(rounds));
   std::vector<int> read_by_b(static_cast<std::size_t>(rounds));
   auto meet = [&s](int r) {
+    const int target = 2 * (r + 1);
     s.arrivals.fetch_add(1, std::memory_order_acq_rel);
-    while (s.arrivals.load(std::memory_order_acquire) < 2 * (r + 1)) goro::detail::cpu_relax();
+    s.arrivals.notify_one();
+    int seen = s.arrivals.load(std::memory_order_acquire);
+    for (int spins = 0; seen < target && spins < 1000; ++spins) {
+      goro::detail::cpu_relax();
+      seen = s.arrivals.load(std::memory_order_acquire);
+    }
+    while (seen < target) {
+      s.arrivals.wait(seen, std::memory_order_acquire);
+      seen = s.arrivals.load(std::memory_order_acquire);
+    }
   };
   auto pause = [](int n) {
     for (int i = 0; i < n; ++i) goro::detail::cpu_relax();

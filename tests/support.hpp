@@ -137,15 +137,17 @@ inline std::string dump_when(std::initializer_list<std::string_view> states) {
   });
 }
 
+// count_in_dump: how many goroutines a dump's text shows in `state` (e.g. "[io]:").
+inline std::size_t count_in_dump(const std::string& text, std::string_view state) {
+  std::size_t seen = 0;
+  for (auto at = text.find(state); at != std::string::npos; at = text.find(state, at + 1)) ++seen;
+  return seen;
+}
+
 // dump_when_count: dump_until at least `count` goroutines are shown in `state` (e.g. "[io]:").
 inline std::string dump_when_count(std::string_view state, std::size_t count) {
-  return dump_until([state, count](const std::string& text) {
-    std::size_t seen = 0;
-    for (auto at = text.find(state); at != std::string::npos; at = text.find(state, at + 1)) {
-      ++seen;
-    }
-    return seen >= count;
-  });
+  return dump_until(
+      [state, count](const std::string& text) { return count_in_dump(text, state) >= count; });
 }
 
 }  // namespace goro_test

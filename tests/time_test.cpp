@@ -16,6 +16,7 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -41,32 +42,50 @@ TEST_CASE("sleep_for waits at least the requested time", "[time][sleep]") {
 }
 
 TEST_CASE("sleepers wake in deadline order", "[time][sleep]") {
-  // The deadlines are counted from one moment, not from each goroutine's start: on a loaded
-  // machine the OS may hold a worker thread back for longer than the gap, and a sleeper that
-  // started late would then rightly wake after one with a later offset. That moment is five gaps
-  // ahead, so that every sleeper parks before the first deadline even if the OS holds the worker
-  // back that long. One worker: timers that expire within one check are readied in deadline
-  // order, but on two workers they may resume in any order (as in Go).
-  const int gap_ms = goro::detail::sanitized_build ? 50 : 10;
-  std::vector<int> order;
-  std::mutex m;
-  goro::run(
-      [&] {
-        const auto base = clock_type::now() + 5 * std::chrono::milliseconds(gap_ms);
-        goro::wait_group wg;
-        for (int ms : {30, 10, 50, 20, 40}) {
-          wg.add(1);
-          goro::go([&, ms] {
-            goro::sleep_until(base + std::chrono::milliseconds(ms / 10 * gap_ms));
-            std::lock_guard lock(m);
-            order.push_back(ms);
-            wg.done();
-          });
-        }
-        wg.wait();
-      },
-      {.workers = 1});
-  CHECK(order == std::vector<int>{10, 20, 30, 40, 50});
+  // Five sleepers, started in scrambled order, with deadlines a gap apart counted from one
+  // moment six gaps ahead. Each must wake after its own deadline and before the next one: then
+  // they wake in deadline order, one timer per check. Sleepers whose deadlines pass in one check
+  // (the OS held the worker thread back for a gap or more) resume in no set order, as in Go, so
+  // such an attempt is repeated with gaps twice as long; a timer that the heap fires late fails
+  // every attempt. One worker, so that a wake cannot be late for want of a free worker.
+  int gap_ms = goro::detail::sanitized_build ? 50 : 10;
+  for (int attempt = 1;; ++attempt, gap_ms *= 2) {
+    const auto gap = std::chrono::milliseconds(gap_ms);
+    std::vector<int> order;
+    std::map<int, clock_type::duration> woke_after_deadline;  // by sleeper
+    std::mutex m;
+    goro::run(
+        [&] {
+          const auto first_deadline = clock_type::now() + 6 * gap;
+          goro::wait_group wg;
+          for (int sleeper : {3, 1, 5, 2, 4}) {
+            wg.add(1);
+            goro::go([&, sleeper] {
+              const auto deadline = first_deadline + (sleeper - 1) * gap;
+              goro::sleep_until(deadline);
+              const auto late = clock_type::now() - deadline;
+              std::lock_guard lock(m);
+              order.push_back(sleeper);
+              woke_after_deadline[sleeper] = late;
+              wg.done();
+            });
+          }
+          wg.wait();
+        },
+        {.workers = 1});
+    INFO("attempt " << attempt << " with gaps of " << gap_ms << " ms");
+    bool each_in_turn = true;
+    for (const auto& [sleeper, late] : woke_after_deadline) {
+      INFO("sleeper " << sleeper << " woke " << late.count() << " ns after its deadline");
+      CHECK(late >= clock_type::duration::zero());
+      each_in_turn = each_in_turn && late < gap;
+    }
+    if (each_in_turn) {
+      CHECK(order == std::vector<int>{1, 2, 3, 4, 5});
+      break;
+    }
+    REQUIRE(attempt < 6);
+  }
 }
 
 TEST_CASE("timers firing while every worker is idle are never taken for a deadlock",
