@@ -374,7 +374,7 @@ TEST_CASE("a new stack has no page committed before it is touched", "[stack]") {
     std::vector<unsigned char> resident(s.size / page);
     REQUIRE(mincore(s.bottom, s.size, resident.data()) == 0);
     CHECK(std::none_of(resident.begin(), resident.end(), [](unsigned char r) { return r & 1; }));
-    // Nor its guard page, which the pool writes to before splitting the mapping (stack.hpp,
+    // Nor its guard page, which the pool writes to before splitting a fenced slab (stack.hpp,
     // touch_before_split) and then empties.
     unsigned char guard_resident = 1;
     REQUIRE(mincore(s.bottom - page, page, &guard_resident) == 0);

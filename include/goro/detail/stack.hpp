@@ -308,7 +308,6 @@ class stack_pool {
     void* base = mmap(nullptr, stack_size_, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) throw_refused(errno);
-    touch_before_split(static_cast<char*>(base));
     if (mprotect(base, page, PROT_NONE) != 0) {
       const int err = errno;
       munmap(base, stack_size_);
