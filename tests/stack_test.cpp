@@ -69,6 +69,12 @@ int signal_of_write_below(const stack_span& s) {
 
 void touch_whole_stack(const stack_span& s) { std::memset(s.bottom, 0x5a, s.size); }
 
+// guard_choice: a guard mode, and whether the pool may use guard markers for it.
+struct guard_choice {
+  goro::stack_guard mode;
+  bool markers;
+};
+
 // acquire_concurrently: `threads` threads that start together each take `batches` batches of
 // 16 stacks; returns all the stacks, by address.
 std::vector<stack_span> acquire_concurrently(stack_pool& pool, int threads, int batches) {
@@ -93,13 +99,14 @@ std::vector<stack_span> acquire_concurrently(stack_pool& pool, int threads, int 
 
 }  // namespace
 
-TEST_CASE("automatic fences stacks up to half its mapping budget, then marks or canaries them",
-          "[stack]") {
-  const bool markers = goro::detail::guard_markers_supported();
+TEST_CASE(
+    "without guard markers, automatic fences stacks up to half its mapping budget, then "
+    "canaries them",
+    "[stack]") {
   stack_pool pool;
   // A budget of 1024 mappings allows 256 fenced stacks (two mappings each, half the budget), four
   // slabs; a sanitized build leaves its runtime more and allows 64.
-  pool.configure(stack_size, goro::stack_guard::automatic, 1024, 0, markers);
+  pool.configure(stack_size, goro::stack_guard::automatic, 1024, 0, false);
   const std::size_t allowed = goro::detail::sanitized_build ? 64 : 256;
   const std::size_t before = mappings_now();
   auto stacks = acquire(pool, allowed + 100);
@@ -111,9 +118,6 @@ TEST_CASE("automatic fences stacks up to half its mapping budget, then marks or 
       ++fenced;
       CHECK(s.guarded());
       CHECK(s.size == stack_size - goro::detail::page_size());
-    } else if (markers) {
-      CHECK(s.kind() == stack_kind::marked);
-      CHECK(s.guarded());
     } else {
       CHECK(s.kind() == stack_kind::canaried);
       CHECK_FALSE(s.guarded());
@@ -130,19 +134,20 @@ TEST_CASE("automatic fences stacks up to half its mapping budget, then marks or 
   if (!goro::detail::sanitized_build) {
     CHECK(signal_of_write_below(stacks.front()) == SIGSEGV);
     CHECK(signal_of_write_below(stacks[allowed - 1]) == SIGSEGV);
-    if (markers) CHECK(signal_of_write_below(stacks[allowed]) == SIGSEGV);
   }
   pool.release_batch(stacks.data(), stacks.size());
 }
 
-TEST_CASE("guard markers, where the kernel has them, guard every stack beyond the budget",
+TEST_CASE("where the kernel has guard markers, automatic marks every stack, costing no mapping",
           "[stack]") {
   if (!goro::detail::guard_markers_supported()) {
     WARN("this kernel has no guard markers (MADV_GUARD_INSTALL, Linux 6.13): nothing to test");
     return;
   }
+  // A budget that would allow 256 fenced stacks: the markers neither use it nor stop at it.
+  const std::size_t budget = GENERATE(std::size_t{1024}, plenty_of_mappings);
   stack_pool pool;
-  pool.configure(stack_size, goro::stack_guard::automatic, 0, 0, true);  // no fenced stacks
+  pool.configure(stack_size, goro::stack_guard::automatic, budget, 0, true);
   const std::size_t before = mappings_now();
   auto stacks = acquire(pool, 1000);
   const std::size_t added = mappings_now() - before;
@@ -165,12 +170,11 @@ TEST_CASE("guard markers, where the kernel has them, guard every stack beyond th
 }
 
 TEST_CASE("a guarded slab stack keeps its guard after its pages are given back", "[stack]") {
-  const bool markers = goro::detail::guard_markers_supported();
   const auto kind = GENERATE(stack_kind::fenced, stack_kind::marked);
-  if (kind == stack_kind::marked && !markers) return;
+  const bool markers = kind == stack_kind::marked;
+  if (markers && !goro::detail::guard_markers_supported()) return;
   stack_pool pool;
-  pool.configure(stack_size, goro::stack_guard::automatic,
-                 kind == stack_kind::fenced ? plenty_of_mappings : 0, 0, markers);
+  pool.configure(stack_size, goro::stack_guard::automatic, plenty_of_mappings, 0, markers);
   auto stacks = acquire(pool, 3);
   for (const stack_span& s : stacks) {
     REQUIRE(s.kind() == kind);
@@ -224,10 +228,9 @@ TEST_CASE("when the kernel refuses fences, automatic goes on with the next kind 
     WARN("vm.max_map_count is " << kernel_limit << ": not tried in this build or at this limit");
     return;
   }
-  const bool markers = goro::detail::guard_markers_supported();
   stack_pool pool;
   pool.configure(goro::detail::minimum_stack_size, goro::stack_guard::automatic,
-                 std::size_t{1} << 40, 0, markers);
+                 std::size_t{1} << 40, 0, false);
   std::vector<stack_span> stacks;
   stacks.reserve(kernel_limit / 2 + 1024);  // no allocation near the kernel's limit
   std::size_t fenced = 0;
@@ -241,7 +244,7 @@ TEST_CASE("when the kernel refuses fences, automatic goes on with the next kind 
   CHECK(fenced < kernel_limit / 2);
   pool.acquire_batch(stacks, 16);
   for (std::size_t i = fenced; i < stacks.size(); ++i) {
-    REQUIRE(stacks[i].kind() == (markers ? stack_kind::marked : stack_kind::canaried));
+    REQUIRE(stacks[i].kind() == stack_kind::canaried);
   }
   pool.release_batch(stacks.data(), stacks.size());
   pool.release_all();
@@ -251,15 +254,18 @@ TEST_CASE("when the kernel refuses fences, automatic goes on with the next kind 
 TEST_CASE("each guard mode takes its kind of stack", "[stack]") {
   struct expectation {
     goro::stack_guard mode;
+    bool markers;  // whether the pool may use guard markers
     stack_kind kind;
   };
-  const auto [mode, kind] = GENERATE(values<expectation>({
-      {goro::stack_guard::never, stack_kind::canaried},
-      {goro::stack_guard::always, stack_kind::mapped},
-      {goro::stack_guard::automatic, stack_kind::fenced},
+  const auto [mode, markers, kind] = GENERATE(values<expectation>({
+      {goro::stack_guard::never, true, stack_kind::canaried},
+      {goro::stack_guard::always, true, stack_kind::mapped},
+      {goro::stack_guard::automatic, true, stack_kind::marked},
+      {goro::stack_guard::automatic, false, stack_kind::fenced},
   }));
+  if (markers && !goro::detail::guard_markers_supported()) return;
   stack_pool pool;
-  pool.configure(stack_size, mode, plenty_of_mappings, 0, goro::detail::guard_markers_supported());
+  pool.configure(stack_size, mode, plenty_of_mappings, 0, markers);
   auto stacks = acquire(pool, 20);
   for (const stack_span& s : stacks) CHECK(s.kind() == kind);
   pool.release_batch(stacks.data(), stacks.size());
@@ -340,11 +346,15 @@ TEST_CASE("workers that run out of stacks at once get distinct stacks, and no sl
   // Each thread needs a new slab every fourth batch and maps it outside the pool's lock, so
   // threads that run out together map a slab each: the pool keeps the extra ones and carves
   // them later. Several rounds, since whether two threads meet there is up to the scheduler.
-  const auto mode = GENERATE(goro::stack_guard::never, goro::stack_guard::automatic);
+  const auto [mode, markers] = GENERATE(values<guard_choice>({
+      {goro::stack_guard::never, false},
+      {goro::stack_guard::automatic, true},   // marked slabs
+      {goro::stack_guard::automatic, false},  // fenced slabs
+  }));
+  if (markers && !goro::detail::guard_markers_supported()) return;
   for (int round = 0; round < 8; ++round) {
     stack_pool pool;
-    pool.configure(stack_size, mode, plenty_of_mappings, 0,
-                   goro::detail::guard_markers_supported());
+    pool.configure(stack_size, mode, plenty_of_mappings, 0, markers);
     const std::vector<stack_span> all = acquire_concurrently(pool, 4, 40);
     for (std::size_t i = 1; i < all.size(); ++i) {
       REQUIRE(all[i - 1].top() <= all[i].bottom - goro::detail::stack_canary_size);
@@ -365,9 +375,14 @@ TEST_CASE("a new stack has no page committed before it is touched", "[stack]") {
   // API 1.4: pages are committed as they are touched. (Committing them ahead, in a batch, made
   // the pages already in use dearer to touch on the benchmark machine: see stack.hpp.)
   const std::size_t page = goro::detail::page_size();
-  const auto mode = GENERATE(goro::stack_guard::automatic, goro::stack_guard::always);
+  const auto [mode, markers] = GENERATE(values<guard_choice>({
+      {goro::stack_guard::automatic, true},   // marked
+      {goro::stack_guard::automatic, false},  // fenced
+      {goro::stack_guard::always, false},     // mapped
+  }));
+  if (markers && !goro::detail::guard_markers_supported()) return;
   stack_pool pool;
-  pool.configure(stack_size, mode, plenty_of_mappings, 0, goro::detail::guard_markers_supported());
+  pool.configure(stack_size, mode, plenty_of_mappings, 0, markers);
   auto stacks = acquire(pool, 20);  // more than one batch
   for (const stack_span& s : stacks) {
     REQUIRE(s.guarded());

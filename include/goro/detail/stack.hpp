@@ -20,17 +20,21 @@
 //              cost no extra committed page per goroutine.
 // Mapped, fenced and marked stacks are guarded: their overflow faults at the access. The options
 // choose: `never` takes canaried stacks, `always` mapped ones (the kernel's mapping budget then
-// bounds live goroutines, as API 1.4 says), and `automatic` fenced ones while they hold under half
-// of vm.max_map_count, then marked ones where the kernel has guard markers, else canaried ones.
-// The kind is chosen per slab, when one is mapped; a slab's stacks are all of its kind.
+// bounds live goroutines, as API 1.4 says), and `automatic` marked ones where the kernel has guard
+// markers; where it has not, fenced ones while they hold under half of vm.max_map_count, then
+// canaried ones. The kind is chosen per slab, when one is mapped; a slab's stacks are all of its
+// kind.
 //
-// Why fenced before marked: on a virtual machine that shadows the guest's page tables (the
-// benchmark machine), installing guard markers made the host drop, at times, its translations of
-// pages already in use, and the next touch of each cost a trap to the host of 7-10 µs. Cancelling a
-// context with 10k waiters walks their stacks: 90-110 ms with marked stacks, 12-14 ms with fenced
-// ones. mprotect writes no page-table entry for a page never touched. Committing pages ahead of
-// their first touch (MADV_POPULATE_WRITE, MAP_POPULATE) did the same harm, so no stack page is
-// committed before its goroutine touches it.
+// Why marked before fenced: a marker costs no mapping, and installing one takes the process's
+// mapping lock for reading, where a fence's mprotect splits the slab's mapping twice under that
+// lock held for writing. With two workers mapping slabs, the fences' mprotect took a third of the
+// 100k-sleepers benchmark's samples, most of them waiting for the other worker's mprotect; with
+// markers the benchmark ran in 0.64 of the time and skynet in 0.83. (On a host that shadowed the
+// guest's page tables, page-table entries written outside a page fault, markers among them, once
+// made the host drop its translations of pages in use, each next touch trapping for 7-10 µs:
+// fences came first then. That host no longer does it; docs/benchmarks.md has both measurements.)
+// No stack page is committed before its goroutine touches it (API 1.4); committing them ahead
+// (MADV_POPULATE_WRITE, MAP_POPULATE) did the same harm as markers on that host.
 //
 // Invariants:
 //   - A slab is in slabs_ from the moment the pool adopts it; uncarved_ holds the adopted slabs
@@ -297,8 +301,9 @@ class stack_pool {
   // next_slab_kind: the kind of the next slab to map (`automatic` and `never`). Requires lock_.
   stack_kind next_slab_kind() const noexcept {
     if (mode_ == stack_guard::never) return stack_kind::canaried;
+    if (use_markers_) return stack_kind::marked;
     if (mapped_count_ + slab_stacks <= mapped_limit_) return stack_kind::fenced;
-    return use_markers_ ? stack_kind::marked : stack_kind::canaried;
+    return stack_kind::canaried;
   }
 
   // map_guarded: one new mapped stack (`always`); throws when the kernel refuses it.
