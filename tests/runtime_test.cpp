@@ -7,6 +7,8 @@
 #include <goro/sync.hpp>
 #include <goro/time.hpp>
 
+#include <sys/mman.h>
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -701,6 +703,38 @@ TEST_CASE("a guarded stack overflow prints the contract's message and aborts", "
   const std::string id = result.err.substr(3, result.err.find('\n') - 3);
   CHECK_THAT(result.err,
              Catch::Contains("goro: goroutine " + id + " overflowed its 65536-byte stack"));
+}
+
+TEST_CASE("goroutines run in a process that locked its memory after goro looked for markers",
+          "[runtime][stack]") {
+  // The kernel puts no guard marker in locked memory. A process that calls mlockall after goro
+  // has found that the kernel has markers still runs its goroutines, on guarded stacks.
+  if (goro::detail::sanitized_build) return;  // the sanitizers' shadow memory cannot be locked
+  constexpr int lock_refused = 3;
+  auto result = goro_test::run_in_child([] {
+    (void)goro::detail::guard_markers_supported();  // probed before the lock, as by a run
+    if (mlockall(MCL_FUTURE | MCL_ONFAULT) != 0) return lock_refused;
+    goro::options o;
+    o.stack_size = 64 * 1024;
+    o.workers = 2;
+    const long sum = goro::run(
+        [] {
+          goro::chan<long> results;
+          for (long i = 1; i <= 100; ++i) goro::go([results, i] { results.send(i); });
+          long total = 0;
+          for (int i = 0; i < 100; ++i) total += *results.recv();
+          return total;
+        },
+        o);
+    return sum == 5050 ? 0 : 1;
+  });
+  if (result.exited && result.exit_code == lock_refused) {
+    WARN("mlockall(MCL_FUTURE) refused: nothing to test");
+    return;
+  }
+  INFO(result.err);
+  CHECK(result.exited);
+  CHECK(result.exit_code == 0);
 }
 
 TEST_CASE("an overflow of main's stack is reported too", "[runtime][stack]") {

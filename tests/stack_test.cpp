@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -249,6 +250,49 @@ TEST_CASE("when the kernel refuses fences, automatic goes on with the next kind 
   pool.release_batch(stacks.data(), stacks.size());
   pool.release_all();
   CHECK(pool.slab_count() == 0);
+}
+
+TEST_CASE("when the kernel refuses guard markers, automatic goes on with fenced stacks",
+          "[stack]") {
+  // The kernel marks no locked memory: after mlockall(MCL_FUTURE), every new mapping is locked
+  // and MADV_GUARD_INSTALL fails with EINVAL. A process may lock its memory after goro probed
+  // for markers, so the pool must take the refusal in its stride. In a child: the lock is for
+  // the whole process.
+  if (goro::detail::sanitized_build || !goro::detail::guard_markers_supported()) {
+    WARN("not tried in a sanitized build or without guard markers");
+    return;
+  }
+  constexpr int unguarded = 1, wrong_kind = 2, lock_refused = 3, threw = 4;
+  auto result = goro_test::run_in_child([] {
+    if (mlockall(MCL_FUTURE | MCL_ONFAULT) != 0) return lock_refused;
+    stack_pool pool;
+    pool.configure(goro::detail::minimum_stack_size, goro::stack_guard::automatic,
+                   plenty_of_mappings, 0, true);
+    std::vector<stack_span> stacks;
+    try {
+      stacks = acquire(pool, 100);  // two slabs: the pool does not try markers again
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return threw;
+    }
+    for (const stack_span& s : stacks) {
+      if (s.kind() != stack_kind::fenced) return wrong_kind;
+      if (!s.guarded()) return unguarded;
+    }
+    touch_whole_stack(stacks.back());
+    volatile char* below = stacks.back().bottom - 1;
+    *below = 1;  // faults: the fence is there
+    return 0;
+  });
+  if (result.exited && result.exit_code == lock_refused) {
+    WARN("mlockall(MCL_FUTURE) refused: nothing to test");
+    return;
+  }
+  INFO("the child exited with " << result.exit_code << " (" << wrong_kind
+                                << ": a stack not fenced; " << unguarded << ": unguarded; " << threw
+                                << ": threw " << result.err << ")");
+  CHECK(result.signaled);
+  CHECK(result.signal == SIGSEGV);
 }
 
 TEST_CASE("each guard mode takes its kind of stack", "[stack]") {

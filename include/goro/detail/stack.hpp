@@ -202,6 +202,10 @@ class stack_pool {
           // no more fenced slabs in this run.
           mapped_count_ -= slab_stacks;
           mapped_limit_ = mapped_count_;
+        } else if (kind == stack_kind::marked) {
+          // The kernel refused the markers (it marks no locked memory: the process called
+          // mlockall(MCL_FUTURE) after the probe): no more marked slabs in this run.
+          use_markers_ = false;
         }
         for (; count > 0 && !dirty_.empty(); --count) out.push_back(take(dirty_));
         for (; count > 0 && !clean_.empty(); --count) out.push_back(take(clean_));
@@ -370,8 +374,9 @@ class stack_pool {
   }
 
   // map_slab: maps a new slab of `kind` for stacks of `stack_size` bytes, with the guard of each
-  // of its stacks. Touches no member: it runs without the lock. A fenced slab that the kernel
-  // refuses (its mapping budget is smaller than configured) is nullptr; any other failure throws.
+  // of its stacks. Touches no member: it runs without the lock. A slab whose guards the kernel
+  // refuses is nullptr, and so is a fenced slab it refuses to map (its mapping budget is smaller
+  // than configured); any other failure throws.
   static stack_slab* map_slab(stack_kind kind, std::size_t stack_size) {
     const std::size_t page = page_size();
     const std::size_t bytes = (kind == stack_kind::canaried ? page : 0) + slab_stacks * stack_size;
@@ -387,11 +392,8 @@ class stack_pool {
     if (kind == stack_kind::fenced) touch_before_split(slab->base);
     for (std::size_t k = 0; k < slab_stacks; ++k) {
       if (install_guard(kind, slab->base + k * stack_size) == 0) continue;
-      const int err = errno;
       unmap_slab(slab);
-      if (kind == stack_kind::fenced) return nullptr;
-      throw error("goro::go: cannot install the guard page of a goroutine stack: " +
-                  std::error_code(err, std::generic_category()).message());
+      return nullptr;
     }
     return slab;
   }
