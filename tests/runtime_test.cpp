@@ -63,6 +63,62 @@ TEST_CASE("run rethrows an exception that escapes main", "[runtime]") {
   CHECK(goro::run([] { return 7; }) == 7);
 }
 
+namespace {
+struct main_failed {  // not derived from std::exception
+  int code;
+};
+}  // namespace
+
+TEST_CASE("run rethrows main's exception object itself, whatever its type", "[runtime]") {
+  CHECK_THROWS_AS(goro::run([] { throw main_failed{42}; }), main_failed);
+  try {
+    goro::run([]() -> int { throw main_failed{7}; });
+    FAIL("run returned");
+  } catch (const main_failed& e) {
+    CHECK(e.code == 7);
+  }
+  CHECK_THROWS_AS(goro::run([] { throw std::out_of_range("range"); }), std::out_of_range);
+}
+
+TEST_CASE("run returns a move-only result", "[runtime]") {
+  auto result = goro::run([] { return std::make_unique<int>(3); });
+  REQUIRE(result != nullptr);
+  CHECK(*result == 3);
+}
+
+TEST_CASE("throwing out of main unwinds the other goroutines, then run rethrows",
+          "[runtime][shutdown]") {
+  struct counted {
+    std::atomic<int>* destroyed;
+    ~counted() { destroyed->fetch_add(1); }
+  };
+  std::atomic<int> destroyed{0};
+  std::atomic<int> started{0};
+  goro::wait_group never;  // outlives main's body; nobody calls done()
+  never.add(1);
+  goro::chan<int> nobody_sends;
+  CHECK_THROWS_AS(goro::run(
+                      [&] {
+                        for (int i = 0; i < 100; ++i) {
+                          goro::go([&, i] {
+                            counted guard{&destroyed};
+                            started.fetch_add(1);
+                            if (i % 2 == 0) {
+                              never.wait();
+                            } else {
+                              (void)nobody_sends.recv();
+                            }
+                          });
+                        }
+                        while (started.load() < 100) goro::sleep_for(1ms);
+                        throw main_failed{1};
+                      },
+                      with_workers(2)),
+                  main_failed);
+  CHECK(destroyed.load() == 100);
+  CHECK(goro::run([] { return 5; }) == 5);  // and the runtime is usable again
+}
+
 TEST_CASE("main runs as goroutine 1 and plain threads are not goroutines", "[runtime]") {
   CHECK_FALSE(goro::in_goroutine());
   CHECK(goro::goroutine_id() == 0);
@@ -79,6 +135,47 @@ TEST_CASE("main runs as goroutine 1 and plain threads are not goroutines", "[run
     wg.wait();
     CHECK(child > 1);
   });
+}
+
+TEST_CASE("goroutine ids are distinct, stable across switches, and 0 on a plain thread",
+          "[runtime]") {
+  const int n = 1000;
+  std::mutex guard;  // guards ids and changed
+  std::set<std::uint64_t> ids;
+  int changed = 0;
+  std::uint64_t plain_id = 99;
+  bool plain_in_goroutine = true;
+  goro::run(
+      [&] {
+        goro::wait_group wg;
+        wg.add(n);
+        for (int i = 0; i < n; ++i) {
+          goro::go([&] {
+            const std::uint64_t id = goro::goroutine_id();
+            for (int k = 0; k < 5; ++k) {  // switches that may move it to another worker
+              goro::yield();
+              goro::sleep_for(std::chrono::microseconds(50));
+            }
+            std::lock_guard held(guard);
+            if (goro::goroutine_id() != id) ++changed;
+            ids.insert(id);
+            wg.done();
+          });
+        }
+        wg.wait();
+        std::thread plain([&] {
+          plain_id = goro::goroutine_id();
+          plain_in_goroutine = goro::in_goroutine();
+        });
+        goro::blocking([&] { plain.join(); });
+      },
+      with_workers(4));
+  CHECK(changed == 0);
+  CHECK(ids.size() == static_cast<std::size_t>(n));
+  CHECK(ids.count(0) == 0);
+  CHECK(ids.count(1) == 0);  // main's
+  CHECK(plain_id == 0);
+  CHECK_FALSE(plain_in_goroutine);
 }
 
 TEST_CASE("spawning a million goroutines runs each exactly once", "[runtime][stress]") {
@@ -410,6 +507,7 @@ TEST_CASE("an escaping exception not derived from std::exception is reported as 
     return 0;
   });
   CHECK(result.signaled);
+  CHECK(result.signal == SIGABRT);  // std::terminate
   const std::string id = result.err.substr(3, result.err.find('\n') - 3);
   CHECK_THAT(result.err, Catch::Contains("goro: unhandled exception in goroutine " + id +
                                          ": unknown exception"));
@@ -576,6 +674,14 @@ TEST_CASE("blocking rethrows the call's exception and passes references through"
   goro::run([] {
     CHECK_THROWS_WITH(goro::blocking([]() -> int { throw std::logic_error("io failed"); }),
                       "io failed");
+    CHECK_THROWS_AS(goro::blocking([] { throw main_failed{3}; }), main_failed);
+    try {
+      goro::blocking([] { throw main_failed{4}; });
+    } catch (const main_failed& e) {
+      CHECK(e.code == 4);
+    }
+    auto owned = goro::blocking([] { return std::make_unique<int>(8); });
+    CHECK(*owned == 8);
     int target = 1;
     int& ref = goro::blocking([&]() -> int& { return target; });
     CHECK(&ref == &target);
@@ -633,6 +739,8 @@ TEST_CASE("num_workers follows options, then GORO_MAXPROCS, then the hardware", 
   CHECK(goro::run([] { return goro::num_workers(); }) ==
         std::max(1u, std::thread::hardware_concurrency()));
   unsetenv("GORO_MAXPROCS");
+  CHECK(goro::run([] { return goro::num_workers(); }) ==
+        std::max(1u, std::thread::hardware_concurrency()));
 }
 
 namespace {
@@ -762,6 +870,8 @@ TEST_CASE("an unguarded stack overflow is caught by its canary at the next switc
           goro::wait_group wg;
           wg.add(1);
           goro::go([&] {
+            std::fprintf(stderr, "id=%llu\n",
+                         static_cast<unsigned long long>(goro::goroutine_id()));
             // A frame as large as the whole stack runs through the canary below it, a little
             // way into the memory below (a canary cannot promise more: an overflow that reaches
             // unmapped memory first ends in a plain SIGSEGV).
@@ -777,7 +887,10 @@ TEST_CASE("an unguarded stack overflow is caught by its canary at the next switc
   });
   INFO("signal " << result.signal << ", exit code " << result.exit_code);
   CHECK(result.signaled);
-  CHECK_THAT(result.err, Catch::Contains("overflowed its 65536-byte stack"));
+  CHECK(result.signal == SIGABRT);
+  const std::string id = result.err.substr(3, result.err.find('\n') - 3);
+  CHECK_THAT(result.err,
+             Catch::Contains("goro: goroutine " + id + " overflowed its 65536-byte stack"));
 }
 
 TEST_CASE("stack_guard::always refuses a goroutine when the kernel's mappings run out",
@@ -798,16 +911,21 @@ TEST_CASE("stack_guard::always refuses a goroutine when the kernel's mappings ru
             for (int i = 0; i < 70000; ++i) goro::go([&] { release.wait(); });
           } catch (const goro::error& e) {
             std::fprintf(stderr, "%s\n", e.what());
-            code = 0;
+            code = 2;  // refused; now it must work again once the goroutines have exited
           }
           release.done();
+          if (code != 2) return;
+          while (goro::num_goroutines() > 1) goro::sleep_for(1ms);
+          goro::chan<int> reply(1);
+          goro::go([reply] { reply.send(5); });
+          if (*reply.recv() == 5) code = 0;
         },
         o);
     return code;
   });
   INFO("signal " << result.signal << ", stderr: " << result.err);
   CHECK(result.exited);
-  CHECK(result.exit_code == 0);
+  CHECK(result.exit_code == 0);  // 1: never refused; 2: refused, and still refusing after
   CHECK_THAT(result.err, Catch::Contains("vm.max_map_count"));
 }
 

@@ -79,7 +79,8 @@ class wait_group {
     if (counter < 0) {
       state_.fetch_sub(step, std::memory_order_acq_rel);
       throw error("goro::wait_group: negative counter (add(" + std::to_string(delta) +
-                  ") would take it to " + std::to_string(counter) + ")");
+                  ") would take it to " + std::to_string(counter) +
+                  "; Go: \"sync: negative WaitGroup counter\")");
     }
     const std::uint32_t waiting = waiters_of(state);
     if (counter > 0 || waiting == 0 || delta == 0) return;
@@ -173,6 +174,10 @@ inline bool spin_may_help() {
   return ts.self == nullptr || ts.self->sched.worker_count() > 1;
 }
 
+// The message of an unlock of an unlocked mutex, from either unlock path.
+inline constexpr const char* unlock_of_unlocked_mutex =
+    "goro::mutex: unlock of unlocked mutex (Go: \"sync: unlock of unlocked mutex\")";
+
 // spin_pause: one round of busy waiting, about a few hundred nanoseconds.
 inline void spin_pause() noexcept {
   for (int i = 0; i < 30; ++i) cpu_relax();
@@ -251,7 +256,7 @@ class mutex {
         [[likely]] {
       return;
     }
-    if ((s & locked_bit) == 0) throw error("goro::mutex: unlock of unlocked mutex");
+    if ((s & locked_bit) == 0) throw error(detail::unlock_of_unlocked_mutex);
     unlock_slow(s);
   }
 
@@ -334,7 +339,7 @@ class mutex {
   // holds the mutex.
   void unlock_slow(std::uint32_t s) {
     for (;;) {
-      if ((s & locked_bit) == 0) throw error("goro::mutex: unlock of unlocked mutex");
+      if ((s & locked_bit) == 0) throw error(detail::unlock_of_unlocked_mutex);
       if (s == locked_bit) {
         // The bits we came for were cleared meanwhile: the plain release.
         if (state_.compare_exchange_weak(s, 0, std::memory_order_release,
@@ -470,7 +475,9 @@ class shared_mutex {
       return;
     }
     if ((s & writer_bit) == 0) {
-      throw error("goro::shared_mutex: unlock of unlocked shared_mutex (not locked for writing)");
+      throw error(
+          "goro::shared_mutex: unlock of unlocked shared_mutex (not locked for writing; Go: "
+          "\"sync: Unlock of unlocked RWMutex\")");
     }
     unlock_slow();
   }
@@ -510,7 +517,8 @@ class shared_mutex {
     for (;;) {
       if (readers_of(s) == 0) {
         throw error(
-            "goro::shared_mutex: unlock_shared of unlocked shared_mutex (not locked for reading)");
+            "goro::shared_mutex: unlock_shared of unlocked shared_mutex (not locked for reading; "
+            "Go: \"sync: RUnlock of unlocked RWMutex\")");
       }
       if (readers_of(s) == 1 && (s & writers_waiting_bit) != 0) {
         if (unlock_shared_slow()) return;
