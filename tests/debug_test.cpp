@@ -44,6 +44,33 @@ TEST_CASE("dump lists every goroutine with its state", "[debug][dump]") {
   });
 }
 
+TEST_CASE("dump shows goroutines in a blocking call and goroutines waiting to run",
+          "[debug][dump]") {
+  goro::run(
+      [] {
+        std::atomic<bool> release{false};
+        goro::wait_group finished;
+        finished.add(2);
+        goro::go([&] {
+          goro::blocking([&] {
+            while (!release.load()) std::this_thread::sleep_for(1ms);
+          });
+          finished.done();
+        });
+        // One worker, busy with main until main parks: a goroutine spawned now waits its turn.
+        const std::string blocked = goro_test::dump_when({"[blocking]:"});
+        goro::go([&] { finished.done(); });
+        std::ostringstream out;
+        goro::dump(out);
+        CHECK_THAT(blocked, Catch::Contains("[blocking]:\ncreated by goroutine 1"));
+        CHECK_THAT(out.str(), Catch::Contains("[runnable]:\ncreated by goroutine 1"));
+        CHECK_THAT(out.str(), Catch::Contains("goroutine 1 [running]:"));
+        release.store(true);
+        finished.wait();
+      },
+      goro::options{.workers = 1});
+}
+
 TEST_CASE("dump writes nothing outside a run", "[debug][dump]") {
   std::ostringstream out;
   goro::dump(out);
@@ -152,6 +179,62 @@ TEST_CASE("a select over nil channels only is a deadlock", "[debug][deadlock]") 
   });
   CHECK(report.rfind("all goroutines are asleep - deadlock!", 0) == 0);
   CHECK_THAT(report, Catch::Contains("goroutine 1 [select]:"));  // as Go reports it
+}
+
+TEST_CASE("a select with no cases is a deadlock, reported as Go reports it", "[debug][deadlock]") {
+  const std::string report = deadlock_report([] { goro::select(); });
+  CHECK(report.rfind("all goroutines are asleep - deadlock!", 0) == 0);
+  CHECK_THAT(report, Catch::Contains("goroutine 1 [select (no cases)]:"));
+}
+
+TEST_CASE("a live plain thread that has not touched goro does not hide a deadlock",
+          "[debug][deadlock]") {
+  std::atomic<bool> stop{false};
+  std::thread bystander([&] {  // calls nothing of goro's: invisible to the detector
+    while (!stop.load()) std::this_thread::sleep_for(1ms);
+  });
+  const std::string report = deadlock_report([] {
+    goro::chan<int> nobody_sends;
+    nobody_sends.recv();
+  });
+  stop.store(true);
+  bystander.join();
+  CHECK(report.rfind("all goroutines are asleep - deadlock!", 0) == 0);
+}
+
+TEST_CASE("a plain thread that only constructs and copies handles does not hide a deadlock",
+          "[debug][deadlock]") {
+  std::atomic<bool> start{false};
+  std::atomic<bool> copied{false};
+  std::atomic<bool> stop{false};
+  goro::chan<int> shared;
+  std::thread holder([&] {
+    while (!start.load()) std::this_thread::sleep_for(1ms);
+    goro::chan<int> own(4);         // constructing a handle, during the run
+    goro::chan<int> copy = shared;  // copying one
+    goro::wait_group group_of_its_own;
+    copied.store(true);
+    while (!stop.load()) std::this_thread::sleep_for(1ms);
+  });
+  const std::string report = deadlock_report([&] {
+    start.store(true);
+    while (!copied.load()) goro::sleep_for(1ms);
+    shared.recv();
+  });
+  stop.store(true);
+  holder.join();
+  CHECK(report.rfind("all goroutines are asleep - deadlock!", 0) == 0);
+}
+
+TEST_CASE("a plain thread that used goro stops counting when it exits", "[debug][deadlock]") {
+  const std::string report = deadlock_report([] {
+    goro::chan<int> ch(1);
+    std::thread user([ch] { ch.send(1); });  // counts from here until it exits
+    goro::blocking([&] { user.join(); });
+    (void)ch.recv();
+    ch.recv();  // nobody else: a deadlock, though a thread used goro during this run
+  });
+  CHECK(report.rfind("all goroutines are asleep - deadlock!", 0) == 0);
 }
 
 TEST_CASE("a deadlock unwinds every goroutine before run throws, main last", "[debug][deadlock]") {

@@ -17,6 +17,8 @@
 #include <shared_mutex>
 #include <sstream>
 #include <string>
+#include <system_error>
+#include <type_traits>
 #include <vector>
 
 #include "support.hpp"
@@ -222,4 +224,38 @@ TEST_CASE(
     INFO("state " << state);
     CHECK(seen.count(state) == 1);
   }
+}
+
+TEST_CASE("the contract's types: exception hierarchy, move-only sockets, options order",
+          "[goro][types]") {
+  // Where Go panics, goro throws a type derived from goro::error, itself a std::logic_error.
+  STATIC_REQUIRE(std::is_base_of_v<std::logic_error, goro::error>);
+  STATIC_REQUIRE(std::is_base_of_v<goro::error, goro::deadlock_error>);
+  STATIC_REQUIRE(std::is_base_of_v<goro::error, goro::channel_closed>);
+  // Network errors are system errors (API 7).
+  STATIC_REQUIRE(std::is_base_of_v<std::system_error, goro::net::timeout_error>);
+  STATIC_REQUIRE(std::is_base_of_v<std::system_error, goro::net::closed_error>);
+  // conn and listener own their socket: move-only.
+  STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<goro::net::conn>);
+  STATIC_REQUIRE_FALSE(std::is_copy_assignable_v<goro::net::conn>);
+  STATIC_REQUIRE(std::is_nothrow_move_constructible_v<goro::net::conn>);
+  STATIC_REQUIRE(std::is_move_assignable_v<goro::net::conn>);
+  STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<goro::net::listener>);
+  STATIC_REQUIRE(std::is_move_constructible_v<goro::net::listener>);
+  STATIC_REQUIRE(std::is_move_assignable_v<goro::net::listener>);
+  // The members of options, in the contract's order (designated initializers rely on it).
+  const goro::options all{.workers = 3,
+                          .stack_size = 128 * 1024,
+                          .guard = goro::stack_guard::never,
+                          .detect_deadlock = false};
+  CHECK(all.workers == 3);
+  CHECK(all.stack_size == 128 * 1024);
+  CHECK(all.guard == goro::stack_guard::never);
+  CHECK_FALSE(all.detect_deadlock);
+  const goro::options defaults;
+  CHECK(defaults.workers == 0);
+  CHECK(defaults.stack_size == 256 * 1024);
+  CHECK(defaults.guard == goro::stack_guard::automatic);
+  CHECK(defaults.detect_deadlock);
+  CHECK(goro::run([] { return goro::num_workers(); }, all) == 3u);
 }

@@ -83,6 +83,20 @@ TEST_CASE("the first exception wins, is rethrown by every wait, and cancels ctx"
   });
 }
 
+TEST_CASE("wait rethrows only after every task has finished", "[group]") {
+  goro::run([] {
+    goro::group g;
+    std::atomic<bool> slow_finished{false};
+    g.go([] { throw std::runtime_error("fast failure"); });
+    g.go([&] {
+      goro::sleep_for(50ms);  // ignores ctx: wait must still wait for it
+      slow_finished.store(true);
+    });
+    CHECK_THROWS_WITH(g.wait(), "fast failure");
+    CHECK(slow_finished.load());
+  });
+}
+
 TEST_CASE("exceptions of any type are collected without terminating the program", "[group]") {
   goro::run([] {
     goro::group g;

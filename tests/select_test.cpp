@@ -334,6 +334,66 @@ TEST_CASE("select_set blocks until a case is ready", "[select][set]") {
   });
 }
 
+TEST_CASE("select_set follows select's rules for closed and nil channels", "[select][set]") {
+  goro::chan<int> closed(1);
+  closed.close();
+  goro::chan<int> nil_channel{nullptr};
+  {
+    // A send case on a closed channel is ready, and throws from select and try_select alike.
+    goro::select_set<int> set;
+    set.add_send(closed, 1);
+    set.add_recv(nil_channel);
+    CHECK_THROWS_AS(set.select(), goro::channel_closed);
+    CHECK_THROWS_AS(set.try_select(), goro::channel_closed);
+  }
+  {
+    // Nil channels never fire; a receive on a closed channel fires with nullopt.
+    goro::select_set<int> set;
+    set.add_recv(nil_channel);
+    set.add_send(nil_channel, 2);
+    CHECK_FALSE(set.try_select().has_value());
+    const std::size_t closed_index = set.add_recv(closed);
+    for (int i = 0; i < 20; ++i) {
+      auto r = set.select();
+      CHECK(r.index == closed_index);
+      CHECK_FALSE(r.value.has_value());
+    }
+  }
+}
+
+TEST_CASE("select_set chooses uniformly among ready cases", "[select][set][fairness]") {
+  constexpr int cases = 4;
+  constexpr int rounds = 40'000;
+  std::vector<goro::chan<int>> channels;
+  goro::select_set<int> set;
+  for (int i = 0; i < cases; ++i) {
+    channels.emplace_back(1);
+    set.add_recv(channels.back());
+  }
+  std::vector<int> fired(cases, 0);
+  for (int round = 0; round < rounds; ++round) {
+    for (auto& ch : channels) (void)ch.try_send(round);  // every case ready
+    ++fired[set.select().index];
+  }
+  for (int count : fired) {
+    // Expected 10 000 each; a standard deviation is about 87.
+    CHECK(count > rounds / cases - 1000);
+    CHECK(count < rounds / cases + 1000);
+  }
+}
+
+TEST_CASE("a select_set of nil channels only in main is a deadlock", "[select][set][deadlock]") {
+  goro::chan<int> nil_channel{nullptr};
+  CHECK_THROWS_AS(goro::run([nil_channel] {
+                    goro::select_set<int> set;
+                    set.add_recv(nil_channel);
+                    set.add_send(nil_channel, 1);
+                    set.select();
+                  }),
+                  goro::deadlock_error);
+  CHECK_THROWS_AS(goro::run([] { goro::select_set<int>{}.select(); }), goro::deadlock_error);
+}
+
 TEST_CASE("selecting goroutines blocked at shutdown are unwound", "[select][shutdown]") {
   std::atomic<int> unwound{0};
   goro::chan<int> a, b;  // outlive the run: no select waiter may stay linked in them
