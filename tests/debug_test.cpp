@@ -6,6 +6,8 @@
 #include <goro/sync.hpp>
 #include <goro/time.hpp>
 
+#include <sched.h>
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -212,7 +214,7 @@ TEST_CASE("a plain thread that only constructs and copies handles does not hide 
     while (!start.load()) std::this_thread::sleep_for(1ms);
     goro::chan<int> own(4);         // constructing a handle, during the run
     goro::chan<int> copy = shared;  // copying one
-    goro::wait_group group_of_its_own;
+    [[maybe_unused]] goro::wait_group group_of_its_own;  // constructing one, too
     copied.store(true);
     while (!stop.load()) std::this_thread::sleep_for(1ms);
   });
@@ -310,6 +312,36 @@ TEST_CASE("a running blocking() call is not a deadlock", "[debug][deadlock]") {
     });
     CHECK(v == 1);
   });
+}
+
+TEST_CASE("a deadlock right after a blocking() call is detected", "[debug][deadlock]") {
+  // The helper readies main before it stops counting the call: main may park for good, and the
+  // worker go idle, while the call still counts. The helper's last step must look again. On one
+  // CPU (the helpers inherit the test thread's affinity) the woken worker usually preempts the
+  // helper right there: without that last look, the first or second run hung.
+  cpu_set_t before;
+  REQUIRE(sched_getaffinity(0, sizeof before, &before) == 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);
+  const long runs = goro_test::scaled(200, 10);
+  long detected = 0;
+  for (long i = 0; i < runs; ++i) {
+    try {
+      goro::run(
+          [] {
+            goro::blocking([] {});
+            goro::chan<int> nobody_sends;
+            nobody_sends.recv();
+          },
+          goro::options{.workers = 1});
+    } catch (const goro::deadlock_error&) {
+      ++detected;
+    }
+  }
+  sched_setaffinity(0, sizeof before, &before);
+  CHECK(detected == runs);
 }
 
 TEST_CASE("detect_deadlock = false turns detection off", "[debug][deadlock]") {

@@ -34,7 +34,10 @@ class blocking_pool {
     function_ref<void()>* fn = nullptr;
     parker* owner = nullptr;
     std::uint64_t ticket = 0;
-    std::atomic<std::int64_t>* running = nullptr;  // decremented once the owner is awake
+    // finished(context): called once the owner is awake (the scheduler drops its count of
+    // blocking calls, and re-checks for a deadlock if that count was all that held it off).
+    void (*finished)(void* context) noexcept = nullptr;
+    void* context = nullptr;
   };
 
   blocking_pool() = default;
@@ -100,9 +103,8 @@ class blocking_pool {
         j = h.work;
       }
       (*j.fn)();
-      std::atomic<std::int64_t>* running = j.running;
       if (try_claim(*j.owner, j.ticket)) wake(*j.owner);
-      running->fetch_sub(1, std::memory_order_seq_cst);
+      j.finished(j.context);
       std::lock_guard guard(lock_);
       if (stopping_) return;
       idle_.push_back(&h);

@@ -482,7 +482,7 @@ class scheduler {
     throw_if_stopping();
     const std::uint64_t ticket = begin_wait(g.park, false);
     blocking_calls_.fetch_add(1, std::memory_order_seq_cst);
-    blocking_pool::job j{&job, &g.park, ticket, &blocking_calls_};
+    blocking_pool::job j{&job, &g.park, ticket, &blocking_call_finished, this};
     park(g, wait_reason::blocking, wait_detail::none, [&] { submit_blocking(j); });
   }
 
@@ -492,8 +492,7 @@ class scheduler {
   void plain_thread_started() noexcept { plain_threads_.fetch_add(1, std::memory_order_seq_cst); }
   void plain_thread_exited() noexcept {
     plain_threads_.fetch_sub(1, std::memory_order_seq_cst);
-    // If everything else is asleep, let the poller re-check for a deadlock.
-    if (idle_count_.load(std::memory_order_seq_cst) == workers_.size()) netpoll_.interrupt();
+    recheck_if_all_idle();
   }
 
   // --- introspection --------------------------------------------------------------------
@@ -1387,8 +1386,23 @@ class scheduler {
       // No helper thread could be started: run the call here rather than fail it.
       (*j.fn)();
       if (try_claim(*j.owner, j.ticket)) ready(j.owner->g);
-      j.running->fetch_sub(1, std::memory_order_seq_cst);
+      j.finished(j.context);
     }
+  }
+
+  // blocking_call_finished: a blocking() call has readied its goroutine. That goroutine may
+  // already have run and parked again, and every worker gone idle while this call still
+  // counted, which kept on_quiescence from declaring a deadlock: re-check.
+  static void blocking_call_finished(void* self) noexcept {
+    auto& sched = *static_cast<scheduler*>(self);
+    sched.blocking_calls_.fetch_sub(1, std::memory_order_seq_cst);
+    sched.recheck_if_all_idle();
+  }
+
+  // recheck_if_all_idle: after an outside waker (a blocking() call, a plain thread) dropped its
+  // count: if every worker is asleep, the poller wakes and checks for a deadlock again.
+  void recheck_if_all_idle() noexcept {
+    if (idle_count_.load(std::memory_order_seq_cst) == workers_.size()) netpoll_.interrupt();
   }
 
   // --- state ----------------------------------------------------------------------------
