@@ -170,12 +170,12 @@ std::size_t select(Cases&&... cases) {
                                         detail::select_scratch{poll_order, lock_order, waiters});
   std::size_t index = 0;
   if (fired) {
-    index = fired->index;
+    index = fired.index;
   } else {
     std::size_t i = 0;
     ((detail::is_default_case<std::remove_cvref_t<Cases>> ? (index = i, ++i) : ++i), ...);
   }
-  [[maybe_unused]] const detail::transfer how = fired ? fired->how : detail::transfer::delivered;
+  [[maybe_unused]] const detail::transfer how = fired ? fired.how : detail::transfer::delivered;
   std::size_t i = 0;
   ((i++ == index ? cases.complete(how) : void()), ...);
   return index;
@@ -233,13 +233,13 @@ class select_set {
     const auto fired = detail::run_select(
         cases, blocking, detail::select_scratch{poll_order, lock_order, waiters});
     if (!fired) return std::nullopt;
-    entry& e = entries_[fired->index];
-    if (!e.is_send) return result{fired->index, std::move(received[fired->index])};
-    if (fired->how == detail::transfer::closed) {
+    entry& e = entries_[fired.index];
+    if (!e.is_send) return result{fired.index, std::move(received[fired.index])};
+    if (fired.how == detail::transfer::closed) {
       throw channel_closed("goro::select_set: send on closed channel");
     }
     e.value.reset();
-    return result{fired->index, std::nullopt};
+    return result{fired.index, std::nullopt};
   }
 
   detail::select_case describe(std::size_t i, std::optional<T>& slot) {

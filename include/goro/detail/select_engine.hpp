@@ -72,11 +72,15 @@ struct select_case {
   op_status (*poll)(select_case& self, wake_list& wakes) = nullptr;
 };
 
-// select_outcome: which case fired and how. Eight bytes, so that std::optional of it comes back
-// in registers (indices are 32-bit, as in the poll order).
+// select_outcome: which case fired and how, or that none did (`how` pending: a select with a
+// default that would block). Eight bytes with no optional around them, so that it comes back in
+// one register: std::optional's flag made the compiler assemble the result in memory and reload
+// it across two store-forwarding stalls on every select (indices are 32-bit, as in the poll order).
 struct select_outcome {
-  std::uint32_t index;
-  transfer how;  // delivered, or closed (a receive got nothing; a send must throw)
+  std::uint32_t index = 0;
+  transfer how = transfer::pending;  // delivered, or closed (a receive got nothing; a send throws)
+
+  explicit operator bool() const noexcept { return how != transfer::pending; }
 };
 
 // waiter_slot: room for one case's waiter, constructed only by pass 2. A select that does not
@@ -163,9 +167,8 @@ inline wait_queue& queue_of(const select_case& c) noexcept {
 // ready (a hint read without its lock) is polled under that one channel's lock. A select that
 // finds a partner waiting then locks one channel instead of all of them; a stale hint only
 // costs the lock-all pass that follows, which decides.
-inline std::optional<select_outcome> poll_one_ready(std::span<select_case> cases,
-                                                    const select_scratch& scratch,
-                                                    std::size_t polled) {
+inline select_outcome poll_one_ready(std::span<select_case> cases, const select_scratch& scratch,
+                                     std::size_t polled) {
   for (std::size_t k = 0; k < polled; ++k) {
     select_case& c = cases[scratch.poll_order[k]];
     if (!c.channel->looks_ready(c.is_send)) continue;
@@ -176,42 +179,40 @@ inline std::optional<select_outcome> poll_one_ready(std::span<select_case> cases
     return select_outcome{scratch.poll_order[k],
                           status == op_status::done ? transfer::delivered : transfer::closed};
   }
-  return std::nullopt;
+  return {};
 }
 
 // fired_case: after a wake that was not the shutdown's, the case whose waiter was claimed.
-inline std::optional<select_outcome> fired_case(const select_scratch& scratch,
-                                                std::size_t polled) noexcept {
+inline select_outcome fired_case(const select_scratch& scratch, std::size_t polled) noexcept {
   for (std::size_t k = 0; k < polled; ++k) {
     const std::uint32_t i = scratch.poll_order[k];
     const transfer how = outcome_of(scratch.waiters[i].w);
     if (how != transfer::pending) return select_outcome{i, how};
   }
-  return std::nullopt;
+  return {};
 }
 
 // without_fired_channel: the channels pass 3 must lock: all of them, less the fired case's
 // channel when no other case uses it (its waiter is already unlinked). Keeps the address order.
 inline std::span<channel_base*> without_fired_channel(std::span<select_case> cases,
                                                       const select_scratch& scratch,
-                                                      std::size_t polled,
-                                                      std::size_t locked,
-                                                      const std::optional<select_outcome>& fired) {
+                                                      std::size_t polled, std::size_t locked,
+                                                      select_outcome fired) {
   std::span<channel_base*> all = scratch.lock_order.first(locked);
   if (!fired) return all;
-  channel_base* const channel = cases[fired->index].channel;
+  channel_base* const channel = cases[fired.index].channel;
   for (std::size_t k = 0; k < polled; ++k) {
     const std::uint32_t i = scratch.poll_order[k];
-    if (i != fired->index && cases[i].channel == channel) return all;
+    if (i != fired.index && cases[i].channel == channel) return all;
   }
   const auto end = std::remove(all.begin(), all.end(), channel);
   return all.first(static_cast<std::size_t>(end - all.begin()));
 }
 
-// run_select: runs the passes above. `blocking` false makes it return nullopt where it would
+// run_select: runs the passes above. `blocking` false makes it return no outcome where it would
 // block (a select with a default). Throws goroutine_exit if the shutdown interrupts the wait.
-inline std::optional<select_outcome> run_select(std::span<select_case> cases, bool blocking,
-                                                const select_scratch& scratch) {
+inline select_outcome run_select(std::span<select_case> cases, bool blocking,
+                                 const select_scratch& scratch) {
   std::size_t polled = 0;
   std::size_t locked = 0;
   for (;;) {
@@ -238,7 +239,7 @@ inline std::optional<select_outcome> run_select(std::span<select_case> cases, bo
       }
       if (!blocking) {
         locks.unlock();
-        return std::nullopt;
+        return {};
       }
     }
     if (polled == 0) {
@@ -261,18 +262,18 @@ inline std::optional<select_outcome> run_select(std::span<select_case> cases, bo
     // its outcome before the wake; no other waiter's outcome is ever written. So the case that
     // fired is known without a lock, and its channel need not be locked again unless another
     // case of this select uses it too.
-    std::optional<select_outcome> fired;
+    select_outcome fired;
     if (!interrupted) fired = fired_case(scratch, polled);
     select_locks relock(without_fired_channel(cases, scratch, polled, locked, fired));
     relock.lock();
     for (std::size_t k = 0; k < polled; ++k) {
       const std::uint32_t i = scratch.poll_order[k];
-      if (fired && i == fired->index) continue;
+      if (fired && i == fired.index) continue;
       queue_of(cases[i]).remove(scratch.waiters[i].w);
     }
     relock.unlock();
     if (interrupted) throw goroutine_exit{};
-    if (fired && fired->how != transfer::retry) return fired;
+    if (fired && fired.how != transfer::retry) return fired;
     // A partner's move of the value threw: select again.
   }
 }
