@@ -129,14 +129,13 @@ class wait_group {
   }
 
   void release(std::uint32_t waiting) {
-    detail::waiter* chain = nullptr;
+    detail::wake_list wakes;
     {
       std::lock_guard held(lock_);
       while (waiting > 0) {
         detail::waiter* w = waiters_.dequeue_claimed();
         if (w == nullptr) break;
-        w->next = chain;
-        chain = w;
+        wakes.add(*w);
         --waiting;
       }
       // The rest were counted in state_ but are not queued: interrupted ones that departed, and
@@ -146,7 +145,6 @@ class wait_group {
       unclaimed_releases_ += waiting - absorbed;
       ++releases_;
     }
-    detail::wake_claimed(chain);
   }
 
   std::atomic<std::uint64_t> state_{0};  // counter << 32 | waiters
@@ -592,11 +590,11 @@ class shared_mutex {
 
   void unlock_slow() {
     for (;;) {
-      detail::waiter* chain = nullptr;
+      detail::wake_list wakes;
       {
         std::lock_guard held(lock_);
         std::uint64_t admitted = 0;
-        chain = take_readers(admitted);
+        take_readers(wakes, admitted);
         std::uint64_t s = state_.load(std::memory_order_relaxed);
         if (admitted > 0) {
           // The readers that queued while we held the lock go first.
@@ -610,15 +608,14 @@ class shared_mutex {
           const std::uint64_t clear =
               readers_waiting_bit | (writers_.empty() ? writers_waiting_bit : 0);
           state_.fetch_and(~clear, std::memory_order_relaxed);
-          w->next = nullptr;
-          chain = w;
+          wakes.add(*w);
         } else {
           // Only interrupted waiters were left: tidy up while we still hold the lock.
           state_.fetch_and(~(readers_waiting_bit | writers_waiting_bit), std::memory_order_relaxed);
         }
       }
-      if (chain != nullptr) {
-        detail::wake_claimed(chain);  // the woken may destroy the lock: touch nothing after
+      if (!wakes.empty()) {
+        wakes.wake_all();  // the woken may destroy the lock: touch nothing after
         return;
       }
       std::uint64_t s = writer_bit;
@@ -633,7 +630,7 @@ class shared_mutex {
   // has handed its hold to a writer; false if the caller still holds its read count and must
   // release it the usual way.
   bool unlock_shared_slow() {
-    detail::waiter* chain = nullptr;
+    detail::wake_list wakes;
     bool handed_off = false;
     {
       std::lock_guard held(lock_);
@@ -647,56 +644,48 @@ class shared_mutex {
           next = ((s - one_reader) | writer_bit) & ~clear;
         } while (!state_.compare_exchange_weak(s, next, std::memory_order_acq_rel,
                                                std::memory_order_relaxed));
-        w->next = nullptr;
-        chain = w;
+        wakes.add(*w);
         handed_off = true;
       } else {
         // Every queued writer was interrupted: admit the readers that queued behind them. We
         // keep our own read count until we have woken them.
         state_.fetch_and(~writers_waiting_bit, std::memory_order_relaxed);
-        chain = admit_readers();
+        admit_readers(wakes);
       }
     }
-    detail::wake_claimed(chain);
+    wakes.wake_all();
     return handed_off;
   }
 
   // abandon_writer_wait: a queued writer interrupted by the shutdown leaves. If it was the last
   // queued writer and no writer holds the lock, the readers that queued behind it go in.
   void abandon_writer_wait() {
-    detail::waiter* chain = nullptr;
-    {
-      std::lock_guard held(lock_);
-      if (!writers_.empty()) return;
-      const std::uint64_t s =
-          state_.fetch_and(~writers_waiting_bit, std::memory_order_relaxed) & ~writers_waiting_bit;
-      if ((s & writer_bit) == 0) chain = admit_readers();
-    }
-    detail::wake_claimed(chain);
+    detail::wake_list wakes;
+    std::lock_guard held(lock_);
+    if (!writers_.empty()) return;
+    const std::uint64_t s =
+        state_.fetch_and(~writers_waiting_bit, std::memory_order_relaxed) & ~writers_waiting_bit;
+    if ((s & writer_bit) == 0) admit_readers(wakes);
   }
 
-  // admit_readers: takes every queued reader in as a holder; returns the chain to wake. Requires
+  // admit_readers: takes every queued reader in as a holder, adding it to `wakes`. Requires
   // lock_ and that no writer holds the lock.
-  detail::waiter* admit_readers() {
+  void admit_readers(detail::wake_list& wakes) {
     std::uint64_t admitted = 0;
-    detail::waiter* chain = take_readers(admitted);
+    take_readers(wakes, admitted);
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     while (!state_.compare_exchange_weak(s, (s & ~readers_waiting_bit) + admitted * one_reader,
                                          std::memory_order_release, std::memory_order_relaxed)) {
     }
-    return chain;
   }
 
-  // take_readers: claims every queued reader; returns them as a chain and their number in
+  // take_readers: claims every queued reader, adding it to `wakes` and counting it in
   // `admitted`. The caller must count them in. Requires lock_.
-  detail::waiter* take_readers(std::uint64_t& admitted) noexcept {
-    detail::waiter* chain = nullptr;
+  void take_readers(detail::wake_list& wakes, std::uint64_t& admitted) noexcept {
     while (detail::waiter* w = readers_.dequeue_claimed()) {
-      w->next = chain;
-      chain = w;
+      wakes.add(*w);
       ++admitted;
     }
-    return chain;
   }
 
   std::atomic<std::uint64_t> state_{0};  // reader count << reader_shift | waiting bits | writer
@@ -761,17 +750,9 @@ class condition_variable {
   /// notify_all: wakes every waiter. From any goroutine or thread, with or without the mutex held.
   void notify_all() {
     detail::note_api_use();
-    detail::waiter* chain = nullptr;
-    detail::waiter* tail = nullptr;
-    {
-      std::lock_guard held(lock_);
-      while (detail::waiter* w = waiters_.dequeue_claimed()) {
-        w->next = nullptr;
-        (tail != nullptr ? tail->next : chain) = w;
-        tail = w;
-      }
-    }
-    detail::wake_claimed(chain);  // in FIFO order
+    detail::wake_list wakes;  // wakes in FIFO order once the lock is released
+    std::lock_guard held(lock_);
+    while (detail::waiter* w = waiters_.dequeue_claimed()) wakes.add(*w);
   }
 
  private:
@@ -873,19 +854,15 @@ class once {
     const std::uint64_t s = state_.exchange(succeeded ? done_bit : 0, std::memory_order_acq_rel);
     std::uint64_t waiting = s >> waiter_shift;
     if (waiting == 0) return;  // nobody can be inside call() on our account: touch nothing more
-    detail::waiter* chain = nullptr;
-    {
-      std::lock_guard held(lock_);
-      while (waiting > 0) {
-        detail::waiter* w = waiters_.dequeue_claimed();
-        if (w == nullptr) break;
-        w->next = chain;
-        chain = w;
-        --waiting;
-      }
-      unclaimed_releases_ += waiting;  // counted waiters that have not queued yet
+    detail::wake_list wakes;
+    std::lock_guard held(lock_);
+    while (waiting > 0) {
+      detail::waiter* w = waiters_.dequeue_claimed();
+      if (w == nullptr) break;
+      wakes.add(*w);
+      --waiting;
     }
-    detail::wake_claimed(chain);
+    unclaimed_releases_ += waiting;  // counted waiters that have not queued yet
   }
 
   std::atomic<std::uint64_t> state_{0};  // waiters << waiter_shift | running | done
@@ -954,17 +931,14 @@ class semaphore {
   void release(std::ptrdiff_t n = 1) {
     detail::note_api_use();
     if (n < 0) throw error("goro::semaphore: release(" + std::to_string(n) + ") is negative");
-    detail::waiter* chain = nullptr;
-    {
-      std::lock_guard held(lock_);
-      if (n > held_) {
-        throw error("goro::semaphore: release(" + std::to_string(n) + ") of more than held (" +
-                    std::to_string(held_) + " of " + std::to_string(capacity_) + ")");
-      }
-      held_ -= n;
-      chain = serve();
+    detail::wake_list wakes;
+    std::lock_guard held(lock_);
+    if (n > held_) {
+      throw error("goro::semaphore: release(" + std::to_string(n) + ") of more than held (" +
+                  std::to_string(held_) + " of " + std::to_string(capacity_) + ")");
     }
-    detail::wake_claimed(chain);
+    held_ -= n;
+    serve(wakes);
   }
 
  private:
@@ -980,30 +954,22 @@ class semaphore {
     }
   }
 
-  // serve: grants permits to the front waiters while the next one fits, in order; returns the
-  // claimed waiters as a chain (FIFO) to wake after lock_ is released. Requires lock_.
-  detail::waiter* serve() {
-    detail::waiter* chain = nullptr;
-    detail::waiter* tail = nullptr;
+  // serve: grants permits to the front waiters while the next one fits, in order, adding them
+  // to `wakes` (woken in that order after lock_ is released). Requires lock_.
+  void serve(detail::wake_list& wakes) {
     while (detail::waiter* w = waiters_.front()) {
       if (capacity_ - held_ < w->amount) break;  // FIFO: nobody overtakes the front waiter
       waiters_.remove(*w);
       if (!w->try_claim()) continue;  // interrupted by the shutdown: it leaves with nothing
       held_ += w->amount;
-      w->next = nullptr;
-      (tail != nullptr ? tail->next : chain) = w;
-      tail = w;
+      wakes.add(*w);
     }
-    return chain;
   }
 
   void serve_after_departure() {
-    detail::waiter* chain = nullptr;
-    {
-      std::lock_guard held(lock_);
-      chain = serve();
-    }
-    detail::wake_claimed(chain);
+    detail::wake_list wakes;
+    std::lock_guard held(lock_);
+    serve(wakes);
   }
 
   const std::ptrdiff_t capacity_;

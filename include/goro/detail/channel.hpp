@@ -53,24 +53,6 @@ inline void set_outcome(waiter& w, transfer t) noexcept {
 }
 inline transfer outcome_of(const waiter& w) noexcept { return static_cast<transfer>(w.outcome); }
 
-// wake_list: waiters claimed under a lock, woken when the list is destroyed. Declare it before
-// the lock guard so that it is destroyed — and wakes — after the lock is released.
-class wake_list {
- public:
-  wake_list() = default;
-  wake_list(const wake_list&) = delete;
-  wake_list& operator=(const wake_list&) = delete;
-  ~wake_list() { wake_claimed(head_); }
-
-  void add(waiter& w) noexcept {
-    w.next = head_;  // free to reuse: a dequeued waiter is linked in no queue
-    head_ = &w;
-  }
-
- private:
-  waiter* head_ = nullptr;
-};
-
 enum class op_status { done, closed, would_block };
 
 // The value at `source` is copied when `copy` is set (a sender that keeps it: try_send(const T&),

@@ -243,39 +243,35 @@ class poll_descriptor final : public io_descriptor {
   // dispatch: the epoll callback, on a worker's scheduler context (netpoll::dispatch).
   static void dispatch(io_descriptor* self, std::uint32_t events) {
     auto& d = static_cast<poll_descriptor&>(*self);
-    waiter* chain = nullptr;
-    {
-      std::lock_guard held(d.lock_);
-      if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) d.signal(d.read_, chain);
-      if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) d.signal(d.write_, chain);
-    }
-    wake_claimed(chain);
+    wake_list wakes;
+    std::lock_guard held(d.lock_);
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) d.signal(d.read_, wakes);
+    if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) d.signal(d.write_, wakes);
   }
 
   // signal: a readiness edge on `dir`. Requires lock_.
-  static void signal(direction& dir, waiter*& chain) noexcept {
+  static void signal(direction& dir, wake_list& wakes) noexcept {
     dir.seq.store(dir.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-    collect(dir.parked, chain);
+    collect(dir.parked, wakes);
   }
 
-  // collect: unlinks every waiter of `q`, chaining those whose claim it wins. Requires the lock
-  // that guards `q`.
-  static void collect(wait_queue& q, waiter*& chain) noexcept {
+  // collect: unlinks every waiter of `q`, adding those whose claim it wins to `wakes`. Requires
+  // the lock that guards `q`.
+  static void collect(wait_queue& q, wake_list& wakes) noexcept {
     while (waiter* w = q.dequeue_claimed()) {
       w->outcome = 1;
-      w->next = chain;
-      chain = w;
+      wakes.add(*w);
     }
   }
 
   // kick: wakes every waiter, goroutine or thread; with `deadline`, stores it first.
   void kick(const std::int64_t* deadline) {
-    waiter* chain = nullptr;
+    wake_list wakes;
     {
       std::lock_guard held(lock_);
       if (deadline != nullptr) deadline_ns_.store(*deadline, std::memory_order_release);
-      collect(read_.parked, chain);
-      collect(write_.parked, chain);
+      collect(read_.parked, wakes);
+      collect(write_.parked, wakes);
       for (thread_waiter* t = threads_; t != nullptr; t = t->next) {
         if (t->kicked) continue;
         t->kicked = true;
@@ -283,7 +279,6 @@ class poll_descriptor final : public io_descriptor {
         [[maybe_unused]] ssize_t r = ::write(t->signal_fd, &one, sizeof one);
       }
     }
-    wake_claimed(chain);
   }
 
   // attach: adds the socket to the epoll set of `s`'s run unless it is there. Requires lock_.

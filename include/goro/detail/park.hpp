@@ -158,13 +158,43 @@ void block_on(wait_queue& queue, waiter& w, const wait_handle& h, std::unique_lo
   throw goroutine_exit{};
 }
 
-// wake_claimed: wakes a chain of claimed waiters linked through waiter::next, outside any lock.
-inline void wake_claimed(waiter* chain) {
-  while (chain != nullptr) {
-    waiter* next = chain->next;
-    wake(*chain->owner);  // `chain` may be gone from here on
-    chain = next;
+// wake_list: the owners of waiters claimed under a lock, woken in the order they were added
+// when the list is destroyed (or by wake_all). Declare it before the lock guard so that it is
+// destroyed — and wakes — after the lock is released. The list links the owners' parkers
+// (parker::next_woken), not the waiters: a claimer may write a claimed owner's parker until it
+// wakes it, and waking reads nothing from the waiter, whose stack line, one page per goroutine,
+// may have left the cache and the TLB by then (a close waking 10k receivers paid for it twice).
+class wake_list {
+ public:
+  wake_list() = default;
+  wake_list(const wake_list&) = delete;
+  wake_list& operator=(const wake_list&) = delete;
+  ~wake_list() { wake_all(); }
+
+  // add: `w` must have been claimed by the caller (try_claim won), and not yet woken.
+  void add(waiter& w) noexcept {
+    parker* const p = w.owner;
+    p->next_woken = nullptr;
+    (tail_ != nullptr ? tail_->next_woken : head_) = p;
+    tail_ = p;
   }
-}
+
+  bool empty() const noexcept { return head_ == nullptr; }
+
+  // wake_all: wakes every owner added so far, in order, and empties the list.
+  void wake_all() {
+    parker* p = head_;
+    head_ = tail_ = nullptr;
+    while (p != nullptr) {
+      parker* const next = p->next_woken;
+      wake(*p);  // `p` may be waiting again from here on: read nothing more from it
+      p = next;
+    }
+  }
+
+ private:
+  parker* head_ = nullptr;
+  parker* tail_ = nullptr;
+};
 
 }  // namespace goro::detail

@@ -2,15 +2,16 @@
 //
 // Every blocked goroutine or plain thread has one parker. Before it publishes any waiter it
 // opens a new wait: begin_wait() bumps the parker's token to a new generation with the `waiting`
-// bit set (generation << 2 | uninterruptible << 1 | waiting) and returns that value, the ticket. Whoever wants to wake it — a channel partner, a timer, a
-// close, a netpoll event, the shutdown — must first win try_claim(parker, ticket), a single
-// compare-and-swap from the ticket to ticket & ~1. Exactly one claimer wins per wait (Go's
-// selectDone, generalised to every wake-up path): a select's losing cases, a timer that fires
-// after the value arrived, a shutdown racing a hand-off all lose the CAS and back off. Tickets of
-// an earlier wait can never win, because the generation only grows.
+// bit set (generation << 2 | uninterruptible << 1 | waiting) and returns that value, the ticket.
+// Whoever wants to wake it — a channel partner, a timer, a close, a netpoll event, the shutdown —
+// must first win try_claim(parker, ticket), a single compare-and-swap from the ticket to ticket &
+// ~1. Exactly one claimer wins per wait (Go's selectDone, generalised to every wake-up path): a
+// select's losing cases, a timer that fires after the value arrived, a shutdown racing a hand-off
+// all lose the CAS and back off. Tickets of an earlier wait can never win, because the generation
+// only grows.
 //
 // Invariants:
-//   - Only the parker's owner calls begin_wait; only a claimer writes parker::fired,
+//   - Only the parker's owner calls begin_wait; only a claimer writes parker::next_woken,
 //     parker::interrupted and waiter::outcome, and only between its winning CAS and its wake().
 //   - After wake() the claimer touches neither the waiter nor anything else on the woken stack.
 //   - A waiter is linked in at most one wait_queue, guarded by the lock of the object that owns
@@ -31,7 +32,7 @@ inline constexpr std::uint64_t token_uninterruptible = 2;  // the shutdown must 
 struct parker {
   std::atomic<std::uint64_t> token{0};   // generation << 2 | uninterruptible << 1 | waiting
   goroutine* g = nullptr;                // the goroutine; nullptr for a plain thread
-  waiter* fired = nullptr;               // the waiter whose claim woke the owner (written by claimer)
+  parker* next_woken = nullptr;          // link in the claimer's wake_list (park.hpp)
   std::atomic<std::uint32_t> wakeup{0};  // plain threads: the futex word the waker sets to 1
   bool interrupted = false;              // woken by the shutdown, not by a partner (claimer)
 };
@@ -43,7 +44,6 @@ inline std::uint64_t begin_wait(parker& self, bool interruptible) noexcept {
   const std::uint64_t generation = (self.token.load(std::memory_order_relaxed) >> 2) + 1;
   const std::uint64_t ticket =
       generation << 2 | (interruptible ? 0 : token_uninterruptible) | token_waiting;
-  self.fired = nullptr;
   self.interrupted = false;
   // Relaxed is enough: the ticket reaches a claimer only through a waiter published under a lock
   // (release), or through the goroutine's status (release) for the shutdown scan.
