@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -383,6 +384,69 @@ TEST_CASE("a pool reuses the stacks it was given back", "[stack]") {
           }) == 1);
   }
   pool.release_batch(second.data(), second.size());
+}
+
+// release_shuffled: gives `stacks` back 16 at a time, in a random order.
+void release_shuffled(stack_pool& pool, std::vector<stack_span> stacks) {
+  std::mt19937 random(7);
+  std::shuffle(stacks.begin(), stacks.end(), random);
+  for (std::size_t i = 0; i < stacks.size(); i += 16) {
+    pool.release_batch(stacks.data() + i, std::min<std::size_t>(16, stacks.size() - i));
+  }
+}
+
+TEST_CASE("a pool hands its free stacks out in the order it carved them, however they came back",
+          "[stack]") {
+  // Goroutines started one after another then get neighbouring stacks again, as fresh ones do.
+  const auto mode = GENERATE(goro::stack_guard::never, goro::stack_guard::automatic);
+  stack_pool pool;
+  pool.configure(stack_size, mode, plenty_of_mappings, 0, goro::detail::guard_markers_supported());
+  const auto carved = acquire(pool, 64 * 3 + 10);
+  if (carved.front().slab == nullptr) return;  // mapped stacks (a sanitizer's budget): no slabs
+  for (int round = 0; round < 3; ++round) {
+    release_shuffled(pool, carved);
+    const auto again = acquire(pool, carved.size());
+    REQUIRE(again.size() == carved.size());
+    for (std::size_t i = 0; i < carved.size(); ++i) {
+      INFO("round " << round << ", stack " << i);
+      CHECK(again[i].bottom == carved[i].bottom);
+    }
+  }
+  pool.release_batch(carved.data(), carved.size());
+}
+
+TEST_CASE("trimming gives back the free stacks that would be handed out last", "[stack]") {
+  stack_pool pool;
+  pool.configure(stack_size, goro::stack_guard::never, plenty_of_mappings, 0, false);
+  const std::size_t page = goro::detail::page_size();
+  auto stacks = acquire(pool, 64 * 3);
+  // Commit the page below each stack's top page; keep the first stack of every slab out, so
+  // that no slab is wholly free and unmapped.
+  for (const stack_span& s : stacks) s.top()[-static_cast<std::ptrdiff_t>(page) - 1] = 1;
+  std::vector<stack_span> freed;
+  for (std::size_t i = 0; i < stacks.size(); ++i) {
+    if (i % 64 != 0) freed.push_back(stacks[i]);
+  }
+  release_shuffled(pool, freed);
+  trim_now(pool, 100);  // starts a period: nothing was unused for a whole one yet
+  trim_now(pool, 100);  // 189 free all period long, 100 kept: the last 89 are given back
+  auto resident = [&](const stack_span& s) {
+    unsigned char bit = 0;
+    auto* below_top =
+        reinterpret_cast<void*>((reinterpret_cast<std::uintptr_t>(s.top() - 1) / page - 1) * page);
+    REQUIRE(mincore(below_top, page, &bit) == 0);
+    return (bit & 1) != 0;
+  };
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < freed.size(); ++i) {
+    INFO("free stack " << i);
+    CHECK(resident(freed[i]) == (i < 100));
+    kept += resident(freed[i]) ? 1 : 0;
+  }
+  CHECK(kept == 100);
+  for (std::size_t i = 0; i < stacks.size(); i += 64) pool.release_batch(&stacks[i], 1);
+  pool.release_all();
+  CHECK_FALSE(mapped(stacks.front().bottom));
 }
 
 TEST_CASE("workers that run out of stacks at once get distinct stacks, and no slab is lost",
