@@ -132,12 +132,7 @@ class wait_group {
     detail::wake_list wakes;
     {
       std::lock_guard held(lock_);
-      while (waiting > 0) {
-        detail::waiter* w = waiters_.dequeue_claimed();
-        if (w == nullptr) break;
-        wakes.add(*w);
-        --waiting;
-      }
+      waiting = detail::claim_front(waiters_, waiting, wakes);
       // The rest were counted in state_ but are not queued: interrupted ones that departed, and
       // ones that have not queued yet (they find a banked release).
       const std::uint32_t absorbed = std::min(waiting, departed_);
@@ -856,12 +851,7 @@ class once {
     if (waiting == 0) return;  // nobody can be inside call() on our account: touch nothing more
     detail::wake_list wakes;
     std::lock_guard held(lock_);
-    while (waiting > 0) {
-      detail::waiter* w = waiters_.dequeue_claimed();
-      if (w == nullptr) break;
-      wakes.add(*w);
-      --waiting;
-    }
+    waiting = detail::claim_front(waiters_, waiting, wakes);
     unclaimed_releases_ += waiting;  // counted waiters that have not queued yet
   }
 

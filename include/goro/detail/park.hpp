@@ -197,4 +197,17 @@ class wake_list {
   parker* tail_ = nullptr;
 };
 
+// claim_front: claims up to `n` waiters from the front of `queue` into `wakes` (waiters claimed
+// elsewhere are dropped on the way, as dequeue_claimed drops them); returns how many of the `n`
+// found no waiter. Requires the lock that guards `queue`.
+template <class Count>
+Count claim_front(wait_queue& queue, Count n, wake_list& wakes) noexcept {
+  for (; n > 0; --n) {
+    waiter* w = queue.dequeue_claimed();
+    if (w == nullptr) break;
+    wakes.add(*w);
+  }
+  return n;
+}
+
 }  // namespace goro::detail
