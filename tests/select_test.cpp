@@ -1,6 +1,7 @@
 // Tests of <goro/select.hpp>: select over heterogeneous cases, defaults, nil channels, fairness,
 // closed channels, select_set, and stress with exact accounting.
 #include <goro/chan.hpp>
+#include <goro/context.hpp>
 #include <goro/debug.hpp>
 #include <goro/runtime.hpp>
 #include <goro/select.hpp>
@@ -112,6 +113,71 @@ TEST_CASE("select chooses uniformly among ready cases", "[select][fairness]") {
       ++hits[goro::select(goro::on_recv(a), goro::on_recv(b), goro::on_recv(c))];
     }
     for (int h : hits) CHECK(std::abs(h - rounds / 3) < rounds / 3 * 5 / 100);
+  }
+}
+
+// A closed channel is as ready as any other: Go's `for { select { case <-ctx.Done(): return;
+// case j := <-jobs: ... } } }` must notice the cancellation while jobs keep flowing.
+TEST_CASE("a case on a closed channel is chosen as often as another ready case",
+          "[select][fairness][close]") {
+  const int rounds = 20000;
+  goro::chan<int> closed;
+  closed.close();
+  goro::chan<int> ready(1);
+  const auto about_half = [&](int hits) {
+    CHECK(hits > rounds * 45 / 100);
+    CHECK(hits < rounds * 55 / 100);
+  };
+  SECTION("a receive case") {
+    int hits = 0;
+    for (int i = 0; i < rounds; ++i) {
+      (void)ready.try_send(1);
+      if (goro::select(goro::on_recv(closed), goro::on_recv(ready)) == 0) ++hits;
+    }
+    about_half(hits);
+  }
+  SECTION("a send case, which throws when chosen") {
+    int hits = 0;
+    for (int i = 0; i < rounds; ++i) {
+      (void)ready.try_send(1);
+      try {
+        goro::select(goro::on_recv(ready), goro::on_send(closed, 2));
+      } catch (const goro::channel_closed&) {
+        ++hits;
+      }
+    }
+    about_half(hits);
+  }
+  SECTION("a receive case of a select_set") {
+    goro::select_set<int> set;
+    set.add_recv(ready);
+    set.add_recv(closed);
+    int hits = 0;
+    for (int i = 0; i < rounds; ++i) {
+      (void)ready.try_send(1);
+      const auto result = set.select();
+      if (result.index == 1) {
+        CHECK_FALSE(result.value.has_value());
+        ++hits;
+      }
+    }
+    about_half(hits);
+  }
+  SECTION("a context's done() beside a busy job queue") {
+    goro::run([&] {
+      auto [ctx, cancel] = goro::with_cancel(goro::background());
+      goro::chan<int> jobs(1);
+      cancel();
+      int processed = 0;
+      bool stopped = false;
+      while (!stopped && processed < rounds) {
+        (void)jobs.try_send(1);
+        goro::select(goro::on_recv(ctx.done(), [&](auto) { stopped = true; }),
+                     goro::on_recv(jobs, [&](auto) { ++processed; }));
+      }
+      CHECK(stopped);
+      CHECK(processed < 100);  // each round stops with probability 1/2
+    });
   }
 }
 

@@ -90,16 +90,22 @@ class alignas(cache_line_size) channel_base {
   std::size_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
 
   // looks_ready: a hint, read without lock_, that a receive (or a send) would not block now: a
-  // partner waits, or the buffer has a value (or room). A closed channel does not look ready.
+  // partner waits, the buffer has a value (or room), or the channel is closed (a receive gets
+  // "closed", a send throws). Select's first look trusts it to skip cases, so a closed channel
+  // must look ready: otherwise a select would never choose it while another case is ready.
   bool looks_ready(bool send) const noexcept {
-    if (send) return !recvq_.looks_empty() || size() < capacity_;
-    return !sendq_.looks_empty() || size() > 0;
+    if (send) return !recvq_.looks_empty() || size() < capacity_ || is_closed();
+    return !sendq_.looks_empty() || size() > 0 || is_closed();
   }
+
+  // is_closed: whether close() has run; read without lock_ it is only a hint.
+  bool is_closed() const noexcept { return closed_.load(std::memory_order_relaxed); }
 
   futex_mutex lock_;     // guards everything below except the atomics, and the buffer
   wait_queue recvq_;     // blocked receivers, oldest first
   wait_queue sendq_;     // blocked senders, oldest first
-  bool closed_ = false;
+  std::atomic<bool> closed_{
+      false};  // written under lock_, never cleared; read as a hint outside it
 
   void retain() noexcept { references_.fetch_add(1, std::memory_order_relaxed); }
   // release: true when the last reference is gone (the caller deletes the channel).
@@ -150,13 +156,13 @@ class channel : public channel_base {
       pop_head();
       return op_status::done;
     }
-    return closed_ ? op_status::closed : op_status::would_block;
+    return is_closed() ? op_status::closed : op_status::would_block;
   }
 
   // send_locked: offers the value at `value` (copied if `copy`, else moved) to a waiting
   // receiver or the buffer (done), reports a closed channel (closed), or would_block.
   op_status send_locked(T* value, bool copy, wake_list& wakes) {
-    if (closed_) return op_status::closed;
+    if (is_closed()) return op_status::closed;
     if (waiter* receiver = recvq_.dequeue_claimed()) {
       wakes.add(*receiver);
       guard_partner retry_on_throw{*receiver};
@@ -174,8 +180,8 @@ class channel : public channel_base {
 
   // close_locked: closes the channel and claims every waiter. Returns false if already closed.
   bool close_locked(wake_list& wakes) noexcept {
-    if (closed_) return false;
-    closed_ = true;
+    if (is_closed()) return false;
+    closed_.store(true, std::memory_order_relaxed);
     for (wait_queue* q : {&recvq_, &sendq_}) {
       while (waiter* w = q->dequeue_claimed()) {
         set_outcome(*w, transfer::closed);
