@@ -304,6 +304,51 @@ TEST_CASE("a plain thread that will release main is not a deadlock", "[debug][de
   SUCCEED();
 }
 
+// API 1.3: a plain thread counts from its first call "blocking or not". Each section's first call
+// completes without blocking; then the thread sleeps outside goro and releases main. Were the
+// call not counted, main's receive would be reported as a deadlock during that sleep.
+TEST_CASE("a plain thread whose first goro call does not block counts from that call",
+          "[debug][deadlock]") {
+  using first_call = void (*)(goro::chan<int>&);
+  const auto [name, call] = GENERATE(table<const char*, first_call>({
+      {"send with room in the buffer", [](goro::chan<int>& ch) { ch.send(1); }},
+      {"receive of a buffered value", [](goro::chan<int>& ch) { (void)ch.recv(); }},
+      {"range over a buffered value",
+       [](goro::chan<int>& ch) {
+         for (int v : ch) {
+           (void)v;
+           break;
+         }
+       }},
+      {"try_send", [](goro::chan<int>& ch) { (void)ch.try_send(1); }},
+      {"select with a ready case", [](goro::chan<int>& ch) { goro::select(goro::on_recv(ch)); }},
+      {"select_set's add_recv", [](goro::chan<int>& ch) { goro::select_set<int>().add_recv(ch); }},
+  }));
+  INFO(name);
+  goro::chan<int> first(2);
+  first.send(1);               // before the run: a receive finds a value, a send finds room
+  goro::chan<int> release(1);  // buffered: the thread's send never waits, whatever main did
+  std::atomic<bool> called{false};
+  std::thread user;
+  bool deadlocked = false;
+  try {
+    goro::run([&, call = call] {
+      user = std::thread([&] {
+        call(first);
+        called.store(true);
+        std::this_thread::sleep_for(200ms);  // outside goro: the detector runs meanwhile
+        release.send(1);
+      });
+      while (!called.load()) goro::sleep_for(1ms);
+      CHECK(release.recv() == 1);
+    });
+  } catch (const goro::deadlock_error&) {
+    deadlocked = true;
+  }
+  user.join();
+  CHECK_FALSE(deadlocked);
+}
+
 TEST_CASE("a running blocking() call is not a deadlock", "[debug][deadlock]") {
   goro::run([] {
     int v = goro::blocking([] {

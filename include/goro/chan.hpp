@@ -80,6 +80,7 @@ struct channel_access {
 
 template <class T>
 void send_on(channel<T>* c, T& value) {
+  note_api_use();
   chaos_point();
   if (c == nullptr) park_forever(wait_reason::chan_send, wait_detail::nil_chan);
   channel_send(*c, value);
@@ -102,6 +103,7 @@ void close_on(channel<T>* c) {
 
 template <class T>
 std::optional<T> recv_on(channel<T>* c) {
+  note_api_use();
   chaos_point();
   if (c == nullptr) park_forever(wait_reason::chan_receive, wait_detail::nil_chan);
   return channel_recv(*c);

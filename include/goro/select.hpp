@@ -195,6 +195,7 @@ class select_set {
 
   /// add_recv: adds a receive case; returns its index.
   std::size_t add_recv(recv_chan<T> ch) {
+    detail::note_api_use();
     entries_.push_back(entry{std::move(ch), nullptr, false, std::nullopt});
     return entries_.size() - 1;
   }
@@ -202,6 +203,7 @@ class select_set {
   /// add_send: adds a case that sends `value`; once that value is sent the case never fires again.
   /// Returns its index.
   std::size_t add_send(send_chan<T> ch, T value) {
+    detail::note_api_use();
     entries_.push_back(entry{nullptr, std::move(ch), true, std::move(value)});
     return entries_.size() - 1;
   }
