@@ -92,6 +92,20 @@ TEST_CASE("with_timeout fires deadline_exceeded no earlier than its deadline",
   });
 }
 
+// A context made with no run active keeps its deadline on the fallback heap, which counts as a
+// pending timer for deadlock detection (API 1.3) in the run that waits for it.
+TEST_CASE("a deadline set before the run ends a wait inside it, which is no deadlock",
+          "[context][deadline]") {
+  const auto made_at = clock_type::now();
+  auto [ctx, cancel] = goro::with_timeout(goro::background(), 30ms);
+  REQUIRE_NOTHROW(goro::run([&] {
+    CHECK_FALSE(ctx.done().recv().has_value());
+    CHECK(clock_type::now() >= made_at + 30ms);
+  }));
+  CHECK(ctx.err() == goro::errc::deadline_exceeded);
+  cancel();
+}
+
 TEST_CASE("a deadline already passed gives a context that is done at once", "[context][deadline]") {
   auto [ctx, cancel] = goro::with_deadline(goro::background(), clock_type::now() - 1s);
   CHECK(is_done(ctx));

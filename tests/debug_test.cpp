@@ -1,6 +1,9 @@
 // Tests of <goro/debug.hpp> (dump, runtime_stats) and of deadlock detection (API 1.3, 8).
 #include <goro/chan.hpp>
+#include <goro/context.hpp>
 #include <goro/debug.hpp>
+#include <goro/group.hpp>
+#include <goro/net.hpp>
 #include <goro/runtime.hpp>
 #include <goro/select.hpp>
 #include <goro/sync.hpp>
@@ -307,26 +310,51 @@ TEST_CASE("a plain thread that will release main is not a deadlock", "[debug][de
 // API 1.3: a plain thread counts from its first call "blocking or not". Each section's first call
 // completes without blocking; then the thread sleeps outside goro and releases main. Were the
 // call not counted, main's receive would be reported as a deadlock during that sleep.
+namespace {
+
+// first_touch: what a plain thread's first call may use, all made before the run.
+struct first_touch {
+  goro::chan<int> buffered{2};  // holds one value: a receive finds it, a send finds room
+  goro::context_key<int> key;
+  goro::context context = goro::with_value(goro::background(), key, 7);
+  goro::group group;
+  goro::net::listener listener = goro::net::listen("127.0.0.1:0");
+  goro::timer timer{std::chrono::hours(1)};
+  first_touch() {
+    buffered.send(1);
+    timer.stop();  // a pending timer would keep any deadlock from being declared
+  }
+};
+
+}  // namespace
+
 TEST_CASE("a plain thread whose first goro call does not block counts from that call",
           "[debug][deadlock]") {
-  using first_call = void (*)(goro::chan<int>&);
+  using first_call = void (*)(first_touch&);
   const auto [name, call] = GENERATE(table<const char*, first_call>({
-      {"send with room in the buffer", [](goro::chan<int>& ch) { ch.send(1); }},
-      {"receive of a buffered value", [](goro::chan<int>& ch) { (void)ch.recv(); }},
+      {"send with room in the buffer", [](first_touch& t) { t.buffered.send(1); }},
+      {"receive of a buffered value", [](first_touch& t) { (void)t.buffered.recv(); }},
       {"range over a buffered value",
-       [](goro::chan<int>& ch) {
-         for (int v : ch) {
+       [](first_touch& t) {
+         for (int v : t.buffered) {
            (void)v;
            break;
          }
        }},
-      {"try_send", [](goro::chan<int>& ch) { (void)ch.try_send(1); }},
-      {"select with a ready case", [](goro::chan<int>& ch) { goro::select(goro::on_recv(ch)); }},
-      {"select_set's add_recv", [](goro::chan<int>& ch) { goro::select_set<int>().add_recv(ch); }},
+      {"try_send", [](first_touch& t) { (void)t.buffered.try_send(1); }},
+      {"select with a ready case", [](first_touch& t) { goro::select(goro::on_recv(t.buffered)); }},
+      {"select_set's add_recv",
+       [](first_touch& t) { goro::select_set<int>().add_recv(t.buffered); }},
+      {"a context's err()", [](first_touch& t) { (void)t.context.err(); }},
+      {"a context's done()", [](first_touch& t) { (void)t.context.done(); }},
+      {"a context's deadline()", [](first_touch& t) { (void)t.context.deadline(); }},
+      {"a context's value()", [](first_touch& t) { (void)t.context.value(t.key); }},
+      {"a group's ctx()", [](first_touch& t) { (void)t.group.ctx(); }},
+      {"a listener's address()", [](first_touch& t) { (void)t.listener.address(); }},
+      {"a timer's c()", [](first_touch& t) { (void)t.timer.c(); }},
   }));
   INFO(name);
-  goro::chan<int> first(2);
-  first.send(1);               // before the run: a receive finds a value, a send finds room
+  first_touch touch;
   goro::chan<int> release(1);  // buffered: the thread's send never waits, whatever main did
   std::atomic<bool> called{false};
   std::thread user;
@@ -334,7 +362,7 @@ TEST_CASE("a plain thread whose first goro call does not block counts from that 
   try {
     goro::run([&, call = call] {
       user = std::thread([&] {
-        call(first);
+        call(touch);
         called.store(true);
         std::this_thread::sleep_for(200ms);  // outside goro: the detector runs meanwhile
         release.send(1);

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <filesystem>
 #include <map>
@@ -816,6 +817,50 @@ TEST_CASE("a timer still pending when its run ends fires after the run", "[time]
     CHECK(outlives->c().recv().has_value());
     ticking->stop();
   });
+}
+
+// API 1.3: no deadlock while a timer is pending — also one made before the run, which waits in
+// the fallback heap.
+TEST_CASE("a timer made before its run wakes the run's main, which is no deadlock meanwhile",
+          "[time][fallback][deadlock]") {
+  for (unsigned workers : {1u, 2u}) {
+    INFO(workers << " workers");
+    const auto armed_at = clock_type::now();
+    goro::timer made_before(30ms);
+    std::optional<clock_type::time_point> fired;
+    REQUIRE_NOTHROW(goro::run([&] { fired = made_before.c().recv(); }, {.workers = workers}));
+    REQUIRE(fired.has_value());
+    CHECK(*fired >= armed_at + 30ms);
+  }
+}
+
+TEST_CASE("a run is declared deadlocked once a timer made before it has fired for nobody",
+          "[time][fallback][deadlock]") {
+  goro::chan<int> nobody_sends;
+  // The watchdog sends only if the run has not ended after 10 s: a run that waited for ever
+  // (no look after the firing) then ends normally instead of hanging, and the check fails.
+  std::mutex lock;
+  std::condition_variable run_over;
+  bool over = false;
+  std::thread watchdog([&] {
+    std::unique_lock held(lock);
+    if (!run_over.wait_for(held, 10s, [&] { return over; })) nobody_sends.send(1);
+  });
+  goro::timer unread(30ms);  // its value stays in its channel
+  bool deadlocked = false;
+  try {
+    goro::run([&] { (void)nobody_sends.recv(); });
+  } catch (const goro::deadlock_error& e) {
+    deadlocked = std::string_view(e.what()).starts_with("all goroutines are asleep - deadlock!");
+  }
+  {
+    std::lock_guard held(lock);
+    over = true;
+  }
+  run_over.notify_one();
+  watchdog.join();
+  CHECK(deadlocked);
+  CHECK(unread.c().try_recv().has_value());  // it fired before the deadlock was declared
 }
 
 // --- Ports of Go 1.19's time package tests (sleep_test.go, tick_test.go) ---------------------

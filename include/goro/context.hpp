@@ -446,6 +446,7 @@ class context {
   /// channel (never ready) for a context that can never be cancelled, like background(). Use it
   /// in select: on_recv(ctx.done(), ...) fires with std::nullopt.
   recv_chan<std::monostate> done() const {
+    detail::note_api_use();
     detail::cancel_node* a = detail::anchor_of(node_);
     if (a == nullptr) return nullptr;
     return a->done();
@@ -454,6 +455,7 @@ class context {
   /// err: {} while the context is live; goro::errc::canceled or goro::errc::deadline_exceeded
   /// once done() is closed (a context cancelled through its parent has the parent's error).
   std::error_code err() const noexcept {
+    detail::note_api_use();
     detail::cancel_node* a = detail::anchor_of(node_);
     const int e = a != nullptr ? a->err() : 0;
     if (e == 0) return {};
@@ -463,6 +465,7 @@ class context {
   /// deadline: when the context will be cancelled by a deadline, if it has one: the earliest on
   /// its chain of parents.
   std::optional<std::chrono::steady_clock::time_point> deadline() const noexcept {
+    detail::note_api_use();
     if (node_ == nullptr) return std::nullopt;
     return node_->deadline();
   }
@@ -471,6 +474,7 @@ class context {
   /// pointer is valid while this context (or any context derived from it) lives.
   template <class T>
   const T* value(const context_key<T>& key) const noexcept {
+    detail::note_api_use();
     if (node_ == nullptr) return nullptr;
     return static_cast<const T*>(node_->find(&key));
   }
@@ -534,6 +538,7 @@ inline std::size_t context_child_count(const context& c) {
 /// background: the root context: never cancelled, no deadline, no values (Go's
 /// context.Background()).
 inline context background() noexcept {
+  detail::note_api_use();
   return context();
 }
 
@@ -565,6 +570,7 @@ inline std::pair<context, cancel_func> with_timeout(context parent, std::chrono:
 /// same key hides it.
 template <class T>
 context with_value(context parent, const context_key<T>& key, std::type_identity_t<T> value) {
+  detail::note_api_use();
   detail::context_node* p = detail::context_access::node(parent);
   if (p != nullptr) p->retain();
   detail::context_node* node = nullptr;

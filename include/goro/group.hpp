@@ -103,7 +103,10 @@ class group {
   }
 
   /// ctx: the group's context (see the constructors).
-  context ctx() const { return state_->ctx_; }
+  context ctx() const {
+    detail::note_api_use();
+    return state_->ctx_;
+  }
 
   /// set_limit: at most n tasks of this group run at once from now on; a negative n means no limit
   /// (the default). n == 0 makes every later go() block (as in Go, where the limit 0 admits

@@ -19,8 +19,9 @@
 /// called goro::run, or has finished it — timers go into the fallback heap, served by one
 /// background thread that goro starts the first time it is needed; and a timer still pending
 /// when its run ends moves there, so it fires on time. So timers work everywhere channels do.
-/// (The fallback thread is invisible to deadlock detection: a goroutine that waits only for a
-/// timer that was started before its run began may be reported as deadlocked.)
+/// A pending timer of the fallback heap counts for deadlock detection like any pending timer: a
+/// goroutine waiting for a timer (or a context deadline) made before its run began is not
+/// reported as deadlocked.
 ///
 /// A timer sends the time it fired (steady_clock::now() in the callback, never earlier than its
 /// deadline) on a channel of capacity 1 with a non-blocking send: a firing that finds the channel
@@ -49,7 +50,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -79,66 +79,6 @@ inline clock::time_point saturating_deadline(std::chrono::nanoseconds d) noexcep
   if (d > clock::time_point::max() - now) return clock::time_point::max();
   return now + std::chrono::duration_cast<clock::duration>(d);
 }
-
-// fallback_timers: the timer heap used while no run is active, and the one thread that fires
-// it. Created on first use and never destroyed (a detached thread may still sleep in it when
-// the process exits).
-class fallback_timers {
- public:
-  // instance: the process's fallback heap. From any thread.
-  static fallback_timers& instance() {
-    static fallback_timers* const timers = new fallback_timers();
-    return *timers;
-  }
-
-  // add: schedules `node`, starting the thread if this is the first timer. Throws if the thread
-  // cannot be started (the node is then not scheduled).
-  void add(timer_node& node) {
-    {
-      std::lock_guard guard(lock_);
-      if (!started_) {
-        std::thread([this] { serve(); }).detach();
-        started_ = true;
-      }
-    }
-    if (heap_.add(node)) {
-      // The thread reads the earliest deadline under lock_ before it sleeps: taking the lock
-      // here means it either sees our node or is already waiting when we notify.
-      std::lock_guard guard(lock_);
-      changed_.notify_one();
-    }
-  }
-
-  // remove: unschedules `node`; false if it had already left the heap (its fire is on its way).
-  bool remove(timer_node& node) noexcept { return heap_.remove(node); }
-
- private:
-  fallback_timers() = default;
-
-  [[noreturn]] void serve() {
-    std::unique_lock guard(lock_);
-    for (;;) {
-      const std::int64_t earliest = heap_.earliest();
-      if (earliest == timer_heap::none) {
-        changed_.wait(guard);
-        continue;
-      }
-      const auto now = clock::now();
-      if (to_nanoseconds(now) < earliest) {
-        changed_.wait_until(guard, clock::time_point(std::chrono::nanoseconds(earliest)));
-        continue;
-      }
-      guard.unlock();
-      heap_.run_expired(now);
-      guard.lock();
-    }
-  }
-
-  timer_heap heap_;
-  std::mutex lock_;  // guards started_; orders the thread's look at heap_ with add's notify
-  std::condition_variable changed_;
-  bool started_ = false;
-};
 
 // active_scheduler: the scheduler of the active run, kept alive while this object lives, or
 // nullptr. On a worker thread that is the worker's own run (alive while the worker runs); on any
@@ -492,6 +432,7 @@ class timer {
 
   /// c: the channel the firing time is sent on (capacity 1). A nil channel for a moved-from timer.
   recv_chan<std::chrono::steady_clock::time_point> c() const {
+    detail::note_api_use();
     if (state_.get() == nullptr) return nullptr;
     return state_.get()->channel();
   }
@@ -539,6 +480,7 @@ class ticker {
 
   /// c: the channel ticks are sent on (capacity 1). A nil channel for a moved-from ticker.
   recv_chan<std::chrono::steady_clock::time_point> c() const {
+    detail::note_api_use();
     if (state_.get() == nullptr) return nullptr;
     return state_.get()->channel();
   }

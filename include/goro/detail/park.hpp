@@ -36,7 +36,7 @@ struct plain_thread_exit_hook {
   }
 };
 
-GORO_NOINLINE inline void register_plain_thread(thread_state& ts, std::uint64_t run) {
+GORO_NOINLINE inline void register_plain_thread(thread_state& ts, std::uint64_t run) noexcept {
   scheduler_ref ref;
   if (!ref || ref->run_id() != run) return;
   thread_local plain_thread_exit_hook hook;
@@ -47,13 +47,13 @@ GORO_NOINLINE inline void register_plain_thread(thread_state& ts, std::uint64_t 
 
 // note_plain_thread: every entry point of the API calls this (through note_api_use) so that a
 // plain thread counts from its first use of goro during a run.
-inline void note_plain_thread(thread_state& ts) {
+inline void note_plain_thread(thread_state& ts) noexcept {
   if (ts.role != thread_role::plain) return;
   const std::uint64_t run = process().active_run.load(std::memory_order_acquire);
   if (run != 0 && ts.registered_run != run) register_plain_thread(ts, run);
 }
 
-inline void note_api_use() {
+inline void note_api_use() noexcept {
   thread_state& ts = this_thread();
   if (ts.current == nullptr) note_plain_thread(ts);
 }

@@ -58,6 +58,7 @@
 #include "blocking_pool.hpp"
 #include "callable.hpp"
 #include "exception_state.hpp"
+#include "fallback_timers.hpp"
 #include "goroutine.hpp"
 #include "netpoll.hpp"
 #include "options.hpp"
@@ -494,6 +495,10 @@ class scheduler {
     plain_threads_.fetch_sub(1, std::memory_order_seq_cst);
     recheck_if_all_idle();
   }
+
+  // fallback_timers_fired: the fallback thread has fired timers (which readied any goroutine
+  // they woke); while they were pending no deadlock was declared.
+  void fallback_timers_fired() noexcept { recheck_if_all_idle(); }
 
   // --- introspection --------------------------------------------------------------------
 
@@ -1271,7 +1276,8 @@ class scheduler {
   }
 
   // on_quiescence: every worker is idle. If nothing outside the goroutines can wake one —
-  // no timer, no socket, no blocking() call, no plain thread — the run is deadlocked (or, while
+  // no timer (in the workers' heaps or the fallback heap, where timers made before the run
+  // wait), no socket, no blocking() call, no plain thread — the run is deadlocked (or, while
   // stopping, stuck in destructors).
   //
   // The outside wakers are read before the run queues: a blocking() helper or a plain thread
@@ -1285,7 +1291,7 @@ class scheduler {
   // (no queue shows them yet) — and that worker will check again when it is idle again. A
   // worker leaves idle (idle_exits_) before it does anything that those reads could see.
   void on_quiescence(std::uint64_t exits_before) {
-    if (earliest_timer() != timer_heap::none ||
+    if (earliest_timer() != timer_heap::none || fallback_timers::pending() ||
         netpoll_.waiters.load(std::memory_order_seq_cst) != 0 ||
         blocking_calls_.load(std::memory_order_seq_cst) != 0 ||
         plain_threads_.load(std::memory_order_seq_cst) != 0) {
@@ -1448,6 +1454,11 @@ class scheduler {
   std::atomic<bool> deadlock_declared_{false};
   std::string deadlock_report_;  // written once, before stopping begins
 };
+
+inline void recheck_active_run() noexcept {
+  scheduler_ref ref;
+  if (ref) ref->fallback_timers_fired();
+}
 
 inline void write_traceback(const scheduler& s) {
   std::ostringstream out;
