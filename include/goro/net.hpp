@@ -19,9 +19,9 @@
 ///
 /// Errors: std::system_error with the errno, whose what() names the operation and the addresses
 /// ("goro::net::dial tcp 127.0.0.1:1: Connection refused"); goro::net::timeout_error after a
-/// deadline; goro::net::closed_error on a closed socket; std::invalid_argument for a malformed
-/// address. Addresses are Go's "host:port" ("[::1]:80", ":0" for every interface and a free port);
-/// ports are numeric.
+/// deadline; goro::net::closed_error on a closed socket; std::system_error with code
+/// std::errc::invalid_argument for a malformed address. Addresses are Go's "host:port" ("[::1]:80",
+/// ":0" for every interface and a free port); ports are numeric.
 #pragma once
 
 #include <netinet/in.h>
@@ -312,23 +312,31 @@ class conn {
   }
 
   /// set_deadline: reads and writes — blocked ones included — throw timeout_error once `t` has
-  /// passed; {} clears the deadline (Go's SetDeadline). From any goroutine or thread.
+  /// passed; {} clears the deadline (Go's SetDeadline). From any goroutine or thread. Throws
+  /// closed_error once the conn is closed, like every other operation.
   void set_deadline(std::chrono::steady_clock::time_point t) {
-    detail::note_api_use();
-    if (d_ == nullptr) throw closed_error("goro::net::set_deadline");
-    d_->set_deadline(detail::deadline_ns(t));
+    detail::poll_descriptor* d = enter("set_deadline");
+    if (d->closing()) throw closed_error("goro::net::set_deadline");
+    d->set_deadline(detail::deadline_ns(t));
   }
 
   /// close: closes the connection; blocked and later operations throw closed_error. A second
   /// close does nothing. From any goroutine or thread.
   void close() noexcept {
+    detail::note_api_use();
     if (d_ != nullptr) d_->close();
   }
 
   /// local_address: "host:port" of this end ("" for an empty conn).
-  std::string local_address() const { return d_ != nullptr ? d_->local.to_string() : ""; }
+  std::string local_address() const {
+    detail::note_api_use();
+    return d_ != nullptr ? d_->local.to_string() : "";
+  }
   /// remote_address: "host:port" of the peer ("" for an empty conn).
-  std::string remote_address() const { return d_ != nullptr ? d_->remote.to_string() : ""; }
+  std::string remote_address() const {
+    detail::note_api_use();
+    return d_ != nullptr ? d_->remote.to_string() : "";
+  }
 
  private:
   friend struct detail::net_access;
@@ -376,11 +384,15 @@ class listener {
   /// close: stops listening; blocked and later accepts throw closed_error. A second close does
   /// nothing. From any goroutine or thread.
   void close() noexcept {
+    detail::note_api_use();
     if (d_ != nullptr) d_->close();
   }
 
   /// address: the address it listens on, with the port chosen for ":0" ("[::]:41234").
-  std::string address() const { return d_ != nullptr ? d_->local.to_string() : ""; }
+  std::string address() const {
+    detail::note_api_use();
+    return d_ != nullptr ? d_->local.to_string() : "";
+  }
 
  private:
   friend struct detail::net_access;
@@ -444,8 +456,9 @@ inline conn listener::accept() {
 }
 
 /// listen: listens for TCP connections on `address` ("127.0.0.1:8080", "[::1]:0", ":0" — every
-/// interface, IPv4 and IPv6 — and a free port for port 0). Throws std::invalid_argument for a
-/// malformed address, std::system_error if the socket cannot listen (EADDRINUSE...). From any
+/// interface, IPv4 and IPv6 — and a free port for port 0). Throws std::system_error: code
+/// std::errc::invalid_argument for a malformed address, the errno if the socket cannot listen
+/// (EADDRINUSE...). From any
 /// goroutine or thread.
 inline listener listen(std::string_view address) {
   detail::note_api_use();
@@ -475,8 +488,9 @@ inline listener listen(std::string_view address) {
 }
 
 /// dial: connects to `address` ("127.0.0.1:8080", "[::1]:80", "localhost:80"), trying each
-/// address a name resolves to in turn. Throws std::invalid_argument for a malformed address,
-/// std::system_error if no connection could be made (the first address's error). From any
+/// address a name resolves to in turn. Throws std::system_error: code
+/// std::errc::invalid_argument for a malformed address, else the first address's error if no
+/// connection could be made. From any
 /// goroutine or thread.
 inline conn dial(std::string_view address) {
   return detail::net_dial(address, nullptr);

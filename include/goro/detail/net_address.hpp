@@ -4,8 +4,9 @@
 // Hosts are IPv4 literals, IPv6 literals in brackets (with an optional %zone), names (resolved
 // with getaddrinfo, on a blocking() helper when the caller is a goroutine) or empty (every
 // interface for a listener, the local system for a dial). Ports are decimal, 0 to 65535; an empty
-// port is 0, as in Go. Malformed input throws std::invalid_argument naming the input; a name that
-// does not resolve throws std::system_error in resolver_category().
+// port is 0, as in Go. Malformed input throws std::system_error with code
+// std::errc::invalid_argument, naming the input (API 7: errors throw std::system_error); a name
+// that does not resolve throws std::system_error in resolver_category().
 #pragma once
 
 #include <arpa/inet.h>
@@ -18,7 +19,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -95,12 +95,13 @@ struct host_port {
 
 [[noreturn]] inline void throw_bad_address(std::string_view op, std::string_view address,
                                            std::string_view why) {
-  throw std::invalid_argument(std::string(op) + ": invalid address \"" + std::string(address) +
-                              "\": " + std::string(why));
+  throw std::system_error(
+      std::make_error_code(std::errc::invalid_argument),
+      std::string(op) + ": invalid address \"" + std::string(address) + "\": " + std::string(why));
 }
 
 // split_host_port: splits "host:port", "[ipv6]:port" or ":port" (Go's net.SplitHostPort plus
-// the port check). `op` names the caller in the std::invalid_argument it throws.
+// the port check). `op` names the caller in the std::system_error it throws.
 inline host_port split_host_port(std::string_view address, std::string_view op) {
   std::string_view host;
   std::string_view port;
