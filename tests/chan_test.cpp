@@ -10,10 +10,12 @@
 
 #include <array>
 #include <atomic>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -192,6 +194,9 @@ TEST_CASE("a negative capacity throws and zero means unbuffered", "[chan][misuse
   CHECK_FALSE(zero.try_send(1));  // unbuffered, nobody receiving
   goro::chan<int> big(std::size_t{1} << 10);
   CHECK(big.capacity() == 1024);
+  // Go: "makechan: size out of range".
+  CHECK_THROWS_WITH(goro::chan<int>(std::numeric_limits<std::size_t>::max() / 2),
+                    Catch::Contains("capacity") && Catch::Contains("too large"));
 }
 
 TEST_CASE("try_send never blocks and leaves the value untouched on failure", "[chan][try]") {
@@ -295,6 +300,21 @@ TEST_CASE("range-for works with move-only values and recv_chan", "[chan][range]"
     for (std::unique_ptr<int> p : in) total += *p;
   });
   CHECK(total == 55);
+}
+
+// API 2 asks only that T be move-constructible: a type that cannot be assigned must work in
+// every operation, range-for included.
+TEST_CASE("range-for works with a type that can be moved but not assigned", "[chan][range]") {
+  struct message {
+    const int id;
+  };
+  static_assert(!std::is_move_assignable_v<message>);
+  goro::chan<message> ch(4);
+  for (int i = 1; i <= 4; ++i) ch.send(message{i});
+  ch.close();
+  int total = 0;
+  for (message m : ch) total += m.id;
+  CHECK(total == 10);
 }
 
 TEST_CASE("channel handles compare by identity", "[chan]") {

@@ -24,6 +24,7 @@
 #include <concepts>
 #include <cstddef>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -138,7 +139,9 @@ class recv_iterator {
 
   T&& operator*() const { return std::move(*current_); }  // the received value, to be moved
   recv_iterator& operator++() {
-    current_ = recv_on(channel_);
+    // Constructs rather than assigns: T need only be move-constructible (API 2).
+    current_.reset();
+    if (std::optional<T> received = recv_on(channel_)) current_.emplace(std::move(*received));
     return *this;
   }
   void operator++(int) { ++*this; }
@@ -219,6 +222,10 @@ class chan {
         throw error("goro::chan: negative capacity " + std::to_string(capacity) +
                     " (make(chan T, n) needs n >= 0)");
       }
+    }
+    if (std::cmp_greater(capacity, std::allocator_traits<std::allocator<T>>::max_size({}))) {
+      throw error("goro::chan: capacity " + std::to_string(capacity) +
+                  " is too large (makechan: size out of range)");
     }
     return new detail::channel<T>(static_cast<std::size_t>(capacity));
   }
