@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -521,6 +522,24 @@ TEST_CASE("an escaping exception not derived from std::exception is reported as 
 TEST_CASE("go outside run throws goro::error", "[runtime][misuse]") {
   CHECK_THROWS_AS(goro::go([] {}), goro::error);
   CHECK_THROWS_WITH(goro::go([] {}), Catch::Contains("no goro::run is active"));
+}
+
+// Go's TestGoNil: `go nilFunc()` panics at the go statement.
+TEST_CASE("go of a null function pointer or an empty std::function throws goro::error",
+          "[runtime][misuse]") {
+  goro::run([] {
+    void (*null_function)() = nullptr;
+    CHECK_THROWS_WITH(goro::go(null_function), Catch::Contains("go of nil func value"));
+    CHECK_THROWS_AS(goro::go(std::function<void()>()), goro::error);
+    CHECK_THROWS_AS(goro::go(std::function<void(int)>(), 1), goro::error);
+    int (std::string::*null_member)() const = nullptr;
+    CHECK_THROWS_AS(goro::go(null_member, std::string()), goro::error);
+    CHECK(goro::num_goroutines() == 1);  // nothing was started
+    goro::wait_group done;
+    done.add(1);
+    goro::go(std::function<void()>([&] { done.done(); }));  // a non-empty one runs
+    done.wait();
+  });
 }
 
 TEST_CASE("a nested run throws goro::error and the outer run goes on", "[runtime][misuse]") {

@@ -126,10 +126,12 @@ auto run(F&& main_fn, options opts = {}) -> std::invoke_result_t<F&> {
 
 /// go: starts a goroutine that runs fn(args...). fn and args are decay-copied (like std::thread)
 /// and invoked as rvalues. Callable from a goroutine, or from any thread while a run is active;
-/// otherwise throws goro::error. An exception escaping the goroutine prints
+/// otherwise throws goro::error, as it does for a null function pointer or an empty
+/// std::function (Go: "go of nil func value"). An exception escaping the goroutine prints
 /// `goro: unhandled exception in goroutine <id>: <what()>` and calls std::terminate().
 template <class F, class... Args>
 void go(F&& fn, Args&&... args) {
+  if (detail::is_nil_func<std::decay_t<F>>(fn)) throw error("goro::go: go of nil func value");
   detail::spawn([fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable {
     std::invoke(std::move(fn), std::move(args)...);
   });

@@ -5,6 +5,7 @@
 //   in the goroutine record and never moved afterwards.
 // function_ref: a non-owning reference to a callable, for callbacks that live no longer than the
 //   call that receives them (park's after-switch action).
+// is_nil_func: whether a callable is a null pointer or an empty std::function.
 #pragma once
 
 #include <cstddef>
@@ -15,6 +16,24 @@
 #include <utility>
 
 namespace goro::detail {
+
+template <class F>
+inline constexpr bool is_std_function = false;
+template <class R, class... Args>
+inline constexpr bool is_std_function<std::function<R(Args...)>> = true;
+
+// is_nil_func: whether `fn` is a null function or member pointer, or an empty std::function
+// (Go's "go of nil func value"). Any other callable is never nil.
+template <class F>
+bool is_nil_func(const F& fn) noexcept {
+  if constexpr (std::is_pointer_v<F> || std::is_member_pointer_v<F>) {
+    return fn == nullptr;
+  } else if constexpr (is_std_function<F>) {
+    return !fn;
+  } else {
+    return false;
+  }
+}
 
 class task {
  public:
