@@ -882,7 +882,8 @@ class semaphore {
   semaphore& operator=(const semaphore&) = delete;
 
   /// acquire: takes n permits, blocking until they are free and every earlier waiter is served.
-  /// From any goroutine or thread. Throws goro::error if n is negative or exceeds the capacity.
+  /// From any goroutine or thread. Throws goro::error if n is negative or exceeds the capacity
+  /// (x/sync's Acquire would wait for its context to end: with none here, that is forever).
   void acquire(std::ptrdiff_t n = 1) {
     detail::chaos_point();
     check_weight("acquire", n);
@@ -903,11 +904,11 @@ class semaphore {
     // The waker added our n permits to held_ before waking us.
   }
 
-  /// try_acquire: takes n permits if they are free and nobody waits; never blocks. Throws
-  /// goro::error if n is negative or exceeds the capacity.
+  /// try_acquire: takes n permits if they are free and nobody waits; never blocks. False for n
+  /// above the capacity, as x/sync's TryAcquire; throws goro::error if n is negative.
   bool try_acquire(std::ptrdiff_t n = 1) {
     detail::note_api_use();
-    check_weight("try_acquire", n);
+    if (n < 0) throw error("goro::semaphore: try_acquire(" + std::to_string(n) + ") is negative");
     std::lock_guard held(lock_);
     if (capacity_ - held_ >= n && waiters_.empty()) {
       held_ += n;
