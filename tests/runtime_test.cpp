@@ -524,6 +524,35 @@ TEST_CASE("go outside run throws goro::error", "[runtime][misuse]") {
   CHECK_THROWS_WITH(goro::go([] {}), Catch::Contains("no goro::run is active"));
 }
 
+// API 1.1: returning from main ends the program's goroutines. A plain thread that keeps starting
+// goroutines must not keep the run from ending: once main has returned, go throws there.
+TEST_CASE("a plain thread spawning in a loop does not hold up the end of the run",
+          "[runtime][shutdown][threads]") {
+  const long cap = goro_test::scaled(2'000'000, 1000);
+  std::atomic<bool> spawning{false};
+  std::atomic<long> spawned{0};
+  std::string error_text;
+  std::thread spawner;
+  goro::run([&] {
+    spawner = std::thread([&] {
+      for (long i = 0; i < cap; ++i) {
+        try {
+          goro::go([] { goro::yield(); });
+        } catch (const goro::error& e) {
+          error_text = e.what();
+          return;
+        }
+        spawned.store(i + 1);
+        spawning.store(true);
+      }
+    });
+    while (!spawning.load()) goro::sleep_for(1ms);
+  });
+  spawner.join();
+  INFO(spawned.load() << " goroutines spawned");
+  CHECK_FALSE(error_text.empty());  // stopped by go's error, not by the cap
+}
+
 // Go's TestGoNil: `go nilFunc()` panics at the go statement.
 TEST_CASE("go of a null function pointer or an empty std::function throws goro::error",
           "[runtime][misuse]") {

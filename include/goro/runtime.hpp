@@ -106,6 +106,12 @@ void spawn(F&& body) {
         "goro::go: no goro::run is active; start goroutines inside goro::run (or from another "
         "thread while a run is active)");
   }
+  // A thread spawning in a loop would otherwise keep the ending run from ever finishing.
+  if (ref->stopping()) {
+    throw error(
+        "goro::go: the run is ending (its main goroutine has returned); no goroutine can "
+        "start now");
+  }
   ref->spawn(std::forward<F>(body), nullptr, 0);
 }
 
@@ -125,8 +131,9 @@ auto run(F&& main_fn, options opts = {}) -> std::invoke_result_t<F&> {
 }
 
 /// go: starts a goroutine that runs fn(args...). fn and args are decay-copied (like std::thread)
-/// and invoked as rvalues. Callable from a goroutine, or from any thread while a run is active;
-/// otherwise throws goro::error, as it does for a null function pointer or an empty
+/// and invoked as rvalues. Callable from a goroutine, or from any thread while a run is active
+/// and its main has not returned; otherwise throws goro::error, as it does for a null function
+/// pointer or an empty
 /// std::function (Go: "go of nil func value"). An exception escaping the goroutine prints
 /// `goro: unhandled exception in goroutine <id>: <what()>` and calls std::terminate().
 template <class F, class... Args>
