@@ -834,22 +834,24 @@ TEST_CASE("a timer made before its run wakes the run's main, which is no deadloc
   }
 }
 
-TEST_CASE("a run is declared deadlocked once a timer made before it has fired for nobody",
-          "[time][fallback][deadlock]") {
-  goro::chan<int> nobody_sends;
-  // The watchdog sends only if the run has not ended after 10 s: a run that waited for ever
-  // (no look after the firing) then ends normally instead of hanging, and the check fails.
+namespace {
+
+// deadlocked_within: runs `main_body` in a run and reports whether the run was declared
+// deadlocked. A watchdog sends on `release` after `limit`, so that a run that would wait for ever
+// ends (without a deadlock) instead of hanging the test.
+template <class F>
+bool deadlocked_within(const goro::chan<int>& release, F main_body,
+                       std::chrono::nanoseconds limit = 10s) {
   std::mutex lock;
   std::condition_variable run_over;
   bool over = false;
   std::thread watchdog([&] {
     std::unique_lock held(lock);
-    if (!run_over.wait_for(held, 10s, [&] { return over; })) nobody_sends.send(1);
+    if (!run_over.wait_for(held, limit, [&] { return over; })) (void)release.try_send(1);
   });
-  goro::timer unread(30ms);  // its value stays in its channel
   bool deadlocked = false;
   try {
-    goro::run([&] { (void)nobody_sends.recv(); });
+    goro::run(main_body);
   } catch (const goro::deadlock_error& e) {
     deadlocked = std::string_view(e.what()).starts_with("all goroutines are asleep - deadlock!");
   }
@@ -859,8 +861,30 @@ TEST_CASE("a run is declared deadlocked once a timer made before it has fired fo
   }
   run_over.notify_one();
   watchdog.join();
-  CHECK(deadlocked);
+  return deadlocked;
+}
+
+}  // namespace
+
+TEST_CASE("a run is declared deadlocked once a timer made before it has fired for nobody",
+          "[time][fallback][deadlock]") {
+  goro::chan<int> nobody_sends(1);
+  goro::timer unread(30ms);  // its value stays in its channel
+  CHECK(deadlocked_within(nobody_sends, [&] { (void)nobody_sends.recv(); }));
   CHECK(unread.c().try_recv().has_value());  // it fired before the deadlock was declared
+}
+
+// A timer of an ended run that nobody can see fire is dropped, not kept pending: it would hold
+// off the deadlock detection of every later run until it fired.
+TEST_CASE("an after that nobody holds does not outlive its run as a pending timer",
+          "[time][fallback][deadlock]") {
+  goro::chan<int> ready(1);
+  goro::run([&] {
+    (void)ready.try_send(1);
+    CHECK(goro::select(goro::on_recv(ready), goro::on_recv(goro::after(1h))) == 0);
+  });
+  goro::chan<int> nobody_sends(1);
+  CHECK(deadlocked_within(nobody_sends, [&] { (void)nobody_sends.recv(); }));
 }
 
 // --- Ports of Go 1.19's time package tests (sleep_test.go, tick_test.go) ---------------------

@@ -160,6 +160,15 @@ class timer_state {
   virtual void* on_fire(clock::time_point now, wake_list& wakes) = 0;
   virtual void after_fire(void* /*token*/) {}
 
+  // observable: whether anyone but the heap entry could still see this timer fire. A timer of
+  // an ended run that nobody can observe is dropped rather than moved to the fallback heap,
+  // where it would count as pending for the deadlock detection of later runs (the timeout of a
+  // select that returned another case, an after() whose channel is gone). Requires lock_.
+  virtual bool observable() const noexcept { return true; }
+
+  // shared: whether a reference other than the heap entry's holds this state.
+  bool shared() const noexcept { return references_.load(std::memory_order_acquire) > 1; }
+
   futex_mutex lock_;  // guards everything below; see the invariants at the top of the file
 
  private:
@@ -275,14 +284,15 @@ class timer_state {
   }
 
   // drop_callback: the run that owned the node has ended (called from its destructor). A
-  // pending arm moves to the fallback heap with the entry's reference; otherwise the reference
-  // is released.
+  // pending arm that someone may observe moves to the fallback heap with the entry's reference;
+  // otherwise the arm ends and the reference is released.
   static void drop_callback(void* arg) noexcept {
     auto* self = static_cast<timer_state*>(arg);
     bool keep_reference = false;
     {
       std::lock_guard guard(self->lock_);
       self->home_ = {};
+      if (self->armed_ && !self->observable()) self->armed_ = false;
       if (self->armed_) {
         self->node_.when = self->when_;
         self->node_.seq = self->gen_;
@@ -317,6 +327,12 @@ class channel_timer final : public timer_state {
     std::lock_guard guard(c.lock_);
     c.send_locked(&now, false, wakes);  // would_block: the receiver is behind, drop the value
     return nullptr;
+  }
+
+  // observable: a timer or ticker object holds the state, or someone holds the channel. Once
+  // neither is true, nobody can get either again.
+  bool observable() const noexcept override {
+    return shared() || channel_access::get(channel_)->shared();
   }
 
   const chan<clock::time_point> channel_{1};

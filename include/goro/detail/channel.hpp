@@ -110,6 +110,8 @@ class alignas(cache_line_size) channel_base {
   void retain() noexcept { references_.fetch_add(1, std::memory_order_relaxed); }
   // release: true when the last reference is gone (the caller deletes the channel).
   bool release() noexcept { return references_.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+  // shared: whether more than one handle refers to the channel.
+  bool shared() const noexcept { return references_.load(std::memory_order_acquire) > 1; }
 
  protected:
   const std::size_t capacity_;
