@@ -97,13 +97,14 @@ TEST_CASE("with_timeout fires deadline_exceeded no earlier than its deadline",
 TEST_CASE("a deadline set before the run ends a wait inside it, which is no deadlock",
           "[context][deadline]") {
   const auto made_at = clock_type::now();
-  auto [ctx, cancel] = goro::with_timeout(goro::background(), 30ms);
+  const auto timed = goro::with_timeout(goro::background(), 30ms);
+  const goro::context& ctx = timed.first;
   REQUIRE_NOTHROW(goro::run([&] {
     CHECK_FALSE(ctx.done().recv().has_value());
     CHECK(clock_type::now() >= made_at + 30ms);
   }));
   CHECK(ctx.err() == goro::errc::deadline_exceeded);
-  cancel();
+  timed.second();
 }
 
 TEST_CASE("a deadline already passed gives a context that is done at once", "[context][deadline]") {

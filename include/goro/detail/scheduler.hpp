@@ -282,12 +282,13 @@ class traceback_watcher {
 
 class scheduler {
  public:
-  explicit scheduler(const options& requested) : options_(requested) {
+  explicit scheduler(const options& requested)
+      : options_(requested), requested_stack_size_(requested.stack_size) {
     options_.workers = resolve_worker_count(requested.workers);
     stacks_.configure(requested.stack_size, requested.guard, read_max_map_count(),
                       requested.guard == stack_guard::always ? count_mappings() : 0,
                       guard_markers_supported());
-    options_.stack_size = stacks_.stack_size();
+    options_.stack_size = stacks_.stack_size();  // rounded up to whole pages
     chaos_ = chaos_seed();
     enable_asymmetric_fences();  // lock releases then cost no locked instruction
     for (unsigned i = 0; i < options_.workers; ++i) {
@@ -308,7 +309,7 @@ class scheduler {
   // execute: runs `main_body` as the main goroutine on the calling thread (worker 0) and the
   // other workers, and returns once the run has ended. Throws deadlock_error (API 1.3).
   void execute(function_ref<void()> main_body) {
-    install_fault_handlers(options_.stack_size);
+    install_fault_handlers(requested_stack_size_);  // API 1.4's <N>: the size asked for
     traceback_watcher traceback(*this);
     process().chaos.store(chaos_.has_value(), std::memory_order_relaxed);
     publish();
@@ -1417,6 +1418,7 @@ class scheduler {
   // id counter, the spinning count), so that they do not slow the reads every schedule makes of
   // the others (stopping_, the workers, the options).
   options options_;
+  const std::size_t requested_stack_size_;  // options.stack_size as given, before rounding
   std::uint64_t run_id_ = 0;
   std::optional<std::uint64_t> chaos_;  // GORO_CHAOS seed
   std::vector<std::unique_ptr<worker>> workers_;
