@@ -3,6 +3,7 @@
 #include <goro/chan.hpp>
 #include <goro/debug.hpp>
 #include <goro/runtime.hpp>
+#include <goro/select.hpp>
 #include <goro/sync.hpp>
 #include <goro/time.hpp>
 
@@ -13,6 +14,7 @@
 #include <limits>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -315,6 +317,74 @@ TEST_CASE("range-for works with a type that can be moved but not assigned", "[ch
   int total = 0;
   for (message m : ch) total += m.id;
   CHECK(total == 10);
+}
+
+namespace {
+
+// counted_move: a value that counts its moves; the move that finds moves_until_failure at 0
+// throws (it counts down from any value set, and never reaches 0 again from below).
+struct counted_move {
+  static inline std::atomic<int> moves{0};
+  static inline std::atomic<int> moves_until_failure{-1};
+  int id;
+  explicit counted_move(int i) : id(i) {}
+  counted_move(counted_move&& other) : id(other.id) {
+    if (moves_until_failure.fetch_sub(1) == 0) throw std::runtime_error("counted_move: failed");
+    ++moves;
+  }
+  counted_move(const counted_move&) = delete;
+};
+
+}  // namespace
+
+// A received value leaves the channel with one move, straight into what the caller gets: a later
+// move of goro's own that threw would lose it.
+TEST_CASE("a received value moves once, from the channel to the caller", "[chan][exceptions]") {
+  goro::chan<counted_move> ch(4);
+  const auto moves_of = [&](auto receive) {
+    ch.send(counted_move(1));
+    counted_move::moves = 0;
+    receive();
+    return counted_move::moves.load();
+  };
+  CHECK(moves_of([&] { CHECK(ch.recv()->id == 1); }) == 1);
+  CHECK(moves_of([&] {
+          for (counted_move&& m : ch) {
+            CHECK(m.id == 1);
+            break;
+          }
+        }) == 1);
+  goro::select_set<counted_move> set;
+  set.add_recv(ch);
+  CHECK(moves_of([&] { CHECK(set.select().value->id == 1); }) == 1);
+  CHECK(moves_of([&] { CHECK(set.try_select()->value->id == 1); }) == 1);
+}
+
+// A full buffer and a blocked sender: the receive takes the head and moves the sender's value
+// into the buffer. If that move throws, the receive still returns the head, and the sender
+// sends again.
+TEST_CASE("a sender's move into the buffer that throws loses neither value", "[chan][exceptions]") {
+  goro::run([] {
+    goro::chan<counted_move> ch(1);
+    ch.send(counted_move(1));
+    goro::wait_group sent;
+    sent.add(1);
+    goro::go([ch, &sent] {
+      ch.send(counted_move(2));  // blocks: the buffer is full
+      sent.done();
+    });
+    goro_test::dump_when({"[chan send]:"});
+    // The receive moves the buffer's head out, then the sender's value in: the second throws.
+    counted_move::moves_until_failure = 1;
+    const std::optional<counted_move> first = ch.recv();
+    REQUIRE(first.has_value());
+    CHECK(first->id == 1);
+    CHECK(counted_move::moves_until_failure.load() < 0);  // it did throw
+    sent.wait();  // the sender sent again, into the freed slot
+    const std::optional<counted_move> second = ch.try_recv();
+    REQUIRE(second.has_value());
+    CHECK(second->id == 2);
+  });
 }
 
 TEST_CASE("channel handles compare by identity", "[chan]") {

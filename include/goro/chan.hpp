@@ -102,12 +102,22 @@ void close_on(channel<T>* c) {
   channel_close(*c);
 }
 
+// recv_on: receives into `out` (empty); it stays empty once the channel is closed and drained.
 template <class T>
-std::optional<T> recv_on(channel<T>* c) {
+void recv_on(channel<T>* c, std::optional<T>& out) {
   note_api_use();
   chaos_point();
   if (c == nullptr) park_forever(wait_reason::chan_receive, wait_detail::nil_chan);
-  return channel_recv(*c);
+  channel_recv(*c, out);
+}
+
+// recv_on: returns what it received. One return of one object, so that the compiler constructs
+// it in the caller's place: no move of T after the receive that could throw and lose the value.
+template <class T>
+std::optional<T> recv_on(channel<T>* c) {
+  std::optional<T> out;
+  recv_on(c, out);
+  return out;
 }
 
 template <class T>
@@ -139,9 +149,10 @@ class recv_iterator {
 
   T&& operator*() const { return std::move(*current_); }  // the received value, to be moved
   recv_iterator& operator++() {
-    // Constructs rather than assigns: T need only be move-constructible (API 2).
+    // Receives in place: T need only be move-constructible (API 2), and no second move can
+    // throw away a received value.
     current_.reset();
-    if (std::optional<T> received = recv_on(channel_)) current_.emplace(std::move(*received));
+    recv_on(channel_, current_);
     return *this;
   }
   void operator++(int) { ++*this; }

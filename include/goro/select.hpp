@@ -209,10 +209,18 @@ class select_set {
   }
 
   /// select: blocks until a case proceeds (the rules of goro::select).
-  result select() { return *run(true); }
+  result select() {
+    result out{0, std::nullopt};
+    run(true, out);
+    return out;
+  }
 
   /// try_select: never blocks: nullopt where select would have blocked.
-  std::optional<result> try_select() { return run(false); }
+  std::optional<result> try_select() {
+    std::optional<result> out(std::in_place, 0, std::nullopt);
+    if (!run(false, *out)) out.reset();
+    return out;
+  }
 
  private:
   struct entry {
@@ -222,26 +230,29 @@ class select_set {
     std::optional<T> value;  // send: the value still to send (nullopt once sent)
   };
 
-  std::optional<result> run(bool blocking) {
+  // run: selects; returns false where a non-blocking select would block. Every receive case
+  // fills out.value in place: exactly one case fires, and the value moves once, from the
+  // channel into the caller's result, so no later move can throw it away.
+  bool run(bool blocking, result& out) {
     detail::note_api_use();
     detail::chaos_point();
     const std::size_t n = entries_.size();
     std::vector<detail::select_case> cases(n);
-    std::vector<std::optional<T>> received(n);
-    for (std::size_t i = 0; i < n; ++i) cases[i] = describe(i, received[i]);
+    for (std::size_t i = 0; i < n; ++i) cases[i] = describe(i, out.value);
     std::vector<std::uint32_t> poll_order(n);
     std::vector<detail::channel_base*> lock_order(n);
     std::vector<detail::waiter_slot> waiters(n);
     const auto fired = detail::run_select(
         cases, blocking, detail::select_scratch{poll_order, lock_order, waiters});
-    if (!fired) return std::nullopt;
+    if (!fired) return false;
+    out.index = fired.index;
     entry& e = entries_[fired.index];
-    if (!e.is_send) return result{fired.index, std::move(received[fired.index])};
+    if (!e.is_send) return true;
     if (fired.how == detail::transfer::closed) {
       throw channel_closed("goro::select_set: send on closed channel");
     }
     e.value.reset();
-    return result{fired.index, std::nullopt};
+    return true;
   }
 
   detail::select_case describe(std::size_t i, std::optional<T>& slot) {

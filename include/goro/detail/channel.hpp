@@ -146,9 +146,15 @@ class channel : public channel_base {
       if (capacity_ == 0) {
         take(*sender, out);
       } else {
-        out.emplace(std::move(*slot(head_)));
+        out.emplace(std::move(*slot(head_)));  // if this throws, nothing has changed
         pop_head();
-        push_tail(*sender);
+        try {
+          push_tail(*sender);
+        } catch (...) {
+          // This receive has its value. The sender keeps its own and sends it again (retry),
+          // into the slot just freed: a move that keeps failing throws to the sender.
+          return op_status::done;
+        }
       }
       retry_on_throw.deliver();
       return op_status::done;
@@ -255,28 +261,20 @@ void channel_send(channel<T>& c, T& value) {
   }
 }
 
-// channel_recv: receives from `c` (not nil), blocking until a value arrives; nullopt once the
-// channel is closed and drained.
+// channel_recv: receives from `c` (not nil) into `out` (empty), blocking until a value arrives;
+// `out` stays empty once the channel is closed and drained. The value moves once, from the
+// buffer or the sender straight into `out`: a move that throws leaves it where it was.
 template <class T>
-std::optional<T> channel_recv(channel<T>& c) {
+void channel_recv(channel<T>& c, std::optional<T>& out) {
   for (;;) {
-    std::optional<T> out;
     wake_list wakes;
     std::unique_lock held(c.lock_);
-    switch (c.recv_locked(out, wakes)) {
-      case op_status::done: return out;
-      case op_status::closed: return std::nullopt;
-      case op_status::would_block: break;
-    }
+    if (c.recv_locked(out, wakes) != op_status::would_block) return;  // done, or closed
     wait_handle h = open_wait();
     waiter w = h.make_waiter();
     w.slot = &out;
     block_on(c.recvq_, w, h, held, wait_reason::chan_receive);
-    switch (outcome_of(w)) {
-      case transfer::delivered: return out;
-      case transfer::closed: return std::nullopt;
-      default: break;  // retry
-    }
+    if (outcome_of(w) != transfer::retry) return;  // delivered, or closed
   }
 }
 
