@@ -21,7 +21,9 @@
 // Lock discipline: lock_ is never held across a park (block_on releases it after the switch),
 // and goroutines are woken only after it is released (wake_list). Values are moved under the
 // lock; if a move throws after a partner was claimed, the partner is woken with
-// transfer::retry and repeats its operation, and the channel is left as it was.
+// transfer::retry and repeats its operation, and the channel is left as it was — except when a
+// receive from a full buffer has taken the head and a sender's value fails to move into the
+// freed slot: the receive keeps its value and the next waiting sender is tried (refill).
 #pragma once
 
 #include <atomic>
@@ -142,21 +144,18 @@ class channel : public channel_base {
   op_status recv_locked(std::optional<T>& out, wake_list& wakes) {
     if (waiter* sender = sendq_.dequeue_claimed()) {
       wakes.add(*sender);
-      guard_partner retry_on_throw{*sender};
       if (capacity_ == 0) {
+        guard_partner retry_on_throw{*sender};
         take(*sender, out);
-      } else {
-        out.emplace(std::move(*slot(head_)));  // if this throws, nothing has changed
-        pop_head();
-        try {
-          push_tail(*sender);
-        } catch (...) {
-          // This receive has its value. The sender keeps its own and sends it again (retry),
-          // into the slot just freed: a move that keeps failing throws to the sender.
-          return op_status::done;
-        }
+        retry_on_throw.deliver();
+        return op_status::done;
       }
-      retry_on_throw.deliver();
+      {
+        guard_partner retry_on_throw{*sender};
+        out.emplace(std::move(*slot(head_)));  // if this throws, nothing has changed
+      }
+      pop_head();
+      refill(sender, wakes);
       return op_status::done;
     }
     if (count_.load(std::memory_order_relaxed) > 0) {
@@ -216,6 +215,24 @@ class channel : public channel_base {
     std::destroy_at(slot(head_));
     head_ = head_ + 1 == capacity_ ? 0 : head_ + 1;
     count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  }
+
+  // refill: moves the claimed `sender`'s value into the slot a receive has just freed at the
+  // tail. A sender whose move throws is woken to send again (retry) and the next waiting sender
+  // is tried, so that senders still wait only while the buffer is full.
+  void refill(waiter* sender, wake_list& wakes) noexcept {
+    for (;;) {
+      try {
+        push_tail(*sender);
+        set_outcome(*sender, transfer::delivered);
+        return;
+      } catch (...) {
+        set_outcome(*sender, transfer::retry);
+      }
+      sender = sendq_.dequeue_claimed();
+      if (sender == nullptr) return;
+      wakes.add(*sender);
+    }
   }
 
   // push_tail: moves a claimed sender's value to the tail (the buffer has just lost its head).
