@@ -18,7 +18,11 @@
 /// select. Channels work on goroutines and on plain threads, with or without an active goro::run.
 ///
 /// If T's move (or copy) constructor throws during a transfer, the exception propagates from the
-/// operation that moved; the channel stays consistent, but the value being moved may be lost.
+/// operation that moved, and the channel stays consistent. A value leaves the channel with one
+/// move, straight into the receiver's result, so no value that was sent is lost; a send whose
+/// move threw did not happen (its value stays with the sender, as far as T's move leaves it).
+/// When a receive from a full buffer frees a slot and a blocked sender's value fails to move into
+/// it, the receive still succeeds and that sender sends again, meeting the exception itself.
 #pragma once
 
 #include <concepts>
