@@ -217,7 +217,7 @@ class select_set {
 
   /// try_select: never blocks: nullopt where select would have blocked.
   std::optional<result> try_select() {
-    std::optional<result> out(std::in_place, 0, std::nullopt);
+    std::optional<result> out(result{0, std::nullopt});  // empty: nothing of T moves
     if (!run(false, *out)) out.reset();
     return out;
   }
