@@ -1,5 +1,6 @@
 // examples/http_common.hpp — the HTTP/1.1 part shared by http_server.cpp (a goroutine per
-// connection) and http_server_threads.cpp (a thread per connection): it turns the bytes a
+// connection), http_server_threads.cpp (a thread per connection) and http_server_single.cpp (one
+// connection at a time): it turns the bytes a
 // connection has received into responses, knowing nothing about sockets or threads; and the
 // client checks both servers run against themselves with --self-test.
 //
@@ -12,13 +13,28 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <span>
 #include <string>
 #include <string_view>
 
 namespace http {
+
+// handler_wait: how long the handler waits before each batch of answers, standing for a handler
+// that does I/O (a database query, another service): HTTP_HANDLER_WAIT_US microseconds from the
+// environment, none by default. benchmarks/http/run.sh sets it to measure the seed's claim that
+// concurrency multiplies a server's throughput. Each server waits its own way: a goroutine parks,
+// a thread sleeps.
+inline std::chrono::microseconds handler_wait() {
+  static const std::chrono::microseconds wait([] {
+    const char* text = std::getenv("HTTP_HANDLER_WAIT_US");
+    return text != nullptr ? std::atol(text) : 0L;
+  }());
+  return wait;
+}
 
 // session: one connection's state. The caller appends what it reads to `in`, calls consume, sends
 // `out` (then clears it) and closes the connection once `close` is set and `out` is sent.

@@ -35,6 +35,7 @@ void serve(goro::net::conn c) {
       if (n == 0) return;  // the client closed the connection
       s.in.append(buf.data(), n);
       http::consume(s);  // every complete request, pipelined ones too
+      if (!s.out.empty() && http::handler_wait().count() > 0) goro::sleep_for(http::handler_wait());
       if (!s.out.empty()) c.write(s.out);
       s.out.clear();
     }

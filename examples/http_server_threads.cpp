@@ -26,6 +26,9 @@ void serve(posix::socket c) {
     if (n == 0) return;  // closed by the client, or reset
     s.in.append(buf.data(), n);
     http::consume(s);  // every complete request, pipelined ones too
+    if (!s.out.empty() && http::handler_wait().count() > 0) {
+      std::this_thread::sleep_for(http::handler_wait());
+    }
     if (!c.write(s.out)) return;
     s.out.clear();
   }

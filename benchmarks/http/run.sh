@@ -5,6 +5,8 @@
 #   goro      examples/http_server.cpp          one goroutine per connection, GORO_MAXPROCS workers
 #   threads   examples/http_server_threads.cpp  one std::thread per connection, blocking sockets
 #   go        benchmarks/peers/go/http/         Go's net/http, GOMAXPROCS (if `go` is installed)
+#   single    examples/http_server_single.cpp   one thread, one connection at a time (the seed's
+#                                               "single-threaded implementation"; ab pass only)
 #
 # For each server and each connection count it starts a fresh server, runs
 # `wrk -t$WRK_THREADS -c<connections> -d$DURATION --latency`, reads the server's peak RSS (VmHWM in
@@ -12,10 +14,17 @@
 # unlike requests/s, not skewed when other processes compete for the CPUs) and its thread count
 # half-way through, and stops it; then it prints a markdown table and the machine's load.
 #
+# Then the seed's own measurement: ApacheBench (`ab -t$AB_SECONDS -c<concurrency>`, a new
+# connection per request, as the seed ran it) against each of $AB_SERVERS, with handlers that
+# answer at once and handlers that wait AB_WAITS microseconds first (HTTP_HANDLER_WAIT_US,
+# standing for I/O such as a database query): a second table.
+#
 # Usage: benchmarks/http/run.sh            (from anywhere; builds what it needs)
 # Environment (defaults in brackets):
 #   BUILD_DIR [<repo>/build-http-bench]  WORKERS [2]  CONNECTIONS ["100 1000"]  DURATION [10s]
 #   WRK_THREADS [2]  PORT [18080]  SERVERS ["goro threads go"]
+#   AB_SERVERS ["goro single threads go"] (empty: no ab pass)  AB_SECONDS [5]
+#   AB_CONCURRENCY ["1 100"]  AB_WAITS ["0 1000"]
 # DURATION is in seconds with an `s` suffix.
 set -euo pipefail
 
@@ -27,8 +36,16 @@ duration=${DURATION:-10s}
 wrk_threads=${WRK_THREADS:-2}
 port=${PORT:-18080}
 servers=${SERVERS:-"goro threads go"}
+ab_servers=${AB_SERVERS-"goro single threads go"}
+ab_seconds=${AB_SECONDS:-5}
+ab_concurrency=${AB_CONCURRENCY:-"1 100"}
+ab_waits=${AB_WAITS:-"0 1000"}
 
 command -v wrk >/dev/null || { echo "run.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+if [ -n "$ab_servers" ] && ! command -v ab >/dev/null; then
+  echo "run.sh: ab is not installed (apt-get install apache2-utils)" >&2
+  exit 1
+fi
 max_connections=$(tr ' ' '\n' <<<"$connections" | sort -n | tail -1)
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((2 * max_connections + 100)) ]; then
   ulimit -n $((2 * max_connections + 100)) 2>/dev/null ||
@@ -39,9 +56,9 @@ fi
 echo "building in $build_dir ..." >&2
 cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGORO_BUILD_TESTS=OFF \
   -DGORO_BUILD_BENCHMARKS=OFF >/dev/null
-ninja -C "$build_dir" http_server http_server_threads >/dev/null
+ninja -C "$build_dir" http_server http_server_threads http_server_single >/dev/null
 go_server=""
-if [[ " $servers " == *" go "* ]] && command -v go >/dev/null && [ -f "$repo/benchmarks/peers/go/http/go.mod" ]; then
+if [[ " $servers $ab_servers " == *" go "* ]] && command -v go >/dev/null && [ -f "$repo/benchmarks/peers/go/http/go.mod" ]; then
   go_server=$build_dir/go_http_server
   (cd "$repo/benchmarks/peers/go/http" && GOFLAGS=-mod=mod GOPROXY=off go build -o "$go_server" .)
 fi
@@ -52,6 +69,7 @@ server_command() {
   case $1 in
     goro) echo "env GORO_MAXPROCS=$workers $build_dir/examples/http_server $2" ;;
     threads) echo "$build_dir/examples/http_server_threads $2" ;;
+    single) echo "$build_dir/examples/http_server_single $2" ;;
     go) echo "env GOMAXPROCS=$workers $go_server $2" ;;
   esac
 }
@@ -121,3 +139,33 @@ echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
 printf '%s\n' "${rows[@]}"
 echo
 echo "load before: ${load_before#*load average: }; after: ${load_after#*load average: }"
+
+# --- the seed's measurement: ab, a new connection per request ------------------------------------
+[ -n "$ab_servers" ] || exit 0
+ab_rows=()
+for wait_us in $ab_waits; do
+  for server in $ab_servers; do
+    [ "$server" = go ] && [ -z "$go_server" ] && continue
+    for c in $ab_concurrency; do
+      port=$((port + 1))
+      HTTP_HANDLER_WAIT_US=$wait_us $(server_command "$server" "$port") >/dev/null 2>&1 &
+      pid=$!
+      wait_for_port "$port"
+      # -t: as many requests as fit in the time (-n only caps them).
+      out=$(ab -q -t "$ab_seconds" -n 10000000 -c "$c" "http://127.0.0.1:$port/" 2>&1 || true)
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      rps=$(awk '/^Requests per second:/ {printf "%.0f", $4}' <<<"$out")
+      mean=$(awk '/^Time per request:/ && /\(mean\)/ {print $4; exit}' <<<"$out")
+      failed=$(awk '/^Failed requests:/ {print $3}' <<<"$out")
+      echo "ab wait=${wait_us}us $server c=$c: ${rps:-?} req/s, mean ${mean:-?} ms, failed ${failed:-?}" >&2
+      ab_rows+=("| $wait_us | $server | $c | ${rps:-?} | ${mean:-?} | ${failed:-?} |")
+    done
+  done
+done
+echo
+echo "ab -t$ab_seconds (HTTP/1.0, a new connection per request), loopback, $workers workers, $(nproc) CPUs"
+echo
+echo "| handler wait (us) | server | concurrency | requests/s | mean time per request (ms) | failed |"
+echo "|---:|---|---:|---:|---:|---:|"
+printf '%s\n' "${ab_rows[@]}"

@@ -10,9 +10,17 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"strconv"
+	"time"
 )
 
+// handlerWait stands for a handler that does I/O, as in the C++ servers: HTTP_HANDLER_WAIT_US.
+var handlerWait time.Duration
+
 func handler(w http.ResponseWriter, r *http.Request) {
+	if handlerWait > 0 {
+		time.Sleep(handlerWait)
+	}
 	fmt.Fprint(w, "Hello, World!")
 }
 
@@ -20,6 +28,9 @@ func main() {
 	port := "8080"
 	if len(os.Args) > 1 {
 		port = os.Args[1]
+	}
+	if us, err := strconv.Atoi(os.Getenv("HTTP_HANDLER_WAIT_US")); err == nil {
+		handlerWait = time.Duration(us) * time.Microsecond
 	}
 	http.HandleFunc("/", handler)
 	fmt.Println("Server listening on port " + port)

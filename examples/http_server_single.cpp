@@ -1,0 +1,69 @@
+// http_server_single — the seed's "single-threaded implementation" of its web server: one thread
+// serves one connection at a time, in the order they arrive, with blocking POSIX sockets
+// (posix_socket.hpp) and no goro. The Go program the other servers mirror is in
+// http_server.cpp; so is the usage: http_server_single [port | --self-test].
+//
+// The seed measures its concurrent server against such a server with `ab`, which opens a new
+// connection for every request: benchmarks/http/run.sh does the same (its `ab` pass), so that
+// the seed's "10,000 against 1,000 requests per second" is measured on this machine. Under
+// keep-alive clients (wrk) it would serve one connection for as long as that client keeps it.
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <system_error>
+#include <thread>
+
+#include "http_common.hpp"
+#include "posix_socket.hpp"
+
+// serve: one connection, until the client closes it or a request asks to.
+void serve(posix::socket c) {
+  http::session s;
+  std::array<char, 4096> buf;
+  while (!s.close) {
+    const std::size_t n = c.read(buf);
+    if (n == 0) return;  // closed by the client, or reset
+    s.in.append(buf.data(), n);
+    http::consume(s);  // every complete request, pipelined ones too
+    if (!s.out.empty() && http::handler_wait().count() > 0) {
+      std::this_thread::sleep_for(http::handler_wait());
+    }
+    if (!c.write(s.out)) return;
+    s.out.clear();
+  }
+}
+
+// serve_forever: each connection in turn, until `ln` is shut down.
+void serve_forever(const posix::socket& ln) {
+  for (;;) {
+    try {
+      serve(posix::accept(ln));
+    } catch (const std::system_error& e) {
+      if (e.code() == std::errc::invalid_argument) return;  // shut down
+      std::fprintf(stderr, "http_server_single: %s\n", e.what());
+    }
+  }
+}
+
+int main(int argc, char** argv) {
+  const std::string arg = argc > 1 ? argv[1] : "8080";
+  const bool self_test = arg == "--self-test";
+  try {
+    posix::socket ln = posix::listen(self_test ? 0 : std::atoi(arg.c_str()));
+    if (self_test) {
+      std::thread server(serve_forever, std::cref(ln));  // the test's client needs a thread too
+      http::self_test([&] { return posix::dial_loopback(posix::port(ln)); });
+      ln.shutdown();
+      server.join();
+      return 0;
+    }
+    std::printf("Server listening on [::]:%d\n", posix::port(ln));
+    std::fflush(stdout);
+    serve_forever(ln);
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "http_server_single: %s\n", e.what());
+    return 1;
+  }
+}
