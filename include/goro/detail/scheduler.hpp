@@ -1205,7 +1205,7 @@ class scheduler {
       spinning_.fetch_sub(1, std::memory_order_seq_cst);
     }
     full_fence();
-    if (quiescent) on_quiescence(exits_before);
+    if (quiescent) on_quiescence(w, exits_before);
     if (work_visible()) {
       leave_idle(w, poller);
     } else if (poller) {
@@ -1291,23 +1291,48 @@ class scheduler {
   // timer, pops the expired timers (the heap looks empty) before it readies their goroutines
   // (no queue shows them yet) — and that worker will check again when it is idle again. A
   // worker leaves idle (idle_exits_) before it does anything that those reads could see.
-  void on_quiescence(std::uint64_t exits_before) {
-    if (earliest_timer() != timer_heap::none || fallback_timers::pending() ||
-        netpoll_.waiters.load(std::memory_order_seq_cst) != 0 ||
-        blocking_calls_.load(std::memory_order_seq_cst) != 0 ||
-        plain_threads_.load(std::memory_order_seq_cst) != 0) {
-      return;
-    }
-    if (work_visible()) return;
-    if (idle_exits_.load(std::memory_order_seq_cst) != exits_before) return;
+  //
+  // A deadlock is declared only once the run has stayed quiet for deadlock_grace: a plain
+  // thread counts from its first call into goro (API 1.3), and one that main has just started
+  // may not have made that call yet when main blocks waiting for it. Go, which has no such
+  // threads, declares at once; here a report comes that much later.
+  void on_quiescence(worker& w, std::uint64_t exits_before) {
+    if (!quiet(exits_before)) return;
     if (!stopping_.load(std::memory_order_seq_cst)) {
       if (!options_.detect_deadlock) return;
-      if (declare_deadlock() != 0) return;  // the others are being unwound
+      wait_for_waker(w, deadlock_grace);
+      if (!quiet(exits_before)) return;
+      if (!stopping_.load(std::memory_order_seq_cst) && declare_deadlock() != 0) return;
     }
     // The others are unwound or stuck: now main's turn (begin_stop).
     if (!main_done_.load(std::memory_order_seq_cst) && try_interrupt(*main_record_)) return;
     check_shutdown();
     if (!shutdown_.load(std::memory_order_seq_cst)) abandon_stuck_goroutines();
+  }
+
+  // wait_for_waker: sleeps until a waker pops `w` off the idle list or `limit` passes. A popped
+  // worker's wake is consumed as usual afterwards. The poller is popped through the netpoller,
+  // not its idle word: it looks at the list every millisecond.
+  void wait_for_waker(worker& w, std::chrono::milliseconds limit) {
+    constexpr timespec slice{0, 1'000'000};
+    for (auto waited = std::chrono::milliseconds(0); waited < limit; ++waited) {
+      futex_wait(w.idle_word, w.idle_epoch, &slice);  // at once if a waker has bumped the word
+      std::lock_guard guard(idle_lock_);
+      if (!w.listed_idle) return;
+    }
+  }
+
+  // quiet: nothing outside the goroutines can wake one (no timer, socket, blocking() call or
+  // plain thread), no goroutine is queued, and no worker has left idle since `exits_before`.
+  bool quiet(std::uint64_t exits_before) const noexcept {
+    if (earliest_timer() != timer_heap::none || fallback_timers::pending() ||
+        netpoll_.waiters.load(std::memory_order_seq_cst) != 0 ||
+        blocking_calls_.load(std::memory_order_seq_cst) != 0 ||
+        plain_threads_.load(std::memory_order_seq_cst) != 0) {
+      return false;
+    }
+    if (work_visible()) return false;
+    return idle_exits_.load(std::memory_order_seq_cst) == exits_before;
   }
 
   // declare_deadlock: records the report and begins the stop; returns how many goroutines
@@ -1423,6 +1448,8 @@ class scheduler {
   std::optional<std::uint64_t> chaos_;  // GORO_CHAOS seed
   std::vector<std::unique_ptr<worker>> workers_;
   const std::int64_t coarse_slack_ns_ = coarse_clock_slack_ns();
+  // How long a quiet run waits before it is declared deadlocked (on_quiescence).
+  static constexpr std::chrono::milliseconds deadlock_grace{50};
   // How late a worker's expired timer may be before a busy other worker fires it (run_timers).
   static constexpr std::int64_t foreign_timer_delay_ns = 50'000;
   // How long goroutines may keep their worker by handing it to each other (time_slice_over).
