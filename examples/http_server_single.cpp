@@ -7,7 +7,6 @@
 // connection for every request: benchmarks/http/run.sh does the same (its `ab` pass), so that
 // the seed's "10,000 against 1,000 requests per second" is measured on this machine. Under
 // keep-alive clients (wrk) it would serve one connection for as long as that client keeps it.
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -18,28 +17,12 @@
 #include "http_common.hpp"
 #include "posix_socket.hpp"
 
-// serve: one connection, until the client closes it or a request asks to.
-void serve(posix::socket c) {
-  http::session s;
-  std::array<char, 4096> buf;
-  while (!s.close) {
-    const std::size_t n = c.read(buf);
-    if (n == 0) return;  // closed by the client, or reset
-    s.in.append(buf.data(), n);
-    http::consume(s);  // every complete request, pipelined ones too
-    if (!s.out.empty() && http::handler_wait().count() > 0) {
-      std::this_thread::sleep_for(http::handler_wait());
-    }
-    if (!c.write(s.out)) return;
-    s.out.clear();
-  }
-}
-
 // serve_forever: each connection in turn, until `ln` is shut down.
 void serve_forever(const posix::socket& ln) {
   for (;;) {
     try {
-      serve(posix::accept(ln));
+      posix::socket c = posix::accept(ln);
+      http::serve_blocking(c);
     } catch (const std::system_error& e) {
       if (e.code() == std::errc::invalid_argument) return;  // shut down
       std::fprintf(stderr, "http_server_single: %s\n", e.what());

@@ -5,7 +5,6 @@
 // The HTTP/1.1 code is http_common.hpp's. This is the baseline goro's server is measured against
 // (benchmarks/http/run.sh): every connection costs a kernel thread with its own stack, and the
 // kernel's scheduler switches between them.
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -17,28 +16,11 @@
 #include "http_common.hpp"
 #include "posix_socket.hpp"
 
-// serve: one connection on its own thread, until the client closes it or a request asks to.
-void serve(posix::socket c) {
-  http::session s;
-  std::array<char, 4096> buf;
-  while (!s.close) {
-    const std::size_t n = c.read(buf);
-    if (n == 0) return;  // closed by the client, or reset
-    s.in.append(buf.data(), n);
-    http::consume(s);  // every complete request, pipelined ones too
-    if (!s.out.empty() && http::handler_wait().count() > 0) {
-      std::this_thread::sleep_for(http::handler_wait());
-    }
-    if (!c.write(s.out)) return;
-    s.out.clear();
-  }
-}
-
 // serve_forever: a thread per connection, until `ln` is shut down.
 void serve_forever(const posix::socket& ln) {
   for (;;) {
     try {
-      std::thread(serve, posix::accept(ln)).detach();
+      std::thread([](posix::socket c) { http::serve_blocking(c); }, posix::accept(ln)).detach();
     } catch (const std::system_error& e) {
       if (e.code() == std::errc::invalid_argument) return;  // shut down
       // Out of descriptors or threads, say: wait and retry (a failed thread closed its socket).
