@@ -106,8 +106,8 @@ class alignas(cache_line_size) channel_base {
   futex_mutex lock_;     // guards everything below except the atomics, and the buffer
   wait_queue recvq_;     // blocked receivers, oldest first
   wait_queue sendq_;     // blocked senders, oldest first
-  std::atomic<bool> closed_{
-      false};  // written under lock_, never cleared; read as a hint outside it
+  // closed_: written under lock_ and never cleared; read without it only as a hint.
+  std::atomic<bool> closed_{false};
 
   void retain() noexcept { references_.fetch_add(1, std::memory_order_relaxed); }
   // release: true when the last reference is gone (the caller deletes the channel).
