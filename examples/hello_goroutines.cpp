@@ -1,19 +1,20 @@
-// hello_goroutines — the first program of Go's tour of concurrency, in goro:
+// hello_goroutines — the first program of the seed's introduction to Go concurrency, in goro:
 //
 //   func say(s string) {
 //       for i := 0; i < 5; i++ {
-//           time.Sleep(100 * time.Millisecond)
-//           fmt.Println(s)
+//           time.Sleep(time.Second)
+//           println(s)
 //       }
 //   }
 //   func main() {
-//       go say("world")
-//       say("hello")
+//       go say("hello")
+//       say("world")
 //   }
 //
-// `go` starts say("world") as a goroutine; main goes on to say("hello"). Both sleep, so they
+// `go` starts say("hello") as a goroutine; main goes on to say("world"). Both sleep, so they
 // take turns: the output interleaves the two words. When main returns, the program ends — the
-// goroutine's last "world" may or may not make it.
+// goroutine's last "hello" may or may not make it. (The sleeps here are 100 ms rather than the
+// seed's second, and the words go to stdout, where Go's println writes to stderr.)
 #include <goro/goro.hpp>
 
 #include <chrono>
@@ -30,7 +31,7 @@ void say(const char* s) {
 
 int main() {
   goro::run([] {
-    goro::go(say, "world");
-    say("hello");
+    goro::go(say, "hello");
+    say("world");
   });
 }
