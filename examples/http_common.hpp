@@ -1,8 +1,8 @@
 // examples/http_common.hpp — the HTTP/1.1 part shared by http_server.cpp (a goroutine per
 // connection), http_server_threads.cpp (a thread per connection) and http_server_single.cpp (one
 // connection at a time): it turns the bytes a connection has received into responses, knowing
-// nothing about sockets; the connection loop of the two servers on blocking sockets; and the
-// client checks every server runs against itself with --self-test.
+// nothing about sockets or threads; and the client checks every server runs against itself with
+// --self-test.
 //
 // Minimal but correct for what it accepts: persistent connections (HTTP/1.1 keep-alive by
 // default, HTTP/1.0 only with "Connection: keep-alive"), pipelined requests answered in order,
@@ -20,7 +20,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <thread>
 
 namespace http {
 
@@ -162,25 +161,6 @@ inline void consume(session& s) {
     used += n;
   }
   s.in.erase(0, used);
-}
-
-// serve_blocking: serves connection `c` on the calling thread, until the client closes it or a
-// request asks to; the handler's wait sleeps the thread. For the servers on blocking sockets
-// (http_server_threads, http_server_single): `c` has read(std::span<char>), returning 0 at the
-// end of the stream, and write(std::string_view), returning false on an error.
-template <class Conn>
-void serve_blocking(Conn& c) {
-  session s;
-  std::array<char, 4096> buf;
-  while (!s.close) {
-    const std::size_t n = c.read(buf);
-    if (n == 0) return;  // closed by the client, or reset
-    s.in.append(buf.data(), n);
-    consume(s);  // every complete request, pipelined ones too
-    if (!s.out.empty() && handler_wait().count() > 0) std::this_thread::sleep_for(handler_wait());
-    if (!c.write(s.out)) return;
-    s.out.clear();
-  }
 }
 
 // ---- --self-test: a client that checks the server it is given -----------------------------------

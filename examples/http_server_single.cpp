@@ -8,13 +8,10 @@
 // the seed's "10,000 against 1,000 requests per second" is measured on this machine. Under
 // keep-alive clients (wrk) it would serve one connection for as long as that client keeps it.
 #include <cstdio>
-#include <cstdlib>
-#include <functional>
-#include <string>
 #include <system_error>
 #include <thread>
 
-#include "http_common.hpp"
+#include "blocking_server.hpp"
 #include "posix_socket.hpp"
 
 // serve_forever: each connection in turn, until `ln` is shut down.
@@ -31,22 +28,5 @@ void serve_forever(const posix::socket& ln) {
 }
 
 int main(int argc, char** argv) {
-  const std::string arg = argc > 1 ? argv[1] : "8080";
-  const bool self_test = arg == "--self-test";
-  try {
-    posix::socket ln = posix::listen(self_test ? 0 : std::atoi(arg.c_str()));
-    if (self_test) {
-      std::thread server(serve_forever, std::cref(ln));  // the test's client needs a thread too
-      http::self_test([&] { return posix::dial_loopback(posix::port(ln)); });
-      ln.shutdown();
-      server.join();
-      return 0;
-    }
-    std::printf("Server listening on [::]:%d\n", posix::port(ln));
-    std::fflush(stdout);
-    serve_forever(ln);
-  } catch (const std::system_error& e) {
-    std::fprintf(stderr, "http_server_single: %s\n", e.what());
-    return 1;
-  }
+  return http::blocking_server_main(argc, argv, "http_server_single", serve_forever);
 }

@@ -2,18 +2,15 @@
 // sockets (posix_socket.hpp) and one std::thread per connection, no goro. The Go program it
 // mirrors is in http_server.cpp, and so is its usage: http_server_threads [port | --self-test].
 //
-// The HTTP/1.1 code is http_common.hpp's. This is the baseline goro's server is measured against
-// (benchmarks/http/run.sh): every connection costs a kernel thread with its own stack, and the
-// kernel's scheduler switches between them.
+// The HTTP/1.1 code is http_common.hpp's, the connection loop and main blocking_server.hpp's. This
+// is the baseline goro's server is measured against (benchmarks/http/run.sh): every connection
+// costs a kernel thread with its own stack, and the kernel's scheduler switches between them.
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <functional>
-#include <string>
 #include <system_error>
 #include <thread>
 
-#include "http_common.hpp"
+#include "blocking_server.hpp"
 #include "posix_socket.hpp"
 
 // serve_forever: a thread per connection, until `ln` is shut down.
@@ -31,22 +28,5 @@ void serve_forever(const posix::socket& ln) {
 }
 
 int main(int argc, char** argv) {
-  const std::string arg = argc > 1 ? argv[1] : "8080";
-  const bool self_test = arg == "--self-test";
-  try {
-    posix::socket ln = posix::listen(self_test ? 0 : std::atoi(arg.c_str()));
-    if (self_test) {
-      std::thread server(serve_forever, std::cref(ln));
-      http::self_test([&] { return posix::dial_loopback(posix::port(ln)); });
-      ln.shutdown();
-      server.join();
-      return 0;
-    }
-    std::printf("Server listening on [::]:%d\n", posix::port(ln));
-    std::fflush(stdout);
-    serve_forever(ln);
-  } catch (const std::system_error& e) {
-    std::fprintf(stderr, "http_server_threads: %s\n", e.what());
-    return 1;
-  }
+  return http::blocking_server_main(argc, argv, "http_server_threads", serve_forever);
 }
