@@ -324,6 +324,28 @@ TEST_CASE("values are found through the chain and the nearest one wins", "[conte
   CHECK(*shadow.value(request_id) == 42);  // values survive cancellation
 }
 
+// Two empty keys of different types can share an address (an empty base beside a member of the
+// derived class); Go's keys are equal only when their types are, so neither may find the other's
+// value, which would be read as the wrong type.
+struct request_keys : goro::context_key<int> {
+  goro::context_key<std::string> name;
+};
+
+TEST_CASE("a key finds only values of its own type, even at another key's address",
+          "[context][value]") {
+  static const request_keys keys;
+  const goro::context_key<int>& id_key = keys;
+  const goro::context_key<std::string>& name_key = keys.name;
+  goro::context with_id = goro::with_value(goro::background(), id_key, 7);
+  CHECK(with_id.value(name_key) == nullptr);
+  REQUIRE(with_id.value(id_key) != nullptr);
+  CHECK(*with_id.value(id_key) == 7);
+
+  goro::context with_both = goro::with_value(with_id, name_key, std::string("gopher"));
+  REQUIRE(with_both.value(name_key) != nullptr);
+  CHECK(*with_both.value(name_key) == "gopher");
+  CHECK(*with_both.value(id_key) == 7);
+}
 TEST_CASE("done works in select", "[context][select]") {
   goro::run([] {
     auto [ctx, cancel] = goro::with_cancel(goro::background());

@@ -118,11 +118,21 @@ class context;
 
 /// context_key: the key of a value in a context (Go uses an unexported type's value for this). A
 /// key is an object, compared by address: declare one per value, e.g. as a static or global
-/// `const goro::context_key<user> user_key;`, and keep it alive while contexts use it.
+/// `const goro::context_key<user> user_key;`, and keep it alive while contexts use it. Like Go's
+/// keys, which are equal only when their types are, a key also matches only its own T: two empty
+/// keys of different types may share an address (an empty base beside a member, or
+/// `[[no_unique_address]]` members), and neither finds the other's value.
 template <class T>
 struct context_key {};
 
 namespace detail {
+
+// value_type_tag: one object per type T, whose address identifies T among the types of stored
+// context values without RTTI.
+template <class T>
+struct value_type_tag {
+  static constexpr char tag = 0;
+};
 
 class cancel_node;
 
@@ -163,10 +173,11 @@ class context_node {
   cancel_node* anchor() const noexcept { return anchor_; }
   const std::optional<clock::time_point>& deadline() const noexcept { return deadline_; }
 
-  // find: the value stored under `key` here or in the nearest ancestor that has one.
-  const void* find(const void* key) const noexcept {
+  // find: the value stored under `key` of the value type tagged `type` here or in the nearest
+  // ancestor that has one.
+  const void* find(const void* key, const void* type) const noexcept {
     for (const context_node* n = this; n != nullptr; n = n->parent_) {
-      if (n->key_ == key) return n->value_;
+      if (n->key_ == key && n->type_ == type) return n->value_;
     }
     return nullptr;
   }
@@ -175,8 +186,13 @@ class context_node {
   // context_node: takes over a reference to `parent` (nullptr: background). `anchor` is the
   // nearest cancellable node on the chain, this one included.
   context_node(context_node* parent, cancel_node* anchor, std::optional<clock::time_point> deadline,
-               const void* key, const void* value) noexcept
-      : parent_(parent), anchor_(anchor), deadline_(deadline), key_(key), value_(value) {}
+               const void* key, const void* type, const void* value) noexcept
+      : parent_(parent),
+        anchor_(anchor),
+        deadline_(deadline),
+        key_(key),
+        type_(type),
+        value_(value) {}
   virtual ~context_node() = default;  // must not release parent_ (release does)
 
  private:
@@ -185,6 +201,7 @@ class context_node {
   cancel_node* const anchor_;   // done()/err() come from here; nullptr: never cancelled
   const std::optional<clock::time_point> deadline_;  // the earliest deadline on the chain
   const void* const key_;    // with_value nodes: the key's address, else nullptr
+  const void* const type_;   // with_value nodes: &value_type_tag<T>::tag, else nullptr
   const void* const value_;  // with_value nodes: the value
 };
 
@@ -199,7 +216,7 @@ class value_node final : public context_node {
   value_node(context_node* parent, const void* key, T&& value)
       : context_node(parent, anchor_of(parent),
                      parent != nullptr ? parent->deadline() : std::nullopt, key,
-                     std::addressof(value_)),
+                     &value_type_tag<T>::tag, std::addressof(value_)),
         value_(std::move(value)) {}
 
  private:
@@ -294,7 +311,7 @@ inline cancel_node::cancel_node(context_node* parent, std::optional<clock::time_
     : context_node(
           parent, this,
           own_deadline.has_value() || parent == nullptr ? own_deadline : parent->deadline(),
-          nullptr, nullptr),
+          nullptr, nullptr, nullptr),
       registered_with_(anchor_of(parent)),
       timer_(own_deadline.has_value() ? new deadline_timer(this) : nullptr) {}
 
@@ -476,7 +493,7 @@ class context {
   const T* value(const context_key<T>& key) const noexcept {
     detail::note_api_use();
     if (node_ == nullptr) return nullptr;
-    return static_cast<const T*>(node_->find(&key));
+    return static_cast<const T*>(node_->find(&key, &detail::value_type_tag<T>::tag));
   }
 
  private:
