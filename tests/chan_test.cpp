@@ -202,6 +202,49 @@ TEST_CASE("a negative capacity throws and zero means unbuffered", "[chan][misuse
                     Catch::Contains("capacity") && Catch::Contains("too large"));
 }
 
+namespace {
+// counted_tag: an empty type whose objects are counted, so not one whose slots may share storage.
+struct counted_tag {
+  static inline int live = 0;
+  counted_tag() { ++live; }
+  counted_tag(const counted_tag&) { ++live; }
+  ~counted_tag() { --live; }
+};
+}  // namespace
+
+TEST_CASE("a channel of stateless values may have any capacity, as Go's chan struct{}",
+          "[chan][buffer]") {
+  // Go gives a channel of zero-size elements no buffer: make(chan struct{}, 1<<40) is fine.
+  const std::size_t huge = std::size_t{1} << 40;
+  goro::chan<std::monostate> tokens(huge);
+  CHECK(tokens.capacity() == huge);
+  for (int i = 0; i < 1000; ++i) REQUIRE(tokens.try_send(std::monostate{}));
+  CHECK(tokens.size() == 1000);
+  for (int i = 0; i < 600; ++i) REQUIRE(tokens.try_recv().has_value());
+  CHECK(tokens.size() == 400);
+  tokens.close();
+  int drained = 0;
+  for (std::monostate token : tokens) {
+    static_cast<void>(token);
+    ++drained;
+  }
+  CHECK(drained == 400);
+  CHECK(goro::chan<std::monostate>(std::numeric_limits<std::size_t>::max()).capacity() ==
+        std::numeric_limits<std::size_t>::max());
+
+  // An empty type that does something when made or destroyed keeps a slot per value.
+  {
+    goro::chan<counted_tag> counted(3);
+    for (int i = 0; i < 3; ++i) REQUIRE(counted.try_send(counted_tag{}));
+    CHECK(counted_tag::live == 3);
+    CHECK(counted.try_recv().has_value());
+    CHECK(counted_tag::live == 2);
+  }
+  CHECK(counted_tag::live == 0);
+  CHECK_THROWS_WITH(goro::chan<counted_tag>(std::numeric_limits<std::size_t>::max()),
+                    Catch::Contains("too large"));
+}
+
 TEST_CASE("try_send never blocks and leaves the value untouched on failure", "[chan][try]") {
   goro::chan<std::unique_ptr<int>> ch(1);
   auto first = std::make_unique<int>(1);
@@ -318,6 +361,47 @@ TEST_CASE("range-for works with a type that can be moved but not assigned", "[ch
   int total = 0;
   for (message m : ch) total += m.id;
   CHECK(total == 10);
+}
+
+// Go's range evaluates the channel once: reassigning the variable in the body changes nothing.
+TEST_CASE("range-for keeps its channel when the handle it began from is dropped", "[chan][range]") {
+  goro::chan<int> ch(4);
+  for (int i = 1; i <= 4; ++i) ch.send(i);
+  ch.close();
+  int received = 0;
+  int total = 0;
+  for (int v : ch) {
+    ++received;
+    total += v;
+    ch = nullptr;  // the last handle: the loop's own reference keeps the channel
+  }
+  CHECK(received == 4);
+  CHECK(total == 10);
+}
+
+namespace {
+// no_address: a value whose operator& is deleted; goro must take addresses with std::addressof.
+struct no_address {
+  int id;
+  no_address* operator&() = delete;
+  const no_address* operator&() const = delete;
+};
+}  // namespace
+
+TEST_CASE("capacities of every integral type, and values without operator&", "[chan]") {
+  // std::integral includes char, bool and wchar_t: make(chan T, n) takes any integer.
+  CHECK(goro::chan<int>(char{5}).capacity() == 5);
+  CHECK(goro::chan<int>(true).capacity() == 1);
+  CHECK(goro::chan<int>(wchar_t{7}).capacity() == 7);
+  CHECK(goro::chan<int>(static_cast<unsigned char>(200)).capacity() == 200);
+  CHECK_THROWS_WITH(goro::chan<int>(static_cast<signed char>(-3)),
+                    Catch::Contains("negative capacity -3"));
+
+  goro::chan<no_address> ch(2);
+  ch.send(no_address{1});
+  CHECK(ch.try_send(no_address{2}));
+  CHECK(ch.recv()->id == 1);
+  CHECK(ch.try_recv()->id == 2);
 }
 
 namespace {

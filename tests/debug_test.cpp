@@ -102,6 +102,103 @@ TEST_CASE("runtime_stats counts spawns, finishes, switches and parks", "[debug][
   CHECK(after.context_switches - before.context_switches >= 201);
 }
 
+namespace {
+// header_states: the state of every header line of a dump ("goroutine 7 [chan receive]:").
+std::vector<std::string> header_states(const std::string& dump) {
+  std::vector<std::string> states;
+  std::istringstream lines(dump);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("goroutine ", 0) != 0) continue;
+    const auto open = line.find('[');
+    const auto close = line.rfind("]:");
+    states.push_back(
+        open != line.npos && close != line.npos ? line.substr(open + 1, close - open - 1) : line);
+  }
+  return states;
+}
+
+bool is_contract_state(const std::string& state) {
+  static const std::vector<std::string> names = {
+      "running",    "runnable", "chan receive", "chan send", "select", "sleep",   "mutex",
+      "wait_group", "cond",     "once",         "semaphore", "io",     "blocking"};
+  for (const std::string& name : names) {
+    if (state == name || state.rfind(name + " (", 0) == 0 || state.rfind(name + ", ", 0) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+TEST_CASE("dump shows only the contract's states while goroutines start and end around it",
+          "[debug][dump]") {
+  goro::run(
+      [] {
+        std::atomic<bool> stop{false};
+        goro::wait_group churning;
+        churning.add(1);
+        goro::go([&] {
+          while (!stop.load()) {
+            for (int i = 0; i < 16; ++i) goro::go([] {});
+            goro::yield();
+          }
+          churning.done();
+        });
+        std::size_t bad = 0;
+        std::string example;
+        for (int i = 0; i < 300; ++i) {
+          std::ostringstream out;
+          goro::dump(out);
+          for (const std::string& state : header_states(out.str())) {
+            if (!is_contract_state(state)) {
+              ++bad;
+              example = state;
+            }
+          }
+          goro::yield();
+        }
+        stop.store(true);
+        churning.wait();
+        INFO("e.g. [" << example << "]");
+        CHECK(bad == 0);
+      },
+      goro::options{.workers = 2});
+}
+
+TEST_CASE("runtime_stats read by a plain thread never goes down, even as runs end",
+          "[debug][stats]") {
+  std::atomic<bool> stop{false};
+  std::atomic<int> decreases{0};
+  std::thread reader([&] {
+    goro::stats last = goro::runtime_stats();
+    while (!stop.load()) {
+      const goro::stats now = goro::runtime_stats();
+      if (now.spawned < last.spawned || now.finished < last.finished || now.parks < last.parks ||
+          now.context_switches < last.context_switches || now.steals < last.steals) {
+        decreases.fetch_add(1);
+      }
+      last = now;
+    }
+  });
+  for (int run = 0; run < 40; ++run) {
+    goro::run(
+        [] {
+          goro::wait_group wg;
+          for (int i = 0; i < 50; ++i) {
+            wg.add(1);
+            goro::go([&] {
+              goro::yield();
+              wg.done();
+            });
+          }
+          wg.wait();
+        },
+        goro::options{.workers = 2});
+  }
+  stop.store(true);
+  reader.join();
+  CHECK(decreases.load() == 0);
+}
 TEST_CASE("a main goroutine waiting for nobody is a deadlock", "[debug][deadlock]") {
   try {
     goro::run([] {
@@ -271,6 +368,74 @@ TEST_CASE("a deadlock unwinds every goroutine before run throws, main last", "[d
                   goro::deadlock_error);
   REQUIRE(order.size() == 4);
   CHECK(order.back() == "main");
+}
+
+// In Go a deadlock is fatal: nothing runs after it. Here the other goroutines are unwound
+// first, and their destructors may do what main waits for (the C++ form of `defer wg.Done()`);
+// main must still not return from its wait and run on.
+TEST_CASE("what the unwinding does after a deadlock never lets main run on", "[debug][deadlock]") {
+  bool main_ran_on = false;
+  SECTION("a wait_group released by a goroutine's destructor") {
+    struct done_on_exit {
+      goro::wait_group& wg;
+      ~done_on_exit() { wg.done(); }
+    };
+    CHECK_THROWS_AS(goro::run([&] {
+                      goro::wait_group wg;
+                      goro::chan<int> never;
+                      wg.add(1);
+                      goro::go([&] {
+                        done_on_exit guard{wg};
+                        never.recv();
+                      });
+                      wg.wait();
+                      main_ran_on = true;
+                    }),
+                    goro::deadlock_error);
+  }
+  SECTION("a group whose task is unwound") {
+    CHECK_THROWS_AS(goro::run([&] {
+                      goro::group tasks;
+                      goro::chan<int> never;
+                      tasks.go([&] { never.recv(); });
+                      tasks.wait();
+                      main_ran_on = true;
+                    }),
+                    goro::deadlock_error);
+  }
+  SECTION("a once whose function is unwound") {
+    int calls = 0;
+    CHECK_THROWS_AS(goro::run([&] {
+                      goro::once once;
+                      goro::chan<int> never;
+                      goro::go([&] {
+                        once.call([&] {
+                          ++calls;
+                          never.recv();
+                        });
+                      });
+                      goro_test::dump_when({"[chan receive]:"});
+                      once.call([&] { ++calls; });
+                      main_ran_on = true;
+                    }),
+                    goro::deadlock_error);
+    CHECK(calls == 1);
+  }
+  SECTION("a writer unwound from in front of main's second read lock") {
+    goro::shared_mutex rw;
+    CHECK_THROWS_AS(goro::run([&] {
+                      rw.lock_shared();
+                      goro::go([&] {
+                        std::lock_guard guard(rw);
+                        main_ran_on = true;
+                      });
+                      goro_test::dump_when({"[mutex]:"});
+                      rw.lock_shared();  // behind the queued writer: blocks for ever, as in Go
+                      main_ran_on = true;
+                    }),
+                    goro::deadlock_error);
+  }
+  CHECK_FALSE(main_ran_on);
 }
 
 TEST_CASE("a sleeping goroutine is not a deadlock", "[debug][deadlock]") {

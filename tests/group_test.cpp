@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -212,6 +214,22 @@ TEST_CASE("set_limit while tasks are active throws goro::error", "[group][limit]
     release.send(1);
     g.wait();
     CHECK_NOTHROW(g.set_limit(2));  // fine once every task has finished
+  });
+}
+
+TEST_CASE("set_limit takes any limit, however large, without memory for it", "[group][limit]") {
+  // errgroup's limit is a channel of zero-size tokens: SetLimit(math.MaxInt) costs nothing.
+  goro::run([] {
+    goro::group g;
+    g.set_limit(std::numeric_limits<std::ptrdiff_t>::max());
+    std::atomic<int> ran{0};
+    for (int i = 0; i < 100; ++i) g.go([&] { ran.fetch_add(1); });
+    g.wait();
+    CHECK(ran.load() == 100);
+    g.set_limit(std::ptrdiff_t{1} << 40);
+    g.go([&] { ran.fetch_add(1); });
+    g.wait();
+    CHECK(ran.load() == 101);
   });
 }
 

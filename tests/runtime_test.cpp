@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -681,6 +682,74 @@ TEST_CASE("goroutines still runnable at shutdown are stopped at their next yield
       },
       with_workers(2));
   CHECK(unwound.load() == 10);
+}
+
+// A goroutine still running when main returns may next use a channel or a conn that the
+// unwinding of another goroutine has just closed (a destructor that closes it). It is stopped
+// there as at a blocking operation: channel_closed or closed_error escaping it would end the
+// process, which Go's exit never does.
+TEST_CASE("a goroutine running at shutdown that meets what an unwound one closed is stopped",
+          "[runtime][shutdown]") {
+  enum class operation { send, close, select_send, write };
+  const operation op =
+      GENERATE(operation::send, operation::close, operation::select_send, operation::write);
+  std::atomic<bool> closed_by_unwinding{false};
+  std::atomic<bool> after_operation{false};
+  std::atomic<bool> stopped{false};
+  goro::run(
+      [&] {
+        goro::chan<int> ch(1);
+        auto server = std::make_shared<goro::net::listener>(goro::net::listen("127.0.0.1:0"));
+        auto client = std::make_shared<goro::net::conn>(goro::net::dial(server->address()));
+        auto accepted = std::make_shared<goro::net::conn>(server->accept());
+        goro::wait_group started;
+        started.add(2);
+        goro::go([&, ch, client, accepted] {
+          struct close_on_exit {
+            goro::chan<int> ch;
+            std::shared_ptr<goro::net::conn> client;
+            std::atomic<bool>& done;
+            ~close_on_exit() {
+              ch.close();
+              client->close();
+              done.store(true);
+            }
+          } guard{ch, client, closed_by_unwinding};
+          started.done();
+          goro::chan<int>().recv();  // parked until the shutdown
+        });
+        goro::go([&, ch, client] {
+          struct on_exit {
+            std::atomic<bool>& stopped;
+            ~on_exit() { stopped.store(true); }
+          } guard{stopped};
+          started.done();
+          // Busy, with no goro call, until the other goroutine's unwinding has closed both.
+          const auto give_up = std::chrono::steady_clock::now() + 10s;
+          while (!closed_by_unwinding.load() && std::chrono::steady_clock::now() < give_up) {
+          }
+          switch (op) {
+            case operation::send:
+              ch.send(1);
+              break;
+            case operation::close:
+              ch.close();
+              break;
+            case operation::select_send:
+              goro::select(goro::on_send(ch, 1));
+              break;
+            case operation::write:
+              client->write(std::as_bytes(std::span("x", 1)));
+              break;
+          }
+          after_operation.store(true);
+        });
+        started.wait();
+      },
+      with_workers(2));
+  CHECK(closed_by_unwinding.load());
+  CHECK(stopped.load());
+  CHECK_FALSE(after_operation.load());
 }
 
 TEST_CASE("blocking runs a call on a helper while the worker runs other goroutines",

@@ -262,6 +262,34 @@ TEST_CASE("a receive case on a closed channel fires with nullopt", "[select][clo
   CHECK(got_nullopt);
 }
 
+TEST_CASE("a stored receive case selected again after a close gets nullopt, not its old value",
+          "[select][close]") {
+  std::vector<std::optional<std::string>> seen;
+  goro::chan<std::string> ch(1);
+  auto receive = goro::on_recv(ch, [&](std::optional<std::string> v) { seen.push_back(v); });
+  ch.send("first");
+  goro::select(receive);
+  ch.close();
+  goro::select(receive);  // ready at once: closed
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0] == "first");
+  CHECK_FALSE(seen[1].has_value());
+
+  // The same when the close wakes the select that waits.
+  goro::chan<int> blocking;
+  std::optional<int> last;
+  auto wait_for = goro::on_recv(blocking, [&](std::optional<int> v) { last = v; });
+  std::thread peer([blocking] {
+    blocking.send(1);
+    blocking.close();
+  });
+  goro::select(wait_for);
+  CHECK(last == 1);
+  goro::select(wait_for);
+  CHECK_FALSE(last.has_value());
+  peer.join();
+}
+
 TEST_CASE("a blocked select is woken by a sender, a receiver or a close", "[select]") {
   std::optional<int> partner_got;
   goro::run([&] {

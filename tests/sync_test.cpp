@@ -1148,7 +1148,7 @@ TEST_CASE("semaphore misuse throws goro::error and changes nothing", "[sync][sem
   CHECK_FALSE(sem.try_acquire(3));  // x/sync's TryAcquire: false, not a panic
   CHECK_THROWS_WITH(sem.acquire(-1), Catch::Contains("negative"));
   CHECK_THROWS_WITH(sem.try_acquire(-1), Catch::Contains("negative"));
-  CHECK_THROWS_WITH(sem.release(1), Catch::Contains("more than held"));
+  CHECK_THROWS_WITH(sem.release(1), Catch::Contains("semaphore: released more than held"));
   sem.acquire(1);
   CHECK_THROWS_WITH(sem.release(2), Catch::Contains("more than held"));
   CHECK_THROWS_AS(sem.release(-1), goro::error);

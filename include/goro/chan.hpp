@@ -142,6 +142,8 @@ inline std::size_t capacity_of(const channel_base* c) {
 }
 
 // recv_iterator: receives a value on every increment until the channel is closed and drained.
+// It holds a reference of its own, so that, as in Go, where range evaluates the channel once, a
+// loop keeps receiving from its channel when the handle it began from is reassigned or dropped.
 template <class T>
 class recv_iterator {
  public:
@@ -149,14 +151,14 @@ class recv_iterator {
   using difference_type = std::ptrdiff_t;
 
   recv_iterator() = default;
-  explicit recv_iterator(channel<T>* c) : channel_(c) { ++*this; }
+  explicit recv_iterator(const channel_ref<T>& c) : channel_(c) { ++*this; }
 
   T&& operator*() const { return std::move(*current_); }  // the received value, to be moved
   recv_iterator& operator++() {
     // Receives in place: T need only be move-constructible (API 2), and no second move can
     // throw away a received value.
     current_.reset();
-    recv_on(channel_, current_);
+    recv_on(channel_.get(), current_);
     return *this;
   }
   void operator++(int) { ++*this; }
@@ -165,7 +167,7 @@ class recv_iterator {
   }
 
  private:
-  channel<T>* channel_ = nullptr;
+  channel_ref<T> channel_;
   mutable std::optional<T> current_;
 };
 
@@ -209,7 +211,7 @@ class chan {
   /// \copydoc goro::recv_chan::try_recv
   std::optional<T> try_recv() const { return detail::try_recv_on(ref_.get()); }
   /// \copydoc goro::recv_chan::begin
-  detail::recv_iterator<T> begin() const { return detail::recv_iterator<T>(ref_.get()); }
+  detail::recv_iterator<T> begin() const { return detail::recv_iterator<T>(ref_); }
   /// \copydoc goro::recv_chan::end
   std::default_sentinel_t end() const noexcept { return {}; }
 
@@ -231,14 +233,16 @@ class chan {
   friend class recv_chan<T>;
 
   template <class N>
-  static detail::channel<T>* make(N capacity) {
-    if constexpr (std::is_signed_v<N>) {
+  static detail::channel<T>* make(N requested) {
+    // Promoted, so that char, bool and wchar_t capacities (std::integral too) compare as ints.
+    const auto capacity = +requested;
+    if constexpr (std::is_signed_v<decltype(capacity)>) {
       if (capacity < 0) {
         throw error("goro::chan: negative capacity " + std::to_string(capacity) +
                     " (make(chan T, n) needs n >= 0)");
       }
     }
-    if (std::cmp_greater(capacity, std::allocator_traits<std::allocator<T>>::max_size({}))) {
+    if (std::cmp_greater(capacity, detail::max_capacity<T>())) {
       throw error("goro::chan: capacity " + std::to_string(capacity) +
                   " is too large (makechan: size out of range)");
     }
@@ -318,7 +322,7 @@ class recv_chan {
 
   /// begin/end: `for (T v : ch)` receives until the channel is closed and drained; `*it` yields
   /// the received value as T&&, so move-only types work.
-  detail::recv_iterator<T> begin() const { return detail::recv_iterator<T>(ref_.get()); }
+  detail::recv_iterator<T> begin() const { return detail::recv_iterator<T>(ref_); }
   /// end: the sentinel of the range that begin() starts.
   std::default_sentinel_t end() const noexcept { return {}; }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <ostream>
 
 #include "detail/park.hpp"
@@ -44,10 +45,12 @@ inline stats runtime_stats() {
   detail::worker_counters sum;
   detail::process_state& p = detail::process();
   detail::thread_state& ts = detail::this_thread();
+  std::unique_lock<detail::futex_mutex> fold(p.fold_lock, std::defer_lock);
   if (ts.current != nullptr) {
-    ts.self->sched.add_counters(sum);
+    ts.self->sched.add_counters(sum);  // the run cannot end while one of its goroutines runs
   } else {
     detail::note_plain_thread(ts);
+    fold.lock();  // not while the counters of a run that ends move into the totals
     detail::scheduler_ref ref;
     if (ref) ref->add_counters(sum);
   }

@@ -50,7 +50,12 @@ struct recv_case {
   F callback;
   std::optional<T> value;
 
-  select_case describe() noexcept { return {target, false, &value, false, &poll}; }
+  // describe: also empties `value`, which a case stored and selected on before still holds:
+  // a receive from a closed channel leaves it as it is.
+  select_case describe() noexcept {
+    value.reset();
+    return {target, false, &value, false, &poll};
+  }
   static op_status poll(select_case& c, wake_list& wakes) {
     return static_cast<channel<T>*>(c.channel)
         ->recv_locked(*static_cast<std::optional<T>*>(c.slot), wakes);
@@ -76,7 +81,10 @@ struct send_case {
         ->send_locked(static_cast<T*>(c.slot), c.copy, wakes);
   }
   void complete(transfer how) {
-    if (how == transfer::closed) throw channel_closed("goro::select: send on closed channel");
+    if (how == transfer::closed) {
+      unwind_if_stopping();
+      throw channel_closed("goro::select: send on closed channel");
+    }
     callback();
   }
 };
@@ -249,6 +257,7 @@ class select_set {
     entry& e = entries_[fired.index];
     if (!e.is_send) return true;
     if (fired.how == detail::transfer::closed) {
+      detail::unwind_if_stopping();
       throw channel_closed("goro::select_set: send on closed channel");
     }
     e.value.reset();

@@ -926,7 +926,8 @@ class semaphore {
     std::lock_guard held(lock_);
     if (n > held_) {
       throw error("goro::semaphore: release(" + std::to_string(n) + ") of more than held (" +
-                  std::to_string(held_) + " of " + std::to_string(capacity_) + ")");
+                  std::to_string(held_) + " of " + std::to_string(capacity_) +
+                  "; Go: \"semaphore: released more than held\")");
     }
     held_ -= n;
     serve(wakes);

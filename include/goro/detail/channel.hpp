@@ -26,9 +26,11 @@
 // freed slot: the receive keeps its value and the next waiting sender is tried (refill).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <new>
 #include <optional>
@@ -123,18 +125,45 @@ class alignas(cache_line_size) channel_base {
   std::atomic<std::size_t> references_{1};  // handles (chan, send_chan, recv_chan)
 };
 
+// stateless: a T whose objects hold no state and whose copies and destruction do nothing
+// (std::monostate, a tag: Go's struct{}). Every slot of a channel's buffer can then share the
+// storage of one object, so that a buffer of any capacity costs no memory, as in Go, where a
+// channel of zero-size elements has no buffer at all (e.g. a semaphore of a billion tokens).
+template <class T>
+inline constexpr bool stateless =
+    std::is_empty_v<T>&& std::is_trivially_copyable_v<T>&& std::is_trivially_destructible_v<T>;
+
+// buffer_slots: how many objects of storage a buffer of `capacity` values takes.
+template <class T>
+constexpr std::size_t buffer_slots(std::size_t capacity) noexcept {
+  return stateless<T> ? std::min<std::size_t>(capacity, 1) : capacity;
+}
+
+// max_capacity: the largest capacity whose buffer std::allocator<T> can be asked for (no array
+// may take more than PTRDIFF_MAX bytes).
+template <class T>
+constexpr std::size_t max_capacity() noexcept {
+  if constexpr (stateless<T>) {
+    return std::numeric_limits<std::size_t>::max();
+  } else {
+    return std::min(
+        std::allocator_traits<std::allocator<T>>::max_size(std::allocator<T>()),
+        static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / sizeof(T));
+  }
+}
+
 template <class T>
 class channel : public channel_base {
  public:
   explicit channel(std::size_t capacity)
       : channel_base(capacity),
-        buffer_(capacity > 0 ? std::allocator<T>().allocate(capacity) : nullptr) {}
+        buffer_(capacity > 0 ? std::allocator<T>().allocate(buffer_slots<T>(capacity)) : nullptr) {}
   channel(const channel&) = delete;
   channel& operator=(const channel&) = delete;
   ~channel() {
     const std::size_t n = count_.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < n; ++i) std::destroy_at(slot(head_ + i));
-    if (buffer_ != nullptr) std::allocator<T>().deallocate(buffer_, capacity_);
+    if (buffer_ != nullptr) std::allocator<T>().deallocate(buffer_, buffer_slots<T>(capacity_));
   }
 
   // --- the operations under lock_ (also select's pass 1) --------------------------------
@@ -209,7 +238,13 @@ class channel : public channel_base {
     waiter& w_;
   };
 
-  T* slot(std::size_t i) const noexcept { return buffer_ + i % capacity_; }
+  T* slot(std::size_t i) const noexcept {
+    if constexpr (stateless<T>) {
+      return buffer_;
+    } else {
+      return buffer_ + i % capacity_;
+    }
+  }
 
   void pop_head() noexcept {
     std::destroy_at(slot(head_));
@@ -246,7 +281,7 @@ class channel : public channel_base {
     emplace_from(out, static_cast<T*>(sender.slot), sender.copy);
   }
 
-  T* const buffer_;         // capacity_ slots, raw storage
+  T* const buffer_;         // buffer_slots<T>(capacity_) objects' raw storage
   std::size_t head_ = 0;    // index of the oldest buffered value (guarded by lock_)
 };
 
@@ -259,18 +294,21 @@ void channel_send(channel<T>& c, T& value) {
   for (;;) {
     wake_list wakes;
     std::unique_lock held(c.lock_);
-    switch (c.send_locked(&value, false, wakes)) {
+    switch (c.send_locked(std::addressof(value), false, wakes)) {
       case op_status::done: return;
-      case op_status::closed: throw channel_closed("goro::chan::send: send on closed channel");
+      case op_status::closed:
+        unwind_if_stopping();
+        throw channel_closed("goro::chan::send: send on closed channel");
       case op_status::would_block: break;
     }
     wait_handle h = open_wait();
     waiter w = h.make_waiter();
-    w.slot = &value;
+    w.slot = std::addressof(value);
     block_on(c.sendq_, w, h, held, wait_reason::chan_send);
     switch (outcome_of(w)) {
       case transfer::delivered: return;
       case transfer::closed:
+        unwind_if_stopping();
         throw channel_closed(
             "goro::chan::send: send on closed channel (closed while the send waited)");
       default: break;  // retry
@@ -299,9 +337,11 @@ template <class T>
 bool channel_try_send(channel<T>& c, T& value, bool copy) {
   wake_list wakes;
   std::lock_guard held(c.lock_);
-  switch (c.send_locked(&value, copy, wakes)) {
+  switch (c.send_locked(std::addressof(value), copy, wakes)) {
     case op_status::done: return true;
-    case op_status::closed: throw channel_closed("goro::chan::try_send: send on closed channel");
+    case op_status::closed:
+      unwind_if_stopping();
+      throw channel_closed("goro::chan::try_send: send on closed channel");
     case op_status::would_block: return false;
   }
   return false;
@@ -320,7 +360,10 @@ template <class T>
 void channel_close(channel<T>& c) {
   wake_list wakes;
   std::lock_guard held(c.lock_);
-  if (!c.close_locked(wakes)) throw channel_closed("goro::chan::close: close of closed channel");
+  if (!c.close_locked(wakes)) {
+    unwind_if_stopping();
+    throw channel_closed("goro::chan::close: close of closed channel");
+  }
 }
 
 }  // namespace goro::detail

@@ -78,7 +78,7 @@ struct alignas(cache_line_size) goroutine {
   // identity, written at spawn and when parking, read by dump() from any thread
   std::atomic<wait_reason> reason{wait_reason::none};
   std::atomic<wait_detail> detail{wait_detail::none};
-  bool is_main = false;
+  std::atomic<bool> is_main{false};  // also read by dump() from any thread
 
   // --- lines 1 and 2: owned by the goroutine while it runs, and its identity
   task entry;

@@ -112,6 +112,15 @@ inline bool park(const wait_handle& h, wait_reason reason, wait_detail detail,
   return false;
 }
 
+// unwind_if_stopping: called by an operation about to report a closed channel or connection.
+// Once main has returned, the unwinding of other goroutines may have closed what a goroutine
+// still running uses (a destructor that closes a channel or a conn); that goroutine is then
+// stopped there, as at a blocking operation (API 1.1), rather than failing with an error that
+// nothing expects and that would end the process.
+inline void unwind_if_stopping() {
+  if (goroutine* g = this_thread().current; g != nullptr) g->running_on->sched.throw_if_stopping();
+}
+
 // park_forever: blocks until the shutdown (a nil channel, a select with no cases).
 [[noreturn]] inline void park_forever(wait_reason reason, wait_detail detail) {
   wait_handle h = open_wait();

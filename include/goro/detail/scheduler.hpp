@@ -99,6 +99,10 @@ struct process_state {
   std::atomic<std::uint64_t> runs{0};
   std::atomic<bool> chaos{false};  // the active run schedules chaotically (GORO_CHAOS)
   worker_counters totals;          // counters of the runs that have ended
+  // fold_lock guards the move of an ending run's counters into totals, from before the run is
+  // unpublished until they are in: a plain thread reads the run's counters and totals under it,
+  // so it never sees the run's counts in neither place (or in both).
+  futex_mutex fold_lock;
 };
 
 inline process_state& process() noexcept {
@@ -317,10 +321,13 @@ class scheduler {
     start_workers();
     worker_main(*workers_[0]);
     for (std::size_t i = 1; i < workers_.size(); ++i) workers_[i]->os_thread.join();
-    unpublish();
-    process().chaos.store(false, std::memory_order_relaxed);
-    blocking_.shutdown();
-    fold_counters();
+    {
+      std::lock_guard fold(process().fold_lock);
+      unpublish();
+      process().chaos.store(false, std::memory_order_relaxed);
+      blocking_.shutdown();  // its helpers are idle: no blocking() call outlives the run
+      fold_counters();
+    }
     restore_fault_handlers();
     if (deadlock_declared_.load(std::memory_order_acquire)) throw deadlock_error(deadlock_report_);
   }
@@ -519,14 +526,18 @@ class scheduler {
 
   // dump: one block per live goroutine, in the format of goro::dump.
   void dump(std::ostream& out) const {
-    std::vector<const goroutine*> live;
+    std::vector<goroutine_snapshot> live;
     registry_.for_each([&](const goroutine& g) {
-      if (g.status.load(std::memory_order_acquire) != goroutine_status::free) live.push_back(&g);
+      const goroutine_status status = g.status.load(std::memory_order_acquire);
+      if (status == goroutine_status::free) return;
+      live.push_back(
+          {g.id.load(std::memory_order_relaxed), g.parent_id.load(std::memory_order_relaxed),
+           status, g.reason.load(std::memory_order_relaxed),
+           g.detail.load(std::memory_order_relaxed), g.is_main.load(std::memory_order_relaxed)});
     });
-    std::sort(live.begin(), live.end(), [](const goroutine* a, const goroutine* b) {
-      return a->id.load(std::memory_order_relaxed) < b->id.load(std::memory_order_relaxed);
-    });
-    for (const goroutine* g : live) dump_one(out, *g);
+    std::sort(live.begin(), live.end(),
+              [](const goroutine_snapshot& a, const goroutine_snapshot& b) { return a.id < b.id; });
+    for (const goroutine_snapshot& g : live) dump_one(out, g);
   }
 
   void add_counters(worker_counters& into) const noexcept {
@@ -558,7 +569,7 @@ class scheduler {
     worker& w = *workers_[0];
     goroutine* g = allocate_record(&w);
     g->entry.emplace([body] { body(); });
-    g->is_main = true;
+    g->is_main.store(true, std::memory_order_relaxed);
     main_record_ = g;
     launch_local(w, g, 0);
   }
@@ -588,9 +599,20 @@ class scheduler {
     into.parks.fetch_add(from.parks.load(relaxed), relaxed);
   }
 
-  static void dump_one(std::ostream& out, const goroutine& g) {
-    out << "goroutine " << g.id.load(std::memory_order_relaxed) << " [";
-    switch (g.status.load(std::memory_order_acquire)) {
+  // goroutine_snapshot: what dump() shows of a goroutine, each field read once: one that ends
+  // while the dump runs is shown as it was (or not at all), never as a free record.
+  struct goroutine_snapshot {
+    std::uint64_t id;
+    std::uint64_t parent_id;
+    goroutine_status status;
+    wait_reason reason;
+    wait_detail detail;
+    bool is_main;
+  };
+
+  static void dump_one(std::ostream& out, const goroutine_snapshot& g) {
+    out << "goroutine " << g.id << " [";
+    switch (g.status) {
       case goroutine_status::running:
         out << "running";
         break;
@@ -598,8 +620,8 @@ class scheduler {
         out << "runnable";
         break;
       case goroutine_status::parked: {
-        out << wait_reason_name(g.reason.load(std::memory_order_relaxed));
-        switch (g.detail.load(std::memory_order_relaxed)) {
+        out << wait_reason_name(g.reason);
+        switch (g.detail) {
           case wait_detail::nil_chan:
             out << " (nil chan)";
             break;
@@ -611,13 +633,12 @@ class scheduler {
         }
         break;
       }
-      case goroutine_status::free:
-        out << "dead";
+      case goroutine_status::free:  // not snapshotted
         break;
     }
     out << "]:\n";
-    if (std::uint64_t parent = g.parent_id.load(std::memory_order_relaxed); parent != 0) {
-      out << "created by goroutine " << parent << "\n";
+    if (g.parent_id != 0) {
+      out << "created by goroutine " << g.parent_id << "\n";
     } else if (g.is_main) {
       out << "main goroutine\n";
     }
@@ -911,8 +932,8 @@ class scheduler {
  private:
   goroutine* direct_successor(worker& w, goroutine& g, const switch_action& action) {
     if ((w.tick + 1) % 61 == 0 || time_slice_over(w) || stopping_.load(std::memory_order_relaxed) ||
-        (action.what == switch_action::kind::exit && g.is_main) || timer_may_be_due(w) ||
-        (chaos_ && w.random() % 2 == 0)) {
+        (action.what == switch_action::kind::exit && g.is_main.load(std::memory_order_relaxed)) ||
+        timer_may_be_due(w) || (chaos_ && w.random() % 2 == 0)) {
       return nullptr;
     }
     goroutine* next = w.queue.pop(local_run_queue::pick::newest);
@@ -968,8 +989,8 @@ class scheduler {
     w.stacks.release(stacks_, g.stack);
     g.stack = {};
     g.context = nullptr;
-    const bool was_main = g.is_main;
-    g.is_main = false;
+    const bool was_main = g.is_main.load(std::memory_order_relaxed);
+    g.is_main.store(false, std::memory_order_relaxed);
     g.status.store(goroutine_status::free, std::memory_order_release);
     release_record(&w, &g);
     w.counters.finished.fetch_add(1, std::memory_order_seq_cst);
@@ -1305,7 +1326,7 @@ class scheduler {
       if (!stopping_.load(std::memory_order_seq_cst) && declare_deadlock() != 0) return;
     }
     // The others are unwound or stuck: now main's turn (begin_stop).
-    if (!main_done_.load(std::memory_order_seq_cst) && try_interrupt(*main_record_)) return;
+    if (!main_done_.load(std::memory_order_seq_cst) && interrupt_main()) return;
     check_shutdown();
     if (!shutdown_.load(std::memory_order_seq_cst)) abandon_stuck_goroutines();
   }
@@ -1370,14 +1391,19 @@ class scheduler {
   // begin_stop: from now on every goroutine is unwound at its next blocking operation or yield;
   // the parked ones are woken for it now. Pairs with complete_switch (store status, load
   // stopping_): a goroutine parking concurrently is caught by one side or the other.
-  // begin_stop: interrupts every parked goroutine for unwinding. While main is still alive (a
-  // deadlock) it is spared until the others are gone (see on_quiescence): they may refer to its
-  // locals, as goroutines do to the variables of the function that started them.
+  // While main is still alive (a deadlock) it is spared until the others are gone (see
+  // on_quiescence): they may refer to its locals, as goroutines do to the variables of the
+  // function that started them. Its wait is claimed now all the same, so that nothing the others
+  // do while they are unwound (a destructor's wait_group::done, unlock or send) can complete it
+  // and let main run on past a deadlock: it is woken, interrupted, when its turn comes.
   // Returns how many it interrupted.
   std::size_t begin_stop() {
     stopping_.store(true, std::memory_order_seq_cst);
     heavy_fence();  // pairs with the park in complete_switch
     const bool spare_main = !main_done_.load(std::memory_order_seq_cst);
+    if (spare_main && claim_for_interrupt(*main_record_)) {
+      main_held_.store(true, std::memory_order_seq_cst);
+    }
     std::size_t interrupted = 0;
     registry_.for_each([&](goroutine& g) {
       if ((!spare_main || &g != main_record_) && try_interrupt(g)) ++interrupted;
@@ -1385,10 +1411,28 @@ class scheduler {
     return interrupted;
   }
 
-  // try_interrupt: wakes `g` for unwinding if it is parked in an interruptible wait — not in a
-  // blocking() call, and not while it is already unwinding (its stashed exception state counts
-  // an exception in flight: a destructor that blocks).
+  // interrupt_main: wakes main for unwinding: the wait that begin_stop claimed and held, or else
+  // the one it is parked in now, if it can be interrupted.
+  bool interrupt_main() {
+    if (main_held_.exchange(false, std::memory_order_seq_cst)) {
+      ready(main_record_);
+      return true;
+    }
+    return try_interrupt(*main_record_);
+  }
+
+  // try_interrupt: wakes `g` for unwinding if it is parked in an interruptible wait.
   bool try_interrupt(goroutine& g) {
+    if (!claim_for_interrupt(g)) return false;
+    ready(&g);
+    return true;
+  }
+
+  // claim_for_interrupt: claims the wait `g` is parked in, marked interrupted, for the caller to
+  // wake; fails if `g` is not parked in an interruptible wait — it is in a blocking() call, or
+  // already unwinding (its stashed exception state counts an exception in flight: a destructor
+  // that blocks) — or another claimer won.
+  bool claim_for_interrupt(goroutine& g) {
     const std::uint64_t ticket = g.park.token.load(std::memory_order_acquire);
     if ((ticket & token_waiting) == 0 || (ticket & token_uninterruptible) != 0) return false;
     // Read after the ticket: `parked` here means parked in that very wait (see goroutine.hpp),
@@ -1397,7 +1441,6 @@ class scheduler {
     if (g.exceptions.uncaught_exceptions != 0) return false;
     if (!try_claim(g.park, ticket)) return false;
     g.park.interrupted = true;
-    ready(&g);
     return true;
   }
 
@@ -1478,6 +1521,7 @@ class scheduler {
 
   alignas(cache_line_size) std::atomic<bool> main_done_{false};
   goroutine* main_record_ = nullptr;  // set before the workers start; valid until main_done_
+  std::atomic<bool> main_held_{false};  // main's wait is claimed for unwinding, not yet woken
   std::atomic<bool> stopping_{false};
   std::atomic<bool> shutdown_{false};
   std::atomic<bool> deadlock_declared_{false};
