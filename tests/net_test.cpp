@@ -8,6 +8,7 @@
 #include <goro/debug.hpp>
 #include <goro/net.hpp>
 #include <goro/runtime.hpp>
+#include <goro/select.hpp>
 #include <goro/sync.hpp>
 #include <goro/time.hpp>
 
@@ -862,6 +863,37 @@ TEST_CASE("dial with a context gives up when the context is done", "[net][contex
   CHECK(waited < 5s);
   CHECK(at_cancel == goro::errc::canceled);
   CHECK(already_done == goro::errc::canceled);
+}
+
+// API 8: dump and num_goroutines show no internal goroutine; the dial's watch on its context
+// is not one (Go's dialer starts a watcher goroutine).
+TEST_CASE("a dial waiting on its context starts no goroutine", "[net][context][debug]") {
+  stuck_listener stuck;
+  std::size_t while_dialing = 0;
+  std::string dump;
+  std::error_code failure;
+  goro::run(
+      [&] {
+        auto [ctx, cancel] = goro::with_cancel(goro::background());
+        goro::wait_group dialed;
+        dialed.add(1);
+        goro::go([&, ctx = ctx] {
+          try {
+            goro::net::dial(ctx, stuck.address());
+          } catch (const std::system_error& e) {
+            failure = e.code();
+          }
+          dialed.done();
+        });
+        dump = goro_test::dump_when({"[io]:"});
+        while_dialing = goro::num_goroutines();
+        cancel();
+        dialed.wait();
+      },
+      two_workers);
+  CHECK(while_dialing == 2);
+  CHECK(goro_test::count_in_dump(dump, "]:\n") == 2);  // one header line each
+  CHECK(failure == goro::errc::canceled);
 }
 
 TEST_CASE("dial with a live context connects as a plain dial does", "[net][context]") {

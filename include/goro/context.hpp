@@ -31,9 +31,13 @@
 //   - A canceller takes references (try_retain) to the children it unlinks, under the parent's
 //     lock, before it cancels them outside it; a child whose count has already reached zero is
 //     being destroyed and is only unlinked.
+//   - Its hooks_ (cancel_hook: goro's own listeners, such as a dial's connect) are called once,
+//     by the cancel that sets err_, under lock_, and the list is emptied then; a hook is never
+//     added to a node already cancelled.
 //
 // Lock order: a parent's lock is never held while taking a child's, nor while closing a channel
-// or stopping a timer (a cancel collects, unlocks, then acts). Cancellation of a deep or wide
+// or stopping a timer (a cancel collects, unlocks, then acts). A hook is called under its node's
+// lock and takes only a socket's. Cancellation of a deep or wide
 // tree is iterative: no recursion, no allocation.
 #pragma once
 
@@ -225,6 +229,26 @@ class value_node final : public context_node {
 
 class deadline_timer;
 
+// cancel_hook: something of goro's own, not a context, to tell when a context is cancelled:
+// dial's connect (net.hpp), which Go interrupts from a watcher goroutine. on_cancel runs once,
+// under the lock of the node the hook was added to, so that remove_hook waits for a call in
+// progress: it must be short, must not block, and must not touch contexts (lock order: a
+// node's lock, then whatever on_cancel takes).
+class cancel_hook {
+ public:
+  virtual void on_cancel() noexcept = 0;
+
+ protected:
+  cancel_hook() = default;
+  cancel_hook(const cancel_hook&) = delete;
+  cancel_hook& operator=(const cancel_hook&) = delete;
+  ~cancel_hook() = default;
+
+ private:
+  friend class cancel_node;
+  cancel_hook* next_ = nullptr;  // link in the node's hooks_, guarded by its lock_
+};
+
 // cancel_node: a with_cancel / with_deadline node: the cancellation state of its subtree.
 class cancel_node final : public context_node {
  public:
@@ -246,6 +270,27 @@ class cancel_node final : public context_node {
   // `root`. From any thread, including a timer callback: it never blocks (beyond the short
   // internal locks) and never calls user code.
   static void cancel(cancel_node* root, int error, bool unregister) noexcept;
+
+  // add_hook: `hook` is told when this node is cancelled, unless it is removed first; returns
+  // false, adding nothing, if the node is cancelled already.
+  bool add_hook(cancel_hook& hook) noexcept {
+    std::lock_guard guard(lock_);
+    if (err_.load(std::memory_order_relaxed) != 0) return false;
+    hook.next_ = hooks_;
+    hooks_ = &hook;
+    return true;
+  }
+
+  // remove_hook: once this returns, `hook` is not called (any more).
+  void remove_hook(cancel_hook& hook) noexcept {
+    std::lock_guard guard(lock_);
+    for (cancel_hook** link = &hooks_; *link != nullptr; link = &(*link)->next_) {
+      if (*link == &hook) {
+        *link = hook.next_;
+        return;
+      }
+    }
+  }
 
   // child_count: the children registered now (for tests).
   std::size_t child_count() {
@@ -272,6 +317,7 @@ class cancel_node final : public context_node {
 
   cancel_node* first_child_ = nullptr;  // guarded by lock_
   std::size_t child_count_ = 0;         // guarded by lock_
+  cancel_hook* hooks_ = nullptr;        // guarded by lock_; called and emptied by mark()
   // Links in registered_with_->first_child_'s list, guarded by registered_with_->lock_.
   cancel_node* prev_sibling_ = nullptr;
   cancel_node* next_sibling_ = nullptr;
@@ -401,6 +447,11 @@ inline bool cancel_node::mark(int error, cancel_node*& pending) noexcept {
   }
   first_child_ = nullptr;
   child_count_ = 0;
+  for (cancel_hook* hook = std::exchange(hooks_, nullptr); hook != nullptr;) {
+    cancel_hook* next = hook->next_;  // read first: on_cancel may end the hook's owner's wait
+    hook->on_cancel();
+    hook = next;
+  }
   return true;
 }
 

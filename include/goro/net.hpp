@@ -28,26 +28,23 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
 
-#include "chan.hpp"
 #include "context.hpp"
 #include "detail/net_address.hpp"
 #include "detail/net_fd.hpp"
 #include "detail/park.hpp"
 #include "runtime.hpp"
-#include "select.hpp"
 
 namespace goro::net {
 
@@ -162,70 +159,36 @@ inline void finish_conn(poll_descriptor& d, const socket_address* remote) {
   }
 }
 
-// dial_watch: interrupts a connect when a context is done (Go's net.sysDialer watcher). A
-// watcher — a goroutine, or a thread when the dialer is a plain thread — waits for ctx.done() or
-// the end of the dial; if the context wins, it sets the socket's deadline to long ago, which
-// wakes the connect. The watcher holds an operation on the descriptor, so it stays valid (and its
-// fd open) until the watcher is gone.
-class dial_watch {
+// dial_watch: interrupts a connect when a context is done. Go's dialer starts a watcher
+// goroutine for this; here the context itself tells the watch (a cancel_hook), which sets the
+// socket's deadline to long ago and so wakes the connect: no goroutine or thread per dial, none
+// for num_goroutines() and dump() to show. The dialer owns the descriptor until the watch ends.
+class dial_watch final : public cancel_hook {
  public:
-  dial_watch(poll_descriptor& d, const context& ctx) : result_(1) {
-    if (!d.begin_op()) return;  // a fresh socket: cannot be closing
-    auto body = [d = &d, done = ctx.done(), finished = finished_, result = result_] {
-      struct op_end {
-        poll_descriptor* d;
-        ~op_end() { d->end_op(); }
-      } end{d};
-      bool interrupted = false;
-      goro::select(goro::on_recv(done,
-                                 [&](std::optional<std::monostate>) {
-                                   interrupted = true;
-                                   d->set_deadline(1);
-                                 }),
-                   goro::on_recv(finished));
-      result.send(interrupted);  // buffered: never blocks
-    };
-    if (goro::in_goroutine()) {
-      try {
-        goro::go(std::move(body));
-      } catch (...) {
-        d.end_op();
-        throw;
-      }
-    } else {
-      try {
-        thread_ = std::thread(std::move(body));
-      } catch (...) {
-        d.end_op();
-        throw;
-      }
-    }
-    started_ = true;
+  dial_watch(poll_descriptor& d, const context& ctx)
+      : descriptor_(d), node_(anchor_of(context_access::node(ctx))) {
+    if (node_ == nullptr) return;  // never cancelled
+    if (!node_->add_hook(*this)) on_cancel();
   }
   dial_watch(const dial_watch&) = delete;
   dial_watch& operator=(const dial_watch&) = delete;
-  ~dial_watch() {
-    if (!started_ || finished_closed_) return;
-    finished_.close();
-    if (thread_.joinable()) thread_.join();
-  }
+  ~dial_watch() { finish(); }
 
-  // finish: ends the watch; true if the watcher interrupted the connect.
-  bool finish() {
-    if (!started_) return false;
-    finished_closed_ = true;
-    finished_.close();
-    const std::optional<bool> interrupted = result_.recv();
-    if (thread_.joinable()) thread_.join();
-    return interrupted.value_or(false);
+  // finish: ends the watch; true if the context interrupted the connect.
+  bool finish() noexcept {
+    if (node_ != nullptr) std::exchange(node_, nullptr)->remove_hook(*this);
+    return interrupted_.load(std::memory_order_acquire);
   }
 
  private:
-  chan<std::monostate> finished_;
-  chan<bool> result_;
-  std::thread thread_;
-  bool started_ = false;
-  bool finished_closed_ = false;
+  void on_cancel() noexcept override {
+    interrupted_.store(true, std::memory_order_release);
+    descriptor_.set_deadline(1);
+  }
+
+  poll_descriptor& descriptor_;
+  cancel_node* node_;  // the context's cancellable node (the context holds it) until finish()
+  std::atomic<bool> interrupted_{false};
 };
 
 // dial_one: connects a new socket to `to`, giving up when `ctx` (if any) is done. On success
