@@ -775,6 +775,26 @@ TEST_CASE("a listener on :0 takes IPv4 and IPv6 connections on a free port", "[n
   CHECK_THAT(peers[1], Catch::StartsWith("[::1]:"));
 }
 
+TEST_CASE("listen on an empty address listens as on :0", "[net]") {
+  // Go: net.Listen("tcp", "") listens on every interface, on a free port.
+  std::string address;
+  std::string echoed;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("");
+    address = ln.address();
+    goro::net::conn c = goro::net::dial("127.0.0.1" + address.substr(address.rfind(':')));
+    goro::net::conn s = ln.accept();
+    c.write(std::as_bytes(std::span("hi", 2)));
+    std::array<std::byte, 2> got{};
+    std::size_t n = 0;
+    while (n < got.size()) n += s.read(std::span(got).subspan(n));
+    echoed.assign(reinterpret_cast<const char*>(got.data()), got.size());
+  });
+  CHECK_THAT(address, Catch::StartsWith("[::]:"));
+  CHECK(port_of(address) != 0);
+  CHECK(echoed == "hi");
+}
+
 TEST_CASE("dialing a closed port throws connection refused naming the address", "[net]") {
   std::string address;
   std::error_code code;

@@ -436,7 +436,9 @@ inline conn listener::accept() {
 inline listener listen(std::string_view address) {
   detail::note_api_use();
   const std::string what = "goro::net::listen tcp " + std::string(address);
-  const detail::host_port hp = detail::split_host_port(address, "goro::net::listen");
+  // As in Go, an empty address is ":0": every interface, a free port.
+  const detail::host_port hp =
+      detail::split_host_port(address.empty() ? ":0" : address, "goro::net::listen");
   int first_error = 0;
   for (const detail::socket_address& at : detail::resolve(hp, true, what)) {
     int error = 0;
