@@ -673,7 +673,8 @@ TEST_CASE("after the peer shuts down writing, read returns 0 and writing still w
 
 TEST_CASE("malformed addresses throw system_error(invalid_argument) naming the input",
           "[net][address]") {
-  const std::vector<std::string> bad = {"nonsense", "127.0.0.1:70000", "[::1",        "", "1:2:3",
+  // ("" is malformed for dial only: listen("") is listen(":0"), as in Go.)
+  const std::vector<std::string> bad = {"nonsense", "127.0.0.1:70000", "[::1",        "1:2:3",
                                         "[::1]80",  "127.0.0.1:http",  "127.0.0.1:-1"};
   std::vector<std::string> listen_messages;
   std::vector<std::string> dial_messages;
@@ -707,6 +708,12 @@ TEST_CASE("malformed addresses throw system_error(invalid_argument) naming the i
   CHECK_THAT(listen_messages[1], Catch::Contains("invalid port \"70000\""));
   CHECK_THAT(listen_messages[2], Catch::Contains("missing ']'"));
   CHECK_THAT(listen_messages[0], Catch::Contains("missing port"));
+  goro::run([] {
+    CHECK_THROWS_MATCHES(goro::net::dial(""), std::system_error,
+                         Catch::Predicate<std::system_error>([](const std::system_error& e) {
+                           return e.code() == std::errc::invalid_argument;
+                         }));
+  });
 }
 
 TEST_CASE("a host name that does not resolve throws system_error naming it", "[net][address]") {

@@ -1335,6 +1335,58 @@ TEST_CASE("two goroutines waiting in yield loops take turns on one worker", "[ru
       with_workers(workers));
 }
 
+// Goroutines that keep a buffered channel busy hand the worker to each other through `next` and
+// push the goroutine they displace to the back of the queue; one of them yields after every
+// value. Main, woken from its sleep (or yield) into the middle of that queue, must still run:
+// a yielded goroutine once went to the front, where every fair schedule took it again.
+TEST_CASE("a goroutine readied behind busy and yielding ones gets the worker", "[runtime][yield]") {
+  const bool main_sleeps = GENERATE(true, false);
+  std::atomic<bool> main_resumed{false};
+  std::atomic<bool> busy_gave_up{false};
+  goro::run(
+      [&] {
+        goro::chan<int> values(3);
+        goro::wait_group busy;
+        busy.add(3);
+        const auto give_up = std::chrono::steady_clock::now() + 10s;  // against a hang only
+        auto still_busy = [&] {
+          if (main_resumed.load()) return false;
+          if (std::chrono::steady_clock::now() < give_up) return true;
+          busy_gave_up.store(true);
+          return false;
+        };
+        goro::go([&, values] {
+          try {
+            while (still_busy()) values.send(1);
+          } catch (const goro::channel_closed&) {
+          }
+          busy.done();
+        });
+        goro::go([&, values] {
+          while (still_busy()) values.recv();
+          busy.done();
+        });
+        goro::go([&, values] {
+          while (still_busy()) {
+            values.recv();
+            goro::yield();
+          }
+          busy.done();
+        });
+        if (main_sleeps) {
+          goro::sleep_for(1ms);
+        } else {
+          goro::yield();
+        }
+        main_resumed.store(true);
+        values.close();  // frees whichever is blocked; the others see main_resumed
+        busy.wait();
+      },
+      with_workers(1));
+  CHECK(main_resumed.load());
+  CHECK_FALSE(busy_gave_up.load());
+}
+
 // Go's runtime TestNumGoroutine, its second half.
 TEST_CASE("num_goroutines agrees with the goroutines that dump lists", "[runtime][debug]") {
   goro::wait_group release, finished;  // outside the run: goroutines wait on them

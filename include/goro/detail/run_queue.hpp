@@ -6,7 +6,11 @@
 // tree runs depth-first and its stacks stay hot), takes from the front every 61st schedule
 // (fairness: nothing waits behind an endless stream of new work) and, before `next`, when a
 // time slice ends (nothing waits behind goroutines that hand the worker to each other through
-// `next`; see scheduler::time_slice_over), and puts yielded goroutines at the front; thieves take
+// `next`; see scheduler::time_slice_over). A goroutine that yields waits in a FIFO list of its
+// own, taken when `next` and the ring are empty, and at every other fair schedule: so it runs
+// again only after the goroutines waiting before it, and it never stands at the end of the ring
+// that fair schedules take from (where yielded goroutines once stood, and a goroutine in the
+// middle of the ring, with newer ones pushed behind it, never ran). Thieves take
 // half of a ring of two or more from the front (the oldest, largest pieces of work), and a lone
 // goroutine (a ring of one, or `next`) only from an owner that has been stuck on one goroutine
 // (scheduler::stuck). The ring uses a plain spinlock rather than a Chase-Lev deque: the owner's
@@ -17,6 +21,7 @@
 // queues. An intrusive FIFO through goroutine::next.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -63,7 +68,9 @@ class local_run_queue {
  public:
   static constexpr std::uint32_t capacity = 256;
 
-  enum class placement { back, front };
+  // placement: where push puts a goroutine: the back or the front of the ring, or, for one that
+  // yielded, the back of the yielded list.
+  enum class placement { back, front, yielded };
 
   // push_next: owner only. Puts `g` in the `next` slot and returns the goroutine it displaces
   // (nullptr if none), which the caller pushes to the back. The exchange is seq_cst: it is the
@@ -77,7 +84,9 @@ class local_run_queue {
   // the caller hands to the global queue after the lock is released.
   void push(goroutine* g, placement where, goroutine_list& spill) noexcept {
     std::lock_guard guard(lock_);
-    if (count() == capacity) {
+    if (where == placement::yielded) {
+      yielded_.push_back(g);
+    } else if (count() == capacity) {
       spill_half(spill);
       spill.push_back(g);
     } else if (where == placement::back) {
@@ -88,10 +97,12 @@ class local_run_queue {
     publish_size();
   }
 
-  // pick: which goroutine pop takes.
+  // pick: which goroutine pop takes. Each falls back on the oldest yielded goroutine, and on
+  // `next` last if it did not start with it.
   enum class pick {
-    newest,              // `next`, else the newest of the ring (the usual schedule)
-    oldest,              // `next`, else the oldest of the ring (every 61st schedule)
+    newest,   // `next`, else the newest of the ring (the usual schedule)
+    oldest,   // `next`, else the oldest of the ring (every other 61st schedule)
+    yielded,  // `next`, else the oldest yielded one, else the oldest of the ring (the others)
     oldest_before_next,  // the oldest of the ring, else `next` (a time slice has ended)
   };
 
@@ -102,9 +113,7 @@ class local_run_queue {
     }
     if (size_hint_.load(std::memory_order_relaxed) != 0) {
       std::lock_guard guard(lock_);
-      if (count() > 0) {
-        goroutine* g =
-            which == pick::newest ? ring_[--tail_ % capacity] : ring_[head_++ % capacity];
+      if (goroutine* g = take_locked(which)) {
         publish_size();
         return g;
       }
@@ -119,8 +128,12 @@ class local_run_queue {
                       std::uint32_t at_least) noexcept {
     if (size_hint_.load(std::memory_order_relaxed) >= at_least) {
       std::lock_guard guard(lock_);
-      const std::uint32_t n = count() >= at_least ? (count() + 1) / 2 : 0;
+      std::uint32_t n = count() >= at_least ? (count() + 1) / 2 : 0;
       for (std::uint32_t i = 0; i < n; ++i) out[i] = ring_[head_++ % capacity];
+      if (n == 0 && yielded_.size >= at_least) {
+        n = static_cast<std::uint32_t>((std::min<std::size_t>(yielded_.size, capacity) + 1) / 2);
+        for (std::uint32_t i = 0; i < n; ++i) out[i] = yielded_.pop_front();
+      }
       publish_size();
       if (n > 0) return n;
     }
@@ -148,6 +161,7 @@ class local_run_queue {
   void drain(goroutine_list& out) noexcept {
     std::lock_guard guard(lock_);
     while (count() > 0) out.push_back(ring_[head_++ % capacity]);
+    out.append(yielded_);
     if (goroutine* g = next_.exchange(nullptr, std::memory_order_acquire)) out.push_back(g);
     publish_size();
   }
@@ -159,7 +173,19 @@ class local_run_queue {
     for (std::uint32_t n = count() / 2; n > 0; --n) spill.push_back(ring_[head_++ % capacity]);
   }
 
-  void publish_size() noexcept { size_hint_.store(count(), std::memory_order_relaxed); }
+  // take_locked: the ring's or the yielded list's goroutine that `which` picks, if any.
+  goroutine* take_locked(pick which) noexcept {
+    if (which == pick::yielded && !yielded_.empty()) return yielded_.pop_front();
+    if (count() > 0) {
+      return which == pick::newest ? ring_[--tail_ % capacity] : ring_[head_++ % capacity];
+    }
+    return yielded_.pop_front();
+  }
+
+  void publish_size() noexcept {
+    size_hint_.store(count() + static_cast<std::uint32_t>(yielded_.size),
+                     std::memory_order_relaxed);
+  }
 
   // take_next: owner only: empties the `next` slot.
   goroutine* take_next() noexcept {
@@ -208,11 +234,12 @@ class local_run_queue {
   std::atomic<goroutine*> next_{nullptr};
   std::atomic<bool> owner_in_next_{false};  // the owner is between enter_next and leave_next
   std::atomic<bool> thief_in_next_{false};  // a thief is taking `next` (steal_next)
-  spinlock lock_;                           // guards ring_, head_, tail_
+  spinlock lock_;                           // guards ring_, head_, tail_, yielded_
   std::uint32_t head_ = 0;                  // front: index of the oldest entry (wraps)
   std::uint32_t tail_ = 0;                  // back: one past the newest entry (wraps)
   std::array<goroutine*, capacity> ring_{};
-  std::atomic<std::uint32_t> size_hint_{0};  // count(), readable without the lock
+  goroutine_list yielded_;  // goroutines that yielded, the earliest first (through next)
+  std::atomic<std::uint32_t> size_hint_{0};  // count() + yielded_.size, readable without the lock
 };
 
 class global_run_queue {

@@ -83,7 +83,9 @@ struct goroutine_exit {};
 
 // switch_action: what a goroutine asks its worker to do once it has switched out.
 struct switch_action {
-  enum class kind : std::uint8_t { park, yield, exit };
+  // yield: to the back of the worker's queue, the oldest goroutine running next; step_back: to
+  // the front, behind the goroutines the worker runs newest first (make_way).
+  enum class kind : std::uint8_t { park, yield, step_back, exit };
   kind what;
   function_ref<void()>* after = nullptr;  // park: releases the waiters' lock (may be null)
 };
@@ -367,7 +369,7 @@ class scheduler {
     const std::uint64_t spawned = w.counters.spawned.load(std::memory_order_relaxed);
     if (spawned < w.make_way_after || stopping_.load(std::memory_order_relaxed)) return;
     w.make_way_after = spawned + local_run_queue::capacity / 2;
-    switch_action action{switch_action::kind::yield};
+    switch_action action{switch_action::kind::step_back};
     leave(*w.current, action);  // may resume on another worker: `w` is not used after this
   }
 
@@ -975,6 +977,11 @@ class scheduler {
         if (stopping_.load(std::memory_order_relaxed)) try_interrupt(g);
         break;
       case switch_action::kind::yield:
+        // Behind the goroutines waiting in the worker's queue (run_queue.hpp).
+        g.status.store(goroutine_status::runnable, std::memory_order_relaxed);
+        push_local(w, &g, local_run_queue::placement::yielded);
+        break;
+      case switch_action::kind::step_back:
         g.status.store(goroutine_status::runnable, std::memory_order_relaxed);
         push_local(w, &g, local_run_queue::placement::front);
         break;
@@ -1027,7 +1034,7 @@ class scheduler {
         if (goroutine* g = take_global(w, 1)) return g;
       }
       run_timers(w, false);
-      if (goroutine* g = w.queue.pop(pick_for(slice_ended, fair))) return g;
+      if (goroutine* g = w.queue.pop(pick_for(w, slice_ended, fair))) return g;
       if (goroutine* g = take_global(w, local_run_queue::capacity / 2)) return g;
       if (netpoll_.waiters.load(std::memory_order_relaxed) > 0 && poll_network(false) > 0) continue;
       if (goroutine* g = steal(w)) return g;
@@ -1065,9 +1072,13 @@ class scheduler {
   }
 
   // pick_for: which goroutine find_runnable takes from the local queue (run_queue.hpp).
-  static local_run_queue::pick pick_for(bool slice_ended, bool fair) noexcept {
+  // Fair schedules alternate between the oldest of the ring and the oldest yielded goroutine, so
+  // that neither waits for ever behind the other.
+  static local_run_queue::pick pick_for(const worker& w, bool slice_ended, bool fair) noexcept {
     using pick = local_run_queue::pick;
-    return slice_ended ? pick::oldest_before_next : fair ? pick::oldest : pick::newest;
+    if (slice_ended) return pick::oldest_before_next;
+    if (!fair) return pick::newest;
+    return (w.tick / 61) % 2 == 0 ? pick::oldest : pick::yielded;
   }
 
   // time_slice_over: whether the worker's time slice has ended. Goroutines that hand the
