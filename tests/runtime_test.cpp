@@ -687,6 +687,64 @@ TEST_CASE("goroutines still runnable at shutdown are stopped at their next yield
 // A goroutine still running when main returns may next use a channel or a conn that the
 // unwinding of another goroutine has just closed (a destructor that closes it). It is stopped
 // there as at a blocking operation: channel_closed or closed_error escaping it would end the
+// API 1.1: "stopped at its next blocking operation" — a channel, select or sync operation,
+// whether or not it has to wait: a goroutine looping on ones that never wait is stopped too.
+TEST_CASE("a goroutine whose operations never have to wait is stopped at them",
+          "[runtime][shutdown]") {
+  enum class loop { buffered_channel, try_receive, mutex, semaphore, wait_group, ready_select };
+  const loop kind = GENERATE(loop::buffered_channel, loop::try_receive, loop::mutex,
+                             loop::semaphore, loop::wait_group, loop::ready_select);
+  std::atomic<bool> looping{false};
+  std::atomic<bool> gave_up{false};
+  std::atomic<bool> unwound{false};
+  goro::run(
+      [&] {
+        goro::go([&] {
+          struct on_exit {
+            std::atomic<bool>& unwound;
+            ~on_exit() { unwound.store(true); }
+          } guard{unwound};
+          goro::chan<int> buffered(1);
+          goro::mutex mutex;
+          goro::semaphore semaphore(1);
+          goro::wait_group none;
+          const auto give_up = std::chrono::steady_clock::now() + 10s;  // against a hang only
+          while (std::chrono::steady_clock::now() < give_up) {
+            looping.store(true);
+            switch (kind) {
+              case loop::buffered_channel:
+                buffered.send(1);
+                buffered.recv();
+                break;
+              case loop::try_receive:
+                static_cast<void>(buffered.try_recv());
+                break;
+              case loop::mutex:
+                mutex.lock();
+                mutex.unlock();
+                break;
+              case loop::semaphore:
+                semaphore.acquire();
+                semaphore.release();
+                break;
+              case loop::wait_group:
+                none.wait();
+                break;
+              case loop::ready_select:
+                buffered.try_send(1);
+                goro::select(goro::on_recv(buffered));
+                break;
+            }
+          }
+          gave_up.store(true);
+        });
+        while (!looping.load()) goro::yield();
+      },
+      with_workers(2));
+  CHECK(unwound.load());
+  CHECK_FALSE(gave_up.load());
+}
+
 // process, which Go's exit never does.
 TEST_CASE("a goroutine running at shutdown that meets what an unwound one closed is stopped",
           "[runtime][shutdown]") {

@@ -86,7 +86,7 @@ struct channel_access {
 template <class T>
 void send_on(channel<T>* c, T& value) {
   note_api_use();
-  chaos_point();
+  stop_point();
   if (c == nullptr) park_forever(wait_reason::chan_send, wait_detail::nil_chan);
   channel_send(*c, value);
 }
@@ -94,7 +94,7 @@ void send_on(channel<T>* c, T& value) {
 template <class T>
 bool try_send_on(channel<T>* c, T& value, bool copy) {
   note_api_use();
-  chaos_point();
+  stop_point();
   return c != nullptr && channel_try_send(*c, value, copy);
 }
 
@@ -110,7 +110,7 @@ void close_on(channel<T>* c) {
 template <class T>
 void recv_on(channel<T>* c, std::optional<T>& out) {
   note_api_use();
-  chaos_point();
+  stop_point();
   if (c == nullptr) park_forever(wait_reason::chan_receive, wait_detail::nil_chan);
   channel_recv(*c, out);
 }
@@ -127,7 +127,7 @@ std::optional<T> recv_on(channel<T>* c) {
 template <class T>
 std::optional<T> try_recv_on(channel<T>* c) {
   note_api_use();
-  chaos_point();
+  stop_point();
   return c != nullptr ? channel_try_recv(*c) : std::nullopt;
 }
 

@@ -73,7 +73,7 @@ class group {
       bool holds_slot = false;
       ~undo_admission() {
         if (started) return;
-        if (holds_slot) static_cast<void>(slots.try_recv());
+        if (holds_slot) free_slot(slots);
         s.leave();
       }
     } undo{*s, slots, started};
@@ -115,6 +115,14 @@ class group {
   void set_limit(std::ptrdiff_t n) { state_->set_limit(n); }
 
  private:
+  // free_slot: gives back a slot of the limit (none without one). Called by destructors, also
+  // while the run stops: not through try_recv, where a stopping goroutine is unwound.
+  static void free_slot(const chan<std::monostate>& slots) noexcept {
+    if (detail::channel<std::monostate>* c = detail::channel_access::get(slots)) {
+      static_cast<void>(detail::channel_try_recv(*c));
+    }
+  }
+
   struct state {
     explicit state(context parent) {
       auto [c, cancel] = with_cancel(std::move(parent));
@@ -159,7 +167,7 @@ class group {
         state& s;
         const chan<std::monostate>& slots;
         ~finish() {
-          if (!slots.is_nil()) static_cast<void>(slots.try_recv());  // free our slot
+          free_slot(slots);
           s.leave();
           s.tasks_.done();  // last: wait() may return now
         }

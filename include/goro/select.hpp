@@ -169,7 +169,7 @@ std::size_t select(Cases&&... cases) {
                                     (detail::is_default_case<std::remove_cvref_t<Cases>> ? 1 : 0));
   static_assert(defaults <= 1, "goro::select: at most one on_default case");
   detail::note_api_use();
-  detail::chaos_point();
+  detail::stop_point();
   std::array<detail::select_case, n> described{cases.describe()...};
   std::array<std::uint32_t, n> poll_order{};
   std::array<detail::channel_base*, n> lock_order{};
@@ -243,7 +243,7 @@ class select_set {
   // channel into the caller's result, so no later move can throw it away.
   bool run(bool blocking, result& out) {
     detail::note_api_use();
-    detail::chaos_point();
+    detail::stop_point();
     const std::size_t n = entries_.size();
     std::vector<detail::select_case> cases(n);
     for (std::size_t i = 0; i < n; ++i) cases[i] = describe(i, out.value);

@@ -96,7 +96,7 @@ class wait_group {
   /// wait: blocks until the counter is zero.
   void wait() {
     detail::note_api_use();
-    detail::chaos_point();
+    detail::stop_point();
     std::uint64_t state = state_.load(std::memory_order_acquire);
     do {
       if (counter_of(state) == 0) return;
@@ -218,7 +218,7 @@ class mutex {
   /// lock: blocks until the caller holds the mutex. From any goroutine or thread.
   void lock() {
     detail::note_api_use();
-    detail::chaos_point();
+    detail::stop_point();
     std::uint32_t expected = 0;
     if (state_.compare_exchange_strong(expected, locked_bit, std::memory_order_acquire,
                                        std::memory_order_relaxed)) [[likely]] {
@@ -436,7 +436,7 @@ class shared_mutex {
   /// lock: blocks until the caller holds the lock exclusively. From any goroutine or thread.
   void lock() {
     detail::note_api_use();
-    detail::chaos_point();
+    detail::stop_point();
     std::uint64_t expected = 0;
     if (state_.compare_exchange_strong(expected, writer_bit, std::memory_order_acquire,
                                        std::memory_order_relaxed)) [[likely]] {
@@ -478,7 +478,7 @@ class shared_mutex {
   /// lock_shared: blocks until the caller holds the lock shared. From any goroutine or thread.
   void lock_shared() {
     detail::note_api_use();
-    detail::chaos_point();
+    detail::stop_point();
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     while ((s & (writer_bit | writers_waiting_bit)) == 0) {
       if (state_.compare_exchange_weak(s, s + one_reader, std::memory_order_acquire,
@@ -709,7 +709,7 @@ class condition_variable {
   /// the shutdown unwinds the waiting goroutine, the mutex is locked again first (without
   /// interruption), so `lk` owns it during the unwinding as after a normal return.
   void wait(std::unique_lock<mutex>& lk) {
-    detail::chaos_point();
+    detail::stop_point();
     if (!lk.owns_lock()) {
       throw error("goro::condition_variable: wait needs a unique_lock that holds its mutex");
     }
@@ -791,7 +791,7 @@ class once {
   template <class F>
   void call(F&& fn) {
     detail::note_api_use();
-    detail::chaos_point();
+    detail::stop_point();
     if ((state_.load(std::memory_order_acquire) & done_bit) != 0) [[likely]]
       return;
     if (!enter()) return;
@@ -885,7 +885,7 @@ class semaphore {
   /// From any goroutine or thread. Throws goro::error if n is negative or exceeds the capacity
   /// (x/sync's Acquire would wait for its context to end: with none here, that is forever).
   void acquire(std::ptrdiff_t n = 1) {
-    detail::chaos_point();
+    detail::stop_point();
     check_weight("acquire", n);
     detail::wait_handle h = detail::open_wait();
     std::unique_lock held(lock_);

@@ -61,9 +61,28 @@ inline void note_api_use() noexcept {
 // chaos_point: with GORO_CHAOS set, a goroutine may yield here (scheduler::chaos_yield). Placed
 // at the entry of channel, select and sync operations — never where an internal lock is held.
 inline void chaos_point() {
-  if (!process().chaos.load(std::memory_order_relaxed)) [[likely]] return;
+  const std::uint8_t attention = process().attention.load(std::memory_order_relaxed);
+  if ((attention & process_state::attention_chaos) == 0) [[likely]]
+    return;
   thread_state& ts = this_thread();
   if (ts.current != nullptr) ts.self->sched.chaos_yield(*ts.current);
+}
+
+// stop_point: chaos_point, and once main has returned, where a goroutine is stopped (API 1.1):
+// at the entry of every operation that may block — whether it has to wait or not, so that a
+// goroutine looping on a buffered channel, an unlocked mutex or a ready select is stopped too —
+// and of the try_ forms of channel operations. Not in operations that release (unlock, done,
+// close), which destructors call while a goroutine is unwound.
+inline void stop_point() {
+  const std::uint8_t attention = process().attention.load(std::memory_order_relaxed);
+  if (attention == 0) [[likely]]
+    return;
+  thread_state& ts = this_thread();
+  if (ts.current == nullptr) return;
+  if ((attention & process_state::attention_stopping) != 0) {
+    ts.current->running_on->sched.throw_if_stopping();
+  }
+  if ((attention & process_state::attention_chaos) != 0) ts.self->sched.chaos_yield(*ts.current);
 }
 
 // current_goroutine: the calling goroutine, or nullptr on a plain thread.

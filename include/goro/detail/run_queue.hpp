@@ -121,21 +121,21 @@ class local_run_queue {
     return take_next();
   }
 
-  // steal: a thief takes half of this queue's ring (at least one goroutine) into `out` if the
-  // ring holds at least `at_least`; or, when it took nothing and `take_next` is set, the `next`
-  // slot. Returns how many it took.
+  // steal: a thief takes half of what this queue's ring and yielded list hold (at least one
+  // goroutine, the ring's oldest first) into `out` if they hold at least `at_least`; or, when it
+  // took nothing and `take_next` is set, the `next` slot. Returns how many it took.
   std::uint32_t steal(std::array<goroutine*, capacity / 2 + 1>& out, bool take_next,
                       std::uint32_t at_least) noexcept {
     if (size_hint_.load(std::memory_order_relaxed) >= at_least) {
       std::lock_guard guard(lock_);
-      std::uint32_t n = count() >= at_least ? (count() + 1) / 2 : 0;
-      for (std::uint32_t i = 0; i < n; ++i) out[i] = ring_[head_++ % capacity];
-      if (n == 0 && yielded_.size >= at_least) {
-        n = static_cast<std::uint32_t>((std::min<std::size_t>(yielded_.size, capacity) + 1) / 2);
-        for (std::uint32_t i = 0; i < n; ++i) out[i] = yielded_.pop_front();
-      }
+      const std::size_t queued = count() + yielded_.size;
+      const std::size_t n =
+          queued >= at_least ? std::min<std::size_t>((queued + 1) / 2, out.size()) : 0;
+      std::uint32_t taken = 0;
+      while (taken < n && count() > 0) out[taken++] = ring_[head_++ % capacity];
+      while (taken < n) out[taken++] = yielded_.pop_front();
       publish_size();
-      if (n > 0) return n;
+      if (taken > 0) return taken;
     }
     if (!take_next) return 0;
     goroutine* g = steal_next();

@@ -99,7 +99,11 @@ struct process_state {
   std::atomic<std::uint64_t> active_run{0};  // its run number, 0 when none
   std::atomic<std::int64_t> users{0};        // plain threads inside a scheduler_ref
   std::atomic<std::uint64_t> runs{0};
-  std::atomic<bool> chaos{false};  // the active run schedules chaotically (GORO_CHAOS)
+  // attention: what the entry of an operation must look at (chaos_point, stop_point): the active
+  // run schedules chaotically (GORO_CHAOS), or is stopping. Zero, one load, almost always.
+  static constexpr std::uint8_t attention_chaos = 1;
+  static constexpr std::uint8_t attention_stopping = 2;
+  std::atomic<std::uint8_t> attention{0};
   worker_counters totals;          // counters of the runs that have ended
   // fold_lock guards the move of an ending run's counters into totals, from before the run is
   // unpublished until they are in: a plain thread reads the run's counters and totals under it,
@@ -317,7 +321,8 @@ class scheduler {
   void execute(function_ref<void()> main_body) {
     install_fault_handlers(requested_stack_size_);  // API 1.4's <N>: the size asked for
     traceback_watcher traceback(*this);
-    process().chaos.store(chaos_.has_value(), std::memory_order_relaxed);
+    process().attention.store(chaos_.has_value() ? process_state::attention_chaos : 0,
+                              std::memory_order_relaxed);
     publish();
     spawn_main(main_body);
     start_workers();
@@ -326,7 +331,7 @@ class scheduler {
     {
       std::lock_guard fold(process().fold_lock);
       unpublish();
-      process().chaos.store(false, std::memory_order_relaxed);
+      process().attention.store(0, std::memory_order_relaxed);
       blocking_.shutdown();  // its helpers are idle: no blocking() call outlives the run
       fold_counters();
     }
@@ -1410,6 +1415,7 @@ class scheduler {
   // Returns how many it interrupted.
   std::size_t begin_stop() {
     stopping_.store(true, std::memory_order_seq_cst);
+    process().attention.fetch_or(process_state::attention_stopping, std::memory_order_relaxed);
     heavy_fence();  // pairs with the park in complete_switch
     const bool spare_main = !main_done_.load(std::memory_order_seq_cst);
     if (spare_main && claim_for_interrupt(*main_record_)) {
