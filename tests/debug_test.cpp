@@ -517,6 +517,8 @@ TEST_CASE("a plain thread whose first goro call does not block counts from that 
       {"a group's ctx()", [](first_touch& t) { (void)t.group.ctx(); }},
       {"a listener's address()", [](first_touch& t) { (void)t.listener.address(); }},
       {"a timer's c()", [](first_touch& t) { (void)t.timer.c(); }},
+      {"a channel's is_nil()", [](first_touch& t) { (void)t.buffered.is_nil(); }},
+      {"a comparison of channels", [](first_touch& t) { (void)(t.buffered == nullptr); }},
   }));
   INFO(name);
   first_touch touch;

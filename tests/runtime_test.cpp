@@ -864,8 +864,14 @@ TEST_CASE("blocking rethrows the call's exception and passes references through"
     int target = 1;
     int& ref = goro::blocking([&]() -> int& { return target; });
     CHECK(&ref == &target);
+    int&& moved = goro::blocking([&]() -> int&& { return std::move(target); });
+    CHECK(&moved == &target);
     goro::blocking([] {});
   });
+  // run's result type is invoke_result_t<F&> too, an rvalue reference included.
+  static int kept = 7;
+  int&& from_run = goro::run([]() -> int&& { return std::move(kept); });
+  CHECK(&from_run == &kept);
   // On a plain thread the call simply runs.
   CHECK(goro::blocking([] { return 5; }) == 5);
 }

@@ -220,10 +220,14 @@ class chan {
   /// capacity: cap(ch); 0 for an unbuffered or a nil channel.
   std::size_t capacity() const { return detail::capacity_of(ref_.get()); }
   /// is_nil: whether this is a nil channel (ch == nil).
-  bool is_nil() const noexcept { return ref_.get() == nullptr; }
+  bool is_nil() const noexcept {
+    detail::note_api_use();
+    return ref_.get() == nullptr;
+  }
 
   /// operator==: whether two handles refer to the same channel (both nil counts as equal).
   friend bool operator==(const chan& a, const chan& b) noexcept {
+    detail::note_api_use();
     return a.ref_.get() == b.ref_.get();
   }
 
@@ -288,10 +292,14 @@ class send_chan {
   /// capacity: cap(ch); 0 for an unbuffered or a nil channel.
   std::size_t capacity() const { return detail::capacity_of(ref_.get()); }
   /// is_nil: whether this is a nil channel.
-  bool is_nil() const noexcept { return ref_.get() == nullptr; }
+  bool is_nil() const noexcept {
+    detail::note_api_use();
+    return ref_.get() == nullptr;
+  }
 
   /// operator==: whether two handles refer to the same channel (both nil counts as equal).
   friend bool operator==(const send_chan& a, const send_chan& b) noexcept {
+    detail::note_api_use();
     return a.ref_.get() == b.ref_.get();
   }
 
@@ -331,10 +339,14 @@ class recv_chan {
   /// capacity: cap(ch); 0 for an unbuffered or a nil channel.
   std::size_t capacity() const { return detail::capacity_of(ref_.get()); }
   /// is_nil: whether this is a nil channel.
-  bool is_nil() const noexcept { return ref_.get() == nullptr; }
+  bool is_nil() const noexcept {
+    detail::note_api_use();
+    return ref_.get() == nullptr;
+  }
 
   /// operator==: whether two handles refer to the same channel (both nil counts as equal).
   friend bool operator==(const recv_chan& a, const recv_chan& b) noexcept {
+    detail::note_api_use();
     return a.ref_.get() == b.ref_.get();
   }
 

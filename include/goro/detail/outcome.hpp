@@ -24,7 +24,8 @@ class outcome {
         std::invoke(fn);
         has_value_ = true;
       } else if constexpr (std::is_reference_v<R>) {
-        value_ = std::addressof(std::invoke(fn));
+        R&& result = std::invoke(fn);  // named: an lvalue, also for an rvalue reference R
+        value_ = std::addressof(result);
       } else {
         value_.emplace(std::invoke(fn));
       }
