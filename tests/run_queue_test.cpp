@@ -108,3 +108,37 @@ TEST_CASE("thieves take half the ring, none below their minimum, and next on req
     CHECK(loot[0] == &g[2]);
   }
 }
+
+TEST_CASE("local_run_queue keeps yielded goroutines behind the ring, in order", "[run_queue]") {
+  using pick = local_run_queue::pick;
+  std::vector<goroutine> g(6);
+  local_run_queue q;
+  goroutine_list spill;
+  q.push(&g[0], local_run_queue::placement::yielded, spill);
+  q.push(&g[1], local_run_queue::placement::yielded, spill);
+  push_back(q, &g[2]);
+  push_back(q, &g[3]);
+  CHECK(q.has_work());
+  CHECK(q.pop(pick::newest) == &g[3]);   // the ring first, newest first
+  CHECK(q.pop(pick::yielded) == &g[0]);  // the fair pick that serves the yielded, oldest first
+  CHECK(q.pop(pick::oldest) == &g[2]);
+  CHECK(q.pop(pick::newest) == &g[1]);  // the ring is empty: the yielded list
+  CHECK(q.pop(pick::newest) == nullptr);
+
+  // A thief takes half of both, the ring's oldest first, then the yielded ones.
+  push_back(q, &g[0]);
+  q.push(&g[1], local_run_queue::placement::yielded, spill);
+  q.push(&g[2], local_run_queue::placement::yielded, spill);
+  q.push(&g[3], local_run_queue::placement::yielded, spill);
+  loot_array loot{};
+  REQUIRE(q.steal(loot, false, 2) == 2);
+  CHECK(loot[0] == &g[0]);
+  CHECK(loot[1] == &g[1]);
+  // A lone yielded goroutine is taken only with at_least 1, as a lone one in the ring.
+  CHECK(q.pop(pick::newest) == &g[2]);
+  CHECK(q.steal(loot, false, 2) == 0);
+  CHECK(q.steal(loot, false, 1) == 1);
+  CHECK(loot[0] == &g[3]);
+  CHECK_FALSE(q.has_work());
+  CHECK(spill.empty());
+}
