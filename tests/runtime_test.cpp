@@ -687,6 +687,39 @@ TEST_CASE("goroutines still runnable at shutdown are stopped at their next yield
 // A goroutine still running when main returns may next use a channel or a conn that the
 // unwinding of another goroutine has just closed (a destructor that closes it). It is stopped
 // there as at a blocking operation: channel_closed or closed_error escaping it would end the
+// A goroutine that blocks again while it is unwound, with nothing left to wake it, is abandoned
+// (a message says so). Its waiter stays queued on what it waited for; using that object after
+// the run must pass over it, not reach into the ended run.
+TEST_CASE("objects an abandoned goroutine waited on stay usable after the run",
+          "[runtime][shutdown]") {
+  static goro::mutex mutex;  // outlive the run, as the goroutines using them must
+  static goro::condition_variable condition;
+  static const goro::chan<int> handshake;
+  goro::run([] {
+    goro::wait_group waiting;
+    waiting.add(2);
+    goro::go([&] {
+      std::unique_lock lock(mutex);
+      waiting.done();
+      condition.wait(lock);  // unwound at the end: relocking waits for main's lock for ever
+    });
+    goro::go([&] {
+      struct receive_on_exit {
+        ~receive_on_exit() { handshake.recv(); }  // blocks while being unwound
+      } guard;
+      waiting.done();
+      goro::chan<int>().recv();
+    });
+    waiting.wait();
+    mutex.lock();  // main returns holding the mutex that the condition's waiter needs
+  });
+  mutex.unlock();
+  CHECK(mutex.try_lock());
+  mutex.unlock();
+  condition.notify_all();
+  CHECK_FALSE(handshake.try_send(1));  // no receiver: the abandoned one is passed over
+}
+
 // API 1.1: "stopped at its next blocking operation" — a channel, select or sync operation,
 // whether or not it has to wait: a goroutine looping on ones that never wait is stopped too.
 TEST_CASE("a goroutine whose operations never have to wait is stopped at them",

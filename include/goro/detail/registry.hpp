@@ -26,9 +26,21 @@ class goroutine_registry {
   goroutine_registry(const goroutine_registry&) = delete;
   goroutine_registry& operator=(const goroutine_registry&) = delete;
   ~goroutine_registry() {
+    if (kept_) {
+      // Records abandoned goroutines left in use, reachable from here for good (so that leak
+      // checkers do not count them).
+      static auto* const kept = new std::vector<std::unique_ptr<std::atomic<goroutine*>[]>>;
+      kept->push_back(std::move(chunks_));
+      return;
+    }
     const std::size_t n = chunk_count_.load(std::memory_order_acquire);
     for (std::size_t i = 0; i < n; ++i) delete[] chunks_[i].load(std::memory_order_relaxed);
   }
+
+  // keep_forever: the records outlive the registry (they are never freed). For a run that ends
+  // with goroutines abandoned in a wait: the objects they waited on still hold their waiters,
+  // which the next operation on such an object reads, down to the owner's parker in its record.
+  void keep_forever() noexcept { kept_ = true; }
 
   // allocate: appends up to `count` free records (at least one) to `out`.
   void allocate(std::vector<goroutine*>& out, std::size_t count) {
@@ -77,6 +89,7 @@ class goroutine_registry {
                                   // copies pointers instead of chasing them record by record
   std::unique_ptr<std::atomic<goroutine*>[]> chunks_;
   std::atomic<std::size_t> chunk_count_{0};
+  bool kept_ = false;  // keep_forever was called (by the run's last thread)
 };
 
 }  // namespace goro::detail

@@ -16,6 +16,7 @@
 #if defined(GORO_ASAN)
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
+#include <sanitizer/lsan_interface.h>
 #endif
 #if defined(GORO_TSAN)
 #include <sanitizer/tsan_interface.h>
@@ -33,6 +34,16 @@ struct fiber_sanitizer_state {
   void* tsan_fiber = nullptr;  // TSan's fiber object of the goroutine
 #endif
 };
+
+// sanitizer_keep_reachable: LeakSanitizer scans [p, p + n) for pointers from now on, as it scans
+// globals: the stack of a goroutine abandoned at shutdown, kept for good, keeps reachable what
+// it points to (the exception that was unwinding it).
+inline void sanitizer_keep_reachable([[maybe_unused]] const void* p,
+                                     [[maybe_unused]] std::size_t n) noexcept {
+#if defined(GORO_ASAN)
+  __lsan_register_root_region(p, n);
+#endif
+}
 
 // thread_sanitizer_state: the same for the scheduler context of a worker thread (its native stack).
 struct thread_sanitizer_state {

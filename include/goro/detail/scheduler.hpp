@@ -1386,15 +1386,24 @@ class scheduler {
 
   // abandon_stuck_goroutines: goroutines that block again while being unwound at shutdown, with
   // nothing left to wake them, cannot be unwound: report them and end the run without them.
+  // Their waiters stay queued on the objects they wait on (a mutex main returned holding), and
+  // those objects may be used after the run: each abandoned wait is claimed, so that a later
+  // unlock, send or close passes over it as over any wait the shutdown took, and the records
+  // (and, never released, the stacks) that the waiters point into are kept for good.
   void abandon_stuck_goroutines() {
-    registry_.for_each([](const goroutine& g) {
-      if (g.status.load(std::memory_order_acquire) == goroutine_status::parked) {
-        std::fprintf(stderr,
-                     "goro: goroutine %llu blocked while being unwound at shutdown; abandoning "
-                     "it (its remaining destructors do not run)\n",
-                     static_cast<unsigned long long>(g.id.load()));
-      }
+    bool abandoned = false;
+    registry_.for_each([&](goroutine& g) {
+      if (g.status.load(std::memory_order_acquire) != goroutine_status::parked) return;
+      std::fprintf(stderr,
+                   "goro: goroutine %llu blocked while being unwound at shutdown; abandoning "
+                   "it (its remaining destructors do not run)\n",
+                   static_cast<unsigned long long>(g.id.load()));
+      const std::uint64_t ticket = g.park.token.load(std::memory_order_acquire);
+      if ((ticket & token_waiting) != 0) static_cast<void>(try_claim(g.park, ticket));
+      sanitizer_keep_reachable(g.stack.bottom, g.stack.size);
+      abandoned = true;
     });
+    if (abandoned) registry_.keep_forever();
     {
       std::lock_guard guard(idle_lock_);
       shutdown_.store(true, std::memory_order_seq_cst);
