@@ -97,11 +97,17 @@ inline std::string describe(const char* op, const poll_descriptor* d) {
   return text;
 }
 
+// throw_closed: reports a closed socket — or, once main has returned, stops the calling
+// goroutine there instead (unwind_if_stopping).
+[[noreturn]] inline void throw_closed(const std::string& what) {
+  unwind_if_stopping();
+  throw net::closed_error(what);
+}
+
 [[noreturn]] inline void throw_io(const io_result& r, const std::string& what) {
   switch (r.status) {
     case io_status::closed:
-      unwind_if_stopping();
-      throw net::closed_error(what);
+      throw_closed(what);
     case io_status::timed_out:
       throw net::timeout_error(what);
     default:
@@ -280,10 +286,7 @@ class conn {
   /// closed_error once the conn is closed, like every other operation.
   void set_deadline(std::chrono::steady_clock::time_point t) {
     detail::poll_descriptor* d = enter("set_deadline");
-    if (d->closing()) {
-      detail::unwind_if_stopping();
-      throw closed_error("goro::net::set_deadline");
-    }
+    if (d->closing()) detail::throw_closed("goro::net::set_deadline");
     d->set_deadline(detail::deadline_ns(t));
   }
 
@@ -317,10 +320,7 @@ class conn {
   // (Go's idiom: close, then drop) must not pull the object from under an operation it woke.
   detail::poll_descriptor* enter(const char* op) const {
     detail::note_api_use();
-    if (d_ == nullptr) {
-      detail::unwind_if_stopping();
-      throw closed_error(std::string("goro::net::") + op);
-    }
+    if (d_ == nullptr) detail::throw_closed(std::string("goro::net::") + op);
     return d_;
   }
 
@@ -414,10 +414,7 @@ namespace goro::net {
 inline conn listener::accept() {
   detail::note_api_use();
   detail::poll_descriptor* const d = d_;
-  if (d == nullptr) {
-    detail::unwind_if_stopping();
-    throw closed_error("goro::net::accept");
-  }
+  if (d == nullptr) detail::throw_closed("goro::net::accept");
   detail::socket_address peer;
   detail::op_scope op(*d);
   const detail::io_result r =

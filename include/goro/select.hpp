@@ -81,10 +81,7 @@ struct send_case {
         ->send_locked(static_cast<T*>(c.slot), c.copy, wakes);
   }
   void complete(transfer how) {
-    if (how == transfer::closed) {
-      unwind_if_stopping();
-      throw channel_closed("goro::select: send on closed channel");
-    }
+    if (how == transfer::closed) throw_channel_closed("goro::select: send on closed channel");
     callback();
   }
 };
@@ -257,8 +254,7 @@ class select_set {
     entry& e = entries_[fired.index];
     if (!e.is_send) return true;
     if (fired.how == detail::transfer::closed) {
-      detail::unwind_if_stopping();
-      throw channel_closed("goro::select_set: send on closed channel");
+      detail::throw_channel_closed("goro::select_set: send on closed channel");
     }
     e.value.reset();
     return true;

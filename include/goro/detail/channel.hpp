@@ -287,6 +287,13 @@ class channel : public channel_base {
 
 // --- blocking operations -------------------------------------------------------------------
 
+// throw_channel_closed: reports a closed channel — or, once main has returned, stops the calling
+// goroutine there instead (unwind_if_stopping).
+[[noreturn]] inline void throw_channel_closed(const char* what) {
+  unwind_if_stopping();
+  throw channel_closed(what);
+}
+
 // channel_send: sends `value` on `c` (not nil), blocking until a receiver or the buffer takes
 // it. Throws channel_closed if the channel is or gets closed.
 template <class T>
@@ -297,8 +304,7 @@ void channel_send(channel<T>& c, T& value) {
     switch (c.send_locked(std::addressof(value), false, wakes)) {
       case op_status::done: return;
       case op_status::closed:
-        unwind_if_stopping();
-        throw channel_closed("goro::chan::send: send on closed channel");
+        throw_channel_closed("goro::chan::send: send on closed channel");
       case op_status::would_block: break;
     }
     wait_handle h = open_wait();
@@ -308,8 +314,7 @@ void channel_send(channel<T>& c, T& value) {
     switch (outcome_of(w)) {
       case transfer::delivered: return;
       case transfer::closed:
-        unwind_if_stopping();
-        throw channel_closed(
+        throw_channel_closed(
             "goro::chan::send: send on closed channel (closed while the send waited)");
       default: break;  // retry
     }
@@ -340,8 +345,7 @@ bool channel_try_send(channel<T>& c, T& value, bool copy) {
   switch (c.send_locked(std::addressof(value), copy, wakes)) {
     case op_status::done: return true;
     case op_status::closed:
-      unwind_if_stopping();
-      throw channel_closed("goro::chan::try_send: send on closed channel");
+      throw_channel_closed("goro::chan::try_send: send on closed channel");
     case op_status::would_block: return false;
   }
   return false;
@@ -360,10 +364,7 @@ template <class T>
 void channel_close(channel<T>& c) {
   wake_list wakes;
   std::lock_guard held(c.lock_);
-  if (!c.close_locked(wakes)) {
-    unwind_if_stopping();
-    throw channel_closed("goro::chan::close: close of closed channel");
-  }
+  if (!c.close_locked(wakes)) throw_channel_closed("goro::chan::close: close of closed channel");
 }
 
 }  // namespace goro::detail
