@@ -74,10 +74,14 @@ inline void wake_parker(void* arg, std::uint64_t ticket) {
 }
 
 // saturating_deadline: now + d without overflowing time_point.
-inline clock::time_point saturating_deadline(std::chrono::nanoseconds d) noexcept {
-  const auto now = clock::now();
+inline clock::time_point saturating_deadline(clock::time_point now,
+                                             std::chrono::nanoseconds d) noexcept {
   if (d > clock::time_point::max() - now) return clock::time_point::max();
   return now + std::chrono::duration_cast<clock::duration>(d);
+}
+
+inline clock::time_point saturating_deadline(std::chrono::nanoseconds d) noexcept {
+  return saturating_deadline(clock::now(), d);
 }
 
 // active_scheduler: the scheduler of the active run, kept alive while this object lives, or
@@ -361,8 +365,11 @@ class timer_handle {
   channel_timer* state_ = nullptr;
 };
 
-// park_until: parks goroutine `g` until `deadline`, which the caller has found still ahead.
-inline void park_until(goroutine& g, clock::time_point deadline) {
+// park_until: parks goroutine `g` until `deadline`, which the caller has found still ahead on
+// its reading `now` of the clock. The switch's check for expired timers reuses that reading
+// (scheduler::precise_now_ns) instead of reading the clock again.
+inline void park_until(goroutine& g, clock::time_point deadline, clock::time_point now) {
+  g.running_on->clock_reading = to_nanoseconds(now);
   scheduler& s = g.running_on->sched;
   wait_handle h = open_wait();
   timer_node node;
@@ -388,11 +395,12 @@ inline void sleep_until(std::chrono::steady_clock::time_point deadline) {
     std::this_thread::sleep_until(deadline);
     return;
   }
-  if (deadline <= detail::clock::now()) {
+  const auto now = detail::clock::now();
+  if (deadline <= now) {
     ts.current->running_on->sched.throw_if_stopping();
     return;
   }
-  detail::park_until(*ts.current, deadline);
+  detail::park_until(*ts.current, deadline, now);
 }
 
 /// sleep_for: blocks the calling goroutine (or thread) for at least `d`; returns at once if d <= 0.
@@ -408,7 +416,8 @@ inline void sleep_for(std::chrono::nanoseconds d) {
     ts.current->running_on->sched.throw_if_stopping();
     return;
   }
-  detail::park_until(*ts.current, detail::saturating_deadline(d));
+  const auto now = detail::clock::now();
+  detail::park_until(*ts.current, detail::saturating_deadline(now, d), now);
 }
 
 /// after: Go's time.After. Returns a channel of capacity 1 that receives, once, the time at which

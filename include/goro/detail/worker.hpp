@@ -50,6 +50,8 @@ struct alignas(cache_line_size) worker {
   std::uint32_t tick = 0;                   // schedules since the run started
   std::int64_t slice_start = 0;             // coarse clock when the current time slice began
   bool slice_over = false;                  // the time slice ended; the next schedule is fair
+  std::int64_t clock_reading = 0;  // precise clock (ns) read since this worker last entered a
+                                   // goroutine or went idle; 0: none (scheduler::precise_now_ns)
   std::atomic<std::uint64_t> progress{0};   // bumped per schedule; thieves read it (stuck check)
   bool spinning = false;                    // counted in scheduler::spinning_
 
