@@ -3,8 +3,9 @@
 // that guards fault and survive trimming, that batches hand out distinct stacks, that no page of a
 // new stack is committed before it is touched, and that trimming gives whole slabs (and their
 // mapping budget) back.
-#include <goro/detail/stack.hpp>
 #include <sys/mman.h>
+#include <sys/utsname.h>
+#include <goro/detail/stack.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -70,6 +71,16 @@ int signal_of_write_below(const stack_span& s) {
 }
 
 void touch_whole_stack(const stack_span& s) { std::memset(s.bottom, 0x5a, s.size); }
+
+// kernel_at_least: whether the running kernel's release is major.minor or later.
+bool kernel_at_least(int major, int minor) {
+  utsname name{};
+  if (uname(&name) != 0) return false;
+  int running_major = 0;
+  int running_minor = 0;
+  if (std::sscanf(name.release, "%d.%d", &running_major, &running_minor) != 2) return false;
+  return running_major > major || (running_major == major && running_minor >= minor);
+}
 
 // guard_choice: a guard mode, and whether the pool may use guard markers for it.
 struct guard_choice {
@@ -169,6 +180,34 @@ TEST_CASE("where the kernel has guard markers, automatic marks every stack, cost
     CHECK(signal_of_write_below(stacks[500]) == SIGSEGV);
   }
   pool.release_batch(stacks.data(), stacks.size());
+}
+
+TEST_CASE("guards are installed on every stack of a slab, in one call or one per stack",
+          "[stack]") {
+  // A slab's markers go in one process_madvise where the kernel has it (at_once), else in one
+  // madvise each; fences always in one mprotect each.
+  const auto kind = GENERATE(stack_kind::fenced, stack_kind::marked);
+  const bool at_once = GENERATE(true, false);
+  if (kind == stack_kind::marked && !goro::detail::guard_markers_supported()) return;
+  if (goro::detail::sanitized_build) return;  // the children's faults are what is checked
+  const std::size_t slab_stacks = stack_pool::slab_stacks;
+  const std::size_t bytes = slab_stacks * stack_size;
+  void* mapping = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  REQUIRE(mapping != MAP_FAILED);
+  auto* base = static_cast<char*>(mapping);
+  if (kind == stack_kind::marked && at_once && kernel_at_least(6, 14)) {
+    CHECK(stack_pool::install_markers_at_once(base, stack_size));  // PIDFD_SELF is there
+  }
+  REQUIRE(stack_pool::install_guards(kind, base, stack_size, at_once));
+  const std::size_t page = goro::detail::page_size();
+  for (std::size_t k : {std::size_t{0}, std::size_t{1}, slab_stacks / 2, slab_stacks - 1}) {
+    INFO("stack " << k);
+    const stack_span s{base + k * stack_size + page, stack_size - page, nullptr};
+    touch_whole_stack(s);  // the stack itself is usable
+    CHECK(signal_of_write_below(s) == SIGSEGV);
+  }
+  munmap(mapping, bytes);
 }
 
 TEST_CASE("a guarded slab stack keeps its guard after its pages are given back", "[stack]") {
