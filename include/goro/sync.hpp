@@ -882,11 +882,15 @@ class semaphore {
   semaphore& operator=(const semaphore&) = delete;
 
   /// acquire: takes n permits, blocking until they are free and every earlier waiter is served.
-  /// From any goroutine or thread. Throws goro::error if n is negative or exceeds the capacity
-  /// (x/sync's Acquire would wait for its context to end: with none here, that is forever).
+  /// From any goroutine or thread. Throws goro::error if n is negative. More permits than the
+  /// capacity can never be had: as x/sync's Acquire, which then waits for its context without
+  /// holding up anyone behind it, the caller blocks without joining the queue — with no context
+  /// here, until main returns and the goroutine is stopped (deadlock detection sees it blocked).
   void acquire(std::ptrdiff_t n = 1) {
     detail::stop_point();
-    check_weight("acquire", n);
+    if (n < 0) throw error("goro::semaphore: acquire(" + std::to_string(n) + ") is negative");
+    if (n > capacity_)
+      detail::park_forever(detail::wait_reason::semaphore, detail::wait_detail::none);
     detail::wait_handle h = detail::open_wait();
     std::unique_lock held(lock_);
     if (capacity_ - held_ >= n && waiters_.empty()) {
@@ -934,18 +938,6 @@ class semaphore {
   }
 
  private:
-  void check_weight(const char* what, std::ptrdiff_t n) const {
-    if (n < 0) {
-      throw error(std::string("goro::semaphore: ") + what + "(" + std::to_string(n) +
-                  ") is negative");
-    }
-    if (n > capacity_) {
-      throw error(std::string("goro::semaphore: ") + what + "(" + std::to_string(n) +
-                  ") exceeds the capacity " + std::to_string(capacity_) +
-                  " and could never succeed");
-    }
-  }
-
   // serve: grants permits to the front waiters while the next one fits, in order, adding them
   // to `wakes` (woken in that order after lock_ is released). Requires lock_.
   void serve(detail::wake_list& wakes) {
