@@ -20,6 +20,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -288,6 +289,56 @@ TEST_CASE("a stored receive case selected again after a close gets nullopt, not 
   goro::select(wait_for);
   CHECK_FALSE(last.has_value());
   peer.join();
+}
+
+TEST_CASE("a case stored in a variable keeps a temporary channel handle alive",
+          "[select][lifetime]") {
+  // A case made from a named handle refers to it; one made from a temporary holds the handle,
+  // so that the channel lives as long as the case (ASan reports a use after free otherwise).
+  goro::run([] {
+    auto timeout = goro::on_recv(goro::after(std::chrono::milliseconds(1)));
+    goro::chan<int> never;
+    CHECK(goro::select(goro::on_recv(never), timeout) == 1);  // after's channel outlived its timer
+
+    auto buffered = goro::on_recv(goro::chan<int>(1));
+    CHECK(goro::select(buffered, goro::on_default()) == 1);  // empty, not freed
+
+    std::optional<int> got;
+    goro::chan<int> source(1);
+    auto from_view =
+        goro::on_recv(goro::recv_chan<int>(source), [&](std::optional<int> v) { got = v; });
+    source.send(7);
+    CHECK(goro::select(from_view) == 0);
+    CHECK(got == 7);
+
+    goro::chan<int> sink(1);
+    auto into_view = goro::on_send(goro::send_chan<int>(sink), 8);  // a number: held by value
+    CHECK(goro::select(into_view) == 0);
+    CHECK(sink.recv() == 8);
+  });
+}
+
+TEST_CASE("a stored send case holds a number given as a temporary; other rvalues stay referred to",
+          "[select][send][lifetime]") {
+  goro::chan<int> numbers(1);
+  auto send_42 = goro::on_send(numbers, 42);
+  CHECK(goro::select(send_42) == 0);
+  CHECK(numbers.recv() == 42);
+  // An rvalue that a move would consume is referred to, not moved, until its case fires.
+  goro::chan<std::string> full(1);
+  full.send("taken");
+  std::string text = "kept";
+  CHECK(goro::select(goro::on_send(full, std::move(text)), goro::on_default()) == 1);
+  CHECK(text == "kept");
+}
+
+TEST_CASE("on_send takes a braced value of the channel's type", "[select][send]") {
+  goro::chan<std::monostate> done(1);
+  CHECK(goro::select(goro::on_send(done, {})) == 0);  // Go's case done <- struct{}{}
+  CHECK(done.try_recv().has_value());
+  goro::chan<std::pair<int, std::string>> pairs(1);
+  CHECK(goro::select(goro::on_send(pairs, {2, "b"}), goro::on_default()) == 0);
+  CHECK(pairs.recv() == std::pair<int, std::string>{2, "b"});
 }
 
 TEST_CASE("a blocked select is woken by a sender, a receiver or a close", "[select]") {

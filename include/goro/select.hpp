@@ -44,11 +44,32 @@ struct ignore_result {
   void operator()(Args&&...) const noexcept {}
 };
 
-template <class T, class F>
+// no_handle: what a case keeps of a named channel handle: nothing (the handle outlives the
+// select call that names it).
+struct no_handle {};
+
+// kept_handle: what a case made from `Handle&&` keeps: a temporary handle itself (moved in, no
+// count changes), so that a case stored in a variable — auto timeout = on_recv(after(1s)); —
+// keeps its channel alive; nothing for a named one.
+template <class Handle>
+using kept_handle =
+    std::conditional_t<std::is_lvalue_reference_v<Handle>, no_handle, std::remove_cvref_t<Handle>>;
+
+template <class Handle>
+kept_handle<Handle> keep_handle(Handle&& ch) {
+  if constexpr (std::is_lvalue_reference_v<Handle>) {
+    return {};
+  } else {
+    return std::move(ch);
+  }
+}
+
+template <class T, class F, class Kept = no_handle>
 struct recv_case {
   channel<T>* target;  // nullptr: nil
   F callback;
   std::optional<T> value;
+  [[no_unique_address]] Kept kept;
 
   // describe: also empties `value`, which a case stored and selected on before still holds:
   // a receive from a closed channel leaves it as it is.
@@ -63,13 +84,14 @@ struct recv_case {
   void complete(transfer) { callback(std::move(value)); }
 };
 
-// send_case: `Stored` is const T& (an lvalue to copy), T&& (an rvalue to move) or T (a value
-// converted from another type, owned by the case).
-template <class T, class Stored, class F>
+// send_case: `Stored` is const T& (an lvalue to copy), T&& (an rvalue to move) or T (owned by
+// the case: see stored_value).
+template <class T, class Stored, class F, class Kept = no_handle>
 struct send_case {
   channel<T>* target;  // nullptr: nil
   Stored value;
   F callback;
+  [[no_unique_address]] Kept kept;
 
   static constexpr bool copies = std::is_same_v<Stored, const T&>;
 
@@ -110,43 +132,55 @@ template <class Handle>
 concept sendable = std::same_as<std::remove_cvref_t<Handle>, chan<element_of<Handle>>> ||
                    std::same_as<std::remove_cvref_t<Handle>, send_chan<element_of<Handle>>>;
 
-// stored_value: how a send case keeps the value `V&&` for a channel of T.
+// copied_freely: a T whose copy leaves the original as it was and costs no more than a move, so
+// a send case may hold a copy of an rvalue of it without consuming anything: then a case stored
+// in a variable — auto s = on_send(ch, 42); — holds its value, not a reference to a temporary.
+template <class T>
+inline constexpr bool copied_freely = std::is_trivially_copyable_v<T> && sizeof(T) <= 64;
+
+// stored_value: how a send case keeps the value `V&&` for a channel of T: a reference to the
+// caller's T (copied from an lvalue, moved from an rvalue only if the case fires), or a T of its
+// own (converted from another type, or copied from an rvalue that is copied_freely).
 template <class T, class V>
-using stored_value =
-    std::conditional_t<std::is_same_v<std::remove_cvref_t<V>, T>,
-                       std::conditional_t<std::is_lvalue_reference_v<V> ||
-                                              std::is_const_v<std::remove_reference_t<V>>,
-                                          const T&, T&&>,
-                       T>;
+using stored_value = std::conditional_t<
+    std::is_same_v<std::remove_cvref_t<V>, T>,
+    std::conditional_t<std::is_lvalue_reference_v<V> || std::is_const_v<std::remove_reference_t<V>>,
+                       const T&, std::conditional_t<copied_freely<T>, T, T&&>>,
+    T>;
 
 }  // namespace detail
 
 /// on_recv: a case that receives from `ch` (a chan<T> or recv_chan<T>) and calls
 /// fn(std::optional<T>) with the value, or std::nullopt if the channel is closed. `fn` may be
-/// any callable invocable with std::optional<T> (a generic lambda too), or left out.
+/// any callable invocable with std::optional<T> (a generic lambda too), or left out. A case made
+/// from a temporary handle (on_recv(after(1s))) holds that handle, and so its channel.
 template <class Handle, class F = detail::ignore_result>
   requires detail::receivable<Handle> &&
            std::invocable<F&, std::optional<detail::element_of<Handle>>>
-auto on_recv(const Handle& ch, F&& fn = {}) {
-  using T = detail::element_of<Handle>;
-  return detail::recv_case<T, std::decay_t<F>>{detail::channel_access::get(ch),
-                                               std::forward<F>(fn), std::nullopt};
-}
+  auto on_recv(Handle&& ch, F&& fn = {}) {
+    using T = detail::element_of<Handle>;
+    detail::channel<T>* const target = detail::channel_access::get(ch);
+    return detail::recv_case<T, std::decay_t<F>, detail::kept_handle<Handle>>{
+        target, std::forward<F>(fn), std::nullopt, detail::keep_handle(std::forward<Handle>(ch))};
+  }
 
-/// on_send: a case that sends `value` on `ch` (a chan<T> or send_chan<T>) and then calls fn()
-/// (which may be left out). The case refers to `value`; it is copied (an lvalue) or moved (an
-/// rvalue) only if this case is chosen. (A value of another type than T is converted to T when
-/// the case is made.)
-template <class Handle, class V, class F = detail::ignore_result>
-  requires detail::sendable<Handle> && std::constructible_from<detail::element_of<Handle>, V&&> &&
-           std::invocable<F&>
-auto on_send(const Handle& ch, V&& value, F&& fn = {}) {
-  using T = detail::element_of<Handle>;
-  using stored = detail::stored_value<T, V&&>;
-  return detail::send_case<T, stored, std::decay_t<F>>{detail::channel_access::get(ch),
-                                                       static_cast<stored>(std::forward<V>(value)),
-                                                       std::forward<F>(fn)};
-}
+  /// on_send: a case that sends `value` on `ch` (a chan<T> or send_chan<T>) and then calls fn()
+  /// (which may be left out). The case refers to `value`; it is copied (an lvalue) or moved (an
+  /// rvalue) only if this case is chosen. (A value of another type than T is converted to T when
+  /// the case is made; `{}` or `{a, b}` makes a T; an rvalue of a small trivially copyable T, such
+  /// as a number, is copied into the case, which leaves it as it was.) A case made from a
+  /// temporary handle holds it.
+  template <class Handle, class V = detail::element_of<Handle>, class F = detail::ignore_result>
+  requires detail::sendable<Handle> &&
+      std::constructible_from<detail::element_of<Handle>, V &&>&& std::invocable<F&> auto
+      on_send(Handle&& ch, V&& value, F&& fn = {}) {
+    using T = detail::element_of<Handle>;
+    using stored = detail::stored_value<T, V&&>;
+    detail::channel<T>* const target = detail::channel_access::get(ch);
+    return detail::send_case<T, stored, std::decay_t<F>, detail::kept_handle<Handle>>{
+        target, static_cast<stored>(std::forward<V>(value)), std::forward<F>(fn),
+        detail::keep_handle(std::forward<Handle>(ch))};
+  }
 
 /// on_default: the case that runs when no other can proceed at once (at most one per select);
 /// fn() may be left out.
