@@ -1265,6 +1265,51 @@ TEST_CASE("a goroutine polling a channel between yields sees a value sent after 
       with_workers(workers));
 }
 
+TEST_CASE("goroutines looping over ready operations, with no yield, leave room for the others",
+          "[runtime][preempt]") {
+  // As many goroutines as workers poll without ever having to wait — a select with a default
+  // case, try_recv, a mutex nobody else holds, a buffered channel they fill and drain — while
+  // main sleeps: its timer must fire and main must run, so each poller is preempted at one of
+  // its operations once it has held its worker for a whole time slice (Go preempts such loops;
+  // before 1.14, at the same calls into the runtime).
+  const unsigned workers = GENERATE(1u, 2u);
+  const int kind = GENERATE(0, 1, 2, 3);
+  goro::run(
+      [workers, kind] {
+        goro::chan<int> done;
+        goro::chan<int> stop(static_cast<int>(workers));  // for the try_recv pollers
+        goro::mutex mu;
+        goro::wait_group polling;
+        std::atomic<long> rounds{0};
+        for (unsigned i = 0; i < workers; ++i) {
+          polling.add(1);
+          goro::go([&, done, stop] {
+            goro::chan<int> own(1);
+            for (;;) {
+              if (kind == 0 && goro::select(goro::on_recv(done), goro::on_default()) == 0) break;
+              if (kind == 1 && stop.try_recv().has_value()) break;
+              if (kind == 2) {
+                std::lock_guard lock(mu);
+              }
+              if (kind == 3) {
+                own.send(1);
+                own.recv();
+              }
+              if (kind >= 2 && goro::select(goro::on_recv(done), goro::on_default()) == 0) break;
+              rounds.fetch_add(1, std::memory_order_relaxed);
+            }
+            polling.done();
+          });
+        }
+        goro::sleep_for(5ms);  // wakes although no poller ever parks
+        done.close();
+        for (unsigned i = 0; i < workers; ++i) stop.send(1);
+        polling.wait();
+        CHECK(rounds.load() > 0);
+      },
+      with_workers(workers));
+}
+
 // Go's runtime TestGoroutineParallelism.
 TEST_CASE("as many goroutines as workers spinning in turn all run at the same time",
           "[runtime][parallel]") {

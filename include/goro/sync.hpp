@@ -160,8 +160,8 @@ inline std::int64_t steady_nanoseconds() noexcept {
 }
 
 // spin_may_help: whether a locker should spin before it parks. On a goroutine, only if another
-// worker can run the holder meanwhile (goroutines are not preempted: with one worker the holder
-// cannot run until we park). A plain thread's holder runs elsewhere, so it may spin.
+// worker can run the holder meanwhile (a spinning goroutine is not preempted: with one worker
+// the holder cannot run until we park). A plain thread's holder runs elsewhere, so it may spin.
 inline bool spin_may_help() {
   thread_state& ts = this_thread();
   return ts.self == nullptr || ts.self->sched.worker_count() > 1;

@@ -68,7 +68,9 @@ inline void chaos_point() {
   if (ts.current != nullptr) ts.self->sched.chaos_yield(*ts.current);
 }
 
-// stop_point: chaos_point, and once main has returned, where a goroutine is stopped (API 1.1):
+// stop_point: chaos_point, where a goroutine that has run for a whole time slice yields when the
+// monitor asks (scheduler::monitor_preemption), and once main has returned, where a goroutine is
+// stopped (API 1.1):
 // at the entry of every operation that may block — whether it has to wait or not, so that a
 // goroutine looping on a buffered channel, an unlocked mutex or a ready select is stopped too —
 // and of the try_ forms of channel operations. Not in operations that release (unlock, done,
@@ -83,6 +85,9 @@ inline void stop_point() {
     ts.current->running_on->sched.throw_if_stopping();
   }
   if ((attention & process_state::attention_chaos) != 0) ts.self->sched.chaos_yield(*ts.current);
+  if ((attention & process_state::attention_preempt) != 0) {
+    ts.self->sched.yield_if_asked(*ts.current);
+  }
 }
 
 // current_goroutine: the calling goroutine, or nullptr on a plain thread.

@@ -100,9 +100,11 @@ struct process_state {
   std::atomic<std::int64_t> users{0};        // plain threads inside a scheduler_ref
   std::atomic<std::uint64_t> runs{0};
   // attention: what the entry of an operation must look at (chaos_point, stop_point): the active
-  // run schedules chaotically (GORO_CHAOS), or is stopping. Zero, one load, almost always.
+  // run schedules chaotically (GORO_CHAOS), is stopping, or has a worker asked to preempt its
+  // goroutine (scheduler::monitor_preemption). Zero, one load, almost always.
   static constexpr std::uint8_t attention_chaos = 1;
   static constexpr std::uint8_t attention_stopping = 2;
+  static constexpr std::uint8_t attention_preempt = 4;
   std::atomic<std::uint8_t> attention{0};
   worker_counters totals;          // counters of the runs that have ended
   // fold_lock guards the move of an ending run's counters into totals, from before the run is
@@ -326,8 +328,11 @@ class scheduler {
     publish();
     spawn_main(main_body);
     start_workers();
-    worker_main(*workers_[0]);
-    for (std::size_t i = 1; i < workers_.size(); ++i) workers_[i]->os_thread.join();
+    {
+      const preemption_monitor monitor(*this);
+      worker_main(*workers_[0]);
+      for (std::size_t i = 1; i < workers_.size(); ++i) workers_[i]->os_thread.join();
+    }
     {
       std::lock_guard fold(process().fold_lock);
       unpublish();
@@ -463,6 +468,19 @@ class scheduler {
 
   bool chaotic() const noexcept { return chaos_.has_value(); }
 
+  // yield_if_asked: at a stop point, yields `g` if the monitor asked its worker to: `g` has run
+  // for a whole time slice without a switch (monitor_preemption).
+  void yield_if_asked(goroutine& g) {
+    worker& w = *g.running_on;
+    if (w.preempt_at.load(std::memory_order_relaxed) !=
+            w.progress.load(std::memory_order_relaxed) ||
+        stopping_.load(std::memory_order_relaxed)) {
+      return;
+    }
+    switch_action action{switch_action::kind::yield};
+    leave(g, action);
+  }
+
   // throw_if_stopping: a goroutine that reaches a blocking operation or a yield after main has
   // returned is unwound there (API 1.1); not while it is already unwinding.
   void throw_if_stopping() const {
@@ -583,6 +601,71 @@ class scheduler {
 
   // start_workers: starts workers 1..n-1. If the system refuses a thread, the run goes on with
   // the workers it has.
+  // preemption_monitor: the run's monitor thread (Go's sysmon, for one of its duties), from the
+  // start of the workers to their end; none under GORO_CHAOS, whose chaos_yield already yields
+  // at every stop point now and then, and whose schedule must depend on nothing but its seed.
+  class preemption_monitor {
+   public:
+    explicit preemption_monitor(scheduler& s) {
+      if (s.chaos_) return;
+      try {
+        thread_ = std::thread([&s, this] { s.monitor_preemption(stop_); });
+      } catch (const std::system_error&) {
+        // No thread to spare: goroutines then yield only when they block, as without one.
+      }
+    }
+    preemption_monitor(const preemption_monitor&) = delete;
+    preemption_monitor& operator=(const preemption_monitor&) = delete;
+    ~preemption_monitor() {
+      if (!thread_.joinable()) return;
+      stop_.store(1, std::memory_order_release);
+      futex_wake(stop_, 1);
+      thread_.join();
+      process().attention.fetch_and(static_cast<std::uint8_t>(~process_state::attention_preempt),
+                                    std::memory_order_relaxed);
+    }
+
+   private:
+    std::atomic<std::uint32_t> stop_{0};
+    std::thread thread_;
+  };
+
+  // monitor_preemption: the monitor thread's loop. Every time slice it looks at each worker that
+  // is not idle: one that has not switched goroutines since the last look has run one goroutine
+  // for one to two slices, and is asked to make it yield at its next stop point (the entry of a
+  // channel, select or sync operation: stop_point), and the process's attention word says so.
+  // goro cannot preempt a goroutine at any instruction, as Go has since 1.14, but like Go
+  // before it, it preempts at calls into the runtime: a loop over a select with a default case,
+  // or over try_recv, no longer keeps every other goroutine (main sleeping, a timer's wake-up)
+  // off its worker for ever, which with one worker hung the run.
+  void monitor_preemption(std::atomic<std::uint32_t>& stop) {
+    for (;;) {
+      timespec slice{0, static_cast<long>(time_slice_ns)};
+      futex_wait(stop, 0, &slice);
+      if (stop.load(std::memory_order_acquire) != 0) return;
+      bool asked = false;
+      {
+        std::lock_guard guard(idle_lock_);
+        for (auto& w : workers_) asked |= ask_to_yield_if_stuck(*w);
+      }
+      if (asked) {
+        process().attention.fetch_or(process_state::attention_preempt, std::memory_order_relaxed);
+      } else {
+        process().attention.fetch_and(static_cast<std::uint8_t>(~process_state::attention_preempt),
+                                      std::memory_order_relaxed);
+      }
+    }
+  }
+
+  // ask_to_yield_if_stuck: see monitor_preemption. Requires idle_lock_ (listed_idle).
+  static bool ask_to_yield_if_stuck(worker& w) noexcept {
+    const std::uint64_t progress = w.progress.load(std::memory_order_relaxed);
+    const bool stuck = progress == w.monitor_seen && !w.listed_idle;
+    w.monitor_seen = progress;
+    if (stuck) w.preempt_at.store(progress, std::memory_order_relaxed);
+    return stuck;
+  }
+
   void start_workers() {
     for (std::size_t i = 1; i < workers_.size(); ++i) {
       try {

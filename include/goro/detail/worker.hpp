@@ -53,6 +53,10 @@ struct alignas(cache_line_size) worker {
   std::int64_t clock_reading = 0;  // precise clock (ns) read since this worker last entered a
                                    // goroutine or went idle; 0: none (scheduler::precise_now_ns)
   std::atomic<std::uint64_t> progress{0};   // bumped per schedule; thieves read it (stuck check)
+  // The monitor thread's (scheduler::monitor_preemption): progress at its last look, and the
+  // progress at which it asked the running goroutine to yield at its next stop point.
+  std::uint64_t monitor_seen = ~std::uint64_t{0};
+  std::atomic<std::uint64_t> preempt_at{~std::uint64_t{0}};
   bool spinning = false;                    // counted in scheduler::spinning_
 
   bool listed_idle = false;                 // guarded by scheduler::idle_lock_
