@@ -876,3 +876,75 @@ TEST_CASE("deriving and cancelling contexts starts no goroutine", "[context]") {
     cancel3();
   });
 }
+
+// Go's context ExampleWithCancel: a generator goroutine stops when its context is cancelled, so
+// it does not leak: after the cancel, the goroutine count is back where it was.
+TEST_CASE("a generator stopped by its context's cancel leaks no goroutine", "[context][go]") {
+  const unsigned workers = GENERATE(1u, 2u);
+  goro::run(
+      [] {
+        const std::size_t before = goro::num_goroutines();
+        goro::chan<int> exited(1);
+        const auto generate = [exited](const goro::context& ctx) {
+          goro::chan<int> numbers;
+          goro::go([ctx, numbers, exited] {
+            for (int n = 1;; ++n) {
+              if (goro::select(goro::on_recv(ctx.done()), goro::on_send(numbers, n)) == 0) break;
+            }
+            exited.send(1);
+          });
+          return goro::recv_chan<int>(numbers);
+        };
+        std::vector<int> seen;
+        {
+          auto [ctx, cancel] = goro::with_cancel(goro::background());
+          for (int n : generate(ctx)) {
+            seen.push_back(n);
+            if (n == 5) break;
+          }
+          cancel();
+        }
+        CHECK(seen == std::vector<int>{1, 2, 3, 4, 5});
+        exited.recv();
+        while (goro::num_goroutines() != before) goro::yield();  // it ends right after saying so
+        CHECK(goro::num_goroutines() == before);
+      },
+      goro::options{.workers = workers});
+}
+
+// Go's context ExampleWithDeadline and ExampleWithTimeout: a select between a long timer and
+// ctx.done() ends with "context deadline exceeded", on a goroutine and on a plain thread.
+TEST_CASE("a context's deadline ends a select on done() before a longer timer", "[context][go]") {
+  const bool by_timeout = GENERATE(false, true);
+  const auto example = [by_timeout] {
+    auto [ctx, cancel] = by_timeout
+                             ? goro::with_timeout(goro::background(), 1ms)
+                             : goro::with_deadline(goro::background(), clock_type::now() + 1ms);
+    std::string out;
+    goro::select(goro::on_recv(goro::after(1s), [&](auto) { out = "overslept"; }),
+                 goro::on_recv(ctx.done(), [&](auto) { out = ctx.err().message(); }));
+    cancel();
+    CHECK(out == "context deadline exceeded");
+  };
+  goro::run(example);
+  example();  // no run
+}
+
+// Go's context ExampleWithValue.
+TEST_CASE("a value is found under its key and another key is not found", "[context][go]") {
+  static const goro::context_key<std::string> language;
+  static const goro::context_key<std::string> color;
+  std::string out;
+  const auto find = [&](const goro::context& ctx, const goro::context_key<std::string>& key,
+                        const char* name) {
+    if (const std::string* value = ctx.value(key)) {
+      out += "found value: " + *value + "\n";
+    } else {
+      out += std::string("key not found: ") + name + "\n";
+    }
+  };
+  const goro::context ctx = goro::with_value(goro::background(), language, std::string("Go"));
+  find(ctx, language, "language");
+  find(ctx, color, "color");
+  CHECK(out == "found value: Go\nkey not found: color\n");
+}
