@@ -917,9 +917,10 @@ TEST_CASE("a generator stopped by its context's cancel leaks no goroutine", "[co
 TEST_CASE("a context's deadline ends a select on done() before a longer timer", "[context][go]") {
   const bool by_timeout = GENERATE(false, true);
   const auto example = [by_timeout] {
-    auto [ctx, cancel] = by_timeout
-                             ? goro::with_timeout(goro::background(), 1ms)
-                             : goro::with_deadline(goro::background(), clock_type::now() + 1ms);
+    auto [timed, cancel] = by_timeout
+                               ? goro::with_timeout(goro::background(), 1ms)
+                               : goro::with_deadline(goro::background(), clock_type::now() + 1ms);
+    const goro::context ctx = timed;  // a lambda may not name a structured binding (clang 14)
     std::string out;
     goro::select(goro::on_recv(goro::after(1s), [&](auto) { out = "overslept"; }),
                  goro::on_recv(ctx.done(), [&](auto) { out = ctx.err().message(); }));

@@ -153,34 +153,35 @@ using stored_value = std::conditional_t<
 /// on_recv: a case that receives from `ch` (a chan<T> or recv_chan<T>) and calls
 /// fn(std::optional<T>) with the value, or std::nullopt if the channel is closed. `fn` may be
 /// any callable invocable with std::optional<T> (a generic lambda too), or left out. A case made
-/// from a temporary handle (on_recv(after(1s))) holds that handle, and so its channel.
+/// from a temporary handle (on_recv(after(1s))) holds that handle, and so its channel; one given
+/// with std::move(h) takes it, and h is nil afterwards.
 template <class Handle, class F = detail::ignore_result>
   requires detail::receivable<Handle> &&
            std::invocable<F&, std::optional<detail::element_of<Handle>>>
-  auto on_recv(Handle&& ch, F&& fn = {}) {
-    using T = detail::element_of<Handle>;
-    detail::channel<T>* const target = detail::channel_access::get(ch);
-    return detail::recv_case<T, std::decay_t<F>, detail::kept_handle<Handle>>{
-        target, std::forward<F>(fn), std::nullopt, detail::keep_handle(std::forward<Handle>(ch))};
-  }
+auto on_recv(Handle&& ch, F&& fn = {}) {
+  using T = detail::element_of<Handle>;
+  detail::channel<T>* const target = detail::channel_access::get(ch);
+  return detail::recv_case<T, std::decay_t<F>, detail::kept_handle<Handle>>{
+      target, std::forward<F>(fn), std::nullopt, detail::keep_handle(std::forward<Handle>(ch))};
+}
 
-  /// on_send: a case that sends `value` on `ch` (a chan<T> or send_chan<T>) and then calls fn()
-  /// (which may be left out). The case refers to `value`; it is copied (an lvalue) or moved (an
-  /// rvalue) only if this case is chosen. (A value of another type than T is converted to T when
-  /// the case is made; `{}` or `{a, b}` makes a T; an rvalue of a small trivially copyable T, such
-  /// as a number, is copied into the case, which leaves it as it was.) A case made from a
-  /// temporary handle holds it.
-  template <class Handle, class V = detail::element_of<Handle>, class F = detail::ignore_result>
-  requires detail::sendable<Handle> &&
-      std::constructible_from<detail::element_of<Handle>, V &&>&& std::invocable<F&> auto
-      on_send(Handle&& ch, V&& value, F&& fn = {}) {
-    using T = detail::element_of<Handle>;
-    using stored = detail::stored_value<T, V&&>;
-    detail::channel<T>* const target = detail::channel_access::get(ch);
-    return detail::send_case<T, stored, std::decay_t<F>, detail::kept_handle<Handle>>{
-        target, static_cast<stored>(std::forward<V>(value)), std::forward<F>(fn),
-        detail::keep_handle(std::forward<Handle>(ch))};
-  }
+/// on_send: a case that sends `value` on `ch` (a chan<T> or send_chan<T>) and then calls fn()
+/// (which may be left out). The case refers to `value`; it is copied (an lvalue) or moved (an
+/// rvalue) only if this case is chosen. (A value of another type than T is converted to T when
+/// the case is made; `{}` or `{a, b}` makes a T; an rvalue of a small trivially copyable T, such
+/// as a number, is copied into the case, which leaves it as it was.) A case made from a
+/// temporary handle holds it, as on_recv's does.
+template <class Handle, class V = detail::element_of<Handle>, class F = detail::ignore_result>
+  requires detail::sendable<Handle> && std::constructible_from<detail::element_of<Handle>, V&&> &&
+           std::invocable<F&>
+auto on_send(Handle&& ch, V&& value, F&& fn = {}) {
+  using T = detail::element_of<Handle>;
+  using stored = detail::stored_value<T, V&&>;
+  detail::channel<T>* const target = detail::channel_access::get(ch);
+  return detail::send_case<T, stored, std::decay_t<F>, detail::kept_handle<Handle>>{
+      target, static_cast<stored>(std::forward<V>(value)), std::forward<F>(fn),
+      detail::keep_handle(std::forward<Handle>(ch))};
+}
 
 /// on_default: the case that runs when no other can proceed at once (at most one per select);
 /// fn() may be left out.

@@ -889,8 +889,9 @@ class semaphore {
   void acquire(std::ptrdiff_t n = 1) {
     detail::stop_point();
     if (n < 0) throw error("goro::semaphore: acquire(" + std::to_string(n) + ") is negative");
-    if (n > capacity_)
+    if (n > capacity_) {
       detail::park_forever(detail::wait_reason::semaphore, detail::wait_detail::none);
+    }
     detail::wait_handle h = detail::open_wait();
     std::unique_lock held(lock_);
     if (capacity_ - held_ >= n && waiters_.empty()) {
