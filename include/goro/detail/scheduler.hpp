@@ -599,8 +599,6 @@ class scheduler {
     launch_local(w, g, 0);
   }
 
-  // start_workers: starts workers 1..n-1. If the system refuses a thread, the run goes on with
-  // the workers it has.
   // preemption_monitor: the run's monitor thread (Go's sysmon, for one of its duties), from the
   // start of the workers to their end; none under GORO_CHAOS, whose chaos_yield already yields
   // at every stop point now and then, and whose schedule must depend on nothing but its seed.
@@ -666,6 +664,8 @@ class scheduler {
     return stuck;
   }
 
+  // start_workers: starts workers 1..n-1. If the system refuses a thread, the run goes on with
+  // the workers it has.
   void start_workers() {
     for (std::size_t i = 1; i < workers_.size(); ++i) {
       try {
