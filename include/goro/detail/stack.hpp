@@ -96,7 +96,7 @@ inline constexpr std::size_t minimum_stack_size = 16 * 1024;
 // guard_markers_supported: whether the kernel installs guard markers (MADV_GUARD_INSTALL, Linux
 // 6.13). Probed once per process on a scratch mapping.
 inline constexpr int madvise_guard_install = 102;  // MADV_GUARD_INSTALL; older headers lack it
-inline constexpr int pidfd_self = -10001;          // PIDFD_SELF (the calling process), Linux 6.14
+inline constexpr int pidfd_self_process = -10001;  // PIDFD_SELF_PROCESS, Linux 6.14
 
 inline bool guard_markers_supported() noexcept {
   static const bool supported = [] {
@@ -319,8 +319,8 @@ class stack_pool {
   // install_guards: installs the guard of each of the slab_stacks stacks laid out from `base`
   // (the layout of fenced and marked slabs at the top of this file); false if the kernel refused
   // one. With `at_once`, markers go in one system call where the kernel takes it: a slab's 64
-  // took 33 µs so against 40 with one madvise each (docs/benchmarks.md). A marker installed
-  // twice is one marker, so a batch that fails half-way is completed stack by stack.
+  // markers took 33 µs that way against 40 with one madvise each (docs/benchmarks.md). A marker
+  // installed twice is one marker, so a batch that fails half-way is completed stack by stack.
   static bool install_guards(stack_kind kind, char* base, std::size_t stack_size,
                              bool at_once) noexcept {
     if (kind == stack_kind::marked && at_once && install_markers_at_once(base, stack_size)) {
@@ -332,17 +332,17 @@ class stack_pool {
     return true;
   }
 
-  // install_markers_at_once: the markers of all the slab's stacks in one process_madvise on
-  // the calling process (PIDFD_SELF, Linux 6.14). False if some were not installed: the kernel
-  // lacks the call or PIDFD_SELF (then it is not tried again), or refused a marker.
+  // install_markers_at_once: the markers of all the slab's stacks in one process_madvise on the
+  // calling process (PIDFD_SELF_PROCESS, Linux 6.14). False if some were not installed: the
+  // kernel lacks the call or PIDFD_SELF_PROCESS (then it is not tried again), or refused one.
   static bool install_markers_at_once(char* base, std::size_t stack_size) noexcept {
 #ifdef SYS_process_madvise
     static std::atomic<bool> unavailable{false};
     if (unavailable.load(std::memory_order_relaxed)) return false;
     iovec guards[slab_stacks];
     for (std::size_t k = 0; k < slab_stacks; ++k) guards[k] = {base + k * stack_size, page_size()};
-    const long installed =
-        syscall(SYS_process_madvise, pidfd_self, guards, slab_stacks, madvise_guard_install, 0U);
+    const long installed = syscall(SYS_process_madvise, pidfd_self_process, guards, slab_stacks,
+                                   madvise_guard_install, 0U);
     if (installed == static_cast<long>(slab_stacks * page_size())) return true;
     if (installed < 0 && (errno == EBADF || errno == ENOSYS || errno == EPERM)) {
       unavailable.store(true, std::memory_order_relaxed);
