@@ -888,7 +888,7 @@ class semaphore {
   /// here, until main returns and the goroutine is stopped (deadlock detection sees it blocked).
   void acquire(std::ptrdiff_t n = 1) {
     detail::stop_point();
-    if (n < 0) throw error("goro::semaphore: acquire(" + std::to_string(n) + ") is negative");
+    throw_if_negative("acquire", n);
     if (n > capacity_) {
       detail::park_forever(detail::wait_reason::semaphore, detail::wait_detail::none);
     }
@@ -913,7 +913,7 @@ class semaphore {
   /// above the capacity, as x/sync's TryAcquire; throws goro::error if n is negative.
   bool try_acquire(std::ptrdiff_t n = 1) {
     detail::note_api_use();
-    if (n < 0) throw error("goro::semaphore: try_acquire(" + std::to_string(n) + ") is negative");
+    throw_if_negative("try_acquire", n);
     std::lock_guard held(lock_);
     if (capacity_ - held_ >= n && waiters_.empty()) {
       held_ += n;
@@ -926,7 +926,7 @@ class semaphore {
   /// goro::error, changing nothing, if n is negative or more than are held.
   void release(std::ptrdiff_t n = 1) {
     detail::note_api_use();
-    if (n < 0) throw error("goro::semaphore: release(" + std::to_string(n) + ") is negative");
+    throw_if_negative("release", n);
     detail::wake_list wakes;
     std::lock_guard held(lock_);
     if (n > held_) {
@@ -939,6 +939,13 @@ class semaphore {
   }
 
  private:
+  static void throw_if_negative(const char* what, std::ptrdiff_t n) {
+    if (n < 0) {
+      throw error(std::string("goro::semaphore: ") + what + "(" + std::to_string(n) +
+                  ") is negative");
+    }
+  }
+
   // serve: grants permits to the front waiters while the next one fits, in order, adding them
   // to `wakes` (woken in that order after lock_ is released). Requires lock_.
   void serve(detail::wake_list& wakes) {
