@@ -390,6 +390,46 @@ TEST_CASE("a batch holds distinct stacks that do not overlap", "[stack]") {
   pool.release_batch(batch.data(), batch.size());
 }
 
+// address_space_bytes: the process's mapped address space (/proc/self/statm, first field).
+std::size_t address_space_bytes() {
+  std::ifstream in("/proc/self/statm");
+  std::size_t pages = 0;
+  in >> pages;
+  return pages * goro::detail::page_size();
+}
+
+TEST_CASE("slabs are carved from shared reservations of address space, all given back at the end",
+          "[stack]") {
+  // Reservations are for 1, 2, 4... slabs: five slabs take the first three, which leaves two
+  // slabs' worth reserved and not carved.
+  const auto [mode, markers] = GENERATE(values<guard_choice>({
+      {goro::stack_guard::never, false},
+      {goro::stack_guard::automatic, true},   // marked slabs
+      {goro::stack_guard::automatic, false},  // fenced slabs
+  }));
+  if (markers && !goro::detail::guard_markers_supported()) return;
+  const std::size_t before = address_space_bytes();
+  {
+    stack_pool pool;
+    pool.configure(stack_size, mode, plenty_of_mappings, 0, markers);
+    auto stacks = acquire(pool, 64 * 5);
+    // The second and third slabs share a reservation: one lies right above the other, where
+    // the kernel places a mapping of its own below the one before.
+    const goro::detail::stack_slab& second = *stacks[64].slab;
+    CHECK(stacks[128].slab->base == second.base + second.bytes);
+    CHECK(address_space_bytes() >= before + 7 * second.bytes);
+    for (const stack_span& s : {stacks[63], stacks[64], stacks[200], stacks.back()}) {
+      touch_whole_stack(s);
+    }
+    pool.release_batch(stacks.data(), stacks.size());
+    pool.release_all();
+    CHECK(pool.slab_count() == 0);
+  }
+  // Within a megabyte (the allocator's own mappings may grow): the reservation's two uncarved
+  // slabs alone would be 8 MiB.
+  CHECK(address_space_bytes() <= before + (1 << 20));
+}
+
 TEST_CASE("trimming unmaps the slabs whose stacks are all free", "[stack]") {
   stack_pool pool;
   pool.configure(stack_size, goro::stack_guard::never, plenty_of_mappings, 0, false);

@@ -5,7 +5,7 @@
 //   mapped:    one mapping of S bytes per stack; its lowest page is PROT_NONE (the guard; the
 //              mprotect splits the mapping in two, which is why mapped stacks count twice against
 //              vm.max_map_count). Usable: [base + P, base + S).
-//   fenced:    slabs of slab_stacks stacks, one mapping each: [S][S]...[S]. Stack k starts at
+//   fenced:    slabs of slab_stacks stacks: [S][S]...[S]. Stack k starts at
 //              b_k = slab + k*S and uses [b_k + P, b_k + S). Its lowest page is made PROT_NONE
 //              by mprotect when the slab is mapped, which splits the slab into two mappings per
 //              stack: fenced stacks count twice against vm.max_map_count, like mapped ones, but
@@ -13,7 +13,7 @@
 //   marked:    slabs laid out as fenced ones, but the lowest page of each stack carries a guard
 //              marker (MADV_GUARD_INSTALL, Linux 6.13): a page-table entry that faults on any
 //              access, costing no mapping and no memory.
-//   canaried:  slabs of slab_stacks stacks, one mapping each: [P lead page][S][S]...[S]. With
+//   canaried:  slabs of slab_stacks stacks: [P lead page][S][S]...[S]. With
 //              b_k = slab + P + k*S, stack k uses [b_k, b_{k+1} - 64) and its 64-byte canary is
 //              [b_k - 64, b_k): the last bytes of the page that holds the top of stack k-1 (or of
 //              the lead page). A running goroutine always touches its own top page, so canaries
@@ -22,8 +22,10 @@
 // choose: `never` takes canaried stacks, `always` mapped ones (the kernel's mapping budget then
 // bounds live goroutines, as API 1.4 says), and `automatic` marked ones where the kernel has guard
 // markers; where it has not, fenced ones while they hold under half of vm.max_map_count, then
-// canaried ones. The kind is chosen per slab, when one is mapped; a slab's stacks are all of its
-// kind.
+// canaried ones. The kind is chosen per slab, when one is made; a slab's stacks are all of its
+// kind. Slabs are carved from reservations: address space mapped for up to 64 slabs at once
+// (1 GiB), none of it committed, the first reservation of a run for one slab and each next one
+// for twice as many.
 //
 // Why marked before fenced: a marker costs no mapping, and installing one takes the process's
 // mapping lock for reading, where a fence's mprotect splits the slab's mapping twice under that
@@ -37,6 +39,9 @@
 // (MADV_POPULATE_WRITE, MAP_POPULATE) did the same harm as markers on that host.
 //
 // Invariants:
+//   - Reserved address space is in exactly one place: reserved_ (not carved yet), a slab, or
+//     given back. A slab is given back with munmap of its own bytes, whatever the mapping
+//     around it.
 //   - A slab is in slabs_ from the moment the pool adopts it; uncarved_ holds the adopted slabs
 //     no stack has been carved from (mapped by a worker that raced another one to a new slab),
 //     and carving_ is not among them.
@@ -199,31 +204,27 @@ class stack_pool {
   }
 
   // acquire_batch: appends up to `count` stacks (at least one) to `out`: free ones if there are
-  // any, else new ones carved from a slab (or one new mapped stack). A new slab is mapped, and
-  // its guards installed (100-160 µs for 64 stacks), outside the lock: the other workers go on
-  // taking and giving back stacks meanwhile. Two workers that run out at once may both map one;
-  // the pool keeps the second for later.
+  // any, else new ones carved from a slab (or one new mapped stack). A new slab takes its
+  // address space from the pool's reservation, and its guards are installed (33 µs for 64
+  // marked stacks) outside the lock: the other workers go on taking and giving back stacks
+  // meanwhile. A new reservation is mapped outside the lock too. Two workers that run out at
+  // once may both make a slab; the pool keeps the second for later.
   void acquire_batch(std::vector<stack_span>& out, std::size_t count) {
     const std::size_t before = out.size();
-    std::unique_ptr<stack_slab, slab_unmapper> fresh;  // mapped outside the lock, not yet adopted
+    std::unique_ptr<stack_slab, slab_unmapper> fresh;  // made outside the lock, not yet adopted
+    address_range reserved;  // mapped outside the lock, not yet the pool's
     stack_kind kind = stack_kind::canaried;
+    attempt tried = attempt::none;
     for (;;) {
+      char* base = nullptr;
       std::size_t stack_size = 0;
+      std::size_t bytes = 0;
+      std::size_t reservation_slabs = 0;
       {
         std::lock_guard guard(lock_);
-        if (fresh) {
-          adopt(fresh.get());
-          fresh.release();
-        } else if (kind == stack_kind::fenced) {
-          // The kernel refused the fences (its mapping budget was smaller than configured):
-          // no more fenced slabs in this run.
-          mapped_count_ -= slab_stacks;
-          mapped_limit_ = mapped_count_;
-        } else if (kind == stack_kind::marked) {
-          // The kernel refused the markers (it marks no locked memory: the process called
-          // mlockall(MCL_FUTURE) after the probe): no more marked slabs in this run.
-          use_markers_ = false;
-        }
+        if (tried == attempt::slab) settle_slab(fresh, kind);
+        if (tried == attempt::reservation) settle_reservation(reserved, kind);
+        tried = attempt::none;
         for (; count > 0 && dirty_.count > 0; --count) out.push_back(take_first(dirty_));
         for (; count > 0 && !mapped_dirty_.empty(); --count) out.push_back(take(mapped_dirty_));
         for (; count > 0 && clean_.count > 0; --count) out.push_back(take_first(clean_));
@@ -238,10 +239,19 @@ class stack_pool {
           return;
         }
         kind = next_slab_kind();
-        if (kind == stack_kind::fenced) mapped_count_ += slab_stacks;  // before it is mapped
         stack_size = stack_size_;
+        bytes = slab_bytes(kind, stack_size);
+        base = take_reserved(bytes);
+        if (base != nullptr && kind == stack_kind::fenced) mapped_count_ += slab_stacks;
+        reservation_slabs = next_reservation_slabs_;
       }
-      fresh.reset(map_slab(kind, stack_size));
+      if (base == nullptr) {
+        reserved = reserve(bytes, reservation_slabs, kind);
+        tried = attempt::reservation;
+      } else {
+        fresh.reset(make_slab(kind, stack_size, base, bytes));
+        tried = attempt::slab;
+      }
     }
   }
 
@@ -312,6 +322,8 @@ class stack_pool {
     carving_ = nullptr;
     uncarved_.clear();  // none of their stacks was out: unmapped above
     low_water_ = 0;
+    unmap_range(reserved_);
+    reserved_ = {};
   }
 
   static constexpr std::size_t slab_stacks = 64;
@@ -357,6 +369,23 @@ class stack_pool {
  private:
   static constexpr std::chrono::seconds trim_period{1};
   static constexpr std::size_t always_headroom = 2048;  // mappings left to the rest of the process
+  static constexpr std::size_t max_reservation_slabs = 64;
+  static constexpr std::size_t max_reservation_bytes = std::size_t{1} << 30;
+
+  // address_range: address space mapped for slabs and not carved into one yet: [next, end).
+  struct address_range {
+    char* next = nullptr;
+    char* end = nullptr;
+
+    std::size_t bytes() const noexcept { return static_cast<std::size_t>(end - next); }
+  };
+
+  // attempt: what acquire_batch did outside the lock, for it to settle under the lock.
+  enum class attempt : std::uint8_t { none, slab, reservation };
+
+  struct slab_unmapper {
+    void operator()(stack_slab* slab) const noexcept { unmap_slab(slab); }
+  };
 
   // slab_free_set: the free stacks of the slabs in one state, dirty or clean: a mask in each
   // slab, the slabs that have any (bit r of `with`: slabs_[r]), and how many there are.
@@ -485,6 +514,84 @@ class stack_pool {
                 "options.guard = goro::stack_guard::automatic");
   }
 
+  // settle_slab: adopts a slab made outside the lock, or takes the kernel's refusal of its
+  // guards (a nullptr `fresh`) into account. Requires lock_.
+  void settle_slab(std::unique_ptr<stack_slab, slab_unmapper>& fresh, stack_kind kind) {
+    if (fresh) {
+      adopt(fresh.get());
+      fresh.release();
+    } else if (kind == stack_kind::fenced) {
+      // The kernel refused the fences (its mapping budget was smaller than configured): no
+      // more fenced slabs in this run.
+      mapped_count_ -= slab_stacks;
+      mapped_limit_ = mapped_count_;
+    } else if (kind == stack_kind::marked) {
+      // The kernel refused the markers (it marks no locked memory: the process called
+      // mlockall(MCL_FUTURE) after the probe): no more marked slabs in this run.
+      use_markers_ = false;
+    }
+  }
+
+  // settle_reservation: makes address space reserved outside the lock the pool's. Of it and
+  // the pool's reservation, the one with more room is kept and the other given back (another
+  // worker may have reserved meanwhile; the rest of a range too small for the next slab goes
+  // too). An empty `range` is the kernel's refusal of a fenced slab's space, which ends fenced
+  // slabs for the run like a refusal of their fences. Requires lock_.
+  void settle_reservation(address_range& range, stack_kind kind) noexcept {
+    if (range.next == nullptr) {
+      if (kind == stack_kind::fenced) mapped_limit_ = mapped_count_;
+      return;
+    }
+    if (range.bytes() > reserved_.bytes()) std::swap(range, reserved_);
+    unmap_range(range);
+    range = {};
+    next_reservation_slabs_ = std::min(2 * next_reservation_slabs_, max_reservation_slabs);
+  }
+
+  static std::size_t slab_bytes(stack_kind kind, std::size_t stack_size) noexcept {
+    return (kind == stack_kind::canaried ? page_size() : 0) + slab_stacks * stack_size;
+  }
+
+  // take_reserved: the address of a new slab of `bytes`, from the reservation; nullptr if it
+  // has no room left. Requires lock_.
+  char* take_reserved(std::size_t bytes) noexcept {
+    if (reserved_.bytes() < bytes) return nullptr;
+    char* const base = reserved_.next;
+    reserved_.next += bytes;
+    return base;
+  }
+
+  // reserve: maps address space for `slabs` slabs of `bytes` each (at most 1 GiB, at least one
+  // slab), committing nothing (API 1.4). It falls back to one slab's worth if the kernel
+  // refuses more (strict overcommit accounts even for MAP_NORESERVE). Touches no member: it
+  // runs without the lock. An empty range if the kernel refuses a fenced slab's space (its
+  // mapping budget may be smaller than configured); any other refusal throws.
+  //
+  // Why many slabs in one mapping: a mapping takes the process's mapping lock for writing, and
+  // a new one next to a slab in use is merged into that slab's mapping, which holds up the page
+  // faults of the goroutines starting on its stacks until the mmap returns. With a mapping per
+  // slab, the 100k-sleepers benchmark made 400 of them, and each worker blocked in the kernel
+  // 500 times a run waiting for the other's; with reservations it ran in 0.86 of the time
+  // (docs/benchmarks.md).
+  static address_range reserve(std::size_t bytes, std::size_t slabs, stack_kind kind) {
+    const std::size_t most = std::max<std::size_t>(1, max_reservation_bytes / bytes);
+    for (std::size_t n = std::min(slabs, most);; n = 1) {
+      void* base = mmap(nullptr, n * bytes, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+      if (base != MAP_FAILED) {
+        return {static_cast<char*>(base), static_cast<char*>(base) + n * bytes};
+      }
+      if (n == 1) break;
+    }
+    if (kind == stack_kind::fenced) return {};
+    throw error("goro::go: cannot reserve goroutine stacks: " +
+                std::error_code(errno, std::generic_category()).message());
+  }
+
+  static void unmap_range(const address_range& range) noexcept {
+    if (range.bytes() > 0) munmap(range.next, range.bytes());
+  }
+
   // find_carving_slab: makes carving_ a slab with stacks left to carve, taking one the pool
   // mapped earlier if the current one is full. False if there is none. Whatever its kind: that
   // was chosen when the slab was mapped, and its guards (and mappings) are paid for.
@@ -519,22 +626,13 @@ class stack_pool {
     }
   }
 
-  // map_slab: maps a new slab of `kind` for stacks of `stack_size` bytes, with the guard of each
-  // of its stacks. Touches no member: it runs without the lock. A slab whose guards the kernel
-  // refuses is nullptr, and so is a fenced slab it refuses to map (its mapping budget is smaller
-  // than configured); any other failure throws.
-  static stack_slab* map_slab(stack_kind kind, std::size_t stack_size) {
-    const std::size_t page = page_size();
-    const std::size_t bytes = (kind == stack_kind::canaried ? page : 0) + slab_stacks * stack_size;
-    void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (base == MAP_FAILED) {
-      if (kind == stack_kind::fenced) return nullptr;
-      throw error("goro::go: cannot reserve goroutine stacks: " +
-                  std::error_code(errno, std::generic_category()).message());
-    }
-    auto* slab = new stack_slab{
-        .base = static_cast<char*>(base), .bytes = bytes, .stack_size = stack_size, .kind = kind};
+  // make_slab: a new slab of `kind` for stacks of `stack_size` bytes on the `bytes` of reserved
+  // address space at `base`, with the guard of each of its stacks. Touches no member: it runs
+  // without the lock. A slab whose guards the kernel refuses is nullptr, its space given back.
+  static stack_slab* make_slab(stack_kind kind, std::size_t stack_size, char* base,
+                               std::size_t bytes) {
+    auto* slab =
+        new stack_slab{.base = base, .bytes = bytes, .stack_size = stack_size, .kind = kind};
     if (kind == stack_kind::canaried) return slab;
     if (kind == stack_kind::fenced) touch_before_split(slab->base);
     if (install_guards(kind, slab->base, stack_size, true)) return slab;
@@ -571,10 +669,6 @@ class stack_pool {
     if (slab->kind == stack_kind::fenced) mapped_count_ -= slab_stacks;
     unmap_slab(slab);
   }
-
-  struct slab_unmapper {
-    void operator()(stack_slab* slab) const noexcept { unmap_slab(slab); }
-  };
 
   void give_back_below_top_page(const stack_span& s) noexcept {
     const std::size_t page = page_size();
@@ -627,6 +721,8 @@ class stack_pool {
   std::vector<stack_span> mapped_clean_;
   std::vector<stack_slab*> slabs_;  // every slab mapped, uncarved ones included, in adoption order
   std::vector<stack_slab*> uncarved_;  // slabs mapped and adopted but not carved from yet
+  address_range reserved_;             // address space for the next slabs
+  std::size_t next_reservation_slabs_ = 1;  // doubles with each reservation, up to the maximum
   stack_slab* carving_ = nullptr;  // the slab new slab stacks are carved from
   std::size_t low_water_ = 0;      // the fewest dirty free stacks since the last trim
   std::chrono::steady_clock::time_point next_trim_{};
