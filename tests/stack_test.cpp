@@ -4,6 +4,7 @@
 // new stack is committed before it is touched, and that trimming gives whole slabs (and their
 // mapping budget) back.
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <goro/detail/stack.hpp>
 
@@ -428,6 +429,46 @@ TEST_CASE("slabs are carved from shared reservations of address space, all given
   // Within a megabyte (the allocator's own mappings may grow): the reservation's two uncarved
   // slabs alone would be 8 MiB.
   CHECK(address_space_bytes() <= before + (1 << 20));
+}
+
+TEST_CASE("a reservation the kernel refuses falls back to one slab, and then to a clear error",
+          "[stack]") {
+  // A cap on the address space stands in for strict overcommit: after the first reservation
+  // (one slab) there is room for one more slab but not for the two the pool asks for next.
+  if (goro::detail::sanitized_build) {
+    WARN("not tried in a sanitized build (its runtime reserves address space of its own)");
+    return;
+  }
+  constexpr int refused_early = 1, no_error = 2, wrong_error = 3;
+  const goro_test::child_result result = goro_test::run_in_child([] {
+    const std::size_t slab = 64 * stack_size;
+    stack_pool pool;
+    pool.configure(stack_size, goro::stack_guard::never, plenty_of_mappings, 0, false);
+    std::vector<stack_span> stacks = acquire(pool, 1);  // the first reservation: one slab
+    const rlimit cap{address_space_bytes() + slab + slab / 2, RLIM_INFINITY};
+    if (setrlimit(RLIMIT_AS, &cap) != 0) return refused_early;
+    try {
+      auto more = acquire(pool, 64 + 63);  // the rest of the first slab, and a second one
+      stacks.insert(stacks.end(), more.begin(), more.end());
+      for (const stack_span& s : stacks) touch_whole_stack(s);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return refused_early;
+    }
+    try {
+      acquire(pool, 1);  // a third slab does not fit
+    } catch (const goro::error& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return std::strstr(e.what(), "cannot reserve goroutine stacks") != nullptr ? 0 : wrong_error;
+    }
+    return no_error;
+  });
+  INFO("the child exited with " << result.exit_code << " (" << refused_early
+                                << ": refused before the cap was reached; " << no_error
+                                << ": no error past it; " << wrong_error
+                                << ": another error); its stderr: " << result.err);
+  CHECK(result.exited);
+  CHECK(result.exit_code == 0);
 }
 
 TEST_CASE("trimming unmaps the slabs whose stacks are all free", "[stack]") {
