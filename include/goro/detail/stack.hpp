@@ -570,9 +570,9 @@ class stack_pool {
   // Why many slabs in one mapping: a mapping takes the process's mapping lock for writing, and
   // a new one next to a slab in use is merged into that slab's mapping, which holds up the page
   // faults of the goroutines starting on its stacks until the mmap returns. With a mapping per
-  // slab, the 100k-sleepers benchmark made 400 of them, and each worker blocked in the kernel
-  // 500 times a run waiting for the other's; with reservations it ran in 0.86 of the time
-  // (docs/benchmarks.md).
+  // slab, the 100k-sleepers benchmark made 400 of them, and its workers blocked in the kernel
+  // 762 times a run, mostly waiting for each other's mapping lock; with reservations, 224 times,
+  // and it ran in 0.90 of the time (docs/benchmarks.md).
   static address_range reserve(std::size_t bytes, std::size_t slabs, stack_kind kind) {
     const std::size_t most = std::max<std::size_t>(1, max_reservation_bytes / bytes);
     for (std::size_t n = std::min(slabs, most);; n = 1) {
