@@ -1310,6 +1310,69 @@ TEST_CASE("goroutines looping over ready operations, with no yield, leave room f
       with_workers(workers));
 }
 
+TEST_CASE("a yield the monitor asked for ends the asking once it is done", "[runtime][preempt]") {
+  // One worker, and a goroutine that polls a select with a default case for 100 ms: the monitor
+  // asks it to yield every other time slice, and it yields at its next poll. From then on no
+  // yield is asked, and the stop points must be back on their fast path. (They once stayed on
+  // the slow one until the monitor's next look, half of the time.)
+  goro::run(
+      [] {
+        goro::chan<int> never;
+        long samples = 0;
+        long asked = 0;
+        bool yielded = false;
+        const auto end = std::chrono::steady_clock::now() + 100ms;
+        while (std::chrono::steady_clock::now() < end) {
+          const std::uint64_t before = goro::runtime_stats().context_switches;
+          (void)goro::select(goro::on_recv(never), goro::on_default());
+          yielded = yielded || goro::runtime_stats().context_switches != before;
+          const std::uint8_t attention =
+              goro::detail::process().attention.load(std::memory_order_relaxed);
+          asked += (attention & goro::detail::process_state::attention_preempt) != 0 ? 1 : 0;
+          ++samples;
+        }
+        INFO(asked << " of " << samples << " polls saw a yield asked");
+        CHECK(yielded);
+        CHECK(asked * 10 < samples);
+      },
+      with_workers(1));
+}
+
+TEST_CASE("the monitor asks no worker that runs no goroutine to yield", "[runtime][preempt]") {
+  // Main receives from a producer: the two hand the first worker to each other at every value,
+  // and the second worker finds nothing it may steal, so it keeps looking for work in its loop
+  // without ever running a goroutine. No goroutine holds a worker for a time slice: the monitor
+  // must not ask for a yield, which would leave every stop point on its slow path (the preempt
+  // bit of the attention word) for as long as the asking lasts. It once asked the looking
+  // worker, at every other look.
+  goro::run(
+      [] {
+        goro::chan<long> values;
+        goro::chan<int> done;
+        goro::go([values, done] {
+          for (long i = 0;; ++i) {
+            if (goro::select(goro::on_send(values, i), goro::on_recv(done)) == 1) return;
+          }
+        });
+        const auto end = std::chrono::steady_clock::now() + 100ms;
+        long samples = 0;
+        long asked = 0;
+        while (std::chrono::steady_clock::now() < end) {
+          (void)values.recv();
+          const std::uint8_t attention =
+              goro::detail::process().attention.load(std::memory_order_relaxed);
+          asked += (attention & goro::detail::process_state::attention_preempt) != 0 ? 1 : 0;
+          ++samples;
+        }
+        done.close();
+        INFO(asked << " of " << samples << " values were received while a yield was asked");
+        // A worker thread that the kernel holds off for a whole slice is asked, rightly: allow
+        // for that, not for half of the time.
+        CHECK(asked * 10 < samples);
+      },
+      with_workers(2));
+}
+
 // Go's runtime TestGoroutineParallelism.
 TEST_CASE("as many goroutines as workers spinning in turn all run at the same time",
           "[runtime][parallel]") {

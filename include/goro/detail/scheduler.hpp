@@ -470,16 +470,29 @@ class scheduler {
   bool chaotic() const noexcept { return chaos_.has_value(); }
 
   // yield_if_asked: at a stop point, yields `g` if the monitor asked its worker to: `g` has run
-  // for a whole time slice without a switch (monitor_preemption).
+  // for a whole time slice without a switch (monitor_preemption). The request is then done, and
+  // so is the attention word's preempt bit unless another worker has one: every stop point
+  // takes the slow path while it is set. Left until the monitor's next look, it was set half of
+  // the time in the select workload of benchmarks/compare, whose consumer rarely switches (4%
+  // of its time went to the slow path). A request the monitor makes meanwhile may lose the
+  // bit: it is made again at the next look.
   void yield_if_asked(goroutine& g) {
     worker& w = *g.running_on;
-    if (w.preempt_at.load(std::memory_order_relaxed) !=
-            w.progress.load(std::memory_order_relaxed) ||
-        stopping_.load(std::memory_order_relaxed)) {
-      return;
+    if (!preemption_asked(w) || stopping_.load(std::memory_order_relaxed)) return;
+    w.preempt_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
+    if (std::none_of(workers_.begin(), workers_.end(),
+                     [](const auto& other) { return preemption_asked(*other); })) {
+      process().attention.fetch_and(static_cast<std::uint8_t>(~process_state::attention_preempt),
+                                    std::memory_order_relaxed);
     }
     switch_action action{switch_action::kind::yield};
     leave(g, action);
+  }
+
+  // preemption_asked: whether the monitor's request to `w` stands: no switch since it was made.
+  static bool preemption_asked(const worker& w) noexcept {
+    return w.preempt_at.load(std::memory_order_relaxed) ==
+           w.progress.load(std::memory_order_relaxed);
   }
 
   // throw_if_stopping: a goroutine that reaches a blocking operation or a yield after main has
@@ -630,13 +643,14 @@ class scheduler {
   };
 
   // monitor_preemption: the monitor thread's loop. Every time slice it looks at each worker that
-  // is not idle: one that has not switched goroutines since the last look has run one goroutine
-  // for one to two slices, and is asked to make it yield at its next stop point (the entry of a
-  // channel, select or sync operation: stop_point), and the process's attention word says so.
-  // goro cannot preempt a goroutine at any instruction, as Go has since 1.14, but like Go
-  // before it, it preempts at calls into the runtime: a loop over a select with a default case,
-  // or over try_recv, no longer keeps every other goroutine (main sleeping, a timer's wake-up)
-  // off its worker for ever, which with one worker hung the run.
+  // runs a goroutine (not idle, nor looking for work in its loop): one that has not switched
+  // goroutines since the last look has run one goroutine for one to two slices, and is asked to
+  // make it yield at its next stop point (the entry of a channel, select or sync operation:
+  // stop_point), and the process's attention word says so. goro cannot preempt a goroutine at any
+  // instruction, as Go has since 1.14, but like Go before it, it preempts at calls into the
+  // runtime: a loop over a select with a default case, or over try_recv, no longer keeps every
+  // other goroutine (main sleeping, a timer's wake-up) off its worker for ever, which with one
+  // worker hung the run.
   void monitor_preemption(std::atomic<std::uint32_t>& stop) {
     for (;;) {
       timespec slice{0, static_cast<long>(time_slice_ns)};
@@ -659,7 +673,7 @@ class scheduler {
   // ask_to_yield_if_stuck: see monitor_preemption. Requires idle_lock_ (listed_idle).
   static bool ask_to_yield_if_stuck(worker& w) noexcept {
     const std::uint64_t progress = w.progress.load(std::memory_order_relaxed);
-    const bool stuck = progress == w.monitor_seen && !w.listed_idle;
+    const bool stuck = (progress & 1) != 0 && progress == w.monitor_seen && !w.listed_idle;
     w.monitor_seen = progress;
     if (stuck) w.preempt_at.store(progress, std::memory_order_relaxed);
     return stuck;
@@ -969,6 +983,7 @@ class scheduler {
     left.context = t.fctx;
     w.thread->current = nullptr;
     w.current = nullptr;
+    w.progress.store(w.progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     after_leave(w, left, *static_cast<switch_action*>(t.data));
   }
 
@@ -980,7 +995,8 @@ class scheduler {
     g.running_on = &w;
     w.thread->current = &g;
     g.status.store(goroutine_status::running, std::memory_order_relaxed);
-    bump(w.progress);
+    w.progress.store((w.progress.load(std::memory_order_relaxed) | 1) + 2,
+                     std::memory_order_relaxed);  // odd: a goroutine runs (worker.hpp)
     if (!g.exceptions.empty()) install_exception_state(*w.exceptions, g.exceptions);
   }
 

@@ -52,7 +52,9 @@ struct alignas(cache_line_size) worker {
   bool slice_over = false;                  // the time slice ended; the next schedule is fair
   std::int64_t clock_reading = 0;  // precise clock (ns) read since this worker last entered a
                                    // goroutine or went idle; 0: none (scheduler::precise_now_ns)
-  std::atomic<std::uint64_t> progress{0};   // bumped per schedule; thieves read it (stuck check)
+  // progress: changes at every switch into a goroutine and back to the worker's loop; odd while
+  // a goroutine runs, even in the loop. Thieves read it (the stuck check), and the monitor.
+  std::atomic<std::uint64_t> progress{0};
   // The monitor thread's (scheduler::monitor_preemption): progress at its last look, and the
   // progress at which it asked the running goroutine to yield at its next stop point.
   std::uint64_t monitor_seen = ~std::uint64_t{0};
