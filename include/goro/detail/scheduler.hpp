@@ -472,10 +472,9 @@ class scheduler {
   // yield_if_asked: at a stop point, yields `g` if the monitor asked its worker to: `g` has run
   // for a whole time slice without a switch (monitor_preemption). The request is then done, and
   // so is the attention word's preempt bit unless another worker has one: every stop point
-  // takes the slow path while it is set. Left until the monitor's next look, it was set half of
-  // the time in the select workload of benchmarks/compare, whose consumer rarely switches (4%
-  // of its time went to the slow path). A request the monitor makes meanwhile may lose the
-  // bit: it is made again at the next look.
+  // takes the slow path while it is set. Left until the monitor's next look, it was set for
+  // about half of the time a lone poller ran (runtime_test). A request the monitor makes
+  // meanwhile may lose the bit: it is made again at the next look.
   void yield_if_asked(goroutine& g) {
     worker& w = *g.running_on;
     if (!preemption_asked(w) || stopping_.load(std::memory_order_relaxed)) return;
@@ -983,7 +982,8 @@ class scheduler {
     left.context = t.fctx;
     w.thread->current = nullptr;
     w.current = nullptr;
-    w.progress.store(w.progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    w.progress.store(w.progress.load(std::memory_order_relaxed) + 1,
+                     std::memory_order_relaxed);  // even: back in the loop (worker.hpp)
     after_leave(w, left, *static_cast<switch_action*>(t.data));
   }
 
