@@ -165,8 +165,8 @@ TEST_CASE("where the kernel has guard markers, automatic marks every stack, cost
   const std::size_t before = mappings_now();
   auto stacks = acquire(pool, 1000);
   const std::size_t added = mappings_now() - before;
-  // One mapping per slab of 64 stacks (the kernel may merge neighbouring slabs): 1000 fenced
-  // stacks would have added 2000.
+  // At most one mapping per slab of 64 stacks (slabs share reservations, and the kernel may
+  // merge neighbouring ones): 1000 fenced stacks would have added 2000.
   if (!goro::detail::sanitized_build) CHECK(added <= 1000 / 64 + 2);
   CHECK(added < 1000);
   for (const stack_span& s : stacks) {
@@ -571,8 +571,8 @@ TEST_CASE("trimming gives back the free stacks that would be handed out last", "
 
 TEST_CASE("workers that run out of stacks at once get distinct stacks, and no slab is lost",
           "[stack][threads]") {
-  // Each thread needs a new slab every fourth batch and maps it outside the pool's lock, so
-  // threads that run out together map a slab each: the pool keeps the extra ones and carves
+  // Each thread needs a new slab every fourth batch and makes it outside the pool's lock, so
+  // threads that run out together make a slab each: the pool keeps the extra ones and carves
   // them later. Several rounds, since whether two threads meet there is up to the scheduler.
   const auto [mode, markers] = GENERATE(values<guard_choice>({
       {goro::stack_guard::never, false},
