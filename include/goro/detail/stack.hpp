@@ -7,7 +7,7 @@
 //              vm.max_map_count). Usable: [base + P, base + S).
 //   fenced:    slabs of slab_stacks stacks: [S][S]...[S]. Stack k starts at
 //              b_k = slab + k*S and uses [b_k + P, b_k + S). Its lowest page is made PROT_NONE
-//              by mprotect when the slab is mapped, which splits the slab into two mappings per
+//              by mprotect when the slab is made, which splits the slab into two mappings per
 //              stack: fenced stacks count twice against vm.max_map_count, like mapped ones, but
 //              cost one mprotect each instead of an mmap, an mprotect and a munmap.
 //   marked:    slabs laid out as fenced ones, but the lowest page of each stack carries a guard
@@ -43,7 +43,7 @@
 //     given back. A slab is given back with munmap of its own bytes, whatever the mapping
 //     around it.
 //   - A slab is in slabs_ from the moment the pool adopts it; uncarved_ holds the adopted slabs
-//     no stack has been carved from (mapped by a worker that raced another one to a new slab),
+//     no stack has been carved from (made by a worker that raced another one to a new slab),
 //     and carving_ is not among them.
 //   - A stack is in exactly one place: running a goroutine, a worker's stack_cache, or one of the
 //     pool's free sets, dirty (touched pages possibly committed) or clean (everything below the
@@ -60,9 +60,9 @@
 //     it may hold the canary of the stack above; a whole slab is unmapped only when every stack of
 //     it is free in the pool (slab::outside == 0).
 //   - Every carved stack of a fenced or marked slab has its guard: guards are installed when the
-//     slab is mapped, before any of its stacks is carved, and MADV_DONTNEED leaves them in place.
+//     slab is made, before any of its stacks is carved, and MADV_DONTNEED leaves them in place.
 //   - mapped_count_ counts the stacks that cost two mappings and exist (in use or free): mapped
-//     stacks, and every stack of each fenced slab, counted from before the slab is mapped.
+//     stacks, and every stack of each fenced slab, counted from before the slab is made.
 #pragma once
 
 #include <sys/mman.h>
