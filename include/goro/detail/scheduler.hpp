@@ -469,21 +469,25 @@ class scheduler {
 
   bool chaotic() const noexcept { return chaos_.has_value(); }
 
-  // yield_if_asked: at a stop point, yields `g` if the monitor asked its worker to: `g` has run
-  // for a whole time slice without a switch (monitor_preemption). The request is then done, and
-  // so is the attention word's preempt bit unless another worker has one: every stop point
-  // takes the slow path while it is set. Left until the monitor's next look, it was set for
-  // about half of the time a lone poller ran (runtime_test). A request the monitor makes
-  // meanwhile may lose the bit: it is made again at the next look.
+  // yield_if_asked: at a stop point while the attention word's preempt bit is set, yields `g`
+  // if the monitor asked its worker to: `g` has run for a whole time slice without a switch
+  // (monitor_preemption). The request is then done. Once no request stands — this one done, or
+  // made moot by a switch since (a worker whose thread the kernel held off is asked, and then
+  // switches on its own) — the bit is cleared, since every stop point takes the slow path while
+  // it is set. Left until the monitor's next look, it was set for about half of the time a lone
+  // poller ran, and for 15% of a producer/consumer pair's values on a loaded machine
+  // (runtime_test). A request the monitor makes meanwhile may lose the bit: it is made again at
+  // the next look.
   void yield_if_asked(goroutine& g) {
     worker& w = *g.running_on;
-    if (!preemption_asked(w) || stopping_.load(std::memory_order_relaxed)) return;
-    w.preempt_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
+    const bool asked = preemption_asked(w);
+    if (asked) w.preempt_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
     if (std::none_of(workers_.begin(), workers_.end(),
                      [](const auto& other) { return preemption_asked(*other); })) {
       process().attention.fetch_and(static_cast<std::uint8_t>(~process_state::attention_preempt),
                                     std::memory_order_relaxed);
     }
+    if (!asked || stopping_.load(std::memory_order_relaxed)) return;
     switch_action action{switch_action::kind::yield};
     leave(g, action);
   }
