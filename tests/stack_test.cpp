@@ -89,6 +89,13 @@ struct guard_choice {
   bool markers;
 };
 
+// slab_guards: a guard choice for each kind of slab: canaried, marked and fenced.
+const std::vector<guard_choice> slab_guards = {
+    {goro::stack_guard::never, false},
+    {goro::stack_guard::automatic, true},
+    {goro::stack_guard::automatic, false},
+};
+
 // acquire_concurrently: `threads` threads that start together each take `batches` batches of
 // 16 stacks; returns all the stacks, by address.
 std::vector<stack_span> acquire_concurrently(stack_pool& pool, int threads, int batches) {
@@ -403,11 +410,7 @@ TEST_CASE("slabs are carved from shared reservations of address space, all given
           "[stack]") {
   // Reservations are for 1, 2, 4... slabs: five slabs take the first three, which leaves two
   // slabs' worth reserved and not carved.
-  const auto [mode, markers] = GENERATE(values<guard_choice>({
-      {goro::stack_guard::never, false},
-      {goro::stack_guard::automatic, true},   // marked slabs
-      {goro::stack_guard::automatic, false},  // fenced slabs
-  }));
+  const auto [mode, markers] = GENERATE(from_range(slab_guards));
   if (markers && !goro::detail::guard_markers_supported()) return;
   const std::size_t before = address_space_bytes();
   {
@@ -574,11 +577,7 @@ TEST_CASE("workers that run out of stacks at once get distinct stacks, and no sl
   // Each thread needs a new slab every fourth batch and makes it outside the pool's lock, so
   // threads that run out together make a slab each: the pool keeps the extra ones and carves
   // them later. Several rounds, since whether two threads meet there is up to the scheduler.
-  const auto [mode, markers] = GENERATE(values<guard_choice>({
-      {goro::stack_guard::never, false},
-      {goro::stack_guard::automatic, true},   // marked slabs
-      {goro::stack_guard::automatic, false},  // fenced slabs
-  }));
+  const auto [mode, markers] = GENERATE(from_range(slab_guards));
   if (markers && !goro::detail::guard_markers_supported()) return;
   for (int round = 0; round < 8; ++round) {
     stack_pool pool;
