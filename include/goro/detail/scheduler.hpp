@@ -484,12 +484,22 @@ class scheduler {
     if (asked) w.preempt_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
     if (std::none_of(workers_.begin(), workers_.end(),
                      [](const auto& other) { return preemption_asked(*other); })) {
-      process().attention.fetch_and(static_cast<std::uint8_t>(~process_state::attention_preempt),
-                                    std::memory_order_relaxed);
+      announce_preemption(false);
     }
     if (!asked || stopping_.load(std::memory_order_relaxed)) return;
     switch_action action{switch_action::kind::yield};
     leave(g, action);
+  }
+
+  // announce_preemption: sets or clears the attention word's preempt bit, which sends every stop
+  // point to yield_if_asked.
+  static void announce_preemption(bool asked) noexcept {
+    if (asked) {
+      process().attention.fetch_or(process_state::attention_preempt, std::memory_order_relaxed);
+    } else {
+      process().attention.fetch_and(static_cast<std::uint8_t>(~process_state::attention_preempt),
+                                    std::memory_order_relaxed);
+    }
   }
 
   // preemption_asked: whether the monitor's request to `w` stands: no switch since it was made.
@@ -636,8 +646,7 @@ class scheduler {
       stop_.store(1, std::memory_order_release);
       futex_wake(stop_, 1);
       thread_.join();
-      process().attention.fetch_and(static_cast<std::uint8_t>(~process_state::attention_preempt),
-                                    std::memory_order_relaxed);
+      announce_preemption(false);
     }
 
    private:
@@ -664,12 +673,7 @@ class scheduler {
         std::lock_guard guard(idle_lock_);
         for (auto& w : workers_) asked |= ask_to_yield_if_stuck(*w);
       }
-      if (asked) {
-        process().attention.fetch_or(process_state::attention_preempt, std::memory_order_relaxed);
-      } else {
-        process().attention.fetch_and(static_cast<std::uint8_t>(~process_state::attention_preempt),
-                                      std::memory_order_relaxed);
-      }
+      announce_preemption(asked);
     }
   }
 
