@@ -83,22 +83,19 @@ class futex_mutex {
   static constexpr std::uint32_t unlocked = 0;
   static constexpr std::uint32_t locked = 1;
 
-  // lock_contended: exponential back-off, then sleep. A waiter that polled the lock word after
-  // every pause would pull its cache line away from the holder on every check and win the lock
-  // the instant it is released, so two workers sharing one channel would hand the line back and
-  // forth once per operation (the mpmc benchmark spent 65% of its time here doing that). Doubling
-  // the pause between checks (32, 64, … 1024) keeps a short wait short and lets a holder that
-  // is doing a burst of operations keep the line for the burst. Then one sched_yield, in case
-  // the holder is a descheduled thread, then sleep. The whole spin is about 2,000 pauses (tens
-  // of µs); a cap of 64 left mpmc 4M at 185 ms, 1024 takes it to 140–160 ms, 16 made mpmc and
-  // the mutex workload 30% and 110% slower; ping-pong, spsc, select and mutex do not change
-  // between 64 and 4096.
+  // lock_contended: exponential back-off, then sleep. A holder doing a burst of operations (a
+  // goroutine sending run after run on one channel) lets go of the lock only for a moment
+  // between two of them. A waiter that looks often pulls the lock's cache line away at every
+  // look and catches that moment, so two workers sharing one channel hand the lock and the
+  // buffer's lines back and forth every few operations. So the waiter first looks after 32
+  // pauses (about 0.75 µs here; Go's runtime lock spins 30 between attempts), then doubles the
+  // pause up to 1024 between looks; then one sched_yield, in case the holder is a descheduled
+  // thread, then sleep. The whole spin is about 2,000 pauses (tens of µs).
   //
-  // The first check comes after 32 pauses (about 0.75 µs here; Go's runtime lock spins 30
-  // between attempts). A holder doing a burst releases the lock between two operations for a
-  // moment only, and a waiter that looked after 1, 2 and 4 pauses often looked in that moment:
-  // it took the lock, and the burst ended after a few operations. Starting at 32, mpmc 4M took
-  // 103 ms against 172 (medians of 11 alternating runs); the other workloads did not change.
+  // Measured on mpmc 4M (docs/benchmarks.md): polling after every pause spent 65% of the time
+  // here; doubling from 1 up to a cap of 64 took 185 ms, up to 1024 140–160 ms (a cap of 16 made
+  // mpmc and the mutex workload 30% and 110% slower); starting at 32 instead of 1, 103 ms against
+  // 172. Ping-pong, spsc, select and mutex changed with neither the cap (64 to 4096) nor the start.
   void lock_contended() noexcept {
     for (int pauses = first_pauses_per_check; pauses <= max_pauses_per_check; pauses *= 2) {
       for (int i = 0; i < pauses; ++i) cpu_relax();
