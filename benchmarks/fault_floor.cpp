@@ -14,10 +14,13 @@
 // counting the page faults and nothing else a runtime does.
 //
 // c is measured the way goro lays its stacks out: each of W threads touches the top page of P
-// fresh stacks of options::stack_size bytes, every stack with its no-access guard page below it
-// (goro's default stacks), all threads at once. The guard pages are made before the clock starts.
-// The same is measured for pages that are adjacent, and printed with the floor they would allow
-// a runtime whose stacks take half a page each (2 KiB, Go's initial stack size).
+// fresh stacks of options::stack_size bytes, every stack with its no-access guard page below it,
+// all threads at once. The guards are made before the clock starts, both ways goro makes them
+// (detail/stack.hpp): guard markers, which cost no mapping and are goro's default stacks where
+// the kernel has them (Linux 6.13), and fences, an mprotect that splits the mapping, which goro
+// falls back to elsewhere. The program says which of the two goro's default stacks use here. The
+// same is measured for pages that are adjacent, and printed with the floor they would allow a
+// runtime whose stacks take half a page each (2 KiB, Go's initial stack size).
 #include <sys/mman.h>
 #include <unistd.h>
 #include <goro/goro.hpp>
@@ -46,12 +49,15 @@ struct settings {
   double sleep_ms = 10;
 };
 
+// guard_kind: how the page below each stack is made no-access, as goro's stack kinds do it.
+enum class guard_kind { none, marker, fence };
+
 // region: one fresh mapping of `count` strides, reserved like goro's stacks.
 struct region {
   char* base = nullptr;
   std::size_t bytes = 0;
 
-  region(std::size_t stride, std::size_t count, bool guarded) : bytes(stride * count) {
+  region(std::size_t stride, std::size_t count, guard_kind guard) : bytes(stride * count) {
     void* mapped = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mapped == MAP_FAILED) {
@@ -59,13 +65,26 @@ struct region {
       std::exit(1);
     }
     base = static_cast<char*>(mapped);
-    for (std::size_t i = 0; guarded && i < count; ++i) {
-      if (mprotect(base + i * stride, page_bytes(), PROT_NONE) != 0) {
-        std::perror("fault_floor: mprotect (raise vm.max_map_count or lower --pages)");
+    if (guard == guard_kind::fence) {
+      // As goro does before fencing a slab (touch_before_split): the pieces inherit the
+      // mapping's record of anonymous pages instead of each taking the mapping lock for one.
+      *static_cast<volatile char*>(base) = 0;
+      madvise(base, page_bytes(), MADV_DONTNEED);
+    }
+    for (std::size_t i = 0; guard != guard_kind::none && i < count; ++i) {
+      if (!install_guard(guard, base + i * stride)) {
+        std::perror("fault_floor: guard page (raise vm.max_map_count or lower --pages)");
         std::exit(1);
       }
     }
   }
+  static bool install_guard(guard_kind guard, char* page) {
+    if (guard == guard_kind::marker) {
+      return madvise(page, page_bytes(), goro::detail::madvise_guard_install) == 0;
+    }
+    return mprotect(page, page_bytes(), PROT_NONE) == 0;
+  }
+
   region(const region&) = delete;
   region& operator=(const region&) = delete;
   ~region() { munmap(base, bytes); }
@@ -73,10 +92,10 @@ struct region {
 
 // pages_per_ms: every thread touches the last word of each of its `count` strides at once;
 // returns the fresh pages committed per millisecond by all of them together.
-double pages_per_ms(unsigned threads, std::size_t stride, std::size_t count, bool guarded) {
+double pages_per_ms(unsigned threads, std::size_t stride, std::size_t count, guard_kind guard) {
   std::vector<std::unique_ptr<region>> regions;
   for (unsigned t = 0; t < threads; ++t) {
-    regions.push_back(std::make_unique<region>(stride, count, guarded));
+    regions.push_back(std::make_unique<region>(stride, count, guard));
   }
   const auto start = clock_type::now();
   std::vector<std::thread> touchers;
@@ -146,13 +165,22 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::size_t stride = goro::options{}.stack_size;
-  const double strided = pages_per_ms(s.workers, stride, s.pages, true);
-  const double adjacent = pages_per_ms(s.workers, page_bytes(), s.pages, false);
+  const bool markers = goro::detail::guard_markers_supported();
   std::printf("%u threads, %zu fresh pages each; %.0f goroutines sleeping %.0f ms\n", s.workers,
               s.pages, s.goroutines, s.sleep_ms);
-  std::printf("guarded %zu-KiB stacks (goro): %6.1f pages/ms, floor %6.1f ms\n", stride / 1024,
-              strided, floor_ms(s.goroutines, strided, s.sleep_ms));
-  std::printf("adjacent pages, 2 stacks each:  %6.1f pages/ms, floor %6.1f ms\n", adjacent,
-              floor_ms(s.goroutines, 2 * adjacent, s.sleep_ms));
+  auto print = [&](const char* layout, double per_ms, double stacks_per_page, bool goros) {
+    std::printf("%-34s %7.1f pages/ms, floor %6.1f ms%s\n", layout, per_ms,
+                floor_ms(s.goroutines, stacks_per_page * per_ms, s.sleep_ms),
+                goros ? "  <- goro's default stacks here" : "");
+  };
+  const std::string size = std::to_string(stride / 1024) + "-KiB stacks";
+  if (markers) {
+    print((size + ", guard markers:").c_str(),
+          pages_per_ms(s.workers, stride, s.pages, guard_kind::marker), 1, true);
+  }
+  print((size + ", fences (mprotect):").c_str(),
+        pages_per_ms(s.workers, stride, s.pages, guard_kind::fence), 1, !markers);
+  print("adjacent pages, 2 stacks each:",
+        pages_per_ms(s.workers, page_bytes(), s.pages, guard_kind::none), 2, false);
   return 0;
 }
