@@ -50,7 +50,9 @@ struct settings {
 };
 
 // guard_kind: how the page below each stack is made no-access, as goro's stack kinds do it.
-enum class guard_kind { none, marker, fence };
+// marker_timed: markers made inside the timed part, a slab of stacks at a time as goro makes them
+// for a new slab (stack_pool::install_guards), so that the rate counts what a fresh stack costs.
+enum class guard_kind { none, marker, fence, marker_timed };
 
 // region: one fresh mapping of `count` strides, reserved like goro's stacks.
 struct region {
@@ -71,7 +73,8 @@ struct region {
       *static_cast<volatile char*>(base) = 0;
       madvise(base, page_bytes(), MADV_DONTNEED);
     }
-    for (std::size_t i = 0; guard != guard_kind::none && i < count; ++i) {
+    const bool before_clock = guard != guard_kind::none && guard != guard_kind::marker_timed;
+    for (std::size_t i = 0; before_clock && i < count; ++i) {
       if (!install_guard(guard, base + i * stride)) {
         std::perror("fault_floor: guard page (raise vm.max_map_count or lower --pages)");
         std::exit(1);
@@ -90,9 +93,11 @@ struct region {
   ~region() { munmap(base, bytes); }
 };
 
-// pages_per_ms: every thread touches the last word of each of its `count` strides at once;
-// returns the fresh pages committed per millisecond by all of them together.
+// pages_per_ms: every thread touches the last word of each of its `count` strides at once
+// (`count`: a multiple of stack_pool::slab_stacks); returns the fresh pages committed per
+// millisecond by all of them together.
 double pages_per_ms(unsigned threads, std::size_t stride, std::size_t count, guard_kind guard) {
+  using goro::detail::stack_pool;
   std::vector<std::unique_ptr<region>> regions;
   for (unsigned t = 0; t < threads; ++t) {
     regions.push_back(std::make_unique<region>(stride, count, guard));
@@ -100,8 +105,14 @@ double pages_per_ms(unsigned threads, std::size_t stride, std::size_t count, gua
   const auto start = clock_type::now();
   std::vector<std::thread> touchers;
   for (unsigned t = 0; t < threads; ++t) {
-    touchers.emplace_back([&region = *regions[t], stride, count] {
+    touchers.emplace_back([&region = *regions[t], stride, count, guard] {
       for (std::size_t i = 0; i < count; ++i) {
+        if (guard == guard_kind::marker_timed && i % stack_pool::slab_stacks == 0 &&
+            !stack_pool::install_guards(goro::detail::stack_kind::marked, region.base + i * stride,
+                                        stride, true)) {
+          std::perror("fault_floor: guard markers");
+          std::exit(1);
+        }
         auto* top_word = reinterpret_cast<volatile long*>(region.base + (i + 1) * stride) - 1;
         *top_word = static_cast<long>(i);
       }
@@ -165,6 +176,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::size_t stride = goro::options{}.stack_size;
+  const std::size_t slab = goro::detail::stack_pool::slab_stacks;
+  s.pages = (s.pages + slab - 1) / slab * slab;
   const bool markers = goro::detail::guard_markers_supported();
   std::printf("%u threads, %zu fresh pages each; %.0f goroutines sleeping %.0f ms\n", s.workers,
               s.pages, s.goroutines, s.sleep_ms);
@@ -177,6 +190,8 @@ int main(int argc, char** argv) {
   if (markers) {
     print((size + ", guard markers:").c_str(),
           pages_per_ms(s.workers, stride, s.pages, guard_kind::marker), 1, true);
+    print((size + ", markers timed too:").c_str(),
+          pages_per_ms(s.workers, stride, s.pages, guard_kind::marker_timed), 1, false);
   }
   print((size + ", fences (mprotect):").c_str(),
         pages_per_ms(s.workers, stride, s.pages, guard_kind::fence), 1, !markers);
