@@ -117,8 +117,9 @@ TEST_CASE("futex_mutex: mutual exclusion among threads, with short and long hold
       for (int i = 0; i < per_thread; ++i) {
         std::lock_guard held(lock);
         ++counter;
-        // Now and then hold it long enough that the others give up spinning and sleep.
-        if ((i + t) % 5000 == 0) hold_for(std::chrono::microseconds(300));
+        // Now and then hold it long enough that the others give up spinning (about 18,000
+        // pauses, under 1 ms on any x86 core) and sleep.
+        if ((i + t) % 5000 == 0) hold_for(std::chrono::milliseconds(2));
       }
     });
   }

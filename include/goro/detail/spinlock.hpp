@@ -83,22 +83,36 @@ class futex_mutex {
   static constexpr std::uint32_t unlocked = 0;
   static constexpr std::uint32_t locked = 1;
 
-  // lock_contended: exponential back-off, then sleep. A holder doing a burst of operations (a
-  // goroutine sending run after run on one channel) lets go of the lock only for a moment
-  // between two of them. A waiter that looks often pulls the lock's cache line away at every
-  // look and catches that moment, so two workers sharing one channel hand the lock and the
+  // lock_contended: exponential back-off, a long spin, then sleep. A holder doing a burst of
+  // operations (a goroutine sending run after run on one channel) lets go of the lock only for a
+  // moment between two of them. A waiter that looks often pulls the lock's cache line away at
+  // every look and catches that moment, so two workers sharing one channel hand the lock and the
   // buffer's lines back and forth every few operations. So the waiter first looks after 32
   // pauses (about 0.75 µs here; Go's runtime lock spins 30 between attempts), then doubles the
-  // pause up to 1024 between looks; then one sched_yield, in case the holder is a descheduled
-  // thread, then sleep. The whole spin is about 2,000 pauses (tens of µs).
+  // pause up to 1024 between looks, and goes on looking every 1024 pauses for `long_looks` more
+  // looks; then one sched_yield, in case the holder is a descheduled thread, then sleep. The whole
+  // spin is about 18,000 pauses (about 0.4 ms here).
+  //
+  // Why so long before sleeping: a waiter that sleeps here puts its whole worker to sleep, and
+  // the goroutines queued on that worker with it, until the holder's unlock wakes the thread —
+  // on a virtual machine, tens of µs for the host to run it again. Two workers sharing a channel
+  // then fall into a rhythm where each sleeps in turn: with the spin ending after the doubling
+  // (2,000 pauses), 6 mpmc runs of 25 took 153–232 ms instead of about 70, with 1,800–3,300 futex
+  // calls instead of tens. A waiter is held off that long only when the other worker takes the
+  // lock again at once, run after run: the critical sections themselves are a few dozen ns.
   //
   // Measured on mpmc 4M (docs/benchmarks.md): polling after every pause spent 65% of the time
   // here; doubling from 1 up to a cap of 64 took 185 ms, up to 1024 140–160 ms (a cap of 16 made
   // mpmc and the mutex workload 30% and 110% slower); starting at 32 instead of 1, 103 ms against
   // 172. Ping-pong, spsc, select and mutex changed with neither the cap (64 to 4096) nor the start.
+  // A sched_yield after each of the long looks made mpmc slower (141–172 ms), not faster.
   void lock_contended() noexcept {
     for (int pauses = first_pauses_per_check; pauses <= max_pauses_per_check; pauses *= 2) {
       for (int i = 0; i < pauses; ++i) cpu_relax();
+      if (try_acquire_unlocked()) return;
+    }
+    for (int look = 0; look < long_looks; ++look) {
+      for (int i = 0; i < max_pauses_per_check; ++i) cpu_relax();
       if (try_acquire_unlocked()) return;
     }
     sched_yield();
@@ -133,6 +147,7 @@ class futex_mutex {
 
   static constexpr int first_pauses_per_check = 32;
   static constexpr int max_pauses_per_check = 1024;
+  static constexpr int long_looks = 16;  // looks every max_pauses_per_check after the doubling
 
   std::atomic<std::uint32_t> state_{unlocked};  // 1 while held
 };
