@@ -15,12 +15,14 @@
 //
 // c is measured the way goro lays its stacks out: each of W threads touches the top page of P
 // fresh stacks of options::stack_size bytes, every stack with its no-access guard page below it,
-// all threads at once. The guards are made before the clock starts, both ways goro makes them
-// (detail/stack.hpp): guard markers, which cost no mapping and are goro's default stacks where
-// the kernel has them (Linux 6.13), and fences, an mprotect that splits the mapping, which goro
-// falls back to elsewhere. The program says which of the two goro's default stacks use here. The
-// same is measured for pages that are adjacent, and printed with the floor they would allow a
-// runtime whose stacks take half a page each (2 KiB, Go's initial stack size).
+// all threads at once, with the guards made both ways goro makes them (detail/stack.hpp): guard
+// markers, which cost no mapping and are goro's default stacks where the kernel has them (Linux
+// 6.13), and fences, an mprotect that splits the mapping, which goro falls back to elsewhere.
+// The guards are made before the clock starts, and the markers once more inside the timed part,
+// a slab at a time as goro makes them, for what a fresh stack costs in all. The program says
+// which kind goro's default stacks are here. The same is measured for pages that are adjacent,
+// and printed with the floor they would allow a runtime whose stacks take half a page each
+// (2 KiB, Go's initial stack size).
 #include <sys/mman.h>
 #include <unistd.h>
 #include <goro/goro.hpp>
