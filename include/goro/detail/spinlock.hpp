@@ -2,10 +2,10 @@
 //
 // spinlock: test-and-test-and-set, for critical sections of a few dozen instructions that never
 //   block, allocate or call user code (run queues, the goroutine registry). unlock is one store.
-// futex_mutex: spins briefly, then sleeps on a futex; unlock is a plain store plus a look at a
-//   count of sleepers. For the objects that goroutines and plain threads share (channels, sync
-//   objects, the timer heap): their critical sections are short, but a plain thread holding one
-//   may be descheduled.
+// futex_mutex: spins (for up to about 0.4 ms: see lock_contended), then sleeps on a futex;
+//   unlock is a plain store plus a look at a count of sleepers. For the objects that goroutines
+//   and plain threads share (channels, sync objects, the timer heap): their critical sections
+//   are short, but a plain thread holding one may be descheduled.
 //
 // Neither is ever held across a context switch: a goroutine that must wait releases its lock
 // only after it has switched out (see park in scheduler.hpp), never by sleeping while holding it.
