@@ -75,20 +75,24 @@ struct region {
       *static_cast<volatile char*>(base) = 0;
       madvise(base, page_bytes(), MADV_DONTNEED);
     }
-    const bool before_clock = guard != guard_kind::none && guard != guard_kind::marker_timed;
-    for (std::size_t i = 0; before_clock && i < count; ++i) {
-      if (!install_guard(guard, base + i * stride)) {
-        std::perror("fault_floor: guard page (raise vm.max_map_count or lower --pages)");
-        std::exit(1);
-      }
+    if (guard == guard_kind::marker || guard == guard_kind::fence) {
+      const auto kind = guard == guard_kind::marker ? goro::detail::stack_kind::marked
+                                                    : goro::detail::stack_kind::fenced;
+      for (std::size_t i = 0; i < count; i += slab_stacks) install_slab_guards(kind, i, stride);
     }
   }
-  static bool install_guard(guard_kind guard, char* page) {
-    if (guard == guard_kind::marker) {
-      return madvise(page, page_bytes(), goro::detail::madvise_guard_install) == 0;
+
+  // install_slab_guards: the guards of the slab of stacks that starts at stack `first`, made by
+  // goro's own stack_pool::install_guards. `count` is a multiple of slab_stacks.
+  void install_slab_guards(goro::detail::stack_kind kind, std::size_t first,
+                           std::size_t stride) const {
+    if (!goro::detail::stack_pool::install_guards(kind, base + first * stride, stride, true)) {
+      std::perror("fault_floor: guard pages (raise vm.max_map_count or lower --pages)");
+      std::exit(1);
     }
-    return mprotect(page, page_bytes(), PROT_NONE) == 0;
   }
+
+  static constexpr std::size_t slab_stacks = goro::detail::stack_pool::slab_stacks;
 
   region(const region&) = delete;
   region& operator=(const region&) = delete;
@@ -99,7 +103,6 @@ struct region {
 // (`count`: a multiple of stack_pool::slab_stacks); returns the fresh pages committed per
 // millisecond by all of them together.
 double pages_per_ms(unsigned threads, std::size_t stride, std::size_t count, guard_kind guard) {
-  using goro::detail::stack_pool;
   std::vector<std::unique_ptr<region>> regions;
   for (unsigned t = 0; t < threads; ++t) {
     regions.push_back(std::make_unique<region>(stride, count, guard));
@@ -109,11 +112,8 @@ double pages_per_ms(unsigned threads, std::size_t stride, std::size_t count, gua
   for (unsigned t = 0; t < threads; ++t) {
     touchers.emplace_back([&region = *regions[t], stride, count, guard] {
       for (std::size_t i = 0; i < count; ++i) {
-        if (guard == guard_kind::marker_timed && i % stack_pool::slab_stacks == 0 &&
-            !stack_pool::install_guards(goro::detail::stack_kind::marked, region.base + i * stride,
-                                        stride, true)) {
-          std::perror("fault_floor: guard markers");
-          std::exit(1);
+        if (guard == guard_kind::marker_timed && i % region::slab_stacks == 0) {
+          region.install_slab_guards(goro::detail::stack_kind::marked, i, stride);
         }
         auto* top_word = reinterpret_cast<volatile long*>(region.base + (i + 1) * stride) - 1;
         *top_word = static_cast<long>(i);
