@@ -69,12 +69,6 @@ struct region {
       std::exit(1);
     }
     base = static_cast<char*>(mapped);
-    if (guard == guard_kind::fence) {
-      // As goro does before fencing a slab (touch_before_split): the pieces inherit the
-      // mapping's record of anonymous pages instead of each taking the mapping lock for one.
-      *static_cast<volatile char*>(base) = 0;
-      madvise(base, page_bytes(), MADV_DONTNEED);
-    }
     if (guard == guard_kind::marker || guard == guard_kind::fence) {
       const auto kind = guard == guard_kind::marker ? goro::detail::stack_kind::marked
                                                     : goro::detail::stack_kind::fenced;

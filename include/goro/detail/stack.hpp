@@ -333,11 +333,13 @@ class stack_pool {
   // one. With `at_once`, markers go in one system call where the kernel takes it: a slab's 64
   // markers took 33 µs that way against 40 with one madvise each (docs/benchmarks.md). A marker
   // installed twice is one marker, so a batch that fails half-way is completed stack by stack.
+  // Fences are preceded by touch_before_split.
   static bool install_guards(stack_kind kind, char* base, std::size_t stack_size,
                              bool at_once) noexcept {
     if (kind == stack_kind::marked && at_once && install_markers_at_once(base, stack_size)) {
       return true;
     }
+    if (kind == stack_kind::fenced) touch_before_split(base);
     for (std::size_t k = 0; k < slab_stacks; ++k) {
       if (install_guard(kind, base + k * stack_size) != 0) return false;
     }
@@ -634,7 +636,6 @@ class stack_pool {
     auto* slab =
         new stack_slab{.base = base, .bytes = bytes, .stack_size = stack_size, .kind = kind};
     if (kind == stack_kind::canaried) return slab;
-    if (kind == stack_kind::fenced) touch_before_split(slab->base);
     if (install_guards(kind, slab->base, stack_size, true)) return slab;
     unmap_slab(slab);
     return nullptr;
