@@ -171,7 +171,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: fault_floor [--workers W] [--pages P] [--n N] [--sleep-ms D]\n");
     return 2;
   }
-  const std::size_t stride = goro::options{}.stack_size;
+  // A guarded stack spans options::stack_size and its guard page below (stack.hpp).
+  const std::size_t stack_size = goro::options{}.stack_size;
+  const std::size_t stride = stack_size + page_bytes();
   const std::size_t slab = goro::detail::stack_pool::slab_stacks;
   s.pages = (s.pages + slab - 1) / slab * slab;
   const bool markers = goro::detail::guard_markers_supported();
@@ -182,7 +184,7 @@ int main(int argc, char** argv) {
                 floor_ms(s.goroutines, stacks_per_page * per_ms, s.sleep_ms),
                 goros ? "  <- goro's default stacks here" : "");
   };
-  const std::string size = std::to_string(stride / 1024) + "-KiB stacks";
+  const std::string size = std::to_string(stack_size / 1024) + "-KiB stacks";
   if (markers) {
     print((size + ", guard markers:").c_str(),
           pages_per_ms(s.workers, stride, s.pages, guard_kind::marker), 1, true);

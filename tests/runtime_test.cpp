@@ -7,6 +7,7 @@
 #include <goro/sync.hpp>
 #include <goro/time.hpp>
 
+#include <alloca.h>
 #include <sys/mman.h>
 
 #include <catch2/catch.hpp>
@@ -1092,6 +1093,50 @@ TEST_CASE("the overflow message names the stack size the options asked for", "[r
   });
   CHECK(result.signaled);
   CHECK_THAT(result.err, Catch::Contains(" overflowed its 100000-byte stack"));
+}
+
+namespace {
+// use_stack: writes a frame of `bytes` at the top of the calling goroutine's stack.
+[[gnu::noinline]] void use_stack(std::size_t bytes) {
+  auto* frame = static_cast<volatile char*>(alloca(bytes));
+  for (std::size_t i = 0; i < bytes; i += 256) frame[i] = 1;
+  frame[0] = 1;  // the lowest byte last, after every page above it
+}
+}  // namespace
+
+TEST_CASE("a goroutine may use all of options.stack_size, the guard page lying below it",
+          "[runtime][stack]") {
+  // API 1.4: a stack is options.stack_size of address space, and a guarded one has a no-access
+  // page below it. Guard pages once came out of stack_size, leaving a guarded goroutine a page
+  // less than it asked for (12 of a 16-KiB stack). Every mode leaves at most the canary's 64
+  // bytes and the frames that start a goroutine unusable.
+  if (goro::detail::sanitized_build) return;  // a sanitizer's frames are larger
+  const auto guard =
+      GENERATE(goro::stack_guard::automatic, goro::stack_guard::always, goro::stack_guard::never);
+  const std::size_t stack_size = GENERATE(std::size_t{16 * 1024}, std::size_t{64 * 1024});
+  INFO("guard mode " << static_cast<int>(guard) << ", stack_size " << stack_size);
+  auto result = goro_test::run_in_child([guard, stack_size] {
+    goro::options o;
+    o.stack_size = stack_size;
+    o.guard = guard;
+    const std::size_t usable = stack_size - 1024;
+    goro::run(
+        [usable] {
+          use_stack(usable);  // main's stack
+          goro::wait_group wg;
+          wg.add(1);
+          goro::go([&wg, usable] {
+            use_stack(usable);
+            wg.done();
+          });
+          wg.wait();
+        },
+        o);
+    return 0;
+  });
+  INFO(result.err);
+  CHECK(result.exited);
+  CHECK(result.exit_code == 0);
 }
 
 TEST_CASE("an unguarded stack overflow is caught by its canary at the next switch",

@@ -1,16 +1,18 @@
 // goro/detail/stack.hpp — goroutine stacks: reserved with mmap, committed lazily by the kernel,
 // guarded or canaried, pooled and given back.
 //
-// Geometry (S = options.stack_size, a multiple of the page size P). A stack is one of four kinds:
-//   mapped:    one mapping of S bytes per stack; its lowest page is PROT_NONE (the guard; the
+// Geometry (S = options.stack_size, a multiple of the page size P). A guarded stack has all S
+// bytes to use and its guard page below them (API 1.4: "a no-access page below it"), so its
+// span is G = S + P. A stack is one of four kinds:
+//   mapped:    one mapping of G bytes per stack; its lowest page is PROT_NONE (the guard; the
 //              mprotect splits the mapping in two, which is why mapped stacks count twice against
-//              vm.max_map_count). Usable: [base + P, base + S).
-//   fenced:    slabs of slab_stacks stacks: [S][S]...[S]. Stack k starts at
-//              b_k = slab + k*S and uses [b_k + P, b_k + S). Its lowest page is made PROT_NONE
+//              vm.max_map_count). Usable: [base + P, base + G).
+//   fenced:    slabs of slab_stacks stacks: [G][G]...[G]. Stack k starts at
+//              b_k = slab + k*G and uses [b_k + P, b_k + G). Its lowest page is made PROT_NONE
 //              by mprotect when the slab is made, which splits the slab into two mappings per
 //              stack: fenced stacks count twice against vm.max_map_count, like mapped ones, but
 //              cost one mprotect each instead of an mmap, an mprotect and a munmap.
-//   marked:    slabs laid out as fenced ones, but the lowest page of each stack carries a guard
+//   marked:    slabs laid out as fenced ones, but the guard page of each stack carries a guard
 //              marker (MADV_GUARD_INSTALL, Linux 6.13): a page-table entry that faults on any
 //              access, costing no mapping and no memory.
 //   canaried:  slabs of slab_stacks stacks: [P lead page][S][S]...[S]. With
@@ -122,7 +124,7 @@ enum class stack_kind : std::uint8_t { mapped, fenced, marked, canaried };
 struct stack_slab {
   char* base = nullptr;
   std::size_t bytes = 0;
-  std::size_t stack_size = 0;  // the span of each stack, guard or canary included
+  std::size_t span = 0;        // the address space of each stack, guard or canary included
   std::size_t stacks = 0;      // stacks carved so far
   std::size_t outside = 0;     // carved stacks not free in the pool
   std::size_t rank = 0;        // index in the pool's slabs_
@@ -197,6 +199,13 @@ class stack_pool {
 
   std::size_t stack_size() const noexcept { return stack_size_; }
 
+  // span_of_kind: the address space each stack of `kind` takes: options.stack_size, and a
+  // guarded stack's guard page below it. (A canaried stack's canary is at its low end, within
+  // options.stack_size, as API 1.4 says.)
+  std::size_t span_of_kind(stack_kind kind) const noexcept {
+    return kind == stack_kind::canaried ? stack_size_ : stack_size_ + page_size();
+  }
+
   // slab_count: the slabs mapped now, uncarved ones included (for tests).
   std::size_t slab_count() {
     std::lock_guard guard(lock_);
@@ -217,7 +226,7 @@ class stack_pool {
     attempt tried = attempt::none;
     for (;;) {
       char* base = nullptr;
-      std::size_t stack_size = 0;
+      std::size_t span = 0;
       std::size_t bytes = 0;
       std::size_t reservation_slabs = 0;
       {
@@ -239,8 +248,8 @@ class stack_pool {
           return;
         }
         kind = next_slab_kind();
-        stack_size = stack_size_;
-        bytes = slab_bytes(kind, stack_size);
+        span = span_of_kind(kind);
+        bytes = slab_bytes(kind, span);
         base = take_reserved(bytes);
         if (base != nullptr && kind == stack_kind::fenced) mapped_count_ += slab_stacks;
         reservation_slabs = next_reservation_slabs_;
@@ -249,7 +258,7 @@ class stack_pool {
         reserved = reserve(bytes, reservation_slabs, kind);
         tried = attempt::reservation;
       } else {
-        fresh.reset(make_slab(kind, stack_size, base, bytes));
+        fresh.reset(make_slab(kind, span, base, bytes));
         tried = attempt::slab;
       }
     }
@@ -328,20 +337,20 @@ class stack_pool {
 
   static constexpr std::size_t slab_stacks = 64;
 
-  // install_guards: installs the guard of each of the slab_stacks stacks laid out from `base`
-  // (the layout of fenced and marked slabs at the top of this file); false if the kernel refused
+  // install_guards: installs the guard of each of the slab_stacks stacks that span `span` bytes
+  // each from `base` (the layout of fenced and marked slabs at the top of this file); false if
+  // the kernel refused
   // one. With `at_once`, markers go in one system call where the kernel takes it: a slab's 64
   // markers took 33 µs that way against 40 with one madvise each (docs/benchmarks.md). A marker
   // installed twice is one marker, so a batch that fails half-way is completed stack by stack.
   // Fences are preceded by touch_before_split.
-  static bool install_guards(stack_kind kind, char* base, std::size_t stack_size,
-                             bool at_once) noexcept {
-    if (kind == stack_kind::marked && at_once && install_markers_at_once(base, stack_size)) {
+  static bool install_guards(stack_kind kind, char* base, std::size_t span, bool at_once) noexcept {
+    if (kind == stack_kind::marked && at_once && install_markers_at_once(base, span)) {
       return true;
     }
     if (kind == stack_kind::fenced) touch_before_split(base);
     for (std::size_t k = 0; k < slab_stacks; ++k) {
-      if (install_guard(kind, base + k * stack_size) != 0) return false;
+      if (install_guard(kind, base + k * span) != 0) return false;
     }
     return true;
   }
@@ -349,12 +358,12 @@ class stack_pool {
   // install_markers_at_once: the markers of all the slab's stacks in one process_madvise on the
   // calling process (PIDFD_SELF_PROCESS, Linux 6.14). False if some were not installed: the
   // kernel lacks the call or PIDFD_SELF_PROCESS (then it is not tried again), or refused one.
-  static bool install_markers_at_once(char* base, std::size_t stack_size) noexcept {
+  static bool install_markers_at_once(char* base, std::size_t span) noexcept {
 #ifdef SYS_process_madvise
     static std::atomic<bool> unavailable{false};
     if (unavailable.load(std::memory_order_relaxed)) return false;
     iovec guards[slab_stacks];
-    for (std::size_t k = 0; k < slab_stacks; ++k) guards[k] = {base + k * stack_size, page_size()};
+    for (std::size_t k = 0; k < slab_stacks; ++k) guards[k] = {base + k * span, page_size()};
     const long installed = syscall(SYS_process_madvise, pidfd_self_process, guards, slab_stacks,
                                    madvise_guard_install, 0U);
     if (installed == static_cast<long>(slab_stacks * page_size())) return true;
@@ -363,7 +372,7 @@ class stack_pool {
     }
 #else
     (void)base;
-    (void)stack_size;
+    (void)span;
 #endif
     return false;
   }
@@ -465,15 +474,15 @@ class stack_pool {
   static stack_span span_of(stack_slab& slab, std::size_t k) noexcept {
     const std::size_t page = page_size();
     if (slab.kind == stack_kind::canaried) {
-      return {slab.base + page + k * slab.stack_size, slab.stack_size - stack_canary_size, &slab};
+      return {slab.base + page + k * slab.span, slab.span - stack_canary_size, &slab};
     }
-    return {slab.base + k * slab.stack_size + page, slab.stack_size - page, &slab};
+    return {slab.base + k * slab.span + page, slab.span - page, &slab};
   }
 
   // index_in_slab: k for a stack that span_of(slab, k) made: both kinds start a page above
-  // slab.base + k * stack_size.
+  // slab.base + k * span.
   static std::size_t index_in_slab(const stack_span& s) noexcept {
-    return static_cast<std::size_t>(s.bottom - s.slab->base - page_size()) / s.slab->stack_size;
+    return static_cast<std::size_t>(s.bottom - s.slab->base - page_size()) / s.slab->span;
   }
 
   stack_span prepare(stack_span s) {
@@ -494,16 +503,17 @@ class stack_pool {
   stack_span map_guarded() {
     const std::size_t page = page_size();
     if (mapped_count_ >= mapped_limit_) throw_refused(ENOMEM);
-    void* base = mmap(nullptr, stack_size_, PROT_READ | PROT_WRITE,
+    const std::size_t span = span_of_kind(stack_kind::mapped);
+    void* base = mmap(nullptr, span, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) throw_refused(errno);
     if (mprotect(base, page, PROT_NONE) != 0) {
       const int err = errno;
-      munmap(base, stack_size_);
+      munmap(base, span);
       throw_refused(err);
     }
     ++mapped_count_;
-    return stack_span{static_cast<char*>(base) + page, stack_size_ - page, nullptr};
+    return stack_span{static_cast<char*>(base) + page, stack_size_, nullptr};
   }
 
   [[noreturn]] void throw_refused(int err) const {
@@ -550,8 +560,8 @@ class stack_pool {
     next_reservation_slabs_ = std::min(2 * next_reservation_slabs_, max_reservation_slabs);
   }
 
-  static std::size_t slab_bytes(stack_kind kind, std::size_t stack_size) noexcept {
-    return (kind == stack_kind::canaried ? page_size() : 0) + slab_stacks * stack_size;
+  static std::size_t slab_bytes(stack_kind kind, std::size_t span) noexcept {
+    return (kind == stack_kind::canaried ? page_size() : 0) + slab_stacks * span;
   }
 
   // take_reserved: the address of a new slab of `bytes`, from the reservation; nullptr if it
@@ -628,15 +638,14 @@ class stack_pool {
     }
   }
 
-  // make_slab: a new slab of `kind` for stacks of `stack_size` bytes on the `bytes` of reserved
-  // address space at `base`, with the guard of each of its stacks. Touches no member: it runs
-  // without the lock. A slab whose guards the kernel refuses is nullptr, its space given back.
-  static stack_slab* make_slab(stack_kind kind, std::size_t stack_size, char* base,
-                               std::size_t bytes) {
-    auto* slab =
-        new stack_slab{.base = base, .bytes = bytes, .stack_size = stack_size, .kind = kind};
+  // make_slab: a new slab of `kind` for stacks spanning `span` bytes each on the `bytes` of
+  // reserved address space at `base`, with the guard of each of its stacks. Touches no member:
+  // it runs without the lock. A slab whose guards the kernel refuses is nullptr, its space given
+  // back.
+  static stack_slab* make_slab(stack_kind kind, std::size_t span, char* base, std::size_t bytes) {
+    auto* slab = new stack_slab{.base = base, .bytes = bytes, .span = span, .kind = kind};
     if (kind == stack_kind::canaried) return slab;
-    if (install_guards(kind, slab->base, stack_size, true)) return slab;
+    if (install_guards(kind, slab->base, span, true)) return slab;
     unmap_slab(slab);
     return nullptr;
   }
@@ -681,7 +690,7 @@ class stack_pool {
   }
 
   void unmap_guarded(const stack_span& s) noexcept {
-    munmap(s.bottom - page_size(), stack_size_);
+    munmap(s.bottom - page_size(), span_of_kind(stack_kind::mapped));
     --mapped_count_;
   }
 
