@@ -569,6 +569,61 @@ TEST_CASE("a plain thread started just before main blocks on it is not taken for
   CHECK(deadlocks == 0);
 }
 
+namespace {
+// spin_for: keeps the calling thread busy, runnable all along, for `d`.
+void spin_for(std::chrono::milliseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+}  // namespace
+
+TEST_CASE(
+    "a plain thread that stays runnable longer than the grace before its first call "
+    "is not taken for a deadlock",
+    "[debug][deadlock][threads]") {
+  // What a thread that main has just started looks like on a machine whose CPUs are all busy:
+  // runnable, but not yet at its first call into goro after the 50 ms grace. (Waiting that long
+  // for a CPU, such threads were taken for a deadlock: with two CPU-bound processes beside it
+  // on two CPUs, in 10 of 10 runs of 5 000 wakes.)
+  const unsigned workers = GENERATE(1u, 2u);
+  bool deadlocked = false;
+  std::thread waker;
+  try {
+    goro::run(
+        [&] {
+          goro::wait_group wg;
+          wg.add(1);
+          waker = std::thread([&wg] {
+            spin_for(200ms);
+            wg.done();
+          });
+          wg.wait();
+        },
+        {.workers = workers});
+  } catch (const goro::deadlock_error&) {
+    deadlocked = true;
+  }
+  waker.join();
+  CHECK_FALSE(deadlocked);
+}
+
+TEST_CASE("a busy plain thread that never touches goro delays a deadlock report but no more",
+          "[debug][deadlock][threads]") {
+  std::atomic<bool> stop{false};
+  std::thread bystander([&] {  // runnable all along, but never a caller of goro
+    while (!stop.load(std::memory_order_relaxed)) {
+    }
+  });
+  const std::string report = deadlock_report([] {
+    goro::chan<int> nobody_sends;
+    nobody_sends.recv();
+  });
+  stop.store(true);
+  bystander.join();
+  CHECK(report.rfind("all goroutines are asleep - deadlock!", 0) == 0);
+}
+
 TEST_CASE("a running blocking() call is not a deadlock", "[debug][deadlock]") {
   goro::run([] {
     int v = goro::blocking([] {

@@ -63,6 +63,7 @@
 #include "goroutine.hpp"
 #include "netpoll.hpp"
 #include "options.hpp"
+#include "process_threads.hpp"
 #include "registry.hpp"
 #include "run_queue.hpp"
 #include "sanitizer.hpp"
@@ -1456,22 +1457,38 @@ class scheduler {
   // (no queue shows them yet) — and that worker will check again when it is idle again. A
   // worker leaves idle (idle_exits_) before it does anything that those reads could see.
   //
-  // A deadlock is declared only once the run has stayed quiet for deadlock_grace: a plain
-  // thread counts from its first call into goro (API 1.3), and one that main has just started
-  // may not have made that call yet when main blocks waiting for it. Go, which has no such
-  // threads, declares at once; here a report comes that much later.
+  // A deadlock is declared only once the run has stayed quiet for a while (stayed_quiet): a
+  // plain thread counts from its first call into goro (API 1.3), and one that main has just
+  // started may not have made that call yet when main blocks waiting for it. Go, which has no
+  // such threads, declares at once; here a report comes that much later.
   void on_quiescence(worker& w, std::uint64_t exits_before) {
     if (!quiet(exits_before)) return;
     if (!stopping_.load(std::memory_order_seq_cst)) {
-      if (!options_.detect_deadlock) return;
-      wait_for_waker(w, deadlock_grace);
-      if (!quiet(exits_before)) return;
+      if (!options_.detect_deadlock || !stayed_quiet(w, exits_before)) return;
       if (!stopping_.load(std::memory_order_seq_cst) && declare_deadlock() != 0) return;
     }
     // The others are unwound or stuck: now main's turn (begin_stop).
     if (!main_done_.load(std::memory_order_seq_cst) && interrupt_main()) return;
     check_shutdown();
     if (!shutdown_.load(std::memory_order_seq_cst)) abandon_stuck_goroutines();
+  }
+
+  // stayed_quiet: whether the run is still quiet after deadlock_grace, listed idle all along,
+  // and after as many more grace periods, up to deadlock_patience, as some other thread of the
+  // process is seen runnable at their end. A plain thread that main has just started on a
+  // machine whose CPUs are all busy can wait longer than deadlock_grace for its first time
+  // slice, and so for its first call into goro: with two CPU-bound processes beside a test on
+  // two CPUs, a thread started to wake main had not run after 65-111 ms, and the run was
+  // declared deadlocked in 10 of 10 runs of 5 000 such wakes. A thread of the process that
+  // never touches goro and stays busy delays a report by deadlock_patience at most.
+  bool stayed_quiet(worker& w, std::uint64_t exits_before) {
+    std::chrono::milliseconds waited{0};
+    do {
+      wait_for_waker(w, deadlock_grace);
+      waited += deadlock_grace;
+      if (!quiet(exits_before)) return false;
+    } while (waited < deadlock_patience && another_thread_runnable());
+    return true;
   }
 
   // wait_for_waker: sleeps until a waker pops `w` off the idle list or `limit` passes. A popped
@@ -1644,8 +1661,10 @@ class scheduler {
   std::optional<std::uint64_t> chaos_;  // GORO_CHAOS seed
   std::vector<std::unique_ptr<worker>> workers_;
   const std::int64_t coarse_slack_ns_ = coarse_clock_slack_ns();
-  // How long a quiet run waits before it is declared deadlocked (on_quiescence).
+  // How long a quiet run waits before it is declared deadlocked (on_quiescence), and how much
+  // longer at most while another thread of the process is runnable (stayed_quiet).
   static constexpr std::chrono::milliseconds deadlock_grace{50};
+  static constexpr std::chrono::milliseconds deadlock_patience{2000};
   // How late a worker's expired timer may be before a busy other worker fires it (run_timers).
   static constexpr std::int64_t foreign_timer_delay_ns = 50'000;
   static constexpr std::uint32_t foreign_timer_check_ticks = 16;
