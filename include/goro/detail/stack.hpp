@@ -124,12 +124,12 @@ enum class stack_kind : std::uint8_t { mapped, fenced, marked, canaried };
 struct stack_slab {
   char* base = nullptr;
   std::size_t bytes = 0;
-  std::size_t span = 0;        // the address space of each stack, guard or canary included
-  std::size_t stacks = 0;      // stacks carved so far
-  std::size_t outside = 0;     // carved stacks not free in the pool
-  std::size_t rank = 0;        // index in the pool's slabs_
-  std::uint64_t dirty = 0;     // free stacks, pages possibly committed (bit k: stack k)
-  std::uint64_t clean = 0;     // free stacks given back below their top page
+  std::size_t span = 0;     // the address space of each stack, guard or canary included
+  std::size_t stacks = 0;   // stacks carved so far
+  std::size_t outside = 0;  // carved stacks not free in the pool
+  std::size_t rank = 0;     // index in the pool's slabs_
+  std::uint64_t dirty = 0;  // free stacks, pages possibly committed (bit k: stack k)
+  std::uint64_t clean = 0;  // free stacks given back below their top page
   stack_kind kind = stack_kind::canaried;
 };
 
