@@ -436,13 +436,14 @@ TEST_CASE("set_deadline from another goroutine wakes a blocked read", "[net][dea
         goro::net::listener ln = goro::net::listen("127.0.0.1:0");
         goro::net::conn c = goro::net::dial(ln.address());
         goro::net::conn peer = ln.accept();
+        // Before the go: the other goroutine may start its sleep on the other worker at once.
+        const auto start = clock_type::now();
         goro::go([&] {
           goro::sleep_for(30ms);
           c.set_deadline(clock_type::now() + 20ms);
           goro::sleep_for(5s);  // if set_deadline did not wake the reader, data does (and fails)
           peer.write("x");
         });
-        const auto start = clock_type::now();
         try {
           std::array<std::byte, 16> buf;
           c.read(buf);  // blocks with no deadline until the other goroutine sets one
