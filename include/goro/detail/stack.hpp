@@ -339,11 +339,10 @@ class stack_pool {
 
   // install_guards: installs the guard of each of the slab_stacks stacks that span `span` bytes
   // each from `base` (the layout of fenced and marked slabs at the top of this file); false if
-  // the kernel refused
-  // one. With `at_once`, markers go in one system call where the kernel takes it: a slab's 64
-  // markers took 33 µs that way against 40 with one madvise each (docs/benchmarks.md). A marker
-  // installed twice is one marker, so a batch that fails half-way is completed stack by stack.
-  // Fences are preceded by touch_before_split.
+  // the kernel refused one. With `at_once`, markers go in one system call where the kernel
+  // takes it: a slab's 64 markers took 33 µs that way against 40 with one madvise each
+  // (docs/benchmarks.md). A marker installed twice is one marker, so a batch that fails
+  // half-way is completed stack by stack. Fences are preceded by touch_before_split.
   static bool install_guards(stack_kind kind, char* base, std::size_t span, bool at_once) noexcept {
     if (kind == stack_kind::marked && at_once && install_markers_at_once(base, span)) {
       return true;
