@@ -795,7 +795,7 @@ TEST_CASE("a buffered channel and a relay of receivers on an unbuffered one both
 TEST_CASE("10000 goroutines chained by unbuffered channels pass a value along and all exit",
           "[chan][go]") {
   const unsigned workers = GENERATE(1u, 2u, 4u);
-  const long n = scaled(10000, 10);
+  const long n = scaled(10000, 100);  // a goroutine costs milliseconds under TSan
   goro::run(
       [&] {
         const goro::chan<int> leftmost;

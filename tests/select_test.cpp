@@ -1151,8 +1151,8 @@ TEST_CASE("a select over four send cases sends each value on exactly one channel
         const std::array<goro::chan<int>, 4> c{};
         goro::chan<bool> done;
         goro::chan<int> cmux;
-        goro::go([c, iterations] {  // sender: each value to one of four channels
-          for (int i = 0; i < iterations; ++i) {
+        goro::go([c, count = iterations] {  // sender: each value to one of four channels
+          for (int i = 0; i < count; ++i) {
             goro::select(goro::on_send(c[0], i), goro::on_send(c[1], i), goro::on_send(c[2], i),
                          goro::on_send(c[3], i));
           }
@@ -1283,8 +1283,8 @@ TEST_CASE("100000 selects receive every value from a sender and never from a sil
       [&] {
         goro::chan<int> c, dummy;
         for (int round = 0; round < 2; ++round) {  // a warm-up, then the measured run in Go
-          goro::go([c, n] {
-            for (int i = 0; i < n; ++i) c.send(1);
+          goro::go([c, count = n] {
+            for (int i = 0; i < count; ++i) c.send(1);
           });
           for (int i = 0; i < n; ++i) {
             from_dummy += goro::select(goro::on_recv(c), goro::on_recv(dummy)) == 1;
