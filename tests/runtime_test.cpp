@@ -725,9 +725,20 @@ TEST_CASE("objects an abandoned goroutine waited on stay usable after the run",
 // whether or not it has to wait: a goroutine looping on ones that never wait is stopped too.
 TEST_CASE("a goroutine whose operations never have to wait is stopped at them",
           "[runtime][shutdown]") {
-  enum class loop { buffered_channel, try_receive, mutex, semaphore, wait_group, ready_select };
+  enum class loop {
+    buffered_channel,
+    try_receive,
+    mutex,
+    semaphore,
+    wait_group,
+    ready_select,
+    try_lock,
+    try_lock_shared,
+    try_acquire
+  };
   const loop kind = GENERATE(loop::buffered_channel, loop::try_receive, loop::mutex,
-                             loop::semaphore, loop::wait_group, loop::ready_select);
+                             loop::semaphore, loop::wait_group, loop::ready_select, loop::try_lock,
+                             loop::try_lock_shared, loop::try_acquire);
   std::atomic<bool> looping{false};
   std::atomic<bool> gave_up{false};
   std::atomic<bool> unwound{false};
@@ -740,6 +751,7 @@ TEST_CASE("a goroutine whose operations never have to wait is stopped at them",
           } guard{unwound};
           goro::chan<int> buffered(1);
           goro::mutex mutex;
+          goro::shared_mutex shared_mutex;
           goro::semaphore semaphore(1);
           goro::wait_group none;
           const auto give_up = std::chrono::steady_clock::now() + 10s;  // against a hang only
@@ -767,6 +779,15 @@ TEST_CASE("a goroutine whose operations never have to wait is stopped at them",
               case loop::ready_select:
                 buffered.try_send(1);
                 goro::select(goro::on_recv(buffered));
+                break;
+              case loop::try_lock:
+                if (mutex.try_lock()) mutex.unlock();
+                break;
+              case loop::try_lock_shared:
+                if (shared_mutex.try_lock_shared()) shared_mutex.unlock_shared();
+                break;
+              case loop::try_acquire:
+                if (semaphore.try_acquire()) semaphore.release();
                 break;
             }
           }
@@ -1353,6 +1374,76 @@ TEST_CASE("goroutines looping over ready operations, with no yield, leave room f
         CHECK(rounds.load() > 0);
       },
       with_workers(workers));
+}
+
+// A goroutine that spins on a try_ form until the holder lets go must leave the holder room to
+// run, even on the holder's only worker: the try_ forms are stop points too.
+TEST_CASE("goroutines spinning on try_lock, try_lock_shared or try_acquire let the holder run",
+          "[runtime][preempt]") {
+  enum class spin { try_lock, try_lock_shared, try_acquire };
+  const spin kind = GENERATE(spin::try_lock, spin::try_lock_shared, spin::try_acquire);
+  const unsigned workers = GENERATE(1u, 2u);
+  std::atomic<int> gave_up{0};
+  goro::run(
+      [&] {
+        goro::mutex mutex;
+        goro::shared_mutex shared_mutex;
+        goro::semaphore semaphore(1);
+        // Main holds the resource while it sleeps; as many spinners as workers try to take it.
+        switch (kind) {
+          case spin::try_lock:
+            mutex.lock();
+            break;
+          case spin::try_lock_shared:
+            shared_mutex.lock();
+            break;
+          case spin::try_acquire:
+            semaphore.acquire();
+            break;
+        }
+        goro::wait_group spinning;
+        goro::wait_group finished;
+        for (unsigned i = 0; i < workers; ++i) {
+          spinning.add(1);
+          finished.add(1);
+          goro::go([&] {
+            spinning.done();
+            const auto give_up = std::chrono::steady_clock::now() + 10s;  // against a hang only
+            bool taken = false;
+            while (!taken && std::chrono::steady_clock::now() < give_up) {
+              switch (kind) {
+                case spin::try_lock:
+                  if ((taken = mutex.try_lock())) mutex.unlock();
+                  break;
+                case spin::try_lock_shared:
+                  if ((taken = shared_mutex.try_lock_shared())) shared_mutex.unlock_shared();
+                  break;
+                case spin::try_acquire:
+                  if ((taken = semaphore.try_acquire())) semaphore.release();
+                  break;
+              }
+            }
+            if (!taken) gave_up.fetch_add(1);
+            finished.done();
+          });
+        }
+        spinning.wait();
+        goro::sleep_for(5ms);  // wakes although no spinner ever parks
+        switch (kind) {
+          case spin::try_lock:
+            mutex.unlock();
+            break;
+          case spin::try_lock_shared:
+            shared_mutex.unlock();
+            break;
+          case spin::try_acquire:
+            semaphore.release();
+            break;
+        }
+        finished.wait();
+      },
+      with_workers(workers));
+  CHECK(gave_up.load() == 0);
 }
 
 TEST_CASE("a yield the monitor asked for ends the asking once it is done", "[runtime][preempt]") {

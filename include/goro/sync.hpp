@@ -230,6 +230,7 @@ class mutex {
   /// try_lock: takes the mutex if it is free and not promised to a starving waiter; never blocks.
   bool try_lock() {
     detail::note_api_use();
+    detail::stop_point();
     std::uint32_t s = state_.load(std::memory_order_relaxed);
     while ((s & (locked_bit | starving_bit)) == 0) {
       if (state_.compare_exchange_weak(s, s | locked_bit, std::memory_order_acquire,
@@ -448,6 +449,7 @@ class shared_mutex {
   /// try_lock: takes the lock exclusively if nobody holds it; never blocks.
   bool try_lock() {
     detail::note_api_use();
+    detail::stop_point();
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     while ((s & writer_bit) == 0 && readers_of(s) == 0) {
       if (state_.compare_exchange_weak(s, s | writer_bit, std::memory_order_acquire,
@@ -492,6 +494,7 @@ class shared_mutex {
   /// try_lock_shared: takes a shared hold if no writer holds or waits for the lock; never blocks.
   bool try_lock_shared() {
     detail::note_api_use();
+    detail::stop_point();
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     while ((s & (writer_bit | writers_waiting_bit)) == 0) {
       if (state_.compare_exchange_weak(s, s + one_reader, std::memory_order_acquire,
@@ -913,6 +916,7 @@ class semaphore {
   /// above the capacity, as x/sync's TryAcquire; throws goro::error if n is negative.
   bool try_acquire(std::ptrdiff_t n = 1) {
     detail::note_api_use();
+    detail::stop_point();
     throw_if_negative("try_acquire", n);
     std::lock_guard held(lock_);
     if (capacity_ - held_ >= n && waiters_.empty()) {

@@ -73,8 +73,9 @@ inline void chaos_point() {
 // stopped (API 1.1):
 // at the entry of every operation that may block — whether it has to wait or not, so that a
 // goroutine looping on a buffered channel, an unlocked mutex or a ready select is stopped too —
-// and of the try_ forms of channel operations. Not in operations that release (unlock, done,
-// close), which destructors call while a goroutine is unwound.
+// and of the try_ forms of channel and sync operations (a loop that spins on try_lock until the
+// holder, on the same worker, lets go must yield to it). Not in operations that release
+// (unlock, done, close), which destructors call while a goroutine is unwound.
 //
 // The check is inlined and the rest is not, so that the operations' fast paths make no call for
 // it. With a call, the contended mutex workload of benchmarks/compare ran in 115 or 430 ms
