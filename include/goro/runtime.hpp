@@ -61,9 +61,10 @@
 /// `goro: goroutine <id> overflowed its <N>-byte stack`, and the process aborts.
 
 /// \var goro::stack_guard::automatic
-/// automatic: guard new stacks with mprotect while goro's stacks so guarded hold fewer than half
-/// of `vm.max_map_count` (read when run starts), then with guard markers where the kernel has
-/// them, else take unguarded stacks. The default; a million live goroutines work with it.
+/// automatic: guard new stacks with guard markers where the kernel has them (Linux 6.13 and
+/// later; they cost no mapping); else with mprotect while goro's stacks so guarded hold fewer
+/// than half of `vm.max_map_count` (read when run starts), then take unguarded stacks. The
+/// default; a million live goroutines work with it.
 
 /// \var goro::stack_guard::always
 /// always: guard every stack with a mapping of its own (two mappings each, guard markers or not);
