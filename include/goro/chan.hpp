@@ -188,7 +188,8 @@ class chan {
   /// chan: make(chan T) — unbuffered.
   chan() : ref_(new detail::channel<T>(0)) {}
 
-  /// chan(capacity): make(chan T, capacity); 0 means unbuffered. Throws goro::error if negative.
+  /// chan(capacity): make(chan T, capacity); 0 means unbuffered. Throws goro::error if negative
+  /// or if the buffer would take more than 2^48 bytes (Go's "makechan: size out of range").
   explicit chan(std::integral auto capacity) : ref_(make(capacity)) {}
 
   /// chan(nullptr): a nil channel.

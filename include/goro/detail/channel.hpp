@@ -139,16 +139,21 @@ constexpr std::size_t buffer_slots(std::size_t capacity) noexcept {
   return stateless<T> ? std::min<std::size_t>(capacity, 1) : capacity;
 }
 
-// max_capacity: the largest capacity whose buffer std::allocator<T> can be asked for (no array
-// may take more than PTRDIFF_MAX bytes).
+// max_buffer_bytes: the largest buffer a channel may ask for. Go's makechan panics with "size out
+// of range" beyond its maxAlloc, the 48-bit address space on 64-bit systems, and fails only as
+// an ordinary out-of-memory below it; goro draws the line at the same place (and at PTRDIFF_MAX,
+// the most any array may take, on narrower systems).
+inline constexpr std::size_t max_buffer_bytes = static_cast<std::size_t>(
+    std::min<std::uint64_t>(std::numeric_limits<std::ptrdiff_t>::max(), std::uint64_t{1} << 48));
+
+// max_capacity: the largest capacity whose buffer a channel may ask std::allocator<T> for.
 template <class T>
 constexpr std::size_t max_capacity() noexcept {
   if constexpr (stateless<T>) {
     return std::numeric_limits<std::size_t>::max();
   } else {
-    return std::min(
-        std::allocator_traits<std::allocator<T>>::max_size(std::allocator<T>()),
-        static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / sizeof(T));
+    return std::min(std::allocator_traits<std::allocator<T>>::max_size(std::allocator<T>()),
+                    max_buffer_bytes / sizeof(T));
   }
 }
 
