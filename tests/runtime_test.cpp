@@ -970,6 +970,52 @@ TEST_CASE("num_goroutines counts live goroutines, main included", "[runtime]") {
   });
 }
 
+// The count is a difference of counters read one after another. Goroutines that plain threads
+// start (API 1.5) and that finish between the reads of those counters must not make it read
+// below main alone, nor wrap around; runtime_stats must never show more finished than spawned.
+TEST_CASE("num_goroutines and runtime_stats stay consistent while plain threads start goroutines",
+          "[runtime][threads][debug]") {
+  std::atomic<bool> stop{false};
+  std::atomic<long> below_main{0};      // readings of num_goroutines under 1, or wrapped around
+  std::atomic<long> finished_ahead{0};  // runtime_stats readings with finished > spawned
+  goro::run(
+      [&] {
+        auto check_once = [&] {
+          if (goro::num_goroutines() - 1 > (std::size_t{1} << 40)) below_main.fetch_add(1);
+          const goro::stats now = goro::runtime_stats();
+          if (now.finished > now.spawned) finished_ahead.fetch_add(1);
+        };
+        std::vector<std::thread> threads;
+        for (int i = 0; i < 2; ++i) {
+          threads.emplace_back([&] {  // one short goroutine at a time: the true count stays small
+            while (!stop.load()) {
+              std::atomic<bool> ran{false};
+              goro::go([&ran] { ran.store(true); });
+              while (!ran.load()) std::this_thread::yield();
+            }
+          });
+        }
+        for (int i = 0; i < 2; ++i) {
+          threads.emplace_back([&] {
+            while (!stop.load()) check_once();
+          });
+        }
+        const auto end = std::chrono::steady_clock::now() + 2s;
+        while (std::chrono::steady_clock::now() < end &&
+               (below_main.load() == 0 || finished_ahead.load() == 0)) {
+          check_once();
+          goro::yield();
+        }
+        stop.store(true);
+        goro::blocking([&] {
+          for (std::thread& t : threads) t.join();
+        });
+      },
+      with_workers(2));
+  CHECK(below_main.load() == 0);
+  CHECK(finished_ahead.load() == 0);
+}
+
 TEST_CASE("num_workers follows options, then GORO_MAXPROCS, then the hardware", "[runtime]") {
   CHECK(goro::run([] { return goro::num_workers(); }, with_workers(3)) == 3u);
   setenv("GORO_MAXPROCS", "5", 1);

@@ -570,11 +570,8 @@ class scheduler {
   // `finished` counter before any `spawned` one: a finish seen implies its spawn is seen (the
   // spawn happens-before the finish), so the result never undercounts.
   std::size_t live_goroutines() const noexcept {
-    std::uint64_t finished = 0;
-    std::uint64_t spawned = spawned_outside_.load(std::memory_order_seq_cst);
-    for (const auto& w : workers_) finished += w->counters.finished.load(std::memory_order_seq_cst);
-    for (const auto& w : workers_) spawned += w->counters.spawned.load(std::memory_order_seq_cst);
-    return static_cast<std::size_t>(spawned - finished);
+    const std::uint64_t finished = finished_so_far();
+    return static_cast<std::size_t>(spawned_so_far() - finished);
   }
 
   // dump: one block per live goroutine, in the format of goro::dump.
@@ -593,10 +590,17 @@ class scheduler {
     for (const goroutine_snapshot& g : live) dump_one(out, g);
   }
 
+  // add_counters: adds this run's counters to `into`; finished before spawned, as in
+  // live_goroutines, so that spawned never reads below finished.
   void add_counters(worker_counters& into) const noexcept {
-    into.spawned.fetch_add(spawned_outside_.load(std::memory_order_relaxed),
-                           std::memory_order_relaxed);
-    for (const auto& w : workers_) add(into, w->counters);
+    constexpr auto relaxed = std::memory_order_relaxed;
+    into.finished.fetch_add(finished_so_far(), relaxed);
+    into.spawned.fetch_add(spawned_so_far(), relaxed);
+    for (const auto& w : workers_) {
+      into.context_switches.fetch_add(w->counters.context_switches.load(relaxed), relaxed);
+      into.steals.fetch_add(w->counters.steals.load(relaxed), relaxed);
+      into.parks.fetch_add(w->counters.parks.load(relaxed), relaxed);
+    }
   }
 
  private:
@@ -703,13 +707,17 @@ class scheduler {
 
   void fold_counters() noexcept { add_counters(process().totals); }
 
-  static void add(worker_counters& into, const worker_counters& from) noexcept {
-    constexpr auto relaxed = std::memory_order_relaxed;
-    into.spawned.fetch_add(from.spawned.load(relaxed), relaxed);
-    into.finished.fetch_add(from.finished.load(relaxed), relaxed);
-    into.context_switches.fetch_add(from.context_switches.load(relaxed), relaxed);
-    into.steals.fetch_add(from.steals.load(relaxed), relaxed);
-    into.parks.fetch_add(from.parks.load(relaxed), relaxed);
+  // finished_so_far, spawned_so_far: the run's goroutines finished and spawned, by every worker
+  // and, for spawns, by plain threads and helpers too.
+  std::uint64_t finished_so_far() const noexcept {
+    std::uint64_t finished = 0;
+    for (const auto& w : workers_) finished += w->counters.finished.load(std::memory_order_seq_cst);
+    return finished;
+  }
+  std::uint64_t spawned_so_far() const noexcept {
+    std::uint64_t spawned = spawned_outside_.load(std::memory_order_seq_cst);
+    for (const auto& w : workers_) spawned += w->counters.spawned.load(std::memory_order_seq_cst);
+    return spawned;
   }
 
   // goroutine_snapshot: what dump() shows of a goroutine, each field read once: one that ends
