@@ -256,6 +256,29 @@ TEST_CASE("a channel of stateless values may have any capacity, as Go's chan str
                     Catch::Contains("too large"));
 }
 
+namespace {
+template <class Handle, class V>
+concept try_sendable = requires(const Handle& ch, V&& value) {
+  ch.try_send(std::forward<V>(value));
+};
+}  // namespace
+
+// try_send(const T&) copies; it must not take a move-only value from an lvalue, let alone from a
+// const one (it once moved it out through a const_cast, emptying the caller's object).
+TEST_CASE("try_send takes a move-only value only as an rvalue", "[chan][try]") {
+  using owner = std::unique_ptr<int>;
+  static_assert(try_sendable<goro::chan<owner>, owner&&>);
+  static_assert(!try_sendable<goro::chan<owner>, owner&>);
+  static_assert(!try_sendable<goro::chan<owner>, const owner&>);
+  static_assert(try_sendable<goro::send_chan<owner>, owner&&>);
+  static_assert(!try_sendable<goro::send_chan<owner>, owner&>);
+  static_assert(try_sendable<goro::chan<std::string>, const std::string&>);
+  static_assert(try_sendable<goro::send_chan<std::string>, std::string&>);
+  goro::chan<owner> ch(1);
+  CHECK(ch.try_send(std::make_unique<int>(7)));
+  CHECK(**ch.try_recv() == 7);
+}
+
 TEST_CASE("try_send never blocks and leaves the value untouched on failure", "[chan][try]") {
   goro::chan<std::unique_ptr<int>> ch(1);
   auto first = std::make_unique<int>(1);

@@ -202,7 +202,7 @@ class chan {
   /// \copydoc goro::send_chan::try_send(T&&) const
   bool try_send(T&& value) const { return detail::try_send_on(ref_.get(), value, false); }
   /// \copydoc goro::send_chan::try_send(const T&) const
-  bool try_send(const T& value) const {
+  bool try_send(const T& value) const requires std::copy_constructible<T> {
     return detail::try_send_on(ref_.get(), const_cast<T&>(value), true);
   }
   /// \copydoc goro::send_chan::close
@@ -279,8 +279,10 @@ class send_chan {
   /// when the buffer is full and no receiver waits (or on a nil channel); throws
   /// goro::channel_closed on a closed channel.
   bool try_send(T&& value) const { return detail::try_send_on(ref_.get(), value, false); }
-  /// try_send: as try_send(T&&), copying `value` only if it is sent.
-  bool try_send(const T& value) const {
+  /// try_send: as try_send(T&&), copying `value` only if it is sent. Only for a copyable T: a
+  /// move-only value is offered as an rvalue, try_send(std::move(v)), and is left untouched
+  /// when it is not sent.
+  bool try_send(const T& value) const requires std::copy_constructible<T> {
     return detail::try_send_on(ref_.get(), const_cast<T&>(value), true);
   }
 

@@ -60,7 +60,8 @@ inline transfer outcome_of(const waiter& w) noexcept { return static_cast<transf
 enum class op_status { done, closed, would_block };
 
 // The value at `source` is copied when `copy` is set (a sender that keeps it: try_send(const T&),
-// a select send case on an lvalue), moved otherwise. Move-only types are never copied.
+// a select send case on an lvalue), moved otherwise. `copy` is never set for a move-only type:
+// those senders require a copyable T.
 template <class T>
 void emplace_from(std::optional<T>& target, T* source, bool copy) {
   if constexpr (std::is_copy_constructible_v<T>) {
