@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -596,11 +597,21 @@ TEST_CASE("a concurrent run from another thread throws goro::error", "[runtime][
   });
 }
 
-TEST_CASE("a stack size below the minimum is rejected", "[runtime][misuse]") {
+TEST_CASE("a stack size below the minimum or above the maximum is rejected", "[runtime][misuse]") {
   goro::options o;
   o.stack_size = 1024;
   CHECK_THROWS_AS(goro::run([] {}, o), goro::error);
-  CHECK_THROWS_WITH(goro::run([] {}, o), Catch::Contains("stack_size"));
+  CHECK_THROWS_WITH(goro::run([] {}, o),
+                    Catch::Contains("stack_size") && Catch::Contains("minimum"));
+  // Sizes whose slab would not fit in the address space, up to one whose rounding to whole pages
+  // overflows: refused when run starts rather than crashing the process later.
+  for (const std::size_t huge : {(std::size_t{1} << 40) + 1, std::size_t{1} << 58,
+                                 std::numeric_limits<std::size_t>::max()}) {
+    o.stack_size = huge;
+    CHECK_THROWS_WITH(goro::run([] {}, o),
+                      Catch::Contains("stack_size is " + std::to_string(huge)) &&
+                          Catch::Contains("the maximum is 1099511627776"));
+  }
 }
 
 TEST_CASE("a plain thread can start goroutines and wait for them while a run is active",

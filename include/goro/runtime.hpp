@@ -42,7 +42,7 @@
 /// stack_size: the address space reserved for each goroutine stack, main's included (rounded up
 /// to the page size), all of it usable: a guarded stack's guard page lies below it, and an
 /// unguarded stack's 64-byte canary within it. Pages are committed lazily, as the stack touches
-/// them. Less than 16 KiB makes run throw goro::error.
+/// them. Less than 16 KiB or more than 1 TiB makes run throw goro::error.
 
 /// \var goro::options::guard
 /// guard: whether goroutine stacks get a guard page (API 1.4); see goro::stack_guard.

@@ -99,6 +99,11 @@ inline std::size_t page_size() noexcept {
 
 inline constexpr std::size_t stack_canary_size = 64;
 inline constexpr std::size_t minimum_stack_size = 16 * 1024;
+// maximum_stack_size: 1 TiB, so that a slab of slab_stacks such stacks (64 TiB) still fits in
+// the 128 TiB of a 64-bit Linux process's address space and no size arithmetic overflows.
+inline constexpr std::size_t maximum_stack_size =
+    sizeof(std::size_t) >= 8 ? static_cast<std::size_t>(std::uint64_t{1} << 40)
+                             : std::size_t{1} << (sizeof(std::size_t) * 8 - 8);
 
 // guard_markers_supported: whether the kernel installs guard markers (MADV_GUARD_INSTALL, Linux
 // 6.13). Probed once per process on a scratch mapping.
@@ -179,6 +184,10 @@ class stack_pool {
     if (stack_size < minimum_stack_size) {
       throw error("goro::run: options.stack_size is " + std::to_string(stack_size) +
                   " bytes; the minimum is " + std::to_string(minimum_stack_size));
+    }
+    if (stack_size > maximum_stack_size) {
+      throw error("goro::run: options.stack_size is " + std::to_string(stack_size) +
+                  " bytes; the maximum is " + std::to_string(maximum_stack_size));
     }
     std::lock_guard guard(lock_);
     stack_size_ = (stack_size + page - 1) / page * page;
