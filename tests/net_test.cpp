@@ -717,6 +717,23 @@ TEST_CASE("malformed addresses throw system_error(invalid_argument) naming the i
   });
 }
 
+// A numeric zone is an interface index, an unsigned 32-bit number: one that does not fit was once
+// cut to fit (4294967297 listened on zone 1) or escaped as std::out_of_range.
+TEST_CASE("an IPv6 zone too large for an interface index is refused with system_error",
+          "[net][address][ipv6]") {
+  for (const std::string bad : {"[::1%4294967297]:0", "[::1%99999999999999999999]:0"}) {
+    std::string outcome = "listened";
+    try {
+      goro::run([&] { goro::net::listen(bad); });
+    } catch (const std::system_error& e) {
+      outcome = e.what();
+    } catch (const std::exception& e) {
+      outcome = std::string("not a system_error: ") + e.what();
+    }
+    CHECK_THAT(outcome, Catch::StartsWith("goro::net::listen tcp " + bad));
+  }
+}
+
 TEST_CASE("a host name that does not resolve throws system_error naming it", "[net][address]") {
   std::string what;
   try {

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -158,9 +159,10 @@ inline bool parse_ip(const std::string& host, std::uint16_t port, socket_address
     if (percent != std::string::npos) {
       const std::string zone = host.substr(percent + 1);
       unsigned index = if_nametoindex(zone.c_str());
-      if (index == 0 && !zone.empty() &&
-          std::all_of(zone.begin(), zone.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        index = static_cast<unsigned>(std::stoul(zone));
+      if (index == 0) {  // a number, all of it, that fits (else no zone: not an IP literal)
+        const char* const end = zone.data() + zone.size();
+        const auto [stop, failure] = std::from_chars(zone.data(), end, index);
+        if (failure != std::errc() || stop != end) index = 0;
       }
       if (index == 0) return false;
       out.sa.v6.sin6_scope_id = index;
