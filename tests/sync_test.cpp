@@ -89,6 +89,18 @@ TEST_CASE("a negative wait_group counter throws and leaves the counter unchanged
   wg.wait();  // the counter is 0 again: the failed add(-3) changed nothing
 }
 
+TEST_CASE("a wait_group counter pushed past INT32_MAX throws overflow and stays unchanged",
+          "[sync][wait_group][misuse]") {
+  goro::wait_group wg;
+  wg.add(INT32_MAX - 1);
+  wg.add(1);
+  CHECK_THROWS_WITH(wg.add(1), Catch::Contains("counter overflow (add(1) would take it past "
+                                               "2147483647)"));
+  CHECK_THROWS_WITH(wg.add(INT32_MAX), Catch::Contains("counter overflow"));
+  wg.add(-INT32_MAX);
+  wg.wait();  // back at 0: the failed adds changed nothing
+}
+
 TEST_CASE("wait_group works between plain threads and goroutines", "[sync][wait_group]") {
   std::atomic<int> count{0};
   goro::run([&] {

@@ -66,7 +66,8 @@ class wait_group {
   wait_group& operator=(const wait_group&) = delete;
 
   /// add: adds `delta` (which may be negative) to the counter; when it reaches zero every waiter
-  /// is released. Throws goro::error, leaving the counter unchanged, if it would go below zero.
+  /// is released. Throws goro::error, leaving the counter unchanged, if it would go below zero
+  /// or above INT32_MAX (Go's counter is 32 bits too).
   void add(std::ptrdiff_t delta = 1) {
     detail::note_api_use();
     detail::chaos_point();
@@ -78,9 +79,7 @@ class wait_group {
     const std::int64_t counter = counter_of(state);
     if (counter < 0) {
       state_.fetch_sub(step, std::memory_order_acq_rel);
-      throw error("goro::wait_group: negative counter (add(" + std::to_string(delta) +
-                  ") would take it to " + std::to_string(counter) +
-                  "; Go: \"sync: negative WaitGroup counter\")");
+      throw_out_of_range(delta, counter);
     }
     const std::uint32_t waiting = waiters_of(state);
     if (counter > 0 || waiting == 0 || delta == 0) return;
@@ -121,6 +120,19 @@ class wait_group {
   }
 
  private:
+  // throw_out_of_range: add(delta) took the 32-bit counter to `counter`, below zero: a negative
+  // delta went past zero, or a positive one past INT32_MAX and wrapped (Go panics with "negative
+  // WaitGroup counter" for both; the message tells them apart).
+  [[noreturn]] static void throw_out_of_range(std::ptrdiff_t delta, std::int64_t counter) {
+    if (delta > 0) {
+      throw error("goro::wait_group: counter overflow (add(" + std::to_string(delta) +
+                  ") would take it past " + std::to_string(INT32_MAX) + ")");
+    }
+    throw error("goro::wait_group: negative counter (add(" + std::to_string(delta) +
+                ") would take it to " + std::to_string(counter) +
+                "; Go: \"sync: negative WaitGroup counter\")");
+  }
+
   static std::int64_t counter_of(std::uint64_t state) noexcept {
     return static_cast<std::int32_t>(static_cast<std::uint32_t>(state >> 32));
   }
