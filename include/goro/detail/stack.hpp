@@ -79,6 +79,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -99,11 +100,11 @@ inline std::size_t page_size() noexcept {
 
 inline constexpr std::size_t stack_canary_size = 64;
 inline constexpr std::size_t minimum_stack_size = 16 * 1024;
-// maximum_stack_size: 1 TiB, so that a slab of slab_stacks such stacks (64 TiB) still fits in
-// the 128 TiB of a 64-bit Linux process's address space and no size arithmetic overflows.
-inline constexpr std::size_t maximum_stack_size =
-    sizeof(std::size_t) >= 8 ? static_cast<std::size_t>(std::uint64_t{1} << 40)
-                             : std::size_t{1} << (sizeof(std::size_t) * 8 - 8);
+// maximum_stack_size: 1 TiB on 64-bit systems, so that a slab of 64 such stacks (64 TiB) still
+// fits in the 128 TiB of a Linux process's address space; a 128th of the address space on
+// narrower ones. No size arithmetic on a stack overflows below it.
+inline constexpr std::size_t maximum_stack_size = static_cast<std::size_t>(
+    std::min<std::uint64_t>(std::numeric_limits<std::size_t>::max() / 128, std::uint64_t{1} << 40));
 
 // guard_markers_supported: whether the kernel installs guard markers (MADV_GUARD_INSTALL, Linux
 // 6.13). Probed once per process on a scratch mapping.
