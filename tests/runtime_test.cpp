@@ -1433,31 +1433,53 @@ TEST_CASE("goroutines looping over ready operations, with no yield, leave room f
       with_workers(workers));
 }
 
+namespace {
+// lock_kind: a mutex, a shared_mutex or a semaphore, held and taken the same way whichever it is.
+class lock_kind {
+ public:
+  enum kind { mutex, shared_mutex, semaphore };
+  explicit lock_kind(kind k) : kind_(k) {}
+
+  void hold() {
+    if (kind_ == mutex) mutex_.lock();
+    if (kind_ == shared_mutex) shared_mutex_.lock();
+    if (kind_ == semaphore) semaphore_.acquire();
+  }
+  void let_go() {
+    if (kind_ == mutex) mutex_.unlock();
+    if (kind_ == shared_mutex) shared_mutex_.unlock();
+    if (kind_ == semaphore) semaphore_.release();
+  }
+  // try_take_and_let_go: one try_lock, try_lock_shared or try_acquire; let go at once if taken.
+  bool try_take_and_let_go() {
+    bool taken = false;
+    if (kind_ == mutex && (taken = mutex_.try_lock())) mutex_.unlock();
+    if (kind_ == shared_mutex && (taken = shared_mutex_.try_lock_shared())) {
+      shared_mutex_.unlock_shared();
+    }
+    if (kind_ == semaphore && (taken = semaphore_.try_acquire())) semaphore_.release();
+    return taken;
+  }
+
+ private:
+  kind kind_;
+  goro::mutex mutex_;
+  goro::shared_mutex shared_mutex_;
+  goro::semaphore semaphore_{1};
+};
+}  // namespace
+
 // A goroutine that spins on a try_ form until the holder lets go must leave the holder room to
 // run, even on the holder's only worker: the try_ forms are stop points too.
 TEST_CASE("goroutines spinning on try_lock, try_lock_shared or try_acquire let the holder run",
           "[runtime][preempt]") {
-  enum class spin { try_lock, try_lock_shared, try_acquire };
-  const spin kind = GENERATE(spin::try_lock, spin::try_lock_shared, spin::try_acquire);
+  const auto kind = GENERATE(lock_kind::mutex, lock_kind::shared_mutex, lock_kind::semaphore);
   const unsigned workers = GENERATE(1u, 2u);
   std::atomic<int> gave_up{0};
   goro::run(
       [&] {
-        goro::mutex mutex;
-        goro::shared_mutex shared_mutex;
-        goro::semaphore semaphore(1);
-        // Main holds the resource while it sleeps; as many spinners as workers try to take it.
-        switch (kind) {
-          case spin::try_lock:
-            mutex.lock();
-            break;
-          case spin::try_lock_shared:
-            shared_mutex.lock();
-            break;
-          case spin::try_acquire:
-            semaphore.acquire();
-            break;
-        }
+        lock_kind lock(kind);
+        lock.hold();  // while main sleeps; as many spinners as workers try to take it meanwhile
         goro::wait_group spinning;
         goro::wait_group finished;
         for (unsigned i = 0; i < workers; ++i) {
@@ -1468,17 +1490,7 @@ TEST_CASE("goroutines spinning on try_lock, try_lock_shared or try_acquire let t
             const auto give_up = std::chrono::steady_clock::now() + 10s;  // against a hang only
             bool taken = false;
             while (!taken && std::chrono::steady_clock::now() < give_up) {
-              switch (kind) {
-                case spin::try_lock:
-                  if ((taken = mutex.try_lock())) mutex.unlock();
-                  break;
-                case spin::try_lock_shared:
-                  if ((taken = shared_mutex.try_lock_shared())) shared_mutex.unlock_shared();
-                  break;
-                case spin::try_acquire:
-                  if ((taken = semaphore.try_acquire())) semaphore.release();
-                  break;
-              }
+              taken = lock.try_take_and_let_go();
             }
             if (!taken) gave_up.fetch_add(1);
             finished.done();
@@ -1486,17 +1498,7 @@ TEST_CASE("goroutines spinning on try_lock, try_lock_shared or try_acquire let t
         }
         spinning.wait();
         goro::sleep_for(5ms);  // wakes although no spinner ever parks
-        switch (kind) {
-          case spin::try_lock:
-            mutex.unlock();
-            break;
-          case spin::try_lock_shared:
-            shared_mutex.unlock();
-            break;
-          case spin::try_acquire:
-            semaphore.release();
-            break;
-        }
+        lock.let_go();
         finished.wait();
       },
       with_workers(workers));
