@@ -33,12 +33,20 @@
 // mapping lock for reading, where a fence's mprotect splits the slab's mapping twice under that
 // lock held for writing. With two workers mapping slabs, the fences' mprotect took a third of the
 // 100k-sleepers benchmark's samples, most of them waiting for the other worker's mprotect; with
-// markers the benchmark ran in 0.64 of the time and skynet in 0.83. (On a host that shadowed the
-// guest's page tables, page-table entries written outside a page fault, markers among them, once
-// made the host drop its translations of pages in use, each next touch trapping for 7-10 µs:
-// fences came first then. That host no longer does it; docs/benchmarks.md has both measurements.)
-// No stack page is committed before its goroutine touches it (API 1.4); committing them ahead
-// (MADV_POPULATE_WRITE, MAP_POPULATE) did the same harm as markers on that host.
+// markers the benchmark ran in 0.64 of the time and skynet in 0.83.
+//
+// Why a marked slab's page tables are made by page faults: on a host that shadows the guest's
+// page tables, installing a slab's markers on fresh address space dropped the host's
+// translations of the stacks in use nearby, and each one's next touch trapped to the host for
+// about 1 µs (a close waking 10k receivers took 3x as long). Markers make a page table for each
+// 2 MiB they fall in, and the kernel links each into its page directory with no page fault; a
+// host that sees a directory rewritten several times with no fault through it (KVM's "write
+// flooding" rule) discards its shadow of the whole directory, 1 GiB of translations. A page
+// table made in a page fault does no harm. So before a slab's markers go in, the pool writes to
+// the top page of one stack in each 2 MiB of the slab, a page that stack's goroutine commits
+// at its start anyway. No other stack page is committed before its goroutine touches it (API
+// 1.4); committing them from the kernel (MADV_POPULATE_WRITE, MAP_POPULATE) makes page tables
+// with no fault too, and did the same harm.
 //
 // Invariants:
 //   - Reserved address space is in exactly one place: reserved_ (not carved yet), a slab, or
@@ -354,6 +362,7 @@ class stack_pool {
   // (docs/benchmarks.md). A marker installed twice is one marker, so a batch that fails
   // half-way is completed stack by stack. Fences are preceded by touch_before_split.
   static bool install_guards(stack_kind kind, char* base, std::size_t span, bool at_once) noexcept {
+    if (kind == stack_kind::marked) fault_in_page_tables(base, span);
     if (kind == stack_kind::marked && at_once && install_markers_at_once(base, span)) {
       return true;
     }
@@ -362,6 +371,38 @@ class stack_pool {
       if (install_guard(kind, base + k * span) != 0) return false;
     }
     return true;
+  }
+
+  // fault_in_page_tables: makes, by a page fault, the page table of each 2 MiB that the slab's
+  // guards fall in, before the markers go in (the top of this file says why). The fault is a
+  // write to the top page of a stack in that 2 MiB, which its goroutine writes at its start
+  // anyway, or else, where no top page is there (stacks of 2 MiB or more), a read of the lowest
+  // page of the guard's stack, which commits nothing where the kernel maps reads of fresh
+  // memory to its zero page. A 2 MiB holding no page of the slab but the guard (the slab's first
+  // guard, on the last page of a 2 MiB) is left to the marker: one directory write.
+  static void fault_in_page_tables(char* base, std::size_t span) noexcept {
+    const std::size_t page = page_size();
+    std::uintptr_t made = 0;  // the page table a fault made last, as table_of numbers them
+    for (std::size_t k = 0; k < slab_stacks; ++k) {
+      char* const guard = base + k * span;
+      const std::uintptr_t table = table_of(guard);
+      if (table == made) continue;
+      made = table;
+      if (k > 0 && table_of(guard - page) == table) {
+        *static_cast<volatile char*>(guard - page) = 0;  // the top page of stack k - 1
+      } else if (table_of(guard + span - page) == table) {
+        *static_cast<volatile char*>(guard + span - page) = 0;  // the top page of stack k
+      } else if (table_of(guard + page) == table) {
+        (void)*static_cast<volatile const char*>(guard + page);  // the lowest page of stack k
+      }
+    }
+  }
+
+  // table_of: the number of the last-level page table that maps `address` (its 2 MiB with 4 KiB
+  // pages and 8-byte entries).
+  static std::uintptr_t table_of(const char* address) noexcept {
+    const std::size_t table_span = page_size() / sizeof(void*) * page_size();
+    return reinterpret_cast<std::uintptr_t>(address) / table_span;
   }
 
   // install_markers_at_once: the markers of all the slab's stacks in one process_madvise on the
