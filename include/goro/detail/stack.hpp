@@ -38,15 +38,16 @@
 // Why a marked slab's page tables are made by page faults: on a host that shadows the guest's
 // page tables, installing a slab's markers on fresh address space dropped the host's
 // translations of the stacks in use nearby, and each one's next touch trapped to the host for
-// about 1 µs (a close waking 10k receivers took 3x as long). Markers make a page table for each
+// about 1 µs (a cancel waking 10k waiters took 2.5x as long). Markers make a page table for each
 // 2 MiB they fall in, and the kernel links each into its page directory with no page fault; a
 // host that sees a directory rewritten several times with no fault through it (KVM's "write
 // flooding" rule) discards its shadow of the whole directory, 1 GiB of translations. A page
 // table made in a page fault does no harm. So before a slab's markers go in, the pool writes to
 // the top page of one stack in each 2 MiB of the slab, a page that stack's goroutine commits
-// at its start anyway. No other stack page is committed before its goroutine touches it (API
-// 1.4); committing them from the kernel (MADV_POPULATE_WRITE, MAP_POPULATE) makes page tables
-// with no fault too, and did the same harm.
+// at its start anyway (fault_in_page_tables says what stacks of 2 MiB or more get). No other
+// stack page is committed before its goroutine touches it (API 1.4); committing them from the
+// kernel (MADV_POPULATE_WRITE, MAP_POPULATE) makes page tables with no fault too, and did the
+// same harm.
 //
 // Invariants:
 //   - Reserved address space is in exactly one place: reserved_ (not carved yet), a slab, or
