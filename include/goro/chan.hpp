@@ -25,6 +25,8 @@
 /// it, the receive still succeeds and that sender sends again, meeting the exception itself.
 #pragma once
 
+#include "detail/config.hpp"  // first: refuses a language older than C++20, clearly
+
 #include <concepts>
 #include <cstddef>
 #include <iterator>

@@ -41,6 +41,8 @@
 // tree is iterative: no recursion, no allocation.
 #pragma once
 
+#include "detail/config.hpp"  // first: refuses a language older than C++20, clearly
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>

@@ -2,6 +2,8 @@
 /// goro/debug.hpp — introspection (API section 8): the goroutine dump and the runtime counters.
 #pragma once
 
+#include "detail/config.hpp"  // first: refuses a language older than C++20, clearly
+
 #include <cstdint>
 #include <mutex>
 #include <ostream>

@@ -2,6 +2,8 @@
 /// goro/error.hpp — the exceptions goro throws where Go would panic.
 #pragma once
 
+#include "detail/config.hpp"  // first: refuses a language older than C++20, clearly
+
 #include <stdexcept>
 #include <string>
 

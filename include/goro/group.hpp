@@ -23,6 +23,8 @@
 //     takes one back when it ends. slots_ is replaced only while active_ == 0.
 #pragma once
 
+#include "detail/config.hpp"  // first: refuses a language older than C++20, clearly
+
 #include <cstddef>
 #include <exception>
 #include <memory>

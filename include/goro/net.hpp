@@ -24,6 +24,8 @@
 /// ":0" for every interface and a free port); ports are numeric.
 #pragma once
 
+#include "detail/config.hpp"  // first: refuses a language older than C++20, clearly
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>

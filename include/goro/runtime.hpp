@@ -12,6 +12,8 @@
 /// ```
 #pragma once
 
+#include "detail/config.hpp"  // first: refuses a language older than C++20, clearly
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

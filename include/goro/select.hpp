@@ -21,6 +21,8 @@
 /// select_set<T> is Go's reflect.Select: a runtime-sized set of cases of one element type.
 #pragma once
 
+#include "detail/config.hpp"  // first: refuses a language older than C++20, clearly
+
 #include <array>
 #include <concepts>
 #include <cstddef>

@@ -27,6 +27,8 @@
 //     it after the switch. A user's goro::mutex is never held by the library across a park.
 #pragma once
 
+#include "detail/config.hpp"  // first: refuses a language older than C++20, clearly
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>

@@ -48,6 +48,8 @@
 // heap lock held; goroutines are woken only after every lock is released.
 #pragma once
 
+#include "detail/config.hpp"  // first: refuses a language older than C++20, clearly
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>

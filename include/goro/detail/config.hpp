@@ -2,6 +2,12 @@
 // and in sanitizer.hpp; everything else is plain C++20.
 #pragma once
 
+// goro is C++20 (concepts, std::span, designated initializers): say so before any of it fails
+// to parse. CMake's goro::goro target asks for C++20 itself.
+#if __cplusplus < 202002L
+#error "goro needs C++20 or later: compile with -std=c++20 (or link CMake's goro::goro target)"
+#endif
+
 #include <atomic>
 #include <cstddef>
 
