@@ -667,7 +667,9 @@ TEST_CASE("a marked slab's page tables are made by page faults before its marker
   void* mapping = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   REQUIRE(mapping != MAP_FAILED);
-  const auto aligned = (reinterpret_cast<std::uintptr_t>(mapping) / table_span + 1) * table_span;
+  // The first 2 MiB boundary at least `offset` into the mapping.
+  const auto aligned =
+      ((reinterpret_cast<std::uintptr_t>(mapping) + offset) / table_span + 1) * table_span;
   char* const base = reinterpret_cast<char*>(aligned - offset);
   REQUIRE(stack_pool::install_guards(stack_kind::marked, base, span, true));
   char* const end = base + slab_bytes;
