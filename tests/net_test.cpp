@@ -956,8 +956,7 @@ TEST_CASE("dial with a live context connects as a plain dial does", "[net][conte
     read_full(c, std::as_writable_bytes(std::span(echoed)));
     c.close();   // ends the echo goroutine
     ln.close();  // ends the acceptor
-    goro::sleep_for(50ms);
-    live_after = goro::num_goroutines();  // and the dial's watcher is gone too
+    live_after = goro_test::live_goroutines_when(1);  // and the dial's watcher is gone too
   });
   CHECK(echoed == "ctx");
   CHECK(live_after == 1);

@@ -1827,14 +1827,7 @@ TEST_CASE("num_goroutines agrees with the goroutines that dump lists", "[runtime
         CHECK(counted == listed);
         release.done();
         finished.wait();
-        // A goroutine that has called done() may not have exited yet (seen under
-        // ThreadSanitizer on a loaded machine): wait, boundedly, for the count to settle.
-        std::size_t left = goro::num_goroutines();
-        for (int i = 0; i < 10'000 && left != 1; ++i) {
-          goro::sleep_for(1ms);
-          left = goro::num_goroutines();
-        }
-        CHECK(left == 1);
+        CHECK(goro_test::live_goroutines_when(1) == 1);
       },
       with_workers(2));
 }

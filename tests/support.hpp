@@ -137,6 +137,20 @@ inline std::string dump_when(std::initializer_list<std::string_view> states) {
   });
 }
 
+// live_goroutines_when: from a goroutine, goro::num_goroutines() once it is `expected`, polled
+// every millisecond for at most 10 s, else the last count. A goroutine that has signalled a
+// wait_group or closed a channel on its way out may not have exited yet when the waiter runs
+// (seen under ThreadSanitizer on a loaded machine).
+inline std::size_t live_goroutines_when(std::size_t expected) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::size_t live = goro::num_goroutines();
+  while (live != expected && std::chrono::steady_clock::now() < give_up) {
+    goro::sleep_for(std::chrono::milliseconds(1));
+    live = goro::num_goroutines();
+  }
+  return live;
+}
+
 // count_in_dump: how many goroutines a dump's text shows in `state` (e.g. "[io]:").
 inline std::size_t count_in_dump(const std::string& text, std::string_view state) {
   std::size_t seen = 0;
