@@ -65,9 +65,13 @@ TEST_CASE("sleepers wake in deadline order", "[time][sleep]") {
               const auto deadline = first_deadline + (sleeper - 1) * gap;
               goro::sleep_until(deadline);
               const auto late = clock_type::now() - deadline;
-              std::lock_guard lock(m);
-              order.push_back(sleeper);
-              woke_after_deadline[sleeper] = late;
+              {
+                // Released before done(): a goroutine may switch in done() (under GORO_CHAOS),
+                // and the next sleeper would then block the only worker on a held std::mutex.
+                std::lock_guard lock(m);
+                order.push_back(sleeper);
+                woke_after_deadline[sleeper] = late;
+              }
               wg.done();
             });
           }
