@@ -181,6 +181,171 @@ TEST_CASE("a sender blocked on a channel that gets closed throws channel_closed"
   CHECK(threw_while_waiting.load() > 0);
 }
 
+// A close claims its receivers a batch at a time and wakes each batch with the channel's lock
+// released (detail::close_wake_batch, 64): a thousand waiters take many batches.
+TEST_CASE("close wakes a thousand blocked receivers, and everything done meanwhile sees it closed",
+          "[chan][close]") {
+  constexpr int receivers = 1000;
+  std::atomic<int> woke_empty{0}, woke_with_value{0}, probes_refused{0}, probes_empty{0};
+  goro::run(
+      [&] {
+        goro::chan<int> ch;
+        goro::wait_group wg;
+        wg.add(receivers);
+        for (int i = 0; i < receivers; ++i) {
+          goro::go([&] {
+            (ch.recv() ? woke_with_value : woke_empty).fetch_add(1);
+            wg.done();
+          });
+        }
+        goro_test::dump_when_count("[chan receive]:", receivers);
+        goro::wait_group probing;
+        probing.add(2);
+        // Each probe starts once the close has begun: a receive case is ready only on a closed
+        // channel here (nobody sends).
+        auto wait_for_close = [&] {
+          while (goro::select(goro::on_recv(ch), goro::on_default()) == 1) goro::yield();
+        };
+        goro::go([&] {  // sends, while the close runs, are refused however they are made
+          wait_for_close();
+          for (int k = 0; k < 200; ++k) {
+            try {
+              (void)ch.try_send(k);
+            } catch (const goro::channel_closed&) {
+              probes_refused.fetch_add(1);
+            }
+            try {
+              goro::select(goro::on_send(ch, k), goro::on_default());
+            } catch (const goro::channel_closed&) {
+              probes_refused.fetch_add(1);
+            }
+          }
+          probing.done();
+        });
+        goro::go([&] {  // receives find it closed
+          wait_for_close();
+          for (int k = 0; k < 200; ++k) {
+            if (!ch.try_recv() && !ch.recv()) probes_empty.fetch_add(1);
+          }
+          probing.done();
+        });
+        ch.close();
+        wg.wait();
+        probing.wait();
+      },
+      with_workers(2));
+  CHECK(woke_empty.load() == receivers);
+  CHECK(woke_with_value.load() == 0);
+  CHECK(probes_refused.load() == 400);
+  CHECK(probes_empty.load() == 200);
+}
+
+TEST_CASE("close makes every one of a thousand blocked senders throw and keeps the buffered values",
+          "[chan][close]") {
+  constexpr int senders = 1000;
+  std::atomic<int> threw{0}, delivered{0};
+  std::vector<int> received;
+  goro::run(
+      [&] {
+        goro::chan<int> ch(2);
+        ch.send(-1);
+        ch.send(-2);
+        goro::wait_group wg;
+        wg.add(senders);
+        for (int i = 0; i < senders; ++i) {
+          goro::go([&, i] {
+            try {
+              ch.send(i);
+              delivered.fetch_add(1);
+            } catch (const goro::channel_closed&) {
+              threw.fetch_add(1);
+            }
+            wg.done();
+          });
+        }
+        goro_test::dump_when_count("[chan send]:", senders);
+        ch.close();
+        wg.wait();
+        for (int v : ch) received.push_back(v);
+      },
+      with_workers(2));
+  CHECK(threw.load() == senders);
+  CHECK(delivered.load() == 0);
+  CHECK(received == std::vector<int>{-1, -2});
+}
+
+// The senders of a close all go in its first batch: a receive that could still pair with one
+// after another goroutine had found the channel closed would take a value sent "after" close.
+TEST_CASE("once a send has found the channel closed, only values buffered before are received",
+          "[chan][close][stress]") {
+  constexpr int senders = 300;
+  const int rounds = static_cast<int>(scaled(60, 6));
+  long late_values = 0;
+  long lost = 0;
+  for (int round = 0; round < rounds; ++round) {
+    const int capacity = round % 2 == 0 ? 0 : 4;
+    std::atomic<bool> closing{false}, seen_closed{false};
+    std::atomic<long> delivered{0}, senders_delivered{0}, refused{0};
+    std::atomic<long> received{0}, received_after_seen{0};
+    goro::run(
+        [&] {
+          goro::chan<int> ch(capacity);
+          for (int i = 0; i < capacity; ++i) ch.send(1);
+          delivered.fetch_add(capacity);
+          goro::wait_group wg;
+          wg.add(senders + 2);
+          for (int i = 0; i < senders; ++i) {
+            goro::go([&] {
+              try {
+                ch.send(1);
+                delivered.fetch_add(1);
+                senders_delivered.fetch_add(1);
+              } catch (const goro::channel_closed&) {
+                refused.fetch_add(1);
+              }
+              wg.done();
+            });
+          }
+          goro_test::dump_when_count("[chan send]:", senders);
+          goro::go([&] {  // the observer: tries to send until it finds the channel closed
+            while (!closing.load()) goro::yield();
+            for (;;) {
+              try {
+                if (ch.try_send(1)) delivered.fetch_add(1);
+              } catch (const goro::channel_closed&) {
+                seen_closed.store(true);
+                break;
+              }
+            }
+            wg.done();
+          });
+          goro::go([&] {  // the receiver: counts what it gets after the observer saw "closed"
+            while (!closing.load()) goro::yield();
+            for (;;) {
+              const bool after_seen = seen_closed.load();
+              const std::optional<int> v = ch.recv();
+              if (!v) break;
+              received.fetch_add(*v);
+              if (after_seen) received_after_seen.fetch_add(1);
+            }
+            wg.done();
+          });
+          std::thread closer([&] {
+            closing.store(true);
+            ch.close();
+          });
+          wg.wait();
+          goro::blocking([&] { closer.join(); });
+        },
+        with_workers(2));
+    REQUIRE(senders_delivered.load() + refused.load() == senders);
+    late_values += std::max(0L, received_after_seen.load() - capacity);
+    lost += delivered.load() - received.load();
+  }
+  CHECK(late_values == 0);
+  CHECK(lost == 0);
+}
+
 TEST_CASE("closing twice throws channel_closed and closing nil throws goro::error",
           "[chan][close][misuse]") {
   goro::chan<int> ch;

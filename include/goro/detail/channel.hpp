@@ -14,8 +14,9 @@
 //     and moves that sender's value to the tail, so values keep their send order.
 //   - Every value sent is received exactly once: it is either in the buffer, in the slot of the
 //     one receiver whose wait was claimed for it, or still with its sender.
-//   - Once closed_ is set it stays set; close() claims and wakes every waiter (receivers get
-//     "closed", senders throw channel_closed).
+//   - Once closed_ is set it stays set and no operation adds a waiter; close() claims and wakes
+//     every waiter (receivers get "closed", senders throw channel_closed), a batch per hold of
+//     lock_.
 //   - count_ is the number of buffered values; it is also read without the lock (size()).
 //
 // Lock discipline: lock_ is never held across a park (block_on releases it after the switch),
@@ -220,17 +221,28 @@ class channel : public channel_base {
     return op_status::would_block;
   }
 
-  // close_locked: closes the channel and claims every waiter. Returns false if already closed.
-  bool close_locked(wake_list& wakes) noexcept {
+  // close_locked: marks the channel closed; from here on no operation waits on it. Returns false
+  // if it was closed already.
+  bool close_locked() noexcept {
     if (is_closed()) return false;
     closed_.store(true, std::memory_order_relaxed);
-    for (wait_queue* q : {&recvq_, &sendq_}) {
-      while (waiter* w = q->dequeue_claimed()) {
-        set_outcome(*w, transfer::closed);
-        wakes.add(*w);
-      }
-    }
     return true;
+  }
+
+  // claim_closed_waiters: after close_locked, claims the waiters the close must wake: every
+  // sender (it will throw channel_closed) and up to `receivers` receivers (they get "closed").
+  // Returns whether receivers are left. The senders all go in the close's first hold of lock_:
+  // a receive that paired with one left behind would take a value after others had seen the
+  // channel closed and drained. Receivers left behind are safe: no send pairs with them once
+  // closed_ is set.
+  bool claim_closed_waiters(wake_list& wakes, std::size_t receivers) noexcept {
+    while (waiter* w = sendq_.dequeue_claimed()) claim_for_close(*w, wakes);
+    for (; receivers > 0; --receivers) {
+      waiter* w = recvq_.dequeue_claimed();
+      if (w == nullptr) break;
+      claim_for_close(*w, wakes);
+    }
+    return !recvq_.empty();
   }
 
  private:
@@ -243,6 +255,11 @@ class channel : public channel_base {
    private:
     waiter& w_;
   };
+
+  static void claim_for_close(waiter& w, wake_list& wakes) noexcept {
+    set_outcome(w, transfer::closed);
+    wakes.add(w);
+  }
 
   T* slot(std::size_t i) const noexcept {
     if constexpr (stateless<T>) {
@@ -366,11 +383,29 @@ std::optional<T> channel_try_recv(channel<T>& c) {
   return out;
 }
 
+// close_wake_batch: how many waiters a close claims per hold of the channel's lock.
+inline constexpr std::size_t close_wake_batch = 64;
+
+// channel_close: closes `c` and wakes every waiter, the receivers a batch at a time: each batch
+// is claimed under the lock and woken after it is released, while their parkers are still in the
+// cache, and the woken run on other workers while the close claims the next batch. No waiter
+// joins once closed_ is set, so the queues only shrink between batches (owners may still unlink
+// their own waiters, as at any time).
 template <class T>
 void channel_close(channel<T>& c) {
-  wake_list wakes;
-  std::lock_guard held(c.lock_);
-  if (!c.close_locked(wakes)) throw_channel_closed("goro::chan::close: close of closed channel");
+  std::unique_lock held(c.lock_);
+  if (!c.close_locked()) {
+    held.unlock();
+    throw_channel_closed("goro::chan::close: close of closed channel");
+  }
+  for (;;) {
+    wake_list wakes;
+    const bool more = c.claim_closed_waiters(wakes, close_wake_batch);
+    held.unlock();
+    wakes.wake_all();
+    if (!more) return;
+    held.lock();
+  }
 }
 
 }  // namespace goro::detail
