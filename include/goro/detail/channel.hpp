@@ -383,8 +383,8 @@ std::optional<T> channel_try_recv(channel<T>& c) {
   return out;
 }
 
-// close_wake_batch: how many receivers a close claims per hold of the channel's lock (16 to 256
-// did about as well; docs/benchmarks.md, the twenty-sixth session).
+// close_wake_batch: how many receivers a close claims per hold of the channel's lock (32 to 256
+// did about as well, 16 less well; docs/benchmarks.md, the twenty-sixth session).
 inline constexpr std::size_t close_wake_batch = 64;
 
 // channel_close: closes `c` and wakes every waiter, the receivers a batch at a time: each batch
