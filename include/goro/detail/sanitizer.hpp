@@ -1,10 +1,14 @@
-// goro/detail/sanitizer.hpp — AddressSanitizer and ThreadSanitizer annotations of fiber switches.
-// In a build without sanitizers every function here is an empty inline function.
+// goro/detail/sanitizer.hpp — AddressSanitizer, ThreadSanitizer and Valgrind annotations of
+// fibers. In a build without them every function here is an empty inline function.
 //
 // ASan must be told the bounds of the stack it is switching to
 // (__sanitizer_start_switch_fiber before, __sanitizer_finish_switch_fiber after the jump) or it
 // reports false stack-buffer errors and cannot unwind fake stacks. TSan keeps one "fiber" (its
 // shadow of a thread) per goroutine and must be told which one runs (__tsan_switch_to_fiber).
+// Valgrind must know where each stack lies (valgrind_stack_registry): it sees a switch only as a
+// move of the stack pointer, and without the stacks' bounds Memcheck takes a move from one
+// goroutine's stack to another's for a frame pushed or popped, marks the memory in between as
+// unusable, and reports every later read of the other stack.
 #pragma once
 
 #include <pthread.h>
@@ -12,6 +16,12 @@
 #include <cstddef>
 
 #include "config.hpp"
+
+#if defined(GORO_VALGRIND)
+#include <valgrind/valgrind.h>
+
+#include <unordered_map>
+#endif
 
 #if defined(GORO_ASAN)
 #include <sanitizer/asan_interface.h>
@@ -145,6 +155,46 @@ inline void sanitizer_resumed_fiber(fiber_sanitizer_state& f) noexcept {
   __sanitizer_finish_switch_fiber(f.asan_fake_stack, nullptr, nullptr);
 #endif
   (void)f;
+}
+
+// valgrind_stack_registry: the goroutine stacks registered with Valgrind, by their lowest byte.
+// A stack is registered for as long as its memory is mapped as a stack: from the moment the pool
+// carves or maps it to the moment it is unmapped, however many goroutines run on it in between.
+// The owner serializes calls (the stack pool calls it under its lock). Empty, and every member
+// a no-op, where GORO_VALGRIND is not defined.
+class valgrind_stack_registry {
+ public:
+  // add: [bottom, bottom + size) is a stack from now on.
+  void add([[maybe_unused]] const char* bottom, [[maybe_unused]] std::size_t size) {
+#if defined(GORO_VALGRIND)
+    ids_[bottom] = VALGRIND_STACK_REGISTER(bottom, bottom + size - 1);
+#endif
+  }
+
+  // remove: the stack whose lowest byte is `bottom` is about to be unmapped.
+  void remove([[maybe_unused]] const char* bottom) noexcept {
+#if defined(GORO_VALGRIND)
+    const auto found = ids_.find(bottom);
+    if (found == ids_.end()) return;
+    VALGRIND_STACK_DEREGISTER(found->second);
+    ids_.erase(found);
+#endif
+  }
+
+ private:
+#if defined(GORO_VALGRIND)
+  std::unordered_map<const char*, unsigned> ids_;
+#endif
+};
+
+// running_on_valgrind: whether the process runs under Valgrind, which does not know every
+// recent system call: where it does not, it answers ENOSYS, but prints a warning first.
+inline bool running_on_valgrind() noexcept {
+#if defined(GORO_VALGRIND)
+  return RUNNING_ON_VALGRIND != 0;
+#else
+  return false;
+#endif
 }
 
 // A recycled stack may still carry the poison of the frames of its previous goroutine.

@@ -72,6 +72,8 @@
 //     it is free in the pool (slab::outside == 0).
 //   - Every carved stack of a fenced or marked slab has its guard: guards are installed when the
 //     slab is made, before any of its stacks is carved, and MADV_DONTNEED leaves them in place.
+//   - A stack is registered with Valgrind (valgrind_stacks_, where built with it) from the
+//     moment it is carved or mapped until it is unmapped.
 //   - mapped_count_ counts the stacks that cost two mappings and exist (in use or free): mapped
 //     stacks, and every stack of each fenced slab, counted from before the slab is made.
 #pragma once
@@ -409,9 +411,10 @@ class stack_pool {
   // install_markers_at_once: the markers of all the slab's stacks in one process_madvise on the
   // calling process (PIDFD_SELF_PROCESS, Linux 6.14). False if some were not installed: the
   // kernel lacks the call or PIDFD_SELF_PROCESS (then it is not tried again), or refused one.
+  // Under Valgrind, which does not know the call, it is never tried.
   static bool install_markers_at_once(char* base, std::size_t span) noexcept {
 #ifdef SYS_process_madvise
-    static std::atomic<bool> unavailable{false};
+    static std::atomic<bool> unavailable{running_on_valgrind()};
     if (unavailable.load(std::memory_order_relaxed)) return false;
     iovec guards[slab_stacks];
     for (std::size_t k = 0; k < slab_stacks; ++k) guards[k] = {base + k * span, page_size()};
@@ -564,7 +567,9 @@ class stack_pool {
       throw_refused(err);
     }
     ++mapped_count_;
-    return stack_span{static_cast<char*>(base) + page, stack_size_, nullptr};
+    const stack_span s{static_cast<char*>(base) + page, stack_size_, nullptr};
+    valgrind_stacks_.add(s.bottom, s.size);
+    return s;
   }
 
   [[noreturn]] void throw_refused(int err) const {
@@ -685,7 +690,9 @@ class stack_pool {
     for (; count > 0 && carving_->stacks < slab_stacks; --count) {
       const std::size_t k = carving_->stacks++;
       ++carving_->outside;
-      out.push_back(prepare(span_of(*carving_, k)));
+      const stack_span s = span_of(*carving_, k);
+      valgrind_stacks_.add(s.bottom, s.size);
+      out.push_back(prepare(s));
     }
   }
 
@@ -728,6 +735,8 @@ class stack_pool {
   // unmap_adopted: unmaps one of the pool's slabs, giving back the budget of a fenced one.
   void unmap_adopted(stack_slab* slab) noexcept {
     if (slab->kind == stack_kind::fenced) mapped_count_ -= slab_stacks;
+    for (std::size_t k = 0; k < slab->stacks; ++k)
+      valgrind_stacks_.remove(span_of(*slab, k).bottom);
     unmap_slab(slab);
   }
 
@@ -741,6 +750,7 @@ class stack_pool {
   }
 
   void unmap_guarded(const stack_span& s) noexcept {
+    valgrind_stacks_.remove(s.bottom);
     munmap(s.bottom - page_size(), span_of_kind(stack_kind::mapped));
     --mapped_count_;
   }
@@ -785,6 +795,7 @@ class stack_pool {
   address_range reserved_;             // address space for the next slabs
   std::size_t next_reservation_slabs_ = 1;  // doubles with each reservation, up to the maximum
   stack_slab* carving_ = nullptr;  // the slab new slab stacks are carved from
+  [[no_unique_address]] valgrind_stack_registry valgrind_stacks_;  // every carved or mapped stack
   std::size_t low_water_ = 0;      // the fewest dirty free stacks since the last trim
   std::chrono::steady_clock::time_point next_trim_{};
   std::atomic<std::chrono::steady_clock::rep> next_trim_hint_{0};  // next_trim_, without lock_
