@@ -3,10 +3,15 @@
 // A goroutine that calls blocking(fn) parks (uninterruptibly) and hands fn to a helper thread;
 // the worker goes on running other goroutines. When fn returns the helper claims the goroutine's
 // wait and wakes it. Helpers are created on demand, kept while they have work, and exit after
-// idle_timeout without any; shutdown() joins them all.
+// idle_timeout without any. A helper that has exited is joined by the next submit() (a thread
+// that has ended but is not joined keeps its stack mapped, so a long run whose bursts of blocking
+// calls are further apart than idle_timeout would otherwise pile up dead threads' stacks);
+// shutdown() joins the rest.
 //
 // Invariants:
-//   - A helper is either on idle_ (waiting on its futex word for a job) or running one job.
+//   - A helper is either on idle_ (waiting on its futex word for a job), running one job, or
+//     exited (it has left idle_ for good and is about to return, or has returned) and still in
+//     all_ until joined; exited_ counts the last kind.
 //   - The job's callable and the parker belong to the parked goroutine's frame, which stays alive
 //     until the helper's wake(); the helper touches neither afterwards.
 #pragma once
@@ -15,6 +20,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -40,14 +47,18 @@ class blocking_pool {
     void* context = nullptr;
   };
 
-  blocking_pool() = default;
+  explicit blocking_pool(std::chrono::nanoseconds idle_timeout = std::chrono::seconds(10)) noexcept
+      : idle_timeout_(idle_timeout) {}
   blocking_pool(const blocking_pool&) = delete;
   blocking_pool& operator=(const blocking_pool&) = delete;
   ~blocking_pool() { shutdown(); }
 
-  // submit: runs `j` on an idle helper, or on a new one.
+  // submit: runs `j` on an idle helper, or on a new one. Joins the helpers that have exited
+  // since the last submit, once the lock is released.
   void submit(const job& j) {
+    joiner exited;  // declared before the lock's guard: joins after it unlocks, even on a throw
     std::unique_lock guard(lock_);
+    if (exited_ > 0) take_exited(exited.helpers);
     helper* h = nullptr;
     if (!idle_.empty()) {
       h = idle_.back();
@@ -71,6 +82,7 @@ class blocking_pool {
       stopping_ = true;
       helpers.swap(all_);
       idle_.clear();
+      exited_ = 0;
     }
     for (auto& h : helpers) {
       h->signal.fetch_add(1, std::memory_order_release);
@@ -81,15 +93,47 @@ class blocking_pool {
     }
   }
 
- private:
-  static constexpr auto idle_timeout = std::chrono::seconds(10);
+  // threads: the helper threads not joined yet, exited ones included (for tests).
+  std::size_t threads() {
+    std::lock_guard guard(lock_);
+    return all_.size();
+  }
 
+  // idle_threads: the helpers waiting for a job (for tests).
+  std::size_t idle_threads() {
+    std::lock_guard guard(lock_);
+    return idle_.size();
+  }
+
+ private:
   struct helper {
     std::thread thread;
     std::atomic<std::uint32_t> signal{0};  // bumped for every job and for shutdown
     job work;                              // guarded by lock_ until signal is bumped
     bool exited = false;                   // guarded by lock_
   };
+
+  // joiner: helpers taken out of all_ after they exited, joined when it goes out of scope.
+  struct joiner {
+    std::vector<std::unique_ptr<helper>> helpers;
+    joiner() = default;
+    joiner(const joiner&) = delete;
+    joiner& operator=(const joiner&) = delete;
+    ~joiner() {
+      for (auto& h : helpers) h->thread.join();
+    }
+  };
+
+  // take_exited: moves the exited helpers from all_ to `out`. Requires lock_. The only
+  // allocation comes first, so that a throw leaves all_ as it was.
+  void take_exited(std::vector<std::unique_ptr<helper>>& out) {
+    out.reserve(exited_);
+    const auto kept = std::partition(all_.begin(), all_.end(),
+                                     [](const std::unique_ptr<helper>& h) { return !h->exited; });
+    std::move(kept, all_.end(), std::back_inserter(out));
+    all_.erase(kept, all_.end());
+    exited_ = 0;
+  }
 
   void helper_main(helper& h) {
     this_thread().role = thread_role::helper;
@@ -113,11 +157,18 @@ class blocking_pool {
 
   // Waits until `h.signal` moves past `seen`; false when the helper should exit.
   bool wait_for_signal(helper& h, std::uint32_t& seen) {
-    const auto deadline = std::chrono::steady_clock::now() + idle_timeout;
+    const auto deadline = std::chrono::steady_clock::now() + idle_timeout_;
     while (h.signal.load(std::memory_order_acquire) == seen) {
-      auto left = deadline - std::chrono::steady_clock::now();
+      const std::chrono::nanoseconds left = deadline - std::chrono::steady_clock::now();
       if (left <= std::chrono::nanoseconds::zero() && retire(h)) return false;
-      timespec ts{1, 0};
+      // Sleep until the deadline, a second at most (and a second once it has passed: a
+      // submitter has just picked this helper and is about to signal it).
+      const std::chrono::nanoseconds nap =
+          left > std::chrono::nanoseconds::zero()
+              ? std::min<std::chrono::nanoseconds>(left, std::chrono::seconds(1))
+              : std::chrono::seconds(1);
+      timespec ts{static_cast<std::time_t>(nap.count() / 1'000'000'000),
+                  static_cast<long>(nap.count() % 1'000'000'000)};
       futex_wait(h.signal, seen, &ts);
     }
     seen = h.signal.load(std::memory_order_acquire);
@@ -131,12 +182,15 @@ class blocking_pool {
     if (it == idle_.end()) return stopping_;
     idle_.erase(it);
     h.exited = true;
+    ++exited_;
     return true;
   }
 
-  futex_mutex lock_;  // guards idle_, all_, stopping_ and each helper's work/exited
+  const std::chrono::nanoseconds idle_timeout_;  // how long a helper waits for a job, then exits
+  futex_mutex lock_;  // guards idle_, all_, exited_, stopping_ and each helper's work/exited
   std::vector<helper*> idle_;
   std::vector<std::unique_ptr<helper>> all_;
+  std::size_t exited_ = 0;  // helpers of all_ that have exited and are not joined yet
   bool stopping_ = false;
 };
 
