@@ -1931,3 +1931,60 @@ TEST_CASE("a thousand selects queued on one shared channel are each woken throug
       goro::options{.workers = workers});
   CHECK(from_shared.load() == 0);
 }
+
+// A select that parks leaves a waiter on every case's channel, and when one case fires the
+// others' waiters must be unlinked (pass 3). Left queued, they would pile up for as long as a
+// loop runs on a channel that is never ready, or on the done() of a long-lived context: the
+// classic Go loop over select { case <-ctx.Done(): ...; case v := <-work: ... }. Every select
+// here parks (the sender waits for an acknowledgement before its next send, and the run has one
+// worker), and the channels it passed over must end with empty queues.
+TEST_CASE("selects that choose another case leave no waiter on the channels they passed over",
+          "[select][leak]") {
+  const long n = scaled(20000, 20);
+  goro::options one;
+  one.workers = 1;
+  goro::run(
+      [&] {
+        goro::chan<int> never;        // nobody sends
+        goro::chan<int> never_taken;  // nobody receives: an on_send case never chosen
+        goro::chan<int> work;
+        goro::chan<int> ack;
+        const auto [ctx, cancel] = goro::with_cancel(goro::background());
+        auto queued = [](const auto& ch, bool senders) {
+          goro::detail::channel_base* c = goro::detail::channel_access::get(ch);
+          return !(senders ? c->sendq_ : c->recvq_).looks_empty();
+        };
+        long seen_parked = 0;  // sends that found main's select parked on `never`
+        goro::go([&] {
+          for (long i = 0; i < n; ++i) {
+            if (queued(never, false)) ++seen_parked;
+            work.send(static_cast<int>(i));
+            ack.recv();
+          }
+          work.close();
+        });
+        long sum = 0;
+        long received = 0;
+        for (bool open = true; open;) {
+          goro::select(goro::on_recv(never), goro::on_send(never_taken, 1),
+                       goro::on_recv(ctx.done()), goro::on_recv(work, [&](std::optional<int> v) {
+                         if (!v) {
+                           open = false;
+                           return;
+                         }
+                         sum += *v;
+                         ++received;
+                       }));
+          if (open) ack.send(0);
+        }
+        CHECK(received == n);
+        CHECK(sum == (n - 1) * n / 2);
+        CHECK(seen_parked > 0);  // the loop exercised parked selects
+        CHECK_FALSE(queued(never, false));
+        CHECK_FALSE(queued(never_taken, true));
+        CHECK_FALSE(queued(ctx.done(), false));
+        CHECK_FALSE(queued(work, false));
+        CHECK_FALSE(ctx.err());
+      },
+      one);
+}

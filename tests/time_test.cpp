@@ -2,6 +2,7 @@
 // values in every state, races of stop/reset with the firing, slow receivers, many pending
 // timers, plain threads, and timers with no run active (the fallback heap).
 #include <goro/chan.hpp>
+#include <goro/context.hpp>
 #include <goro/runtime.hpp>
 #include <goro/select.hpp>
 #include <goro/sync.hpp>
@@ -1364,4 +1365,60 @@ TEST_CASE("tickers started and stopped one after another each tick", "[time][tic
         }
       },
       {.workers = 2});
+}
+
+// Every way a timer can end — stopped, destroyed while pending, reset over and over, fired and
+// received, a ticker stopped or destroyed, a context deadline cancelled or dropped, a timer
+// passed over by a select — must take its entry out of the timer heap. Left there, entries
+// would pile up for as long as a loop runs (and keep deadlock detection from ever seeing the
+// run quiet). One worker: its heap holds every timer of the run.
+TEST_CASE("timers that end in every way during a long loop leave their heap empty",
+          "[time][leak]") {
+  const long n = scaled(20000, 20);
+  goro::options one;
+  one.workers = 1;
+  goro::run(
+      [&] {
+        const goro::detail::timer_heap& heap =
+            goro::detail::current_goroutine()->running_on->timers;
+        goro::timer reused(1h);
+        goro::chan<int> ready(1);
+        long wrong = 0;
+        for (long i = 0; i < n; ++i) {
+          {
+            goro::timer t(1h);
+            if (!t.stop()) ++wrong;
+          }
+          { goro::timer t(1h); }
+          // Later and earlier deadlines by turns: entries go to the heap and to the ordered run.
+          if (!reused.reset(1h + std::chrono::microseconds((i % 2 == 0 ? i : n - i)))) ++wrong;
+          {
+            goro::ticker k(1h);
+            k.stop();
+          }
+          { goro::ticker k(1h); }
+          {
+            auto [c, cancel] = goro::with_timeout(goro::background(), 1h);
+            cancel();
+          }
+          { auto [c, cancel] = goro::with_timeout(goro::background(), 1h); }
+          goro::sleep_for(0ns);
+          goro::sleep_for(-1s);
+          {
+            goro::timer t(1h);
+            ready.send(1);
+            if (goro::select(goro::on_recv(t.c()), goro::on_recv(ready)) != 1) ++wrong;
+          }
+          if (i % 100 == 0) {
+            goro::timer t(1ns);
+            t.c().recv();
+            goro::sleep_for(1ns);
+            goro::after(0ns).recv();
+          }
+        }
+        CHECK(wrong == 0);
+        CHECK(reused.stop());
+        CHECK(heap.empty());
+      },
+      one);
 }
