@@ -99,10 +99,10 @@ class blocking_pool {
     return all_.size();
   }
 
-  // idle_threads: the helpers waiting for a job (for tests).
-  std::size_t idle_threads() {
+  // exited_threads: the helper threads that have exited and are not joined yet (for tests).
+  std::size_t exited_threads() {
     std::lock_guard guard(lock_);
-    return idle_.size();
+    return exited_;
   }
 
  private:
