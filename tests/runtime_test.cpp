@@ -9,7 +9,9 @@
 #include <goro/time.hpp>
 
 #include <alloca.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include <catch2/catch.hpp>
 
@@ -977,17 +979,17 @@ TEST_CASE("blocking helpers that retire are joined rather than kept", "[runtime]
     return done();
   };
   for (int burst = 1; burst <= bursts; ++burst) {
-    for (int i = 0; i < width; ++i) pool.submit(job);
+    for (int i = 0; i < width; ++i) pool.submit(pool.reserve(), job);
     REQUIRE(settle([&] { return finished.load() == burst * width; }));
     // Every helper goes idle, then exits after its millisecond without a job.
     REQUIRE(settle([&] { return pool.exited_threads() == pool.threads(); }));
   }
-  // The last burst's helpers wait for the next submit to join them; each burst's first submit
+  // The last burst's helpers wait for the next reserve to join them; each burst's first reserve
   // joined the burst before (without the fix all 40 are kept).
   CHECK(pool.threads() == width);
   auto quick = [] {};
   goro::detail::function_ref<void()> quick_fn(quick);
-  pool.submit({&quick_fn, &nobody, 1, count_finished, &finished});
+  pool.submit(pool.reserve(), {&quick_fn, &nobody, 1, count_finished, &finished});
   REQUIRE(settle([&] { return finished.load() == bursts * width + 1; }));
   CHECK(pool.threads() == 1);
   pool.shutdown();
@@ -1977,4 +1979,248 @@ TEST_CASE(
   INFO("child stderr: " << child.err);
   CHECK(child.exited);
   CHECK(child.exit_code == 0);
+}
+
+// --- A hostile process environment: the program's own signal handlers, resource limits ----------
+//
+// Each runs in a child process: signal dispositions and resource limits are the process's, and
+// must not leak into the other tests.
+
+namespace {
+
+// on_segv_exit_42: a program's own SIGSEGV handler.
+void on_segv_exit_42(int, siginfo_t*, void*) {
+  _exit(42);
+}
+
+void install_segv_exit_42() {
+  struct sigaction action {};
+  action.sa_sigaction = &on_segv_exit_42;
+  action.sa_flags = SA_SIGINFO;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGSEGV, &action, nullptr);
+}
+
+bool segv_exit_42_installed() {
+  struct sigaction current {};
+  sigaction(SIGSEGV, nullptr, &current);
+  return (current.sa_flags & SA_SIGINFO) != 0 && current.sa_sigaction == &on_segv_exit_42;
+}
+
+bool default_action(int sig) {
+  struct sigaction current {};
+  sigaction(sig, nullptr, &current);
+  return (current.sa_flags & SA_SIGINFO) == 0 && current.sa_handler == SIG_DFL;
+}
+
+int* volatile null_pointer = nullptr;
+
+// no_threads_left: makes every later thread creation of this process fail (RLIMIT_NPROC, which
+// binds only a user without privileges: a root process becomes `nobody` first). False if that
+// could not be arranged.
+bool no_threads_left() {
+  const rlimit none{0, 0};
+  if (setrlimit(RLIMIT_NPROC, &none) != 0) return false;
+  if (getuid() == 0 && setuid(65534) != 0) return false;
+  try {
+    std::thread([] {}).join();
+    return false;
+  } catch (const std::system_error&) {
+    return true;
+  }
+}
+
+std::size_t address_space_in_use() {
+  std::FILE* statm = std::fopen("/proc/self/statm", "r");
+  unsigned long pages = 0;
+  if (statm == nullptr) return 0;
+  if (std::fscanf(statm, "%lu", &pages) != 1) pages = 0;
+  std::fclose(statm);
+  return pages * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+TEST_CASE("a fault in a goroutine that is no overflow reaches the program's own SIGSEGV handler",
+          "[runtime][signal]") {
+  if (goro::detail::sanitized_build) return;  // the sanitizers handle SIGSEGV their own way
+  auto result = goro_test::run_in_child([] {
+    install_segv_exit_42();
+    goro::run([] {
+      goro::chan<int> done;
+      goro::go([done] {
+        *null_pointer = 1;
+        done.send(1);
+      });
+      done.recv();
+    });
+    return 0;
+  });
+  CHECK(result.exited);
+  CHECK(result.exit_code == 42);
+}
+
+TEST_CASE(
+    "a SIGSEGV handler installed before a run is back after it, one installed during it stays",
+    "[runtime][signal]") {
+  if (goro::detail::sanitized_build) return;
+  constexpr int not_back = 1, not_kept = 2, replaced_during_run = 3;
+  auto result = goro_test::run_in_child([] {
+    install_segv_exit_42();
+    goro::run([] {});
+    if (!segv_exit_42_installed()) return not_back;
+    signal(SIGSEGV, SIG_DFL);
+    bool installed_during_run = false;
+    goro::run([&] {
+      install_segv_exit_42();
+      goro::sleep_for(1ms);  // the run goes on with the program's handler
+      installed_during_run = segv_exit_42_installed();
+    });
+    if (!installed_during_run) return replaced_during_run;
+    // It was installed after goro's: the end of the run must not put back what goro replaced.
+    if (!segv_exit_42_installed()) return not_kept;
+    return 0;
+  });
+  INFO("the child exited with " << result.exit_code << " (" << not_back
+                                << ": the handler from before the run was not put back; "
+                                << not_kept << ": the one installed during the run was replaced)");
+  CHECK(result.exited);
+  CHECK(result.exit_code == 0);
+}
+
+TEST_CASE("a SIGSEGV or SIGBUS sent by raise or kill during a run is not swallowed",
+          "[runtime][signal]") {
+  if (goro::detail::sanitized_build) return;
+  // Not a fault: no instruction runs again after the handler, so goro's handler must send it
+  // again for the default action (which ends the process) to happen.
+  const int sig = GENERATE(SIGSEGV, SIGBUS);
+  const bool from_plain_thread = GENERATE(false, true);
+  constexpr int survived = 3;
+  auto result = goro_test::run_in_child([sig, from_plain_thread] {
+    goro::run([sig, from_plain_thread] {
+      if (from_plain_thread) {
+        std::thread([sig] { kill(getpid(), sig); }).join();
+        goro::sleep_for(100ms);  // a process-wide signal may go to any thread
+      } else {
+        raise(sig);
+      }
+    });
+    return survived;
+  });
+  INFO("signal " << sig << (from_plain_thread ? " sent by kill from a plain thread" : " raised")
+                 << "; the child exited with " << result.exit_code << " (" << survived
+                 << ": it survived)");
+  CHECK(result.signaled);
+  CHECK(result.signal == sig);
+}
+
+TEST_CASE("a SIGSEGV ignored before a run and sent by raise during it stays ignored",
+          "[runtime][signal]") {
+  if (goro::detail::sanitized_build) return;
+  auto result = goro_test::run_in_child([] {
+    signal(SIGSEGV, SIG_IGN);
+    goro::run([] { raise(SIGSEGV); });
+    return 0;
+  });
+  CHECK(result.exited);
+  CHECK(result.exit_code == 0);
+}
+
+TEST_CASE("blocking calls still complete when no helper thread can be started",
+          "[runtime][blocking][limits]") {
+  constexpr int no_limit = 99, wrong_result = 1;
+  auto result = goro_test::run_in_child([] {
+    if (!no_threads_left()) return no_limit;
+    alarm(20);  // a hang ends the child by SIGALRM
+    const int sum = goro::run(
+        [] {
+          goro::wait_group wg;
+          std::atomic<int> total{0};
+          for (int i = 1; i <= 4; ++i) {
+            wg.add(1);
+            goro::go([&, i] {
+              total.fetch_add(goro::blocking([i] { return i; }));
+              wg.done();
+            });
+          }
+          total.fetch_add(goro::blocking([] { return 10; }));
+          wg.wait();
+          return total.load();
+        },
+        with_workers(2));
+    return sum == 20 ? 0 : wrong_result;
+  });
+  if (result.exited && result.exit_code == no_limit) {
+    WARN("could not forbid new threads in a child (RLIMIT_NPROC): nothing to test");
+    return;
+  }
+  INFO("the child's stderr: " << result.err);
+  CHECK(result.exited);
+  CHECK(result.exit_code == 0);
+}
+
+TEST_CASE("with GORO_TRACEBACK=1 and no thread for the dump, the run goes on without it",
+          "[runtime][signal][limits]") {
+  constexpr int no_limit = 99, threw = 1, left_segv = 2, left_quit = 3;
+  auto result = goro_test::run_in_child([] {
+    if (!no_threads_left()) return no_limit;
+    setenv("GORO_TRACEBACK", "1", 1);
+    try {
+      if (goro::run([] { return 7; }) != 7) return threw;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "run threw: %s\n", e.what());
+      return threw;
+    }
+    if (!default_action(SIGSEGV)) return left_segv;
+    if (!default_action(SIGQUIT)) return left_quit;
+    return 0;
+  });
+  if (result.exited && result.exit_code == no_limit) {
+    WARN("could not forbid new threads in a child (RLIMIT_NPROC): nothing to test");
+    return;
+  }
+  INFO("the child exited with " << result.exit_code << " (" << threw << ": run threw; " << left_segv
+                                << ", " << left_quit
+                                << ": a SIGSEGV or SIGQUIT handler was left); its stderr: "
+                                << result.err);
+  CHECK(result.exited);
+  CHECK(result.exit_code == 0);
+}
+
+TEST_CASE("a run whose main stack cannot be reserved throws and leaves nothing behind",
+          "[runtime][stack][limits]") {
+  if (goro::detail::sanitized_build) return;  // their runtimes reserve address space of their own
+  constexpr int refused_early = 1, no_error = 2, left_segv = 3, still_active = 4, not_again = 5;
+  auto result = goro_test::run_in_child([] {
+    goro::options o;
+    o.workers = 1;
+    goro::run([] {}, o);  // what a first run maps once for all (its fault handlers, …)
+    rlimit old{};
+    getrlimit(RLIMIT_AS, &old);
+    // Room for the run's own structures, not for a slab of goroutine stacks (16 MiB).
+    const rlimit cap{address_space_in_use() + (1u << 20), old.rlim_max};
+    if (setrlimit(RLIMIT_AS, &cap) != 0) return refused_early;
+    bool threw = false;
+    try {
+      goro::run([] {}, o);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "run threw: %s\n", e.what());
+      threw = true;
+    }
+    setrlimit(RLIMIT_AS, &old);
+    if (!threw) return no_error;
+    if (!default_action(SIGSEGV)) return left_segv;
+    try {
+      goro::go([] {});
+      return still_active;
+    } catch (const goro::error&) {
+    }
+    return goro::run([] { return 5; }, o) == 5 ? 0 : not_again;
+  });
+  INFO("the child exited with " << result.exit_code << " (" << no_error << ": no error; "
+                                << left_segv << ": goro's SIGSEGV handler was left; "
+                                << still_active
+                                << ": the run still looked active); its stderr: " << result.err);
+  CHECK(result.exited);
+  CHECK(result.exit_code == 0);
 }

@@ -3,15 +3,16 @@
 // A goroutine that calls blocking(fn) parks (uninterruptibly) and hands fn to a helper thread;
 // the worker goes on running other goroutines. When fn returns the helper claims the goroutine's
 // wait and wakes it. Helpers are created on demand, kept while they have work, and exit after
-// idle_timeout without any. A helper that has exited is joined by the next submit() (a thread
+// idle_timeout without any. A helper that has exited is joined by the next reserve() (a thread
 // that has ended but is not joined keeps its stack mapped, so a long run whose bursts of blocking
 // calls are further apart than idle_timeout would otherwise pile up dead threads' stacks);
 // shutdown() joins the rest.
 //
 // Invariants:
-//   - A helper is either on idle_ (waiting on its futex word for a job), running one job, or
-//     exited (it has left idle_ for good and is about to return, or has returned) and still in
-//     all_ until joined; exited_ counts the last kind.
+//   - A helper is either on idle_ (waiting on its futex word for a job), reserved (taken off
+//     idle_ by reserve(), its job not handed over yet), running one job, or exited (it has left
+//     idle_ for good and is about to return, or has returned) and still in all_ until joined;
+//     exited_ counts the last kind.
 //   - The job's callable and the parker belong to the parked goroutine's frame, which stays alive
 //     until the helper's wake(); the helper touches neither afterwards.
 #pragma once
@@ -53,23 +54,40 @@ class blocking_pool {
   blocking_pool& operator=(const blocking_pool&) = delete;
   ~blocking_pool() { shutdown(); }
 
-  // submit: runs `j` on an idle helper, or on a new one. Joins the helpers that have exited
-  // since the last submit, once the lock is released.
-  void submit(const job& j) {
+  // helper: one thread of the pool.
+  struct helper {
+    std::thread thread;
+    std::atomic<std::uint32_t> signal{0};  // bumped for every job and for shutdown
+    job work;                              // written by its reserver before signal is bumped
+    bool exited = false;                   // guarded by lock_
+  };
+
+  // reserve: takes an idle helper, or starts a new one, for the job that submit() hands it next.
+  // Called by the goroutine before it parks, so that a thread the system refuses
+  // (std::system_error, e.g. RLIMIT_NPROC) is reported while the goroutine can still run the
+  // call itself: once parked, it could not be readied by the worker that is parking it. Joins
+  // the helpers that have exited since the last reserve, once the lock is released.
+  helper* reserve() {
     joiner exited;  // declared before the lock's guard: joins after it unlocks, even on a throw
-    std::unique_lock guard(lock_);
+    std::lock_guard guard(lock_);
     if (exited_ > 0) take_exited(exited.helpers);
-    helper* h = nullptr;
     if (!idle_.empty()) {
-      h = idle_.back();
+      helper* h = idle_.back();
       idle_.pop_back();
-    } else {
-      all_.push_back(std::make_unique<helper>());
-      h = all_.back().get();
-      h->thread = std::thread([this, h] { helper_main(*h); });
+      return h;
     }
+    all_.reserve(all_.size() + 1);  // the push_back below cannot throw once the thread runs
+    auto fresh = std::make_unique<helper>();
+    helper* h = fresh.get();
+    h->thread = std::thread([this, h] { helper_main(*h); });  // may throw: nothing changed yet
+    all_.push_back(std::move(fresh));
+    return h;
+  }
+
+  // submit: runs `j` on `h`, a helper reserve() returned. Never fails. A reserved helper is
+  // the caller's alone: its work needs no lock, the release of the signal publishes it.
+  void submit(helper* h, const job& j) noexcept {
     h->work = j;
-    guard.unlock();
     h->signal.fetch_add(1, std::memory_order_release);
     futex_wake(h->signal, 1);
   }
@@ -106,13 +124,6 @@ class blocking_pool {
   }
 
  private:
-  struct helper {
-    std::thread thread;
-    std::atomic<std::uint32_t> signal{0};  // bumped for every job and for shutdown
-    job work;                              // guarded by lock_ until signal is bumped
-    bool exited = false;                   // guarded by lock_
-  };
-
   // joiner: helpers taken out of all_ after they exited, joined when it goes out of scope.
   struct joiner {
     std::vector<std::unique_ptr<helper>> helpers;
@@ -162,7 +173,7 @@ class blocking_pool {
       const std::chrono::nanoseconds left = deadline - std::chrono::steady_clock::now();
       if (left <= std::chrono::nanoseconds::zero() && retire(h)) return false;
       // Sleep until the deadline, a second at most (and a second once it has passed: a
-      // submitter has just picked this helper and is about to signal it).
+      // reserver has just picked this helper and is about to signal it).
       const std::chrono::nanoseconds nap =
           left > std::chrono::nanoseconds::zero()
               ? std::min<std::chrono::nanoseconds>(left, std::chrono::seconds(1))
@@ -175,7 +186,7 @@ class blocking_pool {
     return true;
   }
 
-  // retire: leaves the pool if still idle (a submitter may have just picked this helper).
+  // retire: leaves the pool if still idle (a reserver may have just picked this helper).
   bool retire(helper& h) {
     std::lock_guard guard(lock_);
     auto it = std::find(idle_.begin(), idle_.end(), &h);
@@ -187,7 +198,7 @@ class blocking_pool {
   }
 
   const std::chrono::nanoseconds idle_timeout_;  // how long a helper waits for a job, then exits
-  futex_mutex lock_;  // guards idle_, all_, exited_, stopping_ and each helper's work/exited
+  futex_mutex lock_;  // guards idle_, all_, exited_, stopping_ and each helper's `exited`
   std::vector<helper*> idle_;
   std::vector<std::unique_ptr<helper>> all_;
   std::size_t exited_ = 0;  // helpers of all_ that have exited and are not joined yet

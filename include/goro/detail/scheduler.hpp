@@ -256,13 +256,22 @@ class traceback_watcher {
     action.sa_handler = &on_sigquit;
     sigemptyset(&action.sa_mask);
     sigaction(SIGQUIT, &action, &previous_);
-    watcher_ = std::thread([this, &s] {
-      char byte = 0;
-      if (::read(pipe_[0], &byte, 1) == 1 && byte == 'q') {
-        write_traceback(s);
-        std::_Exit(2);
-      }
-    });
+    try {
+      watcher_ = std::thread([this, &s] {
+        char byte = 0;
+        if (::read(pipe_[0], &byte, 1) == 1 && byte == 'q') {
+          write_traceback(s);
+          std::_Exit(2);
+        }
+      });
+    } catch (const std::system_error&) {
+      // No thread to spare (RLIMIT_NPROC): the run goes on without the dump, and SIGQUIT keeps
+      // the action it had, rather than the run failing over a debugging aid.
+      sigaction(SIGQUIT, &previous_, nullptr);
+      signal_pipe().store(-1, std::memory_order_release);
+      ::close(pipe_[0]);
+      ::close(pipe_[1]);
+    }
   }
   traceback_watcher(const traceback_watcher&) = delete;
   traceback_watcher& operator=(const traceback_watcher&) = delete;
@@ -323,12 +332,14 @@ class scheduler {
   // execute: runs `main_body` as the main goroutine on the calling thread (worker 0) and the
   // other workers, and returns once the run has ended. Throws deadlock_error (API 1.3).
   void execute(function_ref<void()> main_body) {
+    // First what may fail (main's record and stack: RLIMIT_AS), while nothing is installed or
+    // published that a throw would leave behind; nothing below throws.
+    spawn_main(main_body);
     install_fault_handlers(requested_stack_size_);  // API 1.4's <N>: the size asked for
     traceback_watcher traceback(*this);
     process().attention.store(chaos_.has_value() ? process_state::attention_chaos : 0,
                               std::memory_order_relaxed);
     publish();
-    spawn_main(main_body);
     start_workers();
     {
       const preemption_monitor monitor(*this);
@@ -540,12 +551,24 @@ class scheduler {
   // calls it after main has returned is unwound instead, before `job` starts (API 1.1): the
   // park cannot be interrupted, so without this check a goroutine that loops on blocking calls
   // would hold up the end of the run forever.
+  //
+  // If no helper thread can be started (std::system_error: RLIMIT_NPROC, a cgroup's pids.max),
+  // the goroutine makes the call itself, holding its worker, rather than fail it. That is
+  // decided before it parks: a parked goroutine is readied only once its worker has switched it
+  // out, so the worker could not ready it after running the call in its place.
   void run_blocking(goroutine& g, function_ref<void()> job) {
     throw_if_stopping();
+    blocking_pool::helper* helper = nullptr;
+    try {
+      helper = blocking_.reserve();
+    } catch (const std::system_error&) {
+      job();
+      return;
+    }
     const std::uint64_t ticket = begin_wait(g.park, false);
     blocking_calls_.fetch_add(1, std::memory_order_seq_cst);
     blocking_pool::job j{&job, &g.park, ticket, &blocking_call_finished, this};
-    park(g, wait_reason::blocking, wait_detail::none, [&] { submit_blocking(j); });
+    park(g, wait_reason::blocking, wait_detail::none, [&] { blocking_.submit(helper, j); });
   }
 
   // --- plain threads (API 1.3) ----------------------------------------------------------
@@ -622,9 +645,17 @@ class scheduler {
     while (p.users.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   }
 
+  // spawn_main: main's stack is taken here rather than when main first runs (start_fiber), so
+  // that a stack the system refuses (RLIMIT_AS) makes run throw instead of aborting.
   void spawn_main(function_ref<void()> body) {
     worker& w = *workers_[0];
     goroutine* g = allocate_record(&w);
+    try {
+      g->stack = acquire_stack(&w);
+    } catch (...) {
+      release_record(&w, g);
+      throw;
+    }
     g->entry.emplace([body] { body(); });
     g->is_main.store(true, std::memory_order_relaxed);
     main_record_ = g;
@@ -1630,17 +1661,6 @@ class scheduler {
       shutdown_.store(true, std::memory_order_seq_cst);
     }
     wake_all();
-  }
-
-  void submit_blocking(const blocking_pool::job& j) {
-    try {
-      blocking_.submit(j);
-    } catch (const std::system_error&) {
-      // No helper thread could be started: run the call here rather than fail it.
-      (*j.fn)();
-      if (try_claim(*j.owner, j.ticket)) ready(j.owner->g);
-      j.finished(j.context);
-    }
   }
 
   // blocking_call_finished: a blocking() call has readied its goroutine. That goroutine may

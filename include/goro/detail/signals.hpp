@@ -4,8 +4,9 @@
 // and the kernel raises SIGSEGV on the faulting thread, whose own stack is the exhausted one: the
 // handler runs on a per-worker alternate signal stack (sigaltstack), recognises the guard page of
 // the goroutine running on that thread, prints the contract's message with async-signal-safe
-// write(2) calls and aborts. A fault that is not a
-// goroutine's overflow goes to the handler that was installed before (or the default action).
+// write(2) calls and aborts. A fault that is not a goroutine's overflow, and a SIGSEGV or SIGBUS
+// sent by kill or raise, goes to the handler that was installed before (or the default action).
+// When the run ends that handler is put back, unless the program installed one during the run.
 // An unguarded stack is checked by its canary at every switch (scheduler.hpp) and reported by
 // report_stack_overflow() from the scheduler context.
 #pragma once
@@ -99,6 +100,15 @@ inline void forward_fault(int sig, siginfo_t* info, void* context) noexcept {
     previous.sa_sigaction(sig, info, context);
   } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
     previous.sa_handler(sig);
+  } else if (info->si_code <= 0) {
+    // Sent by kill, raise or tgkill (SI_USER, SI_TKILL, SI_QUEUE: si_code <= 0), not raised by
+    // a fault: nothing runs again on return, so the default action would be lost and the
+    // process would go on as if nothing was sent. Send it once more under the default action
+    // (it stays blocked until this handler returns); one that was ignored stays ignored.
+    if (previous.sa_handler == SIG_DFL) {
+      signal(sig, SIG_DFL);
+      raise(sig);
+    }
   } else {
     // Let the faulting instruction run again under the default action.
     signal(sig, SIG_DFL);
@@ -107,7 +117,10 @@ inline void forward_fault(int sig, siginfo_t* info, void* context) noexcept {
 
 inline void on_fault(int sig, siginfo_t* info, void* context) noexcept {
   const goroutine* g = this_thread().current;
-  if (g != nullptr && is_stack_overflow(*g, info->si_addr, context)) report_stack_overflow(*g);
+  // Only a fault (si_code > 0) has a faulting address; a sent signal's si_addr means nothing.
+  if (g != nullptr && info->si_code > 0 && is_stack_overflow(*g, info->si_addr, context)) {
+    report_stack_overflow(*g);
+  }
   forward_fault(sig, info, context);
 }
 
@@ -122,10 +135,19 @@ inline void install_fault_handlers(std::size_t stack_size) noexcept {
   sigaction(SIGBUS, &action, &saved.bus);
 }
 
+// restore_fault_handler: puts back the handler that install_fault_handlers replaced, unless the
+// program has installed one of its own since (during the run): that one stays.
+inline void restore_fault_handler(int sig, const struct sigaction& saved) noexcept {
+  struct sigaction current {};
+  if (sigaction(sig, nullptr, &current) != 0) return;
+  if ((current.sa_flags & SA_SIGINFO) == 0 || current.sa_sigaction != &on_fault) return;
+  sigaction(sig, &saved, nullptr);
+}
+
 inline void restore_fault_handlers() noexcept {
   fault_handlers& saved = previous_fault_handlers();
-  sigaction(SIGSEGV, &saved.segv, nullptr);
-  sigaction(SIGBUS, &saved.bus, nullptr);
+  restore_fault_handler(SIGSEGV, saved.segv);
+  restore_fault_handler(SIGBUS, saved.bus);
 }
 
 // alternate_signal_stack: installed on every worker thread for the duration of a run.
