@@ -10,6 +10,8 @@
 #include <goro/time.hpp>
 
 #include <sched.h>
+#include <signal.h>
+#include <sys/time.h>
 
 #include <catch2/catch.hpp>
 
@@ -567,6 +569,54 @@ TEST_CASE("a plain thread started just before main blocks on it is not taken for
     sender.join();
   }
   CHECK(deadlocks == 0);
+}
+
+TEST_CASE("signals that interrupt the detector's waits do not shorten its grace",
+          "[debug][deadlock][threads][signal]") {
+  // A program whose interval timer signals every 100 µs, with a handler installed without
+  // SA_RESTART: every futex wait of the detector ends early (EINTR). A plain thread that sleeps
+  // 20 ms before its first call is inside the 50 ms grace; counted in waits rather than on the
+  // clock, the grace had shrunk to 6-15 ms and every round was declared deadlocked.
+  constexpr int no_timer = 99;
+  auto result = goro_test::run_in_child([] {
+    struct sigaction action {};
+    action.sa_handler = [](int) {};
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;  // no SA_RESTART
+    if (sigaction(SIGALRM, &action, nullptr) != 0) return no_timer;
+    const itimerval every_100us{{0, 100}, {0, 100}};
+    if (setitimer(ITIMER_REAL, &every_100us, nullptr) != 0) return no_timer;
+    int deadlocks = 0;
+    for (int round = 0; round < 5; ++round) {
+      goro::chan<int> from_thread(1);
+      std::thread sender;
+      try {
+        goro::run(
+            [&] {
+              sender = std::thread([from_thread] {
+                std::this_thread::sleep_for(20ms);  // not a goro call: the thread is invisible
+                from_thread.send(1);
+              });
+              (void)from_thread.recv();
+            },
+            {.workers = 1});  // the run's only thread: the one the timer's signals go to
+      } catch (const goro::deadlock_error&) {
+        ++deadlocks;
+      }
+      sender.join();
+    }
+    const itimerval off{};
+    setitimer(ITIMER_REAL, &off, nullptr);
+    std::fprintf(stderr, "%d of 5 rounds declared deadlocked\n", deadlocks);
+    return deadlocks;
+  });
+  if (result.exited && result.exit_code == no_timer) {
+    WARN("no interval timer: nothing to test");
+    return;
+  }
+  INFO("the child's stderr: " << result.err);
+  CHECK(result.exited);
+  CHECK(result.exit_code == 0);
 }
 
 namespace {

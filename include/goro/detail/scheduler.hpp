@@ -701,8 +701,17 @@ class scheduler {
   // worker hung the run.
   void monitor_preemption(std::atomic<std::uint32_t>& stop) {
     for (;;) {
-      timespec slice{0, static_cast<long>(time_slice_ns)};
-      futex_wait(stop, 0, &slice);
+      // A whole slice between looks, even if signals end the waits early (EINTR): a look after
+      // less would ask a goroutine to yield after less than a slice.
+      const auto next_look = clock::now() + std::chrono::nanoseconds(time_slice_ns);
+      for (auto left = next_look - clock::now(); left > clock::duration::zero();
+           left = next_look - clock::now()) {
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+        const timespec wait{static_cast<time_t>(ns / 1'000'000'000),
+                            static_cast<long>(ns % 1'000'000'000)};
+        futex_wait(stop, 0, &wait);
+        if (stop.load(std::memory_order_acquire) != 0) return;
+      }
       if (stop.load(std::memory_order_acquire) != 0) return;
       bool asked = false;
       {
@@ -1532,14 +1541,17 @@ class scheduler {
 
   // wait_for_waker: sleeps until a waker pops `w` off the idle list or `limit` passes. A popped
   // worker's wake is consumed as usual afterwards. The poller is popped through the netpoller,
-  // not its idle word: it looks at the list every millisecond.
+  // not its idle word: it looks at the list every millisecond. The limit is read off the clock,
+  // not counted in slices: a signal ends a futex wait early (EINTR), and a program whose
+  // interval timer signals every 100 µs had its 50 ms grace cut to a few milliseconds.
   void wait_for_waker(worker& w, std::chrono::milliseconds limit) {
     constexpr timespec slice{0, 1'000'000};
-    for (auto waited = std::chrono::milliseconds(0); waited < limit; ++waited) {
+    const auto until = clock::now() + limit;
+    do {
       futex_wait(w.idle_word, w.idle_epoch, &slice);  // at once if a waker has bumped the word
       std::lock_guard guard(idle_lock_);
       if (!w.listed_idle) return;
-    }
+    } while (clock::now() < until);
   }
 
   // quiet: nothing outside the goroutines can wake one (no timer, socket, blocking() call or
