@@ -2088,6 +2088,47 @@ TEST_CASE(
   CHECK(result.exit_code == 0);
 }
 
+TEST_CASE("a program that blocks every signal before run still gets overflow reports",
+          "[runtime][signal][stack]") {
+  if (goro::detail::sanitized_build) return;
+  // The common server pattern: block every signal, take them in a sigwait thread. A fault on a
+  // thread that blocks SIGSEGV bypasses every handler (the kernel applies the default action),
+  // so workers keep it unblocked during the run, and put the caller's mask back after.
+  const bool overflow_it = GENERATE(true, false);
+  constexpr int mask_not_back = 5;
+  auto result = goro_test::run_in_child([overflow_it] {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    goro::options o;
+    o.stack_size = 64 * 1024;
+    o.workers = 2;
+    goro::run(
+        [overflow_it] {
+          goro::wait_group wg;
+          wg.add(1);
+          goro::go([&] {
+            if (overflow_it) overflow(0);
+            wg.done();
+          });
+          wg.wait();
+        },
+        o);
+    sigset_t now;
+    pthread_sigmask(SIG_BLOCK, nullptr, &now);
+    return sigismember(&now, SIGSEGV) == 1 && sigismember(&now, SIGBUS) == 1 ? 0 : mask_not_back;
+  });
+  INFO("the child's stderr: " << result.err);
+  if (overflow_it) {
+    CHECK(result.signaled);
+    CHECK(result.signal == SIGABRT);
+    CHECK_THAT(result.err, Catch::Contains("overflowed its 65536-byte stack"));
+  } else {
+    CHECK(result.exited);
+    CHECK(result.exit_code == 0);
+  }
+}
+
 TEST_CASE("a SIGSEGV or SIGBUS sent by raise or kill during a run is not swallowed",
           "[runtime][signal]") {
   if (goro::detail::sanitized_build) return;

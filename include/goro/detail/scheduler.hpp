@@ -1020,6 +1020,7 @@ class scheduler {
     sanitizer_thread_init(w.sanitizer);
     {
       alternate_signal_stack altstack;
+      const unblocked_fault_signals faults_delivered;
       while (goroutine* g = find_work(w)) run(w, g);
     }
     w.stacks.flush(stacks_);

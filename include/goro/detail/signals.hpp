@@ -179,4 +179,30 @@ class alternate_signal_stack {
   bool installed_ = false;
 };
 
+// unblocked_fault_signals: a worker keeps SIGSEGV and SIGBUS unblocked for the duration of a
+// run, whatever mask its thread inherited, and puts the mask back at the end (worker 0 is the
+// thread that called run). The kernel delivers a fault that the faulting thread blocks under the
+// default action, past every handler: a program that blocks all signals before run, to take them
+// in a sigwait thread, lost the overflow report (API 1.4) and its own handler's turn. Go's
+// runtime unblocks these signals on its threads likewise.
+class unblocked_fault_signals {
+ public:
+  unblocked_fault_signals() noexcept {
+    sigset_t faults;
+    sigemptyset(&faults);
+    sigaddset(&faults, SIGSEGV);
+    sigaddset(&faults, SIGBUS);
+    restore_ = pthread_sigmask(SIG_UNBLOCK, &faults, &previous_) == 0;
+  }
+  unblocked_fault_signals(const unblocked_fault_signals&) = delete;
+  unblocked_fault_signals& operator=(const unblocked_fault_signals&) = delete;
+  ~unblocked_fault_signals() {
+    if (restore_) pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+
+ private:
+  sigset_t previous_{};
+  bool restore_ = false;
+};
+
 }  // namespace goro::detail
