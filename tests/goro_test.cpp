@@ -3,6 +3,11 @@
 // 1.1: remaining goroutines are stopped and their stacks unwound).
 #include <goro/goro.hpp>
 
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -15,9 +20,11 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <sstream>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -258,4 +265,227 @@ TEST_CASE("the contract's types: exception hierarchy, move-only sockets, options
   CHECK(defaults.guard == goro::stack_guard::automatic);
   CHECK(defaults.detect_deadlock);
   CHECK(goro::run([] { return goro::num_workers(); }, all) == 3u);
+}
+
+// --- Signals without SA_RESTART -----------------------------------------------------------------
+
+namespace {
+
+std::atomic<bool> storm_over{false};
+std::atomic<long> storm_signals{0};  // signals handled
+
+// signal_every_thread: until storm_over, sends SIGALRM to every other thread of the process
+// about every 100 µs, so that each one blocked in a system call (a futex, epoll_wait, ppoll, a
+// sleep) comes back with EINTR over and over, wherever it is.
+void signal_every_thread() {
+  const long self = syscall(SYS_gettid);
+  while (!storm_over.load()) {
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task", error)) {
+      const long tid = std::stol(entry.path().filename().string());
+      if (tid != self) syscall(SYS_tgkill, static_cast<long>(getpid()), tid, SIGALRM);
+    }
+    usleep(100);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a storm of signals without SA_RESTART loses nothing and wakes nothing early",
+          "[goro][signal]") {
+  // A program with an interval timer (a profiler, a watchdog) whose handler was installed
+  // without SA_RESTART: every blocking system call of every thread may fail with EINTR. Each
+  // must be retried, with the time already waited counted: no value lost, no spurious error,
+  // no sleep, timer, deadline or blocking call that ends early, no hang.
+  auto result = goro_test::run_in_child([] {
+    alarm(60);  // a hang ends the child
+    struct sigaction action {};
+    action.sa_handler = [](int) { storm_signals.fetch_add(1, std::memory_order_relaxed); };
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;  // no SA_RESTART
+    sigaction(SIGALRM, &action, nullptr);
+    sigset_t alarm_only;
+    sigemptyset(&alarm_only);
+    sigaddset(&alarm_only, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &alarm_only, nullptr);  // the signaller does not signal itself
+    std::thread signaller(signal_every_thread);
+    pthread_sigmask(SIG_UNBLOCK, &alarm_only, nullptr);
+    const itimerval every_100us{{0, 100}, {0, 100}};
+    setitimer(ITIMER_REAL, &every_100us, nullptr);
+
+    std::atomic<int> faults{0};
+    auto fault = [&](const char* what) {
+      std::fprintf(stderr, "%s\n", what);
+      faults.fetch_add(1);
+    };
+    using clock = std::chrono::steady_clock;
+    goro::run(
+        [&] {
+          goro::wait_group wg;
+          // Channels, unbuffered and buffered, in lock-step: every value once, in order.
+          const int values = scaled(5000);
+          goro::chan<int> unbuffered;
+          goro::chan<int> buffered(3);
+          wg.add(2);
+          goro::go([&] {
+            for (int i = 1; i <= values; ++i) {
+              unbuffered.send(i);
+              buffered.send(i);
+            }
+            unbuffered.close();
+            wg.done();
+          });
+          goro::go([&] {
+            int expected = 1;
+            for (int v : unbuffered) {
+              if (v != expected || buffered.recv() != expected) fault("a value lost or reordered");
+              ++expected;
+            }
+            if (expected != values + 1) fault("values missing");
+            wg.done();
+          });
+          // A mutex shared with a plain thread.
+          goro::mutex m;
+          long counter = 0;
+          for (int g = 0; g < 4; ++g) {
+            wg.add(1);
+            goro::go([&] {
+              for (int i = 0; i < 1000; ++i) {
+                std::lock_guard hold(m);
+                ++counter;
+              }
+              wg.done();
+            });
+          }
+          std::thread plain([&] {
+            for (int i = 0; i < 1000; ++i) {
+              std::lock_guard hold(m);
+              ++counter;
+            }
+            const auto start = clock::now();
+            goro::sleep_for(2ms);
+            if (clock::now() - start < 2ms) fault("a plain thread's sleep ended early");
+          });
+          // Sleeps, timers and context deadlines, never early.
+          for (int g = 1; g <= 6; ++g) {
+            wg.add(1);
+            goro::go([&, g] {
+              const auto d = std::chrono::microseconds(300 * g);
+              for (int i = 0; i < 3; ++i) {
+                auto start = clock::now();
+                goro::sleep_for(d);
+                if (clock::now() - start < d) fault("a sleep ended early");
+                start = clock::now();
+                const goro::timer t(d);
+                (void)t.c().recv();
+                if (clock::now() - start < d) fault("a timer fired early");
+                start = clock::now();
+                auto [ctx, cancel] = goro::with_timeout(goro::background(), d);
+                (void)ctx.done().recv();
+                if (clock::now() - start < d) fault("a context deadline passed early");
+                if (ctx.err() != goro::errc::deadline_exceeded) fault("a wrong context error");
+                cancel();
+              }
+              wg.done();
+            });
+          }
+          // blocking() calls.
+          wg.add(1);
+          goro::go([&] {
+            for (int i = 0; i < 20; ++i) {
+              const auto start = clock::now();
+              if (goro::blocking([] {
+                    std::this_thread::sleep_for(1ms);
+                    return 7;
+                  }) != 7) {
+                fault("a blocking call's result lost");
+              }
+              if (clock::now() - start < 1ms) fault("a blocking call ended early");
+            }
+            wg.done();
+          });
+          // Sockets: transfers counted byte by byte, then a read that must time out.
+          auto ln = goro::net::listen("127.0.0.1:0");
+          const std::string address = ln.address();
+          constexpr std::size_t bytes = 256 * 1024;
+          constexpr int clients = 4;
+          wg.add(1);
+          goro::go([&] {
+            for (int k = 0; k < clients; ++k) {
+              auto accepted = std::make_shared<goro::net::conn>(ln.accept());
+              wg.add(1);
+              goro::go([&, accepted] {
+                goro::net::conn& c = *accepted;
+                std::vector<std::byte> buffer(64 * 1024);
+                std::size_t total = 0;
+                try {
+                  while (total < bytes) {
+                    const std::size_t n = c.read(buffer);
+                    if (n == 0) break;
+                    total += n;
+                  }
+                  const std::uint64_t got = total;
+                  c.write(std::as_bytes(std::span(&got, 1)));
+                  const auto start = clock::now();
+                  c.set_deadline(start + 3ms);
+                  try {
+                    (void)c.read(buffer);
+                    fault("a read with nothing to read returned");
+                  } catch (const goro::net::timeout_error&) {
+                    if (clock::now() - start < 3ms) fault("a socket deadline passed early");
+                  }
+                } catch (const std::exception& e) {
+                  fault(e.what());
+                }
+                wg.done();
+              });
+            }
+            wg.done();
+          });
+          auto client = [&] {
+            try {
+              auto c = goro::net::dial(address);
+              c.set_deadline(clock::now() + 30s);
+              const std::vector<std::byte> data(bytes, std::byte{1});
+              c.write(data);
+              std::uint64_t got = 0;
+              std::size_t read = 0;
+              while (read < sizeof got) {
+                const std::size_t n =
+                    c.read(std::as_writable_bytes(std::span(&got, 1)).subspan(read));
+                if (n == 0) break;
+                read += n;
+              }
+              if (got != bytes) fault("a transfer came short");
+              std::byte one[1];
+              if (c.read(one) != 0) fault("no end of stream");  // the server closes
+            } catch (const std::exception& e) {
+              fault(e.what());
+            }
+          };
+          for (int k = 0; k < clients - 1; ++k) {
+            wg.add(1);
+            goro::go([&] {
+              client();
+              wg.done();
+            });
+          }
+          std::thread plain_client(client);
+          plain_client.join();
+          wg.wait();
+          plain.join();
+          if (counter != 5000) fault("a mutex increment lost");
+        },
+        {.workers = 2});
+    const itimerval off{};
+    setitimer(ITIMER_REAL, &off, nullptr);
+    storm_over.store(true);
+    signaller.join();
+    std::fprintf(stderr, "%ld signals handled\n", storm_signals.load());
+    if (storm_signals.load() < 100) fault("too few signals: the test tested nothing");
+    return faults.load();
+  });
+  INFO("the child's stderr: " << result.err);
+  CHECK(result.exited);
+  CHECK(result.exit_code == 0);
 }
