@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,7 +27,9 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <mutex>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -1424,4 +1427,91 @@ TEST_CASE("dial with a context gives up on a plain thread with no run", "[net][c
   CHECK(waited >= 100ms);
   CHECK(waited < 5s);
   CHECK(at_cancel == goro::errc::canceled);
+}
+
+// --- Descriptors run out (RLIMIT_NOFILE): in a child, so that the limit stays there ----------
+
+TEST_CASE("with no descriptor left, listen, dial and accept throw system_error and recover",
+          "[net][limits]") {
+  // API 7: errors throw std::system_error. The connection that accept could not take stays in
+  // the listener's queue and is taken once a descriptor is free again; a run that cannot make
+  // its netpoller throws too, and the next run works.
+  constexpr int setup_failed = 99;
+  auto result = goro_test::run_in_child([] {
+    alarm(30);  // a hang ends the child
+    int faults = 0;
+    auto expect_emfile = [&faults](const char* what, const std::function<void()>& op) {
+      try {
+        op();
+        std::fprintf(stderr, "%s: no error\n", what);
+        ++faults;
+      } catch (const std::system_error& e) {
+        if (e.code() != std::errc::too_many_files_open) {
+          std::fprintf(stderr, "%s: %s\n", what, e.what());
+          ++faults;
+        }
+      }
+    };
+    rlimit old{};
+    if (getrlimit(RLIMIT_NOFILE, &old) != 0) return setup_failed;
+    // fill: takes every descriptor left under a limit of 8 more than now.
+    std::vector<int> hogs;
+    auto fill = [&hogs, &old] {
+      const rlimit cap{static_cast<rlim_t>(open_fds() + 8), old.rlim_max};
+      setrlimit(RLIMIT_NOFILE, &cap);
+      for (int fd; (fd = dup(STDIN_FILENO)) >= 0;) hogs.push_back(fd);
+    };
+    auto release = [&hogs](std::size_t n) {
+      for (; n > 0 && !hogs.empty(); --n) {
+        ::close(hogs.back());
+        hogs.pop_back();
+      }
+    };
+    fill();
+    expect_emfile("run", [] { goro::run([] {}); });
+    release(hogs.size());
+    setrlimit(RLIMIT_NOFILE, &old);
+    const int transferred = goro::run([&] {
+      auto ln = goro::net::listen("127.0.0.1:0");
+      const std::string address = ln.address();
+      // A raw client, connected before the descriptors run out: it waits in the queue.
+      const int raw = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_port =
+          htons(static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1))));
+      to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (raw < 0 || ::connect(raw, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) return -1;
+      fill();
+      expect_emfile("listen", [] { (void)goro::net::listen("127.0.0.1:0"); });
+      expect_emfile("dial", [&] { (void)goro::net::dial(address); });
+      expect_emfile("accept", [&] { (void)ln.accept(); });
+      std::thread plain([&] {
+        expect_emfile("dial from a plain thread", [&] { (void)goro::net::dial(address); });
+      });
+      plain.join();
+      release(hogs.size());
+      setrlimit(RLIMIT_NOFILE, &old);
+      goro::net::conn c = ln.accept();  // the raw client's connection, still queued
+      const char hello[] = "hello";
+      if (::write(raw, hello, 5) != 5) return -2;
+      std::array<std::byte, 5> got{};
+      std::size_t n = 0;
+      while (n < got.size()) {
+        const std::size_t r = c.read(std::span(got).subspan(n));
+        if (r == 0) break;
+        n += r;
+      }
+      ::close(raw);
+      return std::memcmp(got.data(), hello, 5) == 0 ? static_cast<int>(n) : -3;
+    });
+    if (transferred != 5) {
+      std::fprintf(stderr, "the queued connection: %d\n", transferred);
+      ++faults;
+    }
+    return faults;
+  });
+  INFO("the child's stderr: " << result.err);
+  CHECK(result.exited);
+  CHECK(result.exit_code == 0);
 }
