@@ -1155,8 +1155,10 @@ TEST_CASE("a timer reset while pending ignores its old deadline and fires at the
         const auto reset_at = clock_type::now();
         CHECK(t.reset(300ms));             // 250 ms of margin before the old deadline
         goro::sleep_until(start + 320ms);  // past the old deadline
-        if (const auto early = t.c().try_recv()) CHECK(*early >= reset_at + 300ms);
-        const auto v = recv_within(t.c());
+        // Main may wake more than 30 ms late on a loaded machine, after the new deadline too:
+        // then the value is already there, and it is the only one.
+        const auto early = t.c().try_recv();
+        const auto v = early ? early : recv_within(t.c());
         REQUIRE(v.has_value());
         CHECK(*v >= reset_at + 300ms);
         CHECK_FALSE(t.reset(1ms));  // it had fired
