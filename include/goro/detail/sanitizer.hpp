@@ -160,33 +160,6 @@ inline void sanitizer_resumed_fiber(fiber_sanitizer_state& f) noexcept {
 // valgrind_stack_registry: the goroutine stacks registered with Valgrind, by their lowest byte.
 // A stack is registered for as long as its memory is mapped as a stack: from the moment the pool
 // carves or maps it to the moment it is unmapped, however many goroutines run on it in between.
-// The owner serializes calls (the stack pool calls it under its lock). Empty, and every member
-// a no-op, where GORO_VALGRIND is not defined.
-class valgrind_stack_registry {
- public:
-  // add: [bottom, bottom + size) is a stack from now on.
-  void add([[maybe_unused]] const char* bottom, [[maybe_unused]] std::size_t size) {
-#if defined(GORO_VALGRIND)
-    ids_[bottom] = VALGRIND_STACK_REGISTER(bottom, bottom + size - 1);
-#endif
-  }
-
-  // remove: the stack whose lowest byte is `bottom` is about to be unmapped.
-  void remove([[maybe_unused]] const char* bottom) noexcept {
-#if defined(GORO_VALGRIND)
-    const auto found = ids_.find(bottom);
-    if (found == ids_.end()) return;
-    VALGRIND_STACK_DEREGISTER(found->second);
-    ids_.erase(found);
-#endif
-  }
-
- private:
-#if defined(GORO_VALGRIND)
-  std::unordered_map<const char*, unsigned> ids_;
-#endif
-};
-
 // running_on_valgrind: whether the process runs under Valgrind, which does not know every
 // recent system call: where it does not, it answers ENOSYS, but prints a warning first.
 inline bool running_on_valgrind() noexcept {
@@ -196,6 +169,39 @@ inline bool running_on_valgrind() noexcept {
   return false;
 #endif
 }
+
+// valgrind_stack_registry: the goroutine stacks registered with Valgrind, by their lowest byte.
+// A stack is registered for as long as its memory is mapped as a stack: from the moment the pool
+// carves or maps it to the moment it is unmapped, however many goroutines run on it in between.
+// The owner serializes calls (the stack pool calls it under its lock). Outside Valgrind every
+// member returns at once, so that no carve pays for a map entry; where GORO_VALGRIND is not
+// defined the class is empty and every member a no-op.
+class valgrind_stack_registry {
+ public:
+  // add: [bottom, bottom + size) is a stack from now on.
+  void add([[maybe_unused]] const char* bottom, [[maybe_unused]] std::size_t size) {
+#if defined(GORO_VALGRIND)
+    if (active_) ids_[bottom] = VALGRIND_STACK_REGISTER(bottom, bottom + size - 1);
+#endif
+  }
+
+  // remove: the stack whose lowest byte is `bottom` is about to be unmapped.
+  void remove([[maybe_unused]] const char* bottom) noexcept {
+#if defined(GORO_VALGRIND)
+    if (!active_) return;
+    const auto found = ids_.find(bottom);
+    if (found == ids_.end()) return;
+    VALGRIND_STACK_DEREGISTER(found->second);
+    ids_.erase(found);
+#endif
+  }
+
+ private:
+#if defined(GORO_VALGRIND)
+  bool active_ = running_on_valgrind();
+  std::unordered_map<const char*, unsigned> ids_;
+#endif
+};
 
 // A recycled stack may still carry the poison of the frames of its previous goroutine.
 inline void sanitizer_unpoison_stack(void* bottom, std::size_t size) noexcept {
