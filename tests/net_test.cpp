@@ -1435,7 +1435,11 @@ TEST_CASE("with no descriptor left, listen, dial and accept throw system_error a
           "[net][limits]") {
   // API 7: errors throw std::system_error. The connection that accept could not take stays in
   // the listener's queue and is taken once a descriptor is free again; a run that cannot make
-  // its netpoller throws too, and the next run works.
+  // its netpoller throws too, and the next run works. Not under the sanitizers: their runtimes
+  // need descriptors of their own (UBSan checks that an object's memory is readable by writing
+  // it to a pipe, and with no descriptor for the pipe reports a valid std::error_category as an
+  // object with an invalid vptr).
+  if (goro::detail::sanitized_build) return;
   constexpr int setup_failed = 99;
   auto result = goro_test::run_in_child([] {
     alarm(30);  // a hang ends the child
