@@ -21,7 +21,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <ctime>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -178,8 +177,7 @@ class blocking_pool {
           left > std::chrono::nanoseconds::zero()
               ? std::min<std::chrono::nanoseconds>(left, std::chrono::seconds(1))
               : std::chrono::seconds(1);
-      timespec ts{static_cast<std::time_t>(nap.count() / 1'000'000'000),
-                  static_cast<long>(nap.count() % 1'000'000'000)};
+      const timespec ts = to_timespec(nap);
       futex_wait(h.signal, seen, &ts);
     }
     seen = h.signal.load(std::memory_order_acquire);

@@ -8,10 +8,17 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 
 namespace goro::detail {
+
+// to_timespec: a relative timeout for futex_wait (or ppoll) of `span`, which must not be negative.
+inline timespec to_timespec(std::chrono::nanoseconds span) noexcept {
+  return {static_cast<std::time_t>(span.count() / 1'000'000'000),
+          static_cast<long>(span.count() % 1'000'000'000)};
+}
 
 // futex_wait: sleeps while `word` holds `expected`. Returns on a wake, a signal, a timeout, or at
 // once if the value differs; callers re-check their condition in a loop.

@@ -67,6 +67,7 @@
 
 #include "../sync.hpp"
 #include "../time.hpp"
+#include "futex.hpp"
 #include "net_address.hpp"
 #include "netpoll.hpp"
 #include "park.hpp"
@@ -348,8 +349,7 @@ class poll_descriptor final : public io_descriptor {
     if (deadline != 0) {
       const std::int64_t left = deadline - to_nanoseconds(clock::now());
       expired = left <= 0;
-      timeout.tv_sec = static_cast<time_t>(left / 1'000'000'000);
-      timeout.tv_nsec = static_cast<long>(left % 1'000'000'000);
+      if (!expired) timeout = to_timespec(std::chrono::nanoseconds(left));
     }
     if (!expired) {
       pollfd fds[2] = {};

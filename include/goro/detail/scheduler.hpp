@@ -60,6 +60,7 @@
 #include "callable.hpp"
 #include "exception_state.hpp"
 #include "fallback_timers.hpp"
+#include "futex.hpp"
 #include "goroutine.hpp"
 #include "netpoll.hpp"
 #include "options.hpp"
@@ -706,9 +707,8 @@ class scheduler {
       const auto next_look = clock::now() + std::chrono::nanoseconds(time_slice_ns);
       for (auto left = next_look - clock::now(); left > clock::duration::zero();
            left = next_look - clock::now()) {
-        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-        const timespec wait{static_cast<time_t>(ns / 1'000'000'000),
-                            static_cast<long>(ns % 1'000'000'000)};
+        const timespec wait =
+            to_timespec(std::chrono::duration_cast<std::chrono::nanoseconds>(left));
         futex_wait(stop, 0, &wait);
         if (stop.load(std::memory_order_acquire) != 0) return;
       }
