@@ -1429,6 +1429,713 @@ TEST_CASE("dial with a context gives up on a plain thread with no run", "[net][c
   CHECK(at_cancel == goro::errc::canceled);
 }
 
+// --- Ported from Go 1.19's package net: deadlines, close and concurrency of TCP conns ---------
+//
+// Each case names the Go test it ports. Go's upper bounds on time are left out (the suite runs
+// loaded, under sanitizers and chaos scheduling); lower bounds (nothing fails before its
+// deadline) are kept.
+
+namespace {
+
+// outcome_of: how `op` ended: "ok", "timeout", "closed", or the what() of another error.
+std::string outcome_of(const std::function<void()>& op) {
+  try {
+    op();
+    return "ok";
+  } catch (const goro::net::timeout_error&) {
+    return "timeout";
+  } catch (const goro::net::closed_error&) {
+    return "closed";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+// connected_pair: a dialed conn and the listener's end of it.
+struct connected_pair {
+  goro::net::conn dialed;
+  goro::net::conn accepted;
+};
+
+connected_pair connect_pair(goro::net::listener& ln) {
+  goro::net::conn dialed = goro::net::dial(ln.address());
+  goro::net::conn accepted = ln.accept();  // the handshake is done: this does not block
+  return {std::move(dialed), std::move(accepted)};
+}
+
+}  // namespace
+
+// Go: net.TestReadTimeout
+TEST_CASE(
+    "a passed deadline fails reads even with data waiting, and a timed-out read loses no data",
+    "[net][deadline][go]") {
+  const std::string message = "READ TIMEOUT TEST";
+  std::vector<std::string> past_reads;
+  std::string before_deadline;
+  std::string after_deadline;
+  std::string read_again;
+  std::string rest;
+  bool early = false;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    connected_pair pair = connect_pair(ln);
+    goro::net::conn& c = pair.dialed;
+    goro::net::conn& peer = pair.accepted;
+    peer.write(message);
+    // The first byte has arrived, so the rest (one segment) waits in c's receive buffer.
+    c.set_deadline(clock_type::now() + 10s);
+    std::array<char, 1> byte{};
+    if (c.read(std::span(byte)) != 1) return;
+    c.set_deadline(clock_type::now() - 5s);
+    for (int i = 0; i < 2; ++i) past_reads.push_back(outcome_of([&] { c.read(std::span(byte)); }));
+    // A deadline ahead: reads succeed, one byte at a time, until it passes.
+    constexpr auto timeout = 50ms;
+    const auto deadline = clock_type::now() + timeout;
+    c.set_deadline(deadline);
+    for (;;) {
+      after_deadline = outcome_of([&] {
+        if (c.read(std::span(byte)) == 1) before_deadline += byte[0];
+      });
+      if (after_deadline != "ok") break;
+      goro::sleep_for(timeout / 3);
+    }
+    early = clock_type::now() < deadline;
+    read_again = outcome_of([&] { c.read(std::span(byte)); });
+    // What the timed-out reads left is still there.
+    c.set_deadline(clock_type::now() + 10s);
+    rest.resize(message.size() - 1 - before_deadline.size());
+    rest.resize(read_full(c, std::as_writable_bytes(std::span(rest))));
+  });
+  CHECK(past_reads == std::vector<std::string>{"timeout", "timeout"});
+  CHECK(after_deadline == "timeout");
+  CHECK_FALSE(early);
+  CHECK(read_again == "timeout");
+  CHECK(message.substr(0, 1) + before_deadline + rest == message);
+}
+
+// Go: net.TestWriteTimeout
+TEST_CASE("writes succeed until the deadline passes, then every write times out and sends nothing",
+          "[net][deadline][go]") {
+  const std::string message = "WRITE TIMEOUT TEST";
+  std::vector<std::string> past_writes;
+  std::string after_deadline;
+  std::string write_again;
+  bool early = false;
+  int written = 0;
+  std::size_t received = 0;
+  std::string extra_read;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    connected_pair pair = connect_pair(ln);
+    goro::net::conn& c = pair.dialed;
+    goro::net::conn& peer = pair.accepted;
+    c.set_deadline(clock_type::now() - 5s);
+    for (int i = 0; i < 2; ++i) past_writes.push_back(outcome_of([&] { c.write(message); }));
+    constexpr auto timeout = 50ms;
+    const auto deadline = clock_type::now() + timeout;
+    c.set_deadline(deadline);
+    for (;;) {
+      after_deadline = outcome_of([&] { c.write(message); });
+      if (after_deadline != "ok") break;
+      ++written;
+      goro::sleep_for(timeout / 3);
+    }
+    early = clock_type::now() < deadline;
+    write_again = outcome_of([&] { c.write(message); });
+    // The peer gets the successful writes' bytes and nothing of the timed-out ones.
+    peer.set_deadline(clock_type::now() + 10s);
+    std::vector<std::byte> buf(message.size() * static_cast<std::size_t>(written));
+    received = read_full(peer, buf);
+    peer.set_deadline(clock_type::now() + 50ms);
+    std::array<std::byte, 64> more;
+    extra_read = outcome_of([&] { peer.read(more); });
+  });
+  CHECK(past_writes == std::vector<std::string>{"timeout", "timeout"});
+  CHECK(after_deadline == "timeout");
+  CHECK_FALSE(early);
+  CHECK(write_again == "timeout");
+  CHECK(received == message.size() * static_cast<std::size_t>(written));
+  CHECK(extra_read == "timeout");
+}
+
+// Go: net.TestReadTimeoutMustNotReturn, net.TestWriteTimeoutMustNotReturn
+TEST_CASE(
+    "with a passed deadline cleared or moved to time_point::max(), blocked reads and writes wait "
+    "until close and throw closed_error",
+    "[net][deadline][close][go]") {
+  // Go sets the read deadline to the past and the write deadline to none (and the other way
+  // round); goro has one deadline for both, so each case passes it and then lifts it.
+  struct result {
+    std::string read, write;
+    bool returned_early = false;
+  };
+  std::vector<result> results;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        for (const clock_type::time_point lifted :
+             {clock_type::time_point{}, clock_type::time_point::max()}) {
+          connected_pair for_read = connect_pair(ln);   // its peer never writes
+          connected_pair for_write = connect_pair(ln);  // its peer never reads
+          goro::net::conn& reader = for_read.dialed;
+          goro::net::conn& writer = for_write.dialed;
+          for (goro::net::conn* c : {&reader, &writer}) {
+            c->set_deadline(clock_type::now() - 5s);
+            c->set_deadline(lifted);
+          }
+          result r;
+          std::atomic<int> returned{0};
+          goro::wait_group wg;
+          wg.add(2);
+          goro::go([&] {
+            std::array<std::byte, 1> b;
+            r.read = outcome_of([&] { reader.read(b); });
+            returned.fetch_add(1);
+            wg.done();
+          });
+          goro::go([&] {
+            std::vector<std::byte> chunk(4096);
+            r.write = outcome_of([&] {
+              for (;;) writer.write(chunk);  // until the buffers are full, then it blocks
+            });
+            returned.fetch_add(1);
+            wg.done();
+          });
+          goro_test::dump_when_count("[io]", 2);  // both block
+          goro::sleep_for(100ms);
+          r.returned_early = returned.load() != 0;
+          reader.close();
+          writer.close();
+          wg.wait();
+          results.push_back(r);
+        }
+      },
+      two_workers);
+  REQUIRE(results.size() == 2);
+  for (const result& r : results) {
+    CHECK_FALSE(r.returned_early);
+    CHECK(r.read == "closed");
+    CHECK(r.write == "closed");
+  }
+}
+
+// Go: net.TestVariousDeadlines, TestVariousDeadlines1Proc, TestVariousDeadlines4Proc
+TEST_CASE("reads with deadlines from 1 ns to 100 ms all time out, none before its deadline",
+          "[net][deadline][go]") {
+  // Go's list goes to 1 s with 3 runs each; to 100 ms with 2 runs keeps the case short.
+  const std::vector<clock_type::duration> timeouts = {1ns,   2ns,   5ns, 50ns, 100ns, 200ns,
+                                                      500ns, 750ns, 1us, 5us,  25us,  250us,
+                                                      500us, 1ms,   5ms, 100ms};
+  const int runs = static_cast<int>(goro_test::scaled(2, 2));
+  std::vector<std::string> failures;
+  int timeouts_seen = 0;
+  for (const unsigned workers : {1u, 2u}) {
+    goro::run(
+        [&] {
+          goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+          goro::wait_group served;
+          served.add(1);
+          goro::go([&] {
+            // Each accepted conn waits for its client to close it, never writing.
+            for (;;) {
+              goro::net::conn s;
+              try {
+                s = ln.accept();
+              } catch (const std::system_error&) {
+                break;
+              }
+              served.add(1);
+              goro::go([&, s = std::move(s)]() mutable {
+                std::array<std::byte, 1> b;
+                (void)outcome_of([&] {
+                  s.set_deadline(clock_type::now() + 30s);
+                  s.read(b);
+                });
+                served.done();
+              });
+            }
+            served.done();
+          });
+          std::vector<std::byte> buf(32 << 10);
+          for (const clock_type::duration timeout : timeouts) {
+            for (int run = 0; run < runs; ++run) {
+              goro::net::conn c = goro::net::dial(ln.address());
+              const auto deadline = clock_type::now() + timeout;
+              c.set_deadline(deadline);
+              std::size_t n = 0;
+              const std::string outcome = outcome_of([&] {
+                while (std::size_t k = c.read(buf)) n += k;
+              });
+              const bool early = clock_type::now() < deadline;
+              if (outcome == "timeout" && !early && n == 0) {
+                ++timeouts_seen;
+              } else {
+                failures.push_back(std::to_string(std::chrono::nanoseconds(timeout).count()) +
+                                   " ns on " + std::to_string(workers) + " workers: " + outcome +
+                                   (early ? ", early" : "") + ", " + std::to_string(n) + " bytes");
+              }
+            }
+          }
+          ln.close();
+          served.wait();
+        },
+        goro::options{.workers = workers});
+  }
+  INFO((failures.empty() ? std::string() : failures.front()));
+  CHECK(failures.empty());
+  CHECK(timeouts_seen == 2 * runs * static_cast<int>(timeouts.size()));
+}
+
+// Go: net.TestReadWriteProlongedTimeout
+TEST_CASE("a deadline pushed ahead before every read and write never fails either",
+          "[net][deadline][go]") {
+  // The server's reader and writer each move the conn's one deadline an hour ahead before every
+  // operation, waking the other's blocked operation each time; neither may time out.
+  const int exchanges = static_cast<int>(goro_test::scaled(1000, 10));
+  std::string server_read_end;
+  std::string server_write_end;
+  std::atomic<std::size_t> server_bytes_read{0};
+  int client_exchanges = 0;
+  std::string client_error;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair pair = connect_pair(ln);
+        goro::net::conn& c = pair.dialed;
+        goro::net::conn& s = pair.accepted;
+        goro::wait_group wg;
+        wg.add(2);
+        goro::go([&] {
+          std::array<std::byte, 1> b;
+          server_read_end = outcome_of([&] {
+            for (;;) {
+              s.set_deadline(clock_type::now() + 1h);
+              if (s.read(b) == 0) return;  // the client is done
+              ++server_bytes_read;
+            }
+          });
+          wg.done();
+        });
+        goro::go([&] {
+          const std::array<std::byte, 1> b{std::byte{'w'}};
+          server_write_end = outcome_of([&] {
+            for (;;) {
+              s.set_deadline(clock_type::now() + 1h);
+              s.write(b);
+            }
+          });
+          wg.done();
+        });
+        client_error = outcome_of([&] {
+          c.set_deadline(clock_type::now() + 60s);
+          std::array<std::byte, 1> b{std::byte{'c'}};
+          for (; client_exchanges < exchanges; ++client_exchanges) {
+            c.write(b);
+            if (c.read(b) != 1) throw std::runtime_error("early end of stream");
+          }
+        });
+        // The server's reader gets every byte (it need not keep pace with the client, whose
+        // reads the server's writer always satisfies) ...
+        const auto give_up = clock_type::now() + 10s;
+        while (server_bytes_read.load() < static_cast<std::size_t>(exchanges) &&
+               clock_type::now() < give_up) {
+          goro::sleep_for(1ms);
+        }
+        // ... and then the client closes with the server's bytes unread: the server's writer
+        // gets a reset or EPIPE.
+        c.close();
+        wg.wait();
+      },
+      two_workers);
+  CHECK(client_error == "ok");
+  CHECK(client_exchanges == exchanges);
+  CHECK(server_bytes_read.load() == static_cast<std::size_t>(exchanges));
+  INFO(server_read_end);
+  // End of stream, or a reset: the client closed with the server's bytes unread.
+  CHECK((server_read_end == "ok" || server_read_end.find("Connection reset") != std::string::npos));
+  INFO(server_write_end);
+  CHECK((server_write_end.find("Connection reset") != std::string::npos ||
+         server_write_end.find("Broken pipe") != std::string::npos));
+}
+
+// Go: net.TestReadWriteDeadlineRace
+TEST_CASE("reads and writes racing with deadlines set every 2 us end only in success or timeout",
+          "[net][deadline][go]") {
+  const int n = static_cast<int>(goro_test::scaled(1000, 10));
+  std::atomic<int> reads{0};
+  std::atomic<int> writes{0};
+  std::atomic<int> timeouts{0};
+  std::vector<std::string> others;
+  std::mutex m;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair pair = connect_pair(ln);  // the accepted end neither reads nor writes
+        goro::net::conn& c = pair.dialed;
+        auto tally = [&](const std::string& outcome) {
+          if (outcome == "timeout") {
+            timeouts.fetch_add(1);
+          } else if (outcome != "ok") {
+            std::lock_guard lock(m);
+            others.push_back(outcome);
+          }
+        };
+        goro::wait_group wg;
+        wg.add(3);
+        goro::go([&] {
+          for (int i = 0; i < n; ++i) {
+            tally(outcome_of([&] { c.set_deadline(clock_type::now() + 2us); }));
+            goro::sleep_for(2us);
+          }
+          wg.done();
+        });
+        goro::go([&] {
+          std::array<std::byte, 1> b;
+          for (int i = 0; i < n; ++i, reads.fetch_add(1)) tally(outcome_of([&] { c.read(b); }));
+          wg.done();
+        });
+        goro::go([&] {
+          const std::array<std::byte, 1> b{};
+          for (int i = 0; i < n; ++i, writes.fetch_add(1)) tally(outcome_of([&] { c.write(b); }));
+          wg.done();
+        });
+        wg.wait();
+      },
+      two_workers);
+  INFO((others.empty() ? std::string() : others.front()));
+  CHECK(others.empty());
+  CHECK(reads.load() == n);
+  CHECK(writes.load() == n);
+  CHECK(timeouts.load() >= n);  // every read times out: the peer never writes
+}
+
+// Go: net.TestConcurrentSetDeadline
+TEST_CASE(
+    "concurrent set_deadline calls on conns with blocked readers leave each reader with the last "
+    "deadline",
+    "[net][deadline][go]") {
+  // Go's test only sets deadlines (steadily earlier, an hour or more ahead) from 8 goroutines on
+  // 10 conns; here a reader blocks on each conn meanwhile, so that every call wakes it to re-park
+  // with a new timer. None of those deadlines may fire; the final 20 ms one must.
+  constexpr int setters = 8;
+  constexpr int conns = 10;
+  const int tries = static_cast<int>(goro_test::scaled(100, 5));
+  std::vector<std::string> outcomes;
+  int early = 0;
+  std::mutex m;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        std::vector<connected_pair> pairs;
+        for (int k = 0; k < conns; ++k) pairs.push_back(connect_pair(ln));
+        std::atomic<clock_type::rep> final_deadline{0};
+        goro::wait_group readers;
+        readers.add(conns);
+        for (int k = 0; k < conns; ++k) {
+          goro::go([&, k] {
+            std::array<std::byte, 1> b;
+            const std::string outcome = outcome_of([&] { pairs[k].dialed.read(b); });
+            const clock_type::rep at = clock_type::now().time_since_epoch().count();
+            {
+              std::lock_guard lock(m);
+              outcomes.push_back(outcome);
+              if (final_deadline.load() == 0 || at < final_deadline.load()) ++early;
+            }
+            readers.done();
+          });
+        }
+        goro_test::dump_when_count("[io]", conns);
+        const auto now = clock_type::now();
+        goro::wait_group wg;
+        wg.add(setters);
+        for (int i = 0; i < setters; ++i) {
+          goro::go([&, i] {
+            for (int j = tries; j > 0; --j) {
+              for (int k = 0; k < conns; ++k) {
+                pairs[k].dialed.set_deadline(now + 1h + std::chrono::seconds(i * j * k));
+              }
+            }
+            wg.done();
+          });
+        }
+        wg.wait();
+        const auto deadline = clock_type::now() + 20ms;
+        final_deadline.store(deadline.time_since_epoch().count());
+        for (auto& p : pairs) p.dialed.set_deadline(deadline);
+        readers.wait();
+      },
+      two_workers);
+  CHECK(outcomes == std::vector<std::string>(conns, "timeout"));
+  CHECK(early == 0);
+}
+
+// Go: net.TestReadTimeoutUnblocksRead
+TEST_CASE(
+    "set_deadline to a time long past from another goroutine wakes a blocked read and write with "
+    "timeout_error",
+    "[net][deadline][go]") {
+  // Go sets time.Unix(123, 0); the steady clock's counterparts are 123 s after its epoch and
+  // time_point::min().
+  std::vector<std::string> outcomes;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        for (const clock_type::time_point past :
+             {clock_type::time_point{} + 123s, clock_type::time_point::min()}) {
+          connected_pair for_read = connect_pair(ln);   // its peer never writes
+          connected_pair for_write = connect_pair(ln);  // its peer never reads
+          goro::net::conn& reader = for_read.dialed;
+          goro::net::conn& writer = for_write.dialed;
+          std::string read_outcome;
+          std::string write_outcome;
+          goro::wait_group wg;
+          wg.add(2);
+          goro::go([&] {
+            std::array<std::byte, 1> b;
+            read_outcome = outcome_of([&] { reader.read(b); });
+            wg.done();
+          });
+          goro::go([&] {
+            std::vector<std::byte> chunk(4096);
+            write_outcome = outcome_of([&] {
+              for (;;) writer.write(chunk);
+            });
+            wg.done();
+          });
+          goro_test::dump_when_count("[io]", 2);  // both block
+          reader.set_deadline(past);
+          writer.set_deadline(past);
+          goro::chan<bool> woken(1);
+          goro::go([&] {
+            wg.wait();
+            woken.send(true);
+          });
+          // Bounded: had set_deadline not woken them, close does (and the outcomes say so).
+          goro::select(goro::on_recv(woken), goro::on_recv(goro::after(10s), [&](auto) {
+                         reader.close();
+                         writer.close();
+                         woken.recv();
+                       }));
+          outcomes.push_back(read_outcome);
+          outcomes.push_back(write_outcome);
+        }
+      },
+      two_workers);
+  CHECK(outcomes == std::vector<std::string>(4, "timeout"));
+}
+
+// Go: net.TestCloseUnblocksRead
+TEST_CASE("a read blocked when the peer closes returns 0 for end of stream", "[net][close][go]") {
+  std::string outcome;
+  std::size_t n = 99;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair pair = connect_pair(ln);
+        goro::net::conn& c = pair.dialed;
+        c.set_deadline(clock_type::now() + 30s);
+        goro::wait_group wg;
+        wg.add(1);
+        goro::go([&] {
+          std::array<std::byte, 1> b;
+          outcome = outcome_of([&] { n = c.read(b); });
+          wg.done();
+        });
+        goro_test::dump_when_count("[io]", 1);  // the read blocks
+        pair.accepted.close();
+        wg.wait();
+      },
+      two_workers);
+  CHECK(outcome == "ok");
+  CHECK(n == 0);
+}
+
+// Go: net.TestZeroByteRead
+TEST_CASE("a zero-byte read returns 0 on both ends of an idle connection without blocking",
+          "[net][go]") {
+  std::string client, server;
+  std::size_t client_n = 99, server_n = 99;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    connected_pair pair = connect_pair(ln);
+    // Nothing is ever sent: a read that blocked would end at the deadline instead.
+    for (goro::net::conn* c : {&pair.dialed, &pair.accepted}) {
+      c->set_deadline(clock_type::now() + 10s);
+    }
+    client = outcome_of([&] { client_n = pair.dialed.read(std::span<std::byte>()); });
+    server = outcome_of([&] { server_n = pair.accepted.read(std::span<std::byte>()); });
+  });
+  CHECK(client == "ok");
+  CHECK(client_n == 0);
+  CHECK(server == "ok");
+  CHECK(server_n == 0);
+}
+
+// Go: net.TestListenCloseListen
+TEST_CASE(
+    "a closed listener's address can be listened on again at once, even with a connection of it "
+    "in TIME_WAIT",
+    "[net][close][go]") {
+  // Go's test listens again on a fresh listener's address; here the listener first served a
+  // connection that its own side closed first, which leaves that port in TIME_WAIT.
+  std::vector<std::string> failures;
+  bool relistened = false;
+  std::string again;
+  goro::run([&] {
+    constexpr int tries = 10;  // another process may take the port between close and listen
+    for (int attempt = 0; attempt < tries && !relistened; ++attempt) {
+      goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+      const std::string address = ln.address();
+      {
+        connected_pair pair = connect_pair(ln);
+        pair.accepted.close();  // the listener's side closes first: its port goes to TIME_WAIT
+        pair.dialed.set_deadline(clock_type::now() + 10s);
+        std::array<std::byte, 1> b;
+        (void)outcome_of([&] { pair.dialed.read(b); });  // the FIN
+      }
+      ln.close();
+      try {
+        goro::net::listener ln2 = goro::net::listen(address);
+        again = ln2.address();
+        relistened = again == address;
+      } catch (const std::system_error& e) {
+        failures.push_back(e.what());
+      }
+    }
+  });
+  INFO((failures.empty() ? std::string() : failures.front()));
+  CHECK(relistened);
+  CHECK(failures.empty());
+}
+
+// Go: net.TestConnAndListener, net.TestTCPConnSpecificMethods
+TEST_CASE("both ends of a connection agree on its addresses, which outlive close", "[net][go]") {
+  const std::string message = "CONN AND LISTENER TEST";
+  std::string listen_address, c_local, c_remote, s_local, s_remote, echoed;
+  std::string c_local_closed, c_remote_closed;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    listen_address = ln.address();
+    connected_pair pair = connect_pair(ln);
+    goro::net::conn& c = pair.dialed;
+    goro::net::conn& s = pair.accepted;
+    c_local = c.local_address();
+    c_remote = c.remote_address();
+    s_local = s.local_address();
+    s_remote = s.remote_address();
+    // A deadline an hour ahead (Go's someTimeout) does not get in the way of an exchange.
+    c.set_deadline(clock_type::now() + 1h);
+    s.set_deadline(clock_type::now() + 1h);
+    c.write(message);
+    std::string got(message.size(), '\0');
+    got.resize(read_full(s, std::as_writable_bytes(std::span(got))));
+    s.write(got);
+    echoed.resize(message.size());
+    echoed.resize(read_full(c, std::as_writable_bytes(std::span(echoed))));
+    c.close();
+    c_local_closed = c.local_address();
+    c_remote_closed = c.remote_address();
+  });
+  CHECK(echoed == message);
+  CHECK_THAT(c_local, Catch::StartsWith("127.0.0.1:"));
+  CHECK(port_of(c_local) != 0);
+  CHECK(port_of(c_local) != port_of(listen_address));
+  CHECK(c_remote == listen_address);
+  CHECK(s_local == listen_address);
+  CHECK(s_remote == c_local);
+  CHECK(c_local_closed == c_local);
+  CHECK(c_remote_closed == c_remote);
+}
+
+// Go: net.TestConnClose and net.TestCloseUnblocksRead under concurrency (and internal/poll's
+// TestMutexCloseUnblock: close wakes operations queued behind the write lock)
+TEST_CASE(
+    "closing a conn while goroutines and a thread read and write it ends every operation with "
+    "closed_error and leaks no descriptor",
+    "[net][close][go]") {
+  const int rounds = static_cast<int>(goro_test::scaled(100, 5));
+  std::atomic<int> closed_errors{0};
+  std::vector<std::string> others;
+  std::mutex m;
+  const int fds_before = open_fds();
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        for (int round = 0; round < rounds; ++round) {
+          connected_pair pair = connect_pair(ln);
+          goro::net::conn& c = pair.dialed;
+          goro::net::conn& peer = pair.accepted;
+          c.set_deadline(clock_type::now() + 30s);
+          peer.set_deadline(clock_type::now() + 30s);
+          auto record = [&](const std::string& outcome) {
+            if (outcome == "closed") {
+              closed_errors.fetch_add(1);
+            } else {
+              std::lock_guard lock(m);
+              others.push_back(outcome);
+            }
+          };
+          goro::wait_group wg;
+          // On c: two readers and two writers of 64 KiB chunks, which soon fill the buffers and
+          // queue on the write lock; every few rounds one writer is a plain thread.
+          const bool with_thread = round % 4 == 0;
+          wg.add(with_thread ? 3 : 4);
+          for (int i = 0; i < 2; ++i) {
+            goro::go([&] {
+              std::array<std::byte, 4096> b;
+              record(outcome_of([&] {
+                while (c.read(b) != 0) {
+                }
+                throw std::runtime_error("end of stream");
+              }));
+              wg.done();
+            });
+          }
+          auto write_until_error = [&] {
+            std::vector<std::byte> chunk(64 << 10);
+            record(outcome_of([&] {
+              for (;;) c.write(chunk);
+            }));
+          };
+          goro::go([&] {
+            write_until_error();
+            wg.done();
+          });
+          std::thread plain;
+          if (with_thread) {
+            plain = goro_test::registered_thread(write_until_error);
+          } else {
+            goro::go([&] {
+              write_until_error();
+              wg.done();
+            });
+          }
+          // The peer sends a little now and then, so that some reads succeed.
+          goro::wait_group pinged;
+          pinged.add(1);
+          goro::go([&] {
+            (void)outcome_of([&] {
+              for (int i = 0; i < 8; ++i) {
+                peer.write("ping");
+                goro::sleep_for(100us);
+              }
+            });
+            pinged.done();
+          });
+          goro::sleep_for(std::chrono::microseconds(round % 7 * 150));
+          c.close();
+          wg.wait();
+          if (plain.joinable()) goro::blocking([&] { plain.join(); });
+          pinged.wait();
+        }
+      },
+      two_workers);
+  INFO((others.empty() ? std::string() : others.front()));
+  CHECK(others.empty());
+  CHECK(closed_errors.load() == 4 * rounds);
+  CHECK(open_fds() == fds_before);
+}
+
 // --- Descriptors run out (RLIMIT_NOFILE): in a child, so that the limit stays there ----------
 
 TEST_CASE("with no descriptor left, listen, dial and accept throw system_error and recover",
