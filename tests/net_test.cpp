@@ -1809,6 +1809,78 @@ TEST_CASE("reads and writes racing with deadlines set every 2 us end only in suc
   CHECK(timeouts.load() >= n);  // every read times out: the peer never writes
 }
 
+// Go: net.TestReadWriteDeadlineRace, with plain threads
+TEST_CASE(
+    "plain threads reading, writing and setting deadlines every 2 us end only in success or "
+    "timeout, with and without a run",
+    "[net][deadline][thread][go]") {
+  // Plain threads wait in ppoll, which set_deadline wakes through their eventfds. First all three
+  // are plain threads with no run; then the deadlines come from a plain thread while goroutines
+  // read and write.
+  const int n = static_cast<int>(goro_test::scaled(1000, 10));
+  std::atomic<int> reads{0};
+  std::atomic<int> writes{0};
+  std::atomic<int> timeouts{0};
+  std::vector<std::string> others;
+  std::mutex m;
+  auto tally = [&](const std::string& outcome) {
+    if (outcome == "timeout") {
+      timeouts.fetch_add(1);
+    } else if (outcome != "ok") {
+      std::lock_guard lock(m);
+      others.push_back(outcome);
+    }
+  };
+  auto set_deadlines = [&](goro::net::conn& c) {
+    for (int i = 0; i < n; ++i) {
+      tally(outcome_of([&] { c.set_deadline(clock_type::now() + 2us); }));
+      std::this_thread::sleep_for(2us);
+    }
+  };
+  auto read_n = [&](goro::net::conn& c) {
+    std::array<std::byte, 1> b;
+    for (int i = 0; i < n; ++i, reads.fetch_add(1)) tally(outcome_of([&] { c.read(b); }));
+  };
+  auto write_n = [&](goro::net::conn& c) {
+    const std::array<std::byte, 1> b{};
+    for (int i = 0; i < n; ++i, writes.fetch_add(1)) tally(outcome_of([&] { c.write(b); }));
+  };
+  {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    connected_pair pair = connect_pair(ln);  // the accepted end neither reads nor writes
+    std::thread setter([&] { set_deadlines(pair.dialed); });
+    std::thread reader([&] { read_n(pair.dialed); });
+    std::thread writer([&] { write_n(pair.dialed); });
+    setter.join();
+    reader.join();
+    writer.join();
+  }
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair pair = connect_pair(ln);
+        std::thread setter = goro_test::registered_thread([&] { set_deadlines(pair.dialed); });
+        goro::wait_group wg;
+        wg.add(2);
+        goro::go([&] {
+          read_n(pair.dialed);
+          wg.done();
+        });
+        goro::go([&] {
+          write_n(pair.dialed);
+          wg.done();
+        });
+        wg.wait();
+        goro::blocking([&] { setter.join(); });
+      },
+      two_workers);
+  INFO((others.empty() ? std::string() : others.front()));
+  CHECK(others.empty());
+  CHECK(reads.load() == 2 * n);
+  CHECK(writes.load() == 2 * n);
+  CHECK(timeouts.load() >= 2 * n);  // every read times out: the peer never writes
+}
+
 // Go: net.TestConcurrentSetDeadline
 TEST_CASE(
     "concurrent set_deadline calls on conns with blocked readers leave each reader with the last "
