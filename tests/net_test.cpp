@@ -2208,6 +2208,140 @@ TEST_CASE(
   CHECK(open_fds() == fds_before);
 }
 
+// Go: net.TestTCPSpuriousConnSetupCompletion
+TEST_CASE(
+    "conns from many concurrent dials with a 50 ms context are connected: a first write never "
+    "finds them unconnected",
+    "[net][context][go]") {
+  // A dial that returned on a spurious wake-up before the handshake finished would hand out a
+  // socket whose write fails with ENOTCONN. A dial may time out under load; that is no fault.
+  const int attempts = static_cast<int>(goro_test::scaled(2000, 20));
+  constexpr int in_flight = 4;  // Go's throttle: twice GOMAXPROCS
+  std::atomic<int> connected{0};
+  std::atomic<int> gave_up{0};
+  std::vector<std::string> faults;
+  std::mutex m;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        const std::string address = ln.address();
+        goro::wait_group wg;
+        wg.add(1);
+        goro::go([&] {
+          // Each accepted conn reads one byte (or the end of the stream), then is closed.
+          for (;;) {
+            goro::net::conn s;
+            try {
+              s = ln.accept();
+            } catch (const std::system_error&) {
+              break;
+            }
+            wg.add(1);
+            goro::go([&, s = std::move(s)]() mutable {
+              std::array<std::byte, 1> b;
+              (void)outcome_of([&] {
+                s.set_deadline(clock_type::now() + 30s);
+                s.read(b);
+              });
+              wg.done();
+            });
+          }
+          wg.done();
+        });
+        auto fault = [&](const std::string& what) {
+          std::lock_guard lock(m);
+          faults.push_back(what);
+        };
+        goro::chan<int> throttle(in_flight);
+        for (int i = 0; i < attempts; ++i) {
+          throttle.send(i);
+          wg.add(1);
+          goro::go([&] {
+            auto [ctx, cancel] = goro::with_timeout(goro::background(), 50ms);
+            goro::net::conn c;
+            try {
+              c = goro::net::dial(ctx, address);
+            } catch (const std::system_error& e) {
+              if (e.code() == goro::errc::deadline_exceeded) {
+                gave_up.fetch_add(1);
+              } else {
+                fault(std::string("dial: ") + e.what());
+              }
+            }
+            cancel();
+            if (!c.remote_address().empty()) {
+              connected.fetch_add(1);
+              c.set_deadline(clock_type::now() + 30s);
+              const std::string outcome = outcome_of([&] { c.write("x"); });
+              // The server may have closed already (reset); never "not connected".
+              if (outcome != "ok" && outcome.find("Connection reset") == std::string::npos &&
+                  outcome.find("Broken pipe") == std::string::npos) {
+                fault("write: " + outcome);
+              }
+              c.close();
+            }
+            throttle.recv();
+            wg.done();
+          });
+        }
+        for (int i = 0; i < in_flight; ++i) throttle.send(-1);  // every dialer is done
+        ln.close();
+        wg.wait();
+      },
+      two_workers);
+  INFO((faults.empty() ? std::string() : faults.front()));
+  CHECK(faults.empty());
+  CHECK(connected.load() + gave_up.load() == attempts);
+  CHECK(connected.load() > 0);
+}
+
+// Go: net.TestTCPSpuriousConnSetupCompletionWithCancel
+TEST_CASE("dials cancelled at random moments never return a conn", "[net][context][go]") {
+  // Go dials a real host's closed port; here a listener whose full backlog drops the SYNs, so
+  // that no dial can finish before its cancel.
+  stuck_listener stuck;
+  const int tries = static_cast<int>(goro_test::scaled(200, 10));
+  std::atomic<int> cancelled{0};
+  std::vector<std::string> faults;
+  std::mutex m;
+  goro::run(
+      [&] {
+        goro::wait_group wg;
+        goro::chan<int> throttle(5);
+        for (int i = 0; i < tries; ++i) {
+          throttle.send(i);
+          auto [ctx, cancel] = goro::with_cancel(goro::background());
+          wg.add(2);
+          goro::go([&, cancel = cancel, i] {
+            goro::sleep_for(std::chrono::microseconds(i * 7919 % 5000));  // 0 to 5 ms
+            cancel();
+            wg.done();
+          });
+          goro::go([&, ctx = ctx] {
+            try {
+              goro::net::conn c = goro::net::dial(ctx, stuck.address());
+              std::lock_guard lock(m);
+              faults.push_back("connected to " + c.remote_address());
+            } catch (const std::system_error& e) {
+              if (e.code() == goro::errc::canceled) {
+                cancelled.fetch_add(1);
+              } else {
+                std::lock_guard lock(m);
+                faults.push_back(e.what());
+              }
+            }
+            throttle.recv();
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      two_workers);
+  INFO((faults.empty() ? std::string() : faults.front()));
+  CHECK(faults.empty());
+  CHECK(cancelled.load() == tries);
+}
+
 // --- Descriptors run out (RLIMIT_NOFILE): in a child, so that the limit stays there ----------
 
 TEST_CASE("with no descriptor left, listen, dial and accept throw system_error and recover",
