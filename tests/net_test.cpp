@@ -1558,6 +1558,55 @@ TEST_CASE("writes succeed until the deadline passes, then every write times out 
   CHECK(extra_read == "timeout");
 }
 
+// Go: net.TestReadTimeoutFluctuation, net.TestWriteTimeoutFluctuation (without their upper
+// bounds)
+TEST_CASE(
+    "a read and a write loop with a 100 ms deadline end in timeout_error, not before the "
+    "deadline, on a goroutine and on a plain thread",
+    "[net][deadline][thread][go]") {
+  struct result {
+    std::string read, write;
+    std::size_t read_bytes = 99;
+    bool read_early = false, write_early = false;
+  };
+  // exercise: a read on a conn whose peer never writes, and writes to one whose peer never
+  // reads, each with a deadline 100 ms ahead.
+  auto exercise = [](goro::net::listener& ln) {
+    constexpr auto timeout = 100ms;
+    result r;
+    connected_pair for_read = connect_pair(ln);
+    connected_pair for_write = connect_pair(ln);
+    auto deadline = clock_type::now() + timeout;
+    for_read.dialed.set_deadline(deadline);
+    std::array<std::byte, 256> buf;
+    r.read = outcome_of([&] { r.read_bytes = for_read.dialed.read(buf); });
+    r.read_early = clock_type::now() < deadline;
+    deadline = clock_type::now() + timeout;
+    for_write.dialed.set_deadline(deadline);
+    r.write = outcome_of([&] {
+      for (;;) for_write.dialed.write("TIMEOUT TRANSMITTER");  // until the buffers are full
+    });
+    r.write_early = clock_type::now() < deadline;
+    return r;
+  };
+  std::vector<result> results;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    results.push_back(exercise(ln));
+  });
+  {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    results.push_back(exercise(ln));  // a plain thread with no run: ppoll's timeout
+  }
+  for (const result& r : results) {
+    CHECK(r.read == "timeout");
+    CHECK(r.read_bytes == 99);  // read returned nothing
+    CHECK_FALSE(r.read_early);
+    CHECK(r.write == "timeout");
+    CHECK_FALSE(r.write_early);
+  }
+}
+
 // Go: net.TestReadTimeoutMustNotReturn, net.TestWriteTimeoutMustNotReturn
 TEST_CASE(
     "with a passed deadline cleared or moved to time_point::max(), blocked reads and writes wait "
