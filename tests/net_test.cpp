@@ -2045,6 +2045,64 @@ TEST_CASE(
   CHECK(outcomes == std::vector<std::string>(4, "timeout"));
 }
 
+// Go: net.TestReadTimeoutUnblocksRead and net.TestCloseUnblocksRead, the wake coming from a plain
+// thread
+TEST_CASE(
+    "set_deadline and close from a plain thread wake goroutines blocked with no deadline while the "
+    "workers idle",
+    "[net][deadline][close][thread][go]") {
+  // The goroutines have no timer to fall back on: only the thread's wake-up, through the global
+  // queue and an idle (polling) worker, can end their waits.
+  const int rounds = static_cast<int>(goro_test::scaled(50, 5));
+  std::vector<std::string> outcomes;
+  int stuck = 0;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        for (int round = 0; round < rounds && stuck == 0; ++round) {
+          connected_pair for_read = connect_pair(ln);   // its peer never writes
+          connected_pair for_write = connect_pair(ln);  // its peer never reads
+          std::string read_outcome;
+          std::string write_outcome;
+          goro::wait_group wg;
+          wg.add(2);
+          goro::go([&] {
+            std::array<std::byte, 1> b;
+            read_outcome = outcome_of([&] { for_read.dialed.read(b); });
+            wg.done();
+          });
+          goro::go([&] {
+            std::vector<std::byte> chunk(64 << 10);
+            write_outcome = outcome_of([&] {
+              for (;;) for_write.dialed.write(chunk);
+            });
+            wg.done();
+          });
+          goro_test::dump_when_count("[io]", 2);  // both block
+          std::thread waker = goro_test::registered_thread([&] {
+            for_read.dialed.set_deadline(clock_type::now() - 1s);
+            for_write.dialed.close();
+          });
+          goro::chan<bool> woken(1);
+          goro::go([&] {
+            wg.wait();
+            woken.send(true);
+          });
+          // Bounded: had the thread's wake-ups been lost, close from here ends the waits.
+          goro::select(goro::on_recv(woken), goro::on_recv(goro::after(10s), [&](auto) {
+                         ++stuck;
+                         for_read.dialed.close();
+                         woken.recv();
+                       }));
+          goro::blocking([&] { waker.join(); });
+          outcomes.push_back(read_outcome + "/" + write_outcome);
+        }
+      },
+      two_workers);
+  CHECK(stuck == 0);
+  CHECK(outcomes == std::vector<std::string>(static_cast<std::size_t>(rounds), "timeout/closed"));
+}
+
 // Go: net.TestCloseUnblocksRead
 TEST_CASE("a read blocked when the peer closes returns 0 for end of stream", "[net][close][go]") {
   std::string outcome;
