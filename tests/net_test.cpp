@@ -1558,6 +1558,57 @@ TEST_CASE("writes succeed until the deadline passes, then every write times out 
   CHECK(extra_read == "timeout");
 }
 
+// Go: net.TestWriteTimeout (a write that fails with a timeout has written nothing)
+TEST_CASE(
+    "a write whose deadline passes as its bytes go out returns normally: a write that throws "
+    "timeout_error sent nothing",
+    "[net][deadline][go]") {
+  // Go's Write reports how much it wrote with its error, and a timed-out write of a few bytes has
+  // written none; goro's write throws instead, so a write that throws must not have sent its
+  // bytes. The deadlines fall 0 to 6.3 us after the call, many of them while the send runs.
+  const int writes = static_cast<int>(goro_test::scaled(20000, 10));
+  constexpr std::size_t size = 16;
+  int ok = 0;
+  int timeouts = 0;
+  std::string other;
+  std::size_t received = 0;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    connected_pair pair = connect_pair(ln);
+    goro::net::conn& c = pair.dialed;
+    goro::net::conn& peer = pair.accepted;
+    goro::wait_group wg;
+    wg.add(1);
+    goro::go([&] {
+      // The peer reads everything until the end of the stream.
+      (void)outcome_of([&] {
+        peer.set_deadline(clock_type::now() + 60s);
+        std::array<std::byte, 4096> b;
+        while (std::size_t n = peer.read(b)) received += n;
+      });
+      wg.done();
+    });
+    const std::array<std::byte, size> data{};
+    for (int i = 0; i < writes && other.empty(); ++i) {
+      c.set_deadline(clock_type::now() + std::chrono::nanoseconds(i % 64 * 100));
+      const std::string outcome = outcome_of([&] { c.write(data); });
+      if (outcome == "ok") {
+        ++ok;
+      } else if (outcome == "timeout") {
+        ++timeouts;
+      } else {
+        other = outcome;
+      }
+    }
+    c.close();
+    wg.wait();
+  });
+  INFO(ok << " writes returned, " << timeouts << " timed out");
+  CHECK(other.empty());
+  CHECK(timeouts > 0);  // at least the writes whose deadline was the time of set_deadline
+  CHECK(received == static_cast<std::size_t>(ok) * size);
+}
+
 // Go: net.TestReadTimeoutFluctuation, net.TestWriteTimeoutFluctuation (without their upper
 // bounds)
 TEST_CASE(

@@ -530,6 +530,9 @@ inline io_result socket_write(poll_descriptor& d, std::span<const std::byte> dat
     const ssize_t n = ::send(d.fd(), data.data() + done, data.size() - done, MSG_NOSIGNAL);
     if (n >= 0) {
       done += static_cast<std::size_t>(n);
+      // Everything sent: the write succeeded, even if the deadline has passed or the socket was
+      // closed since (as Go's Write returns the count). The check above is for the next send.
+      if (done == data.size()) return {io_status::ok, 0, done};
       continue;
     }
     const int e = last_errno();
