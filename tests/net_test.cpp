@@ -1609,6 +1609,62 @@ TEST_CASE(
   CHECK(received == static_cast<std::size_t>(ok) * size);
 }
 
+// Go: net.TestConnClose under concurrency (a Write that returns an error has not written its
+// bytes)
+TEST_CASE(
+    "a write racing with close from another goroutine either returns, its bytes sent, or throws "
+    "closed_error with nothing sent",
+    "[net][close][go]") {
+  // A writer sends 16-byte writes until the conn is closed under it; the peer counts what
+  // arrives. It must be exactly the bytes of the writes that returned.
+  const int rounds = static_cast<int>(goro_test::scaled(300, 10));
+  constexpr std::size_t size = 16;
+  std::vector<std::string> faults;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        for (int round = 0; round < rounds && faults.empty(); ++round) {
+          connected_pair pair = connect_pair(ln);
+          goro::net::conn& c = pair.dialed;
+          goro::net::conn& peer = pair.accepted;
+          std::size_t ok = 0;
+          std::size_t received = 0;
+          std::string ended;
+          goro::wait_group wg;
+          wg.add(2);
+          goro::go([&] {
+            (void)outcome_of([&] {
+              peer.set_deadline(clock_type::now() + 30s);
+              std::array<std::byte, 4096> b;
+              while (std::size_t n = peer.read(b)) received += n;
+            });
+            wg.done();
+          });
+          goro::go([&] {
+            const std::array<std::byte, size> data{};
+            ended = outcome_of([&] {
+              for (;;) {
+                c.write(data);
+                ++ok;
+              }
+            });
+            wg.done();
+          });
+          goro::sleep_for(std::chrono::microseconds(round % 5 * 20));
+          c.close();
+          wg.wait();
+          if (ended != "closed" || received != ok * size) {
+            faults.push_back("round " + std::to_string(round) + ": " + ended + " after " +
+                             std::to_string(ok) + " writes, " + std::to_string(received) +
+                             " bytes received");
+          }
+        }
+      },
+      two_workers);
+  INFO((faults.empty() ? std::string() : faults.front()));
+  CHECK(faults.empty());
+}
+
 // Go: net.TestReadTimeoutFluctuation, net.TestWriteTimeoutFluctuation (without their upper
 // bounds)
 TEST_CASE(
