@@ -2267,6 +2267,58 @@ TEST_CASE(
   CHECK(outcomes == std::vector<std::string>(static_cast<std::size_t>(rounds), "timeout/closed"));
 }
 
+// Go: net.TestCloseUnblocksRead and net.TestListenerClose, on plain threads with no run
+TEST_CASE("close from another thread wakes plain threads blocked in accept, read and write",
+          "[net][close][thread][go]") {
+  // Plain threads wait in ppoll; close must wake each through its eventfd. Had it not, a
+  // connection, a byte and a reader 10 s later would end the waits (and the outcomes say so).
+  goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+  goro::net::listener idle = goro::net::listen("127.0.0.1:0");
+  const std::string idle_address = idle.address();
+  connected_pair for_read = connect_pair(ln);   // its peer never writes
+  connected_pair for_write = connect_pair(ln);  // its peer never reads
+  std::string accept_outcome, read_outcome, write_outcome;
+  std::atomic<int> ended{0};
+  std::thread acceptor([&] {
+    accept_outcome = outcome_of([&] { idle.accept(); });
+    ended.fetch_add(1);
+  });
+  std::thread reader([&] {
+    std::array<std::byte, 1> b;
+    read_outcome = outcome_of([&] { for_read.dialed.read(b); });
+    ended.fetch_add(1);
+  });
+  std::thread writer([&] {
+    std::vector<std::byte> chunk(64 << 10);
+    write_outcome = outcome_of([&] {
+      for (;;) for_write.dialed.write(chunk);
+    });
+    ended.fetch_add(1);
+  });
+  std::this_thread::sleep_for(100ms);  // a guess: each is blocked by now, or blocks at once
+  const bool returned_early = ended.load() != 0;
+  idle.close();
+  for_read.dialed.close();
+  for_write.dialed.close();
+  for (int i = 0; i < 10000 && ended.load() < 3; ++i) std::this_thread::sleep_for(1ms);
+  if (ended.load() < 3) {
+    (void)outcome_of([&] { goro::net::dial(idle_address); });
+    (void)outcome_of([&] { for_read.accepted.write("x"); });
+    std::vector<std::byte> sink(1 << 20);
+    (void)outcome_of([&] {
+      for_write.accepted.set_deadline(clock_type::now() + 1s);
+      for (;;) for_write.accepted.read(sink);
+    });
+  }
+  acceptor.join();
+  reader.join();
+  writer.join();
+  CHECK_FALSE(returned_early);
+  CHECK(accept_outcome == "closed");
+  CHECK(read_outcome == "closed");
+  CHECK(write_outcome == "closed");
+}
+
 // Go: net.TestCloseUnblocksRead
 TEST_CASE("a read blocked when the peer closes returns 0 for end of stream", "[net][close][go]") {
   std::string outcome;
