@@ -20,6 +20,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -200,6 +201,8 @@ inline std::vector<socket_address> lookup_host(const host_port& hp, bool prefer_
       throw std::system_error(errno, std::generic_category(), what + ": lookup " + hp.host);
     }
     if (rc != 0) throw std::system_error(rc, resolver_category(), what + ": lookup " + hp.host);
+    // Freed on every way out, also when a push_back below throws (std::bad_alloc).
+    const std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owned(list, &freeaddrinfo);
     std::vector<socket_address> found;
     for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
       if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
@@ -216,7 +219,6 @@ inline std::vector<socket_address> lookup_host(const host_port& hp, bool prefer_
         found.push_back(a);
       }
     }
-    freeaddrinfo(list);
     if (found.empty()) {
       throw std::system_error(EAI_NONAME, resolver_category(), what + ": lookup " + hp.host);
     }
