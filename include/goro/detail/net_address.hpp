@@ -198,7 +198,10 @@ inline std::vector<socket_address> lookup_host(const host_port& hp, bool prefer_
     addrinfo* list = nullptr;
     const int rc = getaddrinfo(hp.host.c_str(), nullptr, &hints, &list);
     if (rc == EAI_SYSTEM) {
-      throw std::system_error(errno, std::generic_category(), what + ": lookup " + hp.host);
+      // errno first: the arguments of a call are evaluated in no fixed order (g++ builds the
+      // message first), and the message's allocations may change errno.
+      const int error = errno;
+      throw std::system_error(error, std::generic_category(), what + ": lookup " + hp.host);
     }
     if (rc != 0) throw std::system_error(rc, resolver_category(), what + ": lookup " + hp.host);
     // Freed on every way out, also when a push_back below throws (std::bad_alloc).
