@@ -1291,6 +1291,42 @@ TEST_CASE("returning from main unwinds goroutines blocked on every sync type", "
   CHECK(runs == 1);
 }
 
+TEST_CASE(
+    "a condition_variable waiter notified just before main returns is unwound holding the mutex",
+    "[sync][cond][shutdown]") {
+  // The waiter is woken by the notify, not by the shutdown, and meets the end of the run when it
+  // locks the mutex again inside wait(): it is unwound there, and wait() must leave `lk` owning
+  // the mutex during that unwinding, as after a normal return.
+  goro::mutex m;
+  goro::condition_variable cv;
+  bool unwound = false;
+  bool owned_while_unwinding = false;
+  goro::run(
+      [&] {
+        goro::go([&] {
+          std::unique_lock lk(m);
+          struct observe {
+            std::unique_lock<goro::mutex>& lk;
+            bool& unwound;
+            bool& owned;
+            ~observe() {
+              unwound = std::uncaught_exceptions() > 0;
+              owned = lk.owns_lock();
+            }
+          } check{lk, unwound, owned_while_unwinding};
+          cv.wait(lk);
+        });
+        REQUIRE(eventually([] { return parked_in("cond") == 1; }));
+        // One worker: the waiter runs only after main has returned and the run is stopping.
+        cv.notify_one();
+      },
+      goro::options{.workers = 1});
+  REQUIRE(unwound);
+  CHECK(owned_while_unwinding);
+  CHECK(m.try_lock());  // and the unwinding released it
+  m.unlock();
+}
+
 TEST_CASE("a mutex waiter interrupted by the shutdown leaves a starving mutex usable",
           "[sync][mutex][shutdown]") {
   // Waiters that queued long enough to put the mutex in starvation mode are interrupted; the

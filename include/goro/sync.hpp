@@ -732,12 +732,12 @@ class condition_variable {
     }
     detail::wait_handle h = detail::open_wait();
     detail::waiter w = h.make_waiter();
-    {
-      std::unique_lock held(lock_);
-      lk.unlock();  // may wake a locker; never blocks
-      relock_if_unwinding relock{lk};
-      detail::block_on(waiters_, w, h, held, detail::wait_reason::cond);
-    }
+    std::unique_lock held(lock_);
+    lk.unlock();  // may wake a locker; never blocks
+    relock_if_unwinding relock{lk};
+    detail::block_on(waiters_, w, h, held, detail::wait_reason::cond);  // releases lock_
+    // Still under `relock`: a notified waiter that meets the end of the run here (the lock's
+    // stop point, or its park interrupted) is unwound with `lk` owning the mutex all the same.
     lk.lock();
   }
 
@@ -768,8 +768,9 @@ class condition_variable {
   }
 
  private:
-  // relock_if_unwinding: locks `lk` again if the wait ends by unwinding. The lock taken during
-  // unwinding is an uninterruptible wait (open_wait sees the exception in flight).
+  // relock_if_unwinding: locks `lk` again if the wait ends by unwinding, whether the shutdown
+  // interrupted the wait or stopped the goroutine as it locked `lk` again after a notify. The lock
+  // taken during unwinding is an uninterruptible wait (open_wait sees the exception in flight).
   struct relock_if_unwinding {
     std::unique_lock<mutex>& lk;
     int uncaught = std::uncaught_exceptions();
