@@ -2,6 +2,7 @@
 #include <goro/chan.hpp>
 #include <goro/context.hpp>
 #include <goro/debug.hpp>
+#include <goro/detail/random.hpp>
 #include <goro/group.hpp>
 #include <goro/net.hpp>
 #include <goro/runtime.hpp>
@@ -15,6 +16,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -771,6 +773,28 @@ TEST_CASE("GORO_CHAOS perturbs the schedule reproducibly for a seed on one worke
   CHECK(chaotic != calm);
   CHECK(chaotic == again);
   CHECK(other_seed != chaotic);
+}
+
+TEST_CASE("every chaos seed gives every worker a distinct nonzero random state", "[debug][chaos]") {
+  // A zero state stays zero under xorshift64*: that worker's chaotic choices would all be the
+  // same. Seeds that give a worker zero: 2^64 - 1 (GORO_CHAOS=-1, as strtoull reads it) for
+  // worker 0, and for worker 1 the seed s with (s + 1) * golden = -1 (mod 2^64).
+  constexpr std::uint64_t golden = 0x9e3779b97f4a7c15ULL;
+  std::uint64_t inverse = golden;  // Newton's iteration: golden * inverse = 1 (mod 2^64)
+  for (int i = 0; i < 6; ++i) inverse *= 2 - golden * inverse;
+  REQUIRE(golden * inverse == 1);
+  const std::uint64_t zero_for_worker_1 = (0 - inverse) - 1;
+  for (std::uint64_t seed :
+       {std::uint64_t{0}, std::uint64_t{42}, ~std::uint64_t{0}, zero_for_worker_1}) {
+    std::vector<std::uint64_t> states;
+    for (unsigned worker = 0; worker < 64; ++worker) {
+      states.push_back(goro::detail::chaos_random_state(seed, worker));
+    }
+    INFO("seed " << seed);
+    CHECK(std::find(states.begin(), states.end(), 0) == states.end());
+    std::sort(states.begin(), states.end());
+    CHECK(std::adjacent_find(states.begin(), states.end()) == states.end());
+  }
 }
 
 TEST_CASE("with GORO_TRACEBACK=1 SIGQUIT prints every goroutine and exits with status 2",

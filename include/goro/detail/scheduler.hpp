@@ -65,6 +65,7 @@
 #include "netpoll.hpp"
 #include "options.hpp"
 #include "process_threads.hpp"
+#include "random.hpp"
 #include "registry.hpp"
 #include "run_queue.hpp"
 #include "sanitizer.hpp"
@@ -319,7 +320,7 @@ class scheduler {
       workers_.push_back(std::make_unique<worker>(*this, i));
       // A fixed seed makes every chaotic decision of a worker reproducible (with one worker,
       // the whole schedule: GORO_MAXPROCS=1 GORO_CHAOS=<seed>).
-      if (chaos_) workers_.back()->random_state = (*chaos_ + 1) * 0x9e3779b97f4a7c15ULL + i;
+      if (chaos_) workers_.back()->random_state = chaos_random_state(*chaos_, i);
     }
     idle_.reserve(workers_.size());
     run_id_ = process().runs.fetch_add(1, std::memory_order_relaxed) + 1;
