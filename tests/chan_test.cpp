@@ -814,6 +814,61 @@ TEST_CASE("goroutines blocked in send or receive are unwound at shutdown", "[cha
   CHECK_FALSE(ch.try_recv().has_value());  // no sender left behind
 }
 
+TEST_CASE(
+    "values handed over to parked goroutines just before main returns are neither lost nor "
+    "destroyed twice",
+    "[chan][shutdown]") {
+  // A receiver parked on an unbuffered channel is handed main's value; a sender parked on a full
+  // buffered channel has its value moved into the buffer by main's receive. One worker: both run
+  // only once main has returned, so the receive must return its value and the send must return
+  // (its value is in the channel); each is then unwound at its next stop point.
+  goro::chan<std::shared_ptr<int>> direct;
+  goro::chan<std::shared_ptr<int>> buffered(1);  // both outlive the run
+  std::weak_ptr<int> handed, refilled;
+  bool receiver_unwound_with_value = false;
+  bool sender_unwound_after_send = false;
+  struct probe {
+    bool& seen;
+    ~probe() { seen = std::uncaught_exceptions() > 0; }
+  };
+  goro::run(
+      [&] {
+        goro::go([&] {
+          const std::optional<std::shared_ptr<int>> v = direct.recv();
+          if (!v || **v != 1) return;
+          probe p{receiver_unwound_with_value};
+          goro::yield();
+        });
+        buffered.send(std::make_shared<int>(0));
+        goro::go([&] {
+          auto value = std::make_shared<int>(2);
+          refilled = value;
+          buffered.send(std::move(value));
+          probe p{sender_unwound_after_send};
+          goro::yield();
+        });
+        goro_test::dump_when({"[chan receive]:", "[chan send]:"});
+        auto value = std::make_shared<int>(1);
+        handed = value;
+        direct.send(std::move(value));      // into the parked receiver's hands
+        const auto head = buffered.recv();  // and the parked sender's value into the buffer
+        CHECK((head && *head && **head == 0));
+      },
+      goro::options{.workers = 1});
+  if (!goro_test::chaos_scheduling()) {  // chaos may let them run before main returns
+    CHECK(receiver_unwound_with_value);
+    CHECK(sender_unwound_after_send);
+  }
+  CHECK(handed.expired());  // destroyed by the receiver's unwinding
+  std::optional<std::shared_ptr<int>> rest = buffered.try_recv();
+  REQUIRE((rest && *rest && **rest == 2));
+  CHECK(refilled.use_count() == 1);  // only `rest` holds it: the sender kept no copy
+  rest.reset();
+  CHECK(refilled.expired());
+  CHECK_FALSE(buffered.try_recv().has_value());
+  CHECK_FALSE(direct.try_send(std::make_shared<int>(3)));  // no receiver left behind
+}
+
 namespace {
 
 // Sends [0, count) over `ch` from `producers` goroutines and receives with `consumers`; checks

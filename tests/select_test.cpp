@@ -565,6 +565,61 @@ TEST_CASE("selecting goroutines blocked at shutdown are unwound", "[select][shut
   CHECK_FALSE(b.try_recv().has_value());
 }
 
+TEST_CASE("a select whose case fired just before main returns completes it, then is unwound",
+          "[select][shutdown]") {
+  // One select's receive case is handed main's value, another's send case has its value taken
+  // by main. One worker: both selects resume only once main has returned; each must complete
+  // the case that fired (its callback runs, with the value) and unlink its other waiters before
+  // the goroutine is unwound at its next stop point.
+  goro::chan<std::shared_ptr<int>> in, out, never_in, never_out;  // outlive the run
+  std::weak_ptr<int> handed;
+  int received = 0;
+  bool sent = false;
+  bool receiver_unwound = false;
+  bool sender_unwound = false;
+  struct probe {
+    bool& seen;
+    ~probe() { seen = std::uncaught_exceptions() > 0; }
+  };
+  goro::run(
+      [&] {
+        goro::go([&] {
+          goro::select(goro::on_recv(in,
+                                     [&](std::optional<std::shared_ptr<int>> v) {
+                                       if (v && *v) received = **v;
+                                     }),
+                       goro::on_recv(never_in));
+          probe p{receiver_unwound};
+          goro::yield();
+        });
+        goro::go([&] {
+          goro::select(goro::on_send(out, std::make_shared<int>(2), [&] { sent = true; }),
+                       goro::on_send(never_out, std::make_shared<int>(0)));
+          probe p{sender_unwound};
+          goro::yield();
+        });
+        goro_test::dump_when_count("[select]:", 2);
+        auto value = std::make_shared<int>(1);
+        handed = value;
+        in.send(std::move(value));
+        const auto taken = out.recv();
+        CHECK((taken && *taken && **taken == 2));
+      },
+      goro::options{.workers = 1});
+  CHECK(received == 1);
+  CHECK(sent);
+  if (!goro_test::chaos_scheduling()) {  // chaos may let them run before main returns
+    CHECK(receiver_unwound);
+    CHECK(sender_unwound);
+  }
+  CHECK(handed.expired());
+  // No waiter of either select is left in a queue.
+  CHECK_FALSE(in.try_send(std::make_shared<int>(3)));
+  CHECK_FALSE(out.try_recv().has_value());
+  CHECK_FALSE(never_in.try_send(std::make_shared<int>(3)));
+  CHECK_FALSE(never_out.try_recv().has_value());
+}
+
 TEST_CASE("many selects over shared channels account for every value", "[select][stress]") {
   const unsigned workers = GENERATE(1u, 2u, 4u);
   const long per_producer = scaled(100000, 20);
