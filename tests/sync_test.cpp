@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <latch>
@@ -1378,6 +1379,137 @@ TEST_CASE("a wait_group waiter unwound at shutdown does not release a later wait
   wg.done();
   waiter.join();
   CHECK(returned.load());
+}
+
+TEST_CASE(
+    "sync waiters granted the object just before main returns are unwound holding their grant",
+    "[sync][shutdown]") {
+  // Each goroutine is parked in an acquire when main's last steps — releases, which are not stop
+  // points — grant it what it waits for: the mutex (handed off in starvation mode, or released to
+  // a woken waiter), the shared_mutex (a last reader's hand-off to a writer, a writer's admission
+  // of a reader), the semaphore's permit, the once (whose runner threw, so a waiter takes over
+  // the run), the wait_group's release. One worker: the grantees run only once main has returned,
+  // so the acquire must return what it was granted, and the goroutine is unwound at its next stop
+  // point, where its guard gives the grant back. Nothing granted may be lost for the objects'
+  // later users.
+  goro::mutex starving;
+  goro::mutex woken;
+  goro::shared_mutex handed;
+  goro::shared_mutex admitted;
+  goro::semaphore sem(1);
+  goro::once o;
+  goro::wait_group wg;
+  enum grantee { starving_mutex, woken_mutex, writer, reader, permit, once_runner, group_waiter };
+  constexpr int grantees = 7;
+  std::array<bool, grantees> unwound_holding{};
+  int ended_before = 0;  // grantees that held their grant and let go before main returned
+  // probe: made once the goroutine holds its grant; says whether the shutdown unwound it then.
+  struct probe {
+    bool& seen;
+    int& ended_before;
+    ~probe() {
+      seen = std::uncaught_exceptions() > 0;
+      if (!seen) ++ended_before;
+    }
+  };
+  goro::run(
+      [&] {
+        starving.lock();
+        goro::go([&] {
+          std::unique_lock lk(starving);
+          probe p{unwound_holding[starving_mutex], ended_before};
+          goro::yield();
+        });
+        REQUIRE(eventually([] { return parked_in("mutex") == 1; }));
+        // Put `starving` in starvation mode: its waiter, woken to compete after more than 1 ms,
+        // loses to main's lock and queues again, starving; main's unlock then hands it over.
+        goro::sleep_for(2ms);
+        starving.unlock();
+        starving.lock();
+        goro::yield();  // the waiter loses and requeues
+
+        woken.lock();
+        goro::go([&] {
+          std::unique_lock lk(woken);
+          probe p{unwound_holding[woken_mutex], ended_before};
+          goro::yield();
+        });
+        handed.lock_shared();
+        goro::go([&] {
+          std::unique_lock lk(handed);
+          probe p{unwound_holding[writer], ended_before};
+          goro::yield();
+        });
+        admitted.lock();
+        goro::go([&] {
+          std::shared_lock lk(admitted);
+          probe p{unwound_holding[reader], ended_before};
+          goro::yield();
+        });
+        sem.acquire();
+        goro::go([&] {
+          sem.acquire();
+          struct give_back {
+            goro::semaphore& s;
+            ~give_back() { s.release(); }
+          } g{sem};
+          probe p{unwound_holding[permit], ended_before};
+          goro::yield();
+        });
+        wg.add(1);
+        goro::go([&] {
+          wg.wait();
+          probe p{unwound_holding[group_waiter], ended_before};
+          goro::yield();
+        });
+        // (Under chaos the starving mutex's waiter may have taken it early and be gone.)
+        REQUIRE(eventually([&] {
+          return parked_in("mutex") + static_cast<std::size_t>(ended_before) == 4 &&
+                 parked_in("semaphore") == 1 && parked_in("wait_group") == 1;
+        }));
+        try {
+          o.call([&] {
+            goro::go([&] {
+              o.call([&] {
+                probe p{unwound_holding[once_runner], ended_before};
+                goro::yield();
+              });
+            });
+            REQUIRE(eventually([] { return parked_in("once") == 1; }));
+            throw std::runtime_error("the first run fails");  // releases the waiter
+          });
+        } catch (const std::runtime_error&) {
+        }
+        // The other grants: no stop point from the end of the once's run to the end of main.
+        starving.unlock();
+        woken.unlock();
+        handed.unlock_shared();
+        admitted.unlock();
+        sem.release();
+        wg.done();
+      },
+      goro::options{.workers = 1});
+  if (!goro_test::chaos_scheduling()) {  // chaos may let a grantee run before main returns
+    for (int i = 0; i < grantees; ++i) {
+      INFO("grantee " << i);
+      CHECK(unwound_holding[static_cast<std::size_t>(i)]);
+    }
+  }
+  // Every grant was given back.
+  CHECK(starving.try_lock());
+  starving.unlock();
+  CHECK(woken.try_lock());
+  woken.unlock();
+  CHECK(handed.try_lock());
+  handed.unlock();
+  CHECK(admitted.try_lock());
+  admitted.unlock();
+  CHECK(sem.try_acquire(1));
+  sem.release(1);
+  wg.wait();
+  int runs = 0;
+  o.call([&] { ++runs; });  // the run taken over was unwound: the once is not done
+  CHECK(runs == 1);
 }
 
 // --- ports of Go 1.19's sync tests -----------------------------------------------------------
