@@ -996,6 +996,38 @@ TEST_CASE("blocking helpers that retire are joined rather than kept", "[runtime]
   CHECK(pool.threads() == 0);
 }
 
+TEST_CASE("a goroutine in a blocking call when main returns gets its result, then is unwound",
+          "[runtime][blocking][shutdown]") {
+  // The call's park cannot be interrupted: the run waits for the call to end, and blocking()
+  // must then return its result rather than unwind with it; the goroutine is stopped at its next
+  // stop point. One worker: the goroutine resumes only once main has returned.
+  std::atomic<bool> started{false};
+  std::atomic<bool> finish{false};
+  int result = 0;
+  bool unwound_after = false;
+  struct probe {
+    bool& seen;
+    ~probe() { seen = std::uncaught_exceptions() > 0; }
+  };
+  goro::run(
+      [&] {
+        goro::go([&] {
+          result = goro::blocking([&] {
+            started.store(true);
+            while (!finish.load()) std::this_thread::sleep_for(1ms);
+            return 42;
+          });
+          probe p{unwound_after};
+          goro::yield();
+        });
+        while (!started.load()) goro::sleep_for(1ms);
+        finish.store(true);  // the call ends while main returns, or after
+      },
+      with_workers(1));
+  CHECK(result == 42);
+  CHECK(unwound_after);
+}
+
 TEST_CASE("many concurrent blocking calls all complete", "[runtime][blocking]") {
   std::atomic<int> completed{0};
   goro::run(
