@@ -40,7 +40,8 @@
 #endif
 
 // GORO_NOINLINE keeps an accessor of thread-local state out of line, so that a caller that may
-// have migrated to another worker thread re-reads it (see DESIGN: thread-local state is a hazard).
+// have migrated to another worker thread re-reads it (docs/architecture.md: thread-local state
+// is a hazard).
 #define GORO_NOINLINE __attribute__((noinline))
 
 namespace goro::detail {

@@ -18,8 +18,8 @@
 // sequence is still the same under lock_; an edge that came between the syscall and the park has
 // changed it, and the operation retries instead of sleeping through it.
 //
-// The gate (DESIGN: every wake-up goes through one gate): a parked goroutine is a waiter in its
-// direction's queue with a deadline timer of its own. Readiness (dispatch), close and
+// The gate (docs/architecture.md: every wake-up goes through one gate): a parked goroutine is a
+// waiter in its direction's queue with a deadline timer of its own. Readiness (dispatch), close and
 // set_deadline unlink waiters under lock_ and wake those whose claim they win, writing
 // waiter::outcome = 1 first; the timer claims through the parker with the wait's ticket (time.hpp's
 // wake_parker) and never touches the waiter; the shutdown claims it too. A woken waiter whose
@@ -80,7 +80,8 @@ namespace goro::detail {
 
 // last_errno: errno of the calling thread, read afresh. glibc declares __errno_location const, so
 // a compiler may keep errno's address across a park — after which the goroutine may run on
-// another thread (DESIGN: thread-local state is a hazard). The barrier makes this call opaque.
+// another thread (docs/architecture.md: thread-local state is a hazard). The barrier makes this
+// call opaque.
 [[gnu::noinline]] inline int last_errno() noexcept {
   compiler_barrier();
   return errno;

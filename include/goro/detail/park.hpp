@@ -1,4 +1,5 @@
-// goro/detail/park.hpp — the one blocking primitive (DESIGN layer 3) as goro's objects use it.
+// goro/detail/park.hpp — the one blocking primitive (the third layer of docs/architecture.md) as
+// goro's objects use it.
 //
 // The pattern of every blocking operation, on a goroutine or a plain thread alike:
 //

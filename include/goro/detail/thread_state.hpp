@@ -2,7 +2,8 @@
 //
 // Read it only through this_thread(), an out-of-line accessor with a compiler barrier: a
 // goroutine may resume on another worker after any switch, and a thread-local address cached
-// across the switch would name the old thread's state (DESIGN: thread-local state is a hazard).
+// across the switch would name the old thread's state (docs/architecture.md: thread-local state
+// is a hazard).
 #pragma once
 
 #include <cstdint>
