@@ -42,11 +42,11 @@
 
 /// \var goro::options::stack_size
 /// stack_size: the address space reserved for each goroutine stack, main's included (rounded up
-/// to the page size), all of it usable: a guarded stack's guard page lies below it, and an
-/// unguarded stack's 64-byte canary within it. Pages are committed lazily, as they are touched
-/// (goro itself touches the top page of one stack in each 2 MiB when it makes guard-marked
-/// stacks, a page that stack's goroutine writes at its start anyway). Less than 16 KiB or more
-/// than 1 TiB makes run throw goro::error.
+/// to the page size), all of it usable but for an unguarded stack's 64-byte canary, which lies
+/// within it; a guarded stack's guard page lies below it. Pages are committed lazily, as they
+/// are touched (goro itself touches the top page of one stack in each 2 MiB when it makes
+/// guard-marked stacks, a page that stack's goroutine writes at its start anyway). Less than
+/// 16 KiB or more than 1 TiB makes run throw goro::error.
 
 /// \var goro::options::guard
 /// guard: whether goroutine stacks get a guard page (API 1.4); see goro::stack_guard.
