@@ -1,5 +1,6 @@
-// examples/posix_socket.hpp — the blocking POSIX TCP sockets under http_server_threads.cpp, which
-// uses no goro: a socket that closes itself, listen on every interface, accept, a loopback dial.
+// examples/posix_socket.hpp — the blocking POSIX TCP sockets under http_server_threads.cpp and
+// http_server_single.cpp, which use no goro: a socket that closes itself, listen on every
+// interface, accept, a loopback dial.
 // Every call blocks its thread; errors throw std::system_error.
 #pragma once
 
