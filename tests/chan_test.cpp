@@ -827,16 +827,12 @@ TEST_CASE(
   std::weak_ptr<int> handed, refilled;
   bool receiver_unwound_with_value = false;
   bool sender_unwound_after_send = false;
-  struct probe {
-    bool& seen;
-    ~probe() { seen = std::uncaught_exceptions() > 0; }
-  };
   goro::run(
       [&] {
         goro::go([&] {
           const std::optional<std::shared_ptr<int>> v = direct.recv();
           if (!v || **v != 1) return;
-          probe p{receiver_unwound_with_value};
+          goro_test::unwinding_probe p{receiver_unwound_with_value};
           goro::yield();
         });
         buffered.send(std::make_shared<int>(0));
@@ -844,7 +840,7 @@ TEST_CASE(
           auto value = std::make_shared<int>(2);
           refilled = value;
           buffered.send(std::move(value));
-          probe p{sender_unwound_after_send};
+          goro_test::unwinding_probe p{sender_unwound_after_send};
           goro::yield();
         });
         goro_test::dump_when({"[chan receive]:", "[chan send]:"});

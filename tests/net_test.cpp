@@ -1463,6 +1463,30 @@ connected_pair connect_pair(goro::net::listener& ln) {
   return {std::move(dialed), std::move(accepted)};
 }
 
+// serve_one_read_each: accepts until `ln` is closed and gives each connection a goroutine that
+// reads one byte, or the end of the stream, within 30 s, never writing. `served` counts this
+// acceptor (the caller adds it) and each connection's goroutine until it is done.
+void serve_one_read_each(goro::net::listener& ln, goro::wait_group& served) {
+  for (;;) {
+    goro::net::conn s;
+    try {
+      s = ln.accept();
+    } catch (const std::system_error&) {
+      break;
+    }
+    served.add(1);
+    goro::go([&served, s = std::move(s)]() mutable {
+      std::array<std::byte, 1> b;
+      (void)outcome_of([&] {
+        s.set_deadline(clock_type::now() + 30s);
+        s.read(b);
+      });
+      served.done();
+    });
+  }
+  served.done();
+}
+
 }  // namespace
 
 // Go: net.TestReadTimeout
@@ -1791,27 +1815,8 @@ TEST_CASE("reads with deadlines from 1 ns to 100 ms all time out, none before it
           goro::net::listener ln = goro::net::listen("127.0.0.1:0");
           goro::wait_group served;
           served.add(1);
-          goro::go([&] {
-            // Each accepted conn waits for its client to close it, never writing.
-            for (;;) {
-              goro::net::conn s;
-              try {
-                s = ln.accept();
-              } catch (const std::system_error&) {
-                break;
-              }
-              served.add(1);
-              goro::go([&, s = std::move(s)]() mutable {
-                std::array<std::byte, 1> b;
-                (void)outcome_of([&] {
-                  s.set_deadline(clock_type::now() + 30s);
-                  s.read(b);
-                });
-                served.done();
-              });
-            }
-            served.done();
-          });
+          // Each accepted conn waits for its client to close it, never writing.
+          goro::go([&] { serve_one_read_each(ln, served); });
           std::vector<std::byte> buf(32 << 10);
           for (const clock_type::duration timeout : timeouts) {
             for (int run = 0; run < runs; ++run) {
@@ -2550,27 +2555,8 @@ TEST_CASE(
         const std::string address = ln.address();
         goro::wait_group wg;
         wg.add(1);
-        goro::go([&] {
-          // Each accepted conn reads one byte (or the end of the stream), then is closed.
-          for (;;) {
-            goro::net::conn s;
-            try {
-              s = ln.accept();
-            } catch (const std::system_error&) {
-              break;
-            }
-            wg.add(1);
-            goro::go([&, s = std::move(s)]() mutable {
-              std::array<std::byte, 1> b;
-              (void)outcome_of([&] {
-                s.set_deadline(clock_type::now() + 30s);
-                s.read(b);
-              });
-              wg.done();
-            });
-          }
-          wg.done();
-        });
+        // Each accepted conn reads one byte (or the end of the stream), then is closed.
+        goro::go([&] { serve_one_read_each(ln, wg); });
         auto fault = [&](const std::string& what) {
           std::lock_guard lock(m);
           faults.push_back(what);

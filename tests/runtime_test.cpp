@@ -1005,10 +1005,6 @@ TEST_CASE("a goroutine in a blocking call when main returns gets its result, the
   std::atomic<bool> finish{false};
   int result = 0;
   bool unwound_after = false;
-  struct probe {
-    bool& seen;
-    ~probe() { seen = std::uncaught_exceptions() > 0; }
-  };
   goro::run(
       [&] {
         goro::go([&] {
@@ -1017,7 +1013,7 @@ TEST_CASE("a goroutine in a blocking call when main returns gets its result, the
             while (!finish.load()) std::this_thread::sleep_for(1ms);
             return 42;
           });
-          probe p{unwound_after};
+          goro_test::unwinding_probe p{unwound_after};
           goro::yield();
         });
         while (!started.load()) goro::sleep_for(1ms);

@@ -577,10 +577,6 @@ TEST_CASE("a select whose case fired just before main returns completes it, then
   bool sent = false;
   bool receiver_unwound = false;
   bool sender_unwound = false;
-  struct probe {
-    bool& seen;
-    ~probe() { seen = std::uncaught_exceptions() > 0; }
-  };
   goro::run(
       [&] {
         goro::go([&] {
@@ -589,13 +585,13 @@ TEST_CASE("a select whose case fired just before main returns completes it, then
                                        if (v && *v) received = **v;
                                      }),
                        goro::on_recv(never_in));
-          probe p{receiver_unwound};
+          goro_test::unwinding_probe p{receiver_unwound};
           goro::yield();
         });
         goro::go([&] {
           goro::select(goro::on_send(out, std::make_shared<int>(2), [&] { sent = true; }),
                        goro::on_send(never_out, std::make_shared<int>(0)));
-          probe p{sender_unwound};
+          goro_test::unwinding_probe p{sender_unwound};
           goro::yield();
         });
         goro_test::dump_when_count("[select]:", 2);

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <functional>
 #include <initializer_list>
 #include <sstream>
@@ -24,6 +25,13 @@
 #include <goro/time.hpp>
 
 namespace goro_test {
+
+// unwinding_probe: records, when it is destroyed, whether an exception is unwinding the stack —
+// as one does when the end of a run stops a goroutine (API 1.1).
+struct unwinding_probe {
+  bool& unwinding;
+  ~unwinding_probe() { unwinding = std::uncaught_exceptions() > 0; }
+};
 
 // scaled: a workload size, reduced under sanitizers (whose fiber bookkeeping is costly).
 constexpr long scaled(long n, long divisor = 50) {
