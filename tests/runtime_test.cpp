@@ -2,6 +2,7 @@
 #include <goro/chan.hpp>
 #include <goro/debug.hpp>
 #include <goro/detail/blocking_pool.hpp>
+#include <goro/detail/stack.hpp>
 #include <goro/net.hpp>
 #include <goro/runtime.hpp>
 #include <goro/select.hpp>
@@ -15,6 +16,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -1190,6 +1192,87 @@ TEST_CASE("a guarded stack overflow prints the contract's message and aborts", "
   const std::string id = result.err.substr(3, result.err.find('\n') - 3);
   CHECK_THAT(result.err,
              Catch::Contains("goro: goroutine " + id + " overflowed its 65536-byte stack"));
+}
+
+namespace {
+// large_frame: a frame of 48 KiB, larger than a guard page, whose first write is its lowest byte.
+[[gnu::noinline]] char large_frame() {
+  volatile char frame[48 * 1024];
+  frame[0] = 1;
+  return frame[0];
+}
+
+// large_frame_at: moves the stack pointer down to about `address`, then enters large_frame.
+[[gnu::noinline]] void large_frame_at(std::uintptr_t address) {
+  const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  auto* padding = static_cast<volatile char*>(alloca(here - address));
+  padding[0] = 1;
+  padding[0] = large_frame();  // the padding stays in place across the call
+}
+}  // namespace
+
+TEST_CASE("a frame larger than the guard page meets it instead of writing into the stack below",
+          "[runtime][stack]") {
+  // API 1.4: an overflow of a guarded stack is caught at the faulting access. A frame larger
+  // than a page moves the stack pointer past the guard page in one step; compiled without
+  // stack-clash probes, its first write lands in the next stack down, another goroutine's, and
+  // nothing faults. goro::goro gives its users -fstack-clash-protection, which makes the frame
+  // touch each page on its way down. Here goroutine `upper` enters a 48-KiB frame 12 KiB above
+  // its stack's end, aimed at the middle of a pattern on the stack of goroutine `lower` below.
+  if (goro::detail::sanitized_build) return;  // frames and stacks differ under the sanitizers
+  constexpr int no_neighbour = 4, pattern_overwritten = 5, nothing_happened = 6;
+  const auto mode = GENERATE(goro::stack_guard::always, goro::stack_guard::automatic);
+  auto result = goro_test::run_in_child([mode] {
+    goro::options o;
+    o.workers = 1;
+    o.stack_size = 64 * 1024;
+    o.guard = mode;
+    return goro::run(
+        [] {
+          constexpr int count = 16;
+          constexpr std::size_t pattern_size = 24 * 1024;
+          std::array<const volatile char*, count> pattern{};
+          std::array<goro::chan<std::uintptr_t>, count> descend;
+          goro::wait_group parked, descended;
+          parked.add(count);
+          for (int i = 0; i < count; ++i) {
+            goro::go([&, i] {
+              volatile char own_pattern[pattern_size];
+              for (auto& byte : own_pattern) byte = 0x5a;
+              pattern[i] = own_pattern;
+              parked.done();
+              if (auto address = descend[i].recv()) {
+                large_frame_at(*address);
+                descended.done();
+              }
+            });
+          }
+          parked.wait();
+          const std::uintptr_t stride = 64 * 1024 + goro::detail::page_size();
+          for (int upper = 0; upper < count; ++upper) {
+            for (int lower = 0; lower < count; ++lower) {
+              const auto upper_at = reinterpret_cast<std::uintptr_t>(pattern[upper]);
+              const auto lower_at = reinterpret_cast<std::uintptr_t>(pattern[lower]);
+              if (upper_at - lower_at != stride) continue;
+              descended.add(1);
+              descend[upper].send(lower_at + pattern_size / 2 + 48 * 1024);
+              descended.wait();
+              // Ends here: the run's end would unwind goroutines whose stacks were written over.
+              for (std::size_t k = 0; k < pattern_size; ++k) {
+                if (pattern[lower][k] != 0x5a) std::_Exit(pattern_overwritten);
+              }
+              std::_Exit(nothing_happened);
+            }
+          }
+          return no_neighbour;
+        },
+        o);
+  });
+  INFO("exit code " << result.exit_code << ", stderr: " << result.err);
+  REQUIRE(result.exit_code != no_neighbour);  // stacks are carved next to each other
+  CHECK(result.signaled);
+  CHECK(result.signal == SIGABRT);
+  CHECK_THAT(result.err, Catch::Contains(" overflowed its 65536-byte stack"));
 }
 
 TEST_CASE("goroutines run in a process that locked its memory after goro looked for markers",

@@ -57,12 +57,14 @@
 
 /// \enum goro::stack_guard
 /// stack_guard: whether goroutine stacks get a no-access guard page (API 1.4). A guarded stack
-/// catches an overflow at the faulting access. A guard made with mprotect costs two of the
-/// kernel's `vm.max_map_count` memory mappings (65530 by default); a guard marker (Linux 6.13,
-/// MADV_GUARD_INSTALL) costs none. An unguarded stack has a canary at its low end, checked at
-/// every switch; its overflow is reported at the goroutine's next switch, and may have corrupted
-/// a neighbouring stack by then. Either way the report is
-/// `goro: goroutine <id> overflowed its <N>-byte stack`, and the process aborts.
+/// catches an overflow at the faulting access, given code compiled with
+/// `-fstack-clash-protection` (the goro::goro CMake target and pkg-config add it): without it a
+/// frame larger than a page can step over the guard into the stack below. A guard made with
+/// mprotect costs two of the kernel's `vm.max_map_count` memory mappings (65530 by default); a
+/// guard marker (Linux 6.13, MADV_GUARD_INSTALL) costs none. An unguarded stack has a canary at its
+/// low end, checked at every switch; its overflow is reported at the goroutine's next switch, and
+/// may have corrupted a neighbouring stack by then. Either way the report is `goro: goroutine <id>
+/// overflowed its <N>-byte stack`, and the process aborts.
 
 /// \var goro::stack_guard::automatic
 /// automatic: guard new stacks with guard markers where the kernel has them (Linux 6.13 and
