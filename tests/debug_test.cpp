@@ -293,6 +293,69 @@ TEST_CASE("a select with no cases is a deadlock, reported as Go reports it", "[d
   CHECK_THAT(report, Catch::Contains("goroutine 1 [select (no cases)]:"));
 }
 
+// Ports of Go 1.19's deadlock tests (src/runtime/crash_test.go, testdata/testprog/deadlock.go,
+// testdata/testprognet/net.go). TestSimpleDeadlock is the case above ("a select with no cases").
+// Skipped: TestInitDeadlock (no package init in C++), TestLockedDeadlock (LockOSThread),
+// TestGoexitDeadlock (no Goexit).
+
+// Go's TestLockedDeadlock2, without LockOSThread: a goroutine blocks for ever, main sleeps and
+// then blocks for ever too.
+TEST_CASE("a goroutine and then main blocked for ever in select are a deadlock",
+          "[debug][deadlock][go]") {
+  const std::string report = deadlock_report([] {
+    goro::go([] { goro::select(); });
+    goro::sleep_for(1ms);
+    goro::select();
+  });
+  CHECK(report.rfind("all goroutines are asleep - deadlock!", 0) == 0);
+  CHECK_THAT(report, Catch::Contains("goroutine 1 [select (no cases)]:"));
+  const auto states = header_states(report);
+  CHECK(std::count(states.begin(), states.end(), "select (no cases)") == 2);
+}
+
+// Go's TestNoHelperGoroutines: a program with a pending timer (and a finalizer) that panics shows
+// only goroutine 1. Here main has made every kind of thing that might need a helper: timers,
+// a ticker, a context deadline, a listener on the poller, a blocking() call; the dump lists main
+// alone, as `num_goroutines` counts it.
+TEST_CASE("a dump shows no goroutine of goro's own", "[debug][dump][go]") {
+  goro::run([] {
+    goro::timer pending(1h);
+    auto after_an_hour = goro::after(1h);
+    goro::ticker ticking(1h);
+    auto deadline = goro::with_timeout(goro::background(), 1h);
+    auto listening = goro::net::listen("127.0.0.1:0");
+    (void)goro::blocking([] { return 0; });
+    std::ostringstream out;
+    goro::dump(out);
+    INFO(out.str());
+    const auto states = header_states(out.str());
+    REQUIRE(states.size() == 1);
+    CHECK(states[0] == "running");
+    CHECK(out.str().rfind("goroutine 1 [running]:", 0) == 0);
+    CHECK(goro::num_goroutines() == 1);
+  });
+}
+
+// Go's TestNetpollDeadlock: a dial that fails during package initialisation (nothing listens on
+// its port), then a main that only prints "done". The failed dial leaves nothing behind that
+// holds up or ends the run: here, made before the run on a plain thread and again inside it.
+TEST_CASE("a failed dial before the run or in it leaves the run to end normally",
+          "[debug][deadlock][go]") {
+  std::string address;
+  {
+    auto closed = goro::net::listen("127.0.0.1:0");
+    address = closed.address();
+  }  // closed: nothing listens there now
+  CHECK_THROWS_AS(goro::net::dial(address), std::system_error);
+  const std::string result = goro::run(
+      [&address] {
+        CHECK_THROWS_AS(goro::net::dial(address), std::system_error);
+        return std::string("done");
+      },
+      goro::options{.workers = 2});
+  CHECK(result == "done");
+}
+
 TEST_CASE("a live plain thread that has not touched goro does not hide a deadlock",
           "[debug][deadlock]") {
   std::atomic<bool> stop{false};

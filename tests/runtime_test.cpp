@@ -527,6 +527,82 @@ TEST_CASE("an escaping exception not derived from std::exception is reported as 
                                          ": unknown exception"));
 }
 
+// Ports of Go 1.19's runtime crash tests (src/runtime/crash_test.go and testdata/testprog):
+// TestPanicDeadlockGosched and TestPanicDeadlockSyscall (Go issue 14432: a panic value whose
+// Error method yields, or makes a system call, while the runtime prints it). Here what() yields
+// or makes a blocking() call and sleeps while goro prints the report of API 1.2. The deadlock
+// tests are in debug_test.cpp; TestGoNil is above. Skipped: the tests of Goexit, LockOSThread,
+// SetMaxThreads, recover, breakpoints, tracebacks of frames, maps and pprof (no counterpart).
+namespace {
+struct yields_in_what : std::exception {
+  const char* what() const noexcept override {
+    goro::yield();
+    return "error that yields";
+  }
+};
+
+struct blocks_in_what : std::exception {
+  explicit blocks_in_what(bool write_one = true) : write_one(write_one) {}
+  bool write_one;  // writes "1" to stderr in the blocking() call
+  const char* what() const noexcept override {
+    goro::blocking([this] { return write_one ? std::fputs("1\n", stderr) : 0; });
+    goro::sleep_for(1ms);
+    return "3";
+  }
+};
+
+// escaped_report: what a child process whose goroutine throws `E` writes, and how it ends.
+template <class E>
+goro_test::child_result escaped_report(unsigned workers) {
+  return goro_test::run_in_child([workers] {
+    goro::run(
+        [] {
+          goro::go([] {
+            std::fprintf(stderr, "id=%llu\n",
+                         static_cast<unsigned long long>(goro::goroutine_id()));
+            throw E{};
+          });
+          goro::sleep_for(10s);
+        },
+        with_workers(workers));
+    return 0;
+  });
+}
+}  // namespace
+
+TEST_CASE("an escaped exception whose what() yields or blocks is reported, then terminates",
+          "[runtime][go]") {
+  const unsigned workers = GENERATE(1u, 2u);
+  SECTION("what() yields (Go's TestPanicDeadlockGosched)") {
+    auto result = escaped_report<yields_in_what>(workers);
+    CHECK(result.signal == SIGABRT);
+    const std::string id = result.err.substr(3, result.err.find('\n') - 3);
+    CHECK_THAT(result.err, Catch::Contains("goro: unhandled exception in goroutine " + id +
+                                           ": error that yields\n"));
+  }
+  SECTION("what() makes a blocking() call and sleeps (Go's TestPanicDeadlockSyscall)") {
+    auto result = escaped_report<blocks_in_what>(workers);
+    CHECK(result.signal == SIGABRT);
+    const std::string id = result.err.substr(3, result.err.find('\n') - 3);
+    CHECK_THAT(result.err,
+               Catch::Contains("1\ngoro: unhandled exception in goroutine " + id + ": 3\n"));
+  }
+  SECTION("thrown by main, rethrown by run and read outside it") {
+    try {
+      goro::run([] { throw blocks_in_what(false); }, with_workers(workers));
+      FAIL("run returned");
+    } catch (const blocks_in_what& e) {
+      CHECK(std::string(e.what()) == "3");  // blocking() and sleep_for on a plain thread
+    }
+    try {
+      goro::run([] { throw yields_in_what{}; }, with_workers(workers));
+      FAIL("run returned");
+    } catch (const yields_in_what& e) {
+      CHECK(std::string(e.what()) == "error that yields");
+    }
+  }
+}
+
 TEST_CASE("go outside run throws goro::error", "[runtime][misuse]") {
   CHECK_THROWS_AS(goro::go([] {}), goro::error);
   CHECK_THROWS_WITH(goro::go([] {}), Catch::Contains("no goro::run is active"));
