@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <any>
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -1819,4 +1820,319 @@ TEST_CASE("capacities that are negative or too large throw and non-integers do n
   CHECK_THROWS_AS(goro::chan<std::byte>(-1), goro::error);
   CHECK_THROWS_AS(goro::chan<std::byte>(std::uint64_t{1} << 63), goro::error);
   CHECK_NOTHROW(goro::chan<std::byte>(1));
+}
+
+// Ports of Go 1.19's test/fixedbugs programs about channels follow (tag [go]), with the channel
+// parts of the top-level test/235.go, range.go and nil.go; those about select are in
+// select_test, those about goroutines and timers in runtime_test and time_test. The other
+// fixedbugs programs that use channels, goroutines, sync or time were read and skipped:
+// - what only Go's compiler or type system does (types of map keys, interface conversions,
+//   method values as go targets, evaluation order inside one statement, code generation,
+//   `defer copy(x, <-c)`): bug078, bug084, bug130, bug196, bug230, bug242, bug243, bug285,
+//   bug499, issue7867, issue8039, issue15528, issue19201, issue22881, issue43292; the top-level
+//   func5.go, closure7.go, convT2X.go, escape.go, reorder2.go;
+// - Go's growable stacks (stack copying under defers and closures): issue10353, issue16331,
+//   issue18636, issue24419, issue40629, test/stack.go;
+// - the garbage collector, finalizers, write barriers, reflect-made functions, itabs and
+//   atomic.Value: issue5493, issue11256, issue13160, issue24491a, issue24491b, issue25897a,
+//   issue25897b, issue27695, issue29362, issue29362b, issue30041, issue30977, issue31419,
+//   issue39541, issue45045, issue46725, issue52612, test/gcgort.go, tinyfin.go, deferfin.go;
+// - runtime.Goexit, panics unwinding through it, and init's goroutine locked to the main
+//   thread: issue5963, issue8158;
+// - a data race by design, undefined in C++: test/atomicload.go;
+// - println as a go statement's function: test/goprint.go;
+// - JavaScript callbacks under WebAssembly only: issue38093.
+
+// Go's test/fixedbugs/bug067.go: a goroutine's send on an unbuffered channel never reached main.
+TEST_CASE("a goroutine's send on an unbuffered channel reaches main's receive", "[chan][go]") {
+  goro::run([] {
+    goro::chan<int> c;
+    goro::go([c] { c.send(0); });
+    CHECK(c.recv() == 0);
+  });
+}
+
+// Go's test/fixedbugs/bug147.go: a synchronous send returned before its receiver took the value.
+TEST_CASE("a synchronous send does not return before the receiver has taken the value",
+          "[chan][go]") {
+  const unsigned workers = GENERATE(1u, 2u);
+  int count = 0;
+  goro::run(
+      [&count] {
+        goro::chan<std::byte> c;
+        goro::go(
+            [&count](goro::chan<std::byte> ch) {
+              ch.recv();
+              ++count;
+              goro::sleep_for(1ms);  // Go's time.Sleep(1000000)
+              ++count;
+              ch.recv();
+            },
+            c);
+        c.send(std::byte{1});
+        c.send(std::byte{2});
+        CHECK(count == 2);  // Go: "synchronous send did not wait"
+      },
+      with_workers(workers));
+}
+
+// Go's test/fixedbugs/bug234.go: `x, ok := <-c` gave the wrong ok before or after close.
+TEST_CASE("a receive gives the value and then, once the channel is closed, nothing",
+          "[chan][close][go]") {
+  goro::chan<int> c(1);
+  c.send(100);
+  CHECK(c.recv() == std::optional<int>(100));  // x == 100, ok
+  c.close();
+  CHECK(c.recv() == std::nullopt);  // x == 0, !ok
+}
+
+// Go's test/fixedbugs/bug273.go (issue 589), its channel parts: make(chan T, n) with n negative
+// or with a buffer larger than memory must panic, not allocate or wrap around.
+TEST_CASE("capacities that are negative or whose buffer overflows memory throw",
+          "[chan][misuse][go]") {
+  using cblock = std::array<std::byte, (1 << 16) - 1>;
+  const int minus1 = -1;
+  const std::int64_t big = 10 | std::int64_t{1} << 46;
+  constexpr std::int64_t overflowing = std::int64_t{1} << (30 * (sizeof(void*) / 4));
+  CHECK_THROWS_AS(goro::chan<cblock>(minus1), goro::error);       // badchancap
+  CHECK_THROWS_AS(goro::chan<cblock>(big), goro::error);          // bigchancap
+  CHECK_THROWS_AS(goro::chan<cblock>(overflowing), goro::error);  // overflowchan
+}
+
+// Go's test/fixedbugs/issue8011.go: `<-<-c` received from the wrong channel.
+TEST_CASE("a channel received from a channel of channels gives its own value", "[chan][go]") {
+  goro::chan<goro::chan<int>> c(1);
+  goro::chan<int> c1(1);
+  c1.send(42);
+  c.send(c1);
+  CHECK(c.recv()->recv() == 42);  // x := <-<-c
+}
+
+namespace issue13169 {
+
+struct T {
+  int a, b, c;
+};
+
+// use_stack: Go's usestack, 32 frames of 1 KB each below the caller.
+unsigned char use_stack(int depth) {
+  if (depth == 0) return 0;
+  volatile unsigned char b[1024];
+  b[3] = 0;
+  use_stack(depth - 1);
+  return b[3];
+}
+
+}  // namespace issue13169
+
+// Go's test/fixedbugs/issue13169.go: a receiver that used much stack between receives from a
+// channel of interface values corrupted the values ten senders handed it (Go moved the stack
+// while a sender wrote into it).
+TEST_CASE("ten pairs of goroutines hand values through one channel while the receivers use stack",
+          "[chan][stress][go]") {
+  using namespace issue13169;
+  const long n = scaled(100000, 200);
+  std::atomic<long> wrong{0};
+  goro::run([&] {
+    goro::chan<std::any> c;
+    goro::chan<bool> done;
+    for (int i = 0; i < 10; ++i) {
+      goro::go([c, done, n] {
+        for (long j = 0; j < n; ++j) c.send(std::make_shared<T>());
+        done.send(true);
+      });
+      goro::go([c, done, n, &wrong] {
+        for (long j = 0; j < n; ++j) {
+          std::optional<std::any> v = c.recv();  // _ = (<-c).(*T)
+          if (!v || std::any_cast<std::shared_ptr<T>>(&*v) == nullptr) wrong.fetch_add(1);
+          use_stack(32);
+        }
+        done.send(true);
+      });
+    }
+    for (int i = 0; i < 20; ++i) done.recv();
+  });
+  CHECK(wrong.load() == 0);
+}
+
+// Go's test/fixedbugs/issue15281.go: a value received by range, or by a receive with ok, stayed
+// alive after the receiving loop dropped it. Go measures the heap around a 10 MB slice; here the
+// slice is a vector behind a shared_ptr, whose weak_ptr tells whether anything else holds it.
+TEST_CASE("a received value is held by its receiver alone and dies when the receiver drops it",
+          "[chan][range][go]") {
+  using slice = std::vector<std::byte>;
+  {  // f1: for x := range c
+    goro::chan<std::shared_ptr<slice>> c(10);
+    auto sent = std::make_shared<slice>(10 << 20);
+    const std::weak_ptr<slice> watched = sent;
+    c.send(std::move(sent));
+    c.close();
+    for (std::shared_ptr<slice> x : c) {
+      CHECK(watched.use_count() == 1);  // "expected delta at least 9MB"
+      x = nullptr;
+      CHECK(watched.expired());  // "expected delta below 1MB"
+    }
+  }
+  {  // f2: for { x, ok := <-c; if !ok { break } ... }
+    goro::chan<std::shared_ptr<slice>> c(10);
+    auto sent = std::make_shared<slice>(10 << 20);
+    const std::weak_ptr<slice> watched = sent;
+    c.send(std::move(sent));
+    c.close();
+    for (;;) {
+      std::optional<std::shared_ptr<slice>> x = c.recv();
+      if (!x) break;
+      CHECK(watched.use_count() == 1);
+      *x = nullptr;
+      CHECK(watched.expired());
+    }
+  }
+}
+
+// Go's test/fixedbugs/issue22683.go: a struct holding an array of one pointer lost the pointer
+// on its way through a buffered channel and a range loop.
+TEST_CASE("a struct holding an array of one pointer keeps it through a channel and range",
+          "[chan][range][go]") {
+  struct foo {
+    std::array<int*, 1> bar;
+  };
+  goro::chan<foo> ch(2);
+  int a = 0;
+  std::array<int*, 1> b{&a};
+  ch.send(foo{b});
+  ch.close();
+  int printed = 0;
+  for (foo v : ch) {
+    for (int i = 0; i < 1; ++i) {
+      CHECK(v.bar[0] == &a);  // Go prints v.bar[0] != nil, and expects "true"
+      ++printed;
+    }
+  }
+  CHECK(printed == 1);
+}
+
+namespace hamming235 {
+
+using T = goro::chan<std::uint64_t>;
+
+// M: a goroutine that forever multiplies each number it receives on `in` by f and sends the
+// product on `out`.
+std::pair<T, T> M(std::uint64_t f) {
+  T in(100);
+  T out(100);
+  goro::go([in, out, f] {
+    for (;;) out.send(f * in.recv().value());
+  });
+  return {in, out};
+}
+
+std::uint64_t min(const std::vector<std::uint64_t>& xs) {
+  return *std::min_element(xs.begin(), xs.end());
+}
+
+}  // namespace hamming235
+
+// Go's test/235.go: the numbers whose only prime factors are 2, 3 and 5, each made by one of
+// three multiplying goroutines fed over buffered channels. The goroutines never end; main's
+// return stops them (API 1.1).
+TEST_CASE("three multiplying goroutines yield the numbers with no prime factor but 2, 3 and 5",
+          "[chan][go]") {
+  using namespace hamming235;
+  const unsigned workers = GENERATE(1u, 2u);
+  const std::vector<std::uint64_t> F{2, 3, 5};
+  const std::vector<std::uint64_t> OUT{
+      2,    3,    4,    5,    6,    8,    9,    10,   12,   15,   16,   18,   20,   24,   25,
+      27,   30,   32,   36,   40,   45,   48,   50,   54,   60,   64,   72,   75,   80,   81,
+      90,   96,   100,  108,  120,  125,  128,  135,  144,  150,  160,  162,  180,  192,  200,
+      216,  225,  240,  243,  250,  256,  270,  288,  300,  320,  324,  360,  375,  384,  400,
+      405,  432,  450,  480,  486,  500,  512,  540,  576,  600,  625,  640,  648,  675,  720,
+      729,  750,  768,  800,  810,  864,  900,  960,  972,  1000, 1024, 1080, 1125, 1152, 1200,
+      1215, 1250, 1280, 1296, 1350, 1440, 1458, 1500, 1536, 1600};
+  std::vector<std::uint64_t> got;
+  goro::run(
+      [&] {
+        const std::size_t n = F.size();
+        std::uint64_t x = 1;
+        std::vector<T> ins(n);
+        std::vector<T> outs(n);
+        std::vector<std::uint64_t> xs(n);
+        for (std::size_t i = 0; i < n; ++i) {
+          std::tie(ins[i], outs[i]) = M(F[i]);
+          xs[i] = x;
+        }
+        for (std::size_t k = 0; k < OUT.size(); ++k) {
+          for (std::size_t i = 0; i < n; ++i) ins[i].send(x);
+          for (std::size_t i = 0; i < n; ++i) {
+            if (xs[i] == x) xs[i] = outs[i].recv().value();
+          }
+          x = min(xs);
+          got.push_back(x);
+        }
+      },
+      with_workers(workers));
+  CHECK(got == OUT);
+}
+
+namespace range_go {
+
+void gen(goro::chan<int> c, int lo, int hi) {
+  for (int i = lo; i <= hi; ++i) c.send(i);
+  c.close();
+}
+
+goro::chan<int> seq(int lo, int hi) {
+  goro::chan<int> c;
+  goro::go(gen, c, lo, hi);
+  return c;
+}
+
+}  // namespace range_go
+
+// Go's test/range.go, its testchan: range over a channel that a goroutine fills and closes.
+TEST_CASE("range over a channel a goroutine fills and then closes receives each value in order",
+          "[chan][range][go]") {
+  using namespace range_go;
+  const std::string alphabet = "abcdefghijklmnopqrstuvwxyz";
+  goro::run([&] {
+    std::string s;
+    for (int i : seq('a', 'z')) s += static_cast<char>(i);
+    CHECK(s == alphabet);  // "Wanted lowercase alphabet"
+    int n = 0;
+    for ([[maybe_unused]] int i : seq('a', 'z')) ++n;
+    CHECK(n == 26);
+  });
+}
+
+// Go's test/nil.go, its chantest: a send, a receive and a receive with ok on a nil channel
+// block forever, and the nil channel's len and cap are 0. Go's shouldBlock runs each in a
+// goroutine that panics if the operation returns, and sleeps 10 ms; here main waits until the
+// dump shows the three blocked on the nil channel, then returns, which stops them.
+TEST_CASE("a send, a receive and a receive with ok on a nil channel each block for good",
+          "[chan][nil][go]") {
+  std::atomic<int> did_not_block{0};
+  std::string dump_text;
+  goro::run([&] {
+    const goro::chan<int> ch = nullptr;
+    goro::go([ch, &did_not_block] {
+      ch.send(1);
+      did_not_block.fetch_add(1);
+    });
+    goro::go([ch, &did_not_block] {
+      ch.recv();
+      did_not_block.fetch_add(1);
+    });
+    goro::go([ch, &did_not_block] {
+      std::optional<int> x = ch.recv();  // x, ok := <-ch
+      (void)x;
+      did_not_block.fetch_add(1);
+    });
+    dump_text = goro_test::dump_until([](const std::string& text) {
+      return goro_test::count_in_dump(text, "(nil chan)]:") >= 3;
+    });
+    CHECK(ch.size() == 0);
+    CHECK(ch.capacity() == 0);
+  });
+  CHECK(did_not_block.load() == 0);
+  CHECK(goro_test::count_in_dump(dump_text, "[chan send (nil chan)]:") == 1);
+  CHECK(goro_test::count_in_dump(dump_text, "[chan receive (nil chan)]:") == 2);
 }
