@@ -2039,3 +2039,219 @@ TEST_CASE("selects that choose another case leave no waiter on the channels they
       },
       one);
 }
+
+// Ports of Go 1.19's test/fixedbugs programs about select follow (tag [go]). Skipped: bug078 and
+// bug312 (a select that once did not compile), bug347 (the line a nil dereference in a case is
+// reported at), issue8336 (a case's nil dereference must fault before a later case's channel
+// expression runs: C++ leaves the order of function arguments unspecified, and a null pointer
+// dereference is undefined, not a panic), issue48289 (each select case's variable is a new one,
+// a rule of Go's closures), issue19201 and issue43292 (code generation around a case's body and
+// its assignment to an interface variable).
+
+// Go's test/fixedbugs/bug225.go: a select with a default received from an empty channel, or
+// took the default beside a full one.
+TEST_CASE("a select with a default receives only from a channel that holds a value",
+          "[select][default][go]") {
+  goro::chan<bool> c(1);
+  CHECK(goro::select(goro::on_recv(c), goro::on_default()) == 1);  // "recv should not"
+  c.send(true);
+  CHECK(goro::select(goro::on_recv(c), goro::on_default()) == 0);  // "recv should"
+}
+
+// Go's test/fixedbugs/bug320.go: select stored the received value through a pointer to the
+// case's variable taken before that variable was allocated, so the case saw garbage.
+TEST_CASE("the value a select receives is the one sent, also when a goroutine copies it",
+          "[select][go]") {
+  goro::run([] {
+    goro::chan<int> c(1);
+    goro::chan<int> dummy;
+    int v = 0x12345678;
+    for (int i = 0; i < 10; ++i) {
+      v += 0x1020304;
+      c.send(v);
+      const std::size_t chosen = goro::select(goro::on_recv(c,
+                                                            [&v](std::optional<int> t) {
+                                                              goro::go([t] { (void)t; });  // f(t)
+                                                              CHECK(t == v);  // "wrong values"
+                                                            }),
+                                              goro::on_send(dummy, 1));
+      CHECK(chosen == 0);
+    }
+  });
+}
+
+// Go's test/fixedbugs/issue16870.go, its channel receives: `v, ok = <-c` as a plain receive, as
+// a select's only case, beside a default and beside a case that never fires, gave the wrong ok.
+TEST_CASE("receives with ok, plain and in selects of every shape, give the value and then closed",
+          "[select][chan][close][go]") {
+  goro::chan<int> c(1);
+  goro::chan<int> c2;
+  std::optional<int> got;
+  const auto into_got = [&got](std::optional<int> v) { got = v; };
+  c.send(42);
+  CHECK(c.recv() == 42);  // i, ok = <-c
+  c.send(42);
+  CHECK(c.recv().has_value());  // _, ok = <-c
+  c.send(42);
+  got.reset();
+  goro::select(goro::on_recv(c, into_got));  // select { case i, ok = <-c: }
+  CHECK(got == 42);
+  c.send(42);
+  got.reset();
+  CHECK(goro::select(goro::on_recv(c, into_got), goro::on_default()) == 0);
+  CHECK(got == 42);
+  c.send(42);
+  got.reset();
+  CHECK(goro::select(goro::on_recv(c, into_got), goro::on_recv(c2)) == 0);
+  CHECK(got == 42);
+  c.close();
+  CHECK(c.recv() == std::nullopt);  // i == 0, !ok
+  CHECK(c.recv() == std::nullopt);
+  got = 0;
+  goro::select(goro::on_recv(c, into_got));
+  CHECK(got == std::nullopt);
+}
+
+// Go's test/fixedbugs/issue43111.go: a select whose send case's value expression closed the
+// channel of an earlier receive case and set its variable to nil read the variable again, found
+// nil and blocked forever. Go evaluates every case's channel and value once, in source order,
+// before it selects. C++ leaves the order of a call's arguments unspecified, so the port does
+// what Go's compiler does: evaluates them into locals, in Go's order, then selects. (Go's five
+// forms of the receive case differ only in what they assign.)
+TEST_CASE("a select receives from a channel a later case's value closed and dropped",
+          "[select][close][nil][go]") {
+  goro::chan<int> nilch = nullptr;
+  goro::chan<int> ch;
+  int x = 0;
+  const auto f = [&ch] {
+    ch.close();
+    ch = nullptr;
+    return 0;
+  };
+  const auto g = [&ch, &x] {
+    ch = nullptr;
+    x = 0;
+    return 0;
+  };
+  for (int form = 0; form < 5; ++form) {
+    ch = goro::chan<int>();
+    const goro::chan<int> received_from = ch;  // <-ch
+    const int sent = f();                      // nilch <- f()
+    std::optional<int> v = 1;
+    const auto chosen =
+        goro::select(goro::on_recv(received_from, [&v](std::optional<int> got) { v = got; }),
+                     goro::on_send(nilch, sent));
+    CHECK(chosen == 0);
+    CHECK(v == std::nullopt);  // v, ok = 0, false
+  }
+  goro::chan<int> ch1(1);
+  ch = ch1;
+  x = 42;
+  const goro::chan<int> sent_to = ch;  // ch <- x
+  const int sent = x;
+  const int nil_sent = g();  // nilch <- g()
+  CHECK(goro::select(goro::on_send(sent_to, sent), goro::on_send(nilch, nil_sent)) == 0);
+  CHECK(ch1.recv() == 42);
+}
+
+// Go's test/fixedbugs/issue4313.go: a select sent the value its send case's variable had after a
+// later case's channel expression changed it. As for issue43111, the cases' operands are
+// evaluated into locals in Go's order.
+TEST_CASE("a select sends the value its send case had before later cases were evaluated",
+          "[select][go]") {
+  goro::chan<int> c(1);
+  int x = 0;
+  const auto makec = [](int* px) {
+    *px = 42;
+    return goro::chan<bool>();
+  };
+  const int sent = x;                       // c <- x: should see x = 0
+  const goro::chan<bool> made = makec(&x);  // <-makec(&x): evaluated only after
+  goro::select(goro::on_send(c, sent), goro::on_recv(made));
+  CHECK(c.recv() == 0);
+}
+
+// Go's test/fixedbugs/issue8347.go: `_, ok = <-c` in a select with a default left ok false
+// before the channel was closed.
+TEST_CASE("a select with a default sees ok turn false only once the channel is closed",
+          "[select][close][default][go]") {
+  goro::chan<bool> c(1);
+  bool ok = true;
+  int bugs = 0;
+  for (int i = 0; i < 12; ++i) {
+    goro::select(goro::on_recv(c,
+                               [&](std::optional<bool> v) {
+                                 ok = v.has_value();
+                                 if (i < 10 && !ok) ++bugs;
+                               }),
+                 goro::on_default());
+    if (i < 10 && !ok) ++bugs;
+    if (i >= 10 && ok) c.close();
+  }
+  CHECK(bugs == 0);
+  CHECK_FALSE(ok);
+}
+
+namespace issue9110 {
+
+// waiter: Go's sync.Cond with its Mutex, and the broadcast it waits for. Go orders the waits
+// before the broadcasts by sleeping 1 ms; a predicate keeps a late waiter from waiting forever.
+struct waiter {
+  goro::mutex mu;
+  goro::condition_variable cond;
+  bool broadcast = false;  // guarded by mu
+
+  void wait() {
+    std::unique_lock lock(mu);
+    cond.wait(lock, [this] { return broadcast; });
+  }
+  void broadcast_all() {
+    {
+      std::lock_guard lock(mu);
+      broadcast = true;
+    }
+    cond.notify_all();
+  }
+};
+
+}  // namespace issue9110
+
+// Go's test/fixedbugs/issue9110.go: selects with three cases on one channel, woken by its close,
+// interleaved with goroutines waiting on conds, leaked the runtime's waiter records (Go counts
+// heap objects). Here every goroutine that was let go must have exited; the last cond's waiter,
+// which Go never releases, is stopped when main returns.
+TEST_CASE("selects of three cases on one channel woken by close, beside cond waiters, all end",
+          "[select][close][sync][go]") {
+  using issue9110::waiter;
+  const unsigned workers = GENERATE(1u, 2u);
+  std::size_t live_at_end = 0;
+  goro::run(
+      [&] {
+        std::function<void()> release = [] {};
+        for (int i = 0; i < 20; ++i) {
+          goro::chan<int> c;
+          for (int j = 0; j < 10; ++j) {
+            goro::go([c] { goro::select(goro::on_recv(c), goro::on_recv(c), goro::on_recv(c)); });
+          }
+          goro::sleep_for(1ms);
+          release();
+          c.close();  // let select put its waiters into the cache
+          goro::sleep_for(1ms);
+          auto cond1 = std::make_shared<waiter>();  // pick up top waiter
+          goro::go([cond1] { cond1->wait(); });
+          goro::sleep_for(1ms);
+          auto cond2 = std::make_shared<waiter>();  // pick up next waiter
+          goro::go([cond2] { cond2->wait(); });
+          goro::sleep_for(1ms);
+          cond1->broadcast_all();  // put top waiter back
+          goro::sleep_for(1ms);
+          release = [cond2] {  // release cond2 after select has gotten to run
+            cond2->broadcast_all();
+            goro::sleep_for(1ms);
+          };
+        }
+        live_at_end = goro_test::live_goroutines_when(2);  // main and the last cond2's waiter
+      },
+      goro::options{.workers = workers});
+  CHECK(live_at_end == 2);
+}
