@@ -2463,3 +2463,53 @@ TEST_CASE("a run whose main stack cannot be reserved throws and leaves nothing b
   CHECK(result.exited);
   CHECK(result.exit_code == 0);
 }
+
+// Ports of Go 1.19's test/fixedbugs programs about goroutines and the scheduler follow (tag
+// [go]); chan_test lists the fixedbugs programs skipped as Go compiler, stack or garbage
+// collector matters. Skipped here: issue25897a and issue25897b (100 goroutines not yet started
+// when the collector scans their reflect-made functions' arguments), issue11256 (the collector's
+// stack barriers and runtime.Goexit), issue13160 (write barriers of pointer copies on twice as
+// many Ps as CPUs).
+
+// Go's test/fixedbugs/issue19182.go: with two Ps, a goroutine adding to a counter in a loop that
+// never yields kept main from seeing the counter move. Go's goroutine spins until the program
+// ends; goro stops a goroutine only at a blocking operation or yield (API 1.1), so this one
+// spins until main, done looking, tells it to stop.
+TEST_CASE("main wakes from its sleep beside a goroutine spinning without yielding and sees it run",
+          "[runtime][go]") {
+  std::atomic<std::uint64_t> a{0};
+  std::atomic<bool> stop{false};
+  std::uint64_t val = 0;
+  int tries = 0;
+  goro::run(
+      [&] {
+        goro::go([&] {
+          while (!stop.load(std::memory_order_relaxed)) a.fetch_add(1);
+        });
+        goro::sleep_for(10ms);  // a short sleep is enough in the passing case
+        for (val = a.load(); val == 0 && tries < 100; val = a.load(), ++tries) {
+          goro::sleep_for(100ms);
+        }
+        stop.store(true);
+      },
+      goro::options{.workers = 2});  // Go's GOMAXPROCS(2): with one, the loop never yields
+  INFO("tries: " << tries);
+  CHECK(val != 0);  // "Failed to observe atomic increment"
+}
+
+// Go's test/fixedbugs/issue21576.go: a program whose only goroutine blocks on a send was not
+// reported as deadlocked once it imported os/signal (whose goroutine waits for signals). goro
+// has no such goroutine of its own; the program must be reported all the same.
+TEST_CASE("main sending on a channel nobody receives from is reported as a deadlock",
+          "[runtime][deadlock][go]") {
+  std::string what;
+  try {
+    goro::run([] {
+      goro::chan<int> c;
+      c.send(1);
+    });
+  } catch (const goro::deadlock_error& e) {
+    what = e.what();
+  }
+  CHECK_THAT(what, Catch::StartsWith("all goroutines are asleep - deadlock!"));
+}

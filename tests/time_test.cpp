@@ -1424,3 +1424,37 @@ TEST_CASE("timers that end in every way during a long loop leave their heap empt
       },
       one);
 }
+
+// Ports of Go 1.19's test/fixedbugs programs about timers follow (tag [go]); chan_test lists the
+// fixedbugs programs skipped. Skipped here: issue38093 (timers racing JavaScript callbacks under
+// WebAssembly), issue8158 (a timer overwriting a panic record of a goroutine that recovered and
+// called runtime.Goexit).
+
+// Go's test/fixedbugs/issue16016.go: 10000 goroutines each sleeping 100 ms with a deferred call
+// crashed the runtime when it ran their deferred calls. Go's main sleeps 1 s and checks nothing;
+// here the deferred call is a destructor that counts itself, and main waits until all have run.
+TEST_CASE("10000 goroutines sleeping 100 ms each run their deferred calls when they wake",
+          "[time][sleep][go]") {
+  const long n = scaled(10000, 100);
+  std::atomic<long> deferred_calls{0};
+  goro::run([&] {
+    goro::wait_group wg;
+    wg.add(n);
+    struct deferred_call {  // Go's defer q.Foo([]interface{}{"meow"})
+      std::atomic<long>& calls;
+      goro::wait_group& wg;
+      ~deferred_call() {
+        calls.fetch_add(1);
+        wg.done();
+      }
+    };
+    for (long i = 0; i < n; ++i) {
+      goro::go([&] {
+        deferred_call on_return{deferred_calls, wg};
+        goro::sleep_for(100ms);
+      });
+    }
+    wg.wait();
+  });
+  CHECK(deferred_calls.load() == n);
+}
