@@ -2513,3 +2513,73 @@ TEST_CASE("main sending on a channel nobody receives from is reported as a deadl
   }
   CHECK_THAT(what, Catch::StartsWith("all goroutines are asleep - deadlock!"));
 }
+
+namespace bug512 {
+
+struct S {
+  std::int32_t i1, i2;
+
+  // check: the goroutine's copy of the receiver keeps the values it was started with while the
+  // caller changes its own, until the caller says it is done.
+  void check(std::int32_t v1, std::int32_t v2, std::atomic<int>* done, goro::wait_group* wg,
+             std::atomic<int>* wrong) {
+    for (;;) {
+      if (std::atomic_ref<std::int32_t>(i1).load() != v1) wrong->fetch_add(1);
+      if (std::atomic_ref<std::int32_t>(i2).load() != v2) wrong->fetch_add(1);
+      if (done->load() != 0) break;
+      goro::yield();  // Go's loop is preemptible; goro's must yield (API 1.1)
+    }
+    wg->done();
+  }
+};
+
+}  // namespace bug512
+
+// Go's test/fixedbugs/bug512.go: `go s.Check(1, 2)` with a value receiver did not copy s
+// (gccgo), so the goroutine saw the caller's later stores. goro::go decay-copies its arguments,
+// the object of a member function included.
+TEST_CASE("go with a member function runs it on a copy of the object", "[runtime][go]") {
+  using bug512::S;
+  std::atomic<int> wrong{0};
+  goro::run([&] {
+    goro::wait_group wg;
+    std::atomic<int> done{0};
+    wg.add(1);
+    [&] {  // Go's F
+      S s{1, 2};
+      goro::go(&S::check, s, 1, 2, &done, &wg, &wrong);
+      std::atomic_ref<std::int32_t>(s.i1).store(3);
+      std::atomic_ref<std::int32_t>(s.i2).store(4);
+      done.store(1);
+    }();
+    wg.wait();
+  });
+  CHECK(wrong.load() == 0);
+}
+
+// Go's test/fixedbugs/issue9321.go: two goroutines writing the goroutine profile at once, with
+// four Ps, crashed the runtime. goro's counterpart of the profile is dump().
+TEST_CASE("two goroutines dumping every goroutine at once, ten times over",
+          "[runtime][debug][go]") {
+  std::atomic<long> empty_dumps{0};
+  goro::run(
+      [&] {
+        for (int i = 0; i < 10; ++i) {
+          goro::wait_group wg;
+          wg.add(2);
+          const auto test = [&] {
+            for (int j = 0; j < 10; ++j) {
+              std::ostringstream buf;
+              goro::dump(buf);
+              if (buf.str().find("goroutine ") == std::string::npos) empty_dumps.fetch_add(1);
+            }
+            wg.done();
+          };
+          goro::go(test);
+          goro::go(test);
+          wg.wait();
+        }
+      },
+      goro::options{.workers = 4});  // Go's GOMAXPROCS(4)
+  CHECK(empty_dumps.load() == 0);
+}

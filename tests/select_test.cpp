@@ -2116,8 +2116,11 @@ TEST_CASE("receives with ok, plain and in selects of every shape, give the value
 // channel of an earlier receive case and set its variable to nil read the variable again, found
 // nil and blocked forever. Go evaluates every case's channel and value once, in source order,
 // before it selects. C++ leaves the order of a call's arguments unspecified, so the port does
-// what Go's compiler does: evaluates them into locals, in Go's order, then selects. (Go's five
-// forms of the receive case differ only in what they assign.)
+// what Go's compiler does: evaluates them into locals, in Go's order, then selects. (Written as
+// one call, select(on_recv(ch), on_send(nilch, f())), it would block forever where f() runs
+// first, and read a freed channel where on_recv(ch) runs first: a case made from a named handle
+// keeps no reference to its channel. Go's five forms of the receive case differ only in what
+// they assign.)
 TEST_CASE("a select receives from a channel a later case's value closed and dropped",
           "[select][close][nil][go]") {
   goro::chan<int> nilch = nullptr;

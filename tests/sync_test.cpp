@@ -2208,3 +2208,20 @@ TEST_CASE("a wait_group works as a member placed right after a char", "[sync][wa
   });
   SUCCEED();
 }
+
+// Ports of Go 1.19's test/fixedbugs programs about sync follow (tag [go]); chan_test lists the
+// fixedbugs programs skipped. Skipped here: issue27695 and issue5493 (a WaitGroup beside reflect
+// calls and finalizers, which are what they check).
+
+// Go's test/fixedbugs/bug474.go: once.Do(t.M), a method value, did not call the method (the
+// compiler's escape analysis lost its receiver).
+TEST_CASE("once calls a member function bound to its object", "[sync][once][go]") {
+  struct T {
+    goro::once once;
+    bool called = false;
+    void M() { called = true; }
+  };
+  T t;
+  t.once.call([&t] { t.M(); });  // t.once.Do(t.M)
+  CHECK(t.called);               // "not called"
+}
