@@ -2159,7 +2159,9 @@ TEST_CASE("a select receives from a channel a later case's value closed and drop
 
 // Go's test/fixedbugs/issue4313.go: a select sent the value its send case's variable had after a
 // later case's channel expression changed it. As for issue43111, the cases' operands are
-// evaluated into locals in Go's order.
+// evaluated into locals in Go's order. (Written as one call, select(on_send(c, x),
+// on_recv(makec(&x))) sends 42 in either order: on_send refers to an lvalue and reads it only
+// when its case fires, after every argument has been evaluated.)
 TEST_CASE("a select sends the value its send case had before later cases were evaluated",
           "[select][go]") {
   goro::chan<int> c(1);
