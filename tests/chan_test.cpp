@@ -1824,19 +1824,23 @@ TEST_CASE("capacities that are negative or too large throw and non-integers do n
 
 // Ports of Go 1.19's test/fixedbugs programs about channels follow (tag [go]), with the channel
 // parts of the top-level test/235.go, range.go and nil.go; those about select are in
-// select_test, those about goroutines and timers in runtime_test and time_test. The other
-// fixedbugs programs that use channels, goroutines, sync or time were read and skipped:
+// select_test, about goroutines in runtime_test, timers in time_test and sync in sync_test,
+// each file listing the ones of its kind it skipped. The other fixedbugs programs that use
+// channels, goroutines, sync or time were read and skipped:
 // - what only Go's compiler or type system does (types of map keys, interface conversions,
 //   method values as go targets, evaluation order inside one statement, code generation,
 //   `defer copy(x, <-c)`): bug078, bug084, bug130, bug196, bug230, bug242, bug243, bug285,
 //   bug499, issue7867, issue8039, issue15528, issue19201, issue22881, issue43292; the top-level
-//   func5.go, closure7.go, convT2X.go, escape.go, reorder2.go;
+//   func5.go, closure7.go, convT2X.go, escape.go, reorder2.go, and those that use channels only
+//   to observe closures, init order or the comparison of large values (closure.go, init1.go,
+//   bigalg.go);
 // - Go's growable stacks (stack copying under defers and closures): issue10353, issue16331,
 //   issue18636, issue24419, issue40629, test/stack.go;
 // - the garbage collector, finalizers, write barriers, reflect-made functions, itabs and
 //   atomic.Value: issue5493, issue11256, issue13160, issue24491a, issue24491b, issue25897a,
 //   issue25897b, issue27695, issue29362, issue29362b, issue30041, issue30977, issue31419,
-//   issue39541, issue45045, issue46725, issue52612, test/gcgort.go, tinyfin.go, deferfin.go;
+//   issue39541, issue45045, issue46725, issue52612, test/gcgort.go, gc2.go, tinyfin.go,
+//   deferfin.go;
 // - runtime.Goexit, panics unwinding through it, and init's goroutine locked to the main
 //   thread: issue5963, issue8158;
 // - a data race by design, undefined in C++: test/atomicload.go;
