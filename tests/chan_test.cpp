@@ -1935,17 +1935,17 @@ unsigned char use_stack(int depth) {
 TEST_CASE("ten pairs of goroutines hand values through one channel while the receivers use stack",
           "[chan][stress][go]") {
   using namespace issue13169;
-  const long n = scaled(100000, 200);
+  constexpr long n = scaled(100000, 200);
   std::atomic<long> wrong{0};
   goro::run([&] {
     goro::chan<std::any> c;
     goro::chan<bool> done;
     for (int i = 0; i < 10; ++i) {
-      goro::go([c, done, n] {
+      goro::go([c, done] {
         for (long j = 0; j < n; ++j) c.send(std::make_shared<T>());
         done.send(true);
       });
-      goro::go([c, done, n, &wrong] {
+      goro::go([c, done, &wrong] {
         for (long j = 0; j < n; ++j) {
           std::optional<std::any> v = c.recv();  // _ = (<-c).(*T)
           if (!v || std::any_cast<std::shared_ptr<T>>(&*v) == nullptr) wrong.fetch_add(1);
