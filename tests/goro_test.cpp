@@ -28,6 +28,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "alloc_failure.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -488,4 +489,237 @@ TEST_CASE("a storm of signals without SA_RESTART loses nothing and wakes nothing
   INFO("the child's stderr: " << result.err);
   CHECK(result.exited);
   CHECK(result.exit_code == 0);
+}
+
+// --- Allocation failures ---------------------------------------------------------------------
+//
+// Every public operation that allocates is run once for each n = 0, 1, 2, ... with the nth
+// allocation made while it runs failing (alloc_failure.hpp), until it runs with none failing.
+// After each failure: the operation threw std::bad_alloc or completed, nothing was half done
+// (no value lost or duplicated, no waiter left queued, no goroutine counted that never runs, no
+// timer left pending), and the runtime still works. Skipped under the sanitizers, which own
+// operator new.
+
+namespace {
+
+// heavy: a value whose copy and move both allocate (its move copies), so that moving it through
+// a channel can fail. A moved-from heavy keeps its id: a value moved twice shows up twice.
+struct heavy {
+  std::vector<long> data;
+  explicit heavy(long id) : data(4, id) {}
+  heavy(const heavy&) = default;
+  heavy(heavy&& other) : data(other.data) {}  // NOLINT: a move that allocates, on purpose
+  heavy& operator=(const heavy&) = default;
+  long id() const { return data.at(0); }
+};
+
+// skip_without_injection: true (with a note) in a sanitizer build, where the cases do not run.
+bool skip_without_injection() {
+  if (alloc_failure::available) return false;
+  WARN("skipped: a sanitizer owns operator new, so allocation failures cannot be injected");
+  return true;
+}
+
+// each_allocation_failing: runs `op` with the nth allocation failing, for n = 0, 1, ... until a
+// run of `op` meets no failure, and after each run calls `check(threw)` (threw: op threw
+// std::bad_alloc) with nothing armed. Returns how many runs had a failure injected.
+template <class Op, class Check>
+long each_allocation_failing(Op&& op, Check&& check) {
+  for (long n = 0;; ++n) {
+    bool threw = false;
+    alloc_failure::arm(n);
+    try {
+      op();
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    const bool injected = alloc_failure::disarm();
+    if (!injected) REQUIRE_FALSE(threw);
+    check(threw);
+    if (!injected) return n;
+    REQUIRE(n < 100'000);
+  }
+}
+
+goro::options workers(unsigned n) {
+  goro::options o;
+  o.workers = n;
+  return o;
+}
+
+// settle: from a goroutine on one worker, lets every runnable goroutine run until it blocks.
+[[maybe_unused]] void settle() {
+  for (int i = 0; i < 8; ++i) goro::yield();
+}
+
+}  // namespace
+
+TEST_CASE("alloc failure: go from a goroutine starts the goroutine or throws bad_alloc",
+          "[alloc]") {
+  if (skip_without_injection()) return;
+  for (unsigned n_workers : {1u, 2u}) {
+    goro::run(
+        [&] {
+          // Warm the pools, so that a goroutine that runs meanwhile on the other worker finds a
+          // stack in its cache.
+          goro::wait_group warm;
+          for (int i = 0; i < 64; ++i) {
+            warm.add(1);
+            goro::go([&warm] { warm.done(); });
+          }
+          warm.wait();
+          REQUIRE(goro_test::live_goroutines_when(1) == 1);
+          std::atomic<long> ran{0};
+          long started = 0;
+          const std::string text(100, 'g');  // the closure is too large to store inline
+          const goro::stats before = goro::runtime_stats();
+          goro::wait_group wg;
+          const long failures = each_allocation_failing(
+              [&] {
+                wg.add(1);
+                try {
+                  goro::go([&ran, &wg, text] {
+                    if (text.size() == 100) ran.fetch_add(1);
+                    wg.done();
+                  });
+                } catch (...) {
+                  wg.done();
+                  throw;
+                }
+                ++started;
+              },
+              [&](bool) {
+                wg.wait();
+                CHECK(ran.load() == started);
+                CHECK(goro_test::live_goroutines_when(1) == 1);
+              });
+          CHECK(failures > 0);
+          const goro::stats after = goro::runtime_stats();
+          CHECK(after.spawned - before.spawned == static_cast<std::uint64_t>(started));
+          CHECK(after.finished - before.finished == static_cast<std::uint64_t>(started));
+        },
+        workers(n_workers));
+  }
+}
+
+TEST_CASE("alloc failure: go from a plain thread starts the goroutine or throws bad_alloc",
+          "[alloc]") {
+  if (skip_without_injection()) return;
+  goro::run(
+      [&] {
+        // Warm the pools (see the case above): a goroutine that has to make a slab of stacks
+        // when it first runs, and cannot, ends the process (reliability.md, "Reported and kept").
+        goro::wait_group warm;
+        for (int i = 0; i < 64; ++i) {
+          warm.add(1);
+          goro::go([&warm] { warm.done(); });
+        }
+        warm.wait();
+        std::atomic<long> ran{0};
+        long started = 0;
+        long failures = 0;
+        std::thread spawner([&] {
+          goro::wait_group wg;
+          const std::string text(100, 'p');
+          failures = each_allocation_failing(
+              [&] {
+                wg.add(1);
+                try {
+                  goro::go([&ran, &wg, text] {
+                    if (text.size() == 100) ran.fetch_add(1);
+                    wg.done();
+                  });
+                } catch (...) {
+                  wg.done();
+                  throw;
+                }
+                ++started;
+              },
+              [&](bool) {
+                wg.wait();
+                CHECK(ran.load() == started);
+              });
+        });
+        // The spawner's failures may land in this blocking() call (counted across threads).
+        for (bool joined = false; !joined;) {
+          try {
+            goro::blocking([&] { spawner.join(); });
+            joined = true;
+          } catch (const std::bad_alloc&) {
+          }
+        }
+        CHECK(failures > 0);
+        CHECK(goro_test::live_goroutines_when(1) == 1);
+        CHECK(ran.load() == started);
+      },
+      workers(2));
+}
+
+TEST_CASE("alloc failure: run returns main's result or throws bad_alloc, and the next run works",
+          "[alloc]") {
+  if (skip_without_injection()) return;
+  for (unsigned n_workers : {1u, 2u}) {
+    goro::chan<long> ch;
+    const long failures = each_allocation_failing(
+        [&] {
+          const long got = goro::run(
+              [&] {
+                goro::go([ch] { ch.send(7); });
+                return *ch.recv();
+              },
+              workers(n_workers));
+          CHECK(got == 7);
+        },
+        [&](bool) { CHECK(goro::run([] { return goro::num_goroutines(); }) == 1); });
+    CHECK(failures > 0);
+  }
+}
+
+TEST_CASE("alloc failure: making a channel throws bad_alloc and leaks nothing", "[alloc]") {
+  if (skip_without_injection()) return;
+  for (int capacity : {0, 1, 16, 1000}) {
+    const long blocks = alloc_failure::live_blocks();
+    each_allocation_failing(
+        [&] {
+          goro::chan<std::string> ch(capacity);
+          if (capacity == 0) return;
+          ch.send(std::string(64, 's'));
+          CHECK(ch.recv()->size() == 64);
+        },
+        [&](bool) { CHECK(alloc_failure::live_blocks() == blocks); });
+  }
+}
+
+// A goroutine's exit gives its record and stack back to its worker's free lists on the worker's
+// own stack, where no caller could take an exception: it must not allocate. 200 goroutines
+// exiting at once overflow those lists past the sizes that spawning them gave them.
+TEST_CASE("alloc failure: goroutines exit without allocating", "[alloc]") {
+  if (skip_without_injection()) return;
+  for (unsigned n_workers : {1u, 2u}) {
+    goro::run(
+        [&] {
+          for (int round = 0; round < 3; ++round) {
+            goro::chan<int> release;
+            goro::wait_group started;
+            for (int i = 0; i < 200; ++i) {
+              started.add(1);
+              goro::go([release, &started] {
+                started.done();
+                release.recv();
+              });
+            }
+            started.wait();
+            goro_test::dump_when_count("[chan receive]:", 200);
+            const long failures = each_allocation_failing(
+                [&] {
+                  release.close();
+                  while (goro::num_goroutines() != 1) goro::yield();
+                },
+                [&](bool threw) { CHECK_FALSE(threw); });
+            CHECK(failures == 0);  // nothing allocated
+            CHECK(goro::num_goroutines() == 1);
+          }
+        },
+        workers(n_workers));
+  }
 }

@@ -266,9 +266,10 @@ class traceback_watcher {
           std::_Exit(2);
         }
       });
-    } catch (const std::system_error&) {
-      // No thread to spare (RLIMIT_NPROC): the run goes on without the dump, and SIGQUIT keeps
-      // the action it had, rather than the run failing over a debugging aid.
+    } catch (const std::exception&) {
+      // No thread to spare (std::system_error: RLIMIT_NPROC) or no memory for its state
+      // (std::bad_alloc): the run goes on without the dump, and SIGQUIT keeps the action it
+      // had, rather than the run failing over a debugging aid.
       sigaction(SIGQUIT, &previous_, nullptr);
       signal_pipe().store(-1, std::memory_order_release);
       ::close(pipe_[0]);
@@ -673,8 +674,9 @@ class scheduler {
       if (s.chaos_) return;
       try {
         thread_ = std::thread([&s, this] { s.monitor_preemption(stop_); });
-      } catch (const std::system_error&) {
-        // No thread to spare: goroutines then yield only when they block, as without one.
+      } catch (const std::exception&) {
+        // No thread to spare, or no memory for its state (std::system_error, std::bad_alloc):
+        // goroutines then yield only when they block, as without one.
       }
     }
     preemption_monitor(const preemption_monitor&) = delete;
@@ -732,13 +734,14 @@ class scheduler {
     return stuck;
   }
 
-  // start_workers: starts workers 1..n-1. If the system refuses a thread, the run goes on with
-  // the workers it has.
+  // start_workers: starts workers 1..n-1. If the system refuses a thread (std::system_error)
+  // or memory for its state (std::bad_alloc), the run goes on with the workers it has: the ones
+  // started are running already, and a throw would destroy them joinable.
   void start_workers() {
     for (std::size_t i = 1; i < workers_.size(); ++i) {
       try {
         workers_[i]->os_thread = std::thread([this, w = workers_[i].get()] { worker_main(*w); });
-      } catch (const std::system_error&) {
+      } catch (const std::exception&) {
         workers_.resize(i);
         options_.workers = static_cast<unsigned>(i);
         return;
@@ -826,10 +829,11 @@ class scheduler {
       registry_.release(&g, 1);
       return;
     }
-    w->free_goroutines.push_back(g);
-    if (w->free_goroutines.size() > 256) {
-      registry_.release(w->free_goroutines.data() + 128, w->free_goroutines.size() - 128);
-      w->free_goroutines.resize(128);
+    w->free_goroutines.push_back(g);  // within the capacity the worker reserved
+    if (w->free_goroutines.size() > worker::free_goroutines_limit) {
+      constexpr std::size_t keep = worker::free_goroutines_limit / 2;
+      registry_.release(w->free_goroutines.data() + keep, w->free_goroutines.size() - keep);
+      w->free_goroutines.resize(keep);
     }
   }
 

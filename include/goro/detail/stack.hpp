@@ -803,9 +803,14 @@ class stack_pool {
 
 // stack_cache: a worker's private stack free list, refilled from and spilled to the pool in
 // batches so that spawn and exit take no lock in the common case. Owned by one worker thread.
+// Its list has room for every stack it can hold from the start (one over capacity, before a
+// spill), so that an exit, on the worker's own stack where nobody could take an exception,
+// never allocates.
 class stack_cache {
  public:
   static constexpr std::size_t capacity = 32;
+
+  stack_cache() { items_.reserve(capacity + 1); }
 
   stack_span acquire(stack_pool& pool) {
     if (items_.empty()) pool.acquire_batch(items_, capacity / 2);

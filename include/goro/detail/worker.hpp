@@ -34,8 +34,14 @@ struct worker_counters {
 };
 
 struct alignas(cache_line_size) worker {
+  // Records beyond this many go back to the registry; an exit, on the worker's own stack where
+  // nobody could take an exception, then never grows the list.
+  static constexpr std::size_t free_goroutines_limit = 256;
+
   worker(scheduler& s, unsigned i)
-      : sched(s), index(i), random_state(0x9e3779b97f4a7c15ULL * (i + 1)) {}
+      : sched(s), index(i), random_state(0x9e3779b97f4a7c15ULL * (i + 1)) {
+    free_goroutines.reserve(free_goroutines_limit + 1);
+  }
 
   scheduler& sched;
   const unsigned index;
@@ -68,7 +74,7 @@ struct alignas(cache_line_size) worker {
   std::uint64_t random_state;  // owned by this worker's thread
   stack_cache stacks;
   timer_heap timers;  // the timers started on this worker (own lock; see scheduler::run_timers)
-  std::vector<goroutine*> free_goroutines;
+  std::vector<goroutine*> free_goroutines;  // room for free_goroutines_limit + 1 from the start
   std::uint64_t next_id = 0;  // ids handed out from [next_id, id_limit)
   std::uint64_t id_limit = 0;
   std::uint64_t make_way_after = 0;  // spawn count before which make_way does not step back
