@@ -723,3 +723,458 @@ TEST_CASE("alloc failure: goroutines exit without allocating", "[alloc]") {
         workers(n_workers));
   }
 }
+
+// A buffered channel of a T whose move allocates: a send that throws leaves the buffer as it
+// was, a receive that throws leaves its value at the head; every value sent is received once,
+// in order.
+TEST_CASE("alloc failure: buffered send and recv lose and duplicate nothing", "[alloc]") {
+  if (skip_without_injection()) return;
+  goro::run(
+      [&] {
+        goro::chan<heavy> ch(4);
+        long next_id = 0;
+        std::vector<long> received;
+        received.reserve(1000);
+        for (int round = 0; round < 3; ++round) {
+          while (ch.size() < ch.capacity()) {
+            heavy v(next_id);
+            const std::size_t size = ch.size();
+            each_allocation_failing([&] { ch.send(v); },
+                                    [&](bool threw) {
+                                      CHECK(ch.size() == (threw ? size : size + 1));
+                                      if (!threw) ++next_id;
+                                    });
+          }
+          bool full = false;
+          each_allocation_failing([&] { full = !ch.try_send(heavy(-1)); },
+                                  [&](bool) { CHECK(ch.size() == ch.capacity()); });
+          CHECK(full);
+          while (ch.size() > 0) {
+            const std::size_t size = ch.size();
+            each_allocation_failing(
+                [&] {
+                  std::optional<heavy> v = ch.recv();
+                  received.push_back(v->id());
+                },
+                [&](bool threw) { CHECK(ch.size() == (threw ? size : size - 1)); });
+          }
+        }
+        REQUIRE(received.size() == static_cast<std::size_t>(next_id));
+        for (std::size_t i = 0; i < received.size(); ++i)
+          CHECK(received[i] == static_cast<long>(i));
+      },
+      workers(1));
+}
+
+// An unbuffered hand-off and a full buffer's parked sender, each way round, with one worker (so
+// that the partner is parked when main acts): a value whose move fails stays with its sender,
+// which sends it again; the receiver gets every value exactly once, in order, and no waiter is
+// left queued.
+TEST_CASE("alloc failure: hand-offs between parked partners lose and duplicate nothing",
+          "[alloc]") {
+  if (skip_without_injection()) return;
+  for (int capacity : {0, 2}) {
+    goro::run(
+        [&] {
+          constexpr long values = 24;
+          auto queued = [](const goro::chan<heavy>& ch, bool senders) {
+            goro::detail::channel_base* c = goro::detail::channel_access::get(ch);
+            return !(senders ? c->sendq_ : c->recvq_).looks_empty();
+          };
+          // Main sends to a parked receiver.
+          {
+            goro::chan<heavy> ch(capacity);
+            std::vector<long> got;
+            got.reserve(values * 64);
+            long recv_failures = 0;
+            goro::go([&] {
+              for (;;) {
+                try {
+                  std::optional<heavy> v = ch.recv();
+                  if (!v) return;
+                  got.push_back(v->id());
+                } catch (const std::bad_alloc&) {
+                  ++recv_failures;
+                }
+              }
+            });
+            long sent = 0;
+            for (long id = 0; id < values; ++id) {
+              const heavy v(id);
+              for (bool done = false; !done;) {
+                settle();  // the receiver parks again
+                each_allocation_failing([&] { ch.send(v); },
+                                        [&](bool threw) {
+                                          settle();
+                                          if (!threw) ++sent;
+                                          done = !threw;
+                                        });
+              }
+            }
+            ch.close();
+            settle();
+            REQUIRE(got.size() == static_cast<std::size_t>(sent));
+            for (long i = 0; i < sent; ++i) CHECK(got[static_cast<std::size_t>(i)] == i);
+            CHECK_FALSE(queued(ch, true));
+            CHECK_FALSE(queued(ch, false));
+          }
+          // Main receives from a parked sender (a full buffer's, for capacity 2).
+          {
+            goro::chan<heavy> ch(capacity);
+            long send_failures = 0;
+            std::vector<heavy> to_send;  // made here: the sender allocates nothing of its own
+            for (long id = 0; id < values; ++id) to_send.emplace_back(id);
+            goro::go([&] {
+              for (const heavy& v : to_send) {
+                for (;;) {
+                  try {
+                    ch.send(v);
+                    break;
+                  } catch (const std::bad_alloc&) {
+                    ++send_failures;
+                  }
+                }
+              }
+              ch.close();
+            });
+            std::vector<long> got;
+            got.reserve(values);
+            for (;;) {
+              settle();  // the sender parks again
+              bool closed = false;
+              each_allocation_failing(
+                  [&] {
+                    std::optional<heavy> v = ch.recv();
+                    if (!v) {
+                      closed = true;
+                      return;
+                    }
+                    got.push_back(v->id());
+                  },
+                  [&](bool) {});
+              if (closed) break;
+            }
+            REQUIRE(got.size() == static_cast<std::size_t>(values));
+            for (long i = 0; i < values; ++i) CHECK(got[static_cast<std::size_t>(i)] == i);
+            CHECK_FALSE(queued(ch, true));
+            CHECK_FALSE(queued(ch, false));
+          }
+          CHECK(goro_test::live_goroutines_when(1) == 1);
+        },
+        workers(1));
+  }
+}
+
+// A select parked on several cases, woken by a sender whose move into its slot fails: the
+// select runs again and the sender keeps its value and sends it again; each value is received
+// once. (The callback takes the value by reference: one taking std::optional<T> by value moves
+// it once more, see reliability.md.)
+TEST_CASE("alloc failure: select and select_set lose and duplicate nothing", "[alloc]") {
+  if (skip_without_injection()) return;
+  goro::run(
+      [&] {
+        constexpr long values = 16;
+        std::vector<heavy> to_send;
+        for (long id = 0; id < values; ++id) to_send.emplace_back(id);
+        const heavy extra(-1);
+        // goro::select, parked: the sender comes after main has parked.
+        {
+          goro::chan<heavy> a;
+          goro::chan<heavy> full(1);
+          goro::chan<heavy> never;
+          full.send(heavy(-2));
+          goro::go([&] {
+            for (const heavy& v : to_send) {
+              for (;;) {
+                try {
+                  a.send(v);
+                  break;
+                } catch (const std::bad_alloc&) {
+                }
+              }
+            }
+          });
+          std::vector<long> got;
+          got.reserve(values);
+          while (got.size() < static_cast<std::size_t>(values)) {
+            each_allocation_failing(
+                [&] {
+                  const std::size_t index =
+                      goro::select(goro::on_recv(never), goro::on_send(full, extra),
+                                   goro::on_recv(a, [&](auto&& v) { got.push_back(v->id()); }));
+                  CHECK(index == 2);
+                },
+                [&](bool) { CHECK(full.size() == 1); });
+          }
+          for (long i = 0; i < values; ++i) CHECK(got[static_cast<std::size_t>(i)] == i);
+          CHECK(full.recv()->id() == -2);
+        }
+        // select_set: add_recv, add_send and select, with the sender parked first.
+        {
+          goro::chan<heavy> a;
+          goro::chan<heavy> full(1);
+          full.send(heavy(-2));
+          goro::select_set<heavy> set;
+          std::size_t added = 0;
+          each_allocation_failing([&] { set.add_recv(a); },
+                                  [&](bool threw) { added += threw ? 0 : 1; });
+          each_allocation_failing([&] { set.add_send(full, extra); },
+                                  [&](bool threw) { added += threw ? 0 : 1; });
+          CHECK(added == 2);
+          goro::go([&] {
+            for (const heavy& v : to_send) {
+              for (;;) {
+                try {
+                  a.send(v);
+                  break;
+                } catch (const std::bad_alloc&) {
+                }
+              }
+            }
+          });
+          std::vector<long> got;
+          got.reserve(values);
+          while (got.size() < static_cast<std::size_t>(values)) {
+            settle();  // the sender parks
+            each_allocation_failing(
+                [&] {
+                  auto r = set.select();
+                  REQUIRE(r.index == 0);
+                  got.push_back(r.value->id());
+                },
+                [&](bool) { CHECK(full.size() == 1); });
+          }
+          for (long i = 0; i < values; ++i) CHECK(got[static_cast<std::size_t>(i)] == i);
+        }
+        CHECK(goro_test::live_goroutines_when(1) == 1);
+      },
+      workers(1));
+}
+
+// Timers: a failed after, timer, ticker, reset or sleep leaves no entry in the heap, and one
+// that succeeded works. One worker: its heap holds every timer of the run.
+TEST_CASE("alloc failure: timers are made and reset whole or not at all", "[alloc]") {
+  if (skip_without_injection()) return;
+  goro::run(
+      [&] {
+        const goro::detail::timer_heap& heap =
+            goro::detail::current_goroutine()->running_on->timers;
+        REQUIRE(heap.empty());
+        {
+          // Timers pending at once, made while allocations fail: the heap's handle tables grow
+          // (by 64, 128, 256), and removing every timer afterwards must not allocate.
+          std::vector<std::optional<goro::timer>> many(300);
+          for (auto& t : many) each_allocation_failing([&] { t.emplace(1h); }, [&](bool) {});
+          CHECK(each_allocation_failing([&] { many.clear(); }, [&](bool) {}) == 0);
+          CHECK(heap.empty());
+        }
+        for (int round = 0; round < 2; ++round) {  // the second with the heap's tables grown
+          each_allocation_failing(
+              [&] {
+                auto c = goro::after(1ms);
+                CHECK_FALSE(heap.empty());
+                CHECK(c.recv().has_value());
+              },
+              [&](bool) { CHECK(heap.empty()); });
+          each_allocation_failing(
+              [&] {
+                goro::timer t(1h);
+                CHECK_FALSE(heap.empty());
+                CHECK(t.stop());
+              },
+              [&](bool) { CHECK(heap.empty()); });
+          {
+            goro::timer t(1h);
+            each_allocation_failing([&] { t.reset(2h); }, [&](bool) { CHECK_FALSE(heap.empty()); });
+            CHECK(t.stop());
+            CHECK(heap.empty());
+            each_allocation_failing([&] { t.reset(1ms); },
+                                    [&](bool threw) {
+                                      if (threw) {
+                                        CHECK(heap.empty());
+                                      } else {
+                                        CHECK(t.c().recv().has_value());
+                                      }
+                                    });
+          }
+          each_allocation_failing(
+              [&] {
+                goro::ticker k(1ms);
+                CHECK(k.c().recv().has_value());
+                k.reset(1h);
+                k.stop();
+              },
+              [&](bool) { CHECK(heap.empty()); });
+          each_allocation_failing([&] { goro::sleep_for(100us); },
+                                  [&](bool) { CHECK(heap.empty()); });
+        }
+      },
+      workers(1));
+}
+
+// Contexts: a child that could not be made is not registered with its parent; the children
+// made are all cancelled with it, however many.
+TEST_CASE("alloc failure: contexts are made whole or not at all, and cancelled together",
+          "[alloc]") {
+  if (skip_without_injection()) return;
+  goro::run(
+      [&] {
+        const auto [parent, cancel_parent] = goro::with_cancel(goro::background());
+        const goro::context_key<std::string> key;
+        std::vector<goro::context> children;
+        std::vector<goro::cancel_func> cancels;
+        children.reserve(4000);
+        cancels.reserve(4000);
+        auto keep = [&](std::pair<goro::context, goro::cancel_func>&& made) {
+          children.push_back(std::move(made.first));
+          cancels.push_back(std::move(made.second));
+        };
+        for (int i = 0; i < 200; ++i) {
+          each_allocation_failing(
+              [&] { keep(goro::with_cancel(parent)); },
+              [&](bool) { CHECK(goro::detail::context_child_count(parent) == children.size()); });
+          each_allocation_failing(
+              [&] { keep(goro::with_timeout(parent, 1h)); },
+              [&](bool) { CHECK(goro::detail::context_child_count(parent) == children.size()); });
+          each_allocation_failing(
+              [&] { keep(goro::with_deadline(parent, std::chrono::steady_clock::now() + 1h)); },
+              [&](bool) { CHECK(goro::detail::context_child_count(parent) == children.size()); });
+        }
+        const std::string text(100, 'v');
+        each_allocation_failing(
+            [&] {
+              const goro::context c = goro::with_value(parent, key, text);
+              CHECK(*c.value(key) == text);
+            },
+            [&](bool) {});
+        std::vector<goro::context> waiting(children.begin(), children.begin() + 50);
+        goro::wait_group woken;
+        for (const goro::context& c : waiting) {
+          woken.add(1);
+          goro::go([c, &woken] {
+            c.done().recv();
+            woken.done();
+          });
+        }
+        goro_test::dump_when_count("[chan receive]:", waiting.size());
+        const long failures = each_allocation_failing([&] { cancel_parent(); }, [&](bool) {});
+        CHECK(failures == 0);  // a cancel allocates nothing
+        woken.wait();
+        for (const goro::context& c : children) {
+          CHECK(c.err() == goro::errc::canceled);
+          CHECK_FALSE(c.done().try_recv().has_value());
+        }
+        CHECK(goro::detail::context_child_count(parent) == 0);
+      },
+      workers(2));
+}
+
+// group::go: a task that could not be started never runs and is not waited for; with a limit,
+// its slot is given back.
+TEST_CASE("alloc failure: group tasks start or throw bad_alloc, with and without a limit",
+          "[alloc]") {
+  if (skip_without_injection()) return;
+  for (std::ptrdiff_t limit : {-1, 1, 2}) {
+    for (unsigned n_workers : {1u, 2u}) {
+      goro::run(
+          [&] {
+            std::atomic<long> ran{0};
+            long started = 0;
+            const std::string text(100, 't');
+            std::optional<goro::group> g;
+            each_allocation_failing([&] { g.emplace(); }, [&](bool) {});
+            g->set_limit(limit);
+            for (int i = 0; i < 3; ++i) {
+              each_allocation_failing(
+                  [&] {
+                    g->go([&ran, text] {
+                      if (text.size() == 100) ran.fetch_add(1);
+                    });
+                    ++started;
+                  },
+                  [&](bool) {});
+            }
+            g->wait();
+            CHECK(ran.load() == started);
+            CHECK(goro_test::live_goroutines_when(1) == 1);
+            // Every slot of the limit is free again.
+            goro::wait_group all;
+            for (std::ptrdiff_t i = 0; i < std::max<std::ptrdiff_t>(limit, 1); ++i) {
+              g->go([] {});
+            }
+            g->wait();
+          },
+          workers(n_workers));
+    }
+  }
+}
+
+// The sync objects allocate nothing: under contention, with any allocation failing, they work.
+TEST_CASE(
+    "alloc failure: once, semaphore, mutex, condition_variable and wait_group allocate "
+    "nothing",
+    "[alloc]") {
+  if (skip_without_injection()) return;
+  for (unsigned n_workers : {1u, 2u}) {
+    goro::run(
+        [&] {
+          goro::mutex m;
+          goro::condition_variable cv;
+          goro::semaphore sem(1);
+          goro::wait_group wg;
+          goro::once once;
+          long counter = 0;
+          long calls = 0;
+          bool flag = false;
+          goro::chan<int> done(4);
+          // Partners that contend with main for each object.
+          goro::go([&] {
+            for (int i = 0; i < 200; ++i) {
+              std::lock_guard lock(m);
+              ++counter;
+            }
+            done.send(0);
+          });
+          goro::go([&] {
+            for (int i = 0; i < 200; ++i) {
+              sem.acquire();
+              goro::yield();
+              sem.release();
+            }
+            done.send(0);
+          });
+          goro::go([&] {
+            std::unique_lock lock(m);
+            cv.wait(lock, [&] { return flag; });
+            done.send(0);
+          });
+          const long failures = each_allocation_failing(
+              [&] {
+                for (int i = 0; i < 200; ++i) {
+                  {
+                    std::lock_guard lock(m);
+                    ++counter;
+                  }
+                  sem.acquire();
+                  goro::yield();
+                  sem.release();
+                  once.call([&] { ++calls; });
+                  wg.add(1);
+                  goro::go([&wg] { wg.done(); });
+                  wg.wait();
+                }
+                {
+                  std::lock_guard lock(m);
+                  flag = true;
+                }
+                cv.notify_all();
+                for (int i = 0; i < 3; ++i) done.recv();
+              },
+              [&](bool) {});
+          CHECK(failures == 0);
+          CHECK(counter == 400);
+          CHECK(calls == 1);
+        },
+        workers(n_workers));
+  }
+}

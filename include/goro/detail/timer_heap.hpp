@@ -220,12 +220,19 @@ class timer_heap {
     } else if (heap_.size() == heap_.capacity()) {
       heap_.reserve(std::max(initial_capacity, 2 * heap_.size()));
     }
-    if (free_handles_.empty() && positions_.size() == positions_.capacity()) {
+    if (free_handles_.empty()) {
+      // A new handle: each table must have room for it, checked one by one, since a reserve
+      // that threw may have grown the tables before it and not the ones after.
+      const std::size_t handles = positions_.size() + 1;
       const std::size_t grown = std::max(initial_capacity, 2 * positions_.size());
-      positions_.reserve(grown);
-      generations_.reserve(grown);
-      free_handles_.reserve(grown);
+      reserve_for(positions_, handles, grown);
+      reserve_for(generations_, handles, grown);
+      reserve_for(free_handles_, handles, grown);
     }
+  }
+
+  static void reserve_for(std::vector<std::uint32_t>& table, std::size_t size, std::size_t grown) {
+    if (table.capacity() < size) table.reserve(grown);
   }
 
   std::uint32_t acquire_handle() {
