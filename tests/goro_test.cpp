@@ -695,7 +695,9 @@ TEST_CASE("alloc failure: making a channel throws bad_alloc and leaks nothing", 
 // exiting at once overflow those lists past the sizes that spawning them gave them.
 TEST_CASE("alloc failure: goroutines exit without allocating", "[alloc]") {
   if (skip_without_injection()) return;
-  for (unsigned n_workers : {1u, 2u}) {
+  for (const goro::options& opts :
+       {workers(1), workers(2), goro::options{.workers = 1, .guard = goro::stack_guard::always},
+        goro::options{.workers = 2, .guard = goro::stack_guard::always}}) {
     goro::run(
         [&] {
           for (int round = 0; round < 3; ++round) {
@@ -720,7 +722,7 @@ TEST_CASE("alloc failure: goroutines exit without allocating", "[alloc]") {
             CHECK(goro::num_goroutines() == 1);
           }
         },
-        workers(n_workers));
+        opts);
   }
 }
 
@@ -1176,5 +1178,48 @@ TEST_CASE(
           CHECK(calls == 1);
         },
         workers(n_workers));
+  }
+}
+
+// The end of a run wakes the idle workers and tears the scheduler down on worker threads, where
+// nobody could take an exception: it allocates nothing. Main sleeps first, so that with two
+// workers the other one has gone idle.
+TEST_CASE("alloc failure: the end of a run allocates nothing", "[alloc]") {
+  if (skip_without_injection()) return;
+  for (unsigned n_workers : {1u, 2u}) {
+    for (int i = 0; i < 100; ++i) {
+      goro::run(
+          [] {
+            goro::sleep_for(1ms);
+            alloc_failure::arm(0);
+          },
+          workers(n_workers));
+      CHECK_FALSE(alloc_failure::disarm());
+    }
+  }
+}
+
+// A deadlock is declared on an idle worker, where no caller could take an exception: with no
+// memory for the goroutine dump, run still throws deadlock_error, whose report is then the
+// headline alone; the next run works.
+TEST_CASE("alloc failure: a deadlock with no memory for the dump is still reported", "[alloc]") {
+  if (skip_without_injection()) return;
+  for (unsigned n_workers : {1u, 2u}) {
+    std::string what;
+    try {
+      goro::run(
+          [] {
+            goro::chan<int> never;
+            alloc_failure::arm(0);
+            never.recv();
+          },
+          workers(n_workers));
+    } catch (const goro::deadlock_error& e) {
+      what = e.what();
+    }
+    const bool injected = alloc_failure::disarm();
+    CHECK(what.rfind("all goroutines are asleep - deadlock!", 0) == 0);
+    if (injected) CHECK(what.find("goroutine 1 [") == std::string::npos);
+    CHECK(goro::run([] { return 3; }) == 3);
   }
 }

@@ -230,6 +230,24 @@ struct direct_handoff {
   std::terminate();
 }
 
+// report_scheduler_failure: an exception escaped the scheduler's own work on a worker (the
+// switch completions, timers, I/O, the shutdown), where no caller could take it. That work is
+// written not to throw; what is left is the system running out of memory (std::bad_alloc) in a
+// path that cannot report it. As Go's runtime does then, the process ends, with a message. Call
+// from a catch block.
+[[noreturn]] inline void report_scheduler_failure() noexcept {
+  const char* what = "unknown exception";
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr, "goro: fatal error in the scheduler: %s\n", what);
+  std::fflush(stderr);
+  std::abort();
+}
+
 // run_goroutine_body: runs the goroutine's function and destroys it, on the goroutine's stack.
 inline void run_goroutine_body(goroutine& g) noexcept {
   try {
@@ -357,7 +375,9 @@ class scheduler {
       fold_counters();
     }
     restore_fault_handlers();
-    if (deadlock_declared_.load(std::memory_order_acquire)) throw deadlock_error(deadlock_report_);
+    if (deadlock_declared_.load(std::memory_order_acquire)) {
+      throw deadlock_error(deadlock_report_.empty() ? deadlock_headline : deadlock_report_);
+    }
   }
 
   // --- spawning -------------------------------------------------------------------------
@@ -1000,16 +1020,20 @@ class scheduler {
     }
   }
 
+  // wake_all: wakes every idle worker (the run has shut down), one at a time so that nothing is
+  // allocated: it runs on a worker's own stack, where nobody could take an exception. A woken
+  // worker does not list itself idle again once shutdown_ is set.
   void wake_all() {
-    std::vector<popped_worker> woken;
-    {
-      std::lock_guard guard(idle_lock_);
-      while (!idle_.empty()) {
-        woken.push_back(pop_idle());
+    for (;;) {
+      popped_worker p;
+      {
+        std::lock_guard guard(idle_lock_);
+        if (idle_.empty()) break;
+        p = pop_idle();
         spinning_.fetch_add(1, std::memory_order_seq_cst);
       }
+      signal(p);
     }
-    for (const popped_worker& p : woken) signal(p);
     netpoll_.interrupt();
   }
 
@@ -1026,7 +1050,11 @@ class scheduler {
     {
       alternate_signal_stack altstack;
       const unblocked_fault_signals faults_delivered;
-      while (goroutine* g = find_work(w)) run(w, g);
+      try {
+        while (goroutine* g = find_work(w)) run(w, g);
+      } catch (...) {
+        report_scheduler_failure();
+      }
     }
     w.stacks.flush(stacks_);
     ts.self = nullptr;
@@ -1578,10 +1606,20 @@ class scheduler {
   std::size_t declare_deadlock() {
     bool expected = false;
     if (!deadlock_declared_.compare_exchange_strong(expected, true)) return 0;
-    std::ostringstream out;
-    out << "all goroutines are asleep - deadlock!\n\n";
-    dump(out);
-    deadlock_report_ = out.str();
+    try {
+      std::ostringstream out;
+      // A stream swallows a failure to grow its buffer (it sets badbit and keeps what it had:
+      // "all goroutines "): make it throw instead.
+      out.exceptions(std::ios::badbit);
+      out << deadlock_headline << "\n\n";
+      dump(out);
+      deadlock_report_ = out.str();
+    } catch (const std::exception&) {
+      // No memory for the dump (std::bad_alloc), here on a worker where nobody could take the
+      // exception: the report is the headline alone, made when run throws it (execute), in the
+      // caller's thread.
+      deadlock_report_.clear();
+    }
     return begin_stop();
   }
 
@@ -1744,7 +1782,8 @@ class scheduler {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> shutdown_{false};
   std::atomic<bool> deadlock_declared_{false};
-  std::string deadlock_report_;  // written once, before stopping begins
+  static constexpr const char* deadlock_headline = "all goroutines are asleep - deadlock!";
+  std::string deadlock_report_;  // written once, before stopping begins; empty: the headline
 };
 
 inline void recheck_active_run() noexcept {
@@ -1774,7 +1813,11 @@ inline void goroutine_trampoline(fcontext::transfer_t t) noexcept {
 // a direct switch; what it returns is what the successor's own pending switch returns.
 inline fcontext::transfer_t finish_direct_switch(fcontext::transfer_t t) noexcept {
   const direct_handoff handoff = *static_cast<direct_handoff*>(t.data);  // on `from`'s stack
-  return handoff.w->sched.finish_direct(handoff, t.fctx);
+  try {
+    return handoff.w->sched.finish_direct(handoff, t.fctx);
+  } catch (...) {
+    report_scheduler_failure();
+  }
 }
 
 }  // namespace goro::detail

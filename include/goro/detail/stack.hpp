@@ -240,6 +240,7 @@ class stack_pool {
   // meanwhile. A new reservation is mapped outside the lock too. Two workers that run out at
   // once may both make a slab; the pool keeps the second for later.
   void acquire_batch(std::vector<stack_span>& out, std::size_t count) {
+    out.reserve(out.size() + count);  // a stack taken is never lost to a push_back that throws
     const std::size_t before = out.size();
     std::unique_ptr<stack_slab, slab_unmapper> fresh;  // made outside the lock, not yet adopted
     address_range reserved;  // mapped outside the lock, not yet the pool's
@@ -261,6 +262,10 @@ class stack_pool {
         for (; count > 0 && !mapped_clean_.empty(); --count) out.push_back(take(mapped_clean_));
         if (out.size() > before) return;
         if (mode_ == stack_guard::always) {
+          // Room for every mapped stack in the free lists, so that giving one back (an exit, on
+          // a worker's stack) and trimming (an idle worker) never allocate.
+          reserve_room(mapped_dirty_, mapped_count_ + 1);
+          reserve_room(mapped_clean_, mapped_count_ + 1);
           out.push_back(prepare(map_guarded()));
           return;
         }
@@ -551,6 +556,11 @@ class stack_pool {
     if (use_markers_) return stack_kind::marked;
     if (mapped_count_ + slab_stacks <= mapped_limit_) return stack_kind::fenced;
     return stack_kind::canaried;
+  }
+
+  // reserve_room: `list` can hold `size` stacks, grown geometrically.
+  static void reserve_room(std::vector<stack_span>& list, std::size_t size) {
+    if (list.capacity() < size) list.reserve(std::max(size, 2 * list.capacity()));
   }
 
   // map_guarded: one new mapped stack (`always`); throws when the kernel refuses it.
