@@ -1021,7 +1021,10 @@ TEST_CASE("alloc failure: contexts are made whole or not at all, and cancelled t
   if (skip_without_injection()) return;
   goro::run(
       [&] {
-        const auto [parent, cancel_parent] = goro::with_cancel(goro::background());
+        // Not a structured binding: clang 14 cannot capture one in a lambda.
+        const auto cancellable = goro::with_cancel(goro::background());
+        const goro::context& parent = cancellable.first;
+        const goro::cancel_func& cancel_parent = cancellable.second;
         const goro::context_key<std::string> key;
         std::vector<goro::context> children;
         std::vector<goro::cancel_func> cancels;
@@ -1100,7 +1103,6 @@ TEST_CASE("alloc failure: group tasks start or throw bad_alloc, with and without
             CHECK(ran.load() == started);
             CHECK(goro_test::live_goroutines_when(1) == 1);
             // Every slot of the limit is free again.
-            goro::wait_group all;
             for (std::ptrdiff_t i = 0; i < std::max<std::ptrdiff_t>(limit, 1); ++i) {
               g->go([] {});
             }
@@ -1222,4 +1224,55 @@ TEST_CASE("alloc failure: a deadlock with no memory for the dump is still report
     if (injected) CHECK(what.find("goroutine 1 [") == std::string::npos);
     CHECK(goro::run([] { return 3; }) == 3);
   }
+}
+
+// Sockets: a listen or dial that throws bad_alloc leaves no descriptor open; accept (once the
+// descriptor pool has room), read and write allocate nothing.
+TEST_CASE("alloc failure: sockets are made whole or not at all and leak no descriptor", "[alloc]") {
+  if (skip_without_injection()) return;
+  goro::run(
+      [&] {
+        const std::size_t descriptors = open_descriptors();
+        std::optional<goro::net::listener> ln;
+        each_allocation_failing([&] { ln.emplace(goro::net::listen("127.0.0.1:0")); },
+                                [&](bool threw) {
+                                  if (threw) CHECK(open_descriptors() == descriptors);
+                                });
+        REQUIRE(ln.has_value());
+        const std::string address = ln->address();
+        // dial, with the listener's backlog taking the connections.
+        std::optional<goro::net::conn> client;
+        each_allocation_failing([&] { client.emplace(goro::net::dial(address)); },
+                                [&](bool threw) {
+                                  if (threw) CHECK(open_descriptors() == descriptors + 1);
+                                });
+        REQUIRE(client.has_value());
+        // accept: connections dialled before; those of failed dials read as ended.
+        const std::array<std::byte, 3> hello{std::byte{'h'}, std::byte{'i'}, std::byte{'!'}};
+        CHECK(client->write(hello) == hello.size());
+        std::optional<goro::net::conn> server;
+        std::array<std::byte, 8> buffer{};
+        for (std::size_t n = 0; n != hello.size();) {
+          each_allocation_failing([&] { server.emplace(ln->accept()); }, [&](bool) {});
+          const long read_failures = each_allocation_failing(
+              [&] {
+                try {
+                  n = server->read(buffer);
+                } catch (const std::system_error&) {
+                  n = 0;  // a failed dial's connection, reset
+                }
+              },
+              [&](bool) {});
+          CHECK(read_failures == 0);
+        }
+        const long write_failures = each_allocation_failing(
+            [&] { CHECK(server->write(hello) == hello.size()); }, [&](bool) {});
+        CHECK(write_failures == 0);
+        CHECK(client->read(buffer) == hello.size());
+        server.reset();
+        client.reset();
+        ln.reset();
+        CHECK(open_descriptors() == descriptors);
+      },
+      workers(1));
 }
