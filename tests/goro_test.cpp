@@ -1276,3 +1276,28 @@ TEST_CASE("alloc failure: sockets are made whole or not at all and leak no descr
       },
       workers(1));
 }
+
+// blocking(): a helper that cannot be reserved makes the call throw bad_alloc before it starts;
+// a helper going back to the idle list after a call, on its own thread where nobody could take
+// an exception, allocates nothing.
+TEST_CASE("alloc failure: blocking calls run once or throw bad_alloc, and helpers never allocate",
+          "[alloc]") {
+  if (skip_without_injection()) return;
+  goro::run(
+      [&] {
+        long calls = 0;
+        long returned = 0;
+        each_allocation_failing(
+            [&] {
+              goro::blocking([&] { ++calls; });
+              ++returned;
+            },
+            [&](bool) { CHECK(calls == returned); });
+        for (int i = 0; i < 20; ++i) {
+          goro::blocking([] { alloc_failure::arm(0); });  // the helper's next allocation fails
+          CHECK_FALSE(alloc_failure::disarm());
+        }
+        CHECK(goro::blocking([] { return 5; }) == 5);
+      },
+      workers(1));
+}

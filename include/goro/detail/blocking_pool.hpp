@@ -76,6 +76,9 @@ class blocking_pool {
       return h;
     }
     all_.reserve(all_.size() + 1);  // the push_back below cannot throw once the thread runs
+    // Room for every helper on the idle list: a helper puts itself back there after each call,
+    // on its own thread, where nobody could take an exception (helper_main).
+    if (idle_.capacity() < all_.size() + 1) idle_.reserve(std::max(all_.size() + 1, 2 * idle_.capacity()));
     auto fresh = std::make_unique<helper>();
     helper* h = fresh.get();
     h->thread = std::thread([this, h] { helper_main(*h); });  // may throw: nothing changed yet
@@ -161,7 +164,7 @@ class blocking_pool {
       j.finished(j.context);
       std::lock_guard guard(lock_);
       if (stopping_) return;
-      idle_.push_back(&h);
+      idle_.push_back(&h);  // within the room reserve() made
     }
   }
 
