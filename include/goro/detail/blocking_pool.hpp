@@ -78,7 +78,9 @@ class blocking_pool {
     all_.reserve(all_.size() + 1);  // the push_back below cannot throw once the thread runs
     // Room for every helper on the idle list: a helper puts itself back there after each call,
     // on its own thread, where nobody could take an exception (helper_main).
-    if (idle_.capacity() < all_.size() + 1) idle_.reserve(std::max(all_.size() + 1, 2 * idle_.capacity()));
+    if (idle_.capacity() < all_.size() + 1) {
+      idle_.reserve(std::max(all_.size() + 1, 2 * idle_.capacity()));
+    }
     auto fresh = std::make_unique<helper>();
     helper* h = fresh.get();
     h->thread = std::thread([this, h] { helper_main(*h); });  // may throw: nothing changed yet
