@@ -1301,3 +1301,50 @@ TEST_CASE("alloc failure: blocking calls run once or throw bad_alloc, and helper
       },
       workers(1));
 }
+
+// A ticker whose tick another worker fires goes back into that worker's heap, inside the firing
+// callback, on a worker where nobody could take an exception. Main keeps worker 0 busy, so the
+// idle worker 1 fires the tick, and its empty heap must grow: with no memory for that, the
+// process ends with goro's message (reliability.md, the twenty-ninth session).
+TEST_CASE("alloc failure: a ticker that cannot be re-armed in a run ends it with a message",
+          "[alloc]") {
+  if (skip_without_injection()) return;
+  const goro_test::child_result r = goro_test::run_in_child([] {
+    goro::run(
+        [] {
+          goro::ticker k(1ms);
+          alloc_failure::arm(0);
+          const auto give_up = std::chrono::steady_clock::now() + 10s;
+          while (std::chrono::steady_clock::now() < give_up) {
+          }
+          alloc_failure::disarm();
+        },
+        workers(2));
+    return 0;
+  });
+  CHECK(r.signaled);
+  CHECK(r.signal == SIGABRT);
+  CHECK(r.err.find("goro: fatal error in the scheduler: std::bad_alloc") != std::string::npos);
+}
+
+// Timers still pending when a run ends move to the fallback heap from the scheduler's
+// destructor, which collects them first: with no memory for that, the process ends with goro's
+// message rather than through std::terminate.
+TEST_CASE("alloc failure: timers that cannot be moved at the end of a run end it with a message",
+          "[alloc]") {
+  if (skip_without_injection()) return;
+  const goro_test::child_result r = goro_test::run_in_child([] {
+    std::optional<goro::timer> pending;  // outlives the run
+    goro::run(
+        [&] {
+          pending.emplace(1h);
+          alloc_failure::arm(0);
+        },
+        workers(1));
+    alloc_failure::disarm();
+    return 0;
+  });
+  CHECK(r.signaled);
+  CHECK(r.signal == SIGABRT);
+  CHECK(r.err.find("goro: fatal error in the scheduler: std::bad_alloc") != std::string::npos);
+}

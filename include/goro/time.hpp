@@ -273,10 +273,16 @@ class timer_state {
   }
 
   // reinsert: puts a ticker's node back into the heap it fired from. Returns false (the ticker
-  // stops) if the fallback heap cannot take it. Requires lock_.
+  // stops) if the fallback heap cannot take it. Requires lock_. In a run it goes to the firing
+  // worker's heap, which may have to grow; with no memory for that, on the worker where nobody
+  // could take the exception, the process ends with a message (report_scheduler_failure).
   bool reinsert(const timer_home& from) noexcept {
     if (from.where == timer_home::kind::run) {
-      from.sched->add_timer(node_);
+      try {
+        from.sched->add_timer(node_);
+      } catch (...) {
+        report_scheduler_failure();
+      }
       return true;
     }
     try {

@@ -346,8 +346,14 @@ class scheduler {
   }
   scheduler(const scheduler&) = delete;
   scheduler& operator=(const scheduler&) = delete;
+  // The timers still pending move to the fallback heap (their drop callbacks). With no memory
+  // to collect them, in this destructor, the process ends with a message.
   ~scheduler() {
-    for (auto& w : workers_) w->timers.clear();
+    try {
+      for (auto& w : workers_) w->timers.clear();
+    } catch (...) {
+      report_scheduler_failure();
+    }
   }
 
   // execute: runs `main_body` as the main goroutine on the calling thread (worker 0) and the

@@ -146,8 +146,9 @@ class timer_heap {
     return true;
   }
 
-  // clear: empties the heap at the end of a run, calling each remaining entry's `drop`.
-  void clear() noexcept {
+  // clear: empties the heap at the end of a run, calling each remaining entry's `drop`. Collects
+  // the entries of the run first, which allocates: may throw std::bad_alloc.
+  void clear() {
     std::vector<entry> left;
     {
       std::lock_guard guard(lock_);
