@@ -1188,7 +1188,7 @@ TEST_CASE(
 // first, so that with two workers the other one has gone idle. (The failure is not required to
 // stay unused: with two workers main may run before run() has made its monitor thread, and the
 // armed failure then lands there, which the run survives without a monitor.)
-TEST_CASE("alloc failure: the end of a run allocates nothing", "[alloc]") {
+TEST_CASE("alloc failure: an allocation failing as a run ends is survived", "[alloc]") {
   if (skip_without_injection()) return;
   for (unsigned n_workers : {1u, 2u}) {
     for (int i = 0; i < 100; ++i) {
