@@ -552,6 +552,23 @@ goro::options workers(unsigned n) {
   for (int i = 0; i < 8; ++i) goro::yield();
 }
 
+// send_each_retrying: sends every value of `values` on `ch` in order, sending a value again
+// when its send throws std::bad_alloc; returns how many sends threw.
+long send_each_retrying(const goro::chan<heavy>& ch, const std::vector<heavy>& values) {
+  long failures = 0;
+  for (const heavy& v : values) {
+    for (;;) {
+      try {
+        ch.send(v);
+        break;
+      } catch (const std::bad_alloc&) {
+        ++failures;
+      }
+    }
+  }
+  return failures;
+}
+
 }  // namespace
 
 TEST_CASE("alloc failure: go from a goroutine starts the goroutine or throws bad_alloc",
@@ -827,16 +844,7 @@ TEST_CASE("alloc failure: hand-offs between parked partners lose and duplicate n
             std::vector<heavy> to_send;  // made here: the sender allocates nothing of its own
             for (long id = 0; id < values; ++id) to_send.emplace_back(id);
             goro::go([&] {
-              for (const heavy& v : to_send) {
-                for (;;) {
-                  try {
-                    ch.send(v);
-                    break;
-                  } catch (const std::bad_alloc&) {
-                    ++send_failures;
-                  }
-                }
-              }
+              send_failures = send_each_retrying(ch, to_send);
               ch.close();
             });
             std::vector<long> got;
@@ -885,17 +893,7 @@ TEST_CASE("alloc failure: select and select_set lose and duplicate nothing", "[a
           goro::chan<heavy> full(1);
           goro::chan<heavy> never;
           full.send(heavy(-2));
-          goro::go([&] {
-            for (const heavy& v : to_send) {
-              for (;;) {
-                try {
-                  a.send(v);
-                  break;
-                } catch (const std::bad_alloc&) {
-                }
-              }
-            }
-          });
+          goro::go([&] { (void)send_each_retrying(a, to_send); });
           std::vector<long> got;
           got.reserve(values);
           // An op that received the last value runs again if a failure was injected
@@ -927,17 +925,7 @@ TEST_CASE("alloc failure: select and select_set lose and duplicate nothing", "[a
           each_allocation_failing([&] { set.add_send(full, extra); },
                                   [&](bool threw) { added += threw ? 0 : 1; });
           CHECK(added == 2);
-          goro::go([&] {
-            for (const heavy& v : to_send) {
-              for (;;) {
-                try {
-                  a.send(v);
-                  break;
-                } catch (const std::bad_alloc&) {
-                }
-              }
-            }
-          });
+          goro::go([&] { (void)send_each_retrying(a, to_send); });
           std::vector<long> got;
           got.reserve(values);
           while (got.size() < static_cast<std::size_t>(values)) {
