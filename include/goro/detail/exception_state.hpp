@@ -11,6 +11,15 @@
 
 #include <cxxabi.h>
 
+#if defined(_LIBCPPABI_VERSION)
+// libc++abi exports __cxa_get_globals, as the ABI names it, but declares it only in a header of
+// its own sources, not in the <cxxabi.h> it installs (libstdc++'s declares it there).
+namespace __cxxabiv1 {
+struct __cxa_eh_globals;
+extern "C" __cxa_eh_globals* __cxa_get_globals() noexcept;
+}  // namespace __cxxabiv1
+#endif
+
 namespace goro::detail {
 
 // The two leading members of __cxa_eh_globals in libstdc++ and libc++abi alike.
