@@ -8,6 +8,13 @@
 #error "goro needs C++20 or later: compile with -std=c++20 (or link CMake's goro::goro target)"
 #endif
 
+// goro reports misuse and failure by throwing (goro::error, goro::channel_closed, ...), and ends
+// the goroutines left at the end of a run by unwinding their stacks: say so before the first
+// throw fails to compile.
+#if !defined(__cpp_exceptions)
+#error "goro needs C++ exceptions: compile without -fno-exceptions"
+#endif
+
 #include <atomic>
 #include <cstddef>
 
