@@ -34,7 +34,7 @@
 
 namespace goro::detail {
 
-inline std::atomic<bool> asymmetric_fences_ready{false};
+GORO_PROCESS_WIDE inline std::atomic<bool> asymmetric_fences_ready{false};
 
 inline long membarrier(int command) noexcept {
   return syscall(SYS_membarrier, command, 0, 0);
@@ -42,7 +42,7 @@ inline long membarrier(int command) noexcept {
 
 // enable_asymmetric_fences: registers the process for private expedited membarrier (once).
 // Returns whether light fences can be compiler barriers. Called when a run starts.
-inline bool enable_asymmetric_fences() noexcept {
+GORO_PROCESS_WIDE inline bool enable_asymmetric_fences() noexcept {
 #if defined(GORO_TSAN)
   return false;
 #else

@@ -51,6 +51,14 @@
 // is a hazard).
 #define GORO_NOINLINE __attribute__((noinline))
 
+// GORO_PROCESS_WIDE marks each function and variable that holds goro's process-wide state (the
+// active run, each thread's state, saved signal handlers, the timers made outside a run). A
+// program whose shared objects all use goro must share that state, one copy of each, as it
+// shares one runtime. With default visibility the dynamic linker sees to it; a shared object
+// built with -fvisibility=hidden or -fvisibility-inlines-hidden would otherwise keep copies of
+// its own, and a goroutine it started would find no run active. So they keep default visibility.
+#define GORO_PROCESS_WIDE __attribute__((visibility("default")))
+
 namespace goro::detail {
 
 inline constexpr std::size_t cache_line_size = 64;
@@ -84,7 +92,7 @@ inline void compiler_barrier() noexcept { asm volatile("" ::: "memory"); }
 // fences, so under TSan it is a seq_cst read-modify-write of one shared atomic instead: all such
 // RMWs are totally ordered and each reads the previous one, which gives the same guarantee in a
 // form TSan understands.
-inline void full_fence() noexcept {
+GORO_PROCESS_WIDE inline void full_fence() noexcept {
 #if defined(GORO_TSAN)
   static std::atomic<unsigned> fence_word{0};
   fence_word.fetch_add(0, std::memory_order_seq_cst);

@@ -37,7 +37,7 @@ inline void recheck_active_run() noexcept;
 class fallback_timers {
  public:
   // instance: the process's fallback heap, created on first use. From any thread.
-  static fallback_timers& instance() {
+  GORO_PROCESS_WIDE static fallback_timers& instance() {
     static fallback_timers* const timers = create();
     return *timers;
   }
@@ -82,7 +82,7 @@ class fallback_timers {
   }
 
   // published: the heap once created, for pending(), which must not create it.
-  static std::atomic<fallback_timers*>& published() noexcept {
+  GORO_PROCESS_WIDE static std::atomic<fallback_timers*>& published() noexcept {
     static std::atomic<fallback_timers*> timers{nullptr};
     return timers;
   }

@@ -130,7 +130,7 @@ class thread_signal {
 
 // this_thread_signal: the calling plain thread's signal (plain threads do not migrate, so the
 // thread-local may be used directly).
-inline thread_signal& this_thread_signal() noexcept {
+GORO_PROCESS_WIDE inline thread_signal& this_thread_signal() noexcept {
   thread_local thread_signal signal;
   return signal;
 }

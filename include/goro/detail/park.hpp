@@ -37,7 +37,8 @@ struct plain_thread_exit_hook {
   }
 };
 
-GORO_NOINLINE inline void register_plain_thread(thread_state& ts, std::uint64_t run) noexcept {
+GORO_PROCESS_WIDE GORO_NOINLINE inline void register_plain_thread(thread_state& ts,
+                                                                  std::uint64_t run) noexcept {
   scheduler_ref ref;
   if (!ref || ref->run_id() != run) return;
   thread_local plain_thread_exit_hook hook;

@@ -117,7 +117,7 @@ struct process_state {
   futex_mutex fold_lock;
 };
 
-inline process_state& process() noexcept {
+GORO_PROCESS_WIDE inline process_state& process() noexcept {
   static process_state state;
   return state;
 }
@@ -308,7 +308,7 @@ class traceback_watcher {
   }
 
  private:
-  static std::atomic<int>& signal_pipe() noexcept {
+  GORO_PROCESS_WIDE static std::atomic<int>& signal_pipe() noexcept {
     static std::atomic<int> fd{-1};
     return fd;
   }

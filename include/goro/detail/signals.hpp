@@ -27,7 +27,7 @@
 namespace goro::detail {
 
 // The configured stack size of the active run, for the message.
-inline std::atomic<std::size_t> overflow_report_stack_size{0};
+GORO_PROCESS_WIDE inline std::atomic<std::size_t> overflow_report_stack_size{0};
 
 inline void write_stderr(const char* text, std::size_t length) noexcept {
   while (length > 0) {
@@ -71,7 +71,7 @@ struct fault_handlers {
   struct sigaction bus {};
 };
 
-inline fault_handlers& previous_fault_handlers() noexcept {
+GORO_PROCESS_WIDE inline fault_handlers& previous_fault_handlers() noexcept {
   static fault_handlers saved;
   return saved;
 }

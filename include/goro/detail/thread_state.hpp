@@ -32,7 +32,7 @@ struct thread_state {
 };
 
 // this_thread: the calling thread's state. Trivially destructible, so the access needs no guard.
-GORO_NOINLINE inline thread_state& this_thread() noexcept {
+GORO_PROCESS_WIDE GORO_NOINLINE inline thread_state& this_thread() noexcept {
   thread_local thread_state state;
   compiler_barrier();
   return state;
