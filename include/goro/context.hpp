@@ -101,7 +101,7 @@ class goro_error_category final : public std::error_category {
 }  // namespace detail
 
 /// error_category: the `goro` error category of goro::errc. From anywhere.
-inline const std::error_category& error_category() noexcept {
+GORO_PROCESS_WIDE inline const std::error_category& error_category() noexcept {
   static const detail::goro_error_category category;
   return category;
 }

@@ -52,7 +52,7 @@ namespace goro::net {
 
 /// timeout_error: an operation's deadline (conn::set_deadline) has passed. code() is
 /// std::errc::timed_out; what() ends in "i/o timeout", as Go's os.ErrDeadlineExceeded does.
-class timeout_error : public std::system_error {
+class GORO_PROCESS_WIDE timeout_error : public std::system_error {
  public:
   /// timeout_error: the error of `operation` (what() starts with it).
   explicit timeout_error(const std::string& operation)
@@ -68,7 +68,7 @@ class timeout_error : public std::system_error {
 /// closed_error: the conn or listener was closed, before or during the operation (Go's
 /// net.ErrClosed). code() is std::errc::bad_file_descriptor; what() ends in "use of closed network
 /// connection".
-class closed_error : public std::system_error {
+class GORO_PROCESS_WIDE closed_error : public std::system_error {
  public:
   /// closed_error: the error of `operation` (what() starts with it).
   explicit closed_error(const std::string& operation)

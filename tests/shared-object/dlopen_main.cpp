@@ -2,7 +2,6 @@
 // two, because the program exports its symbols (CMake's ENABLE_EXPORTS, -rdynamic).
 #include <dlfcn.h>
 
-#include <cstdint>
 #include <cstdio>
 
 #include "check.hpp"
@@ -17,11 +16,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dlopen: %s\n", dlerror());
     return 2;
   }
-  auto* sum = reinterpret_cast<long (*)(int)>(dlsym(library, "sum_from_goroutines"));
-  auto* id = reinterpret_cast<std::uint64_t (*)()>(dlsym(library, "library_goroutine_id"));
-  if (sum == nullptr || id == nullptr) {
+  using table_function = const library_functions* (*)();
+  auto* table = reinterpret_cast<table_function>(dlsym(library, "library_functions_table"));
+  if (table == nullptr) {
     std::fprintf(stderr, "dlsym: %s\n", dlerror());
     return 2;
   }
-  return library_shares_the_run(sum, id);
+  return library_shares_the_run(*table());
 }

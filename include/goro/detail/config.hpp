@@ -52,11 +52,14 @@
 #define GORO_NOINLINE __attribute__((noinline))
 
 // GORO_PROCESS_WIDE marks each function and variable that holds goro's process-wide state (the
-// active run, each thread's state, saved signal handlers, the timers made outside a run). A
-// program whose shared objects all use goro must share that state, one copy of each, as it
-// shares one runtime. With default visibility the dynamic linker sees to it; a shared object
-// built with -fvisibility=hidden or -fvisibility-inlines-hidden would otherwise keep copies of
-// its own, and a goroutine it started would find no run active. So they keep default visibility.
+// active run, each thread's state, saved signal handlers, the timers made outside a run, the
+// error categories, whose addresses identify them), and each exception type one shared object
+// may throw and another catch. A program whose shared objects all use goro must share one copy
+// of each, as it shares one runtime. With default visibility the dynamic linker sees to it; a
+// shared object built with -fvisibility=hidden or -fvisibility-inlines-hidden would otherwise
+// keep copies of its own: a goroutine it started would find no run active, its errors would
+// compare unequal to goro::errc's, and with libc++ its exceptions would escape the catch clauses
+// of the program (and goro's own, which unwind goroutines at the end of a run).
 #define GORO_PROCESS_WIDE __attribute__((visibility("default")))
 
 namespace goro::detail {

@@ -182,7 +182,7 @@ class resolver_error_category : public std::error_category {
   std::string message(int code) const override { return gai_strerror(code); }
 };
 
-inline const std::error_category& resolver_category() noexcept {
+GORO_PROCESS_WIDE inline const std::error_category& resolver_category() noexcept {
   static const resolver_error_category category;
   return category;
 }

@@ -456,7 +456,7 @@ class poll_descriptor_pool {
 
 // descriptor_pool: the process's pool (deliberately never destroyed: late epoll events may name
 // its descriptors until the process exits).
-inline poll_descriptor_pool& descriptor_pool() {
+GORO_PROCESS_WIDE inline poll_descriptor_pool& descriptor_pool() {
   static poll_descriptor_pool* pool = new poll_descriptor_pool;
   return *pool;
 }

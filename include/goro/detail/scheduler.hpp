@@ -83,7 +83,7 @@ namespace fcontext = boost::context::detail;
 
 // goroutine_exit: thrown into a goroutine to unwind its stack when the run stops (API 1.1).
 // Deliberately not a std::exception: `catch (const std::exception&)` does not swallow it.
-struct goroutine_exit {};
+struct GORO_PROCESS_WIDE goroutine_exit {};
 
 // switch_action: what a goroutine asks its worker to do once it has switched out.
 struct switch_action {

@@ -134,7 +134,7 @@ class futex_mutex {
   // sleepers_of: the count of threads asleep (or about to be) on the mutexes whose address
   // hashes like `m`'s. Mutexes that share a slot only cost each other a futex_wake that finds
   // no one while one of them has sleepers.
-  static std::atomic<std::uint32_t>& sleepers_of(const futex_mutex* m) noexcept {
+  GORO_PROCESS_WIDE static std::atomic<std::uint32_t>& sleepers_of(const futex_mutex* m) noexcept {
     static constexpr std::size_t slots = 256;
     static std::atomic<std::uint32_t> table[slots];  // zero: static storage
     const auto address = reinterpret_cast<std::uintptr_t>(m);
