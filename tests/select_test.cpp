@@ -2260,3 +2260,60 @@ TEST_CASE("selects of three cases on one channel woken by close, beside cond wai
       goro::options{.workers = workers});
   CHECK(live_at_end == 2);
 }
+
+// --- From the audit of types and call forms at the edges of the API ([audit-types]) ---------
+
+namespace audit_types {
+
+// on_send_accepts: whether on_send(ch, v) compiles for a channel handle Ch and a value V.
+template <class Ch, class V>
+concept on_send_accepts = requires(const Ch& ch, V&& v) {
+  goro::on_send(ch, std::forward<V>(v));
+};
+
+template <class Ch>
+concept has_send = requires(const Ch& ch) {
+  ch.send(1);
+};
+template <class Ch>
+concept has_recv = requires(const Ch& ch) {
+  ch.recv();
+};
+
+// two_ways: made from an int only explicitly, from a long implicitly.
+struct two_ways {
+  int how;
+  explicit two_ways(int) : how(1) {}
+  two_ways(long) : how(2) {}  // NOLINT(google-explicit-constructor)
+};
+
+}  // namespace audit_types
+
+// Go's `case ch <- v` needs v assignable to the element type, as a plain send does: on_send
+// converted with a static_cast, so explicit constructors counted too, and a raw pointer sent on
+// a channel of unique_ptr was adopted by it.
+TEST_CASE("on_send converts its value only implicitly, as a plain send does",
+          "[select][send][audit-types]") {
+  using audit_types::on_send_accepts;
+  static_assert(!on_send_accepts<goro::chan<std::unique_ptr<int>>, int*>);
+  static_assert(!on_send_accepts<goro::chan<std::vector<int>>, int>);
+  static_assert(!on_send_accepts<goro::send_chan<std::chrono::seconds>, int>);
+  static_assert(!on_send_accepts<goro::chan<std::string>, int>);
+  static_assert(on_send_accepts<goro::chan<std::string>, const char(&)[4]>);
+  static_assert(on_send_accepts<goro::chan<long>, int>);
+  static_assert(on_send_accepts<goro::chan<std::unique_ptr<int>>, std::unique_ptr<int>>);
+  static_assert(!on_send_accepts<goro::chan<std::unique_ptr<int>>, std::unique_ptr<int>&>);
+  static_assert(!on_send_accepts<goro::recv_chan<int>, int>);  // no send on a receive-only view
+  static_assert(!audit_types::has_send<goro::recv_chan<int>>);
+  static_assert(!audit_types::has_recv<goro::send_chan<int>>);
+  static_assert(audit_types::has_send<goro::chan<int>> && audit_types::has_recv<goro::chan<int>>);
+
+  goro::chan<audit_types::two_ways> ch(2);
+  ch.send(3);  // a plain send takes the implicit constructor: int converts to long
+  CHECK(goro::select(goro::on_send(ch, 4)) == 0);
+  CHECK(ch.recv()->how == 2);
+  CHECK(ch.recv()->how == 2);  // on_send chose the constructor a plain send chooses
+  goro::chan<std::string> text(1);
+  CHECK(goro::select(goro::on_send(text, "abc"), goro::on_default()) == 0);
+  CHECK(text.recv() == "abc");
+}

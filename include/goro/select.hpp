@@ -150,6 +150,19 @@ using stored_value = std::conditional_t<
                        const T&, std::conditional_t<copied_freely<T>, T, T&&>>,
     T>;
 
+// store_value: the value a send case keeps (see stored_value). A T of its own is
+// copy-initialised, as the parameter of a plain send would be: only implicit conversions, as
+// Go's `ch <- v` needs v assignable to the element type. A static_cast would also take explicit
+// constructors, and on_send(ch, raw_pointer) on a channel of unique_ptr would adopt the pointer.
+template <class Stored, class V>
+Stored store_value(V&& value) {
+  if constexpr (std::is_reference_v<Stored>) {
+    return static_cast<Stored>(value);
+  } else {
+    return std::forward<V>(value);
+  }
+}
+
 }  // namespace detail
 
 /// on_recv: a case that receives from `ch` (a chan<T> or recv_chan<T>) and calls
@@ -170,18 +183,19 @@ auto on_recv(Handle&& ch, F&& fn = {}) {
 /// on_send: a case that sends `value` on `ch` (a chan<T> or send_chan<T>) and then calls fn()
 /// (which may be left out). The case refers to `value`; it is copied (an lvalue) or moved (an
 /// rvalue) only if this case is chosen. (A value of another type than T is converted to T when
-/// the case is made; `{}` or `{a, b}` makes a T; an rvalue of a small trivially copyable T, such
+/// the case is made, implicitly, as a plain send would: `value` must be convertible to T; `{}`
+/// or `{a, b}` makes a T; an rvalue of a small trivially copyable T, such
 /// as a number, is copied into the case, which leaves it as it was.) A case made from a
 /// temporary handle holds it, as on_recv's does.
 template <class Handle, class V = detail::element_of<Handle>, class F = detail::ignore_result>
-  requires detail::sendable<Handle> && std::constructible_from<detail::element_of<Handle>, V&&> &&
-           std::invocable<F&>
+requires detail::sendable<Handle> && std::convertible_to<V&&, detail::element_of<Handle>> &&
+    std::invocable<F&>
 auto on_send(Handle&& ch, V&& value, F&& fn = {}) {
   using T = detail::element_of<Handle>;
   using stored = detail::stored_value<T, V&&>;
   detail::channel<T>* const target = detail::channel_access::get(ch);
   return detail::send_case<T, stored, std::decay_t<F>, detail::kept_handle<Handle>>{
-      target, static_cast<stored>(std::forward<V>(value)), std::forward<F>(fn),
+      target, detail::store_value<stored>(std::forward<V>(value)), std::forward<F>(fn),
       detail::keep_handle(std::forward<Handle>(ch))};
 }
 
