@@ -2317,3 +2317,32 @@ TEST_CASE("on_send converts its value only implicitly, as a plain send does",
   CHECK(goro::select(goro::on_send(text, "abc"), goro::on_default()) == 0);
   CHECK(text.recv() == "abc");
 }
+
+namespace audit_types {
+
+// job: a value whose member function a receive case may name as its callback.
+struct job {
+  int id;
+  std::atomic<int>* ran;
+  void run() const { ran->fetch_add(id); }
+};
+
+}  // namespace audit_types
+
+// on_recv admits any callable invocable with std::optional<T> (API 3), which std::invoke says a
+// pointer to a member of T is: the case called it as callback(v), which does not compile.
+TEST_CASE("a receive callback may be a pointer to a member function of the element type",
+          "[select][audit-types]") {
+  std::atomic<int> ran{0};
+  goro::chan<audit_types::job> jobs(2);
+  jobs.send(audit_types::job{5, &ran});
+  CHECK(goro::select(goro::on_recv(jobs, &audit_types::job::run)) == 0);
+  CHECK(ran == 5);
+  goro::run([&] {
+    std::atomic<int>* counter = &ran;
+    goro::go([jobs, counter] { jobs.send(audit_types::job{7, counter}); });
+    CHECK(goro::select(goro::on_recv(jobs, &audit_types::job::run)) == 0);
+  });
+  CHECK(ran == 12);
+  CHECK(jobs.size() == 0);
+}

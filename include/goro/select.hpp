@@ -27,6 +27,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -83,7 +84,9 @@ struct recv_case {
     return static_cast<channel<T>*>(c.channel)
         ->recv_locked(*static_cast<std::optional<T>*>(c.slot), wakes);
   }
-  void complete(transfer) { callback(std::move(value)); }
+  // std::invoke, not a call expression: on_recv admits any callable invocable with the
+  // optional, a pointer to a member of T included (the optional is dereferenced for it).
+  void complete(transfer) { std::invoke(callback, std::move(value)); }
 };
 
 // send_case: `Stored` is const T& (an lvalue to copy), T&& (an rvalue to move) or T (owned by
