@@ -29,6 +29,7 @@
 #include <variant>
 #include <vector>
 
+#include "audit_types.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -2139,4 +2140,43 @@ TEST_CASE("a send, a receive and a receive with ok on a nil channel each block f
   CHECK(did_not_block.load() == 0);
   CHECK(goro_test::count_in_dump(dump_text, "[chan send (nil chan)]:") == 1);
   CHECK(goro_test::count_in_dump(dump_text, "[chan receive (nil chan)]:") == 2);
+}
+
+// --- From the audit of types and call forms at the edges of the API ([audit-types]) ---------
+
+// audit_hijack declares greedy deleted overloads, found by argument-dependent lookup, of unary
+// operator& and of names goro or std might call unqualified: a channel of its point must still
+// work, through every operation that blocks, fails or succeeds at once.
+TEST_CASE("a channel of a type whose namespace hijacks operator& and common names works",
+          "[chan][audit-types]") {
+  using audit_hijack::point;
+  goro::run([] {
+    goro::chan<point> ch;
+    goro::chan<point> buffered(2);
+    goro::go([ch, buffered] {
+      ch.send(point{1});
+      point p{2};
+      while (!ch.try_send(p)) goro::yield();
+      const point q{3};
+      while (!ch.try_send(q)) goro::yield();
+      buffered.send(point{4});
+      buffered.send(point{5});
+      buffered.close();
+      ch.close();
+    });
+    int sum = 0;
+    sum += ch.recv()->x;  // waits: the receiver's slot is queued
+    while (true) {        // the goroutine's try_sends need a waiting receiver
+      auto v = ch.recv();
+      if (!v) break;
+      sum += v->x;
+    }
+    for (point p : buffered) sum += p.x;
+    CHECK(sum == 15);
+    CHECK_FALSE(ch.try_recv().has_value());
+    goro::send_chan<point> s = buffered;
+    goro::recv_chan<point> r = buffered;
+    CHECK(r.size() == 0);
+    CHECK_THROWS_AS(s.send(point{6}), goro::channel_closed);
+  });
 }

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "audit_types.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -956,4 +957,22 @@ TEST_CASE("a value is found under its key and another key is not found", "[conte
   find(ctx, language, "language");
   find(ctx, color, "color");
   CHECK(out == "found value: Go\nkey not found: color\n");
+}
+
+// --- From the audit of types and call forms at the edges of the API ([audit-types]) ---------
+
+// A context_key<point> has audit_hijack among its associated namespaces, whose greedy deleted
+// operator& (tests/audit_types.hpp) took over the plain &key of with_value and value().
+TEST_CASE("values whose namespace hijacks operator& are stored and found by their key",
+          "[context][audit-types]") {
+  const goro::context_key<audit_hijack::point> key;
+  const goro::context_key<audit_hijack::point> other;
+  goro::context ctx = goro::with_value(goro::background(), key, audit_hijack::point{42});
+  const audit_hijack::point* found = ctx.value(key);
+  REQUIRE(found != nullptr);
+  CHECK(found->x == 42);
+  CHECK(ctx.value(other) == nullptr);
+  auto [child, cancel] = goro::with_cancel(ctx);
+  cancel();
+  CHECK(child.value(key)->x == 42);
 }

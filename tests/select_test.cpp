@@ -30,6 +30,7 @@
 #include <variant>
 #include <vector>
 
+#include "audit_types.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -2345,4 +2346,37 @@ TEST_CASE("a receive callback may be a pointer to a member function of the eleme
   });
   CHECK(ran == 12);
   CHECK(jobs.size() == 0);
+}
+
+// A select and a select_set over channels of a type whose namespace declares greedy deleted
+// overloads of operator& and of common names (tests/audit_types.hpp): the cases took the
+// address of their std::optional<point> with a plain &, which that namespace's operator& takes
+// over, and did not compile.
+TEST_CASE("select and select_set over a type whose namespace hijacks operator& and common names",
+          "[select][set][audit-types]") {
+  using audit_hijack::point;
+  goro::run([] {
+    goro::chan<point> in;
+    goro::chan<point> out;
+    goro::go([in, out] {
+      in.send(point{1});
+      CHECK(out.recv()->x == 2);
+      in.close();
+    });
+    int got = 0;
+    CHECK(goro::select(goro::on_recv(in, [&](std::optional<point> p) { got = p->x; })) == 0);
+    CHECK(got == 1);
+    point two{2};
+    CHECK(goro::select(goro::on_send(out, two)) == 0);
+    goro::select_set<point> set;
+    set.add_recv(in);
+    auto [index, value] = set.select();
+    CHECK(index == 0);
+    CHECK_FALSE(value.has_value());  // closed
+    goro::chan<point> room(1);
+    goro::select_set<point> sends;
+    sends.add_send(room, point{3});
+    CHECK(sends.try_select().has_value());
+    CHECK(room.recv()->x == 3);
+  });
 }

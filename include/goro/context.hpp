@@ -546,7 +546,9 @@ class context {
   const T* value(const context_key<T>& key) const noexcept {
     detail::note_api_use();
     if (node_ == nullptr) return nullptr;
-    return static_cast<const T*>(node_->find(&key, &detail::value_type_tag<T>::tag));
+    // std::addressof: a plain &key would find, by argument-dependent lookup, an operator& of
+    // T's namespace (context_key<T>'s namespaces include T's).
+    return static_cast<const T*>(node_->find(std::addressof(key), &detail::value_type_tag<T>::tag));
   }
 
  private:
@@ -645,7 +647,7 @@ context with_value(context parent, const context_key<T>& key, std::type_identity
   if (p != nullptr) p->retain();
   detail::context_node* node = nullptr;
   try {
-    node = new detail::value_node<T>(p, &key, std::move(value));
+    node = new detail::value_node<T>(p, std::addressof(key), std::move(value));
   } catch (...) {
     detail::context_node::release(p);
     throw;

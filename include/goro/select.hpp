@@ -78,7 +78,9 @@ struct recv_case {
   // a receive from a closed channel leaves it as it is.
   select_case describe() noexcept {
     value.reset();
-    return {target, false, &value, false, &poll};
+    // std::addressof: a plain & on std::optional<T> finds, by argument-dependent lookup, any
+    // operator& of T's namespace.
+    return {target, false, std::addressof(value), false, &poll};
   }
   static op_status poll(select_case& c, wake_list& wakes) {
     return static_cast<channel<T>*>(c.channel)
@@ -317,7 +319,7 @@ class select_set {
   detail::select_case describe(std::size_t i, std::optional<T>& slot) {
     entry& e = entries_[i];
     if (!e.is_send) {
-      return {detail::channel_access::get(e.receive), false, &slot, false,
+      return {detail::channel_access::get(e.receive), false, std::addressof(slot), false,
               &detail::recv_case<T, detail::ignore_result>::poll};
     }
     if (!e.value) return {};  // already sent: never fires again

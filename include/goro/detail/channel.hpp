@@ -355,7 +355,7 @@ void channel_recv(channel<T>& c, std::optional<T>& out) {
     if (c.recv_locked(out, wakes) != op_status::would_block) return;  // done, or closed
     wait_handle h = open_wait();
     waiter w = h.make_waiter();
-    w.slot = &out;
+    w.slot = std::addressof(out);  // not &out: a T in a namespace with a greedy operator&
     block_on(c.recvq_, w, h, held, wait_reason::chan_receive);
     if (outcome_of(w) != transfer::retry) return;  // delivered, or closed
   }

@@ -1,0 +1,99 @@
+// tests/audit_types.hpp — element and argument types for the tests of the audit of types and
+// call forms at the edges of the API ([audit-types]).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <utility>
+
+namespace audit_hijack {
+
+// point: a plain value in a namespace that declares, for argument-dependent lookup, a greedy
+// deleted overload of every name goro or the standard library might call unqualified. Any type
+// with point among its template arguments (std::optional<point>, goro::chan<point>,
+// goro::context_key<point>) brings these in: goro must qualify its calls and take addresses
+// with std::addressof, or a use of such a type does not compile.
+struct point {
+  int x;
+};
+
+template <class U>
+void operator&(const U&) = delete;
+template <class A, class B>
+void operator,(A&&, B&&) = delete;
+
+template <class... A>
+void select(A&&...) = delete;
+template <class... A>
+void go(A&&...) = delete;
+template <class... A>
+void run(A&&...) = delete;
+template <class... A>
+void close(A&&...) = delete;
+template <class... A>
+void swap(A&&...) = delete;
+template <class... A>
+void move(A&&...) = delete;
+template <class... A>
+void forward(A&&...) = delete;
+template <class... A>
+void begin(A&&...) = delete;
+template <class... A>
+void end(A&&...) = delete;
+template <class... A>
+void addressof(A&&...) = delete;
+template <class... A>
+void invoke(A&&...) = delete;
+template <class... A>
+void get(A&&...) = delete;
+template <class... A>
+void data(A&&...) = delete;
+template <class... A>
+void size(A&&...) = delete;
+template <class... A>
+void destroy_at(A&&...) = delete;
+template <class... A>
+void construct_at(A&&...) = delete;
+// Names of goro's own internals.
+template <class... A>
+void send_on(A&&...) = delete;
+template <class... A>
+void recv_on(A&&...) = delete;
+template <class... A>
+void channel_send(A&&...) = delete;
+template <class... A>
+void channel_recv(A&&...) = delete;
+template <class... A>
+void channel_try_send(A&&...) = delete;
+template <class... A>
+void channel_try_recv(A&&...) = delete;
+template <class... A>
+void channel_close(A&&...) = delete;
+template <class... A>
+void emplace_from(A&&...) = delete;
+template <class... A>
+void construct_from(A&&...) = delete;
+template <class... A>
+void keep_handle(A&&...) = delete;
+template <class... A>
+void is_nil_func(A&&...) = delete;
+template <class... A>
+void spawn(A&&...) = delete;
+
+}  // namespace audit_hijack
+
+namespace audit_types {
+
+// counted: a value that counts its live objects, to check that nothing leaks and nothing is
+// destroyed twice. Its id travels with it; a moved-from object has id -1.
+struct counted {
+  static inline std::atomic<long> live{0};
+  int id;
+  explicit counted(int i) : id(i) { ++live; }
+  counted(counted&& other) noexcept : id(std::exchange(other.id, -1)) { ++live; }
+  counted(const counted& other) : id(other.id) { ++live; }
+  counted& operator=(const counted&) = default;
+  ~counted() { --live; }
+};
+
+}  // namespace audit_types
