@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "audit_types.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -347,4 +348,32 @@ TEST_CASE("a group destroyed before its tasks finish does not break them", "[gro
     while (finished.load() < 5) goro::sleep_for(1ms);
   });
   CHECK(finished.load() == 5);
+}
+
+// --- From the audit of types and call forms at the edges of the API ([audit-types]) ---------
+
+// A task that accepts the group's context gets it (API 6): go() asked whether the task is
+// invocable with a context prvalue, then passed its own context as an lvalue, which a task
+// taking goro::context&& cannot bind.
+TEST_CASE("a task taking the group's context by rvalue reference gets it", "[group][audit-types]") {
+  goro::run([] {
+    goro::group g;
+    std::atomic<int> got{0};
+    const goro::context expected = g.ctx();
+    g.go([&](goro::context&& ctx) {
+      goro::context mine = std::move(ctx);
+      if (mine.done() == expected.done()) ++got;
+    });
+    g.go([&](const goro::context& ctx) {
+      if (ctx.done() == expected.done()) ++got;
+    });
+    g.go([&](goro::context ctx) {
+      if (ctx.done() == expected.done()) ++got;
+    });
+    g.wait();
+    CHECK(got == 3);
+    // Each task got a context of its own: moving from it left the group's as it was.
+    CHECK(g.ctx().done() == expected.done());
+    CHECK(g.ctx().err() == goro::errc::canceled);
+  });
 }

@@ -176,7 +176,9 @@ class group {
       } on_exit{*this, slots};
       try {
         if constexpr (std::is_invocable_v<F&, context>) {
-          fn(ctx_);
+          // A copy, as the test above asks: a task may take it as context&& (and may not
+          // change the group's own through a context&).
+          fn(context(ctx_));
         } else {
           fn();
         }
