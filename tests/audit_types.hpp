@@ -97,3 +97,24 @@ struct counted {
 };
 
 }  // namespace audit_types
+
+namespace audit_types {
+
+// important: a result type marked [[nodiscard]]; a callable returning one is as valid a goroutine
+// body or callback as any other, and goro, which drops the result as Go does, must say so
+// (a cast to void) rather than make -Wunused-result fire in the user's build.
+struct [[nodiscard]] important {
+  int value;
+};
+
+// makes_important: counts its calls, then returns an important.
+struct makes_important {
+  std::atomic<int>* calls;
+  template <class... A>
+  important operator()(A&&...) const {
+    calls->fetch_add(1);
+    return {1};
+  }
+};
+
+}  // namespace audit_types

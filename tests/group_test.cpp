@@ -377,3 +377,20 @@ TEST_CASE("a task taking the group's context by rvalue reference gets it", "[gro
     CHECK(g.ctx().err() == goro::errc::canceled);
   });
 }
+
+// A task whose result is [[nodiscard]], with and without the context: the group dropped it with
+// a plain call, which -Wunused-result reports in the user's build (an error under -Werror).
+TEST_CASE("a group runs tasks whose result is [[nodiscard]] and drops the result",
+          "[group][audit-types]") {
+  std::atomic<int> calls{0};
+  goro::run([&] {
+    goro::group g;
+    g.go(audit_types::makes_important{&calls});  // invocable with the context: gets it
+    g.go([&]() -> audit_types::important {
+      calls.fetch_add(1);
+      return {2};
+    });
+    g.wait();
+  });
+  CHECK(calls == 2);
+}

@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "audit_types.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -2590,4 +2591,28 @@ TEST_CASE("two goroutines dumping every goroutine at once, ten times over",
       },
       goro::options{.workers = 4});  // Go's GOMAXPROCS(4)
   CHECK(empty_dumps.load() == 0);
+}
+
+// --- From the audit of types and call forms at the edges of the API ([audit-types]) ---------
+
+// A goroutine's function whose result is [[nodiscard]]: go() dropped it with a plain call,
+// which -Wunused-result reports in the user's build (an error under -Werror).
+TEST_CASE("go runs a function whose result is [[nodiscard]] and drops the result",
+          "[runtime][go][audit-types]") {
+  std::atomic<int> calls{0};
+  goro::run([&] {
+    goro::wait_group wg;
+    wg.add(2);
+    goro::go(
+        [&wg](audit_types::makes_important f) {
+          static_cast<void>(f());
+          wg.done();
+        },
+        audit_types::makes_important{&calls});
+    goro::go(audit_types::makes_important{&calls}, 1, "two");
+    while (calls.load() < 2) goro::yield();
+    wg.done();
+    wg.wait();
+  });
+  CHECK(calls == 2);
 }

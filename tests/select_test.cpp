@@ -2380,3 +2380,17 @@ TEST_CASE("select and select_set over a type whose namespace hijacks operator& a
     CHECK(room.recv()->x == 3);
   });
 }
+
+// Callbacks whose result is [[nodiscard]] (tests/audit_types.hpp): select dropped the result
+// with a plain call, which -Wunused-result reports in the user's build (an error under -Werror,
+// as the tests are built).
+TEST_CASE("select callbacks may return a [[nodiscard]] type, whose result is dropped",
+          "[select][audit-types]") {
+  std::atomic<int> calls{0};
+  const audit_types::makes_important cb{&calls};
+  goro::chan<int> ch(1);
+  CHECK(goro::select(goro::on_send(ch, 1, cb)) == 0);
+  CHECK(goro::select(goro::on_recv(ch, cb)) == 0);
+  CHECK(goro::select(goro::on_recv(ch), goro::on_default(cb)) == 1);
+  CHECK(calls == 3);
+}

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "audit_types.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -2224,4 +2225,17 @@ TEST_CASE("once calls a member function bound to its object", "[sync][once][go]"
   T t;
   t.once.call([&t] { t.M(); });  // t.once.Do(t.M)
   CHECK(t.called);               // "not called"
+}
+
+// --- From the audit of types and call forms at the edges of the API ([audit-types]) ---------
+
+// once.call(f) with an f whose result is [[nodiscard]]: call() dropped it with a plain call,
+// which -Wunused-result reports in the user's build (an error under -Werror).
+TEST_CASE("once calls a function whose result is [[nodiscard]] and drops the result",
+          "[sync][once][audit-types]") {
+  std::atomic<int> calls{0};
+  goro::once once;
+  once.call(audit_types::makes_important{&calls});
+  once.call(audit_types::makes_important{&calls});
+  CHECK(calls == 1);
 }

@@ -178,9 +178,9 @@ class group {
         if constexpr (std::is_invocable_v<F&, context>) {
           // A copy, as the test above asks: a task may take it as context&& (and may not
           // change the group's own through a context&).
-          fn(context(ctx_));
+          static_cast<void>(fn(context(ctx_)));  // a result is dropped, [[nodiscard]] or not
         } else {
-          fn();
+          static_cast<void>(fn());
         }
       } catch (const detail::goroutine_exit&) {
         throw;  // the run is ending: let the goroutine unwind

@@ -148,7 +148,9 @@ template <class F, class... Args>
 void go(F&& fn, Args&&... args) {
   if (detail::is_nil_func<std::decay_t<F>>(fn)) throw error("goro::go: go of nil func value");
   detail::spawn([fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable {
-    std::invoke(std::move(fn), std::move(args)...);
+    // The result is dropped, as Go drops it: said with a cast, so that a [[nodiscard]] result
+    // type raises no warning in the user's build.
+    static_cast<void>(std::invoke(std::move(fn), std::move(args)...));
   });
 }
 

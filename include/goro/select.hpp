@@ -87,8 +87,9 @@ struct recv_case {
         ->recv_locked(*static_cast<std::optional<T>*>(c.slot), wakes);
   }
   // std::invoke, not a call expression: on_recv admits any callable invocable with the
-  // optional, a pointer to a member of T included (the optional is dereferenced for it).
-  void complete(transfer) { std::invoke(callback, std::move(value)); }
+  // optional, a pointer to a member of T included (the optional is dereferenced for it). A
+  // callback's result is dropped, with a cast: a [[nodiscard]] one raises no warning.
+  void complete(transfer) { static_cast<void>(std::invoke(callback, std::move(value))); }
 };
 
 // send_case: `Stored` is const T& (an lvalue to copy), T&& (an rvalue to move) or T (owned by
@@ -111,7 +112,7 @@ struct send_case {
   }
   void complete(transfer how) {
     if (how == transfer::closed) throw_channel_closed("goro::select: send on closed channel");
-    callback();
+    static_cast<void>(callback());  // dropped, as on_recv's
   }
 };
 
@@ -120,7 +121,7 @@ struct default_case {
   F callback;
 
   select_case describe() noexcept { return {}; }
-  void complete(transfer) { callback(); }
+  void complete(transfer) { static_cast<void>(callback()); }
 };
 
 template <class C>

@@ -814,7 +814,7 @@ class once {
       return;
     if (!enter()) return;
     try {
-      std::invoke(std::forward<F>(fn));
+      static_cast<void>(std::invoke(std::forward<F>(fn)));  // dropped, [[nodiscard]] or not
     } catch (...) {
       finish(false);
       throw;
