@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 
 namespace audit_hijack {
@@ -115,6 +116,47 @@ struct makes_important {
     calls->fetch_add(1);
     return {1};
   }
+};
+
+}  // namespace audit_types
+
+namespace audit_types {
+
+// aligned: an over-aligned value that records whether each object was aligned as its type asks.
+template <std::size_t Align>
+struct alignas(Align) aligned {
+  static inline std::atomic<int> misaligned{0};
+  int id;
+  explicit aligned(int i) : id(i) { check(); }
+  aligned(const aligned& other) : id(other.id) { check(); }
+  aligned(aligned&& other) noexcept : id(other.id) { check(); }
+  void check() const {
+    if (reinterpret_cast<std::uintptr_t>(this) % Align != 0) misaligned.fetch_add(1);
+  }
+};
+
+// greedy: a type whose unconstrained converting constructor template is an exact match for a
+// non-const lvalue of itself, better than the copy constructor: a library that copies from a
+// non-const T& calls it. It marks what it made as hijacked.
+struct greedy {
+  int id;
+  bool hijacked = false;
+  explicit greedy(int i) : id(i) {}
+  greedy(const greedy&) = default;
+  greedy(greedy&&) = default;
+  template <class U>
+  greedy(U&& other)  // NOLINT(google-explicit-constructor, bugprone-forwarding-reference-overload)
+      : id(-1), hijacked(true) {
+    static_cast<void>(other);
+  }
+  greedy& operator=(const greedy&) = default;
+};
+
+// no_default: a value with no default constructor.
+struct no_default {
+  int id;
+  no_default() = delete;
+  explicit no_default(int i) : id(i) {}
 };
 
 }  // namespace audit_types

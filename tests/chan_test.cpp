@@ -1,6 +1,7 @@
 // Tests of <goro/chan.hpp>: channels, their directional views, close and nil semantics, and
 // stress with exact accounting of every value.
 #include <goro/chan.hpp>
+#include <goro/context.hpp>
 #include <goro/debug.hpp>
 #include <goro/runtime.hpp>
 #include <goro/select.hpp>
@@ -16,6 +17,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <exception>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -2178,5 +2181,206 @@ TEST_CASE("a channel of a type whose namespace hijacks operator& and common name
     goro::recv_chan<point> r = buffered;
     CHECK(r.size() == 0);
     CHECK_THROWS_AS(s.send(point{6}), goro::channel_closed);
+  });
+}
+
+namespace audit_types {
+
+// pass_through: sends first..first+n-1 from a goroutine through `ch` (send, try_send of an
+// lvalue, and close), receives them with recv and range-for, and returns the ids in order.
+template <class T, class Make>
+std::vector<int> pass_through(goro::chan<T> ch, int n, Make make) {
+  goro::go([ch, n, make] {
+    for (int i = 0; i < n; ++i) {
+      if (i % 2 == 0) {
+        ch.send(make(i));
+      } else {
+        const T value = make(i);
+        while (!ch.try_send(value)) goro::yield();
+      }
+    }
+    ch.close();
+  });
+  std::vector<int> ids;
+  if (auto first = ch.recv()) ids.push_back(first->id);
+  for (T v : ch) ids.push_back(v.id);
+  return ids;
+}
+
+std::vector<int> iota_ids(int n) {
+  std::vector<int> ids(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) ids[static_cast<std::size_t>(i)] = i;
+  return ids;
+}
+
+// big: 16 KiB by value, with an id at each end.
+struct big {
+  int id;
+  std::array<char, 16 * 1024 - 2 * sizeof(int)> bytes;
+  int tail;
+  explicit big(int i) : id(i), bytes{}, tail(i) { bytes.fill(static_cast<char>(i)); }
+};
+
+// empty_counted: an empty type with state outside it (its live count): not "stateless".
+struct empty_counted {
+  static inline std::atomic<int> live{0};
+  empty_counted() { ++live; }
+  empty_counted(const empty_counted&) { ++live; }
+  ~empty_counted() { --live; }
+};
+
+}  // namespace audit_types
+
+TEST_CASE("over-aligned, 16 KiB and non-default-constructible values arrive intact, in order, once",
+          "[chan][audit-types]") {
+  using namespace audit_types;
+  const int n = 64;
+  for (unsigned workers : {1U, 2U}) {
+    goro::run(
+        [&] {
+          for (std::size_t capacity : {std::size_t{0}, std::size_t{1}, std::size_t{7}}) {
+            CHECK(pass_through(goro::chan<aligned<64>>(capacity), n,
+                               [](int i) { return aligned<64>(i); }) == iota_ids(n));
+            CHECK(pass_through(goro::chan<aligned<256>>(capacity), n,
+                               [](int i) { return aligned<256>(i); }) == iota_ids(n));
+            CHECK(pass_through(goro::chan<no_default>(capacity), n,
+                               [](int i) { return no_default(i); }) == iota_ids(n));
+            std::vector<int> tails;
+            goro::chan<big> bigs(capacity);
+            goro::go([bigs] {
+              for (int i = 0; i < 8; ++i) bigs.send(big(i));  // by value, on a default stack
+              bigs.close();
+            });
+            for (big b : bigs) {
+              CHECK(b.bytes[b.bytes.size() / 2] == static_cast<char>(b.id));
+              tails.push_back(b.tail);
+            }
+            CHECK(tails == iota_ids(8));
+          }
+        },
+        with_workers(workers));
+  }
+  CHECK(aligned<64>::misaligned == 0);
+  CHECK(aligned<256>::misaligned == 0);
+}
+
+TEST_CASE("empty and counted values are neither leaked nor destroyed twice, closed or drained",
+          "[chan][audit-types]") {
+  using audit_types::counted;
+  using audit_types::empty_counted;
+  {
+    goro::chan<empty_counted> empties(100);
+    for (int i = 0; i < 50; ++i) empties.send(empty_counted{});
+    CHECK(empty_counted::live == 50);
+    for (int i = 0; i < 20; ++i) CHECK(empties.recv().has_value());
+    CHECK(empty_counted::live == 30);
+    empties.close();
+  }
+  CHECK(empty_counted::live == 0);
+  goro::run([] {
+    goro::chan<std::unique_ptr<counted>> owned(16);
+    goro::chan<counted> plain;
+    goro::go([=] {
+      for (int i = 0; i < 10; ++i) owned.send(std::make_unique<counted>(i));
+      owned.close();
+      for (int i = 0; i < 10; ++i) plain.send(counted(i));
+      plain.close();
+    });
+    int sum = 0;
+    for (int i = 0; i < 4; ++i) sum += (*owned.recv())->id;  // six left in the closed buffer
+    for (counted c : plain) sum += c.id;
+    CHECK(sum == 0 + 1 + 2 + 3 + 45);
+  });
+  CHECK(counted::live == 0);  // the run's end destroyed the channel with its six values
+}
+
+TEST_CASE("a greedy converting constructor does not take over goro's copies and moves",
+          "[chan][audit-types]") {
+  using audit_types::greedy;
+  goro::chan<greedy> ch(4);
+  greedy value(1);
+  CHECK(ch.try_send(value));                 // try_send(const T&): copied
+  CHECK(ch.try_send(std::as_const(value)));  // the same
+  CHECK(ch.try_send(greedy(3)));             // moved
+  ch.send(std::move(value));
+  for (int expected : {1, 1, 3, 1}) {
+    std::optional<greedy> got = ch.try_recv();
+    REQUIRE(got.has_value());
+    CHECK(got->id == expected);
+    CHECK_FALSE(got->hijacked);
+  }
+  goro::run([ch] {
+    goro::go([ch] {
+      const greedy kept(5);
+      while (!ch.try_send(kept)) goro::yield();  // copied into a waiting receiver
+      ch.send(greedy(6));
+      ch.close();
+    });
+    std::vector<int> ids;
+    for (greedy g : ch) {
+      CHECK_FALSE(g.hijacked);
+      ids.push_back(g.id);
+    }
+    CHECK(ids == std::vector<int>{5, 6});
+  });
+}
+
+TEST_CASE("std::optional elements: a sent nullopt is a value, only a close ends a range",
+          "[chan][audit-types]") {
+  goro::chan<std::optional<int>> ch(3);
+  ch.send(std::nullopt);
+  CHECK(ch.try_send(std::optional<int>(7)));
+  CHECK(ch.try_send(std::nullopt));
+  std::optional<std::optional<int>> first = ch.recv();
+  REQUIRE(first.has_value());
+  CHECK_FALSE(first->has_value());
+  ch.close();
+  std::vector<std::optional<int>> rest;
+  for (std::optional<int> v : ch) rest.push_back(v);
+  CHECK(rest == std::vector<std::optional<int>>{7, std::nullopt});
+  CHECK_FALSE(ch.recv().has_value());  // closed and drained: the outer optional is empty
+}
+
+TEST_CASE("bool, function, exception_ptr, context, channel, string and vector elements round-trip",
+          "[chan][audit-types]") {
+  goro::run([] {
+    goro::chan<bool> flags;
+    goro::chan<std::function<int(int)>> functions(1);
+    goro::chan<std::exception_ptr> errors;
+    goro::chan<goro::chan<int>> channels;
+    goro::chan<std::string> strings(2);
+    goro::chan<std::vector<int>> vectors;
+    goro::chan<goro::context> contexts(1);
+    const std::string long_text(1000, 'L');
+    goro::go([=] {
+      flags.send(false);
+      flags.send(true);
+      std::string owned = "captured";
+      functions.send([owned](int x) { return x + static_cast<int>(owned.size()); });
+      errors.send(std::make_exception_ptr(std::runtime_error("sent")));
+      errors.send(nullptr);
+      goro::chan<int> reply(1);
+      channels.send(reply);
+      CHECK(reply.recv() == 9);
+      strings.send("sso");
+      strings.send(long_text);
+      vectors.send(std::vector<int>(1000, 3));
+      auto [ctx, cancel] = goro::with_cancel(goro::background());
+      contexts.send(ctx);
+      cancel();
+    });
+    CHECK(flags.recv() == false);
+    CHECK(flags.recv() == true);
+    CHECK((*functions.recv())(2) == 10);
+    std::exception_ptr e = *errors.recv();
+    CHECK_THROWS_WITH(std::rethrow_exception(e), "sent");
+    CHECK(*errors.recv() == nullptr);
+    channels.recv()->send(9);
+    CHECK(strings.recv() == "sso");
+    CHECK(strings.recv() == long_text);
+    CHECK(vectors.recv()->size() == 1000);
+    goro::context ctx = *contexts.recv();
+    ctx.done().recv();  // the sender's cancel reaches the copy that was sent
+    CHECK(ctx.err() == goro::errc::canceled);
   });
 }
