@@ -2394,3 +2394,162 @@ TEST_CASE("select callbacks may return a [[nodiscard]] type, whose result is dro
   CHECK(goro::select(goro::on_recv(ch), goro::on_default(cb)) == 1);
   CHECK(calls == 3);
 }
+
+namespace audit_types {
+
+template <class Ch, class F>
+concept on_recv_accepts = requires(const Ch& ch, F&& f) {
+  goro::on_recv(ch, std::forward<F>(f));
+};
+template <class Ch, class F>
+concept on_send_with_callback_accepts = requires(const Ch& ch, F&& f) {
+  goro::on_send(ch, 1, std::forward<F>(f));
+};
+template <class F>
+concept on_default_accepts = requires(F&& f) {
+  goro::on_default(std::forward<F>(f));
+};
+
+// overloaded: a function object with one overload per parameter form; records which ran.
+struct overloaded {
+  int* which;
+  void operator()(std::optional<int>&&) const { *which = 1; }
+  void operator()(const std::optional<int>&) const { *which = 2; }
+};
+
+}  // namespace audit_types
+
+TEST_CASE("case constraints reject callbacks and channels of the wrong kind",
+          "[select][audit-types]") {
+  using namespace audit_types;
+  using recv_int = goro::recv_chan<int>;
+  using send_int = goro::send_chan<int>;
+  static_assert(on_recv_accepts<recv_int, void (*)(std::optional<int>)>);
+  static_assert(on_recv_accepts<recv_int, void (&)(const std::optional<int>&)>);
+  static_assert(!on_recv_accepts<recv_int, void (*)(int)>);  // the value, not the optional
+  static_assert(!on_recv_accepts<recv_int, void (*)(std::optional<int>&)>);  // an rvalue comes
+  static_assert(!on_recv_accepts<recv_int, void (*)()>);
+  static_assert(!on_recv_accepts<recv_int, void (*)(std::optional<std::string>)>);
+  static_assert(!on_recv_accepts<send_int, void (*)(std::optional<int>)>);
+  static_assert(!on_recv_accepts<recv_int, int>);
+  static_assert(on_send_with_callback_accepts<send_int, void (*)()>);
+  static_assert(!on_send_with_callback_accepts<send_int, void (*)(int)>);
+  static_assert(!on_send_with_callback_accepts<recv_int, void (*)()>);
+  static_assert(on_default_accepts<void (*)()>);
+  static_assert(!on_default_accepts<void (*)(int)>);
+  static_assert(!on_default_accepts<int>);
+  // A callback only invocable as an rvalue is not accepted: a stored case calls it as an lvalue.
+  struct rvalue_only {
+    void operator()(std::optional<int>) && {}
+  };
+  static_assert(!on_recv_accepts<recv_int, rvalue_only>);
+}
+
+TEST_CASE("select callbacks of every parameter form get the value once, in the right overload",
+          "[select][audit-types]") {
+  goro::chan<int> ch(8);
+  for (int i = 1; i <= 8; ++i) ch.send(i);
+  int sum = 0;
+  goro::select(goro::on_recv(ch, [&](std::optional<int> v) { sum += *v; }));
+  goro::select(goro::on_recv(ch, [&](const std::optional<int>& v) { sum += *v; }));
+  goro::select(goro::on_recv(ch, [&](std::optional<int>&& v) { sum += *std::move(v); }));
+  goro::select(goro::on_recv(ch, [&](auto&& v) { sum += *v; }));
+  goro::select(goro::on_recv(ch, [&](auto v) { sum += v.value(); }));
+  goro::select(goro::on_recv(ch, [&](std::optional<long> v) { sum += static_cast<int>(*v); }));
+  int which = 0;
+  goro::select(goro::on_recv(ch, audit_types::overloaded{&which}));
+  CHECK(which == 1);  // the value comes as an rvalue
+  // A mutable lambda in a case stored in a variable keeps its state from select to select.
+  auto counting = goro::on_recv(
+      ch, [count = 0, &sum](std::optional<int> v) mutable { sum += *v * 100 * ++count; });
+  goro::select(counting);
+  CHECK(sum == 1 + 2 + 3 + 4 + 5 + 6 + 800);
+  ch.send(9);
+  ch.send(10);
+  goro::select(counting);
+  goro::select(counting);
+  CHECK(sum == 21 + 800 + 900 * 2 + 1000 * 3);
+  // A function pointer and a function reference.
+  static int seen = 0;
+  struct free_functions {
+    static void take(std::optional<int> v) { seen += *v; }
+  };
+  ch.send(11);
+  ch.send(12);
+  goro::select(goro::on_recv(ch, &free_functions::take));
+  goro::select(goro::on_recv(ch, free_functions::take));
+  CHECK(seen == 23);
+  CHECK(ch.size() == 0);
+}
+
+TEST_CASE("stored cases are selected on again and again, in several selects",
+          "[select][audit-types]") {
+  goro::run([] {
+    goro::chan<int> a;
+    goro::chan<int> b;
+    goro::chan<std::string> out(1);
+    int from_a = 0;
+    int from_b = 0;
+    int sent = 0;
+    auto take_a = goro::on_recv(a, [&](std::optional<int> v) { from_a += *v; });
+    auto take_b = goro::on_recv(b, [&](std::optional<int> v) { from_b += *v; });
+    const std::string text = "again";
+    auto give = goro::on_send(out, text, [&] { ++sent; });  // refers to text: copied each time
+    goro::go([a, b] {
+      for (int i = 1; i <= 50; ++i) {
+        a.send(i);
+        b.send(i);
+      }
+    });
+    for (int i = 0; i < 100; ++i) {
+      if (i % 2 == 0) {
+        goro::select(take_a, take_b);
+      } else {
+        goro::select(take_b, take_a);
+      }
+      if (goro::select(give, goro::on_default()) == 0) CHECK(out.recv() == "again");
+    }
+    CHECK(from_a == 50 * 51 / 2);
+    CHECK(from_b == 50 * 51 / 2);
+    CHECK(sent == 100);
+    CHECK(text == "again");
+  });
+}
+
+TEST_CASE("select and select_set carry over-aligned, large, move-only and optional values",
+          "[select][set][audit-types]") {
+  using audit_types::aligned;
+  using audit_types::counted;
+  goro::run([] {
+    goro::chan<aligned<256>> al;
+    goro::chan<std::array<char, 16 * 1024>> large;
+    goro::chan<std::unique_ptr<counted>> owned;
+    goro::chan<std::optional<int>> maybe(1);
+    goro::go([=] {
+      goro::select(goro::on_send(al, aligned<256>(1)));
+      std::array<char, 16 * 1024> block{};
+      block.back() = 'z';
+      goro::select(goro::on_send(large, block));
+      auto p = std::make_unique<counted>(3);
+      goro::select(goro::on_send(owned, std::move(p)));
+      CHECK(p == nullptr);  // sent: moved
+      goro::select(goro::on_send(maybe, std::nullopt));
+    });
+    int got = 0;
+    goro::select(goro::on_recv(al, [&](std::optional<aligned<256>> v) {
+      v->check();
+      got += v->id;
+    }));
+    goro::select(goro::on_recv(large, [&](auto v) { got += v->back() == 'z' ? 10 : 0; }));
+    goro::select_set<std::unique_ptr<counted>> set;
+    set.add_recv(owned);
+    auto r = set.select();
+    got += (*r.value)->id * 100;
+    goro::select(goro::on_recv(maybe, [&](std::optional<std::optional<int>> v) {
+      if (v.has_value() && !v->has_value()) got += 1000;
+    }));
+    CHECK(got == 1311);
+  });
+  CHECK(audit_types::counted::live == 0);
+  CHECK(aligned<256>::misaligned == 0);
+}
