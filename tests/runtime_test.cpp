@@ -2616,3 +2616,129 @@ TEST_CASE("go runs a function whose result is [[nodiscard]] and drops the result
   });
   CHECK(calls == 2);
 }
+
+namespace audit_types {
+
+// widget: a target for member pointers; counts calls through a shared counter.
+struct widget {
+  std::atomic<int>* calls;
+  int value = 7;
+  void bump(int by) const { calls->fetch_add(by); }
+  void bump_twice(int by) & {
+    bump(by);
+    bump(by);
+  }
+};
+
+// rvalue_only: a callable that, like std::thread's, goro must invoke as an rvalue.
+struct rvalue_only {
+  std::atomic<int>* calls;
+  void operator()(int by) && { calls->fetch_add(by); }
+  void operator()(int) & = delete;
+};
+
+// by_form: an overload set telling which argument form arrived.
+struct by_form {
+  std::atomic<int>* seen;
+  void operator()(int&) const { seen->fetch_add(1); }
+  void operator()(const int&) const { seen->fetch_add(10); }
+  void operator()(int&&) const { seen->fetch_add(100); }
+};
+
+std::atomic<int> free_calls{0};
+void free_function(const char* text, int* numbers) {
+  free_calls.fetch_add(static_cast<int>(std::string_view(text).size()) + numbers[0]);
+}
+
+}  // namespace audit_types
+
+TEST_CASE("go takes every call form std::thread takes and invokes decayed copies as rvalues",
+          "[runtime][go][audit-types]") {
+  using namespace audit_types;
+  std::atomic<int> calls{0};
+  int by_ref = 0;
+  goro::run([&] {
+    widget w{&calls};
+    auto shared = std::make_shared<widget>(widget{&calls});
+    goro::go(&widget::bump, &w, 1);                  // member function, object pointer
+    goro::go(&widget::bump, std::ref(w), 2);         // reference_wrapper
+    goro::go(&widget::bump, shared, 4);              // shared_ptr (dereferenced)
+    goro::go(&widget::bump, w, 8);                   // a copy of the object
+    goro::go(&widget::bump_twice, std::ref(w), 16);  // an &-qualified member
+    goro::go(rvalue_only{&calls}, 32);               // only invocable as an rvalue
+    goro::go([](std::unique_ptr<int> p, std::atomic<int>* c) { c->fetch_add(*p); },
+             std::make_unique<int>(64), &calls);  // move-only argument
+    goro::go([p = std::make_unique<int>(128), &calls] { calls.fetch_add(*p); });  // move-only fn
+    int numbers[3] = {1000, 0, 0};
+    goro::go(free_function, "abc", numbers);            // function reference; decayed arrays
+    goro::go(&free_function, "de", numbers);            // function pointer
+    goro::go([](int& r) { r = 5; }, std::ref(by_ref));  // std::ref reaches the original
+    std::atomic<int> seen{0};
+    int lvalue = 1;
+    goro::go(by_form{&seen}, lvalue);             // a decayed copy, passed as an rvalue
+    goro::go(by_form{&seen}, std::cref(lvalue));  // const int& through the wrapper
+    goro::go(by_form{&seen}, std::ref(lvalue));   // int& through the wrapper
+    const by_form constant{&seen};
+    goro::go(constant, 2);
+    goro::go([count = 0, &calls]() mutable { calls.fetch_add(++count * 256); });
+    goro::go([](auto a, auto&& b) { b->fetch_add(a); }, 512, &calls);  // generic lambda
+    // w and numbers outlive the goroutines that use them: main waits for every effect.
+    while (calls.load() < 1039 || free_calls.load() < 2005 || seen.load() < 211 || by_ref != 5) {
+      goro::yield();
+    }
+    CHECK(seen == 100 + 10 + 1 + 100);
+  });
+  CHECK(calls == 1 + 2 + 4 + 8 + 2 * 16 + 32 + 64 + 128 + 256 + 512);
+  CHECK(free_calls == 2005);
+  CHECK(by_ref == 5);
+}
+
+namespace audit_types {
+
+int global_value = 3;
+int& global_ref() {
+  return global_value;
+}
+std::unique_ptr<int> make_owned() {
+  return std::make_unique<int>(4);
+}
+const std::string make_const_text() {
+  return "const";
+}  // NOLINT(readability-const-return-type)
+
+}  // namespace audit_types
+
+TEST_CASE("run and blocking return references, move-only, const and over-aligned results",
+          "[runtime][blocking][audit-types]") {
+  using namespace audit_types;
+  int& ref = goro::run(global_ref);  // a function, by reference
+  CHECK(&ref == &global_value);
+  CHECK(*goro::run(&make_owned) == 4);  // a function pointer
+  CHECK(goro::run(make_const_text) == "const");
+  auto mutable_main = [n = 1]() mutable { return ++n; };
+  CHECK(goro::run(mutable_main) == 2);
+  CHECK(goro::run(mutable_main) == 3);  // invoked as an lvalue: the state is the caller's
+  goro::run([] {
+    int& r = goro::blocking(global_ref);
+    CHECK(&r == &global_value);
+    CHECK(*goro::blocking(make_owned) == 4);
+    CHECK(goro::blocking(&make_const_text) == "const");
+    aligned<256> a = goro::blocking([] { return aligned<256>(9); });
+    CHECK(a.id == 9);
+    auto block = goro::blocking([] {
+      std::array<char, 16 * 1024> b{};
+      b.back() = 'q';
+      return b;
+    });
+    CHECK(block.back() == 'q');
+    int counter = 0;
+    auto step = [&counter]() mutable { return ++counter; };
+    CHECK(goro::blocking(step) == 1);
+    CHECK(goro::blocking(std::ref(step)) == 2);
+    CHECK(goro::blocking([](auto... none) { return sizeof...(none); }) == 0);
+    std::unique_ptr<counted> c = goro::blocking([] { return std::make_unique<counted>(1); });
+    CHECK(c->id == 1);
+  });
+  CHECK(counted::live == 0);
+  CHECK(aligned<256>::misaligned == 0);
+}
