@@ -2239,3 +2239,98 @@ TEST_CASE("once calls a function whose result is [[nodiscard]] and drops the res
   once.call(audit_types::makes_important{&calls});
   CHECK(calls == 1);
 }
+
+namespace audit_types {
+
+// Namespace-scope sync objects: constant-initialised (constinit compiles), so usable from other
+// translation units' static initialisers, before main, in any order.
+constinit goro::mutex global_mutex;
+constinit goro::shared_mutex global_shared_mutex;
+constinit goro::wait_group global_wait_group;
+constinit goro::once global_once;
+constinit goro::condition_variable global_cond;
+
+// guarded: sync objects as members of a class, used through its methods.
+class guarded {
+ public:
+  void add(int n) {
+    std::lock_guard lock(mutex_);
+    total_ += n;
+    changed_.notify_all();
+  }
+  int wait_for(int at_least) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return total_ >= at_least; });
+    return total_;
+  }
+
+ private:
+  goro::mutex mutex_;
+  goro::condition_variable changed_;
+  int total_ = 0;
+};
+
+// truthy: a predicate result with only an explicit conversion to bool.
+struct truthy {
+  bool value;
+  explicit operator bool() const { return value; }
+};
+
+}  // namespace audit_types
+
+TEST_CASE("sync objects work as constinit statics, function-local statics and members",
+          "[sync][audit-types]") {
+  using namespace audit_types;
+  static goro::mutex local_mutex;  // a function-local static
+  static goro::semaphore local_semaphore(2);
+  int counter = 0;
+  goro::run(
+      [&] {
+        guarded g;
+        global_wait_group.add(20);
+        for (int i = 0; i < 20; ++i) {
+          goro::go([&, i] {
+            {
+              std::scoped_lock both(global_mutex, local_mutex);
+              ++counter;
+            }
+            { std::shared_lock read(global_shared_mutex); }
+            local_semaphore.acquire();
+            global_once.call([&] { g.add(1000); });
+            local_semaphore.release();
+            g.add(i);
+            global_wait_group.done();
+          });
+        }
+        CHECK(g.wait_for(1000 + 190) == 1190);
+        global_wait_group.wait();
+        std::unique_lock lock(global_mutex);
+        global_cond.wait(lock, [] { return truthy{true}; });  // explicit bool: never waits
+      },
+      goro::options{.workers = 2});
+  CHECK(counter == 20);
+  CHECK(global_mutex.try_lock());
+  global_mutex.unlock();
+}
+
+TEST_CASE("once calls rvalue-only callables, member pointers through std::invoke and lambdas",
+          "[sync][once][audit-types]") {
+  struct rvalue_only {
+    int* hits;
+    void operator()() && { ++*hits; }
+  };
+  int hits = 0;
+  goro::once first;
+  first.call(rvalue_only{&hits});  // forwarded: invoked as the rvalue it is
+  first.call(rvalue_only{&hits});
+  CHECK(hits == 1);
+  goro::once second;
+  auto stateful = [n = 0, &hits]() mutable { hits += ++n * 10; };
+  second.call(stateful);  // an lvalue: the caller's object runs
+  second.call(stateful);
+  CHECK(hits == 11);
+  goro::once third;
+  std::function<void()> wrapped = [&hits] { hits += 100; };
+  third.call(wrapped);
+  CHECK(hits == 111);
+}
