@@ -394,3 +394,52 @@ TEST_CASE("a group runs tasks whose result is [[nodiscard]] and drops the result
   });
   CHECK(calls == 2);
 }
+
+namespace audit_types {
+
+// both_forms: a task invocable with and without the context: it gets the context.
+struct both_forms {
+  std::atomic<int>* with;
+  std::atomic<int>* without;
+  void operator()() const { without->fetch_add(1); }
+  void operator()(const goro::context&) const { with->fetch_add(1); }
+};
+
+std::atomic<int> plain_calls{0};
+void plain_task() {
+  plain_calls.fetch_add(1);
+}
+void context_task(goro::context ctx) {
+  if (ctx.err() == std::error_code{}) plain_calls.fetch_add(10);
+}
+
+}  // namespace audit_types
+
+TEST_CASE("group tasks of every callable form run once, with the context when they take it",
+          "[group][audit-types]") {
+  using namespace audit_types;
+  std::atomic<int> with{0};
+  std::atomic<int> without{0};
+  goro::run([&] {
+    goro::group g;
+    g.go(both_forms{&with, &without});
+    g.go(plain_task);         // a function
+    g.go(&plain_task);        // a function pointer
+    g.go(context_task);       // a function taking the context
+    g.go([&with](auto ctx) {  // a generic lambda: given the context
+      static_assert(std::is_same_v<decltype(ctx), goro::context>);
+      with.fetch_add(1);
+    });
+    g.go([&without, p = std::make_unique<int>(1)] { without.fetch_add(*p); });  // move-only
+    auto stateful = [&without, n = 0]() mutable { without.fetch_add(++n); };
+    g.go(stateful);  // copied: each task has its own state
+    g.go(stateful);
+    const both_forms constant{&with, &without};
+    g.go(constant);
+    g.wait();
+  });
+  CHECK(with == 3);
+  CHECK(without == 1 + 1 + 1);
+  CHECK(plain_calls == 12);
+  CHECK(audit_types::counted::live == 0);
+}
