@@ -14,6 +14,8 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <system_error>
@@ -975,4 +977,34 @@ TEST_CASE("values whose namespace hijacks operator& are stored and found by thei
   auto [child, cancel] = goro::with_cancel(ctx);
   cancel();
   CHECK(child.value(key)->x == 42);
+}
+
+// with_value keeps a value of any move-constructible type, over-aligned or move-only, and
+// destroys it once, with the last context that holds it.
+TEST_CASE("context values may be move-only, over-aligned or counted, and are destroyed once",
+          "[context][audit-types]") {
+  using audit_types::aligned;
+  using audit_types::counted;
+  {
+    const goro::context_key<std::unique_ptr<counted>> owned_key;
+    const goro::context_key<aligned<256>> aligned_key;
+    const goro::context_key<std::optional<int>> maybe_key;
+    goro::context ctx =
+        goro::with_value(goro::background(), owned_key, std::make_unique<counted>(5));
+    ctx = goro::with_value(ctx, aligned_key, aligned<256>(6));
+    ctx = goro::with_value(ctx, maybe_key, std::nullopt);
+    auto [child, cancel] = goro::with_timeout(ctx, std::chrono::hours(1));
+    CHECK((*child.value(owned_key))->id == 5);
+    const aligned<256>* a = child.value(aligned_key);
+    REQUIRE(a != nullptr);
+    CHECK(reinterpret_cast<std::uintptr_t>(a) % 256 == 0);
+    CHECK(a->id == 6);
+    const std::optional<int>* maybe = child.value(maybe_key);
+    REQUIRE(maybe != nullptr);  // a stored nullopt is found: a present value
+    CHECK_FALSE(maybe->has_value());
+    cancel();
+    CHECK(counted::live == 1);
+  }
+  CHECK(counted::live == 0);
+  CHECK(aligned<256>::misaligned == 0);
 }
