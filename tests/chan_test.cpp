@@ -19,9 +19,11 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -2383,4 +2385,39 @@ TEST_CASE("bool, function, exception_ptr, context, channel, string and vector el
     ctx.done().recv();  // the sender's cancel reaches the copy that was sent
     CHECK(ctx.err() == goro::errc::canceled);
   });
+}
+
+TEST_CASE("channel handles convert only as the contract says, and ranges see an input range",
+          "[chan][range][audit-types]") {
+  static_assert(!std::is_constructible_v<goro::chan<int>, double>);  // capacity: an integer
+  static_assert(!std::is_convertible_v<int, goro::chan<int>>);       // the capacity is explicit
+  static_assert(std::is_convertible_v<std::nullptr_t, goro::chan<int>>);
+  static_assert(std::is_convertible_v<goro::chan<int>, goro::send_chan<int>>);
+  static_assert(std::is_convertible_v<goro::chan<int>, goro::recv_chan<int>>);
+  static_assert(!std::is_convertible_v<goro::recv_chan<int>, goro::chan<int>>);
+  static_assert(!std::is_convertible_v<goro::send_chan<int>, goro::recv_chan<int>>);
+  static_assert(!std::is_convertible_v<goro::chan<long>, goro::chan<int>>);
+  static_assert(!std::is_convertible_v<goro::chan<int>, goro::send_chan<long>>);
+  static_assert(!std::is_constructible_v<goro::chan<int>, goro::recv_chan<int>>);
+  static_assert(std::ranges::input_range<goro::chan<int>>);
+  static_assert(std::ranges::input_range<goro::recv_chan<std::unique_ptr<int>>>);
+  static_assert(std::is_same_v<std::ranges::range_reference_t<goro::chan<int>>, int&&>);
+  goro::chan<int> ch(6);
+  for (int i = 1; i <= 6; ++i) ch.send(i);
+  ch.close();
+  int sum = 0;
+  for (int v : ch | std::views::transform([](int x) { return x * 10; }) | std::views::take(3)) {
+    sum += v;
+  }
+  CHECK(sum == 60);
+  // As with any input iterator that reads ahead (istream_iterator): take(3) increments past
+  // the third value, which receives a fourth into the iterator, dropped with it.
+  CHECK(ch.size() == 2);
+  goro::chan<std::unique_ptr<int>> owned(2);
+  owned.send(std::make_unique<int>(4));
+  owned.close();
+  std::vector<std::unique_ptr<int>> moved;
+  std::ranges::move(owned, std::back_inserter(moved));
+  REQUIRE(moved.size() == 1);
+  CHECK(*moved[0] == 4);
 }
