@@ -1458,3 +1458,48 @@ TEST_CASE("10000 goroutines sleeping 100 ms each run their deferred calls when t
   });
   CHECK(deferred_calls.load() == n);
 }
+
+// --- From the audit of types and call forms at the edges of the API ([audit-types]) ---------
+
+// Timers and tickers are move-only handles: a vector that grows moves them while they are
+// armed, std::swap exchanges them, and each still fires once on its own channel.
+TEST_CASE("timers and tickers kept in a vector and swapped fire once each on their own channel",
+          "[time][timer][audit-types]") {
+  goro::run([] {
+    std::vector<goro::timer> timers;
+    std::vector<goro::recv_chan<clock_type::time_point>> channels;
+    for (int i = 0; i < 20; ++i) {
+      // Reallocations move them. timers[1] is reassigned below: it must not fire before that.
+      timers.emplace_back(i == 1 ? std::chrono::milliseconds(1h)
+                                 : std::chrono::milliseconds(1 + i % 3));
+      channels.push_back(timers.back().c());
+    }
+    std::swap(timers[0], timers[19]);
+    CHECK(timers[0].c() == channels[19]);
+    goro::timer stopped(1h);
+    timers[1] = std::move(stopped);  // the timer timers[1] had is stopped
+    CHECK(stopped.c().is_nil());
+    CHECK_FALSE(stopped.stop());
+    int fired = 0;
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+      if (i == 1) continue;
+      CHECK(channels[i].recv().has_value());
+      ++fired;
+    }
+    CHECK(fired == 19);
+    CHECK(channels[1].size() == 0);  // the timer the assignment stopped
+    goro::sleep_for(5ms);
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+      CHECK_FALSE(channels[i].try_recv().has_value());  // once each
+    }
+    CHECK(timers[1].stop());  // the hour-long timer is still pending
+
+    std::vector<goro::ticker> tickers;
+    for (int i = 0; i < 5; ++i) tickers.emplace_back(1ms);
+    std::swap(tickers[0], tickers[4]);
+    for (goro::ticker& t : tickers) {
+      for (int k = 0; k < 2; ++k) CHECK(t.c().recv().has_value());
+      t.stop();
+    }
+  });
+}
