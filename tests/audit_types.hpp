@@ -81,6 +81,12 @@ void is_nil_func(A&&...) = delete;
 template <class... A>
 void spawn(A&&...) = delete;
 
+// adder: a callable of this namespace, taking points; adds their x to a counter.
+struct adder {
+  std::atomic<int>* total;
+  void operator()(point p = point{1}) const { total->fetch_add(p.x); }
+};
+
 }  // namespace audit_hijack
 
 namespace audit_types {

@@ -443,3 +443,14 @@ TEST_CASE("group tasks of every callable form run once, with the context when th
   CHECK(plain_calls == 12);
   CHECK(audit_types::counted::live == 0);
 }
+
+TEST_CASE("a group takes a task of a namespace that hijacks names", "[group][audit-types]") {
+  std::atomic<int> total{0};
+  goro::run([&] {
+    goro::group g;
+    g.go(audit_hijack::adder{&total});
+    g.go([&] { audit_hijack::adder{&total}(audit_hijack::point{2}); });
+    g.wait();
+  });
+  CHECK(total == 3);
+}

@@ -2742,3 +2742,20 @@ TEST_CASE("run and blocking return references, move-only, const and over-aligned
   CHECK(counted::live == 0);
   CHECK(aligned<256>::misaligned == 0);
 }
+
+// A callable and arguments of a namespace that hijacks operator& and common names (tests/
+// audit_types.hpp): go, run and blocking still call goro's own functions.
+TEST_CASE("go, run and blocking take callables and arguments of a namespace that hijacks names",
+          "[runtime][go][audit-types]") {
+  std::atomic<int> total{0};
+  const audit_hijack::adder add{&total};
+  goro::run([&] {
+    goro::go(add, audit_hijack::point{2});
+    goro::go(add);
+    goro::blocking(add);
+    goro::blocking([&] { return add(audit_hijack::point{4}); });
+    while (total.load() < 8) goro::yield();
+  });
+  goro::run(add);
+  CHECK(total == 9);
+}

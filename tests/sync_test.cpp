@@ -2334,3 +2334,20 @@ TEST_CASE("once calls rvalue-only callables, member pointers through std::invoke
   third.call(wrapped);
   CHECK(hits == 111);
 }
+
+TEST_CASE("once and condition_variable take callables of a namespace that hijacks names",
+          "[sync][audit-types]") {
+  std::atomic<int> total{0};
+  goro::once once;
+  once.call(audit_hijack::adder{&total});
+  once.call(audit_hijack::adder{&total});
+  CHECK(total == 1);
+  goro::mutex m;
+  goro::condition_variable cv;
+  std::unique_lock lock(m);
+  struct ready {
+    audit_hijack::point p;
+    bool operator()() const { return p.x > 0; }
+  };
+  cv.wait(lock, ready{audit_hijack::point{1}});
+}
