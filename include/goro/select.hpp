@@ -190,9 +190,9 @@ auto on_recv(Handle&& ch, F&& fn = {}) {
 /// (which may be left out). The case refers to `value`; it is copied (an lvalue) or moved (an
 /// rvalue) only if this case is chosen. (A value of another type than T is converted to T when
 /// the case is made, implicitly, as a plain send would: `value` must be convertible to T; `{}`
-/// or `{a, b}` makes a T; an rvalue of a small trivially copyable T, such
-/// as a number, is copied into the case, which leaves it as it was.) A case made from a
-/// temporary handle holds it, as on_recv's does.
+/// or `{a, b}` makes a T; an rvalue of a small trivially copyable T, such as a number, is copied
+/// into the case, which leaves it as it was.) A case made from a temporary handle holds it, as
+/// on_recv's does.
 template <class Handle, class V = detail::element_of<Handle>, class F = detail::ignore_result>
 requires detail::sendable<Handle> && std::convertible_to<V&&, detail::element_of<Handle>> &&
     std::invocable<F&>
