@@ -2313,7 +2313,7 @@ TEST_CASE("sync objects work as constinit statics, function-local statics and me
   global_mutex.unlock();
 }
 
-TEST_CASE("once calls rvalue-only callables, member pointers through std::invoke and lambdas",
+TEST_CASE("once calls rvalue-only, mutable and std::function callables",
           "[sync][once][audit-types]") {
   struct rvalue_only {
     int* hits;
