@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -329,6 +330,27 @@ TEST_CASE("go with no run active throws goro::error and leaves the group unchang
   CHECK_THROWS_AS(g.go([] {}), goro::error);
   CHECK_NOTHROW(g.set_limit(3));  // nothing is counted as active
   CHECK_NOTHROW(g.wait());        // nothing to wait for
+}
+
+// As goro::go does (Go's TestGoNil): a task that is a null function is refused when it is given,
+// rather than crashing its goroutine later.
+TEST_CASE(
+    "go of a null function pointer or an empty std::function throws and leaves the group "
+    "unchanged",
+    "[group][misuse]") {
+  goro::run([] {
+    goro::group g;
+    g.set_limit(1);
+    void (*null_function)() = nullptr;
+    CHECK_THROWS_WITH(g.go(null_function), Catch::Contains("go of nil func value"));
+    CHECK_THROWS_AS(g.go(std::function<void()>()), goro::error);
+    CHECK_THROWS_AS(g.go(std::function<void(goro::context)>()), goro::error);
+    CHECK(goro::num_goroutines() == 1);  // nothing was started
+    bool ran = false;
+    g.go([&] { ran = true; });  // the one slot of the limit is free
+    CHECK_NOTHROW(g.wait());    // no task failed
+    CHECK(ran);
+  });
 }
 
 TEST_CASE("a group destroyed before its tasks finish does not break them", "[group]") {

@@ -62,9 +62,12 @@ class group {
   /// if it accepts one; it is decay-copied. If a limit is set and that many tasks are running, go()
   /// blocks until one finishes. An exception thrown by fn is collected, not propagated: the first
   /// one is rethrown by wait() and cancels ctx(). Throws goro::error (from goro::go) when no run is
-  /// active; the group is then unchanged.
+  /// active, and for a null function pointer or an empty std::function, as goro::go does; the
+  /// group is then unchanged.
   template <class F>
   void go(F&& fn) {
+    if (detail::is_nil_func<std::decay_t<F>>(fn))
+      throw error("goro::group::go: go of nil func value");
     std::shared_ptr<state> s = state_;
     chan<std::monostate> slots = s->admit();
     bool started = false;
