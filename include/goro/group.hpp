@@ -179,8 +179,8 @@ class group {
       } on_exit{*this, slots};
       try {
         if constexpr (std::is_invocable_v<F&, context>) {
-          // A copy, as the test above asks: a task may take it as context&& (and may not
-          // change the group's own through a context&).
+          // A copy, passed as an rvalue, as is_invocable asked about: a task may take it as
+          // context&& (and cannot change the group's own through a context&).
           static_cast<void>(fn(context(ctx_)));  // a result is dropped, [[nodiscard]] or not
         } else {
           static_cast<void>(fn());
