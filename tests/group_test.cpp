@@ -353,6 +353,32 @@ TEST_CASE(
   });
 }
 
+namespace {
+// rvalue_task: a task that, like std::thread's and goro::go's callables, may be invoked only as
+// an rvalue; with and without the context.
+struct rvalue_task {
+  std::atomic<int>* calls;
+  void operator()() && { calls->fetch_add(1); }
+  void operator()() & = delete;
+};
+struct rvalue_context_task {
+  std::atomic<int>* calls;
+  void operator()(goro::context ctx) && { calls->fetch_add(ctx.err() ? 100 : 10); }
+  void operator()(goro::context) & = delete;
+};
+}  // namespace
+
+TEST_CASE("group::go calls its task as an rvalue, as goro::go does", "[group]") {
+  std::atomic<int> calls{0};
+  goro::run([&] {
+    goro::group g;
+    g.go(rvalue_task{&calls});
+    g.go(rvalue_context_task{&calls});
+    g.wait();
+  });
+  CHECK(calls == 11);
+}
+
 TEST_CASE("a group destroyed before its tasks finish does not break them", "[group]") {
   std::atomic<int> finished{0};
   goro::run([&] {

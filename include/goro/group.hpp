@@ -59,9 +59,10 @@ class group {
   group& operator=(const group&) = delete;
 
   /// go: runs fn in a new goroutine. fn is called with no arguments, or with the group's context
-  /// if it accepts one; it is decay-copied. If a limit is set and that many tasks are running, go()
-  /// blocks until one finishes. An exception thrown by fn is collected, not propagated: the first
-  /// one is rethrown by wait() and cancels ctx(). Throws goro::error (from goro::go) when no run is
+  /// if it accepts one; it is decay-copied, and the copy is called as an rvalue, as goro::go
+  /// calls its function. If a limit is set and that many tasks are running, go() blocks until
+  /// one finishes. An exception thrown by fn is collected, not propagated: the first one is
+  /// rethrown by wait() and cancels ctx(). Throws goro::error (from goro::go) when no run is
   /// active, and for a null function pointer or an empty std::function, as goro::go does; the
   /// group is then unchanged.
   template <class F>
@@ -165,7 +166,8 @@ class group {
       return first_error_;
     }
 
-    // run_task: the body of a task's goroutine.
+    // run_task: the body of a task's goroutine. `fn` is the goroutine's own decayed copy, called
+    // once, as an rvalue: as goro::go and std::thread call theirs.
     template <class F>
     void run_task(F& fn, const chan<std::monostate>& slots) {
       struct finish {
@@ -178,12 +180,13 @@ class group {
         }
       } on_exit{*this, slots};
       try {
-        if constexpr (std::is_invocable_v<F&, context>) {
-          // A copy, passed as an rvalue, as is_invocable asked about: a task may take it as
-          // context&& (and cannot change the group's own through a context&).
-          static_cast<void>(fn(context(ctx_)));  // a result is dropped, [[nodiscard]] or not
+        // The result is dropped, [[nodiscard]] or not. The context is a copy, passed as an
+        // rvalue, as is_invocable asked about: a task may take it as context&& (and cannot
+        // change the group's own through a context&).
+        if constexpr (std::is_invocable_v<F, context>) {
+          static_cast<void>(std::move(fn)(context(ctx_)));
         } else {
-          static_cast<void>(fn());
+          static_cast<void>(std::move(fn)());
         }
       } catch (const detail::goroutine_exit&) {
         throw;  // the run is ending: let the goroutine unwind
