@@ -2358,9 +2358,10 @@ TEST_CASE("select and select_set over a type whose namespace hijacks operator& a
   goro::run([] {
     goro::chan<point> in;
     goro::chan<point> out;
-    goro::go([in, out] {
+    std::atomic<int> received{0};  // Catch's assertions are for main alone
+    goro::go([in, out, &received] {
       in.send(point{1});
-      CHECK(out.recv()->x == 2);
+      received = out.recv()->x;
       in.close();
     });
     int got = 0;
@@ -2373,6 +2374,7 @@ TEST_CASE("select and select_set over a type whose namespace hijacks operator& a
     auto [index, value] = set.select();
     CHECK(index == 0);
     CHECK_FALSE(value.has_value());  // closed
+    CHECK(received == 2);            // stored before the close
     goro::chan<point> room(1);
     goro::select_set<point> sends;
     sends.add_send(room, point{3});
@@ -2525,14 +2527,15 @@ TEST_CASE("select and select_set carry over-aligned, large, move-only and option
     goro::chan<std::array<char, 16 * 1024>> large;
     goro::chan<std::unique_ptr<counted>> owned;
     goro::chan<std::optional<int>> maybe(1);
-    goro::go([=] {
+    std::atomic<bool> moved_out{false};  // Catch's assertions are for main alone
+    goro::go([=, &moved_out] {
       goro::select(goro::on_send(al, aligned<256>(1)));
       std::array<char, 16 * 1024> block{};
       block.back() = 'z';
       goro::select(goro::on_send(large, block));
       auto p = std::make_unique<counted>(3);
       goro::select(goro::on_send(owned, std::move(p)));
-      CHECK(p == nullptr);  // sent: moved
+      moved_out = p == nullptr;  // sent: moved
       goro::select(goro::on_send(maybe, std::nullopt));
     });
     int got = 0;
@@ -2549,6 +2552,7 @@ TEST_CASE("select and select_set carry over-aligned, large, move-only and option
       if (v.has_value() && !v->has_value()) got += 1000;
     }));
     CHECK(got == 1311);
+    CHECK(moved_out);  // stored before the last send
   });
   CHECK(audit_types::counted::live == 0);
   CHECK(aligned<256>::misaligned == 0);
