@@ -4,6 +4,7 @@
 #include <goro/context.hpp>
 #include <goro/group.hpp>
 #include <goro/runtime.hpp>
+#include <goro/select.hpp>
 #include <goro/sync.hpp>
 #include <goro/time.hpp>
 
@@ -18,6 +19,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "audit_types.hpp"
 #include "support.hpp"
@@ -501,4 +504,116 @@ TEST_CASE("a group takes a task of a namespace that hijacks names", "[group][aud
     g.wait();
   });
   CHECK(total == 3);
+}
+
+// Ports of golang.org/x/sync/errgroup's errgroup_test.go. A task's error is an exception here,
+// and Wait's returned error is what wait() rethrows. Skipped: TestTryGo (goro's group has no
+// TryGo; its SetLimit changes while tasks run, which errgroup refuses with a panic, are refused
+// with goro::error, see "set_limit while tasks are active throws goro::error"), BenchmarkGo and
+// ExampleGroup_justErrors (it fetches URLs; what it shows, Wait returning the first error, is
+// TestZeroGroup's).
+namespace errgroup_ports {
+
+// go_returning: g.Go(func() error { return err }), an empty `err` being nil.
+void go_returning(goro::group& g, const std::string& err) {
+  g.go([err] {
+    if (!err.empty()) throw std::runtime_error(err);
+  });
+}
+
+}  // namespace errgroup_ports
+
+// x/sync's errgroup TestZeroGroup: a group made without a context; after each Go, Wait returns
+// the first error any task returned so far (and keeps returning it).
+TEST_CASE("a zero group's wait returns the first error after every go", "[group][go]") {
+  using errgroup_ports::go_returning;
+  const std::string err1 = "errgroup_test: 1";
+  const std::string err2 = "errgroup_test: 2";
+  const std::vector<std::vector<std::string>> cases = {
+      {}, {""}, {err1}, {err1, ""}, {err1, "", err2}};
+  goro::run([&] {
+    for (const auto& errs : cases) {
+      goro::group g;
+      std::string first_err;
+      for (std::size_t i = 0; i < errs.size(); ++i) {
+        go_returning(g, errs[i]);
+        if (first_err.empty()) first_err = errs[i];
+        INFO("after the tasks " << i + 1 << " of case " << &errs - cases.data());
+        CHECK(what_of(g) == first_err);
+      }
+    }
+  });
+}
+
+// x/sync's errgroup TestWithContext: Wait returns the first error, and the group's context is
+// done once Wait has returned, whether a task failed or not.
+TEST_CASE("a group with a context: wait returns the first error and the context is done",
+          "[group][go]") {
+  using errgroup_ports::go_returning;
+  const std::string doom = "group_test: doomed";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{}, ""}, {{""}, ""}, {{doom}, doom}, {{doom, ""}, doom}};
+  goro::run([&] {
+    for (const auto& [errs, want] : cases) {
+      goro::group g(goro::background());
+      const goro::context ctx = g.ctx();
+      for (const auto& err : errs) go_returning(g, err);
+      CHECK(what_of(g) == want);
+      bool canceled = false;
+      goro::select(goro::on_recv(ctx.done(), [&](auto) { canceled = true; }), goro::on_default());
+      CHECK(canceled);
+    }
+  });
+}
+
+// x/sync's errgroup TestGoLimit: with SetLimit(10), no task of 1025 ever sees more than 10
+// running, each giving the others a chance to run with a 1 µs sleep.
+TEST_CASE("no task of a limited group sees more tasks running than the limit", "[group][go]") {
+  const unsigned workers = GENERATE(1U, 2U, 4U);
+  constexpr int limit = 10;
+  goro::run(
+      [] {
+        goro::group g;
+        g.set_limit(limit);
+        std::atomic<int> active{0};
+        for (int i = 0; i <= 1 << 10; ++i) {
+          g.go([&active] {
+            const int n = active.fetch_add(1) + 1;
+            if (n > limit) {
+              throw std::runtime_error("saw " + std::to_string(n) +
+                                       " active goroutines; want <= " + std::to_string(limit));
+            }
+            goro::sleep_for(1us);
+            active.fetch_sub(1);
+          });
+        }
+        CHECK(what_of(g).empty());
+      },
+      goro::options{.workers = workers});
+}
+
+// x/sync's errgroup ExampleGroup_parallel: "Google Search 2.0" — three searches run as the
+// tasks of a group with a context, each writing its own slot; the results come out in order.
+TEST_CASE("three searches in a group fill their results in order", "[group][go]") {
+  using search = std::function<std::string(goro::context, const std::string&)>;
+  const auto fake_search = [](std::string kind) -> search {
+    return [kind](goro::context, const std::string& query) {
+      return kind + " result for \"" + query + "\"";
+    };
+  };
+  const std::vector<search> searches = {fake_search("web"), fake_search("image"),
+                                        fake_search("video")};
+  const auto google = [&](goro::context parent, const std::string& query) {
+    goro::group g(parent);
+    std::vector<std::string> results(searches.size());
+    for (std::size_t i = 0; i < searches.size(); ++i) {
+      g.go([&, i](goro::context ctx) { results[i] = searches[i](ctx, query); });
+    }
+    g.wait();
+    return results;
+  };
+  const auto results = goro::run([&] { return google(goro::background(), "golang"); });
+  CHECK(results == std::vector<std::string>{"web result for \"golang\"",
+                                            "image result for \"golang\"",
+                                            "video result for \"golang\""});
 }

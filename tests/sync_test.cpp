@@ -14,6 +14,7 @@
 #include <latch>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <shared_mutex>
 #include <sstream>
 #include <stdexcept>
@@ -2350,4 +2351,140 @@ TEST_CASE("once and condition_variable take callables of a namespace that hijack
     bool operator()() const { return p.x > 0; }
   };
   cv.wait(lock, ready{audit_hijack::point{1}});
+}
+
+// Ports of golang.org/x/sync/semaphore's semaphore_test.go and semaphore_example_test.go
+// (TestWeightedDoesntBlockIfTooBig is ported above, next to goro's own cases for an acquire of
+// more than the capacity). Skipped: TestWeightedAcquire and TestAllocCancelDoesntStarve, whose
+// acquires give up when their context is done — goro's acquire takes no context; the one
+// departure it has, a waiter unwound when main returns, re-serves the queue behind it (see
+// "every grant made just before main returns") — and the benchmarks.
+namespace semaphore_ports {
+
+// collatz_steps: the steps the Collatz sequence from n takes to reach 1.
+int collatz_steps(long n) {
+  int steps = 0;
+  for (; n > 1; ++steps) n = n % 2 == 0 ? n / 2 : 3 * n + 1;
+  return steps;
+}
+
+}  // namespace semaphore_ports
+
+// x/sync's TestWeighted: as many goroutines as workers hammer a semaphore of that capacity,
+// goroutine i acquiring i permits (0 included) and sleeping up to 1 ms before releasing them.
+// Go's test only checks that it ends; this one also checks that the permits held at once never
+// exceed the capacity.
+TEST_CASE("goroutines of every weight hammering a weighted semaphore", "[sync][semaphore][go]") {
+  const unsigned workers = GENERATE(1U, 2U, 4U);
+  goro::run(
+      [] {
+        const auto n = static_cast<std::ptrdiff_t>(goro::num_workers());
+        const long loops = scaled(2000, 10) / n;
+        goro::semaphore sem(n);
+        std::atomic<std::ptrdiff_t> held{0};
+        std::atomic<std::ptrdiff_t> most{0};
+        goro::wait_group wg;
+        wg.add(n);
+        for (std::ptrdiff_t i = 0; i < n; ++i) {
+          goro::go([&, i] {
+            std::minstd_rand random(static_cast<unsigned>(i) + 1);
+            for (long j = 0; j < loops; ++j) {
+              sem.acquire(i);
+              const std::ptrdiff_t now = held.fetch_add(i) + i;
+              std::ptrdiff_t seen = most.load();
+              while (now > seen && !most.compare_exchange_weak(seen, now)) {
+              }
+              goro::sleep_for(std::chrono::nanoseconds(random() % 1'000'000));
+              held.fetch_sub(i);
+              sem.release(i);
+            }
+            wg.done();
+          });
+        }
+        wg.wait();
+        CHECK(most.load() <= n);
+        CHECK(sem.try_acquire(n));  // every permit came back
+      },
+      goro::options{.workers = workers});
+}
+
+// x/sync's TestWeightedPanic: a release of permits nobody acquired fails loudly (a panic there,
+// goro::error here).
+TEST_CASE("a release of an unacquired weighted semaphore throws", "[sync][semaphore][go]") {
+  goro::semaphore w(1);
+  CHECK_THROWS_AS(w.release(1), goro::error);
+  CHECK_THROWS_WITH(w.release(1), Catch::Contains("released more than held"));
+}
+
+// x/sync's TestWeightedTryAcquire.
+TEST_CASE("try_acquire on a weighted semaphore as x/sync's TryAcquire", "[sync][semaphore][go]") {
+  goro::semaphore sem(2);
+  std::vector<bool> tries;
+  sem.acquire(1);
+  tries.push_back(sem.try_acquire(1));
+  tries.push_back(sem.try_acquire(1));
+  sem.release(2);
+  tries.push_back(sem.try_acquire(1));
+  sem.acquire(1);
+  tries.push_back(sem.try_acquire(1));
+  CHECK(tries == std::vector<bool>{true, false, true, false});
+}
+
+// x/sync's TestLargeAcquireDoesntStarve: goroutines each holding one permit keep releasing and
+// re-acquiring it; an acquire of every permit, queued among them, is served all the same (it
+// hangs if a release lets the small re-acquires overtake it).
+TEST_CASE("a large acquire among goroutines cycling single permits is not starved",
+          "[sync][semaphore][go]") {
+  const unsigned workers = GENERATE(1U, 2U, 4U);
+  goro::run(
+      [] {
+        const auto n = static_cast<std::ptrdiff_t>(goro::num_workers());
+        goro::semaphore sem(n);
+        std::atomic<bool> running{true};
+        goro::wait_group wg;
+        wg.add(n);
+        for (std::ptrdiff_t i = n; i > 0; --i) {
+          sem.acquire(1);
+          goro::go([&] {
+            while (running.load()) {
+              goro::sleep_for(1ms);
+              sem.release(1);
+              sem.acquire(1);
+            }
+            sem.release(1);
+            wg.done();
+          });
+        }
+        sem.acquire(n);
+        running.store(false);
+        sem.release(n);
+        wg.wait();
+        CHECK(sem.try_acquire(n));
+      },
+      goro::options{.workers = workers});
+}
+
+// x/sync's semaphore Example_workerPool: at most num_workers() goroutines at a time compute
+// Collatz step counts, each holding a permit; acquiring every permit at the end waits for the
+// last of them.
+TEST_CASE("a weighted semaphore bounds a worker pool", "[sync][semaphore][go]") {
+  const unsigned workers = GENERATE(1U, 2U, 4U);
+  const auto out = goro::run(
+      [] {
+        const auto max_workers = static_cast<std::ptrdiff_t>(goro::num_workers());
+        goro::semaphore sem(max_workers);
+        std::vector<int> steps(32);
+        for (std::size_t i = 0; i < steps.size(); ++i) {
+          sem.acquire(1);
+          goro::go([&sem, &steps, i] {
+            steps[i] = semaphore_ports::collatz_steps(static_cast<long>(i) + 1);
+            sem.release(1);
+          });
+        }
+        sem.acquire(max_workers);
+        return steps;
+      },
+      goro::options{.workers = workers});
+  CHECK(out == std::vector<int>{0,  1,  7,  2, 5, 8,  16, 3,  19, 6,  14,  9,  9,  17, 17,  4,
+                                12, 20, 20, 7, 7, 15, 15, 10, 23, 10, 111, 18, 18, 18, 106, 5});
 }
