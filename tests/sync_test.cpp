@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -2487,4 +2488,49 @@ TEST_CASE("a weighted semaphore bounds a worker pool", "[sync][semaphore][go]") 
       goro::options{.workers = workers});
   CHECK(out == std::vector<int>{0,  1,  7,  2, 5, 8,  16, 3,  19, 6,  14,  9,  9,  17, 17,  4,
                                 12, 20, 20, 7, 7, 15, 15, 10, 23, 10, 111, 18, 18, 18, 106, 5});
+}
+
+// Go's sync ExampleOnce: ten goroutines call Do with one body, which runs once.
+TEST_CASE("once runs its body once for ten goroutines", "[sync][once][go]") {
+  const int runs = goro::run([] {
+    goro::once once;
+    std::atomic<int> bodies{0};
+    goro::chan<bool> done;
+    for (int i = 0; i < 10; ++i) {
+      goro::go([&, done] {
+        once.call([&] { bodies.fetch_add(1); });  // fmt.Println("Only once")
+        done.send(true);
+      });
+    }
+    for (int i = 0; i < 10; ++i) done.recv();
+    return bodies.load();
+  });
+  CHECK(runs == 1);
+}
+
+// Go's sync ExampleWaitGroup: a goroutine per URL, each done when its fetch returns; Wait
+// returns after every fetch (a fetch here records its URL after a short sleep).
+TEST_CASE("a wait_group waits for a goroutine per URL", "[sync][wait_group][go]") {
+  const std::vector<std::string> urls = {"http://www.golang.org/", "http://www.google.com/",
+                                         "http://www.example.com/"};
+  const auto fetched = goro::run([&] {
+    goro::wait_group wg;
+    goro::mutex m;
+    std::vector<std::string> seen;
+    for (const auto& url : urls) {
+      wg.add(1);
+      goro::go(
+          [&](std::string u) {
+            goro::sleep_for(1ms);  // http.Get(url)
+            std::lock_guard lock(m);
+            seen.push_back(std::move(u));
+            wg.done();
+          },
+          url);
+    }
+    wg.wait();
+    std::lock_guard lock(m);
+    return seen;
+  });
+  CHECK(std::is_permutation(fetched.begin(), fetched.end(), urls.begin(), urls.end()));
 }
