@@ -2411,13 +2411,21 @@ TEST_CASE("channel handles convert only as the contract says, and ranges see an 
   for (int i = 1; i <= 6; ++i) ch.send(i);
   ch.close();
   std::vector<int> received;
+#if defined(__cpp_lib_ranges)
   std::ranges::copy(ch, std::back_inserter(received));
+#else  // libc++ 14 has no range algorithms yet
+  for (int v : ch) received.push_back(v);
+#endif
   CHECK(received == std::vector<int>{1, 2, 3, 4, 5, 6});
   goro::chan<std::unique_ptr<int>> owned(2);
   owned.send(std::make_unique<int>(4));
   owned.close();
   std::vector<std::unique_ptr<int>> moved;
+#if defined(__cpp_lib_ranges)
   std::ranges::move(owned, std::back_inserter(moved));
+#else
+  for (auto&& p : owned) moved.push_back(std::move(p));
+#endif
   REQUIRE(moved.size() == 1);
   CHECK(*moved[0] == 4);
 }
