@@ -3061,3 +3061,88 @@ TEST_CASE("go-to-goro: plain threads interoperate, one run at a time", "[runtime
   CHECK_THROWS_AS(goro::go([] {}), goro::error);
   CHECK(goro::run([] { return 1; }) + goro::run([] { return 2; }) == 3);
 }
+
+// "Returning from main ends the goroutines": a goroutine looping on yield is stopped there too,
+// and a destructor that blocks during the unwinding is not interrupted: it completes its
+// operation when another goroutine's cleanup meets it (here a destructor that sends), and the
+// unwinding goes on after it. A swallowing `catch (...)` keeps its goroutine running ("Unwinding
+// is an exception").
+TEST_CASE("go-to-goro: unwinding stops yield loops, lets cleanup block, and can be swallowed",
+          "[runtime][go-to-goro]") {
+  static const goro::chan<int> never;
+  static const goro::chan<int> handshake;
+  std::atomic<int> received_in_destructor{0};
+  std::atomic<bool> yielder_stopped{false}, sender_done{false};
+  std::atomic<bool> ran_after_swallow{false};
+  bool receiver_unwinding = false;
+  goro::run([&] {
+    goro::go([&] {
+      struct on_exit {
+        std::atomic<bool>& stopped;
+        ~on_exit() { stopped = true; }
+      } guard{yielder_stopped};
+      for (;;) goro::yield();
+    });
+    goro::go([&] {
+      goro_test::unwinding_probe probe{receiver_unwinding};  // destroyed after the receive
+      struct receive_on_exit {
+        std::atomic<int>& got;
+        ~receive_on_exit() { got = handshake.recv().value_or(-1); }
+      } guard{received_in_destructor};
+      never.recv();
+    });
+    goro::go([&] {
+      struct send_on_exit {
+        std::atomic<bool>& done;
+        ~send_on_exit() {
+          handshake.send(7);
+          done = true;
+        }
+      } guard{sender_done};
+      never.recv();
+    });
+    goro::go([&] {
+      try {
+        never.recv();
+      } catch (...) {  // swallowed: the goroutine goes on, to be stopped at its next operation
+      }
+      ran_after_swallow = true;
+      never.recv();
+    });
+    goro_test::dump_when_count("[chan receive]:", 3);
+  });
+  CHECK(yielder_stopped);
+  CHECK(received_in_destructor == 7);
+  CHECK(sender_done);
+  CHECK(receiver_unwinding);
+  CHECK(ran_after_swallow);
+}
+
+// ... and one whose destructor blocks with nothing left to wake it is abandoned, with a message,
+// and its remaining destructors do not run; the run still returns.
+TEST_CASE("go-to-goro: a goroutine stuck in a destructor while unwound is abandoned",
+          "[runtime][go-to-goro]") {
+  auto result = goro_test::run_in_child([] {
+    static const goro::chan<int> never;
+    goro::run([] {
+      goro::go([] {
+        struct outer_guard {
+          ~outer_guard() { std::fprintf(stderr, "outer destroyed\n"); }
+        } outer;
+        struct stuck_guard {
+          ~stuck_guard() { never.recv(); }
+        } stuck;
+        never.recv();
+      });
+      goro_test::dump_when({"[chan receive]:"});
+    });
+    std::fprintf(stderr, "run returned\n");
+    return 0;
+  });
+  CHECK(result.exited);
+  CHECK(result.exit_code == 0);
+  CHECK_THAT(result.err, Catch::Contains("blocked while being unwound at shutdown; abandoning it "
+                                         "(its remaining destructors do not run)"));
+  CHECK_THAT(result.err, !Catch::Contains("outer destroyed"));
+  CHECK_THAT(result.err, Catch::Contains("run returned"));
+}
