@@ -30,10 +30,13 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "support.hpp"
@@ -2782,6 +2785,48 @@ TEST_CASE("go-to-goro: listen, accept, dial, read, write, addresses and close",
     CHECK(*server_saw.recv() == "hello!?");
     c.close();  // a second close does nothing
     ln.close();
+  });
+  static_assert(!std::is_copy_constructible_v<goro::net::conn>);  // move-only
+  static_assert(std::is_move_constructible_v<goro::net::conn>);
+  static_assert(!std::is_copy_constructible_v<goro::net::listener>);
+  static_assert(std::is_move_constructible_v<goro::net::listener>);
+}
+
+TEST_CASE("go-to-goro: IPv6, and close waking a blocked accept", "[net][go-to-goro]") {
+  goro::run([] {
+    // IPv6: a loopback listener in brackets, when the machine has IPv6 at all.
+    std::optional<goro::net::listener> v6;
+    try {
+      v6 = goro::net::listen("[::1]:0");
+    } catch (const std::system_error& e) {
+      WARN("no IPv6 loopback here: " << e.what());
+    }
+    if (v6) {
+      std::string addr = v6->address();
+      CHECK(addr.rfind("[::1]:", 0) == 0);
+      goro::go([&v6] {
+        goro::net::conn c = v6->accept();
+        c.write(std::string_view("v6"));
+      });
+      goro::net::conn c = goro::net::dial(addr);
+      std::array<char, 4> buf;
+      std::size_t n = c.read(std::span<char>(buf));
+      CHECK(std::string(buf.data(), n) == "v6");
+    }
+
+    // ln.close() from another goroutine wakes a blocked accept with closed_error.
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    goro::go([&ln] {
+      goro_test::dump_when({"[io"});
+      ln.close();
+    });
+    bool closed = false;
+    try {
+      goro::net::conn c = ln.accept();
+    } catch (const goro::net::closed_error&) {
+      closed = true;
+    }
+    CHECK(closed);
   });
 }
 

@@ -2559,7 +2559,9 @@ TEST_CASE("select and select_set carry over-aligned, large, move-only and option
   CHECK(aligned<256>::misaligned == 0);
 }
 
-// docs/go-to-goro.md, section "Select": every row's spelling, as written there.
+// docs/go-to-goro.md, section "Select": every row's spelling, as written there. Not checked:
+// that on_default may appear "at most one" time, a rule the compiler enforces (a select with two
+// does not compile, which a test program cannot show and still build).
 namespace go_to_goro {
 struct counted {  // counts its copies and moves, to see whether a send case consumed its value
   int value = 0;

@@ -2355,6 +2355,13 @@ TEST_CASE("once and condition_variable take callables of a namespace that hijack
 
 // docs/go-to-goro.md, section "sync and x/sync/semaphore": every row's spelling, as written there.
 TEST_CASE("go-to-goro: wait_group and mutex", "[sync][go-to-goro]") {
+  // "They are not copyable."
+  static_assert(!std::is_copy_constructible_v<goro::wait_group>);
+  static_assert(!std::is_copy_constructible_v<goro::mutex>);
+  static_assert(!std::is_copy_constructible_v<goro::shared_mutex>);
+  static_assert(!std::is_copy_constructible_v<goro::condition_variable>);
+  static_assert(!std::is_copy_constructible_v<goro::once>);
+  static_assert(!std::is_copy_constructible_v<goro::semaphore>);
   goro::run([] {
     // var wg sync.WaitGroup; wg.Add(n), wg.Done(), wg.Wait(): wait returns after every done.
     goro::wait_group wg;

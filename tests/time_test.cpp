@@ -25,6 +25,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -1606,8 +1607,22 @@ TEST_CASE("go-to-goro: ticker", "[time][go-to-goro]") {
     (void)tk.c().try_recv();
     goro::sleep_for(50ms);
     CHECK_FALSE(tk.c().try_recv());
+    // Never closed: a receive case on the stopped ticker's channel is not ready (a closed
+    // channel's would be), so the default runs.
+    CHECK(goro::select(goro::on_recv(tk.c()), goro::on_default()) == 1);
     tk.reset(d);  // ticking again
     CHECK(tk.c().recv());
+
+    // Destroying a ticker stops it, and its channel is still not closed.
+    goro::recv_chan<std::chrono::steady_clock::time_point> orphan = nullptr;
+    {
+      goro::ticker gone(1ms);
+      orphan = gone.c();
+      orphan.recv();
+    }
+    (void)orphan.try_recv();
+    goro::sleep_for(30ms);
+    CHECK(goro::select(goro::on_recv(orphan), goro::on_default()) == 1);
   });
 }
 
