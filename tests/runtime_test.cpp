@@ -2978,16 +2978,32 @@ TEST_CASE("go-to-goro: returning from main unwinds goroutines after main's local
 
 TEST_CASE("go-to-goro: goroutines are preempted at goro's operations that never wait",
           "[runtime][go-to-goro]") {
-  // On one worker, main loops over a select with a default, over try_recv and over try_lock
-  // without ever waiting; the other goroutine gets to run only if those loops yield at the end
-  // of a time slice.
-  enum class loop { select_default, try_recv, try_lock };
-  for (loop kind : {loop::select_default, loop::try_recv, loop::try_lock}) {
+  // On one worker, main loops over operations that never have to wait — a select with a
+  // default, try_ forms, and operations that may block but find what they need — and the other
+  // goroutine gets to run only if those loops yield at the end of a time slice.
+  enum class loop {
+    select_default,
+    try_recv,
+    try_send,
+    try_lock,
+    try_lock_shared,
+    try_acquire,
+    buffered_channel,
+    uncontended_lock,
+    done_wait_group
+  };
+  for (loop kind :
+       {loop::select_default, loop::try_recv, loop::try_send, loop::try_lock, loop::try_lock_shared,
+        loop::try_acquire, loop::buffered_channel, loop::uncontended_lock, loop::done_wait_group}) {
     bool other_ran = goro::run(
         [kind] {
           std::atomic<bool> flag{false};
-          goro::chan<int> empty(1);
+          goro::chan<int> empty(1), full(1), buffered(1);
+          full.send(0);
           goro::mutex mu;
+          goro::shared_mutex rw;
+          goro::semaphore none(0);
+          goro::wait_group zero;
           goro::go([&] { flag = true; });
           auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
           while (!flag && std::chrono::steady_clock::now() < give_up) {
@@ -2998,14 +3014,35 @@ TEST_CASE("go-to-goro: goroutines are preempted at goro's operations that never 
               case loop::try_recv:
                 (void)empty.try_recv();
                 break;
+              case loop::try_send:
+                (void)full.try_send(1);
+                break;
               case loop::try_lock:
                 if (mu.try_lock()) mu.unlock();
+                break;
+              case loop::try_lock_shared:
+                if (rw.try_lock_shared()) rw.unlock_shared();
+                break;
+              case loop::try_acquire:
+                (void)none.try_acquire(1);
+                break;
+              case loop::buffered_channel:
+                buffered.send(1);
+                buffered.recv();
+                break;
+              case loop::uncontended_lock:
+                mu.lock();
+                mu.unlock();
+                break;
+              case loop::done_wait_group:
+                zero.wait();
                 break;
             }
           }
           return flag.load();
         },
         {.workers = 1});
+    INFO("loop " << static_cast<int>(kind));
     CHECK(other_ran);
   }
 }
