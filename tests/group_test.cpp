@@ -585,12 +585,17 @@ TEST_CASE("go-to-goro: set_limit", "[group][go-to-goro]") {
       g.set_limit(n);  // at most n tasks at once
       std::atomic<int> running{0}, most{0};
       for (int i = 0; i < 6; ++i) {
-        g.go([&] {
+        g.go([&, n] {
           int now = ++running;
           int seen = most.load();
           while (now > seen && !most.compare_exchange_weak(seen, now)) {
           }
-          goro::sleep_for(std::chrono::milliseconds(2));
+          // Stay until n tasks have run at once, so that the limit is reached whatever the
+          // schedule (10 s guard against a hang if it cannot be).
+          auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (most < n && std::chrono::steady_clock::now() < give_up) {
+            goro::sleep_for(std::chrono::milliseconds(1));
+          }
           --running;
         });
       }

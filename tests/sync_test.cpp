@@ -2476,9 +2476,10 @@ TEST_CASE("go-to-goro: shared_mutex and condition_variable", "[sync][go-to-goro]
       std::unique_lock<goro::mutex> lock(mu);
       cond = true;
     }
-    c.notify_one();
-    goro_test::dump_until(
+    c.notify_one();  // wakes one: two are left waiting
+    std::string after_one = goro_test::dump_until(
         [](const std::string& text) { return goro_test::count_in_dump(text, "[cond]") == 2; });
+    CHECK(goro_test::count_in_dump(after_one, "[cond]") == 2);
     c.notify_all();
     waiters.wait();
     std::unique_lock<goro::mutex> lock(mu);
