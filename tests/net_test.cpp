@@ -2814,8 +2814,15 @@ TEST_CASE("go-to-goro: IPv6, and close waking a blocked accept", "[net][go-to-go
       CHECK(std::string(buf.data(), n) == "v6");
     }
 
-    // ln.close() from another goroutine wakes a blocked accept with closed_error.
     goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    // A host name, as in the row's "example.org:80": localhost is resolved.
+    {
+      goro::net::conn by_name = goro::net::dial("localhost:" + go_to_goro::port_of(ln.address()));
+      goro::net::conn accepted = ln.accept();
+      CHECK(accepted.remote_address() == by_name.local_address());
+    }
+
+    // ln.close() from another goroutine wakes a blocked accept with closed_error.
     goro::go([&ln] {
       goro_test::dump_when({"[io"});
       ln.close();

@@ -2769,7 +2769,7 @@ TEST_CASE("go, run and blocking take callables and arguments of a namespace that
 
 // docs/go-to-goro.md, section "Goroutines and the runtime": every row's spelling, as written there.
 namespace go_to_goro {
-std::string received_text;  // what doc_f saw, and whether its parameters were its own copies
+std::string received_text;  // what f saw, and whether its parameters were its own copies
 bool f_got_copies = false;
 std::atomic<bool> f_done{false};
 const std::string* x_address = nullptr;
