@@ -3047,6 +3047,34 @@ TEST_CASE("go-to-goro: goroutines are preempted at goro's operations that never 
   }
 }
 
+// ... and one that computes without calling goro holds up the return of run until it reaches
+// an operation: run returns only after the spinning goroutine has seen the release.
+TEST_CASE("go-to-goro: a goroutine that never calls goro holds up the return of run",
+          "[runtime][go-to-goro]") {
+  std::atomic<bool> spinning{false}, release{false}, spinner_finished{false};
+  std::thread releaser([&] {
+    spinning.wait(false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    release = true;
+  });
+  goro::run(
+      [&] {
+        goro::go([&] {
+          spinning = true;
+          spinning.notify_one();
+          auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (!release && std::chrono::steady_clock::now() < give_up) {
+          }
+          spinner_finished = true;
+        });
+        goro::blocking([&] { spinning.wait(false); });  // main returns while it spins
+      },
+      {.workers = 2});
+  const bool finished_when_run_returned = spinner_finished;
+  releaser.join();
+  CHECK(finished_when_run_returned);
+}
+
 TEST_CASE("go-to-goro: plain threads interoperate, one run at a time", "[runtime][go-to-goro]") {
   // Channels and sync objects work with no run active: plain threads block on them.
   goro::chan<int> ch;
