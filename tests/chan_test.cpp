@@ -3,6 +3,7 @@
 #include <goro/chan.hpp>
 #include <goro/context.hpp>
 #include <goro/debug.hpp>
+#include <goro/goro.hpp>
 #include <goro/runtime.hpp>
 #include <goro/select.hpp>
 #include <goro/sync.hpp>
@@ -2428,4 +2429,137 @@ TEST_CASE("channel handles convert only as the contract says, and ranges see an 
 #endif
   REQUIRE(moved.size() == 1);
   CHECK(*moved[0] == 4);
+}
+
+// docs/go-to-goro.md, section "Channels": every row's spelling, as written there.
+TEST_CASE("go-to-goro: making channels, nil channels and comparing them", "[chan][go-to-goro]") {
+  goro::run([] {
+    {
+      goro::chan<int> ch;  // make(chan int): unbuffered, nothing to send to without a receiver
+      CHECK(ch.capacity() == 0);
+      CHECK_FALSE(ch.try_send(1));
+    }
+    {
+      goro::chan<int> ch(100);  // make(chan int, 100): 100 sends fit, the 101st does not
+      for (int i = 0; i < 100; ++i) CHECK(ch.try_send(i));
+      CHECK_FALSE(ch.try_send(100));
+      CHECK(ch.capacity() == 100);
+    }
+    {
+      goro::chan<int> ch = nullptr;  // var ch chan int: nil, never ready
+      CHECK(ch.is_nil());
+      CHECK_FALSE(ch.try_send(1));
+      CHECK_FALSE(ch.try_recv());
+      goro::chan<int> made;
+      CHECK_FALSE(made.is_nil());
+      made = nullptr;  // ch = nil
+      CHECK(made.is_nil());
+    }
+    {
+      goro::chan<int> ch1, other;
+      goro::chan<int> ch2 = ch1;
+      CHECK(ch1 == ch2);  // the same channel
+      CHECK_FALSE(ch1 == other);
+      CHECK(goro::chan<int>(nullptr) == goro::chan<int>(nullptr));  // nil == nil, as in Go
+    }
+  });
+}
+
+TEST_CASE("go-to-goro: send, the three receives, range, close, len and cap", "[chan][go-to-goro]") {
+  goro::run([] {
+    goro::chan<int> ch;
+    int v0 = 3;
+    goro::go([ch, v0] {  // a handle captured by value: no `mutable` needed to send
+      ch.send(v0);       // ch <- v
+      ch.send(4);
+      ch.send(5);
+      ch.close();
+    });
+    int v = *ch.recv();  // v := <-ch
+    CHECK(v == 3);
+    {
+      std::optional<int> v = ch.recv();  // v, ok := <-ch
+      REQUIRE(v.has_value());
+      CHECK(*v == 4);
+    }
+    ch.recv();  // <-ch: receives 5 and drops it
+    {
+      std::optional<int> v = ch.recv();  // closed and drained: ok is false
+      CHECK_FALSE(v.has_value());
+    }
+
+    goro::chan<int> buffered(3);
+    buffered.send(1);
+    buffered.send(2);
+    CHECK(buffered.size() == 2);  // len(ch), cap(ch)
+    CHECK(buffered.capacity() == 3);
+    buffered.close();  // close(ch): buffered values are still received, then range ends
+    std::vector<int> ranged;
+    for (int v : buffered) {
+      ranged.push_back(v);
+    }
+    CHECK(ranged == std::vector<int>{1, 2});
+  });
+}
+
+TEST_CASE("go-to-goro: directional channels and the select-with-default forms",
+          "[chan][go-to-goro]") {
+  goro::run([] {
+    goro::chan<int> ch(1);
+    goro::send_chan<int> out = ch;  // chan<- int, converted implicitly
+    goro::recv_chan<int> in = ch;   // <-chan int, converted implicitly
+    auto produce = [](goro::send_chan<int> to) { to.send(8); };
+    auto consume = [](goro::recv_chan<int> from) { return *from.recv(); };
+    produce(ch);
+    CHECK(consume(ch) == 8);
+    out.send(9);
+    CHECK(*in.recv() == 9);
+
+    int v = 1;
+    bool sent = ch.try_send(v);  // select { case ch <- v: sent = true; default: }
+    CHECK(sent);
+    sent = ch.try_send(v);  // full: the default
+    CHECK_FALSE(sent);
+    int received = 0;
+    if (std::optional<int> v = ch.try_recv()) {  // select { case v := <-ch: ...; default: }
+      received = *v;
+    }
+    CHECK(received == 1);
+    bool defaulted = true;
+    if (std::optional<int> v = ch.try_recv()) {
+      defaulted = false;
+    }
+    CHECK(defaulted);
+
+    // The element type need only be move-constructible: values are moved through.
+    goro::chan<std::unique_ptr<int>> owners(1);
+    owners.send(std::make_unique<int>(6));
+    CHECK(**owners.recv() == 6);
+  });
+}
+
+TEST_CASE("go-to-goro: the panics of channels are exceptions", "[chan][go-to-goro]") {
+  goro::run([] {
+    goro::chan<int> ch(1);
+    ch.close();
+    CHECK_THROWS_AS(ch.send(1), goro::channel_closed);  // send on closed channel
+    CHECK_THROWS_AS(ch.close(), goro::channel_closed);  // close of closed channel
+    goro::chan<int> nil = nullptr;
+    CHECK_THROWS_AS(nil.close(), goro::error);  // close of nil channel
+
+    // A sender blocked when the channel gets closed throws channel_closed too.
+    goro::chan<int> unbuffered;
+    goro::chan<int> outcome(1);
+    goro::go([unbuffered, outcome] {
+      try {
+        unbuffered.send(1);
+        outcome.send(0);
+      } catch (const goro::channel_closed&) {
+        outcome.send(1);
+      }
+    });
+    goro_test::dump_when({"[chan send]:"});
+    unbuffered.close();
+    CHECK(*outcome.recv() == 1);
+  });
 }

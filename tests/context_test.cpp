@@ -3,6 +3,7 @@
 // children under a long-lived parent, and contexts on plain threads with and without a run.
 #include <goro/chan.hpp>
 #include <goro/context.hpp>
+#include <goro/goro.hpp>
 #include <goro/runtime.hpp>
 #include <goro/select.hpp>
 #include <goro/sync.hpp>
@@ -14,12 +15,14 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -1007,4 +1010,98 @@ TEST_CASE("context values may be move-only, over-aligned or counted, and are des
   }
   CHECK(counted::live == 0);
   CHECK(aligned<256>::misaligned == 0);
+}
+
+// docs/go-to-goro.md, section "context": every row's spelling, as written there.
+TEST_CASE("go-to-goro: background, with_cancel and cancel_func", "[context][go-to-goro]") {
+  static_assert(std::is_copy_constructible_v<goro::context>);
+  static_assert(std::is_same_v<goro::cancel_func, std::function<void()>>);
+  goro::run([] {
+    goro::context parent = goro::background();
+    CHECK_FALSE(parent.err());  // live
+    CHECK_FALSE(parent.deadline());
+    CHECK(parent.done().is_nil());  // a nil channel: it never fires in a select
+    bool defaulted = false;
+    goro::select(goro::on_recv(parent.done()), goro::on_default([&] { defaulted = true; }));
+    CHECK(defaulted);
+
+    auto [ctx, cancel] = goro::with_cancel(parent);
+    CHECK_FALSE(ctx.err());  // std::error_code, empty while the context is live
+    CHECK_FALSE(ctx.done().try_recv());
+    goro::context copy = ctx;  // a copy is the same context
+    goro::go([cancel = cancel] {
+      goro_test::dump_when({"[chan receive]:"});
+      cancel();
+    });
+    ctx.done().recv();  // <-ctx.Done(): returns once cancelled
+    CHECK(ctx.err() == goro::errc::canceled);
+    CHECK(copy.err() == goro::errc::canceled);
+    CHECK_FALSE(parent.err());  // the parent is not cancelled by its child
+    cancel();                   // idempotent
+    CHECK(ctx.err() == goro::errc::canceled);
+
+    // A cancelled parent cancels its children; the select spelling of <-ctx.Done().
+    auto [outer, cancel_outer] = goro::with_cancel(goro::background());
+    auto [inner, cancel_inner] = goro::with_cancel(outer);
+    cancel_outer();
+    bool done = false;
+    goro::select(goro::on_recv(inner.done(), [&](auto) { done = true; }));
+    CHECK(done);
+    CHECK(inner.err() == goro::errc::canceled);
+    cancel_inner();
+  });
+}
+
+TEST_CASE("go-to-goro: with_timeout, with_deadline and deadline", "[context][go-to-goro]") {
+  using namespace std::chrono_literals;
+  goro::run([] {
+    goro::context parent = goro::background();
+    auto before = std::chrono::steady_clock::now();
+    auto [ctx, cancel] = goro::with_timeout(parent, 2s);
+    auto after = std::chrono::steady_clock::now();
+    std::optional<std::chrono::steady_clock::time_point> d = ctx.deadline();
+    REQUIRE(d);
+    CHECK(*d >= before + 2s);
+    CHECK(*d <= after + 2s);
+    CHECK_FALSE(ctx.err());
+    ctx.done().recv();
+    CHECK(std::chrono::steady_clock::now() >= before + 2s);
+    CHECK(ctx.err() == goro::errc::deadline_exceeded);
+    cancel();
+    CHECK(ctx.err() == goro::errc::deadline_exceeded);  // a later cancel changes nothing
+
+    auto t = std::chrono::steady_clock::now() + 20ms;
+    auto [at, cancel_at] = goro::with_deadline(parent, t);
+    CHECK(at.deadline() == t);
+    goro::select(goro::on_recv(at.done(), [](auto) {}));
+    CHECK(std::chrono::steady_clock::now() >= t);
+    CHECK(at.err() == goro::errc::deadline_exceeded);
+    CHECK_FALSE(at.err() == goro::errc::canceled);
+    cancel_at();
+
+    auto [cancelled, cancel_now] = goro::with_timeout(parent, 1h);
+    cancel_now();
+    CHECK(cancelled.err() == goro::errc::canceled);
+    CHECK_FALSE(cancelled.err() == goro::errc::deadline_exceeded);
+  });
+}
+
+TEST_CASE("go-to-goro: context values", "[context][go-to-goro]") {
+  using T = std::string;
+  goro::run([] {
+    goro::context parent = goro::background();
+    const goro::context_key<T> key;  // one object per key, compared by address
+    const goro::context_key<T> other_key;
+    T v0 = "value";
+    goro::context ctx = goro::with_value(parent, key, v0);
+    const T* v = ctx.value(key);
+    REQUIRE(v != nullptr);
+    CHECK(*v == "value");
+    CHECK(ctx.value(other_key) == nullptr);  // another key of the same type: absent
+    CHECK(parent.value(key) == nullptr);
+    auto [child, cancel] = goro::with_cancel(ctx);  // values are seen through descendants
+    REQUIRE(child.value(key) != nullptr);
+    CHECK(*child.value(key) == "value");
+    cancel();
+  });
 }

@@ -3,6 +3,7 @@
 #include <goro/context.hpp>
 #include <goro/debug.hpp>
 #include <goro/detail/random.hpp>
+#include <goro/goro.hpp>
 #include <goro/group.hpp>
 #include <goro/net.hpp>
 #include <goro/runtime.hpp>
@@ -19,11 +20,16 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "support.hpp"
@@ -888,4 +894,109 @@ TEST_CASE("without GORO_TRACEBACK SIGQUIT keeps its default action", "[debug][tr
   });
   CHECK(result.signaled);
   CHECK(result.signal == SIGQUIT);
+}
+
+// docs/go-to-goro.md, section "Panics, deadlocks and dumps": every row's spelling, as written
+// there. Not checked here: `go test -race` is a build, not a call (the ThreadSanitizer build of
+// this suite is that row's check).
+TEST_CASE("go-to-goro: panic and recover are throw and catch; misuse throws goro::error",
+          "[debug][go-to-goro]") {
+  static_assert(std::is_base_of_v<std::logic_error, goro::error>);
+  goro::run([] {
+    // panic(err) / recover(), within one goroutine.
+    goro::chan<std::string> recovered(1);
+    goro::go([recovered] {
+      try {
+        throw std::runtime_error("panic value");
+      } catch (...) {
+        try {
+          throw;
+        } catch (const std::exception& e) {
+          recovered.send(e.what());
+        }
+      }
+    });
+    CHECK(*recovered.recv() == "panic value");
+
+    // Runtime misuse: exceptions derived from goro::error, itself a std::logic_error.
+    goro::wait_group wg;
+    CHECK_THROWS_AS(wg.add(-1), goro::error);
+    goro::mutex mu;
+    CHECK_THROWS_AS(mu.unlock(), goro::error);
+    goro::chan<int> nil = nullptr;
+    CHECK_THROWS_AS(nil.close(), goro::error);
+  });
+}
+
+TEST_CASE("go-to-goro: an exception that escapes a goroutine terminates the program",
+          "[debug][go-to-goro]") {
+  auto result = goro_test::run_in_child([] {
+    goro::run([] {
+      goro::chan<std::uint64_t> id(1);
+      goro::go([id] {
+        id.send(goro::goroutine_id());
+        goro::yield();
+        throw std::runtime_error("escaped");
+      });
+      std::fprintf(stderr, "id=%llu\n", static_cast<unsigned long long>(*id.recv()));
+      goro::sleep_for(std::chrono::seconds(10));
+    });
+    return 0;
+  });
+  CHECK(result.signaled);
+  CHECK(result.signal == SIGABRT);  // std::terminate()
+  const std::string id = result.err.substr(3, result.err.find('\n') - 3);
+  CHECK_THAT(result.err,
+             Catch::Contains("goro: unhandled exception in goroutine " + id + ": escaped"));
+}
+
+TEST_CASE("go-to-goro: deadlock_error, GORO_TRACEBACK=1 and dump", "[debug][go-to-goro]") {
+  // fatal error: all goroutines are asleep - deadlock!: run throws deadlock_error, whose what()
+  // starts with that line and goes on with a dump of every goroutine.
+  std::string what;
+  try {
+    goro::run([] {
+      goro::chan<int> never;
+      goro::go([never] { never.recv(); });
+      never.recv();
+    });
+  } catch (const goro::deadlock_error& e) {
+    what = e.what();
+  }
+  CHECK_THAT(what, Catch::StartsWith("all goroutines are asleep - deadlock!"));
+  CHECK_THAT(what, Catch::Contains("goroutine 1 [chan receive]:"));
+  CHECK(goro_test::count_in_dump(what, "[chan receive]:") == 2);
+
+  // SIGQUIT with GORO_TRACEBACK=1: a `goroutine <id> [<state>]:` block per goroutine, exit
+  // status 2.
+  auto result = goro_test::run_in_child([] {
+    setenv("GORO_TRACEBACK", "1", 1);
+    goro::run([] {
+      goro::chan<int> never;
+      goro::go([never] { never.recv(); });
+      goro_test::dump_when({"[chan receive]:"});
+      raise(SIGQUIT);
+      goro::sleep_for(std::chrono::seconds(10));
+    });
+    return 0;
+  });
+  CHECK(result.exited);
+  CHECK(result.exit_code == 2);
+  CHECK(goro_test::count_in_dump(result.err, "\ngoroutine ") == 2);
+  CHECK_THAT(result.err, Catch::Contains("[chan receive]:"));
+
+  // pprof.Lookup("goroutine").WriteTo(w, 2): goro::dump(std::cerr) writes the same blocks.
+  std::string dumped = goro::run([] {
+    goro::chan<int> never;
+    goro::go([never] { never.recv(); });
+    goro_test::dump_when({"[chan receive]:"});
+    std::ostringstream captured;
+    std::streambuf* old = std::cerr.rdbuf(captured.rdbuf());
+    goro::dump(std::cerr);
+    std::cerr.rdbuf(old);
+    never.send(1);
+    return captured.str();
+  });
+  CHECK_THAT(dumped, Catch::Contains("goroutine 1 [running]:"));
+  CHECK_THAT(dumped, Catch::Contains("[chan receive]:"));
 }

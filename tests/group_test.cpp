@@ -2,6 +2,7 @@
 // context, set_limit, reuse after wait, plain threads, and the run's shutdown.
 #include <goro/chan.hpp>
 #include <goro/context.hpp>
+#include <goro/goro.hpp>
 #include <goro/group.hpp>
 #include <goro/runtime.hpp>
 #include <goro/select.hpp>
@@ -616,4 +617,117 @@ TEST_CASE("three searches in a group fill their results in order", "[group][go]"
   CHECK(results == std::vector<std::string>{"web result for \"golang\"",
                                             "image result for \"golang\"",
                                             "video result for \"golang\""});
+}
+
+// docs/go-to-goro.md, section "errgroup (golang.org/x/sync/errgroup)": every row's spelling, as
+// written there.
+TEST_CASE("go-to-goro: group, go, wait and its first exception", "[group][go-to-goro]") {
+  goro::run([] {
+    {
+      goro::group g;  // var g errgroup.Group
+      std::atomic<int> ran{0};
+      for (int i = 0; i < 3; ++i) {
+        g.go([&] { ++ran; });
+      }
+      g.wait();  // no task threw: returns normally, after every task
+      CHECK(ran == 3);
+    }
+    {
+      goro::group g;
+      goro::chan<int> second_may_throw;
+      g.go([] { throw std::runtime_error("first"); });
+      g.go([second_may_throw] {
+        second_may_throw.recv();  // closed below, once the first task has ended
+        throw std::runtime_error("second");
+      });
+      goro_test::live_goroutines_when(2);  // main and the second task: the first has thrown
+      second_may_throw.close();
+      std::string caught;
+      try {
+        g.wait();
+      } catch (const std::exception& e) {
+        caught = e.what();
+      }
+      CHECK(caught == "first");
+    }
+  });
+}
+
+TEST_CASE("go-to-goro: group with a parent context, and tasks that take it",
+          "[group][go-to-goro]") {
+  goro::run([] {
+    {
+      // g, ctx := errgroup.WithContext(parent): g.ctx() is cancelled when the first task throws.
+      goro::context parent = goro::background();
+      goro::group g(parent);
+      goro::context seen_by_task;
+      std::atomic<bool> saw_cancel{false};
+      g.go([&](goro::context ctx) {
+        seen_by_task = ctx;
+        ctx.done().recv();  // woken by the other task's exception
+        saw_cancel = ctx.err() == goro::errc::canceled;
+      });
+      g.go([] { throw std::runtime_error("stop"); });
+      CHECK_THROWS_AS(g.wait(), std::runtime_error);
+      CHECK(saw_cancel);
+      CHECK(g.ctx().err() == goro::errc::canceled);
+      CHECK(seen_by_task.err() == goro::errc::canceled);  // the task's ctx is the group's
+      CHECK_FALSE(parent.err());
+    }
+    {
+      // ... and when wait returns, with no task failing.
+      goro::group g(goro::background());
+      g.go([] {});
+      CHECK_FALSE(g.ctx().err());
+      g.wait();
+      CHECK(g.ctx().err() == goro::errc::canceled);
+    }
+    {
+      // A cancelled parent cancels g.ctx().
+      auto [parent, cancel] = goro::with_cancel(goro::background());
+      goro::group g(parent);
+      cancel();
+      CHECK(g.ctx().err() == goro::errc::canceled);
+      g.wait();
+    }
+  });
+}
+
+TEST_CASE("go-to-goro: set_limit", "[group][go-to-goro]") {
+  goro::run([] {
+    for (std::ptrdiff_t n : {std::ptrdiff_t{1}, std::ptrdiff_t{2}}) {
+      goro::group g;
+      g.set_limit(n);  // at most n tasks at once
+      std::atomic<int> running{0}, most{0};
+      for (int i = 0; i < 6; ++i) {
+        g.go([&, n] {
+          int now = ++running;
+          int seen = most.load();
+          while (now > seen && !most.compare_exchange_weak(seen, now)) {
+          }
+          // Stay until n tasks have run at once, so that the limit is reached whatever the
+          // schedule (10 s guard against a hang if it cannot be).
+          auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (most < n && std::chrono::steady_clock::now() < give_up) {
+            goro::sleep_for(std::chrono::milliseconds(1));
+          }
+          --running;
+        });
+      }
+      g.wait();
+      CHECK(most == n);
+    }
+    // Negative: no limit: six tasks that wait for each other all run at once.
+    goro::group g;
+    g.set_limit(-1);
+    goro::wait_group all_started;
+    all_started.add(6);
+    for (int i = 0; i < 6; ++i) {
+      g.go([&] {
+        all_started.done();
+        all_started.wait();
+      });
+    }
+    g.wait();
+  });
 }

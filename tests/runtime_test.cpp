@@ -3,6 +3,7 @@
 #include <goro/debug.hpp>
 #include <goro/detail/blocking_pool.hpp>
 #include <goro/detail/stack.hpp>
+#include <goro/goro.hpp>
 #include <goro/net.hpp>
 #include <goro/runtime.hpp>
 #include <goro/select.hpp>
@@ -30,6 +31,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "audit_types.hpp"
@@ -2763,4 +2765,449 @@ TEST_CASE("go, run and blocking take callables and arguments of a namespace that
   });
   goro::run(add);
   CHECK(total == 9);
+}
+
+// docs/go-to-goro.md, section "Goroutines and the runtime": every row's spelling, as written there.
+namespace go_to_goro {
+std::string received_text;  // what f saw, and whether its parameters were its own copies
+bool f_got_copies = false;
+std::atomic<bool> f_done{false};
+const std::string* x_address = nullptr;
+const int* y_address = nullptr;
+void f(const std::string& x, const int& y) {
+  received_text = x + std::to_string(y);
+  f_got_copies = &x != x_address && &y != y_address;
+  f_done.store(true, std::memory_order_release);
+}
+}  // namespace go_to_goro
+
+TEST_CASE("go-to-goro: main, go with arguments and with a lambda", "[runtime][go-to-goro]") {
+  using namespace go_to_goro;
+  // `int main() { goro::run([] { ... }); }`: the lambda is goroutine 1; run returns its result.
+  int result = goro::run([] { return goro::goroutine_id() == 1 ? 42 : -1; });
+  CHECK(result == 42);
+
+  // `goro::go(f, x, y);`: the arguments are decay-copied, as by std::thread, so f's reference
+  // parameters see copies made by go, not the caller's variables (which main changes at once).
+  goro::run([] {
+    std::string x = "x=";
+    int y = 7;
+    x_address = &x;
+    y_address = &y;
+    goro::go(f, x, y);
+    x = "changed";
+    y = 0;
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!f_done.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < give_up) {
+      goro::yield();
+    }
+  });
+  REQUIRE(f_done);
+  CHECK(received_text == "x=7");
+  CHECK(f_got_copies);
+
+  // `goro::go([=] { ... });`: the lambda's copies are its own.
+  int seen = goro::run([] {
+    int value = 5;
+    goro::chan<int> out;
+    goro::go([=] { out.send(value * 2); });
+    value = 0;
+    return *out.recv();
+  });
+  CHECK(seen == 10);
+}
+
+TEST_CASE("go-to-goro: yield, num_goroutines, num_workers, GORO_MAXPROCS",
+          "[runtime][go-to-goro]") {
+  // `goro::yield();` lets another goroutine run: on one worker the spawned goroutine can set its
+  // flag only while main yields (a yield that did not switch would spin to the guard's end).
+  bool ran = goro::run(
+      [] {
+        std::atomic<bool> flag{false};
+        goro::go([&] { flag = true; });
+        auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!flag && std::chrono::steady_clock::now() < give_up) goro::yield();
+        return flag.load();
+      },
+      {.workers = 1});
+  CHECK(ran);
+
+  // `goro::num_goroutines()` counts live goroutines, main included.
+  std::pair<std::size_t, std::size_t> counts = goro::run([] {
+    std::size_t alone = goro::num_goroutines();
+    goro::chan<int> block;
+    goro::go([block] { block.recv(); });
+    std::size_t with_one = goro_test::live_goroutines_when(2);
+    block.send(1);
+    return std::pair{alone, with_one};
+  });
+  CHECK(counts.first == 1);
+  CHECK(counts.second == 2);
+
+  // `goro::run(fn, {.workers = n});` and `goro::num_workers()`.
+  unsigned n = 3;
+  CHECK(goro::run([] { return goro::num_workers(); }, {.workers = n}) == 3u);
+  // `GORO_MAXPROCS=n` in the environment, read when run starts.
+  const char* old = std::getenv("GORO_MAXPROCS");
+  std::string saved = old ? old : "";
+  setenv("GORO_MAXPROCS", "3", 1);
+  unsigned from_environment = goro::run([] { return goro::num_workers(); });
+  if (old) {
+    setenv("GORO_MAXPROCS", saved.c_str(), 1);
+  } else {
+    unsetenv("GORO_MAXPROCS");
+  }
+  CHECK(from_environment == 3u);
+}
+
+TEST_CASE("go-to-goro: blocking, goroutine_id and in_goroutine", "[runtime][go-to-goro]") {
+  // `auto r = goro::blocking([&] { return read_file(path); });` runs the call on a helper thread
+  // while the goroutine parks: on one worker, another goroutine runs meanwhile and releases it.
+  char path_template[] = "/tmp/goro-go-to-goro-XXXXXX";
+  int fd = mkstemp(path_template);
+  REQUIRE(fd >= 0);
+  REQUIRE(write(fd, "contents", 8) == 8);
+  close(fd);
+  const std::string path = path_template;
+  std::atomic<bool> other_ran{false};
+  bool helper_was_plain = false;
+  auto read_file = [&](const std::string& name) {
+    helper_was_plain = !goro::in_goroutine() && goro::goroutine_id() == 0;
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!other_ran && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::string text(8, '\0');
+    int in = open(name.c_str(), O_RDONLY);
+    text.resize(static_cast<std::size_t>(read(in, text.data(), text.size())));
+    close(in);
+    return text;
+  };
+  std::string r = goro::run(
+      [&] {
+        goro::go([&] { other_ran = true; });
+        auto r = goro::blocking([&] { return read_file(path); });
+        return r;
+      },
+      {.workers = 1});
+  unlink(path_template);
+  CHECK(r == "contents");
+  CHECK(helper_was_plain);
+  CHECK(other_ran);
+
+  // `goro::goroutine_id()`: 1 for main, 0 on a plain thread; `goro::in_goroutine()`.
+  std::uint64_t thread_id = 99;
+  bool thread_in_goroutine = true;
+  std::thread([&] {
+    thread_id = goro::goroutine_id();
+    thread_in_goroutine = goro::in_goroutine();
+  }).join();
+  CHECK(thread_id == 0);
+  CHECK_FALSE(thread_in_goroutine);
+  auto ids = goro::run([] {
+    goro::chan<std::uint64_t> other;
+    goro::go([other] { other.send(goro::goroutine_id()); });
+    return std::tuple{goro::goroutine_id(), goro::in_goroutine(), *other.recv()};
+  });
+  CHECK(std::get<0>(ids) == 1);
+  CHECK(std::get<1>(ids));
+  CHECK(std::get<2>(ids) > 1);
+}
+
+// docs/go-to-goro.md, section "Semantic differences": every row's spelling, as written there.
+// Not checked here: "thread_local means per worker thread" (where a goroutine resumes is the
+// scheduler's choice, so no test can demand a move), "Objects must outlive the goroutines that
+// use them" and "Never block a worker thread behind goro's back" (each describes what a program
+// must not do; doing it is undefined or a stall). "Panics are exceptions" is in sync_test (once),
+// "A select's cases refer to what they name" in select_test, "Errors are exceptions" in
+// net_test, "Timers behave like Go 1.19's" in time_test.
+namespace go_to_goro {
+struct order_probe {  // records when it is destroyed and whether an exception was unwinding
+  std::atomic<int>& clock;
+  int& at;
+  bool& unwinding;
+  ~order_probe() {
+    at = ++clock;
+    unwinding = std::uncaught_exceptions() > 0;
+  }
+};
+}  // namespace go_to_goro
+
+TEST_CASE("go-to-goro: returning from main unwinds goroutines after main's locals",
+          "[runtime][go-to-goro]") {
+  using go_to_goro::order_probe;
+  static const goro::chan<int> never;  // outlives the run, as the text requires
+  std::atomic<int> clock{0};
+  int local_at = 0, goroutine_at = 0, std_catch_at = 0;
+  bool local_unwinding = true, goroutine_unwinding = false, std_catch_unwinding = false;
+  bool caught_as_std_exception = false, rethrown = false;
+  goro::run([&] {
+    goro::go([&] {
+      order_probe probe{clock, goroutine_at, goroutine_unwinding};
+      never.recv();
+    });
+    // The stop is not a std::exception: `catch (const std::exception&)` lets it pass, and a
+    // `catch (...)` that rethrows passes it on.
+    goro::go([&] {
+      order_probe probe{clock, std_catch_at, std_catch_unwinding};
+      try {
+        try {
+          never.recv();
+        } catch (const std::exception&) {
+          caught_as_std_exception = true;
+        }
+      } catch (...) {
+        rethrown = true;
+        throw;
+      }
+    });
+    goro_test::dump_when_count("[chan receive]:", 2);
+    bool dummy = false;
+    order_probe local{clock, local_at, dummy};
+    local_unwinding = false;
+  });
+  CHECK_FALSE(local_unwinding);
+  CHECK(local_at == 1);  // main's locals first
+  CHECK(goroutine_at > 1);
+  CHECK(std_catch_at > 1);
+  CHECK(goroutine_unwinding);
+  CHECK(std_catch_unwinding);
+  CHECK_FALSE(caught_as_std_exception);
+  CHECK(rethrown);
+}
+
+TEST_CASE("go-to-goro: goroutines are preempted at goro's operations that never wait",
+          "[runtime][go-to-goro]") {
+  // On one worker, main loops over operations that never have to wait — a select with a
+  // default, try_ forms, and operations that may block but find what they need — and the other
+  // goroutine gets to run only if those loops yield at the end of a time slice.
+  enum class loop {
+    select_default,
+    try_recv,
+    try_send,
+    try_lock,
+    try_lock_shared,
+    try_acquire,
+    buffered_channel,
+    uncontended_lock,
+    done_wait_group
+  };
+  for (loop kind :
+       {loop::select_default, loop::try_recv, loop::try_send, loop::try_lock, loop::try_lock_shared,
+        loop::try_acquire, loop::buffered_channel, loop::uncontended_lock, loop::done_wait_group}) {
+    bool other_ran = goro::run(
+        [kind] {
+          std::atomic<bool> flag{false};
+          goro::chan<int> empty(1), full(1), buffered(1);
+          full.send(0);
+          goro::mutex mu;
+          goro::shared_mutex rw;
+          goro::semaphore none(0);
+          goro::wait_group zero;
+          goro::go([&] { flag = true; });
+          auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (!flag && std::chrono::steady_clock::now() < give_up) {
+            switch (kind) {
+              case loop::select_default:
+                goro::select(goro::on_recv(empty), goro::on_default());
+                break;
+              case loop::try_recv:
+                (void)empty.try_recv();
+                break;
+              case loop::try_send:
+                (void)full.try_send(1);
+                break;
+              case loop::try_lock:
+                if (mu.try_lock()) mu.unlock();
+                break;
+              case loop::try_lock_shared:
+                if (rw.try_lock_shared()) rw.unlock_shared();
+                break;
+              case loop::try_acquire:
+                (void)none.try_acquire(1);
+                break;
+              case loop::buffered_channel:
+                buffered.send(1);
+                buffered.recv();
+                break;
+              case loop::uncontended_lock:
+                mu.lock();
+                mu.unlock();
+                break;
+              case loop::done_wait_group:
+                zero.wait();
+                break;
+            }
+          }
+          return flag.load();
+        },
+        {.workers = 1});
+    INFO("loop " << static_cast<int>(kind));
+    CHECK(other_ran);
+  }
+}
+
+// ... and one that computes without calling goro holds up the return of run until it reaches
+// an operation: run returns only after the spinning goroutine has seen the release.
+TEST_CASE("go-to-goro: a goroutine that never calls goro holds up the return of run",
+          "[runtime][go-to-goro]") {
+  std::atomic<bool> spinning{false}, release{false}, spinner_finished{false};
+  std::thread releaser([&] {
+    spinning.wait(false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    release = true;
+  });
+  goro::run(
+      [&] {
+        goro::go([&] {
+          spinning = true;
+          spinning.notify_one();
+          auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (!release && std::chrono::steady_clock::now() < give_up) {
+          }
+          spinner_finished = true;
+        });
+        goro::blocking([&] { spinning.wait(false); });  // main returns while it spins
+      },
+      {.workers = 2});
+  const bool finished_when_run_returned = spinner_finished;
+  releaser.join();
+  CHECK(finished_when_run_returned);
+}
+
+TEST_CASE("go-to-goro: plain threads interoperate, one run at a time", "[runtime][go-to-goro]") {
+  // Channels and sync objects work with no run active: plain threads block on them.
+  goro::chan<int> ch;
+  goro::mutex mu;
+  int got = 0;
+  std::thread sender([&] {
+    std::lock_guard lock(mu);
+    ch.send(11);
+  });
+  got = *ch.recv();
+  sender.join();
+  CHECK(got == 11);
+  CHECK(mu.try_lock());
+  mu.unlock();
+
+  // `goro::go` works from a plain thread while a run is active (main waits for the thread in
+  // `blocking`, so deadlock detection knows someone may still wake it).
+  int from_thread = goro::run([] {
+    goro::chan<int> out(1);
+    std::thread starter(
+        [out] { goro::go([out] { out.send(goro::goroutine_id() > 1 ? 5 : -1); }); });
+    goro::blocking([&] { starter.join(); });
+    return *out.recv();
+  });
+  CHECK(from_thread == 5);
+
+  // A second run while one is active throws goro::error, nested or from another thread; `go`
+  // outside any run throws too; runs may follow one another.
+  bool nested_threw = goro::run([] {
+    try {
+      goro::run([] {});
+    } catch (const goro::error&) {
+      return true;
+    }
+    return false;
+  });
+  CHECK(nested_threw);
+  bool concurrent_threw = goro::run([] {
+    return goro::blocking([] {
+      try {
+        goro::run([] {});
+      } catch (const goro::error&) {
+        return true;
+      }
+      return false;
+    });
+  });
+  CHECK(concurrent_threw);
+  CHECK_THROWS_AS(goro::go([] {}), goro::error);
+  CHECK(goro::run([] { return 1; }) + goro::run([] { return 2; }) == 3);
+}
+
+// "Returning from main ends the goroutines": a goroutine looping on yield is stopped there too,
+// and a destructor that blocks during the unwinding is not interrupted: it completes its
+// operation when another goroutine's cleanup meets it (here a destructor that sends), and the
+// unwinding goes on after it. A swallowing `catch (...)` keeps its goroutine running ("Unwinding
+// is an exception").
+TEST_CASE("go-to-goro: unwinding stops yield loops, lets cleanup block, and can be swallowed",
+          "[runtime][go-to-goro]") {
+  static const goro::chan<int> never;
+  static const goro::chan<int> handshake;
+  std::atomic<int> received_in_destructor{0};
+  std::atomic<bool> yielder_stopped{false}, sender_done{false};
+  std::atomic<bool> ran_after_swallow{false};
+  bool receiver_unwinding = false;
+  goro::run([&] {
+    goro::go([&] {
+      struct on_exit {
+        std::atomic<bool>& stopped;
+        ~on_exit() { stopped = true; }
+      } guard{yielder_stopped};
+      for (;;) goro::yield();
+    });
+    goro::go([&] {
+      goro_test::unwinding_probe probe{receiver_unwinding};  // destroyed after the receive
+      struct receive_on_exit {
+        std::atomic<int>& got;
+        ~receive_on_exit() { got = handshake.recv().value_or(-1); }
+      } guard{received_in_destructor};
+      never.recv();
+    });
+    goro::go([&] {
+      struct send_on_exit {
+        std::atomic<bool>& done;
+        ~send_on_exit() {
+          handshake.send(7);
+          done = true;
+        }
+      } guard{sender_done};
+      never.recv();
+    });
+    goro::go([&] {
+      try {
+        never.recv();
+      } catch (...) {  // swallowed: the goroutine goes on, to be stopped at its next operation
+      }
+      ran_after_swallow = true;
+      never.recv();
+    });
+    goro_test::dump_when_count("[chan receive]:", 3);
+  });
+  CHECK(yielder_stopped);
+  CHECK(received_in_destructor == 7);
+  CHECK(sender_done);
+  CHECK(receiver_unwinding);
+  CHECK(ran_after_swallow);
+}
+
+// ... and one whose destructor blocks with nothing left to wake it is abandoned, with a message,
+// and its remaining destructors do not run; the run still returns.
+TEST_CASE("go-to-goro: a goroutine stuck in a destructor while unwound is abandoned",
+          "[runtime][go-to-goro]") {
+  auto result = goro_test::run_in_child([] {
+    static const goro::chan<int> never;
+    goro::run([] {
+      goro::go([] {
+        struct outer_guard {
+          ~outer_guard() { std::fprintf(stderr, "outer destroyed\n"); }
+        } outer;
+        struct stuck_guard {
+          ~stuck_guard() { never.recv(); }
+        } stuck;
+        never.recv();
+      });
+      goro_test::dump_when({"[chan receive]:"});
+    });
+    std::fprintf(stderr, "run returned\n");
+    return 0;
+  });
+  CHECK(result.exited);
+  CHECK(result.exit_code == 0);
+  CHECK_THAT(result.err, Catch::Contains("blocked while being unwound at shutdown; abandoning it "
+                                         "(its remaining destructors do not run)"));
+  CHECK_THAT(result.err, !Catch::Contains("outer destroyed"));
+  CHECK_THAT(result.err, Catch::Contains("run returned"));
 }

@@ -3,6 +3,7 @@
 #include <goro/chan.hpp>
 #include <goro/context.hpp>
 #include <goro/debug.hpp>
+#include <goro/goro.hpp>
 #include <goro/runtime.hpp>
 #include <goro/select.hpp>
 #include <goro/sync.hpp>
@@ -2556,4 +2557,195 @@ TEST_CASE("select and select_set carry over-aligned, large, move-only and option
   });
   CHECK(audit_types::counted::live == 0);
   CHECK(aligned<256>::misaligned == 0);
+}
+
+// docs/go-to-goro.md, section "Select": every row's spelling, as written there. Not checked:
+// that on_default may appear "at most one" time, a rule the compiler enforces (a select with two
+// does not compile, which a test program cannot show and still build).
+namespace go_to_goro {
+struct counted {  // counts its copies and moves, to see whether a send case consumed its value
+  int value = 0;
+  int* copies;
+  int* moves;
+  counted(int v, int* c, int* m) : value(v), copies(c), moves(m) {}
+  counted(const counted& other) : value(other.value), copies(other.copies), moves(other.moves) {
+    ++*copies;
+  }
+  counted(counted&& other) noexcept : value(other.value), copies(other.copies), moves(other.moves) {
+    ++*moves;
+  }
+  counted& operator=(const counted&) = default;
+  counted& operator=(counted&&) = default;
+};
+}  // namespace go_to_goro
+
+TEST_CASE("go-to-goro: select with receive, send and default cases", "[select][go-to-goro]") {
+  using namespace std::chrono_literals;
+  using T = int;
+  goro::run([] {
+    // select { case v, ok := <-in: ...; case out <- x: ...; }: only the receive is ready.
+    goro::chan<T> in(1), out;
+    in.send(4);
+    T x = 9;
+    std::optional<T> got;
+    bool sent = false;
+    goro::select(goro::on_recv(in, [&](std::optional<T> v) { got = v; }),
+                 goro::on_send(out, x, [&] { sent = true; }));
+    CHECK(got == 4);
+    CHECK_FALSE(sent);
+    // Only the send is ready (a receiver waits on out); a closed `in` would be ready, so it is
+    // left open and empty.
+    goro::chan<T> received(1);
+    goro::go([out, received] { received.send(*out.recv()); });
+    goro_test::dump_when({"[chan receive]:"});
+    got.reset();
+    goro::select(goro::on_recv(in, [&](std::optional<T> v) { got = v; }),
+                 goro::on_send(out, x, [&] { sent = true; }));
+    CHECK(sent);
+    CHECK_FALSE(got);
+    CHECK(*received.recv() == 9);
+    // A closed channel's receive case gets nullopt (ok == false).
+    in.close();
+    bool closed_seen = false;
+    goro::select(goro::on_recv(in, [&](std::optional<T> v) { closed_seen = !v; }),
+                 goro::on_send(out, x, [&] { sent = true; }));
+    CHECK(closed_seen);
+
+    // select { ...; default: ... }: the default runs when no case is ready.
+    goro::chan<T> empty;
+    bool defaulted = false;
+    goro::select(goro::on_recv(empty), goro::on_default([&] { defaulted = true; }));
+    CHECK(defaulted);
+
+    // case <-ch: (value unused), and case out <- x: (nothing to do after).
+    goro::chan<T> ch(1);
+    ch.send(1);
+    CHECK(goro::select(goro::on_recv(ch), goro::on_default()) == 0);
+    CHECK(ch.size() == 0);
+    goro::chan<T> out2(1);
+    CHECK(goro::select(goro::on_send(out2, x), goro::on_default()) == 0);
+    CHECK(*out2.recv() == 9);
+
+    // switch on which case ran: the index in argument order.
+    goro::chan<T> second(1);
+    second.send(2);
+    int which = -1;
+    switch (goro::select(goro::on_recv(empty), goro::on_recv(second))) {
+      case 0:
+        which = 0;
+        break;
+      case 1:
+        which = 1;
+        break;
+    }
+    CHECK(which == 1);
+  });
+}
+
+TEST_CASE("go-to-goro: select on time.After, ctx.Done(), nil channels and nothing",
+          "[select][go-to-goro]") {
+  using namespace std::chrono_literals;
+  goro::run([] {
+    // case <-time.After(time.Second): fires after a second, not before.
+    goro::chan<int> never;
+    bool timed_out = false;
+    auto start = std::chrono::steady_clock::now();
+    goro::select(goro::on_recv(never),
+                 goro::on_recv(goro::after(1s), [&](auto) { timed_out = true; }));
+    CHECK(timed_out);
+    CHECK(std::chrono::steady_clock::now() - start >= 1s);
+
+    // case <-ctx.Done(): fires when the context is cancelled.
+    auto [ctx, cancel] = goro::with_cancel(goro::background());
+    goro::go([cancel = cancel] {
+      goro_test::dump_when({"[select]:"});
+      cancel();
+    });
+    bool done = false;
+    goro::select(goro::on_recv(never), goro::on_recv(ctx.done(), [&](auto) { done = true; }));
+    CHECK(done);
+
+    // A case whose channel is set to nil never fires: not even when the channel it named had a
+    // value ready.
+    goro::chan<int> ch(1);
+    ch.send(1);
+    goro::chan<int> disabled = ch;
+    disabled = nullptr;
+    bool fired = false, defaulted = false;
+    goro::select(goro::on_recv(disabled, [&](std::optional<int>) { fired = true; }),
+                 goro::on_default([&] { defaulted = true; }));
+    CHECK_FALSE(fired);
+    CHECK(defaulted);
+  });
+  // select {} blocks forever: with nothing else, the run is deadlocked.
+  CHECK_THROWS_AS(goro::run([] { goro::select(); }), goro::deadlock_error);
+}
+
+TEST_CASE("go-to-goro: select_set, the random choice and the send value's copies",
+          "[select][go-to-goro]") {
+  using T = int;
+  goro::run([] {
+    // reflect.Select(cases): one send case and one receive case of one channel.
+    goro::chan<T> ch(1);
+    T v = 5;
+    goro::select_set<T> set;
+    set.add_recv(ch);
+    set.add_send(ch, v);
+    auto [index, value] = set.select();  // empty: only the send is ready
+    CHECK(index == 1);
+    CHECK_FALSE(value);
+    auto [index2, value2] = set.select();  // the send is spent; the receive gets its value
+    CHECK(index2 == 0);
+    CHECK(value2 == 5);
+    CHECK_FALSE(set.try_select());  // nothing ready: try_select does not block
+
+    // Several ready cases: each is chosen (uniformly at random: about 500 of 1000 each; fewer
+    // than 350 has probability below 1e-20).
+    goro::chan<T> a(1), b(1);
+    int chose_a = 0;
+    for (int i = 0; i < 1000; ++i) {
+      a.try_send(1);
+      b.try_send(1);
+      if (goro::select(goro::on_recv(a), goro::on_recv(b)) == 0) ++chose_a;
+    }
+    CHECK(chose_a > 350);
+    CHECK(chose_a < 650);
+
+    // The value of an on_send case is copied (an lvalue) or moved (an rvalue) only when the case
+    // is chosen.
+    int copies = 0, moves = 0;
+    go_to_goro::counted item(3, &copies, &moves);
+    goro::chan<go_to_goro::counted> full(1);
+    full.send(go_to_goro::counted(0, &copies, &moves));
+    copies = moves = 0;
+    goro::select(goro::on_send(full, item), goro::on_default());
+    goro::select(goro::on_send(full, std::move(item)), goro::on_default());
+    CHECK(copies == 0);
+    CHECK(moves == 0);
+    goro::chan<go_to_goro::counted> room(2);
+    goro::select(goro::on_send(room, item));
+    CHECK(copies == 1);
+    goro::select(goro::on_send(room, std::move(item)));
+    CHECK(copies == 1);  // the rvalue is moved, not copied
+    CHECK(moves >= 1);
+    CHECK(room.size() == 2);
+  });
+}
+
+// docs/go-to-goro.md, section "Semantic differences", "A select's cases refer to what they
+// name": on_send(out, x) sends what x holds when the case fires, not when select starts.
+TEST_CASE("go-to-goro: a send case sends what its variable holds when it fires",
+          "[select][go-to-goro]") {
+  goro::run([] {
+    goro::chan<int> out;
+    int x = 1;
+    goro::chan<int> received(1);
+    goro::go([out, received, &x] {
+      goro_test::dump_when({"[select]:"});
+      x = 2;  // while main waits in select; the receive below pairs with its send case
+      received.send(*out.recv());
+    });
+    goro::select(goro::on_send(out, x));
+    CHECK(*received.recv() == 2);
+  });
 }

@@ -1,6 +1,7 @@
 // Tests of <goro/sync.hpp>.
 #include <goro/chan.hpp>
 #include <goro/debug.hpp>
+#include <goro/goro.hpp>
 #include <goro/runtime.hpp>
 #include <goro/select.hpp>
 #include <goro/sync.hpp>
@@ -2533,4 +2534,205 @@ TEST_CASE("a wait_group waits for a goroutine per URL", "[sync][wait_group][go]"
     return seen;
   });
   CHECK(std::is_permutation(fetched.begin(), fetched.end(), urls.begin(), urls.end()));
+}
+
+// docs/go-to-goro.md, section "sync and x/sync/semaphore": every row's spelling, as written there.
+TEST_CASE("go-to-goro: wait_group and mutex", "[sync][go-to-goro]") {
+  // "They are not copyable."
+  static_assert(!std::is_copy_constructible_v<goro::wait_group>);
+  static_assert(!std::is_copy_constructible_v<goro::mutex>);
+  static_assert(!std::is_copy_constructible_v<goro::shared_mutex>);
+  static_assert(!std::is_copy_constructible_v<goro::condition_variable>);
+  static_assert(!std::is_copy_constructible_v<goro::once>);
+  static_assert(!std::is_copy_constructible_v<goro::semaphore>);
+  goro::run([] {
+    // var wg sync.WaitGroup; wg.Add(n), wg.Done(), wg.Wait(): wait returns after every done.
+    goro::wait_group wg;
+    std::atomic<int> finished{0};
+    int n = 3;
+    wg.add(n);
+    for (int i = 0; i < n; ++i) {
+      goro::go([&] {
+        goro::yield();
+        ++finished;
+        wg.done();
+      });
+    }
+    wg.wait();
+    CHECK(finished == 3);
+    // negative WaitGroup counter: goro::error.
+    goro::wait_group empty;
+    CHECK_THROWS_AS(empty.done(), goro::error);
+
+    // var mu sync.Mutex; mu.Lock(); defer mu.Unlock() as std::lock_guard: while main holds it,
+    // another goroutine's try_lock fails; after the scope it succeeds.
+    goro::mutex mu;
+    auto other_try_lock = [&mu] {
+      goro::chan<bool> result(1);
+      goro::go([&mu, result] {
+        bool locked = mu.try_lock();
+        if (locked) mu.unlock();
+        result.send(locked);
+      });
+      return *result.recv();
+    };
+    {
+      std::lock_guard lock(mu);
+      CHECK_FALSE(other_try_lock());
+    }
+    CHECK(other_try_lock());
+    {
+      std::unique_lock lock(mu);
+      CHECK_FALSE(other_try_lock());
+    }
+    {
+      std::scoped_lock lock(mu);
+      CHECK_FALSE(other_try_lock());
+    }
+    mu.lock();
+    CHECK_FALSE(other_try_lock());
+    mu.unlock();
+    CHECK(mu.try_lock());
+    CHECK_FALSE(other_try_lock());
+    mu.unlock();
+    // unlock of unlocked mutex: goro::error.
+    CHECK_THROWS_AS(mu.unlock(), goro::error);
+  });
+}
+
+TEST_CASE("go-to-goro: shared_mutex and condition_variable", "[sync][go-to-goro]") {
+  goro::run([] {
+    goro::shared_mutex rw;
+    // Another goroutine's attempts, while main holds rw one way or the other.
+    auto other_tries = [&rw] {
+      goro::chan<std::pair<bool, bool>> result(1);
+      goro::go([&rw, result] {
+        bool shared = rw.try_lock_shared();
+        if (shared) rw.unlock_shared();
+        bool exclusive = rw.try_lock();
+        if (exclusive) rw.unlock();
+        result.send({shared, exclusive});
+      });
+      return *result.recv();
+    };
+    {
+      std::shared_lock lock(rw);  // RLock: other readers enter, a writer does not
+      CHECK(other_tries() == std::pair{true, false});
+    }
+    rw.lock_shared();
+    CHECK(other_tries() == std::pair{true, false});
+    rw.unlock_shared();
+    CHECK(rw.try_lock_shared());
+    rw.unlock_shared();
+    rw.lock();  // Lock: nobody else enters
+    CHECK(other_tries() == std::pair{false, false});
+    rw.unlock();
+    CHECK(rw.try_lock());
+    CHECK(other_tries() == std::pair{false, false});
+    rw.unlock();
+    CHECK(other_tries() == std::pair{true, true});
+
+    // c := sync.NewCond(&mu), with a std::unique_lock<goro::mutex>: both waiting forms, woken by
+    // notify_one and notify_all, see the condition that was set under the lock.
+    goro::mutex mu;
+    goro::condition_variable c;
+    bool cond = false;
+    int woken = 0;
+    goro::wait_group waiters;
+    waiters.add(3);
+    goro::go([&] {
+      std::unique_lock<goro::mutex> lock(mu);
+      c.wait(lock, [&] { return cond; });
+      ++woken;
+      waiters.done();
+    });
+    for (int i = 0; i < 2; ++i) {
+      goro::go([&] {
+        std::unique_lock<goro::mutex> lock(mu);
+        while (!cond) c.wait(lock);
+        ++woken;
+        waiters.done();
+      });
+    }
+    goro_test::dump_when_count("[cond]", 3);
+    {
+      std::unique_lock<goro::mutex> lock(mu);
+      cond = true;
+    }
+    c.notify_one();  // wakes one: two are left waiting
+    std::string after_one = goro_test::dump_until(
+        [](const std::string& text) { return goro_test::count_in_dump(text, "[cond]") == 2; });
+    CHECK(goro_test::count_in_dump(after_one, "[cond]") == 2);
+    c.notify_all();
+    waiters.wait();
+    std::unique_lock<goro::mutex> lock(mu);
+    CHECK(woken == 3);
+  });
+}
+
+TEST_CASE("go-to-goro: once and semaphore", "[sync][go-to-goro]") {
+  goro::run([] {
+    // var once sync.Once; once.Do(f): f runs once, whoever calls.
+    goro::once once;
+    std::atomic<int> calls{0};
+    auto f = [&] { ++calls; };
+    goro::wait_group callers;
+    for (int i = 0; i < 4; ++i) {
+      callers.add(1);
+      goro::go([&] {
+        once.call(f);
+        callers.done();
+      });
+    }
+    once.call(f);
+    callers.wait();
+    CHECK(calls == 1);
+
+    // semaphore.NewWeighted(n): Acquire, TryAcquire, Release with weights.
+    std::ptrdiff_t n = 3;
+    goro::semaphore s(n);
+    s.acquire(2);
+    CHECK_FALSE(s.try_acquire(2));
+    CHECK(s.try_acquire(1));
+    s.release(3);
+    CHECK(s.try_acquire(3));
+    s.release(3);
+  });
+
+  // Acquiring more than the capacity waits without holding up others, until the run ends.
+  static goro::semaphore s(2);  // outlives the run, as the goroutine that waits on it must
+  bool big_unwound = false;
+  std::atomic<bool> big_returned{false};
+  bool small_acquired = goro::run([&] {
+    goro::go([&] {
+      goro_test::unwinding_probe probe{big_unwound};
+      s.acquire(3);
+      big_returned = true;
+    });
+    goro_test::dump_when({"[semaphore]"});
+    s.acquire(1);  // not held up by the waiter ahead of it
+    s.release(1);
+    return true;
+  });
+  CHECK(small_acquired);
+  CHECK_FALSE(big_returned);
+  CHECK(big_unwound);
+}
+
+// docs/go-to-goro.md, section "Semantic differences", "Panics are exceptions": a once whose
+// function threw is not done, so the next call runs its function again (std::call_once's rule).
+TEST_CASE("go-to-goro: a once whose function threw runs the next call's function",
+          "[sync][go-to-goro]") {
+  goro::run([] {
+    goro::once once;
+    int runs = 0;
+    CHECK_THROWS_AS(once.call([&] {
+      ++runs;
+      throw std::runtime_error("first");
+    }),
+                    std::runtime_error);
+    once.call([&] { ++runs; });
+    once.call([&] { ++runs; });
+    CHECK(runs == 2);
+  });
 }

@@ -3,6 +3,7 @@
 // timers, plain threads, and timers with no run active (the fallback heap).
 #include <goro/chan.hpp>
 #include <goro/context.hpp>
+#include <goro/goro.hpp>
 #include <goro/runtime.hpp>
 #include <goro/select.hpp>
 #include <goro/sync.hpp>
@@ -24,6 +25,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -1501,5 +1503,148 @@ TEST_CASE("timers and tickers kept in a vector and swapped fire once each on the
       for (int k = 0; k < 2; ++k) CHECK(t.c().recv().has_value());
       t.stop();
     }
+  });
+}
+
+// docs/go-to-goro.md, section "time": every row's spelling, as written there.
+TEST_CASE("go-to-goro: durations, sleep_for, sleep_until and after", "[time][go-to-goro]") {
+  using namespace std::chrono_literals;
+  goro::run([] {
+    auto start = std::chrono::steady_clock::now();  // time.Now(), for deadlines
+    goro::sleep_for(100ms);                         // time.Sleep(100 * time.Millisecond)
+    CHECK(std::chrono::steady_clock::now() - start >= 100ms);
+
+    auto t = std::chrono::steady_clock::now() + 20ms;
+    goro::sleep_until(t);
+    CHECK(std::chrono::steady_clock::now() >= t);
+
+    // time.After(d): a receive-only channel of steady_clock time points, that delivers the time
+    // it fired, no earlier than d from now.
+    static_assert(std::is_same_v<decltype(goro::after(1ms)),
+                                 goro::recv_chan<std::chrono::steady_clock::time_point>>);
+    auto before = std::chrono::steady_clock::now();
+    std::optional<std::chrono::steady_clock::time_point> fired = goro::after(20ms).recv();
+    REQUIRE(fired);
+    CHECK(*fired - before >= 20ms);
+
+    // time.AfterFunc's closest spelling: f runs after d.
+    auto d = 20ms;
+    goro::chan<std::chrono::steady_clock::time_point> ran(1);
+    auto f = [ran] { ran.send(std::chrono::steady_clock::now()); };
+    auto spawned = std::chrono::steady_clock::now();
+    goro::go([=] {
+      goro::sleep_for(d);
+      f();
+    });
+    CHECK(*ran.recv() - spawned >= d);
+  });
+}
+
+TEST_CASE("go-to-goro: timer", "[time][go-to-goro]") {
+  using namespace std::chrono_literals;
+  static_assert(!std::is_copy_constructible_v<goro::timer>);  // move-only
+  static_assert(std::is_move_constructible_v<goro::timer>);
+  goro::run([] {
+    auto d = 20ms;
+    auto start = std::chrono::steady_clock::now();
+    goro::timer t(d);                                                        // time.NewTimer(d)
+    std::optional<std::chrono::steady_clock::time_point> at = t.c().recv();  // <-t.C
+    REQUIRE(at);
+    CHECK(*at - start >= d);
+    CHECK_FALSE(t.stop());  // it already fired: nothing pending to stop
+
+    goro::timer pending(1h);
+    CHECK(pending.stop());        // stopped a pending timer
+    CHECK_FALSE(pending.stop());  // and now nothing is pending
+
+    // if !t.Stop() { <-t.C }: a timer that fired and was not received still holds its value,
+    // which the receive takes without blocking.
+    goro::timer fired(1ms);
+    goro::sleep_for(30ms);
+    if (!fired.stop()) fired.c().recv();
+    CHECK(fired.c().size() == 0);
+
+    // t.Reset(d): a stopped timer fires again after d.
+    CHECK_FALSE(pending.reset(d));  // it was not pending
+    auto reset_at = std::chrono::steady_clock::now();
+    bool got = false;
+    goro::select(
+        goro::on_recv(pending.c(), [&](auto v) { got = v.has_value() && *v - reset_at >= 20ms; }));
+    CHECK(got);
+
+    // Destroying a timer stops it: a handle to its channel kept after it is gone stays empty.
+    goro::recv_chan<std::chrono::steady_clock::time_point> orphan = nullptr;
+    {
+      goro::timer gone(1ms);
+      orphan = gone.c();
+    }
+    goro::sleep_for(30ms);
+    CHECK_FALSE(orphan.try_recv());
+  });
+}
+
+TEST_CASE("go-to-goro: ticker", "[time][go-to-goro]") {
+  using namespace std::chrono_literals;
+  static_assert(!std::is_copy_constructible_v<goro::ticker>);
+  static_assert(std::is_move_constructible_v<goro::ticker>);
+  CHECK_THROWS_AS(goro::ticker(0ms), goro::error);  // non-positive interval
+  CHECK_THROWS_AS(goro::ticker(-1ms), goro::error);
+  goro::run([] {
+    auto d = 5ms;
+    goro::ticker tk(d);  // time.NewTicker(d)
+    std::vector<std::chrono::steady_clock::time_point> ticks;
+    auto start = std::chrono::steady_clock::now();
+    for (auto tick : tk.c()) {  // for range tk.C
+      ticks.push_back(tick);
+      if (ticks.size() == 3) break;
+    }
+    REQUIRE(ticks.size() == 3);
+    CHECK(ticks[0] - start >= d);
+    CHECK(ticks[1] > ticks[0]);
+    CHECK(ticks[2] > ticks[1]);
+
+    tk.stop();  // no tick after stop (one already delivered to the channel is drained first)
+    (void)tk.c().try_recv();
+    goro::sleep_for(50ms);
+    CHECK_FALSE(tk.c().try_recv());
+    // Never closed: a receive case on the stopped ticker's channel is not ready (a closed
+    // channel's would be), so the default runs.
+    CHECK(goro::select(goro::on_recv(tk.c()), goro::on_default()) == 1);
+    tk.reset(d);  // ticking again
+    CHECK(tk.c().recv());
+
+    // Destroying a ticker stops it, and its channel is still not closed.
+    goro::recv_chan<std::chrono::steady_clock::time_point> orphan = nullptr;
+    {
+      goro::ticker gone(1ms);
+      orphan = gone.c();
+      orphan.recv();
+    }
+    (void)orphan.try_recv();
+    goro::sleep_for(30ms);
+    CHECK(goro::select(goro::on_recv(orphan), goro::on_default()) == 1);
+  });
+}
+
+// docs/go-to-goro.md, section "Semantic differences", "Timers behave like Go 1.19's": the channel
+// has capacity 1 and keeps a value that fired; stop and reset do not drain it; stop-and-drain
+// with try_recv empties it.
+TEST_CASE("go-to-goro: a timer keeps a fired value across stop and reset", "[time][go-to-goro]") {
+  using namespace std::chrono_literals;
+  goro::run([] {
+    goro::timer t(1ms);
+    CHECK(t.c().capacity() == 1);
+    goro::sleep_for(30ms);
+    CHECK_FALSE(t.stop());
+    CHECK(t.c().size() == 1);  // stop did not drain it
+    t.reset(1h);
+    CHECK(t.c().size() == 1);  // nor did reset: the stale value would be received first
+    CHECK(t.c().try_recv());
+    goro::timer u(1ms);
+    goro::sleep_for(30ms);
+    if (!u.stop()) u.c().try_recv();
+    CHECK(u.c().size() == 0);
+    u.reset(1h);
+    CHECK_FALSE(u.c().try_recv());
   });
 }
