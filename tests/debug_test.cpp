@@ -866,9 +866,12 @@ TEST_CASE("every chaos seed gives every worker a distinct nonzero random state",
   }
 }
 
-TEST_CASE("with GORO_TRACEBACK=1 SIGQUIT prints every goroutine and exits with status 2",
-          "[debug][traceback]") {
-  auto result = goro_test::run_in_child([] {
+namespace {
+
+// sigquit_with_traceback: a child process with GORO_TRACEBACK=1 whose run raises SIGQUIT while
+// a goroutine waits on a receive.
+goro_test::child_result sigquit_with_traceback() {
+  return goro_test::run_in_child([] {
     setenv("GORO_TRACEBACK", "1", 1);
     goro::run([] {
       goro::chan<int> never;
@@ -879,6 +882,13 @@ TEST_CASE("with GORO_TRACEBACK=1 SIGQUIT prints every goroutine and exits with s
     });
     return 0;
   });
+}
+
+}  // namespace
+
+TEST_CASE("with GORO_TRACEBACK=1 SIGQUIT prints every goroutine and exits with status 2",
+          "[debug][traceback]") {
+  auto result = sigquit_with_traceback();
   CHECK(result.exited);
   CHECK(result.exit_code == 2);
   CHECK_THAT(result.err, Catch::StartsWith("SIGQUIT: quit"));
@@ -969,17 +979,7 @@ TEST_CASE("go-to-goro: deadlock_error, GORO_TRACEBACK=1 and dump", "[debug][go-t
 
   // SIGQUIT with GORO_TRACEBACK=1: a `goroutine <id> [<state>]:` block per goroutine, exit
   // status 2.
-  auto result = goro_test::run_in_child([] {
-    setenv("GORO_TRACEBACK", "1", 1);
-    goro::run([] {
-      goro::chan<int> never;
-      goro::go([never] { never.recv(); });
-      goro_test::dump_when({"[chan receive]:"});
-      raise(SIGQUIT);
-      goro::sleep_for(std::chrono::seconds(10));
-    });
-    return 0;
-  });
+  auto result = sigquit_with_traceback();
   CHECK(result.exited);
   CHECK(result.exit_code == 2);
   CHECK(goro_test::count_in_dump(result.err, "\ngoroutine ") == 2);

@@ -1565,8 +1565,9 @@ TEST_CASE("go-to-goro: timer", "[time][go-to-goro]") {
     CHECK(fired.c().size() == 0);
 
     // t.Reset(d): a stopped timer fires again after d.
-    CHECK_FALSE(pending.reset(d));  // it was not pending
+    // Taken before the reset, which counts d from its own call.
     auto reset_at = std::chrono::steady_clock::now();
+    CHECK_FALSE(pending.reset(d));  // it was not pending
     bool got = false;
     goro::select(
         goro::on_recv(pending.c(), [&](auto v) { got = v.has_value() && *v - reset_at >= 20ms; }));
@@ -1591,9 +1592,10 @@ TEST_CASE("go-to-goro: ticker", "[time][go-to-goro]") {
   CHECK_THROWS_AS(goro::ticker(-1ms), goro::error);
   goro::run([] {
     auto d = 5ms;
+    // Taken before the ticker is made: its first tick is due d after that.
+    auto start = std::chrono::steady_clock::now();
     goro::ticker tk(d);  // time.NewTicker(d)
     std::vector<std::chrono::steady_clock::time_point> ticks;
-    auto start = std::chrono::steady_clock::now();
     for (auto tick : tk.c()) {  // for range tk.C
       ticks.push_back(tick);
       if (ticks.size() == 3) break;
