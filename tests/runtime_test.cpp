@@ -780,9 +780,6 @@ TEST_CASE("goroutines still runnable at shutdown are stopped at their next yield
   CHECK(unwound.load() == 10);
 }
 
-// A goroutine still running when main returns may next use a channel or a conn that the
-// unwinding of another goroutine has just closed (a destructor that closes it). It is stopped
-// there as at a blocking operation: channel_closed or closed_error escaping it would end the
 // A goroutine that blocks again while it is unwound, with nothing left to wake it, is abandoned
 // (a message says so). Its waiter stays queued on what it waited for; using that object after
 // the run must pass over it, not reach into the ended run.
@@ -895,6 +892,9 @@ TEST_CASE("a goroutine whose operations never have to wait is stopped at them",
   CHECK_FALSE(gave_up.load());
 }
 
+// A goroutine still running when main returns may next use a channel or a conn that the
+// unwinding of another goroutine has just closed (a destructor that closes it). It is stopped
+// there as at a blocking operation: channel_closed or closed_error escaping it would end the
 // process, which Go's exit never does.
 TEST_CASE("a goroutine running at shutdown that meets what an unwound one closed is stopped",
           "[runtime][shutdown]") {
