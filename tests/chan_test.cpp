@@ -2563,3 +2563,206 @@ TEST_CASE("go-to-goro: the panics of channels are exceptions", "[chan][go-to-gor
     CHECK(*outcome.recv() == 1);
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Go's memory model (go.dev/ref/mem), channel rules. Each case shares plain, non-atomic data
+// between goroutines and plain threads through nothing but the channel operation under test: a
+// missing edge is a wrong value here and a data race under ThreadSanitizer.
+
+namespace {
+
+// spin_yield: what a party that polls does between tries.
+void spin_yield() {
+  goro::yield();
+}
+
+}  // namespace
+
+// "A send on a channel is synchronized before the completion of the corresponding receive from
+// that channel." The sender writes a slot, then sends its index; the receiver reads the slot.
+// Ways: send/recv, try_send/recv, send/try_recv, send/range-for; sender or receiver on a plain
+// thread.
+TEST_CASE("memory model: a send happens before its receive completes, buffered and unbuffered",
+          "[chan][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int capacity = GENERATE(0, 1, 8);
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  for (int way = 0; way < 4; ++way) {
+    for (int threads = 0; threads < 3; ++threads) {  // 0: none, 1: the sender, 2: the receiver
+      std::vector<goro_test::payload> slots(static_cast<std::size_t>(rounds));
+      int received = 0;
+      int wrong = 0;
+      goro::run(
+          [&] {
+            goro::chan<int> ch(capacity);
+            goro_test::parties parties;
+            parties.start(threads == 1, [&slots, ch, way] {
+              for (int i = 0; i < rounds; ++i) {
+                slots[static_cast<std::size_t>(i)].write(i);
+                if (way == 1) {
+                  while (!ch.try_send(i)) spin_yield();
+                } else {
+                  ch.send(i);
+                }
+              }
+              ch.close();
+            });
+            parties.start(threads == 2, [&slots, &received, &wrong, ch, way] {
+              auto take = [&](int i) {
+                if (!slots[static_cast<std::size_t>(i)].holds(i) || i != received) ++wrong;
+                ++received;
+              };
+              if (way == 3) {
+                for (int i : ch) take(i);
+              } else if (way == 2) {
+                for (;;) {
+                  std::optional<int> v = ch.try_recv();
+                  if (v) {
+                    take(*v);
+                  } else if (ch.size() == 0 && received == static_cast<int>(slots.size())) {
+                    break;
+                  } else {
+                    spin_yield();
+                  }
+                }
+              } else {
+                while (std::optional<int> v = ch.recv()) take(*v);
+              }
+            });
+            parties.wait();
+          },
+          goro_test::memory_model_options(workers));
+      CHECK(received == rounds);
+      CHECK(wrong == 0);
+    }
+  }
+}
+
+// "The closing of a channel is synchronized before a receive that returns because the channel is
+// closed." The closer writes, then closes; the receivers read after recv returns nullopt or their
+// range-for ends; closer and receivers on goroutines or plain threads.
+TEST_CASE("memory model: a close happens before a receive that returns because of it",
+          "[chan][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int capacity = GENERATE(0, 2);
+  const int rounds = static_cast<int>(goro_test::scaled(300, 10));
+  int wrong = 0;
+  int seen = 0;
+  for (int round = 0; round < rounds; ++round) {
+    goro_test::payload shared;
+    std::array<int, 4> saw{};
+    goro::run(
+        [&] {
+          goro::chan<int> ch(capacity);
+          goro_test::parties parties;
+          for (std::size_t r = 0; r < saw.size(); ++r) {
+            parties.start((r + static_cast<std::size_t>(round)) % 2 == 0,
+                          [&shared, &saw, ch, r, round] {
+                            if (r % 2 == 0) {
+                              if (ch.recv())
+                                return;  // nothing is sent: recv returns because of the close
+                            } else {
+                              for (int v : ch) saw[r] = v - 1;  // never runs
+                            }
+                            saw[r] = shared.holds(round) ? 1 : -1;
+                          });
+          }
+          parties.start(round % 3 == 0, [&shared, ch, round] {
+            shared.write(round);
+            ch.close();
+          });
+          parties.wait();
+        },
+        goro_test::memory_model_options(workers));
+    for (int s : saw) {
+      if (s != 1) ++wrong;
+      ++seen;
+    }
+  }
+  CHECK(seen == rounds * 4);
+  CHECK(wrong == 0);
+}
+
+// "A receive from an unbuffered channel is synchronized before the completion of the
+// corresponding send on that channel." The receiver writes a slot before each receive; the
+// sender reads it once its send (or successful try_send) returns.
+TEST_CASE("memory model: an unbuffered receive happens before its send completes",
+          "[chan][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  for (int way = 0; way < 2; ++way) {                // 0: send, 1: try_send
+    for (int threads = 0; threads < 3; ++threads) {  // 0: none, 1: the sender, 2: the receiver
+      std::vector<goro_test::payload> slots(static_cast<std::size_t>(rounds));
+      int wrong = 0;
+      int sent = 0;
+      int received = 0;
+      goro::run(
+          [&] {
+            goro::chan<int> ch;
+            goro_test::parties parties;
+            parties.start(threads == 1, [&slots, &wrong, &sent, ch, way] {
+              for (int i = 0; i < rounds; ++i) {
+                if (way == 1) {
+                  while (!ch.try_send(i)) spin_yield();
+                } else {
+                  ch.send(i);
+                }
+                if (!slots[static_cast<std::size_t>(i)].holds(i)) ++wrong;
+                ++sent;
+              }
+            });
+            parties.start(threads == 2, [&slots, &received, ch] {
+              for (int i = 0; i < rounds; ++i) {
+                slots[static_cast<std::size_t>(i)].write(i);
+                if (ch.recv() == i) ++received;
+              }
+            });
+            parties.wait();
+          },
+          goro_test::memory_model_options(workers));
+      CHECK(sent == rounds);
+      CHECK(received == rounds);
+      CHECK(wrong == 0);
+    }
+  }
+}
+
+// "The kth receive on a channel with capacity C is synchronized before the completion of the
+// k+Cth send from that channel." Go's example: a buffered channel as a counting semaphore. With
+// C-1 tokens left in it for good, one party at a time holds it, so it guards plain data.
+TEST_CASE("memory model: the kth receive happens before the (k+C)th send completes",
+          "[chan][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int capacity = GENERATE(1, 3);
+  const int rounds = static_cast<int>(goro_test::scaled(500, 20));
+  constexpr int party_count = 4;
+  long counter = 0;
+  std::vector<int> log;
+  std::string text;
+  goro::run(
+      [&] {
+        goro::chan<int> limit(capacity);
+        for (int i = 1; i < capacity; ++i) limit.send(0);
+        goro_test::parties parties;
+        for (int p = 0; p < party_count; ++p) {
+          parties.start(p % 2 == 1, [&, limit, p] {
+            for (int i = 0; i < rounds; ++i) {
+              limit.send(1);  // acquire
+              ++counter;
+              log.push_back(p);
+              text += static_cast<char>('a' + p);
+              limit.recv();  // release
+            }
+          });
+        }
+        parties.wait();
+      },
+      goro_test::memory_model_options(workers));
+  CHECK(counter == static_cast<long>(party_count) * rounds);
+  CHECK(log.size() == static_cast<std::size_t>(party_count * rounds));
+  CHECK(text.size() == log.size());
+  for (int p = 0; p < party_count; ++p) {
+    CHECK(std::count(log.begin(), log.end(), p) == rounds);
+    CHECK(std::count(text.begin(), text.end(), static_cast<char>('a' + p)) == rounds);
+  }
+}

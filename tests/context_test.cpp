@@ -12,7 +12,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -24,6 +26,7 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "audit_types.hpp"
@@ -1104,4 +1107,178 @@ TEST_CASE("go-to-goro: context values", "[context][go-to-goro]") {
     CHECK(*child.value(key) == "value");
     cancel();
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Go's memory model (go.dev/ref/mem) for contexts: Done's channel is closed by a cancel, so "the
+// closing of a channel is synchronized before a receive that returns because the channel is
+// closed" makes the canceller's writes visible to whoever sees it done. Each case shares plain,
+// non-atomic data between goroutines and plain threads through nothing but the context: a missing
+// edge is a wrong value here and a data race under ThreadSanitizer.
+
+// A cancel happens before a receive from done() that returns (plain recv, range-for, a select
+// receive case), before err() returns non-empty, and likewise for a child context, cancelled
+// through its parent. Per round a fresh context; the canceller and the watchers are goroutines or
+// plain threads.
+TEST_CASE("memory model: a cancel happens before done() is seen closed and err() is seen set",
+          "[context][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  const auto n = static_cast<std::size_t>(rounds);
+  constexpr std::size_t watcher_count = 5;
+  std::vector<goro_test::payload> data(n);
+  std::array<int, watcher_count> wrong{};
+  std::array<int, watcher_count> seen{};
+  goro::run(
+      [&] {
+        std::vector<goro::context> contexts;
+        std::vector<goro::context> children;
+        std::vector<goro::cancel_func> cancels;
+        for (std::size_t i = 0; i < n; ++i) {
+          auto [ctx, cancel] = goro::with_cancel(goro::background());
+          children.push_back(goro::with_cancel(ctx).first);
+          contexts.push_back(ctx);
+          cancels.push_back(cancel);
+        }
+        goro_test::parties parties;
+        for (std::size_t w = 0; w < watcher_count; ++w) {
+          parties.start(w % 2 == 1, [&, w] {
+            for (std::size_t i = 0; i < n; ++i) {
+              const goro::context& ctx = w == 4 ? children[i] : contexts[i];
+              if (w == 0 || w == 4) {
+                if (ctx.done().recv()) ++wrong[w];
+              } else if (w == 1) {
+                for (std::monostate v : ctx.done()) (void)v;
+              } else if (w == 2) {
+                goro::select(goro::on_recv(ctx.done()));
+              } else {
+                while (!ctx.err()) goro::yield();
+              }
+              if (!data[i].holds(static_cast<int>(i)) || ctx.err() != goro::errc::canceled) {
+                ++wrong[w];
+              }
+              ++seen[w];
+            }
+          });
+        }
+        parties.start(true, [&] {  // the canceller, on a thread
+          for (std::size_t i = 0; i < n; i += 2) {
+            data[i].write(static_cast<int>(i));
+            cancels[i]();
+          }
+        });
+        parties.start(false, [&] {  // and on a goroutine
+          for (std::size_t i = 1; i < n; i += 2) {
+            data[i].write(static_cast<int>(i));
+            cancels[i]();
+          }
+        });
+        parties.wait();
+      },
+      goro_test::memory_model_options(workers));
+  for (std::size_t w = 0; w < watcher_count; ++w) {
+    CHECK(seen[w] == rounds);
+    CHECK(wrong[w] == 0);
+  }
+}
+
+// A deadline firing closes done() and sets err() together: whoever sees done() closed sees
+// deadline_exceeded from err(), and a child of the expired context sees the same, on goroutines
+// and plain threads.
+TEST_CASE("memory model: a deadline firing happens before done() is seen closed and err() is set",
+          "[context][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int rounds = static_cast<int>(goro_test::scaled(200, 10));
+  constexpr std::size_t watcher_count = 4;
+  std::array<int, watcher_count> wrong{};
+  std::array<int, watcher_count> seen{};
+  goro::run(
+      [&] {
+        for (int i = 0; i < rounds; ++i) {
+          auto [ctx, cancel] =
+              goro::with_timeout(goro::background(), std::chrono::microseconds(50));
+          const goro::context timed = ctx;
+          goro::context child = goro::with_cancel(timed).first;
+          goro_test::parties parties;
+          for (std::size_t w = 0; w < watcher_count; ++w) {
+            parties.start(w % 2 == 1, [&, w, timed, child] {
+              const goro::context& watched = w >= 2 ? child : timed;
+              if (w % 2 == 0) {
+                if (watched.done().recv()) ++wrong[w];
+              } else {
+                while (!watched.err()) goro::yield();
+              }
+              if (watched.err() != goro::errc::deadline_exceeded) ++wrong[w];
+              ++seen[w];
+            });
+          }
+          parties.wait();
+          cancel();
+        }
+      },
+      goro_test::memory_model_options(workers));
+  for (std::size_t w = 0; w < watcher_count; ++w) {
+    CHECK(seen[w] == rounds);
+    CHECK(wrong[w] == 0);
+  }
+}
+
+// value(): what with_value stored is what every holder of the context (or of a child made
+// elsewhere) reads. The contexts are made on one party and handed over a channel, the context
+// being the only carrier of the data.
+TEST_CASE("memory model: with_value's data is seen whole by every holder of the context",
+          "[context][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  const goro::context_key<std::string> text_key;
+  const goro::context_key<std::vector<int>> items_key;
+  const goro::context_key<int> number_key;
+  std::array<int, 3> wrong{};
+  std::array<int, 3> seen{};
+  goro::run(
+      [&] {
+        goro::chan<goro::context> made(4);
+        goro::chan<goro::context> derived(4);
+        goro_test::parties parties;
+        parties.start(false, [&] {  // makes a context per round
+          for (int i = 0; i < rounds; ++i) {
+            goro::context ctx =
+                goro::with_value(goro::background(), text_key, "value " + std::to_string(i));
+            ctx = goro::with_value(ctx, items_key, std::vector<int>(4, i));
+            made.send(ctx);
+          }
+          made.close();
+        });
+        parties.start(true, [&] {  // reads it and derives a child, on a thread
+          for (goro::context ctx : made) {
+            const int i = seen[0]++;
+            const std::string* text = ctx.value(text_key);
+            const std::vector<int>* items = ctx.value(items_key);
+            if (text == nullptr || *text != "value " + std::to_string(i) || items == nullptr ||
+                *items != std::vector<int>(4, i) || ctx.value(number_key) != nullptr) {
+              ++wrong[0];
+            }
+            derived.send(goro::with_value(goro::with_cancel(ctx).first, number_key, i));
+          }
+          derived.close();
+        });
+        parties.start(false, [&] {  // reads the child's values and its parent's
+          for (goro::context ctx : derived) {
+            const int i = seen[1]++;
+            const std::string* text = ctx.value(text_key);
+            const int* number = ctx.value(number_key);
+            const std::vector<int>* items = ctx.value(items_key);
+            if (text == nullptr || *text != "value " + std::to_string(i) || number == nullptr ||
+                *number != i || items == nullptr || *items != std::vector<int>(4, i)) {
+              ++wrong[1];
+            }
+          }
+        });
+        parties.wait();
+      },
+      goro_test::memory_model_options(workers));
+  CHECK(seen[0] == rounds);
+  CHECK(seen[1] == rounds);
+  CHECK(wrong[0] == 0);
+  CHECK(wrong[1] == 0);
 }

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -730,4 +731,105 @@ TEST_CASE("go-to-goro: set_limit", "[group][go-to-goro]") {
     }
     g.wait();
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Go's memory model (go.dev/ref/mem) for groups: errgroup's Wait is a sync.WaitGroup's, whose
+// "Done synchronizes before the return of any Wait call that it unblocks". Each case shares
+// plain, non-atomic data between the tasks and the waiter through nothing but the group: a
+// missing edge is a wrong value here and a data race under ThreadSanitizer.
+
+namespace {
+
+// mm_failure: an exception that carries plain data built by the task that throws it.
+struct mm_failure : std::runtime_error {
+  std::vector<int> items;
+  std::string detail;
+  explicit mm_failure(int i)
+      : std::runtime_error("task failed"), items(4, i), detail("task " + std::to_string(i)) {}
+};
+
+}  // namespace
+
+// Each task's completion happens before wait returns: per round a group runs tasks that write
+// their plain slots; the waiter reads them all when wait returns. The waiter (who also starts the
+// tasks) is a goroutine or a plain thread; with a limit, go blocks while tasks run.
+TEST_CASE("memory model: each task's completion happens before the group's wait returns",
+          "[group][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const bool on_thread = GENERATE(false, true);
+  const std::ptrdiff_t limit = GENERATE(-1, 2);
+  const int rounds = static_cast<int>(goro_test::scaled(300, 10));
+  constexpr std::size_t task_count = 6;
+  int wrong = 0;
+  int waited = 0;
+  goro::run(
+      [&] {
+        goro_test::parties parties;
+        parties.start(on_thread, [&] {
+          for (int i = 0; i < rounds; ++i) {
+            std::array<goro_test::payload, task_count> slots;
+            goro::group g;
+            g.set_limit(limit);
+            for (std::size_t t = 0; t < task_count; ++t) {
+              g.go([&slots, t, i] { slots[t].write(i * 100 + static_cast<int>(t)); });
+            }
+            g.wait();
+            for (std::size_t t = 0; t < task_count; ++t) {
+              if (!slots[t].holds(i * 100 + static_cast<int>(t))) ++wrong;
+            }
+            ++waited;
+          }
+        });
+        parties.wait();
+      },
+      goro_test::memory_model_options(workers));
+  CHECK(waited == rounds);
+  CHECK(wrong == 0);
+}
+
+// The first exception, and what its task wrote before throwing, are seen whole by the waiter
+// that wait rethrows it to, and by a later wait; the other tasks' writes too.
+TEST_CASE("memory model: the first exception's data is seen by the group's waiter",
+          "[group][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const bool on_thread = GENERATE(false, true);
+  const int rounds = static_cast<int>(goro_test::scaled(300, 10));
+  constexpr std::size_t task_count = 4;
+  int wrong = 0;
+  int caught = 0;
+  goro::run(
+      [&] {
+        goro_test::parties parties;
+        parties.start(on_thread, [&] {
+          for (int i = 0; i < rounds; ++i) {
+            std::array<goro_test::payload, task_count> slots;
+            goro::group g;
+            for (std::size_t t = 0; t < task_count; ++t) {
+              g.go([&slots, t, i] {
+                slots[t].write(i * 100 + static_cast<int>(t));
+                if (t == 0) throw mm_failure(i);
+              });
+            }
+            for (int pass = 0; pass < 2; ++pass) {
+              try {
+                g.wait();
+                ++wrong;
+              } catch (const mm_failure& e) {
+                if (e.items != std::vector<int>(4, i) || e.detail != "task " + std::to_string(i)) {
+                  ++wrong;
+                }
+                ++caught;
+              }
+              for (std::size_t t = 0; t < task_count; ++t) {
+                if (!slots[t].holds(i * 100 + static_cast<int>(t))) ++wrong;
+              }
+            }
+          }
+        });
+        parties.wait();
+      },
+      goro_test::memory_model_options(workers));
+  CHECK(caught == 2 * rounds);
+  CHECK(wrong == 0);
 }

@@ -3211,3 +3211,127 @@ TEST_CASE("go-to-goro: a goroutine stuck in a destructor while unwound is abando
   CHECK_THAT(result.err, !Catch::Contains("outer destroyed"));
   CHECK_THAT(result.err, Catch::Contains("run returned"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Go's memory model (go.dev/ref/mem) for starting goroutines, blocking and run. Each case shares
+// plain, non-atomic data through nothing but the operation under test: a missing edge is a wrong
+// value here and a data race under ThreadSanitizer.
+
+// "The go statement that starts a new goroutine is synchronized before the start of the
+// goroutine's execution." The spawner (the main goroutine, another goroutine or a plain thread)
+// writes a slot, then starts a goroutine that reads it and its decay-copied arguments, and
+// records what it saw in its own slot.
+TEST_CASE("memory model: go happens before the goroutine starts, arguments too",
+          "[runtime][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  constexpr int spawner_count = 3;  // the main goroutine, a goroutine, a plain thread
+  const auto n = static_cast<std::size_t>(rounds * spawner_count);
+  std::vector<goro_test::payload> slots(n);
+  std::vector<int> saw(n, 0);
+  goro::run(
+      [&] {
+        goro::wait_group started;
+        started.add(static_cast<std::ptrdiff_t>(n));
+        auto spawn = [&](int first) {
+          for (int i = first; i < static_cast<int>(n); i += spawner_count) {
+            const auto si = static_cast<std::size_t>(i);
+            slots[si].write(i);
+            goro::go(
+                [&slots, &saw, &started, si, i](const std::string& text,
+                                                const std::vector<int>& items, int number) {
+                  saw[si] = slots[si].holds(i) && text == "value " + std::to_string(i) &&
+                                    items == std::vector<int>(4, i) && number == i
+                                ? 1
+                                : -1;
+                  started.done();
+                },
+                "value " + std::to_string(i), std::vector<int>(4, i), i);
+          }
+        };
+        goro_test::parties parties;
+        parties.start(false, [&] { spawn(1); });
+        parties.start(true, [&] { spawn(2); });
+        spawn(0);
+        parties.wait();
+        started.wait();
+      },
+      goro_test::memory_model_options(workers));
+  CHECK(std::count(saw.begin(), saw.end(), 1) == static_cast<long>(n));
+}
+
+// blocking(fn): the caller's writes before the call are seen by fn, and fn's writes (and its
+// result) by the caller after blocking returns; from goroutines, and from plain threads (where
+// fn runs in place).
+TEST_CASE("memory model: blocking's function sees the caller's writes, the caller sees its writes",
+          "[runtime][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int rounds = static_cast<int>(goro_test::scaled(500, 20));
+  constexpr std::size_t caller_count = 4;
+  std::array<int, caller_count> wrong{};
+  std::array<int, caller_count> calls{};
+  goro::run(
+      [&] {
+        goro_test::parties parties;
+        for (std::size_t c = 0; c < caller_count; ++c) {
+          parties.start(c == 3, [&, c] {
+            goro_test::payload in;
+            goro_test::payload out;
+            for (int i = 0; i < rounds; ++i) {
+              in.write(i);
+              std::string result = goro::blocking([&] {
+                const bool ok = in.holds(i);
+                out.write(ok ? i + 1 : -1);
+                return "result " + std::to_string(i);
+              });
+              if (!out.holds(i + 1) || result != "result " + std::to_string(i)) ++wrong[c];
+              ++calls[c];
+            }
+          });
+        }
+        parties.wait();
+      },
+      goro_test::memory_model_options(workers));
+  for (std::size_t c = 0; c < caller_count; ++c) {
+    CHECK(calls[c] == rounds);
+    CHECK(wrong[c] == 0);
+  }
+}
+
+// run: the caller's writes before run are seen by main_fn (and by the goroutines it starts);
+// main_fn's writes, and its result, are seen by the caller when run returns, on the process's
+// main thread and on another thread.
+TEST_CASE("memory model: run's caller and main_fn see each other's writes",
+          "[runtime][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const bool on_thread = GENERATE(false, true);
+  const int rounds = static_cast<int>(goro_test::scaled(100, 10));
+  int wrong = 0;
+  int runs = 0;
+  auto rounds_of_run = [&] {
+    for (int i = 0; i < rounds; ++i) {
+      goro_test::payload before;
+      goro_test::payload after;
+      before.write(i);
+      std::vector<int> result = goro::run(
+          [&] {
+            const bool saw_before = before.holds(i);
+            goro::chan<int> seen(1);
+            goro::go([&before, seen, i] { seen.send(before.holds(i) ? 1 : 0); });
+            after.write(saw_before && seen.recv() == 1 ? i : -1);
+            return std::vector<int>(4, i);
+          },
+          goro_test::memory_model_options(workers));
+      if (!after.holds(i) || result != std::vector<int>(4, i)) ++wrong;
+      ++runs;
+    }
+  };
+  if (on_thread) {
+    std::thread t(rounds_of_run);
+    t.join();
+  } else {
+    rounds_of_run();
+  }
+  CHECK(runs == rounds);
+  CHECK(wrong == 0);
+}

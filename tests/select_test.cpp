@@ -2749,3 +2749,194 @@ TEST_CASE("go-to-goro: a send case sends what its variable holds when it fires",
     CHECK(*received.recv() == 2);
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Go's memory model (go.dev/ref/mem), channel rules through select and select_set. Each case
+// shares plain, non-atomic data between goroutines and plain threads through nothing but the
+// channel operation a select performs: a missing edge is a wrong value here and a data race under
+// ThreadSanitizer.
+
+namespace {
+
+// mm_send: sends v on ch the way `way` names: 0 a plain send, 1 a select whose other case never
+// fires, 2 a select_set.
+void mm_send(const goro::chan<int>& ch, const goro::chan<int>& idle, int v, int way) {
+  if (way == 0) {
+    ch.send(v);
+  } else if (way == 1) {
+    goro::select(goro::on_send(ch, v), goro::on_recv(idle));
+  } else {
+    goro::select_set<int> set;
+    set.add_recv(idle);
+    set.add_send(ch, v);
+    set.select();
+  }
+}
+
+}  // namespace
+
+// "A send on a channel is synchronized before the completion of the corresponding receive from
+// that channel", with a select on one side or both. The sender writes a slot, then sends its
+// index; the receiver reads the slot when its select returns (and in the select's callback).
+TEST_CASE("memory model: a send happens before its receive completes, through select",
+          "[select][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int capacity = GENERATE(0, 2);
+  const int rounds = static_cast<int>(goro_test::scaled(600, 20));
+  // way: 0 send -> select receive, 1 select send -> recv, 2 select_set both sides,
+  // 3 select send -> select with a default, polled.
+  for (int way = 0; way < 4; ++way) {
+    for (int threads = 0; threads < 3; ++threads) {  // 0: none, 1: the sender, 2: the receiver
+      std::vector<goro_test::payload> slots(static_cast<std::size_t>(rounds));
+      int received = 0;
+      int wrong = 0;
+      goro::run(
+          [&] {
+            goro::chan<int> ch(capacity);
+            goro::chan<int> idle;  // never ready
+            goro_test::parties parties;
+            parties.start(threads == 1, [&slots, ch, idle, way] {
+              for (int i = 0; i < rounds; ++i) {
+                slots[static_cast<std::size_t>(i)].write(i);
+                mm_send(ch, idle, i, way == 0 ? 0 : way == 2 ? 2 : 1);
+              }
+            });
+            parties.start(threads == 2, [&slots, &received, &wrong, ch, idle, way] {
+              goro::select_set<int> set;
+              set.add_recv(idle);
+              set.add_recv(ch);
+              for (int i = 0; i < rounds;) {
+                std::optional<int> got;
+                if (way == 1) {
+                  got = ch.recv();
+                } else if (way == 2) {
+                  got = set.select().value;
+                } else {
+                  bool in_callback_ok = false;
+                  auto on_value = [&](std::optional<int> v) {
+                    got = v;
+                    in_callback_ok = v && slots[static_cast<std::size_t>(*v)].holds(*v);
+                  };
+                  if (way == 0) {
+                    goro::select(goro::on_recv(idle), goro::on_recv(ch, on_value));
+                  } else if (goro::select(goro::on_recv(ch, on_value), goro::on_default()) == 1) {
+                    goro::yield();
+                    continue;
+                  }
+                  if (!in_callback_ok) ++wrong;
+                }
+                if (!got || *got != i || !slots[static_cast<std::size_t>(i)].holds(i)) ++wrong;
+                ++received;
+                ++i;
+              }
+            });
+            parties.wait();
+          },
+          goro_test::memory_model_options(workers));
+      CHECK(received == rounds);
+      CHECK(wrong == 0);
+    }
+  }
+}
+
+// "The closing of a channel is synchronized before a receive that returns because the channel is
+// closed", the receive being a select's receive case (callback given nullopt) or a select_set's
+// receive case (result value nullopt).
+TEST_CASE("memory model: a close happens before a select receive that returns because of it",
+          "[select][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int rounds = static_cast<int>(goro_test::scaled(300, 10));
+  int wrong = 0;
+  int seen = 0;
+  for (int round = 0; round < rounds; ++round) {
+    goro_test::payload shared;
+    std::array<int, 4> saw{};
+    goro::run(
+        [&] {
+          goro::chan<int> ch;
+          goro::chan<int> idle;
+          goro_test::parties parties;
+          for (std::size_t r = 0; r < saw.size(); ++r) {
+            parties.start((r + static_cast<std::size_t>(round)) % 2 == 0, [&shared, &saw, ch, idle,
+                                                                           r, round] {
+              bool closed = false;
+              if (r % 2 == 0) {
+                goro::select(goro::on_recv(idle), goro::on_recv(ch, [&](std::optional<int> v) {
+                               closed = !v;
+                               if (closed && !shared.holds(round)) saw[r] = -1;
+                             }));
+              } else {
+                goro::select_set<int> set;
+                set.add_recv(idle);
+                set.add_recv(ch);
+                auto result = set.select();
+                closed = result.index == 1 && !result.value;
+              }
+              if (saw[r] == 0) saw[r] = closed && shared.holds(round) ? 1 : -1;
+            });
+          }
+          parties.start(round % 3 == 0, [&shared, ch, round] {
+            shared.write(round);
+            ch.close();
+          });
+          parties.wait();
+        },
+        goro_test::memory_model_options(workers));
+    for (int s : saw) {
+      if (s != 1) ++wrong;
+      ++seen;
+    }
+  }
+  CHECK(seen == rounds * 4);
+  CHECK(wrong == 0);
+}
+
+// "A receive from an unbuffered channel is synchronized before the completion of the
+// corresponding send on that channel", with select on the receiving side, the sending side or
+// both: the receiver writes a slot before each receive, the sender reads it once its select (or
+// send) returns.
+TEST_CASE("memory model: an unbuffered receive happens before its send completes, through select",
+          "[select][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int rounds = static_cast<int>(goro_test::scaled(600, 20));
+  for (int way = 0; way < 3;
+       ++way) {  // 0: select receive, 1: select send, 2: select_set both sides
+    for (int threads = 0; threads < 3; ++threads) {
+      std::vector<goro_test::payload> slots(static_cast<std::size_t>(rounds));
+      int wrong = 0;
+      int sent = 0;
+      goro::run(
+          [&] {
+            goro::chan<int> ch;
+            goro::chan<int> idle;
+            goro_test::parties parties;
+            parties.start(threads == 1, [&slots, &wrong, &sent, ch, idle, way] {
+              for (int i = 0; i < rounds; ++i) {
+                mm_send(ch, idle, i, way == 0 ? 0 : way);
+                if (!slots[static_cast<std::size_t>(i)].holds(i)) ++wrong;
+                ++sent;
+              }
+            });
+            parties.start(threads == 2, [&slots, ch, idle, way] {
+              goro::select_set<int> set;
+              set.add_recv(idle);
+              set.add_recv(ch);
+              for (int i = 0; i < rounds; ++i) {
+                slots[static_cast<std::size_t>(i)].write(i);
+                if (way == 0) {
+                  goro::select(goro::on_recv(idle), goro::on_recv(ch));
+                } else if (way == 1) {
+                  ch.recv();
+                } else {
+                  set.select();
+                }
+              }
+            });
+            parties.wait();
+          },
+          goro_test::memory_model_options(workers));
+      CHECK(sent == rounds);
+      CHECK(wrong == 0);
+    }
+  }
+}

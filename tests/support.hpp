@@ -18,10 +18,13 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <goro/debug.hpp>
 #include <goro/detail/config.hpp>
 #include <goro/runtime.hpp>
+#include <goro/sync.hpp>
 #include <goro/time.hpp>
 
 namespace goro_test {
@@ -171,5 +174,57 @@ inline std::string dump_when_count(std::string_view state, std::size_t count) {
   return dump_until(
       [state, count](const std::string& text) { return count_in_dump(text, state) >= count; });
 }
+
+// parties: the parties of a memory-model test, each a goroutine or a plain thread (API 1.5).
+// start runs fn on one of them; wait (on a goroutine) waits for all: goroutines through a
+// wait_group, threads by joining them in a blocking call.
+struct parties {
+  std::vector<std::thread> threads;
+  goro::wait_group running;
+  template <class F>
+  void start(bool on_thread, F fn) {
+    if (on_thread) {
+      threads.emplace_back(std::move(fn));
+      return;
+    }
+    running.add(1);
+    goro::go([this, fn = std::move(fn)]() mutable {
+      fn();
+      running.done();
+    });
+  }
+  void wait() {
+    running.wait();
+    goro::blocking([this] {
+      for (std::thread& t : threads) t.join();
+    });
+  }
+};
+
+// memory_model_options: `workers` workers, and no deadlock detection: a party on a plain thread
+// that has not yet touched goro is invisible to it (API 1.3), so detection could fire while the
+// goroutines wait for it.
+inline goro::options memory_model_options(unsigned workers) {
+  goro::options o;
+  o.workers = workers;
+  o.detect_deadlock = false;
+  return o;
+}
+
+// payload: plain, non-atomic data of several kinds that memory-model tests share between
+// parties through nothing but the goro operation under test.
+struct payload {
+  int number = 0;
+  std::string text;
+  std::vector<int> items;
+  void write(int i) {
+    number = i;
+    text = "value " + std::to_string(i);
+    items.assign(4, i);
+  }
+  bool holds(int i) const {
+    return number == i && text == "value " + std::to_string(i) && items == std::vector<int>(4, i);
+  }
+};
 
 }  // namespace goro_test

@@ -2736,3 +2736,319 @@ TEST_CASE("go-to-goro: a once whose function threw runs the next call's function
     CHECK(runs == 2);
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Go's memory model (go.dev/ref/mem) and the "synchronized before" statements of Go's sync
+// package, for goro's sync objects. Each case shares plain, non-atomic data between goroutines and
+// plain threads through nothing but the operation under test: a missing edge is a wrong value here
+// and a data race under ThreadSanitizer.
+
+// "For any sync.Mutex or sync.RWMutex variable l and n < m, call n of l.Unlock() is synchronized
+// before call m of l.Lock() returns"; a successful TryLock counts as a Lock. Four parties, two of
+// them plain threads, two taking the mutex with try_lock, update plain data under it.
+TEST_CASE("memory model: a mutex unlock happens before the next lock returns, try_lock too",
+          "[sync][mutex][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int rounds = static_cast<int>(goro_test::scaled(2000, 20));
+  constexpr int party_count = 4;
+  long counter = 0;
+  std::vector<int> log;
+  std::string text;
+  goro::run(
+      [&] {
+        goro::mutex m;
+        goro_test::parties parties;
+        for (int p = 0; p < party_count; ++p) {
+          parties.start(p % 2 == 1, [&, p] {
+            for (int i = 0; i < rounds; ++i) {
+              if (p >= 2) {
+                while (!m.try_lock()) goro::yield();
+              } else {
+                m.lock();
+              }
+              ++counter;
+              log.push_back(p);
+              text += static_cast<char>('a' + p);
+              m.unlock();
+            }
+          });
+        }
+        parties.wait();
+      },
+      goro_test::memory_model_options(workers));
+  CHECK(counter == static_cast<long>(party_count) * rounds);
+  CHECK(log.size() == static_cast<std::size_t>(party_count * rounds));
+  for (int p = 0; p < party_count; ++p) {
+    CHECK(std::count(log.begin(), log.end(), p) == rounds);
+    CHECK(std::count(text.begin(), text.end(), static_cast<char>('a' + p)) == rounds);
+  }
+}
+
+// "For any call to l.RLock on a sync.RWMutex variable l, there is an n such that the nth call to
+// l.Unlock is synchronized before the return from l.RLock, and the matching call to l.RUnlock is
+// synchronized before the return from call n+1 to l.Lock." Writers rewrite plain data under
+// lock (or try_lock); readers read it under lock_shared (or try_lock_shared); goroutines and
+// plain threads on both sides.
+TEST_CASE("memory model: shared_mutex unlocks happen before the locks that follow, try_ forms too",
+          "[sync][shared_mutex][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  constexpr int writer_count = 2;
+  constexpr int reader_count = 4;
+  int version = 0;
+  goro_test::payload shared;
+  shared.write(0);
+  std::array<int, reader_count> reads{};
+  std::array<int, reader_count> wrong{};
+  goro::run(
+      [&] {
+        goro::shared_mutex m;
+        goro_test::parties parties;
+        for (int w = 0; w < writer_count; ++w) {
+          parties.start(w == 1, [&, w] {
+            for (int i = 0; i < rounds; ++i) {
+              if (w == 1) {
+                while (!m.try_lock()) goro::yield();
+              } else {
+                m.lock();
+              }
+              ++version;
+              shared.write(version);
+              m.unlock();
+            }
+          });
+        }
+        for (int r = 0; r < reader_count; ++r) {
+          parties.start(r % 2 == 1, [&, r] {
+            const auto ri = static_cast<std::size_t>(r);
+            for (int i = 0; i < rounds; ++i) {
+              if (r >= 2) {
+                while (!m.try_lock_shared()) goro::yield();
+              } else {
+                m.lock_shared();
+              }
+              if (!shared.holds(version)) ++wrong[ri];
+              ++reads[ri];
+              m.unlock_shared();
+            }
+          });
+        }
+        parties.wait();
+      },
+      goro_test::memory_model_options(workers));
+  CHECK(version == writer_count * rounds);
+  CHECK(shared.holds(version));
+  for (std::size_t r = 0; r < reader_count; ++r) {
+    CHECK(reads[r] == rounds);
+    CHECK(wrong[r] == 0);
+  }
+}
+
+// "The completion of a single call of f() from once.Do(f) is synchronized before the return of
+// any call of once.Do(f)." Per round a fresh once whose function writes plain data; four parties
+// (two plain threads) call it and read the data when call returns. In the second way the first
+// attempt writes, then throws: the callers retry, and the attempt that succeeds sees what the
+// failed one wrote.
+TEST_CASE("memory model: the once function's completion happens before every call returns",
+          "[sync][once][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const bool first_throws = GENERATE(false, true);
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  constexpr int party_count = 4;
+  const auto n = static_cast<std::size_t>(rounds);
+  auto onces = std::make_unique<goro::once[]>(n);
+  std::vector<goro_test::payload> data(n);
+  std::vector<int> attempts(n, 0);
+  std::array<int, party_count> wrong{};
+  std::array<int, party_count> returned{};
+  goro::run(
+      [&] {
+        goro_test::parties parties;
+        for (int p = 0; p < party_count; ++p) {
+          parties.start(p % 2 == 1, [&, p] {
+            const auto pi = static_cast<std::size_t>(p);
+            for (std::size_t i = 0; i < n; ++i) {
+              const int value = static_cast<int>(i);
+              for (;;) {
+                try {
+                  onces[i].call([&] {
+                    if (attempts[i]++ == 0 && first_throws) {
+                      data[i].write(-1);
+                      throw std::runtime_error("first attempt");
+                    }
+                    if (first_throws && !data[i].holds(-1)) ++wrong[pi];
+                    data[i].write(value);
+                  });
+                  break;
+                } catch (const std::runtime_error&) {
+                  goro::yield();
+                }
+              }
+              if (!data[i].holds(value)) ++wrong[pi];
+              ++returned[pi];
+            }
+          });
+        }
+        parties.wait();
+      },
+      goro_test::memory_model_options(workers));
+  for (std::size_t i = 0; i < n; ++i) {
+    CHECK(attempts[i] == (first_throws ? 2 : 1));
+  }
+  for (std::size_t p = 0; p < party_count; ++p) {
+    CHECK(returned[p] == rounds);
+    CHECK(wrong[p] == 0);
+  }
+}
+
+// Go's sync package: "a call to Done ... synchronizes before the return of any Wait call that it
+// unblocks." Per round a wait_group counts four parties (two plain threads) that each write their
+// plain slot, then call done; a waiter, goroutine or thread, reads all slots when wait returns.
+TEST_CASE("memory model: every wait_group done happens before the wait it releases returns",
+          "[sync][wait_group][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const bool waiter_on_thread = GENERATE(false, true);
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  constexpr std::size_t party_count = 4;
+  const auto n = static_cast<std::size_t>(rounds);
+  auto groups = std::make_unique<goro::wait_group[]>(n);
+  std::vector<std::array<goro_test::payload, party_count>> slots(n);
+  int wrong = 0;
+  int waited = 0;
+  goro::run(
+      [&] {
+        for (std::size_t i = 0; i < n; ++i) groups[i].add(static_cast<std::ptrdiff_t>(party_count));
+        goro_test::parties parties;
+        parties.start(waiter_on_thread, [&] {
+          for (std::size_t i = 0; i < n; ++i) {
+            groups[i].wait();
+            for (std::size_t p = 0; p < party_count; ++p) {
+              if (!slots[i][p].holds(static_cast<int>(i * party_count + p))) ++wrong;
+            }
+            ++waited;
+          }
+        });
+        for (std::size_t p = 0; p < party_count; ++p) {
+          parties.start(p % 2 == 1, [&, p] {
+            for (std::size_t i = 0; i < n; ++i) {
+              slots[i][p].write(static_cast<int>(i * party_count + p));
+              groups[i].done();
+            }
+          });
+        }
+        parties.wait();
+      },
+      goro_test::memory_model_options(workers));
+  CHECK(waited == rounds);
+  CHECK(wrong == 0);
+}
+
+// Go's sync package: a Cond's waiter returns holding the lock, and the notify it returns on
+// follows the notifier's writes. A producer and a consumer (each a goroutine or a plain thread)
+// hand plain data back and forth with a mutex-guarded predicate; the notifier notifies after
+// unlocking, or while holding the mutex, with notify_one or notify_all.
+TEST_CASE("memory model: a notify happens before the wait it unblocks returns",
+          "[sync][cond][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  for (int way = 0; way < 4; ++way) {  // bit 0: notify under the mutex; bit 1: notify_all
+    for (int threads = 0; threads < 3; ++threads) {
+      goro_test::payload data;
+      int turn = 0;  // 0: the producer's, 1: the consumer's
+      int wrong = 0;
+      int consumed = 0;
+      goro::run(
+          [&] {
+            goro::mutex m;
+            goro::condition_variable cv;
+            auto notify = [&cv, way] {
+              if ((way & 2) != 0) {
+                cv.notify_all();
+              } else {
+                cv.notify_one();
+              }
+            };
+            auto hand_over = [&](std::unique_lock<goro::mutex>& lock, int next) {
+              turn = next;
+              if ((way & 1) != 0) {
+                notify();
+                lock.unlock();
+              } else {
+                lock.unlock();
+                notify();
+              }
+            };
+            goro_test::parties parties;
+            parties.start(threads == 1, [&] {
+              for (int i = 0; i < rounds; ++i) {
+                std::unique_lock lock(m);
+                cv.wait(lock, [&] { return turn == 0; });
+                data.write(i);
+                hand_over(lock, 1);
+              }
+            });
+            parties.start(threads == 2, [&] {
+              for (int i = 0; i < rounds; ++i) {
+                std::unique_lock lock(m);
+                while (turn != 1) cv.wait(lock);
+                if (!data.holds(i)) ++wrong;
+                ++consumed;
+                hand_over(lock, 0);
+              }
+            });
+            parties.wait();
+          },
+          goro_test::memory_model_options(workers));
+      CHECK(consumed == rounds);
+      CHECK(wrong == 0);
+    }
+  }
+}
+
+// x/sync/semaphore, like a buffered channel used as a semaphore: a release happens before the
+// acquire it enables returns. With all of the semaphore held at first, a producer writes plain
+// slots and releases them, one or two at a time; a consumer acquires them (acquire or
+// try_acquire) and reads the slots.
+TEST_CASE("memory model: a semaphore release happens before the acquire it enables returns",
+          "[sync][semaphore][memory-model]") {
+  const unsigned workers = GENERATE(1u, 2u, 4u);
+  const std::ptrdiff_t weight = GENERATE(1, 2);
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  for (int way = 0; way < 2; ++way) {  // 0: acquire, 1: try_acquire
+    for (int threads = 0; threads < 3; ++threads) {
+      std::vector<goro_test::payload> slots(static_cast<std::size_t>(rounds * weight));
+      int wrong = 0;
+      int acquired = 0;
+      goro::run(
+          [&] {
+            goro::semaphore sem(rounds * weight);
+            sem.acquire(rounds * weight);  // all of it held: each release frees what it enables
+            goro_test::parties parties;
+            parties.start(threads == 1, [&] {
+              for (int i = 0; i < rounds * weight; i += static_cast<int>(weight)) {
+                for (int k = 0; k < weight; ++k)
+                  slots[static_cast<std::size_t>(i + k)].write(i + k);
+                sem.release(weight);
+              }
+            });
+            parties.start(threads == 2, [&] {
+              for (int i = 0; i < rounds * weight; i += static_cast<int>(weight)) {
+                if (way == 1) {
+                  while (!sem.try_acquire(weight)) goro::yield();
+                } else {
+                  sem.acquire(weight);
+                }
+                for (int k = 0; k < weight; ++k) {
+                  if (!slots[static_cast<std::size_t>(i + k)].holds(i + k)) ++wrong;
+                }
+                ++acquired;
+              }
+            });
+            parties.wait();
+          },
+          goro_test::memory_model_options(workers));
+      CHECK(acquired == rounds);
+      CHECK(wrong == 0);
+    }
+  }
+}
