@@ -1123,7 +1123,7 @@ TEST_CASE("go-to-goro: context values", "[context][go-to-goro]") {
 TEST_CASE("memory model: a cancel happens before done() is seen closed and err() is seen set",
           "[context][memory-model]") {
   const unsigned workers = GENERATE(1u, 2u, 4u);
-  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 5));
   const auto n = static_cast<std::size_t>(rounds);
   constexpr std::size_t watcher_count = 5;
   std::vector<goro_test::payload> data(n);
@@ -1229,7 +1229,7 @@ TEST_CASE("memory model: a deadline firing happens before done() is seen closed 
 TEST_CASE("memory model: with_value's data is seen whole by every holder of the context",
           "[context][memory-model]") {
   const unsigned workers = GENERATE(1u, 2u, 4u);
-  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 5));
   const goro::context_key<std::string> text_key;
   const goro::context_key<std::vector<int>> items_key;
   const goro::context_key<int> number_key;

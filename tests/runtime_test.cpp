@@ -3224,7 +3224,7 @@ TEST_CASE("go-to-goro: a goroutine stuck in a destructor while unwound is abando
 TEST_CASE("memory model: go happens before the goroutine starts, arguments too",
           "[runtime][memory-model]") {
   const unsigned workers = GENERATE(1u, 2u, 4u);
-  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 5));
   constexpr int spawner_count = 3;  // the main goroutine, a goroutine, a plain thread
   const auto n = static_cast<std::size_t>(rounds * spawner_count);
   std::vector<goro_test::payload> slots(n);
@@ -3266,7 +3266,7 @@ TEST_CASE("memory model: go happens before the goroutine starts, arguments too",
 TEST_CASE("memory model: blocking's function sees the caller's writes, the caller sees its writes",
           "[runtime][memory-model]") {
   const unsigned workers = GENERATE(1u, 2u, 4u);
-  const int rounds = static_cast<int>(goro_test::scaled(500, 20));
+  const int rounds = static_cast<int>(goro_test::scaled(500, 5));
   constexpr std::size_t caller_count = 4;
   std::array<int, caller_count> wrong{};
   std::array<int, caller_count> calls{};

@@ -2749,7 +2749,7 @@ TEST_CASE("go-to-goro: a once whose function threw runs the next call's function
 TEST_CASE("memory model: a mutex unlock happens before the next lock returns, try_lock too",
           "[sync][mutex][memory-model]") {
   const unsigned workers = GENERATE(1u, 2u, 4u);
-  const int rounds = static_cast<int>(goro_test::scaled(2000, 20));
+  const int rounds = static_cast<int>(goro_test::scaled(2000, 5));
   constexpr int party_count = 4;
   long counter = 0;
   std::vector<int> log;
@@ -2792,7 +2792,7 @@ TEST_CASE("memory model: a mutex unlock happens before the next lock returns, tr
 TEST_CASE("memory model: shared_mutex unlocks happen before the locks that follow, try_ forms too",
           "[sync][shared_mutex][memory-model]") {
   const unsigned workers = GENERATE(1u, 2u, 4u);
-  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 5));
   constexpr int writer_count = 2;
   constexpr int reader_count = 4;
   int version = 0;
@@ -2853,7 +2853,7 @@ TEST_CASE("memory model: the once function's completion happens before every cal
           "[sync][once][memory-model]") {
   const unsigned workers = GENERATE(1u, 2u, 4u);
   const bool first_throws = GENERATE(false, true);
-  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 5));
   constexpr int party_count = 4;
   const auto n = static_cast<std::size_t>(rounds);
   auto onces = std::make_unique<goro::once[]>(n);
@@ -2908,7 +2908,7 @@ TEST_CASE("memory model: every wait_group done happens before the wait it releas
           "[sync][wait_group][memory-model]") {
   const unsigned workers = GENERATE(1u, 2u, 4u);
   const bool waiter_on_thread = GENERATE(false, true);
-  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 5));
   constexpr std::size_t party_count = 4;
   const auto n = static_cast<std::size_t>(rounds);
   auto groups = std::make_unique<goro::wait_group[]>(n);
@@ -2950,7 +2950,7 @@ TEST_CASE("memory model: every wait_group done happens before the wait it releas
 TEST_CASE("memory model: a notify happens before the wait it unblocks returns",
           "[sync][cond][memory-model]") {
   const unsigned workers = GENERATE(1u, 2u, 4u);
-  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 5));
   for (int way = 0; way < 4; ++way) {  // bit 0: notify under the mutex; bit 1: notify_all
     for (int threads = 0; threads < 3; ++threads) {
       goro_test::payload data;
@@ -3013,7 +3013,7 @@ TEST_CASE("memory model: a semaphore release happens before the acquire it enabl
           "[sync][semaphore][memory-model]") {
   const unsigned workers = GENERATE(1u, 2u, 4u);
   const std::ptrdiff_t weight = GENERATE(1, 2);
-  const int rounds = static_cast<int>(goro_test::scaled(1000, 20));
+  const int rounds = static_cast<int>(goro_test::scaled(1000, 5));
   for (int way = 0; way < 2; ++way) {  // 0: acquire, 1: try_acquire
     for (int threads = 0; threads < 3; ++threads) {
       std::vector<goro_test::payload> slots(static_cast<std::size_t>(rounds * weight));
