@@ -3,6 +3,76 @@
 // 1.1: remaining goroutines are stopped and their stacks unwound).
 #include <goro/goro.hpp>
 
+// API, preamble: namespace goro, umbrella header <goro/goro.hpp>. These names are looked up here,
+// where <goro/goro.hpp> is the only header included yet: it alone declares every name of the
+// contract, in namespace goro. (The case "the umbrella header declares every name of the
+// contract in namespace goro" below checks a few of the results.)
+namespace umbrella {
+struct returns_int {
+  int operator()() const { return 0; }
+};
+// Section 1, runtime.
+using options = goro::options;
+using stack_guard = goro::stack_guard;
+using run_result = decltype(goro::run(returns_int{}, goro::options{}));
+using go_result = decltype(goro::go(returns_int{}));
+using yield_function = decltype(&goro::yield);
+using num_workers_function = decltype(&goro::num_workers);
+using num_goroutines_function = decltype(&goro::num_goroutines);
+using in_goroutine_function = decltype(&goro::in_goroutine);
+using goroutine_id_function = decltype(&goro::goroutine_id);
+using blocking_result = decltype(goro::blocking(returns_int{}));
+// Section 2, channels.
+using channel = goro::chan<int>;
+using send_channel = goro::send_chan<int>;
+using receive_channel = goro::recv_chan<int>;
+// Section 3, select.
+using select_result = decltype(goro::select(
+    goro::on_recv(goro::chan<int>()), goro::on_send(goro::chan<int>(), 1), goro::on_default()));
+using set = goro::select_set<int>;
+// Section 4, time.
+using sleep_for_function = decltype(&goro::sleep_for);
+using sleep_until_function = decltype(&goro::sleep_until);
+using after_result = decltype(goro::after(std::chrono::nanoseconds(1)));
+using timer = goro::timer;
+using ticker = goro::ticker;
+// Section 5, sync.
+using wait_group = goro::wait_group;
+using mutex = goro::mutex;
+using shared_mutex = goro::shared_mutex;
+using condition_variable = goro::condition_variable;
+using once = goro::once;
+using semaphore = goro::semaphore;
+// Section 6, context and groups.
+using context = goro::context;
+using background_function = decltype(&goro::background);
+using cancel_func = goro::cancel_func;
+using with_cancel_function = decltype(&goro::with_cancel);
+using with_timeout_function = decltype(&goro::with_timeout);
+using with_deadline_function = decltype(&goro::with_deadline);
+using key = goro::context_key<int>;
+using with_value_result =
+    decltype(goro::with_value(goro::background(), goro::context_key<int>(), 1));
+using error_code_enum = goro::errc;
+using group = goro::group;
+// Section 7, network.
+using conn = goro::net::conn;
+using listener = goro::net::listener;
+using listen_result = decltype(goro::net::listen(""));
+using dial_result = decltype(goro::net::dial(""));
+using dial_with_context_result = decltype(goro::net::dial(goro::background(), ""));
+using timeout_error = goro::net::timeout_error;
+using closed_error = goro::net::closed_error;
+// Section 8, introspection.
+using dump_function = decltype(&goro::dump);
+using stats = goro::stats;
+using runtime_stats_function = decltype(&goro::runtime_stats);
+// The exceptions.
+using error = goro::error;
+using deadlock_error = goro::deadlock_error;
+using channel_closed = goro::channel_closed;
+}  // namespace umbrella
+
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -1358,4 +1428,66 @@ TEST_CASE("alloc failure: timers that cannot be moved at the end of a run end it
   CHECK(r.signaled);
   CHECK(r.signal == SIGABRT);
   CHECK(r.err.find("goro: fatal error in the scheduler: std::bad_alloc") != std::string::npos);
+}
+
+// API, preamble: the umbrella header <goro/goro.hpp> declares the whole contract in namespace
+// goro (the aliases of namespace umbrella, at the top of this file, are made where it is the
+// only header included); goro::error derives from std::logic_error, and the exception types goro
+// throws where Go panics from goro::error.
+TEST_CASE("the umbrella header declares every name of the contract in namespace goro",
+          "[goro][contract]") {
+  STATIC_REQUIRE(std::is_same_v<umbrella::run_result, int>);
+  STATIC_REQUIRE(std::is_same_v<umbrella::go_result, void>);
+  STATIC_REQUIRE(std::is_same_v<umbrella::blocking_result, int>);
+  STATIC_REQUIRE(std::is_same_v<umbrella::select_result, std::size_t>);
+  STATIC_REQUIRE(std::is_same_v<umbrella::after_result,
+                                goro::recv_chan<std::chrono::steady_clock::time_point>>);
+  STATIC_REQUIRE(std::is_same_v<umbrella::with_value_result, goro::context>);
+  STATIC_REQUIRE(std::is_same_v<umbrella::listen_result, goro::net::listener>);
+  STATIC_REQUIRE(std::is_same_v<umbrella::dial_result, goro::net::conn>);
+  STATIC_REQUIRE(std::is_same_v<umbrella::dial_with_context_result, goro::net::conn>);
+  STATIC_REQUIRE(std::is_same_v<umbrella::num_goroutines_function, std::size_t (*)()>);
+  STATIC_REQUIRE(std::is_same_v<umbrella::goroutine_id_function, std::uint64_t (*)()>);
+  STATIC_REQUIRE(std::is_same_v<umbrella::runtime_stats_function, goro::stats (*)()>);
+  STATIC_REQUIRE(std::is_same_v<umbrella::dump_function, void (*)(std::ostream&)>);
+}
+
+TEST_CASE("goro::error is a std::logic_error and goro's panics are goro::errors",
+          "[goro][contract]") {
+  STATIC_REQUIRE(std::is_base_of_v<std::logic_error, umbrella::error>);
+  STATIC_REQUIRE(std::is_base_of_v<umbrella::error, umbrella::deadlock_error>);
+  STATIC_REQUIRE(std::is_base_of_v<umbrella::error, umbrella::channel_closed>);
+  // Public bases: a handler for the base catches them.
+  STATIC_REQUIRE(std::is_convertible_v<umbrella::error*, std::logic_error*>);
+  STATIC_REQUIRE(std::is_convertible_v<umbrella::deadlock_error*, umbrella::error*>);
+  STATIC_REQUIRE(std::is_convertible_v<umbrella::channel_closed*, umbrella::error*>);
+  // Misuse throws goro::error (or a type derived from it), which a handler of
+  // std::logic_error catches: go outside a run, a nested run, and a few of the other sections'.
+  const std::vector<std::pair<const char*, std::function<void()>>> misuses = {
+      {"go outside any run", [] { goro::go([] {}); }},
+      {"a nested run", [] { goro::run([] { goro::run([] {}); }); }},
+      {"a negative channel capacity", [] { goro::chan<int> negative(-1); }},
+      {"close of a nil channel", [] { goro::chan<int>(nullptr).close(); }},
+      {"close of a closed channel",
+       [] {
+         goro::chan<int> closed;
+         closed.close();
+         closed.close();
+       }},
+  };
+  for (const auto& [name, misuse] : misuses) {
+    INFO(name);
+    bool as_goro_error = false;
+    std::string what;
+    try {
+      misuse();
+    } catch (const goro::error& e) {
+      as_goro_error = true;
+      const std::logic_error& base = e;
+      what = base.what();
+    } catch (...) {
+    }
+    CHECK(as_goro_error);
+    CHECK_FALSE(what.empty());
+  }
 }

@@ -21,6 +21,8 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -32,6 +34,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "audit_types.hpp"
@@ -3334,4 +3337,298 @@ TEST_CASE("memory model: run's caller and main_fn see each other's writes",
   }
   CHECK(runs == rounds);
   CHECK(wrong == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contract, clause by clause (docs/API.md, section 1; docs/contract-coverage/1-runtime.md
+// lists every clause with the cases that check it). The cases below check the clauses that no
+// case above checks directly.
+
+namespace contract {
+
+// returns_long: a callable whose result type run and blocking must pass on.
+struct returns_long {
+  long operator()() const { return 1; }
+};
+
+// ref_qualified: a callable whose result depends on its value category. run and blocking
+// return std::invoke_result_t<F&>: they invoke it as an lvalue, even when given an rvalue.
+struct ref_qualified {
+  int operator()() & { return 1; }
+  std::string operator()() && { return "invoked as an rvalue"; }
+};
+
+// overrun_stack: writes a frame as large as a whole 64-KiB stack, from its top down, so that
+// its low end runs through the canary below the stack and a little way beyond.
+[[gnu::noinline]] void overrun_stack() {
+  volatile char big[64 * 1024];
+  for (std::size_t i = sizeof big; i > 0; --i) big[i - 1] = 1;
+}
+
+// stack_mapping_flags: the VmFlags line of /proc/self/smaps for the mapping that holds
+// `address` ("" if no mapping holds it).
+std::string stack_mapping_flags(std::uintptr_t address) {
+  std::ifstream smaps("/proc/self/smaps");
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    // A mapping's first line starts with its range in lower-case hex ("7f12a000-7f12c000 rw-p
+    // ..."); the lines of its fields start with their capitalised names ("VmFlags: rd wr ...").
+    const char first = line.empty() ? ' ' : line[0];
+    if ((first >= '0' && first <= '9') || (first >= 'a' && first <= 'f')) {
+      std::istringstream range(line);
+      std::uintptr_t start = 0;
+      std::uintptr_t end = 0;
+      char dash = 0;
+      range >> std::hex >> start >> dash >> end;
+      inside = dash == '-' && start <= address && address < end;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line;
+    }
+  }
+  return "";
+}
+
+}  // namespace contract
+
+// API 1, the declarations: a scoped stack_guard of three values; options an aggregate of the
+// contract's member types; the results of yield, num_workers, num_goroutines, in_goroutine,
+// goroutine_id and go; run's options defaulted.
+TEST_CASE("the runtime's declarations have the contract's types", "[runtime][contract]") {
+  STATIC_REQUIRE(std::is_enum_v<goro::stack_guard>);
+  STATIC_REQUIRE_FALSE(std::is_convertible_v<goro::stack_guard, int>);  // enum class
+  STATIC_REQUIRE(goro::stack_guard::automatic != goro::stack_guard::always);
+  STATIC_REQUIRE(goro::stack_guard::automatic != goro::stack_guard::never);
+  STATIC_REQUIRE(goro::stack_guard::always != goro::stack_guard::never);
+  STATIC_REQUIRE(std::is_aggregate_v<goro::options>);
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::options::workers), unsigned>);
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::options::stack_size), std::size_t>);
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::options::guard), goro::stack_guard>);
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::options::detect_deadlock), bool>);
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::yield()), void>);
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::num_workers()), unsigned>);
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::num_goroutines()), std::size_t>);
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::in_goroutine()), bool>);
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::goroutine_id()), std::uint64_t>);
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::go(contract::returns_long{})), void>);
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::go(&std::string::size, std::string())), void>);
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::run(contract::returns_long{})), long>);
+  STATIC_REQUIRE(
+      std::is_same_v<decltype(goro::run(contract::returns_long{}, goro::options{})), long>);
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::blocking(contract::returns_long{})), long>);
+}
+
+// API 1: run and blocking return std::invoke_result_t<F&>: the function is invoked as an lvalue.
+TEST_CASE("run and blocking invoke their function as an lvalue, even one passed as an rvalue",
+          "[runtime][contract]") {
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::run(contract::ref_qualified{})), int>);
+  STATIC_REQUIRE(std::is_same_v<decltype(goro::blocking(contract::ref_qualified{})), int>);
+  CHECK(goro::run(contract::ref_qualified{}) == 1);
+  const int from_goroutine = goro::run([] { return goro::blocking(contract::ref_qualified{}); });
+  CHECK(from_goroutine == 1);
+  CHECK(goro::blocking(contract::ref_qualified{}) == 1);  // on a plain thread
+}
+
+// API 1.1: GORO_MAXPROCS is read when run starts: each run reads it anew, and a change made
+// while a run is active leaves that run's workers as they are.
+TEST_CASE("GORO_MAXPROCS is read when each run starts, and not while it runs",
+          "[runtime][contract]") {
+  const char* old = std::getenv("GORO_MAXPROCS");
+  const std::string saved = old != nullptr ? old : "";
+  setenv("GORO_MAXPROCS", "1", 1);
+  const auto [at_start, after_change] = goro::run([] {
+    const unsigned first = goro::num_workers();
+    setenv("GORO_MAXPROCS", "3", 1);  // one worker: no other goroutine reads the environment
+    goro::yield();
+    return std::pair{first, goro::num_workers()};
+  });
+  const unsigned next_run = goro::run([] { return goro::num_workers(); });
+  if (old != nullptr) {
+    setenv("GORO_MAXPROCS", saved.c_str(), 1);
+  } else {
+    unsetenv("GORO_MAXPROCS");
+  }
+  CHECK(at_start == 1u);
+  CHECK(after_change == 1u);
+  CHECK(next_run == 3u);
+}
+
+// API 1.2: an exception escaping a goroutine is reported, then std::terminate() is called: the
+// program's terminate handler runs (std::abort() alone would skip it).
+TEST_CASE("an exception escaping a goroutine is reported, then calls std::terminate",
+          "[runtime][contract]") {
+  constexpr int handler_ran = 7;
+  auto result = goro_test::run_in_child([] {
+    std::set_terminate([] {
+      std::fputs("terminate handler\n", stderr);
+      std::_Exit(handler_ran);
+    });
+    goro::run([] {
+      goro::go([] {
+        std::fprintf(stderr, "id=%llu\n", static_cast<unsigned long long>(goro::goroutine_id()));
+        throw std::runtime_error("escaped!");
+      });
+      goro::sleep_for(10s);
+    });
+    return 0;
+  });
+  INFO("the child's stderr: " << result.err);
+  CHECK(result.exited);
+  CHECK(result.exit_code == handler_ran);
+  const std::string id = result.err.substr(3, result.err.find('\n') - 3);
+  CHECK_THAT(result.err, Catch::Contains("goro: unhandled exception in goroutine " + id +
+                                         ": escaped!\nterminate handler\n"));
+}
+
+// API 1.3: a plain thread counts from its first call "during this run": one that called goro
+// only before the run, with no run active or in an earlier run, and is still alive, does not
+// keep the run's deadlock from being reported.
+TEST_CASE("a live plain thread that used goro only before this run does not hide its deadlock",
+          "[runtime][contract][deadlock]") {
+  const bool in_earlier_run = GENERATE(false, true);
+  INFO((in_earlier_run ? "the thread used goro in an earlier run" : "with no run active"));
+  goro::chan<int> used(1);
+  std::atomic<bool> stop{false};
+  std::thread user;
+  auto start_user = [&] {
+    user = std::thread([&] {
+      used.send(1);  // the thread's only call into goro
+      while (!stop.load()) std::this_thread::sleep_for(1ms);
+    });
+  };
+  if (in_earlier_run) {
+    goro::run([&] {
+      start_user();
+      (void)used.recv();  // the thread has called goro during this (earlier) run
+    });
+  } else {
+    start_user();
+    (void)used.recv();  // on this plain thread, with no run active
+  }
+  bool deadlocked = false;
+  try {
+    goro::run([&] { (void)used.recv(); });  // nobody sends: a deadlock
+  } catch (const goro::deadlock_error&) {
+    deadlocked = true;
+  }
+  stop.store(true);
+  user.join();
+  CHECK(deadlocked);
+}
+
+// API 1.4: an unguarded stack's canary is checked at every switch: park, yield and exit. The
+// goroutine overruns its stack, then switches the one way.
+TEST_CASE("an unguarded stack's overflow is caught when its goroutine parks, yields or exits",
+          "[runtime][contract][stack]") {
+  if (goro::detail::sanitized_build) return;  // the sanitizers report overflows their own way
+  enum class next_switch { park, yield, exit };
+  const next_switch how = GENERATE(next_switch::park, next_switch::yield, next_switch::exit);
+  INFO("switch " << static_cast<int>(how));
+  auto result = goro_test::run_in_child([how] {
+    goro::options o;
+    o.stack_size = 64 * 1024;
+    o.guard = goro::stack_guard::never;
+    goro::run(
+        [how] {
+          goro::go([how] {
+            std::fprintf(stderr, "id=%llu\n",
+                         static_cast<unsigned long long>(goro::goroutine_id()));
+            contract::overrun_stack();
+            switch (how) {
+              case next_switch::park:
+                (void)goro::chan<int>().recv();  // nobody sends: it parks
+                break;
+              case next_switch::yield:
+                goro::yield();
+                break;
+              case next_switch::exit:
+                break;
+            }
+          });
+          goro::sleep_for(10s);  // an overflow not caught ends the run after this
+        },
+        o);
+    return 0;
+  });
+  INFO("signal " << result.signal << ", exit code " << result.exit_code);
+  CHECK(result.signaled);
+  CHECK(result.signal == SIGABRT);
+  const std::string id = result.err.substr(3, result.err.find('\n') - 3);
+  CHECK_THAT(result.err,
+             Catch::Contains("goro: goroutine " + id + " overflowed its 65536-byte stack"));
+}
+
+// API 1.4: every goroutine's stack, main's included, is options.stack_size: a goroutine that
+// needs more than that overflows (a case above shows that it may use nearly all of it).
+TEST_CASE("a goroutine or main that needs more than options.stack_size overflows",
+          "[runtime][contract][stack]") {
+  if (goro::detail::sanitized_build) return;  // the sanitizers report overflows their own way
+  const auto guard = GENERATE(goro::stack_guard::always, goro::stack_guard::automatic);
+  const bool in_main = GENERATE(false, true);
+  INFO("guard mode " << static_cast<int>(guard) << (in_main ? ", main" : ", a goroutine"));
+  constexpr int no_overflow = 3;
+  auto result = goro_test::run_in_child([guard, in_main] {
+    goro::options o;
+    o.stack_size = 64 * 1024;
+    o.guard = guard;
+    goro::run(
+        [in_main] {
+          // The frames already on the stack and this one together need more than 64 KiB.
+          if (in_main) {
+            use_stack(64 * 1024);
+            std::_Exit(no_overflow);
+          }
+          goro::wait_group wg;
+          wg.add(1);
+          goro::go([&wg] {
+            use_stack(64 * 1024);
+            wg.done();
+          });
+          wg.wait();
+        },
+        o);
+    return no_overflow;
+  });
+  INFO("signal " << result.signal << ", exit code " << result.exit_code << ", stderr "
+                 << result.err);
+  CHECK(result.signaled);
+  CHECK(result.signal == SIGABRT);
+  CHECK_THAT(result.err, Catch::Contains(" overflowed its 65536-byte stack"));
+}
+
+// API 1.4: every goroutine's stack, main's included, is address space reserved without
+// committing memory (MAP_NORESERVE: the kernel shows the mapping's flag `nr`).
+TEST_CASE("every goroutine's stack, main's included, is mapped with MAP_NORESERVE",
+          "[runtime][contract][stack]") {
+  std::string overcommit;
+  std::ifstream("/proc/sys/vm/overcommit_memory") >> overcommit;
+  if (overcommit == "2") {
+    WARN("strict overcommit: the kernel reserves every mapping, MAP_NORESERVE or not");
+    return;
+  }
+  const auto guard =
+      GENERATE(goro::stack_guard::automatic, goro::stack_guard::always, goro::stack_guard::never);
+  INFO("guard mode " << static_cast<int>(guard));
+  std::string main_flags;
+  std::string goroutine_flags;
+  goro::options o;
+  o.guard = guard;
+  o.workers = 2;
+  goro::run(
+      [&] {
+        goro::chan<std::uintptr_t> address;
+        goro::chan<int> release;
+        goro::go([address, release] {
+          address.send(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)));
+          (void)release.recv();  // keeps its stack in use while main reads the maps
+        });
+        const auto goroutine_frame = *address.recv();
+        main_flags = contract::stack_mapping_flags(
+            reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)));
+        goroutine_flags = contract::stack_mapping_flags(goroutine_frame);
+        release.send(1);
+      },
+      o);
+  INFO("main's stack: " << main_flags << "; the goroutine's: " << goroutine_flags);
+  CHECK_THAT(main_flags + " ", Catch::Contains(" nr "));
+  CHECK_THAT(goroutine_flags + " ", Catch::Contains(" nr "));
 }

@@ -694,3 +694,29 @@ TEST_CASE("a marked slab's page tables are made by page faults before its marker
   CHECK(faulted_in > 0);
   munmap(mapping, bytes);
 }
+
+// API 1.4: an unguarded stack has "a canary of at least 64 bytes at [its] low end": a change to
+// any one of the 64 bytes at the low end of the stack's reservation is seen.
+TEST_CASE("a canary notices a change to any one of the 64 bytes at its stack's low end",
+          "[stack][contract]") {
+  STATIC_REQUIRE(goro::detail::stack_canary_size >= 64);
+  stack_pool pool;
+  pool.configure(stack_size, goro::stack_guard::never, plenty_of_mappings, 0, false);
+  auto stacks = acquire(pool, 2);
+  const stack_span& s = stacks[1];
+  REQUIRE(s.kind() == stack_kind::canaried);
+  REQUIRE(goro::detail::stack_canary_intact(s));
+  int unnoticed = 0;
+  int not_restored = 0;
+  for (std::ptrdiff_t below = 1; below <= 64; ++below) {
+    char& byte = s.bottom[-below];
+    const char kept = byte;
+    byte = static_cast<char>(~kept);
+    if (goro::detail::stack_canary_intact(s)) ++unnoticed;
+    byte = kept;
+    if (!goro::detail::stack_canary_intact(s)) ++not_restored;
+  }
+  CHECK(unnoticed == 0);
+  CHECK(not_restored == 0);
+  pool.release_batch(stacks.data(), stacks.size());
+}
