@@ -1730,3 +1730,49 @@ TEST_CASE("a timer sends one value, no earlier than its duration after it was ma
     CHECK_FALSE(t.c().try_recv().has_value());
   });
 }
+
+// API 4 (Go's time.Sleep: "a negative or zero duration causes Sleep to return immediately"):
+// sleep_for of zero or less and sleep_until of a time already past return, on a goroutine and on
+// a plain thread. Checked against a ten-second liveness bound, so that a sleep that never
+// returned fails the case instead of hanging it.
+TEST_CASE("sleep_for of zero or less and sleep_until of a past time return",
+          "[time][sleep][contract]") {
+  auto sleep_in_the_past = [] {
+    goro::sleep_for(0ns);
+    goro::sleep_for(-5ms);
+    goro::sleep_for(std::chrono::nanoseconds::min());
+    goro::sleep_until(clock_type::now() - 1s);
+    goro::sleep_until(clock_type::time_point::min());
+  };
+  bool goroutine_returned = false;
+  bool thread_returned = false;
+  goro::run([&] {
+    goro::chan<int> returned(2);
+    goro::go([returned, sleep_in_the_past] {
+      sleep_in_the_past();
+      returned.send(1);
+    });
+    std::thread plain([returned, sleep_in_the_past] {
+      sleep_in_the_past();
+      returned.send(2);
+    });
+    const goro::timer give_up(10s);
+    for (int i = 0; i < 2; ++i) {
+      const std::size_t chosen =
+          goro::select(goro::on_recv(returned,
+                                     [&](std::optional<int> who) {
+                                       goroutine_returned = goroutine_returned || who == 1;
+                                       thread_returned = thread_returned || who == 2;
+                                     }),
+                       goro::on_recv(give_up.c()));
+      if (chosen == 1) break;
+    }
+    if (thread_returned) {
+      goro::blocking([&] { plain.join(); });
+    } else {
+      plain.detach();  // still asleep: a failure, reported below
+    }
+  });
+  CHECK(goroutine_returned);
+  CHECK(thread_returned);
+}
