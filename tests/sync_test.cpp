@@ -13,6 +13,8 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <concepts>
+#include <functional>
 #include <latch>
 #include <memory>
 #include <mutex>
@@ -3051,4 +3053,479 @@ TEST_CASE("memory model: a semaphore release happens before the acquire it enabl
       CHECK(wrong == 0);
     }
   }
+}
+
+// --- Clauses of API section 5 that no case above checks directly ([contract]) ----------------
+
+// API 5, the code block: the members and their signatures. wait_group's add takes a
+// std::ptrdiff_t and may be called without one; mutex and shared_mutex have lock, a try_lock that
+// answers bool, and unlock (Lockable: what std::lock_guard, std::unique_lock and std::scoped_lock
+// call); shared_mutex adds the shared forms; condition_variable waits on a
+// std::unique_lock<goro::mutex>, with or without a predicate; once calls any callable; semaphore
+// is made explicitly from a std::ptrdiff_t, and its members take a weight that may be left out.
+TEST_CASE("the sync types have the members and signatures the contract names", "[sync][contract]") {
+  static_assert(std::is_default_constructible_v<goro::wait_group>);
+  static_assert(requires(goro::wait_group & wg, std::ptrdiff_t n) {
+    { wg.add(n) } -> std::same_as<void>;
+    { wg.add() } -> std::same_as<void>;
+    { wg.done() } -> std::same_as<void>;
+    { wg.wait() } -> std::same_as<void>;
+  });
+
+  static_assert(std::is_default_constructible_v<goro::mutex>);
+  static_assert(requires(goro::mutex & m) {
+    { m.lock() } -> std::same_as<void>;
+    { m.try_lock() } -> std::same_as<bool>;
+    { m.unlock() } -> std::same_as<void>;
+  });
+
+  static_assert(std::is_default_constructible_v<goro::shared_mutex>);
+  static_assert(requires(goro::shared_mutex & m) {
+    { m.lock() } -> std::same_as<void>;
+    { m.try_lock() } -> std::same_as<bool>;
+    { m.unlock() } -> std::same_as<void>;
+    { m.lock_shared() } -> std::same_as<void>;
+    { m.try_lock_shared() } -> std::same_as<bool>;
+    { m.unlock_shared() } -> std::same_as<void>;
+  });
+
+  static_assert(std::is_default_constructible_v<goro::condition_variable>);
+  static_assert(requires(goro::condition_variable & cv, std::unique_lock<goro::mutex> & lk) {
+    { cv.wait(lk) } -> std::same_as<void>;
+    {
+      cv.wait(lk, [] { return true; })
+      } -> std::same_as<void>;
+    { cv.notify_one() } -> std::same_as<void>;
+    { cv.notify_all() } -> std::same_as<void>;
+  });
+
+  static_assert(std::is_default_constructible_v<goro::once>);
+  static_assert(requires(goro::once & o, void (*function)(), std::function<void()>& wrapped) {
+    {
+      o.call([] {})
+      } -> std::same_as<void>;
+    { o.call(function) } -> std::same_as<void>;
+    { o.call(wrapped) } -> std::same_as<void>;
+  });
+
+  static_assert(std::is_constructible_v<goro::semaphore, std::ptrdiff_t>);
+  static_assert(!std::is_convertible_v<std::ptrdiff_t, goro::semaphore>);  // explicit
+  static_assert(requires(goro::semaphore & s, std::ptrdiff_t n) {
+    { s.acquire(n) } -> std::same_as<void>;
+    { s.acquire() } -> std::same_as<void>;
+    { s.try_acquire(n) } -> std::same_as<bool>;
+    { s.try_acquire() } -> std::same_as<bool>;
+    { s.release(n) } -> std::same_as<void>;
+    { s.release() } -> std::same_as<void>;
+  });
+  SUCCEED();
+}
+
+// API 5: wait_group::add(std::ptrdiff_t n = 1) — add() with no argument adds one. After two of
+// them and two done() the counter is zero: a third done() would take it below zero and throws.
+TEST_CASE("wait_group add with no argument adds one", "[sync][wait_group][contract]") {
+  goro::wait_group wg;
+  wg.add();
+  wg.add();
+  CHECK_NOTHROW(wg.done());
+  CHECK_NOTHROW(wg.done());
+  CHECK_THROWS_AS(wg.done(), goro::error);
+  wg.wait();  // zero: returns at once
+}
+
+// API 5: semaphore's acquire, try_acquire and release take a weight of one when it is left out.
+TEST_CASE("semaphore acquire, try_acquire and release with no argument take and give one permit",
+          "[sync][semaphore][contract]") {
+  goro::semaphore sem(2);
+  CHECK(sem.try_acquire());
+  CHECK(sem.try_acquire());
+  CHECK_FALSE(sem.try_acquire(1));  // both permits taken, one by each call
+  sem.release();
+  CHECK(sem.try_acquire(1));  // release() gave back exactly one
+  CHECK_FALSE(sem.try_acquire(1));
+  sem.release(2);
+  sem.acquire();  // two free: does not block, takes one
+  CHECK(sem.try_acquire(1));
+  CHECK_FALSE(sem.try_acquire(1));
+  sem.release();
+  sem.release();
+  CHECK(sem.try_acquire(2));  // every permit is back
+  sem.release(2);
+}
+
+namespace contract {
+
+// main_runs_while_blocked: on one worker, main calls `prepare`; then a goroutine calls `block`,
+// which must block until `release` is called, while main yields a thousand times. Returns whether
+// main had all its turns while that goroutine was still inside `block` (API 5: a goroutine that
+// blocks on a sync object parks; its worker runs other goroutines). A `block` that held its
+// worker thread would give main its turns back only once a watchdog thread had called `release`
+// (after ten seconds), and the goroutine would have returned by then. `release` runs once: on
+// main after its turns, or on the watchdog if main is still held up after ten seconds.
+template <class Prepare, class Block, class Release>
+bool main_runs_while_blocked(Prepare prepare, Block block, Release release) {
+  std::atomic<bool> entered{false};
+  std::atomic<bool> returned{false};
+  std::atomic<bool> released{false};
+  std::atomic<bool> main_finished{false};
+  bool still_blocked = false;
+  auto release_once = [&] {
+    if (!released.exchange(true)) release();
+  };
+  std::thread watchdog([&] {
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (!main_finished.load() && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(1ms);
+    }
+    release_once();
+  });
+  goro::run(
+      [&] {
+        prepare();
+        goro::go([&] {
+          entered.store(true);
+          block();
+          returned.store(true);
+        });
+        while (!entered.load()) goro::yield();
+        for (int i = 0; i < 1000; ++i) goro::yield();
+        still_blocked = !returned.load();
+        release_once();
+        main_finished.store(true);
+        while (!returned.load()) goro::yield();
+      },
+      goro::options{.workers = 1});
+  watchdog.join();
+  return still_blocked;
+}
+
+// no_run_active: whether goro::go refuses to start a goroutine, as it does outside any run
+// (API 1.1), which proves that the case runs with no run active.
+bool no_run_active() {
+  try {
+    goro::go([] {});
+  } catch (const goro::error&) {
+    return true;
+  }
+  return false;
+}
+
+}  // namespace contract
+
+// API 5: a goroutine that blocks on a wait_group parks; its worker runs other goroutines.
+TEST_CASE("a goroutine blocked in wait_group wait parks and its worker runs other goroutines",
+          "[sync][wait_group][contract]") {
+  goro::wait_group wg;
+  CHECK(contract::main_runs_while_blocked([&] { wg.add(1); }, [&] { wg.wait(); },
+                                          [&] { wg.done(); }));
+}
+
+// API 5: a goroutine that blocks on a mutex parks; its worker runs other goroutines.
+TEST_CASE("a goroutine blocked in mutex lock parks and its worker runs other goroutines",
+          "[sync][mutex][contract]") {
+  goro::mutex m;
+  CHECK(contract::main_runs_while_blocked([&] { m.lock(); }, [&] { std::lock_guard hold(m); },
+                                          [&] { m.unlock(); }));
+}
+
+// API 5: a goroutine that blocks on a shared_mutex parks, as a writer behind a reader and as a
+// reader behind a writer; its worker runs other goroutines.
+TEST_CASE("a goroutine blocked on a shared_mutex parks and its worker runs other goroutines",
+          "[sync][shared_mutex][contract]") {
+  goro::shared_mutex behind_reader;
+  CHECK(contract::main_runs_while_blocked([&] { behind_reader.lock_shared(); },
+                                          [&] { std::unique_lock hold(behind_reader); },
+                                          [&] { behind_reader.unlock_shared(); }));
+  goro::shared_mutex behind_writer;
+  CHECK(contract::main_runs_while_blocked([&] { behind_writer.lock(); },
+                                          [&] { std::shared_lock hold(behind_writer); },
+                                          [&] { behind_writer.unlock(); }));
+}
+
+// API 5: a goroutine that blocks on a condition_variable parks; its worker runs other goroutines.
+TEST_CASE(
+    "a goroutine blocked in condition_variable wait parks and its worker runs other goroutines",
+    "[sync][cond][contract]") {
+  goro::mutex m;
+  goro::condition_variable cv;
+  bool ready = false;  // guarded by m
+  CHECK(contract::main_runs_while_blocked([] {},
+                                          [&] {
+                                            std::unique_lock lk(m);
+                                            cv.wait(lk, [&] { return ready; });
+                                          },
+                                          [&] {
+                                            {
+                                              std::lock_guard hold(m);
+                                              ready = true;
+                                            }
+                                            cv.notify_all();
+                                          }));
+}
+
+// API 5: a goroutine that calls a once while another caller runs its function parks; its worker
+// runs other goroutines. The runner itself waits on a channel until the release closes it.
+TEST_CASE(
+    "a goroutine waiting for a once that another caller runs parks and its worker runs others",
+    "[sync][once][contract]") {
+  goro::once o;
+  goro::chan<int> gate;
+  std::atomic<bool> running{false};
+  std::atomic<int> runs{0};
+  CHECK(contract::main_runs_while_blocked(
+      [&] {
+        goro::go([&] {
+          o.call([&] {
+            runs.fetch_add(1);
+            running.store(true);
+            (void)gate.recv();
+          });
+        });
+        while (!running.load()) goro::yield();
+      },
+      [&] { o.call([&] { runs.fetch_add(1); }); }, [&] { gate.close(); }));
+  CHECK(runs.load() == 1);
+}
+
+// API 5: a goroutine that blocks on a semaphore parks; its worker runs other goroutines.
+TEST_CASE("a goroutine blocked in semaphore acquire parks and its worker runs other goroutines",
+          "[sync][semaphore][contract]") {
+  goro::semaphore sem(1);
+  CHECK(contract::main_runs_while_blocked([&] { sem.acquire(); },
+                                          [&] {
+                                            sem.acquire();
+                                            sem.release();
+                                          },
+                                          [&] { sem.release(); }));
+  CHECK(sem.try_acquire(1));
+}
+
+// API 2 (its last paragraph): the sync objects of section 5 can be created and used with no run
+// active; plain threads then block on them. One case per type follows; each first checks that no
+// run is active. A thread that returned while it should still be blocked fails the case (the
+// sleeps only give it the chance to; no timing is asserted).
+
+TEST_CASE("with no run active a plain thread blocks in wait_group wait until the counter is zero",
+          "[sync][wait_group][contract]") {
+  REQUIRE(contract::no_run_active());
+  goro::wait_group wg;
+  wg.add(2);
+  std::atomic<bool> returned{false};
+  std::thread waiter([&] {
+    wg.wait();
+    returned.store(true);
+  });
+  std::this_thread::sleep_for(10ms);
+  const bool returned_at_two = returned.load();
+  wg.done();
+  std::this_thread::sleep_for(10ms);
+  const bool returned_at_one = returned.load();
+  wg.done();
+  waiter.join();
+  CHECK_FALSE(returned_at_two);
+  CHECK_FALSE(returned_at_one);
+  CHECK(returned.load());
+}
+
+TEST_CASE("with no run active a plain thread blocks on a held mutex until it is unlocked",
+          "[sync][mutex][contract]") {
+  REQUIRE(contract::no_run_active());
+  goro::mutex m;
+  m.lock();
+  std::atomic<bool> locked{false};
+  std::thread locker([&] {
+    m.lock();
+    locked.store(true);
+    m.unlock();
+  });
+  std::this_thread::sleep_for(10ms);
+  const bool locked_while_held = locked.load();
+  m.unlock();
+  locker.join();
+  CHECK_FALSE(locked_while_held);
+  CHECK(locked.load());
+  CHECK(m.try_lock());
+  m.unlock();
+}
+
+TEST_CASE("with no run active plain threads block on a shared_mutex as readers and writers",
+          "[sync][shared_mutex][contract]") {
+  REQUIRE(contract::no_run_active());
+  goro::shared_mutex rw;
+  // A reader waits while this thread writes.
+  rw.lock();
+  std::atomic<bool> read{false};
+  std::thread reader([&] {
+    std::shared_lock hold(rw);
+    read.store(true);
+  });
+  std::this_thread::sleep_for(10ms);
+  const bool read_while_written = read.load();
+  rw.unlock();
+  reader.join();
+  CHECK_FALSE(read_while_written);
+  CHECK(read.load());
+  // A writer waits while this thread reads; readers share the lock meanwhile.
+  rw.lock_shared();
+  std::atomic<bool> written{false};
+  std::thread writer([&] {
+    std::unique_lock hold(rw);
+    written.store(true);
+  });
+  std::this_thread::sleep_for(10ms);
+  const bool written_while_read = written.load();
+  rw.unlock_shared();
+  writer.join();
+  CHECK_FALSE(written_while_read);
+  CHECK(written.load());
+  CHECK(rw.try_lock());
+  rw.unlock();
+}
+
+TEST_CASE("with no run active a plain thread blocks in condition_variable wait until notified",
+          "[sync][cond][contract]") {
+  REQUIRE(contract::no_run_active());
+  goro::mutex m;
+  goro::condition_variable cv;
+  bool ready = false;  // guarded by m
+  std::atomic<bool> returned{false};
+  std::thread waiter([&] {
+    std::unique_lock lk(m);
+    cv.wait(lk, [&] { return ready; });
+    returned.store(true);
+  });
+  std::this_thread::sleep_for(10ms);
+  const bool returned_before_notify = returned.load();
+  {
+    std::lock_guard hold(m);
+    ready = true;
+  }
+  cv.notify_one();
+  waiter.join();
+  CHECK_FALSE(returned_before_notify);
+  CHECK(returned.load());
+}
+
+TEST_CASE("with no run active a plain thread calling a once waits while another thread runs it",
+          "[sync][once][contract]") {
+  REQUIRE(contract::no_run_active());
+  goro::once o;
+  std::atomic<int> runs{0};
+  std::atomic<bool> running{false};
+  std::atomic<bool> finish{false};
+  std::thread runner([&] {
+    o.call([&] {
+      runs.fetch_add(1);
+      running.store(true);
+      while (!finish.load()) std::this_thread::sleep_for(1ms);
+    });
+  });
+  while (!running.load()) std::this_thread::sleep_for(1ms);
+  std::atomic<bool> returned{false};
+  std::thread caller([&] {
+    o.call([&] { runs.fetch_add(1); });
+    returned.store(true);
+  });
+  std::this_thread::sleep_for(10ms);
+  const bool returned_while_running = returned.load();
+  finish.store(true);
+  runner.join();
+  caller.join();
+  CHECK_FALSE(returned_while_running);
+  CHECK(returned.load());
+  CHECK(runs.load() == 1);
+}
+
+TEST_CASE("with no run active a plain thread blocks in semaphore acquire until a release",
+          "[sync][semaphore][contract]") {
+  REQUIRE(contract::no_run_active());
+  goro::semaphore sem(2);
+  sem.acquire(2);
+  std::atomic<bool> acquired{false};
+  std::thread acquirer([&] {
+    sem.acquire(1);
+    acquired.store(true);
+  });
+  std::this_thread::sleep_for(10ms);
+  const bool acquired_while_held = acquired.load();
+  sem.release(1);
+  acquirer.join();
+  CHECK_FALSE(acquired_while_held);
+  CHECK(acquired.load());
+  CHECK_FALSE(sem.try_acquire(1));  // the thread holds the permit released to it
+  sem.release(2);
+  CHECK(sem.try_acquire(2));
+  sem.release(2);
+}
+
+// API 5 (sync.Cond's Wait): condition_variable::wait(lk) releases the mutex while it waits —
+// another party can lock it — and returns holding it again: `lk` owns it and nobody else can
+// take it until the waiter unlocks.
+TEST_CASE("condition_variable wait releases the mutex while it waits and holds it again on return",
+          "[sync][cond][contract]") {
+  goro::mutex m;
+  goro::condition_variable cv;
+  std::atomic<bool> ready{false};
+  bool free_while_waiting = false;
+  bool owned_after_wait = false;
+  bool held_after_wait = false;
+  goro::run([&] {
+    goro::chan<int> woke;
+    goro::chan<int> checked;
+    goro::wait_group done;
+    done.add(1);
+    goro::go([&] {
+      {
+        std::unique_lock lk(m);
+        while (!ready.load()) cv.wait(lk);
+        owned_after_wait = lk.owns_lock();
+        woke.send(1);
+        (void)checked.recv();
+      }
+      done.done();
+    });
+    goro_test::dump_when({"[cond]"});
+    free_while_waiting = m.try_lock();
+    ready.store(true);
+    if (free_while_waiting) m.unlock();
+    cv.notify_one();
+    (void)woke.recv();
+    held_after_wait = !m.try_lock();
+    if (!held_after_wait) m.unlock();
+    checked.send(1);
+    done.wait();
+  });
+  CHECK(free_while_waiting);
+  CHECK(owned_after_wait);
+  CHECK(held_after_wait);
+}
+
+// API 5 (sync.Cond's Signal and Broadcast wake the goroutines waiting, if there are any): a
+// notify_one or notify_all with nobody waiting is not kept: a wait that begins afterwards
+// blocks until the next notify.
+TEST_CASE("a notify with nobody waiting is not kept for a later wait", "[sync][cond][contract]") {
+  goro::mutex m;
+  goro::condition_variable cv;
+  std::atomic<bool> returned{false};
+  bool returned_before_notify = true;
+  goro::run([&] {
+    cv.notify_one();
+    cv.notify_all();
+    goro::wait_group done;
+    done.add(1);
+    goro::go([&] {
+      {
+        std::unique_lock lk(m);
+        cv.wait(lk);
+      }
+      returned.store(true);
+      done.done();
+    });
+    goro_test::dump_when({"[cond]"});
+    returned_before_notify = returned.load();
+    cv.notify_one();
+    done.wait();
+  });
+  CHECK_FALSE(returned_before_notify);
+  CHECK(returned.load());
 }

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <concepts>
 #include <condition_variable>
 #include <csignal>
 #include <filesystem>
@@ -1649,4 +1650,129 @@ TEST_CASE("go-to-goro: a timer keeps a fired value across stop and reset", "[tim
     u.reset(1h);
     CHECK_FALSE(u.c().try_recv());
   });
+}
+
+// --- Clauses of API section 4 that no case above checks directly ([contract]) ----------------
+
+// API 4, the code block: sleep_for takes nanoseconds (so any coarser duration) and returns
+// nothing; sleep_until takes a steady_clock time point; after returns a receive-only channel of
+// steady_clock time points; timer and ticker are made explicitly from a duration; c() is const and
+// returns that channel type; timer's stop and reset return bool, ticker's return nothing.
+TEST_CASE("the time functions, timer and ticker have the signatures the contract names",
+          "[time][contract]") {
+  using time_point = std::chrono::steady_clock::time_point;
+  using time_channel = goro::recv_chan<time_point>;
+  static_assert(std::is_same_v<decltype(goro::sleep_for(std::chrono::nanoseconds{})), void>);
+  static_assert(std::is_same_v<decltype(goro::sleep_for(5ms)), void>);
+  static_assert(std::is_same_v<decltype(goro::sleep_until(time_point{})), void>);
+  static_assert(std::is_same_v<decltype(goro::after(std::chrono::nanoseconds{})), time_channel>);
+  static_assert(std::is_same_v<decltype(goro::after(5ms)), time_channel>);
+
+  static_assert(std::is_constructible_v<goro::timer, std::chrono::nanoseconds>);
+  static_assert(!std::is_convertible_v<std::chrono::nanoseconds, goro::timer>);  // explicit
+  static_assert(
+      requires(goro::timer & t, const goro::timer& unchanging, std::chrono::nanoseconds d) {
+        { unchanging.c() } -> std::same_as<time_channel>;
+        { t.stop() } -> std::same_as<bool>;
+        { t.reset(d) } -> std::same_as<bool>;
+      });
+
+  static_assert(std::is_constructible_v<goro::ticker, std::chrono::nanoseconds>);
+  static_assert(!std::is_convertible_v<std::chrono::nanoseconds, goro::ticker>);  // explicit
+  static_assert(
+      requires(goro::ticker & t, const goro::ticker& unchanging, std::chrono::nanoseconds d) {
+        { unchanging.c() } -> std::same_as<time_channel>;
+        { t.stop() } -> std::same_as<void>;
+        { t.reset(d) } -> std::same_as<void>;
+      });
+  SUCCEED();
+}
+
+// API 4: sleeping parks the goroutine, never its worker thread — sleep_until as well as sleep_for
+// ("a sleeping goroutine does not hold its worker"). Counted, not timed: on one worker, main
+// yields a thousand times while the other goroutine sleeps until five seconds from now. A sleep
+// that held the worker would give main its turns back only after the sleep had ended.
+TEST_CASE("a goroutine in sleep_until does not hold its worker", "[time][sleep][contract]") {
+  constexpr int yields = 1000;
+  int progress = 0;
+  bool slept_through = false;
+  goro::run(
+      [&] {
+        std::atomic<bool> asleep{false};
+        std::atomic<bool> woke{false};
+        goro::go([&asleep, &woke] {
+          asleep.store(true);
+          goro::sleep_until(clock_type::now() + 5s);
+          woke.store(true);
+        });
+        while (!asleep.load()) goro::yield();
+        for (; progress < yields; ++progress) goro::yield();
+        slept_through = woke.load();
+        // Returning stops the sleeper at once (API 1.1); it never touches asleep or woke again.
+      },
+      goro::options{.workers = 1});
+  CHECK(progress == yields);
+  CHECK_FALSE(slept_through);
+}
+
+// API 4: a timer fires once, d after it is made — its value is no earlier than that — and a
+// receive of a second value finds none, however long one waits (Go's time.NewTimer).
+TEST_CASE("a timer sends one value, no earlier than its duration after it was made",
+          "[time][timer][contract]") {
+  goro::run([] {
+    const auto start = clock_type::now();
+    goro::timer t(20ms);
+    const auto fired = t.c().recv();
+    REQUIRE(fired.has_value());
+    CHECK(*fired >= start + 20ms);
+    CHECK(clock_type::now() >= start + 20ms);
+    goro::sleep_for(40ms);
+    CHECK_FALSE(t.c().try_recv().has_value());
+  });
+}
+
+// API 4 (Go's time.Sleep: "a negative or zero duration causes Sleep to return immediately"):
+// sleep_for of zero or less and sleep_until of a time already past return, on a goroutine and on
+// a plain thread. Checked against a ten-second liveness bound, so that a sleep that never
+// returned fails the case instead of hanging it.
+TEST_CASE("sleep_for of zero or less and sleep_until of a past time return",
+          "[time][sleep][contract]") {
+  auto sleep_in_the_past = [] {
+    goro::sleep_for(0ns);
+    goro::sleep_for(-5ms);
+    goro::sleep_for(std::chrono::nanoseconds::min());
+    goro::sleep_until(clock_type::now() - 1s);
+    goro::sleep_until(clock_type::time_point::min());
+  };
+  bool goroutine_returned = false;
+  bool thread_returned = false;
+  goro::run([&] {
+    goro::chan<int> returned(2);
+    goro::go([returned, sleep_in_the_past] {
+      sleep_in_the_past();
+      returned.send(1);
+    });
+    std::thread plain([returned, sleep_in_the_past] {
+      sleep_in_the_past();
+      returned.send(2);
+    });
+    const goro::timer give_up(10s);
+    for (int i = 0; i < 2; ++i) {
+      const std::size_t chosen =
+          goro::select(goro::on_recv(returned,
+                                     [&](std::optional<int> who) {
+                                       goroutine_returned = goroutine_returned || who == 1;
+                                       thread_returned = thread_returned || who == 2;
+                                     }),
+                       goro::on_recv(give_up.c()));
+      if (chosen == 1) break;
+    }
+    if (thread_returned) {
+      goro::blocking([&] { plain.join(); });
+    } else {
+      plain.detach();  // still asleep: a failure, reported below
+    }
+  });
+  CHECK(goroutine_returned);
+  CHECK(thread_returned);
 }
