@@ -2766,3 +2766,254 @@ TEST_CASE("memory model: the kth receive happens before the (k+C)th send complet
     CHECK(std::count(text.begin(), text.end(), static_cast<char>('a' + p)) == rounds);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Clauses of API section 2 that no case above checks directly ([contract]); the traceability
+// table is docs/contract-coverage/2-3-channels-select.md.
+
+namespace contract {
+
+// The operations API 2 lists, each called through a const handle, with the result type its
+// signature promises.
+template <class Handle, class T>
+concept sends_through_const = requires(const Handle& ch, T&& value, const T& copy) {
+  { ch.send(std::move(value)) } -> std::same_as<void>;
+  { ch.try_send(std::move(value)) } -> std::same_as<bool>;
+  { ch.try_send(copy) } -> std::same_as<bool>;
+  { ch.close() } -> std::same_as<void>;
+};
+
+template <class Handle, class T>
+concept receives_through_const = requires(const Handle& ch) {
+  { ch.recv() } -> std::same_as<std::optional<T>>;
+  { ch.try_recv() } -> std::same_as<std::optional<T>>;
+  { ch.begin() != ch.end() } -> std::convertible_to<bool>;
+  { *ch.begin() } -> std::same_as<T&&>;
+};
+
+template <class Handle>
+concept inspects_through_const = requires(const Handle& a, const Handle& b) {
+  { a.size() } -> std::same_as<std::size_t>;
+  { a.capacity() } -> std::same_as<std::size_t>;
+  { a.is_nil() } -> std::same_as<bool>;
+  { a == b } -> std::same_as<bool>;
+};
+
+// Whether a handle offers any receiving operation, or any sending one (close included).
+template <class Handle>
+concept has_recv = requires(const Handle& ch) {
+  ch.recv();
+};
+template <class Handle>
+concept has_try_recv = requires(const Handle& ch) {
+  ch.try_recv();
+};
+template <class Handle>
+concept has_begin = requires(const Handle& ch) {
+  ch.begin();
+};
+template <class Handle>
+concept offers_receiving = has_recv<Handle> || has_try_recv<Handle> || has_begin<Handle>;
+
+template <class Handle, class T>
+concept has_send = requires(const Handle& ch, T value) {
+  ch.send(std::move(value));
+};
+template <class Handle, class T>
+concept has_try_send = requires(const Handle& ch, T value) {
+  ch.try_send(std::move(value));
+};
+template <class Handle>
+concept has_close = requires(const Handle& ch) {
+  ch.close();
+};
+template <class Handle, class T>
+concept offers_sending = has_send<Handle, T> || has_try_send<Handle, T> || has_close<Handle>;
+
+}  // namespace contract
+
+// API 2: "Copies share one channel (Go reference semantics)": what one copy does, every copy
+// sees (values, size, close), and the channel lives as long as any copy does.
+TEST_CASE("copies of a channel handle share one channel", "[chan][contract]") {
+  std::optional<goro::chan<int>> original(std::in_place, 2);
+  const goro::chan<int> copy = *original;
+  goro::chan<int> assigned;
+  assigned = copy;
+  original->send(1);
+  CHECK(copy.size() == 1);
+  CHECK(assigned.size() == 1);
+  CHECK(copy.recv() == 1);
+  CHECK(original->size() == 0);
+  assigned.send(2);
+  original.reset();  // the first handle is gone; its channel lives on in the copies
+  CHECK(copy.size() == 1);
+  CHECK(copy.recv() == 2);
+
+  const goro::send_chan<int> out = copy;
+  const goro::send_chan<int> out_copy = out;
+  const goro::recv_chan<int> in = assigned;
+  const goro::recv_chan<int> in_copy = in;
+  out_copy.send(3);
+  CHECK(in_copy.size() == 1);
+  CHECK(in.recv() == 3);
+  out.close();  // closed through one view: closed for every handle
+  CHECK_THROWS_AS(copy.send(4), goro::channel_closed);
+  CHECK_THROWS_AS(assigned.close(), goro::channel_closed);
+  CHECK_FALSE(in_copy.recv().has_value());
+}
+
+// API 2: "every operation is const (a handle, like shared_ptr), so [ch] { ch.send(1); } needs no
+// `mutable`": of chan, send_chan and recv_chan alike, with the result types of the signatures.
+TEST_CASE("every channel operation may be called through a const handle", "[chan][contract]") {
+  using owner = std::unique_ptr<int>;
+  static_assert(contract::sends_through_const<goro::chan<int>, int>);
+  static_assert(contract::receives_through_const<goro::chan<int>, int>);
+  static_assert(contract::inspects_through_const<goro::chan<int>>);
+  static_assert(contract::sends_through_const<goro::send_chan<int>, int>);
+  static_assert(contract::inspects_through_const<goro::send_chan<int>>);
+  static_assert(contract::receives_through_const<goro::recv_chan<int>, int>);
+  static_assert(contract::inspects_through_const<goro::recv_chan<int>>);
+  static_assert(contract::receives_through_const<goro::chan<owner>, owner>);
+  static_assert(contract::receives_through_const<goro::recv_chan<owner>, owner>);
+
+  goro::chan<int> ch(2);
+  auto send_one = [ch] { ch.send(1); };  // no `mutable`
+  auto offer_two = [ch] { return ch.try_send(2); };
+  auto close_it = [ch] { ch.close(); };
+  const goro::chan<int> fixed = ch;
+  send_one();
+  CHECK(offer_two());
+  CHECK(fixed.size() == 2);
+  CHECK(fixed.capacity() == 2);
+  CHECK_FALSE(fixed.is_nil());
+  CHECK(fixed == ch);
+  CHECK(fixed.try_recv() == 1);
+  close_it();
+  int total = 0;
+  for (int v : fixed) total += v;  // range-for over a const handle
+  CHECK(total == 2);
+  CHECK_FALSE(fixed.recv().has_value());
+}
+
+// API 2: send_chan<T> (Go's chan<- T) has send, try_send, close, size, capacity, is_nil, == and
+// a nullptr constructor, and is made implicitly from chan<T>; it has no receiving operation.
+TEST_CASE("a send_chan offers the sending operations, a nil constructor and ==, and no receive",
+          "[chan][contract]") {
+  using out = goro::send_chan<int>;
+  static_assert(contract::sends_through_const<out, int>);
+  static_assert(contract::inspects_through_const<out>);
+  static_assert(!contract::offers_receiving<out>);
+  static_assert(std::is_convertible_v<std::nullptr_t, out>);
+  static_assert(std::is_convertible_v<goro::chan<int>, out>);
+  static_assert(std::is_convertible_v<const goro::chan<int>&, out>);
+
+  const out nil = nullptr;
+  CHECK(nil.is_nil());
+  CHECK(nil.size() == 0);
+  CHECK(nil.capacity() == 0);
+  CHECK_FALSE(nil.try_send(1));
+  CHECK(nil == out(nullptr));
+  CHECK_THROWS_AS(nil.close(), goro::error);
+
+  goro::chan<int> ch(3);
+  goro::chan<int> other(3);
+  const out view = ch;  // implicitly
+  CHECK_FALSE(view.is_nil());
+  CHECK_FALSE(view == nil);
+  CHECK(view == out(ch));
+  CHECK_FALSE(view == out(other));
+  view.send(1);
+  CHECK(view.try_send(2));
+  CHECK(view.size() == 2);
+  CHECK(view.capacity() == 3);
+  view.close();
+  CHECK(ch.recv() == 1);
+  CHECK(ch.recv() == 2);
+  CHECK_FALSE(ch.recv().has_value());
+}
+
+// API 2: recv_chan<T> (Go's <-chan T) has recv, try_recv, iteration, size, capacity, is_nil, ==
+// and a nullptr constructor, and is made implicitly from chan<T>; it has no sending operation
+// and no close (Go: "close of receive-only channel" does not compile).
+TEST_CASE("a recv_chan offers the receiving operations, a nil constructor and ==, and no send",
+          "[chan][contract]") {
+  using in = goro::recv_chan<int>;
+  static_assert(contract::receives_through_const<in, int>);
+  static_assert(contract::inspects_through_const<in>);
+  static_assert(!contract::offers_sending<in, int>);
+  static_assert(std::is_convertible_v<std::nullptr_t, in>);
+  static_assert(std::is_convertible_v<goro::chan<int>, in>);
+  static_assert(std::is_convertible_v<const goro::chan<int>&, in>);
+
+  const in nil = nullptr;
+  CHECK(nil.is_nil());
+  CHECK(nil.size() == 0);
+  CHECK(nil.capacity() == 0);
+  CHECK_FALSE(nil.try_recv().has_value());
+  CHECK(nil == in(nullptr));
+
+  goro::chan<int> ch(3);
+  goro::chan<int> other(3);
+  const in view = ch;  // implicitly
+  CHECK_FALSE(view.is_nil());
+  CHECK_FALSE(view == nil);
+  CHECK(view == in(ch));
+  CHECK_FALSE(view == in(other));
+  ch.send(1);
+  ch.send(2);
+  ch.send(3);
+  CHECK(view.size() == 3);
+  CHECK(view.capacity() == 3);
+  CHECK(view.recv() == 1);
+  CHECK(view.try_recv() == 2);
+  ch.close();
+  std::vector<int> rest;
+  for (int v : view) rest.push_back(v);
+  CHECK(rest == std::vector<int>{3});
+  CHECK_FALSE(view.recv().has_value());
+}
+
+// API 2: recv "blocks": on an open channel with nothing to take, buffered or not, a receive
+// waits until a value is sent, and then returns that value.
+TEST_CASE("a receive on an empty channel waits until a value is sent", "[chan][contract]") {
+  std::vector<bool> returned_before_the_send;
+  std::vector<int> received;
+  goro::run([&] {
+    for (const int capacity : {0, 2}) {
+      goro::chan<int> ch(capacity);
+      goro::chan<int> result(1);
+      std::atomic<bool> returned{false};
+      goro::go([ch, result, &returned] {
+        const std::optional<int> v = ch.recv();
+        returned.store(true);
+        result.send(v.value_or(-1));
+      });
+      goro_test::dump_when({"[chan receive]:"});  // the receiver is parked in recv
+      returned_before_the_send.push_back(returned.load());
+      ch.send(7);
+      received.push_back(*result.recv());
+    }
+  });
+  CHECK(returned_before_the_send == std::vector<bool>{false, false});
+  CHECK(received == std::vector<int>{7, 7});
+}
+
+// API 2: try_send "throws channel_closed if closed": whether the closed channel is unbuffered with
+// no receiver, full, or has room, through either overload, on chan and on send_chan. It never
+// returns false in place of the throw.
+TEST_CASE("try_send on a closed channel throws channel_closed in every form", "[chan][contract]") {
+  for (const int capacity : {0, 1, 2}) {
+    INFO("capacity " << capacity);
+    goro::chan<std::string> ch(capacity);
+    if (capacity == 1) ch.send("fills the buffer");
+    ch.close();
+    const goro::send_chan<std::string> out = ch;
+    const std::string value = "late";
+    CHECK_THROWS_AS(ch.try_send(std::string("late")), goro::channel_closed);
+    CHECK_THROWS_AS(ch.try_send(value), goro::channel_closed);
+    CHECK_THROWS_AS(out.try_send(std::string("late")), goro::channel_closed);
+    CHECK_THROWS_AS(out.try_send(value), goro::channel_closed);
+    CHECK(value == "late");
+    CHECK(ch.size() == (capacity == 1 ? 1u : 0u));  // nothing was added
+  }
+}
