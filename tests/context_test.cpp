@@ -1282,3 +1282,87 @@ TEST_CASE("memory model: with_value's data is seen whole by every holder of the 
   CHECK(wrong[0] == 0);
   CHECK(wrong[1] == 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The contract, clause by clause (docs/API.md section 6; docs/contract-coverage).
+
+// API 6: context is a cheap copyable handle; goro::errc is an is_error_code_enum, so
+// ctx.err() == goro::errc::canceled compiles; the functions return the contract's types.
+TEST_CASE("the context API has the contract's types, and err() compares with goro::errc",
+          "[context][contract]") {
+  static_assert(std::is_nothrow_copy_constructible_v<goro::context>);
+  static_assert(std::is_copy_assignable_v<goro::context>);
+  static_assert(std::is_error_code_enum_v<goro::errc>);
+  static_assert(std::is_convertible_v<goro::errc, std::error_code>);
+  const goro::context& any = goro::context();
+  static_assert(std::is_same_v<decltype(any.done()), goro::recv_chan<std::monostate>>);
+  static_assert(std::is_same_v<decltype(any.err()), std::error_code>);
+  static_assert(std::is_same_v<decltype(any.deadline()), std::optional<clock_type::time_point>>);
+  const goro::context_key<double> key;
+  static_assert(std::is_same_v<decltype(any.value(key)), const double*>);
+  static_assert(std::is_same_v<decltype(goro::background()), goro::context>);
+  static_assert(std::is_same_v<goro::cancel_func, std::function<void()>>);
+  using derived = std::pair<goro::context, goro::cancel_func>;
+  static_assert(std::is_same_v<decltype(goro::with_cancel(any)), derived>);
+  static_assert(std::is_same_v<decltype(goro::with_timeout(any, 1s)), derived>);
+  static_assert(std::is_same_v<decltype(goro::with_deadline(any, clock_type::now())), derived>);
+  static_assert(std::is_default_constructible_v<goro::context_key<double>>);
+  static_assert(std::is_same_v<decltype(goro::with_value(any, key, 1.5)), goro::context>);
+
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  CHECK_FALSE(ctx.err() == goro::errc::canceled);
+  cancel();
+  CHECK(ctx.err() == goro::errc::canceled);
+  CHECK(goro::errc::canceled == ctx.err());
+}
+
+// API 6: a context is immutable: deriving children from it (values, deadlines, cancels),
+// cancelling them, or assigning another context to a copy of the handle changes nothing it
+// reports; with_value keeps its own copy of the value.
+TEST_CASE("deriving and cancelling children leaves a context's values, deadline and err unchanged",
+          "[context][contract]") {
+  const goro::context_key<std::string> name;
+  const goro::context_key<int> number;
+  std::string original = "gopher";
+  const auto far = clock_type::now() + 1h;
+  auto [parent, cancel_parent] =
+      goro::with_deadline(goro::with_value(goro::background(), name, original), far);
+  original = "changed after with_value";
+
+  const goro::context shadow = goro::with_value(parent, name, std::string("shadow"));
+  const goro::context numbered = goro::with_value(parent, number, 7);
+  auto [sooner, cancel_sooner] = goro::with_deadline(numbered, clock_type::now() + 1min);
+  auto [child, cancel_child] = goro::with_cancel(shadow);
+  cancel_sooner();
+  cancel_child();
+  goro::context handle = parent;
+  handle = numbered;  // rebinds the handle, not the context it was a copy of
+
+  REQUIRE(parent.value(name) != nullptr);
+  CHECK(*parent.value(name) == "gopher");
+  CHECK(parent.value(number) == nullptr);
+  CHECK(parent.deadline() == far);
+  CHECK_FALSE(parent.err());
+  CHECK(*shadow.value(name) == "shadow");
+  CHECK(*handle.value(number) == 7);
+  CHECK(sooner.err() == goro::errc::canceled);
+  CHECK(child.err() == goro::errc::canceled);
+  cancel_parent();
+}
+
+// API 6: a key is compared by address: a copy of a key is another key, whose value the original
+// does not find, and the other way round.
+TEST_CASE("a copy of a key is another key, since keys are compared by address",
+          "[context][contract]") {
+  const goro::context_key<int> key;
+  const goro::context_key<int> copy = key;
+  const goro::context with_key = goro::with_value(goro::background(), key, 1);
+  CHECK(with_key.value(copy) == nullptr);
+  REQUIRE(with_key.value(key) != nullptr);
+  const goro::context with_both = goro::with_value(with_key, copy, 2);
+  REQUIRE(with_both.value(key) != nullptr);
+  REQUIRE(with_both.value(copy) != nullptr);
+  CHECK(*with_both.value(key) == 1);
+  CHECK(*with_both.value(copy) == 2);
+  CHECK(goro::with_value(goro::background(), copy, 3).value(key) == nullptr);
+}

@@ -24,12 +24,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "support.hpp"
@@ -999,4 +1001,218 @@ TEST_CASE("go-to-goro: deadlock_error, GORO_TRACEBACK=1 and dump", "[debug][go-t
   });
   CHECK_THAT(dumped, Catch::Contains("goroutine 1 [running]:"));
   CHECK_THAT(dumped, Catch::Contains("[chan receive]:"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contract, clause by clause (docs/API.md section 8; docs/contract-coverage).
+
+// API 8: dump(std::ostream&) and runtime_stats() with the five counters of stats, in the
+// contract's order (designated initializers rely on it), each a std::uint64_t.
+TEST_CASE("dump and runtime_stats have the contract's signatures, stats its five counters",
+          "[debug][stats][contract]") {
+  static_assert(std::is_same_v<decltype(goro::dump(std::declval<std::ostream&>())), void>);
+  static_assert(std::is_same_v<decltype(goro::runtime_stats()), goro::stats>);
+  static_assert(std::is_same_v<decltype(goro::stats::spawned), std::uint64_t>);
+  static_assert(std::is_same_v<decltype(goro::stats::finished), std::uint64_t>);
+  static_assert(std::is_same_v<decltype(goro::stats::context_switches), std::uint64_t>);
+  static_assert(std::is_same_v<decltype(goro::stats::steals), std::uint64_t>);
+  static_assert(std::is_same_v<decltype(goro::stats::parks), std::uint64_t>);
+  const goro::stats s{.spawned = 1, .finished = 2, .context_switches = 3, .steals = 4, .parks = 5};
+  CHECK(s.spawned + s.finished + s.context_switches + s.steals + s.parks == 15);
+}
+
+// API 8: the counters count since the process started, not since a run did: a second run adds
+// to what the first counted, and between runs they keep their values.
+TEST_CASE("runtime_stats keeps counting across runs and keeps its counts between them",
+          "[debug][stats][contract]") {
+  const auto one_run = [] {
+    goro::run([] {
+      goro::chan<int> handed;
+      goro::go([handed] {
+        goro::sleep_for(1ms);  // parks, and main parks in its receive meanwhile
+        handed.send(1);
+      });
+      handed.recv();
+    });
+  };
+  one_run();
+  const goro::stats after_first = goro::runtime_stats();
+  const goro::stats between = goro::runtime_stats();
+  one_run();
+  const goro::stats after_second = goro::runtime_stats();
+  CHECK(after_first.spawned >= 2);
+  CHECK(between.spawned == after_first.spawned);
+  CHECK(between.finished == after_first.finished);
+  CHECK(between.context_switches == after_first.context_switches);
+  CHECK(between.parks == after_first.parks);
+  CHECK(between.steals == after_first.steals);
+  CHECK(after_second.spawned == between.spawned + 2);
+  CHECK(after_second.finished == between.finished + 2);
+  CHECK(after_second.parks >= between.parks + 1);
+  CHECK(after_second.context_switches >= between.context_switches + 2);
+}
+
+// API 8: dump writes one header line for every goroutine num_goroutines() counts.
+TEST_CASE("dump writes one header line for each goroutine num_goroutines counts",
+          "[debug][dump][contract]") {
+  std::size_t counted = 0;
+  std::size_t headers = 0;
+  goro::run([&] {
+    goro::chan<int> release;
+    goro::wait_group finished;
+    for (int i = 0; i < 10; ++i) {
+      finished.add(1);
+      goro::go([&finished, release] {
+        release.recv();
+        finished.done();
+      });
+    }
+    const std::string text = goro_test::dump_when_count("[chan receive]:", 10);
+    counted = goro::num_goroutines();
+    headers = header_states(text).size();
+    release.close();
+    finished.wait();
+  });
+  CHECK(counted == 11);
+  CHECK(headers == 11);
+}
+
+namespace {
+
+// blockers: what the goroutines of the next case block on. It outlives the run, so that a
+// failure ending main early leaves the goroutines unwound then nothing destroyed to touch.
+struct blockers {
+  goro::wait_group finished;  // of the goroutines that are released
+  goro::chan<int> never_sent;
+  goro::chan<int> never_received;
+  goro::chan<int> select_a;
+  goro::chan<int> select_b;
+  goro::mutex locked;
+  goro::wait_group never_done;
+  goro::mutex cond_mutex;
+  goro::condition_variable cond;
+  bool ready = false;
+  goro::semaphore taken{1};
+  goro::net::listener listening;
+  std::atomic<bool> release_blocking{false};
+  goro::once once;
+  goro::chan<int> release_once;
+};
+
+}  // namespace
+
+// API 8: each header line is `goroutine <id> [<state>]:`, <id> the goroutine's goroutine_id()
+// (API 1.2), for every state the contract names and both suffixes; `runnable` is checked by
+// "dump shows goroutines in a blocking call and goroutines waiting to run".
+TEST_CASE("dump shows each goroutine's id with the state it is blocked in, for every state",
+          "[debug][dump][contract]") {
+  std::map<std::string, std::uint64_t> ids;  // state -> the id of the goroutine blocked in it
+  std::string text;
+  blockers b;
+  goro::run(
+      [&] {
+        goro::chan<std::pair<std::string, std::uint64_t>> reported(64);
+        // start: a goroutine that reports its id as the one to be seen in `state`, then blocks;
+        // `forever`: it is never released, and is unwound when main returns (API 1.1).
+        const auto start = [&](std::string state, auto block, bool forever = false) {
+          if (!forever) b.finished.add(1);
+          goro::go([&b, reported, state, block, forever]() mutable {
+            reported.send({state, goro::goroutine_id()});
+            block();
+            if (!forever) b.finished.done();
+          });
+        };
+        ids["running"] = goro::goroutine_id();
+        start("chan receive", [&b] { b.never_sent.recv(); });
+        start("chan send", [&b] { b.never_received.send(1); });
+        start("select",
+              [&b] { goro::select(goro::on_recv(b.select_a), goro::on_recv(b.select_b)); });
+        start(
+            "sleep", [] { goro::sleep_for(1h); }, true);
+        b.locked.lock();
+        start("mutex", [&b] { std::lock_guard lock(b.locked); });
+        b.never_done.add(1);
+        start("wait_group", [&b] { b.never_done.wait(); });
+        start("cond", [&b] {
+          std::unique_lock lock(b.cond_mutex);
+          b.cond.wait(lock, [&b] { return b.ready; });
+        });
+        b.taken.acquire();
+        start("semaphore", [&b] {
+          b.taken.acquire();
+          b.taken.release();
+        });
+        b.listening = goro::net::listen("127.0.0.1:0");
+        start("io", [&b] {
+          try {
+            b.listening.accept();
+          } catch (const goro::net::closed_error&) {
+          }
+        });
+        start("blocking", [&b] {
+          goro::blocking([&b] {
+            // Bounded: should main fail before releasing it, the run still ends.
+            const auto give_up = std::chrono::steady_clock::now() + 60s;
+            while (!b.release_blocking.load() && std::chrono::steady_clock::now() < give_up) {
+              std::this_thread::sleep_for(1ms);
+            }
+          });
+        });
+        start(
+            "chan receive (nil chan)", [] { goro::chan<int>(nullptr).recv(); }, true);
+        start(
+            "chan send (nil chan)", [] { goro::chan<int>(nullptr).send(1); }, true);
+        start(
+            "select (no cases)", [] { goro::select(); }, true);
+        // once: the first caller holds it in its function (blocked in a chan receive of its
+        // own), the second waits in once.
+        goro::chan<std::uint64_t> holder_id(1);
+        b.finished.add(1);
+        goro::go([&b, holder_id] {
+          b.once.call([&b, holder_id] {
+            holder_id.send(goro::goroutine_id());
+            b.release_once.recv();
+          });
+          b.finished.done();
+        });
+        const std::string holder = "goroutine " + std::to_string(*holder_id.recv());
+        goro_test::dump_when({holder + " [chan receive]:"});
+        start("once", [&b] { b.once.call([] {}); });
+
+        for (int i = 0; i < 14; ++i) {
+          auto [state, id] = *reported.recv();
+          ids[state] = id;
+        }
+        const auto all_shown = [&](const std::string& dump) {
+          for (const auto& [state, id] : ids) {
+            const std::string line = "goroutine " + std::to_string(id) + " [" + state + "]:\n";
+            if (dump.find(line) == std::string::npos) return false;
+          }
+          return true;
+        };
+        text = goro_test::dump_until(all_shown);
+
+        // Release every goroutine that can be, and wait for them.
+        b.never_sent.close();
+        b.never_received.recv();
+        b.select_a.close();
+        b.locked.unlock();
+        b.never_done.done();
+        {
+          std::lock_guard lock(b.cond_mutex);
+          b.ready = true;
+        }
+        b.cond.notify_all();
+        b.taken.release();
+        b.listening.close();
+        b.release_blocking.store(true);
+        b.release_once.send(1);
+        b.finished.wait();
+      },
+      goro::options{.workers = 2});
+  CHECK(ids.size() == 15);
+  for (const auto& [state, id] : ids) {
+    INFO(text);
+    CHECK_THAT(text, Catch::Contains("goroutine " + std::to_string(id) + " [" + state + "]:\n"));
+  }
 }

@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -832,4 +833,61 @@ TEST_CASE("memory model: the first exception's data is seen by the group's waite
       goro_test::memory_model_options(workers));
   CHECK(caught == 2 * rounds);
   CHECK(wrong == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contract, clause by clause (docs/API.md section 6; docs/contract-coverage).
+
+// API 6: group() and an explicit group(context parent); ctx() returns the group's context;
+// set_limit takes a std::ptrdiff_t.
+TEST_CASE(
+    "group's constructor from a context is explicit and its members have the contract's types",
+    "[group][contract]") {
+  static_assert(std::is_default_constructible_v<goro::group>);
+  static_assert(std::is_constructible_v<goro::group, goro::context>);
+  static_assert(!std::is_convertible_v<goro::context, goro::group>);
+  static_assert(std::is_same_v<decltype(std::declval<const goro::group&>().ctx()), goro::context>);
+  static_assert(std::is_same_v<decltype(std::declval<goro::group&>().wait()), void>);
+  static_assert(
+      std::is_same_v<decltype(std::declval<goro::group&>().set_limit(std::ptrdiff_t{-1})), void>);
+  const goro::group g(goro::background());
+  CHECK_FALSE(g.ctx().err());
+}
+
+// API 6: group() derives its context from background(): live and cancellable (wait() cancels
+// it), with no deadline and no values.
+TEST_CASE("a default-constructed group's ctx is live, cancellable and has no deadline or values",
+          "[group][contract]") {
+  goro::run([] {
+    const goro::context_key<int> key;
+    goro::group g;
+    const goro::context ctx = g.ctx();
+    CHECK_FALSE(ctx.err());
+    CHECK_FALSE(ctx.done().is_nil());
+    CHECK_FALSE(ctx.deadline().has_value());
+    CHECK(ctx.value(key) == nullptr);
+    g.wait();
+    CHECK(ctx.err() == goro::errc::canceled);
+  });
+}
+
+// API 6: the first task that throws cancels ctx() at once, not only when wait() returns: a task
+// that waits for the cancellation, with no wait() called, is released by it.
+TEST_CASE("the first task that throws cancels ctx before anyone calls wait", "[group][contract]") {
+  std::atomic<bool> released{false};
+  std::string first;
+  goro::run([&] {
+    goro::group g;
+    goro::chan<int> waiter_done(1);
+    g.go([&released, waiter_done](goro::context ctx) {
+      ctx.done().recv();
+      released.store(ctx.err() == goro::errc::canceled);
+      waiter_done.send(1);
+    });
+    g.go([] { throw std::runtime_error("first"); });
+    waiter_done.recv();  // no wait() yet: only the throw can have released the waiter
+    first = what_of(g);
+  });
+  CHECK(released.load());
+  CHECK(first == "first");
 }

@@ -2925,3 +2925,129 @@ TEST_CASE("go-to-goro: dial with a context, deadlines, and errors as exceptions"
 // took whole, perhaps the start of a larger one), which depends on when the peer or a deadline
 // cuts it, and that a write that sent everything returns even as its deadline passes or its
 // connection is closed, a race no test can arrange on purpose.
+
+// ---------------------------------------------------------------------------------------------
+// The contract, clause by clause (docs/API.md section 7; docs/contract-coverage).
+
+// API 7: listen("127.0.0.1:8080") listens on the port it names. The port is one that ":0" picked
+// and that was then given back; another process may take it in between, so a taken port is
+// tried again with a new one.
+TEST_CASE("listen on an explicit host and port listens on that port", "[net][contract]") {
+  std::string asked;
+  std::string listened;
+  std::string echoed;
+  goro::run([&] {
+    for (int attempt = 0; attempt < 20 && listened.empty(); ++attempt) {
+      {
+        const goro::net::listener probe = goro::net::listen("127.0.0.1:0");
+        asked = probe.address();
+      }
+      goro::net::listener ln;
+      try {
+        ln = goro::net::listen(asked);
+      } catch (const std::system_error& e) {
+        if (e.code() == std::errc::address_in_use) continue;
+        throw;
+      }
+      listened = ln.address();
+      goro::net::conn c = goro::net::dial(asked);
+      goro::net::conn s = ln.accept();
+      s.set_deadline(clock_type::now() + 10s);
+      c.write("port");
+      echoed.resize(4);
+      echoed.resize(read_full(s, std::as_writable_bytes(std::span(echoed))));
+    }
+  });
+  CHECK(port_of(asked) != 0);
+  CHECK(listened == asked);
+  CHECK(echoed == "port");
+}
+
+// API 7: conn and listener own their socket and their destructors close it; a moved-from one
+// owns nothing, so its destructor leaves the socket it gave away open.
+TEST_CASE("the destructors of conn and listener close their sockets, a moved-from one's nothing",
+          "[net][contract]") {
+  int fds_before = 0;
+  int fds_after = 0;
+  std::string through_moved;
+  std::size_t after_destructor = 99;
+  std::error_code dial_after_destructor;
+  goro::run([&] {
+    fds_before = open_fds();
+    {
+      goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+      const std::string address = ln.address();
+      goro::net::conn client = goro::net::dial(address);
+      client.set_deadline(clock_type::now() + 10s);
+      goro::net::conn owner;
+      {
+        goro::net::conn accepted = ln.accept();
+        owner = std::move(accepted);
+      }  // the moved-from conn is destroyed here
+      owner.write("alive");
+      through_moved.resize(5);
+      through_moved.resize(read_full(client, std::as_writable_bytes(std::span(through_moved))));
+      { const goro::net::conn last = std::move(owner); }  // its destructor closes the socket
+      std::array<std::byte, 4> buf;
+      after_destructor = client.read(buf);  // end of stream
+      { const goro::net::listener gone = std::move(ln); }
+      try {
+        goro::net::dial(address);
+      } catch (const std::system_error& e) {
+        dial_after_destructor = e.code();
+      }
+    }
+    fds_after = open_fds();
+  });
+  CHECK(through_moved == "alive");
+  CHECK(after_destructor == 0);
+  CHECK(dial_after_destructor == std::errc::connection_refused);
+  CHECK(fds_after == fds_before);
+}
+
+// API 7: blocking in read parks the goroutine; one worker thread serves many connections: on a
+// single worker, a hundred goroutines block in read at once and each is then served.
+TEST_CASE("one worker thread serves a hundred connections whose goroutines all block in read",
+          "[net][contract]") {
+  constexpr std::size_t n = 100;
+  std::size_t parked_at_once = 0;
+  std::atomic<std::size_t> served{0};
+  std::size_t echoed = 0;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        std::vector<goro::net::conn> clients;
+        goro::wait_group servers;
+        for (std::size_t i = 0; i < n; ++i) {
+          clients.push_back(goro::net::dial(ln.address()));
+          servers.add(1);
+          goro::go([&servers, &served, s = ln.accept()]() mutable {
+            try {
+              s.set_deadline(clock_type::now() + 60s);
+              std::array<std::byte, 1> one;
+              if (s.read(one) == 1) {
+                s.write(one);
+                served.fetch_add(1);
+              }
+            } catch (const std::system_error&) {
+            }
+            servers.done();
+          });
+        }
+        parked_at_once = goro_test::count_in_dump(goro_test::dump_when_count("[io]:", n), "[io]:");
+        for (std::size_t i = 0; i < n; ++i) {
+          clients[i].set_deadline(clock_type::now() + 60s);
+          const std::array<std::byte, 1> one{static_cast<std::byte>(i)};
+          clients[i].write(one);
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+          std::array<std::byte, 1> back{};
+          if (clients[i].read(back) == 1 && back[0] == static_cast<std::byte>(i)) ++echoed;
+        }
+        servers.wait();
+      },
+      goro::options{.workers = 1});
+  CHECK(parked_at_once == n);
+  CHECK(served.load() == n);
+  CHECK(echoed == n);
+}
