@@ -753,8 +753,8 @@ TEST_CASE("plain threads and goroutines talk over channels", "[chan][threads]") 
   long from_threads = 0;
   long from_goroutines = 0;
   goro::run([&] {
-    goro::chan<long> up;      // threads → goroutine
-    goro::chan<long> down(4); // goroutines → threads
+    goro::chan<long> up;       // threads → goroutine
+    goro::chan<long> down(4);  // goroutines → threads
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
       threads.push_back(goro_test::registered_thread([=] {
@@ -919,8 +919,12 @@ void exact_delivery(goro::chan<long> ch, int producers, int consumers, long coun
 TEST_CASE("8 producers and 8 consumers deliver every value exactly once", "[chan][stress]") {
   const unsigned workers = GENERATE(1u, 2u, 4u, 8u);
   const long count = scaled(1'000'000, 20);
-  SECTION("buffered") { exact_delivery(goro::chan<long>(64), 8, 8, count, workers); }
-  SECTION("unbuffered") { exact_delivery(goro::chan<long>(), 8, 8, count, workers); }
+  SECTION("buffered") {
+    exact_delivery(goro::chan<long>(64), 8, 8, count, workers);
+  }
+  SECTION("unbuffered") {
+    exact_delivery(goro::chan<long>(), 8, 8, count, workers);
+  }
 }
 
 TEST_CASE("close racing with blocked senders and receivers loses and duplicates nothing",
@@ -1319,9 +1323,7 @@ class series_kit {
         z.req.recv();
         std::array<item, 2> uv = get2(u, v);
         switch (int{end(unwrap(uv[0]))} + 2 * int{end(unwrap(uv[1]))}) {
-          case 0:
-            z.dat.send(Rep::wrap(add(unwrap(uv[0]), unwrap(uv[1]))));
-            break;
+          case 0: z.dat.send(Rep::wrap(add(unwrap(uv[0]), unwrap(uv[1])))); break;
           case 1:
             z.dat.send(uv[1]);
             copy(v, z);
@@ -1330,8 +1332,7 @@ class series_kit {
             z.dat.send(uv[0]);
             copy(u, z);
             break;
-          default:
-            z.dat.send(Rep::wrap(finis));
+          default: z.dat.send(Rep::wrap(finis));
         }
       }
     });

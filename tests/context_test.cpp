@@ -181,9 +181,7 @@ TEST_CASE("cancelling a parent cancels its 1000 descendants, all with the parent
     for (int i = 1; i < 1000; ++i) {
       const goro::context& parent = all[static_cast<std::size_t>((i - 1) / 3)];
       switch (i % 4) {
-        case 0:
-          all.push_back(goro::with_value(parent, key, i));
-          break;
+        case 0: all.push_back(goro::with_value(parent, key, i)); break;
         case 1: {
           auto [c, f] = goro::with_cancel(parent);
           all.push_back(c);

@@ -387,8 +387,8 @@ TEST_CASE("a plain thread that only constructs and copies handles does not hide 
   goro::chan<int> shared;
   std::thread holder([&] {
     while (!start.load()) std::this_thread::sleep_for(1ms);
-    goro::chan<int> own(4);         // constructing a handle, during the run
-    goro::chan<int> copy = shared;  // copying one
+    goro::chan<int> own(4);                              // constructing a handle, during the run
+    goro::chan<int> copy = shared;                       // copying one
     [[maybe_unused]] goro::wait_group group_of_its_own;  // constructing one, too
     copied.store(true);
     while (!stop.load()) std::this_thread::sleep_for(1ms);

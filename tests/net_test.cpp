@@ -961,8 +961,8 @@ TEST_CASE("dial with a live context connects as a plain dial does", "[net][conte
     c.write("ctx");
     echoed.resize(3);
     read_full(c, std::as_writable_bytes(std::span(echoed)));
-    c.close();   // ends the echo goroutine
-    ln.close();  // ends the acceptor
+    c.close();                                        // ends the echo goroutine
+    ln.close();                                       // ends the acceptor
     live_after = goro_test::live_goroutines_when(1);  // and the dial's watcher is gone too
   });
   CHECK(echoed == "ctx");

@@ -257,8 +257,9 @@ TEST_CASE("a send case on a closed channel counts as ready and throws when chose
   goro::chan<int> closed(1);
   closed.close();
   bool defaulted = false;
-  CHECK_THROWS_AS(goro::select(goro::on_send(closed, 1), goro::on_default([&] { defaulted = true; })),
-                  goro::channel_closed);
+  CHECK_THROWS_AS(
+      goro::select(goro::on_send(closed, 1), goro::on_default([&] { defaulted = true; })),
+      goro::channel_closed);
   CHECK_FALSE(defaulted);
   CHECK_THROWS_WITH(goro::select(goro::on_send(closed, 1)), Catch::Contains("send on closed"));
 }
@@ -1043,14 +1044,9 @@ TEST_CASE("a select forwarding from two always-ready channels picks each about h
         });
         for (long i = 0; i < trials; ++i) {
           switch (out.recv().value()) {
-            case 1:
-              ++ones;
-              break;
-            case 2:
-              ++twos;
-              break;
-            default:
-              ++others;
+            case 1: ++ones; break;
+            case 2: ++twos; break;
+            default: ++others;
           }
         }
         done.close();
@@ -2631,12 +2627,8 @@ TEST_CASE("go-to-goro: select with receive, send and default cases", "[select][g
     second.send(2);
     int which = -1;
     switch (goro::select(goro::on_recv(empty), goro::on_recv(second))) {
-      case 0:
-        which = 0;
-        break;
-      case 1:
-        which = 1;
-        break;
+      case 0: which = 0; break;
+      case 1: which = 1; break;
     }
     CHECK(which == 1);
   });

@@ -71,7 +71,9 @@ int signal_of_write_below(const stack_span& s) {
   return result.signaled ? result.signal : 0;
 }
 
-void touch_whole_stack(const stack_span& s) { std::memset(s.bottom, 0x5a, s.size); }
+void touch_whole_stack(const stack_span& s) {
+  std::memset(s.bottom, 0x5a, s.size);
+}
 
 // kernel_at_least: whether the running kernel's release is major.minor or later.
 bool kernel_at_least(int major, int minor) {
@@ -234,9 +236,8 @@ TEST_CASE("a guarded slab stack keeps its guard after its pages are given back",
   trim_now(pool);  // gives them back with MADV_DONTNEED
   auto again = acquire(pool, 3);
   for (const stack_span& s : again) {
-    CHECK(std::find_if(stacks.begin(), stacks.end(), [&](const stack_span& t) {
-            return t.bottom == s.bottom;
-          }) != stacks.end());
+    CHECK(std::find_if(stacks.begin(), stacks.end(),
+                       [&](const stack_span& t) { return t.bottom == s.bottom; }) != stacks.end());
     // Given back: the pages below the top page read as zero again.
     CHECK(s.bottom[0] == 0);
     if (!goro::detail::sanitized_build) CHECK(signal_of_write_below(s) == SIGSEGV);
@@ -380,8 +381,7 @@ TEST_CASE("a canary detects a write below its stack", "[stack]") {
 TEST_CASE("a batch holds distinct stacks that do not overlap", "[stack]") {
   const auto mode = GENERATE(goro::stack_guard::never, goro::stack_guard::automatic);
   stack_pool pool;
-  pool.configure(stack_size, mode, plenty_of_mappings, 0,
-                 goro::detail::guard_markers_supported());
+  pool.configure(stack_size, mode, plenty_of_mappings, 0, goro::detail::guard_markers_supported());
   std::vector<stack_span> batch;
   pool.acquire_batch(batch, 16);
   REQUIRE(!batch.empty());
@@ -502,9 +502,8 @@ TEST_CASE("a pool reuses the stacks it was given back", "[stack]") {
   pool.release_batch(first.data(), first.size());
   auto second = acquire(pool, 10);
   for (const stack_span& s : second) {
-    CHECK(std::count_if(first.begin(), first.end(), [&](const stack_span& t) {
-            return t.bottom == s.bottom;
-          }) == 1);
+    CHECK(std::count_if(first.begin(), first.end(),
+                        [&](const stack_span& t) { return t.bottom == s.bottom; }) == 1);
   }
   pool.release_batch(second.data(), second.size());
 }

@@ -22,9 +22,9 @@ using goro::detail::timer_node;
 
 // fired_log: what the callbacks saw, in call order.
 struct fired_log {
-  std::vector<std::uint64_t> fired;    // seq of each fire
+  std::vector<std::uint64_t> fired;     // seq of each fire
   std::vector<std::int64_t> deadlines;  // the deadline of each fire (ns from `base`)
-  std::vector<std::uint64_t> dropped;  // seq of each drop
+  std::vector<std::uint64_t> dropped;   // seq of each drop
 };
 
 // timer: a node plus what its callbacks need.
@@ -47,7 +47,9 @@ void on_drop(void* arg) {
 
 const clock::time_point base = clock::now();
 
-clock::time_point at(std::int64_t ns) { return base + std::chrono::nanoseconds(ns); }
+clock::time_point at(std::int64_t ns) {
+  return base + std::chrono::nanoseconds(ns);
+}
 
 // make_timer: a timer for `deadline` (ns from base) whose callbacks write to `log`, with the
 // deadline as its sequence number unless told otherwise.

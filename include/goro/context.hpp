@@ -80,19 +80,15 @@ class goro_error_category final : public std::error_category {
   const char* name() const noexcept override { return "goro"; }
   std::string message(int value) const override {
     switch (static_cast<errc>(value)) {
-      case errc::canceled:
-        return "context canceled";
-      case errc::deadline_exceeded:
-        return "context deadline exceeded";
+      case errc::canceled: return "context canceled";
+      case errc::deadline_exceeded: return "context deadline exceeded";
     }
     return "unknown goro error " + std::to_string(value);
   }
   std::error_condition default_error_condition(int value) const noexcept override {
     switch (static_cast<errc>(value)) {
-      case errc::canceled:
-        return std::make_error_condition(std::errc::operation_canceled);
-      case errc::deadline_exceeded:
-        return std::make_error_condition(std::errc::timed_out);
+      case errc::canceled: return std::make_error_condition(std::errc::operation_canceled);
+      case errc::deadline_exceeded: return std::make_error_condition(std::errc::timed_out);
     }
     return {value, *this};
   }

@@ -108,12 +108,9 @@ inline std::string describe(const char* op, const poll_descriptor* d) {
 
 [[noreturn]] inline void throw_io(const io_result& r, const std::string& what) {
   switch (r.status) {
-    case io_status::closed:
-      throw_closed(what);
-    case io_status::timed_out:
-      throw net::timeout_error(what);
-    default:
-      throw std::system_error(r.error, std::generic_category(), what);
+    case io_status::closed: throw_closed(what);
+    case io_status::timed_out: throw net::timeout_error(what);
+    default: throw std::system_error(r.error, std::generic_category(), what);
   }
 }
 

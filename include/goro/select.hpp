@@ -83,8 +83,8 @@ struct recv_case {
     return {target, false, std::addressof(value), false, &poll};
   }
   static op_status poll(select_case& c, wake_list& wakes) {
-    return static_cast<channel<T>*>(c.channel)
-        ->recv_locked(*static_cast<std::optional<T>*>(c.slot), wakes);
+    return static_cast<channel<T>*>(c.channel)->recv_locked(*static_cast<std::optional<T>*>(c.slot),
+                                                            wakes);
   }
   // std::invoke, not a call expression: on_recv admits any callable invocable with the
   // optional, a pointer to a member of T included (the optional is dereferenced for it). A
@@ -107,8 +107,7 @@ struct send_case {
     return {target, true, const_cast<T*>(std::addressof(value)), copies, &poll};
   }
   static op_status poll(select_case& c, wake_list& wakes) {
-    return static_cast<channel<T>*>(c.channel)
-        ->send_locked(static_cast<T*>(c.slot), c.copy, wakes);
+    return static_cast<channel<T>*>(c.channel)->send_locked(static_cast<T*>(c.slot), c.copy, wakes);
   }
   void complete(transfer how) {
     if (how == transfer::closed) throw_channel_closed("goro::select: send on closed channel");
@@ -134,11 +133,11 @@ using element_of = typename std::remove_cvref_t<Handle>::value_type;
 
 template <class Handle>
 concept receivable = std::same_as<std::remove_cvref_t<Handle>, chan<element_of<Handle>>> ||
-                     std::same_as<std::remove_cvref_t<Handle>, recv_chan<element_of<Handle>>>;
+    std::same_as<std::remove_cvref_t<Handle>, recv_chan<element_of<Handle>>>;
 
 template <class Handle>
 concept sendable = std::same_as<std::remove_cvref_t<Handle>, chan<element_of<Handle>>> ||
-                   std::same_as<std::remove_cvref_t<Handle>, send_chan<element_of<Handle>>>;
+    std::same_as<std::remove_cvref_t<Handle>, send_chan<element_of<Handle>>>;
 
 // copied_freely: a T whose copy leaves the original as it was and costs no more than a move, so
 // a send case may hold a copy of an rvalue of it without consuming anything: then a case stored
@@ -178,7 +177,7 @@ Stored store_value(V&& value) {
 /// with std::move(h) takes it, and h is nil afterwards.
 template <class Handle, class F = detail::ignore_result>
   requires detail::receivable<Handle> &&
-           std::invocable<F&, std::optional<detail::element_of<Handle>>>
+      std::invocable<F&, std::optional<detail::element_of<Handle>>>
 auto on_recv(Handle&& ch, F&& fn = {}) {
   using T = detail::element_of<Handle>;
   detail::channel<T>* const target = detail::channel_access::get(ch);
@@ -194,8 +193,8 @@ auto on_recv(Handle&& ch, F&& fn = {}) {
 /// into the case, which leaves it as it was.) A case made from a temporary handle holds it, as
 /// on_recv's does.
 template <class Handle, class V = detail::element_of<Handle>, class F = detail::ignore_result>
-requires detail::sendable<Handle> && std::convertible_to<V&&, detail::element_of<Handle>> &&
-    std::invocable<F&>
+  requires detail::sendable<Handle> && std::convertible_to<V&&, detail::element_of<Handle>> &&
+      std::invocable<F&>
 auto on_send(Handle&& ch, V&& value, F&& fn = {}) {
   using T = detail::element_of<Handle>;
   using stored = detail::stored_value<T, V&&>;
@@ -219,8 +218,8 @@ auto on_default(F&& fn = {}) {
 template <class... Cases>
 std::size_t select(Cases&&... cases) {
   constexpr std::size_t n = sizeof...(Cases);
-  constexpr std::size_t defaults = (std::size_t{0} + ... +
-                                    (detail::is_default_case<std::remove_cvref_t<Cases>> ? 1 : 0));
+  constexpr std::size_t defaults =
+      (std::size_t{0} + ... + (detail::is_default_case<std::remove_cvref_t<Cases>> ? 1 : 0));
   static_assert(defaults <= 1, "goro::select: at most one on_default case");
   detail::note_api_use();
   detail::stop_point();
@@ -304,8 +303,8 @@ class select_set {
     std::vector<std::uint32_t> poll_order(n);
     std::vector<detail::channel_base*> lock_order(n);
     std::vector<detail::waiter_slot> waiters(n);
-    const auto fired = detail::run_select(
-        cases, blocking, detail::select_scratch{poll_order, lock_order, waiters});
+    const auto fired = detail::run_select(cases, blocking,
+                                          detail::select_scratch{poll_order, lock_order, waiters});
     if (!fired) return false;
     out.index = fired.index;
     entry& e = entries_[fired.index];

@@ -160,8 +160,8 @@ class wait_group {
   detail::futex_mutex lock_;  // guards waiters_, unclaimed_releases_, departed_, releases_
   detail::wait_queue waiters_;
   std::uint32_t unclaimed_releases_ = 0;
-  std::uint32_t departed_ = 0;   // interrupted waiters still counted in state_
-  std::uint64_t releases_ = 0;   // releases so far
+  std::uint32_t departed_ = 0;  // interrupted waiters still counted in state_
+  std::uint64_t releases_ = 0;  // releases so far
 };
 
 namespace detail {

@@ -190,8 +190,7 @@ class timer_state {
   // home_. Requires lock_.
   void unschedule(scheduler* active) noexcept {
     switch (home_.where) {
-      case timer_home::kind::none:
-        return;
+      case timer_home::kind::none: return;
       case timer_home::kind::fallback:
         if (fallback_timers::instance().remove(node_)) drop_heap_reference();
         break;

@@ -115,9 +115,7 @@ void produce(const channel_set& chans, std::size_t active, std::uint64_t first, 
   try {
     for (; id < last; ++id) {
       switch (method) {
-        case 0:
-          chans[id % active].send(id);
-          break;
+        case 0: chans[id % active].send(id); break;
         case 1:
           goro::select(goro::on_send(chans[0], id), goro::on_send(chans[1], id),
                        goro::on_send(chans[2], id), goro::on_send(chans[3], id));

@@ -117,12 +117,16 @@ class task {
 template <class Signature>
 class function_ref;
 
+// referable_as: an F a function_ref<R(Args...)> (`Ref`) may refer to: anything but a
+// function_ref itself that can be called with Args... for an R.
+template <class F, class Ref, class R, class... Args>
+concept referable_as =
+    !std::is_same_v<std::remove_cvref_t<F>, Ref> && std::is_invocable_r_v<R, F&, Args...>;
+
 template <class R, class... Args>
 class function_ref<R(Args...)> {
  public:
-  template <class F>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, function_ref> &&
-             std::is_invocable_r_v<R, F&, Args...>)
+  template <referable_as<function_ref, R, Args...> F>
   function_ref(F&& fn) noexcept  // NOLINT(google-explicit-constructor): used like a lambda
       : object_(const_cast<void*>(static_cast<const void*>(std::addressof(fn)))),
         call_([](void* object, Args... args) -> R {

@@ -56,7 +56,9 @@ enum class transfer : std::uint32_t {
 inline void set_outcome(waiter& w, transfer t) noexcept {
   w.outcome = static_cast<std::uint32_t>(t);
 }
-inline transfer outcome_of(const waiter& w) noexcept { return static_cast<transfer>(w.outcome); }
+inline transfer outcome_of(const waiter& w) noexcept {
+  return static_cast<transfer>(w.outcome);
+}
 
 enum class op_status { done, closed, would_block };
 
@@ -107,9 +109,9 @@ class alignas(cache_line_size) channel_base {
   // is_closed: whether close() has run; read without lock_ it is only a hint.
   bool is_closed() const noexcept { return closed_.load(std::memory_order_relaxed); }
 
-  futex_mutex lock_;     // guards everything below except the atomics, and the buffer
-  wait_queue recvq_;     // blocked receivers, oldest first
-  wait_queue sendq_;     // blocked senders, oldest first
+  futex_mutex lock_;  // guards everything below except the atomics, and the buffer
+  wait_queue recvq_;  // blocked receivers, oldest first
+  wait_queue sendq_;  // blocked senders, oldest first
   // closed_: written under lock_ and never cleared; read without it only as a hint.
   std::atomic<bool> closed_{false};
 
@@ -304,8 +306,8 @@ class channel : public channel_base {
     emplace_from(out, static_cast<T*>(sender.slot), sender.copy);
   }
 
-  T* const buffer_;         // buffer_slots<T>(capacity_) objects' raw storage
-  std::size_t head_ = 0;    // index of the oldest buffered value (guarded by lock_)
+  T* const buffer_;       // buffer_slots<T>(capacity_) objects' raw storage
+  std::size_t head_ = 0;  // index of the oldest buffered value (guarded by lock_)
 };
 
 // --- blocking operations -------------------------------------------------------------------
@@ -326,8 +328,7 @@ void channel_send(channel<T>& c, T& value) {
     std::unique_lock held(c.lock_);
     switch (c.send_locked(std::addressof(value), false, wakes)) {
       case op_status::done: return;
-      case op_status::closed:
-        throw_channel_closed("goro::chan::send: send on closed channel");
+      case op_status::closed: throw_channel_closed("goro::chan::send: send on closed channel");
       case op_status::would_block: break;
     }
     wait_handle h = open_wait();
@@ -367,8 +368,7 @@ bool channel_try_send(channel<T>& c, T& value, bool copy) {
   std::lock_guard held(c.lock_);
   switch (c.send_locked(std::addressof(value), copy, wakes)) {
     case op_status::done: return true;
-    case op_status::closed:
-      throw_channel_closed("goro::chan::try_send: send on closed channel");
+    case op_status::closed: throw_channel_closed("goro::chan::try_send: send on closed channel");
     case op_status::would_block: return false;
   }
   return false;

@@ -88,7 +88,9 @@ inline void prefetch_for_write(const void* address) noexcept {
 
 // compiler_barrier: forbids the compiler to cache memory (notably thread-local addresses) across
 // this point. Emits no instruction.
-inline void compiler_barrier() noexcept { asm volatile("" ::: "memory"); }
+inline void compiler_barrier() noexcept {
+  asm volatile("" ::: "memory");
+}
 
 // full_fence: a sequentially consistent fence (the store-load barrier of the Dekker-style
 // handshakes between submitters and idle workers). ThreadSanitizer does not model standalone

@@ -52,7 +52,8 @@ inline void stash_exception_state(eh_globals_layout& thread, exception_state& sa
 }
 
 // install_exception_state: makes `saved` the thread's state (which must be empty).
-inline void install_exception_state(eh_globals_layout& thread, const exception_state& saved) noexcept {
+inline void install_exception_state(eh_globals_layout& thread,
+                                    const exception_state& saved) noexcept {
   thread.caught_exceptions = saved.caught_exceptions;
   thread.uncaught_exceptions = saved.uncaught_exceptions;
 }

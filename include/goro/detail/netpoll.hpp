@@ -40,7 +40,8 @@ class netpoll {
     if (epoll_fd_ < 0 || event_fd_ < 0 || timer_fd_ < 0) {
       int err = errno;
       close_all();
-      throw std::system_error(err, std::generic_category(), "goro::run: cannot create the netpoller");
+      throw std::system_error(err, std::generic_category(),
+                              "goro::run: cannot create the netpoller");
     }
     add_internal(event_fd_, &event_marker_);
     add_internal(timer_fd_, &timer_marker_);

@@ -18,11 +18,11 @@ enum class stack_guard { automatic, always, never };
 // options: how goro::run sets up the scheduler. Members are in this order on purpose: designated
 // initializers (`goro::options{.workers = 2}`) rely on it.
 struct options {
-  unsigned workers = 0;                   // OS worker threads (GOMAXPROCS); 0: GORO_MAXPROCS or
-                                          // std::thread::hardware_concurrency()
-  std::size_t stack_size = 256 * 1024;    // address space of each goroutine stack, committed lazily
+  unsigned workers = 0;                 // OS worker threads (GOMAXPROCS); 0: GORO_MAXPROCS or
+                                        // std::thread::hardware_concurrency()
+  std::size_t stack_size = 256 * 1024;  // address space of each goroutine stack, committed lazily
   stack_guard guard = stack_guard::automatic;
-  bool detect_deadlock = true;            // API 1.3
+  bool detect_deadlock = true;  // API 1.3
 };
 
 }  // namespace goro

@@ -105,7 +105,9 @@ inline void stop_point_attended(std::uint8_t attention) {
 }
 
 // current_goroutine: the calling goroutine, or nullptr on a plain thread.
-inline goroutine* current_goroutine() noexcept { return this_thread().current; }
+inline goroutine* current_goroutine() noexcept {
+  return this_thread().current;
+}
 
 struct wait_handle {
   parker* self;

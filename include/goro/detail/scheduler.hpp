@@ -110,7 +110,7 @@ struct process_state {
   static constexpr std::uint8_t attention_stopping = 2;
   static constexpr std::uint8_t attention_preempt = 4;
   std::atomic<std::uint8_t> attention{0};
-  worker_counters totals;          // counters of the runs that have ended
+  worker_counters totals;  // counters of the runs that have ended
   // fold_lock guards the move of an ending run's counters into totals, from before the run is
   // unpublished until they are in: a plain thread reads the run's counters and totals under it,
   // so it never sees the run's counts in neither place (or in both).
@@ -804,23 +804,14 @@ class scheduler {
   static void dump_one(std::ostream& out, const goroutine_snapshot& g) {
     out << "goroutine " << g.id << " [";
     switch (g.status) {
-      case goroutine_status::running:
-        out << "running";
-        break;
-      case goroutine_status::runnable:
-        out << "runnable";
-        break;
+      case goroutine_status::running: out << "running"; break;
+      case goroutine_status::runnable: out << "runnable"; break;
       case goroutine_status::parked: {
         out << wait_reason_name(g.reason);
         switch (g.detail) {
-          case wait_detail::nil_chan:
-            out << " (nil chan)";
-            break;
-          case wait_detail::no_cases:
-            out << " (no cases)";
-            break;
-          case wait_detail::none:
-            break;
+          case wait_detail::nil_chan: out << " (nil chan)"; break;
+          case wait_detail::no_cases: out << " (no cases)"; break;
+          case wait_detail::none: break;
         }
         break;
       }
@@ -941,15 +932,9 @@ class scheduler {
   // front of the queue at random.
   void push_chaotically(worker& w, goroutine* g) {
     switch (w.random() % 3) {
-      case 0:
-        push_next(w, g);
-        break;
-      case 1:
-        push_local(w, g, local_run_queue::placement::back);
-        break;
-      default:
-        push_local(w, g, local_run_queue::placement::front);
-        break;
+      case 0: push_next(w, g); break;
+      case 1: push_local(w, g, local_run_queue::placement::back); break;
+      default: push_local(w, g, local_run_queue::placement::front); break;
     }
   }
 
@@ -1188,9 +1173,7 @@ class scheduler {
         g.status.store(goroutine_status::runnable, std::memory_order_relaxed);
         push_local(w, &g, local_run_queue::placement::front);
         break;
-      case switch_action::kind::exit:
-        finish_exit(w, g);
-        break;
+      case switch_action::kind::exit: finish_exit(w, g); break;
     }
   }
 
@@ -1774,7 +1757,7 @@ class scheduler {
   alignas(cache_line_size) std::atomic<std::size_t> idle_count_{0};  // workers on idle_ (written
                                                                      // under idle_lock_)
   std::atomic<std::uint64_t> idle_exits_{0};  // workers taken off idle_ so far (idem)
-  std::atomic<unsigned> spinning_{0};       // workers looking for work to steal
+  std::atomic<unsigned> spinning_{0};         // workers looking for work to steal
   std::atomic<bool> poller_blocked_{false};
 
   futex_mutex idle_lock_;  // guards idle_, poller_, each worker's listed_idle/idle_epoch, the
@@ -1783,7 +1766,7 @@ class scheduler {
   worker* poller_ = nullptr;
 
   alignas(cache_line_size) std::atomic<bool> main_done_{false};
-  goroutine* main_record_ = nullptr;  // set before the workers start; valid until main_done_
+  goroutine* main_record_ = nullptr;    // set before the workers start; valid until main_done_
   std::atomic<bool> main_held_{false};  // main's wait is claimed for unwinding, not yet woken
   std::atomic<bool> stopping_{false};
   std::atomic<bool> shutdown_{false};

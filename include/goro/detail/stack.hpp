@@ -153,8 +153,8 @@ struct stack_slab {
 // stack_span: one goroutine stack. The stack grows down from top(). Spans are copied on every
 // spawn and exit: keep them three words (a fourth made spawn 40% slower).
 struct stack_span {
-  char* bottom = nullptr;  // lowest usable byte
-  std::size_t size = 0;    // usable bytes
+  char* bottom = nullptr;      // lowest usable byte
+  std::size_t size = 0;        // usable bytes
   stack_slab* slab = nullptr;  // the slab of a slab's stack; nullptr for a mapped one
 
   char* top() const noexcept { return bottom + size; }
@@ -465,9 +465,13 @@ class stack_pool {
     std::size_t count = 0;
   };
 
-  static constexpr std::uint64_t bit(std::size_t i) noexcept { return std::uint64_t{1} << i; }
+  static constexpr std::uint64_t bit(std::size_t i) noexcept {
+    return std::uint64_t{1} << i;
+  }
 
-  std::size_t dirty_count() const noexcept { return dirty_.count + mapped_dirty_.size(); }
+  std::size_t dirty_count() const noexcept {
+    return dirty_.count + mapped_dirty_.size();
+  }
 
   // take: the most recently freed stack of a list of mapped stacks.
   stack_span take(std::vector<stack_span>& list) {
@@ -801,12 +805,12 @@ class stack_pool {
   std::vector<stack_span> mapped_dirty_;  // free mapped stacks, most recently freed at the back
   std::vector<stack_span> mapped_clean_;
   std::vector<stack_slab*> slabs_;  // every slab mapped, uncarved ones included, in adoption order
-  std::vector<stack_slab*> uncarved_;  // slabs mapped and adopted but not carved from yet
-  address_range reserved_;             // address space for the next slabs
+  std::vector<stack_slab*> uncarved_;       // slabs mapped and adopted but not carved from yet
+  address_range reserved_;                  // address space for the next slabs
   std::size_t next_reservation_slabs_ = 1;  // doubles with each reservation, up to the maximum
-  stack_slab* carving_ = nullptr;  // the slab new slab stacks are carved from
+  stack_slab* carving_ = nullptr;           // the slab new slab stacks are carved from
   [[no_unique_address]] valgrind_stack_registry valgrind_stacks_;  // every carved or mapped stack
-  std::size_t low_water_ = 0;      // the fewest dirty free stacks since the last trim
+  std::size_t low_water_ = 0;  // the fewest dirty free stacks since the last trim
   std::chrono::steady_clock::time_point next_trim_{};
   std::atomic<std::chrono::steady_clock::rep> next_trim_hint_{0};  // next_trim_, without lock_
 };

@@ -423,7 +423,7 @@ class timer_heap {
   alignas(cache_line_size) futex_mutex lock_;  // guards everything below, and the writing of
                                                // earliest_
   std::vector<entry> heap_;
-  std::vector<entry> run_;  // a ring: size 0 or a power of two
+  std::vector<entry> run_;    // a ring: size 0 or a power of two
   std::size_t run_head_ = 0;  // position of the front (monotonic; slot() maps it into run_)
   std::size_t run_tail_ = 0;  // one past the back
   std::size_t run_tombstones_ = 0;

@@ -69,11 +69,11 @@ struct waiter {
   waiter* prev = nullptr;
   waiter* next = nullptr;
   bool queued = false;
-  void* slot = nullptr;          // object-specific: the value to take or the place to put one
-  std::uint32_t index = 0;       // select: the case this waiter stands for
-  std::uint32_t outcome = 0;     // object-specific result, written by the claimer
-  std::intptr_t amount = 0;      // object-specific (a semaphore's weight, a reader/writer flag)
-  bool copy = false;             // channels: the value at `slot` must be copied, not moved
+  void* slot = nullptr;       // object-specific: the value to take or the place to put one
+  std::uint32_t index = 0;    // select: the case this waiter stands for
+  std::uint32_t outcome = 0;  // object-specific result, written by the claimer
+  std::intptr_t amount = 0;   // object-specific (a semaphore's weight, a reader/writer flag)
+  bool copy = false;          // channels: the value at `slot` must be copied, not moved
 
   bool try_claim() noexcept { return detail::try_claim(*owner, ticket); }
 };

@@ -65,7 +65,7 @@ struct alignas(cache_line_size) worker {
   // progress at which it asked the running goroutine to yield at its next stop point.
   std::uint64_t monitor_seen = ~std::uint64_t{0};
   std::atomic<std::uint64_t> preempt_at{~std::uint64_t{0}};
-  bool spinning = false;                    // counted in scheduler::spinning_
+  bool spinning = false;  // counted in scheduler::spinning_
 
   bool listed_idle = false;                 // guarded by scheduler::idle_lock_
   std::atomic<std::uint32_t> idle_word{0};  // futex word of a sleeping worker
@@ -75,7 +75,7 @@ struct alignas(cache_line_size) worker {
   stack_cache stacks;
   timer_heap timers;  // the timers started on this worker (own lock; see scheduler::run_timers)
   std::vector<goroutine*> free_goroutines;  // room for free_goroutines_limit + 1 from the start
-  std::uint64_t next_id = 0;  // ids handed out from [next_id, id_limit)
+  std::uint64_t next_id = 0;                // ids handed out from [next_id, id_limit)
   std::uint64_t id_limit = 0;
   std::uint64_t make_way_after = 0;  // spawn count before which make_way does not step back
   worker_counters counters;
