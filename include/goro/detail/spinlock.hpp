@@ -1,7 +1,7 @@
 // goro/detail/spinlock.hpp — the two locks of the runtime's internals.
 //
 // spinlock: test-and-test-and-set, for critical sections of a few dozen instructions that never
-//   block, allocate or call user code (run queues, the goroutine registry). unlock is one store.
+//   block, allocate or call user code (the run queues). unlock is one store.
 // futex_mutex: spins (for up to about 0.4 ms: see lock_contended), then sleeps on a futex;
 //   unlock is a plain store plus a look at a count of sleepers. For the objects that goroutines
 //   and plain threads share (channels, sync objects, the timer heap): their critical sections

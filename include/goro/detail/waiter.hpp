@@ -38,8 +38,9 @@ struct parker {
 };
 
 // begin_wait: opens a new wait on the caller's own parker and returns its ticket. An
-// uninterruptible wait (a blocking() call, a wait inside a destructor run by unwinding) is never
-// claimed by the shutdown.
+// uninterruptible wait (a blocking() call) is never claimed by the shutdown. (A wait inside a
+// destructor run by unwinding is opened interruptible; the shutdown passes it over because the
+// goroutine has an exception in flight: scheduler::claim_for_interrupt.)
 inline std::uint64_t begin_wait(parker& self, bool interruptible) noexcept {
   const std::uint64_t generation = (self.token.load(std::memory_order_relaxed) >> 2) + 1;
   const std::uint64_t ticket =
