@@ -399,7 +399,9 @@ inline void sleep_until(std::chrono::steady_clock::time_point deadline) {
   detail::thread_state& ts = detail::this_thread();
   if (ts.current == nullptr) {
     detail::note_plain_thread(ts);
-    std::this_thread::sleep_until(deadline);
+    // A deadline already past returns here: the standard library may subtract the time now from
+    // it (libc++ does), which overflows for the earliest time points and then sleeps for ages.
+    if (deadline > std::chrono::steady_clock::now()) std::this_thread::sleep_until(deadline);
     return;
   }
   const auto now = detail::clock::now();
