@@ -23,6 +23,7 @@
 #include <iterator>
 #include <limits>
 #include <memory>
+#include <new>
 #include <optional>
 #include <ranges>
 #include <sstream>
@@ -384,6 +385,12 @@ TEST_CASE("a negative capacity throws and zero means unbuffered", "[chan][misuse
   CHECK_THROWS_WITH(goro::chan<char>(max_alloc + 1),
                     Catch::Contains("capacity 281474976710657 is too large"));
   CHECK_THROWS_AS(goro::chan<std::int64_t>(max_alloc / 8 + 1), goro::error);
+  // At the line itself goro asks for the memory, as Go does, and only the allocator refuses it
+  // (not tried under the sanitizers, whose allocators abort on a request of that size).
+  if (!goro::detail::sanitized_build) {
+    CHECK_THROWS_AS(goro::chan<char>(max_alloc), std::bad_alloc);
+    CHECK_THROWS_AS(goro::chan<std::int64_t>(max_alloc / 8), std::bad_alloc);
+  }
 }
 
 namespace {
@@ -481,6 +488,26 @@ TEST_CASE("try_send hands a value to a blocked receiver", "[chan][try]") {
     while (!ch.try_send(5)) goro::yield();
     wg.wait();
     CHECK(got == 5);
+
+    // A copied value handed straight to a receiver is copied too: the sender keeps its own, by
+    // a chan and by a send_chan alike (a string too long to be stored inline, whose move would
+    // leave it empty).
+    goro::chan<std::string> strings;
+    const goro::send_chan<std::string> sender = strings;
+    std::optional<std::string> received;
+    const std::string kept(100, 'k');
+    for (int round = 0; round < 2; ++round) {
+      wg.add(1);
+      goro::go([&] {
+        received = strings.recv();
+        wg.done();
+      });
+      const bool via_chan = round == 0;
+      while (!(via_chan ? strings.try_send(kept) : sender.try_send(kept))) goro::yield();
+      wg.wait();
+      CHECK(received == kept);
+      CHECK(kept == std::string(100, 'k'));
+    }
   });
 }
 

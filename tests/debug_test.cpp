@@ -53,10 +53,10 @@ TEST_CASE("dump lists every goroutine with its state", "[debug][dump]") {
     });
     parked.wait();
     const std::string text = goro_test::dump_when({"[wait_group]:", "[sleep]:"});
-    CHECK_THAT(text, Catch::Contains("goroutine 1 [running]:"));
-    CHECK_THAT(text, Catch::Contains("[wait_group]:"));
-    CHECK_THAT(text, Catch::Contains("[sleep]:"));
-    CHECK_THAT(text, Catch::Contains("created by goroutine 1"));
+    // Each header is followed by where its goroutine came from: main's by the line saying so.
+    CHECK_THAT(text, Catch::Contains("goroutine 1 [running]:\nmain goroutine\n"));
+    CHECK_THAT(text, Catch::Contains("[wait_group]:\ncreated by goroutine 1\n"));
+    CHECK_THAT(text, Catch::Contains("[sleep]:\ncreated by goroutine 1\n"));
     release.done();
   });
 }
@@ -898,9 +898,16 @@ TEST_CASE("with GORO_TRACEBACK=1 SIGQUIT prints every goroutine and exits with s
   CHECK_THAT(result.err, Catch::Contains("[chan receive]:"));
 }
 
-TEST_CASE("without GORO_TRACEBACK SIGQUIT keeps its default action", "[debug][traceback]") {
-  auto result = goro_test::run_in_child([] {
-    unsetenv("GORO_TRACEBACK");
+TEST_CASE("without GORO_TRACEBACK=1 SIGQUIT keeps its default action", "[debug][traceback]") {
+  // Unset, or any other value (GORO_TRACEBACK=0 is not a way to turn the dump on).
+  const char* const value = GENERATE(as<const char*>{}, nullptr, "0", "");
+  INFO("GORO_TRACEBACK=" << (value != nullptr ? value : "(unset)"));
+  auto result = goro_test::run_in_child([value] {
+    if (value != nullptr) {
+      setenv("GORO_TRACEBACK", value, 1);
+    } else {
+      unsetenv("GORO_TRACEBACK");
+    }
     goro::run([] { raise(SIGQUIT); });
     return 0;
   });

@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -27,6 +28,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -57,6 +59,26 @@ int open_fds() {
   while (readdir(dir) != nullptr) ++n;
   closedir(dir);
   return n - 3;  // ".", ".." and the directory's own fd
+}
+
+// descriptors_kept_by_exec: the open file descriptors above stderr without FD_CLOEXEC, each as
+// "<fd> -> <what it is>" (its /proc/self/fd link).
+std::vector<std::string> descriptors_kept_by_exec() {
+  std::vector<std::string> kept;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return {"/proc/self/fd cannot be read"};
+  while (const dirent* entry = readdir(dir)) {
+    const int fd = std::atoi(entry->d_name);
+    if (fd <= 2 || fd == dirfd(dir)) continue;
+    const int flags = fcntl(fd, F_GETFD);
+    if (flags < 0 || (flags & FD_CLOEXEC) != 0) continue;
+    std::array<char, 256> target{};
+    const std::string link = "/proc/self/fd/" + std::string(entry->d_name);
+    const ssize_t n = readlink(link.c_str(), target.data(), target.size() - 1);
+    kept.push_back(std::to_string(fd) + " -> " + (n > 0 ? target.data() : "?"));
+  }
+  closedir(dir);
+  return kept;
 }
 
 // read_full: reads exactly buffer.size() bytes unless the stream ends first; returns the count.
@@ -334,15 +356,34 @@ TEST_CASE("concurrent writes on one connection never interleave", "[net]") {
   CHECK(homogeneous_blocks == writers);
 }
 
+// Go opens every descriptor close-on-exec, so that a program it starts inherits none. So does
+// goro: listeners, both ends of a connection, and the netpoller's own descriptors.
+TEST_CASE("no descriptor goro opens is inherited by a program it execs", "[net]") {
+  const std::vector<std::string> before = descriptors_kept_by_exec();
+  std::vector<std::string> during;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    goro::chan<goro::net::conn> accepted(1);
+    goro::go([&ln, accepted] { accepted.send(ln.accept()); });
+    goro::net::conn c = goro::net::dial(ln.address());
+    goro::net::conn server = *accepted.recv();
+    c.set_deadline(clock_type::now() + 1h);  // a deadline: the netpoller's timer too
+    during = descriptors_kept_by_exec();
+  });
+  CHECK(during == before);
+}
+
 TEST_CASE("a read past its deadline throws timeout_error", "[net][deadline]") {
   bool timed_out = false;
   std::error_code code;
   std::string what;
+  std::string addresses;
   clock_type::duration waited{};
   goro::run([&] {
     goro::net::listener ln = goro::net::listen("127.0.0.1:0");
     goro::net::conn c = goro::net::dial(ln.address());
     goro::net::conn peer = ln.accept();  // never writes
+    addresses = c.local_address() + "->" + c.remote_address();
     const auto start = clock_type::now();
     c.set_deadline(start + 50ms);
     std::array<std::byte, 16> buf;
@@ -357,8 +398,9 @@ TEST_CASE("a read past its deadline throws timeout_error", "[net][deadline]") {
   });
   CHECK(timed_out);
   CHECK(code == std::errc::timed_out);
+  // The message names the operation and both ends, as Go's OpError: "read tcp local->remote".
   CHECK_THAT(what,
-             Catch::Contains("goro::net::read tcp 127.0.0.1:") && Catch::Contains("i/o timeout"));
+             Catch::Contains("goro::net::read tcp " + addresses) && Catch::Contains("i/o timeout"));
   CHECK(waited >= 50ms);
   CHECK(waited < 5s);
 }
@@ -682,8 +724,9 @@ TEST_CASE("after the peer shuts down writing, read returns 0 and writing still w
 TEST_CASE("malformed addresses throw system_error(invalid_argument) naming the input",
           "[net][address]") {
   // ("" is malformed for dial only: listen("") is listen(":0"), as in Go.)
-  const std::vector<std::string> bad = {"nonsense", "127.0.0.1:70000", "[::1",        "1:2:3",
-                                        "[::1]80",  "127.0.0.1:http",  "127.0.0.1:-1"};
+  const std::vector<std::string> bad = {
+      "nonsense",     "127.0.0.1:70000", "[::1",   "1:2:3",     "[::1]80",   "127.0.0.1:http",
+      "127.0.0.1:-1", "127.0.0.1:65536", "a[b:80", "[[::1]:80", "[::1]]:80", "a]b:80"};
   std::vector<std::string> listen_messages;
   std::vector<std::string> dial_messages;
   goro::run([&] {
@@ -716,6 +759,11 @@ TEST_CASE("malformed addresses throw system_error(invalid_argument) naming the i
   CHECK_THAT(listen_messages[1], Catch::Contains("invalid port \"70000\""));
   CHECK_THAT(listen_messages[2], Catch::Contains("missing ']'"));
   CHECK_THAT(listen_messages[0], Catch::Contains("missing port"));
+  CHECK_THAT(listen_messages[7], Catch::Contains("invalid port \"65536\""));  // one past the top
+  CHECK_THAT(listen_messages[8], Catch::Contains("unexpected '['"));
+  CHECK_THAT(listen_messages[9], Catch::Contains("unexpected '['"));
+  CHECK_THAT(listen_messages[10], Catch::Contains("unexpected ']'"));
+  CHECK_THAT(listen_messages[11], Catch::Contains("unexpected ']'"));
   goro::run([] {
     CHECK_THROWS_MATCHES(goro::net::dial(""), std::system_error,
                          Catch::Predicate<std::system_error>([](const std::system_error& e) {
@@ -728,7 +776,9 @@ TEST_CASE("malformed addresses throw system_error(invalid_argument) naming the i
 // cut to fit (4294967297 listened on zone 1) or escaped as std::out_of_range.
 TEST_CASE("an IPv6 zone too large for an interface index is refused with system_error",
           "[net][address][ipv6]") {
-  for (const std::string bad : {"[::1%4294967297]:0", "[::1%99999999999999999999]:0"}) {
+  // A zone that is a number followed by anything else is no number: "1x" is not zone 1.
+  for (const std::string bad :
+       {"[::1%4294967297]:0", "[::1%99999999999999999999]:0", "[::1%1x]:0"}) {
     std::string outcome = "listened";
     try {
       goro::run([&] { goro::net::listen(bad); });
@@ -739,6 +789,42 @@ TEST_CASE("an IPv6 zone too large for an interface index is refused with system_
     }
     CHECK_THAT(outcome, Catch::StartsWith("goro::net::listen tcp " + bad));
   }
+}
+
+// Go prints a scoped IPv6 address with its zone as the interface's name when there is one
+// ("[fe80::1%lo]:80"), else as the number. Checked on goro's address type itself: a connection
+// with a zone needs a link-local address, which a test machine's interfaces may not have.
+TEST_CASE("a scoped IPv6 address prints its zone as the interface's name, else its number",
+          "[net][address][ipv6]") {
+  std::array<char, IF_NAMESIZE> first_interface{};
+  REQUIRE(if_indextoname(1, first_interface.data()) != nullptr);  // every Linux has one (lo)
+  const std::string name = first_interface.data();
+  goro::detail::socket_address address;
+  for (const std::string& zone : {name, std::string("1")}) {
+    INFO("fe80::1%" << zone);
+    REQUIRE(goro::detail::parse_ip("fe80::1%" + zone, 80, address));
+    CHECK(address.to_string() == "[fe80::1%" + name + "]:80");
+  }
+  REQUIRE(goro::detail::parse_ip("fe80::1%4000000", 80, address));  // no such interface
+  CHECK(address.to_string() == "[fe80::1%4000000]:80");
+  REQUIRE(goro::detail::parse_ip("::1", 443, address));  // no zone
+  CHECK(address.to_string() == "[::1]:443");
+}
+
+// Go listens on a name's first IPv4 address: listen("localhost:0") is 127.0.0.1, whichever order
+// the resolver gives (glibc puts ::1 first where IPv6 is configured).
+TEST_CASE("a listener on a host name takes its IPv4 address", "[net][address]") {
+  std::string address;
+  std::string dialled_from;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("localhost:0");
+    address = ln.address();
+    goro::net::conn c = goro::net::dial(address);
+    dialled_from = ln.accept().remote_address();
+    CHECK(dialled_from == c.local_address());
+  });
+  CHECK_THAT(address, Catch::StartsWith("127.0.0.1:"));
+  CHECK_THAT(dialled_from, Catch::StartsWith("127.0.0.1:"));
 }
 
 TEST_CASE("a host name that does not resolve throws system_error naming it", "[net][address]") {

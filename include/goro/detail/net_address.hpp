@@ -133,6 +133,9 @@ inline host_port split_host_port(std::string_view address, std::string_view op) 
     if (host.find('[') != std::string_view::npos) {
       throw_bad_address(op, address, "unexpected '[' in address");
     }
+    if (host.find(']') != std::string_view::npos) {
+      throw_bad_address(op, address, "unexpected ']' in address");
+    }
   }
   if (port.find_first_of("[]") != std::string_view::npos) {
     throw_bad_address(op, address, "unexpected bracket in port");
