@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -371,6 +372,56 @@ TEST_CASE("no descriptor goro opens is inherited by a program it execs", "[net]"
     during = descriptors_kept_by_exec();
   });
   CHECK(during == before);
+}
+
+// Go sets TCP_NODELAY on every TCP connection (no Nagle delay for small writes); so does goro,
+// on both ends: the dialled conn and the accepted one. Checked on every connected TCP socket of
+// the process while the run holds just those two.
+TEST_CASE("every conn, dialled or accepted, has TCP_NODELAY set", "[net]") {
+  std::vector<int> nodelay_of_connections;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    goro::net::conn c = goro::net::dial(ln.address());
+    goro::net::conn server = ln.accept();
+    DIR* dir = opendir("/proc/self/fd");
+    REQUIRE(dir != nullptr);
+    while (const dirent* entry = readdir(dir)) {
+      const int fd = std::atoi(entry->d_name);
+      sockaddr_storage peer{};
+      socklen_t length = sizeof peer;
+      if (fd <= 2 || getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0) continue;
+      int nodelay = -1;
+      length = sizeof nodelay;
+      getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &length);
+      nodelay_of_connections.push_back(nodelay);
+    }
+    closedir(dir);
+  });
+  CHECK(nodelay_of_connections == std::vector<int>{1, 1});
+}
+
+// Descriptors are recycled: a listener may get the one a connection had. Its errors then name its
+// own address alone, as a listener's do, not the old connection's peer.
+TEST_CASE("a listener on a recycled descriptor names no remote address", "[net][close]") {
+  std::string what;
+  std::string address;
+  goro::run([&] {
+    std::optional<goro::net::listener> first = goro::net::listen("127.0.0.1:0");
+    std::optional<goro::net::conn> c = goro::net::dial(first->address());
+    std::optional<goro::net::conn> server = first->accept();
+    first.reset();
+    server.reset();
+    c.reset();  // the last descriptor back: the next socket's
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    address = ln.address();
+    ln.close();
+    try {
+      ln.accept();
+    } catch (const goro::net::closed_error& e) {
+      what = e.what();
+    }
+  });
+  CHECK(what == "goro::net::accept tcp " + address + ": use of closed network connection");
 }
 
 TEST_CASE("a read past its deadline throws timeout_error", "[net][deadline]") {

@@ -387,6 +387,60 @@ TEST_CASE("a blocked send case throws when its channel gets closed", "[select][c
   });
 }
 
+namespace {
+
+// fails_next_move: a value whose next move throws once fail_next_move is set (the move that
+// throws clears it and leaves the source as it was).
+struct fails_next_move {
+  static inline std::atomic<bool> fail_next_move{false};
+  int id;
+  explicit fails_next_move(int i) : id(i) {}
+  fails_next_move(fails_next_move&& other) : id(other.id) {
+    if (fail_next_move.exchange(false)) throw std::runtime_error("fails_next_move: failed");
+  }
+  fails_next_move(const fails_next_move&) = delete;
+};
+
+}  // namespace
+
+// A parked select whose partner claims it and then fails to move the value is woken to select
+// again: the partner's operation throws, and the select's case has not fired. Its send's value is
+// still to be sent, its receive still to be given a value (not nullopt: the channel is open).
+TEST_CASE("a parked select whose partner's move throws selects again", "[select][exceptions]") {
+  goro::run([] {
+    goro::chan<fails_next_move> ch;
+    goro::chan<int> never;
+    // A send case: the receiver that claims it throws, and the next receive gets the value.
+    goro::chan<int> send_fired(1);
+    goro::go([=] {
+      const std::size_t index =
+          goro::select(goro::on_recv(never), goro::on_send(ch, fails_next_move(7)));
+      send_fired.send(static_cast<int>(index));
+    });
+    goro_test::dump_when({"[select]:"});
+    fails_next_move::fail_next_move = true;
+    CHECK_THROWS_WITH(ch.recv(), "fails_next_move: failed");
+    CHECK(send_fired.try_recv() == std::nullopt);  // it has not fired: it selects again
+    CHECK(ch.recv()->id == 7);
+    CHECK(send_fired.recv() == 1);
+
+    // A receive case: the sender whose value fails to move throws, and the select takes the
+    // next value sent.
+    goro::chan<int> received(1);
+    goro::go([=] {
+      goro::select(goro::on_recv(never), goro::on_recv(ch, [&](std::optional<fails_next_move> v) {
+                     received.send(v ? v->id : -1);  // -1: nullopt, as if closed
+                   }));
+    });
+    goro_test::dump_when({"[select]:"});
+    fails_next_move::fail_next_move = true;
+    CHECK_THROWS_WITH(ch.send(fails_next_move(8)), "fails_next_move: failed");
+    CHECK(received.try_recv() == std::nullopt);
+    ch.send(fails_next_move(9));
+    CHECK(received.recv() == 9);
+  });
+}
+
 TEST_CASE("the same channel may appear in several cases", "[select]") {
   goro::run([] {
     goro::chan<int> ch(2);
