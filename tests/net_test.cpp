@@ -1054,6 +1054,77 @@ TEST_CASE("dial with a context gives up when the context is done", "[net][contex
   CHECK(already_done == goro::errc::canceled);
 }
 
+// A dial bounded by a context's deadline watches two clocks that expire together: the context's
+// timer and the socket's own deadline, set to the same instant. Whichever fires first, the dial
+// throws the context's error, deadline_exceeded (Go: context.DeadlineExceeded), never the
+// socket's timeout_error. Many short deadlines give both orders a chance.
+TEST_CASE("a dial stopped by its context's deadline always throws deadline_exceeded",
+          "[net][context]") {
+  stuck_listener stuck;
+  std::vector<std::string> other_outcomes;
+  goro::run(
+      [&] {
+        for (int round = 0; round < 100; ++round) {
+          auto [ctx, cancel] = goro::with_timeout(goro::background(), (round % 4) * 500us);
+          try {
+            goro::net::dial(ctx, stuck.address());
+            other_outcomes.push_back("connected");
+          } catch (const std::system_error& e) {
+            if (e.code() != goro::errc::deadline_exceeded) other_outcomes.push_back(e.what());
+          }
+          cancel();
+        }
+      },
+      two_workers);
+  CHECK(other_outcomes.empty());
+  for (const std::string& outcome : other_outcomes) UNSCOPED_INFO(outcome);
+}
+
+// The context bounds the dial only: once connected, the conn has no deadline of its own, and
+// reads and writes after the context's deadline go on (Go: "Once successfully connected, any
+// expiration of the context will not affect the connection").
+TEST_CASE("a conn outlives the deadline of the context it was dialled with", "[net][context]") {
+  std::string received;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    auto [ctx, cancel] = goro::with_timeout(goro::background(), 50ms);
+    goro::net::conn c = goro::net::dial(ctx, ln.address());
+    goro::net::conn server = ln.accept();
+    goro::sleep_for(100ms);  // past the context's deadline
+    CHECK(ctx.err() == goro::errc::deadline_exceeded);
+    goro::go([&server] {
+      goro::sleep_for(20ms);  // the read below waits, past the old deadline too
+      server.write(std::string_view("late"));
+    });
+    received.resize(4);
+    read_full(c, std::as_writable_bytes(std::span(received)));
+    c.write(std::string_view("ok"));
+    cancel();
+  });
+  CHECK(received == "late");
+}
+
+// A listen that fails after making its socket (the address is taken) closes that socket.
+TEST_CASE("a listen on an address in use throws and leaks no descriptor", "[net][address]") {
+  int before = 0;
+  int after = 0;
+  std::error_code code;
+  goro::run([&] {
+    goro::net::listener taken = goro::net::listen("127.0.0.1:0");
+    before = open_fds();
+    for (int i = 0; i < 10; ++i) {
+      try {
+        goro::net::listen(taken.address());
+      } catch (const std::system_error& e) {
+        code = e.code();
+      }
+    }
+    after = open_fds();
+  });
+  CHECK(code == std::errc::address_in_use);
+  CHECK(after == before);
+}
+
 // API 8: dump and num_goroutines show no internal goroutine; the dial's watch on its context
 // is not one (Go's dialer starts a watcher goroutine).
 TEST_CASE("a dial waiting on its context starts no goroutine", "[net][context][debug]") {
