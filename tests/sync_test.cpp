@@ -16,6 +16,7 @@
 #include <concepts>
 #include <functional>
 #include <latch>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -106,6 +107,18 @@ TEST_CASE("a wait_group counter pushed past INT32_MAX throws overflow and stays 
   CHECK_THROWS_WITH(wg.add(INT32_MAX), Catch::Contains("counter overflow"));
   wg.add(-INT32_MAX);
   wg.wait();  // back at 0: the failed adds changed nothing
+  // A delta that is itself beyond 32 bits, either way, is refused before it touches the counter
+  // (2^32 would otherwise shift out of the counter's half of the state and add nothing).
+  for (const std::ptrdiff_t delta :
+       {std::ptrdiff_t{INT32_MAX} + 1, std::ptrdiff_t{1} << 32, -(std::ptrdiff_t{1} << 32),
+        -std::ptrdiff_t{INT32_MAX} - 1, std::numeric_limits<std::ptrdiff_t>::max()}) {
+    INFO("add(" << delta << ")");
+    CHECK_THROWS_WITH(wg.add(delta),
+                      "goro::wait_group: add(" + std::to_string(delta) + ") is out of range");
+  }
+  wg.wait();  // still 0
+  wg.add(1);
+  wg.done();
 }
 
 TEST_CASE("wait_group works between plain threads and goroutines", "[sync][wait_group]") {
@@ -1143,6 +1156,46 @@ TEST_CASE("a large acquire is not overtaken by later small ones", "[sync][semaph
   });
   CHECK_FALSE(small_could_barge);
   CHECK(order == std::vector<std::string>{"big", "small", "small", "small"});
+}
+
+// Weight 0 is a weight like any other (x/sync's Weighted): a semaphore of capacity 0 is valid,
+// and taking 0 permits waits its turn behind the waiters already queued, as a larger take would.
+TEST_CASE("semaphore weights of zero: capacity 0, and a take of 0 waits its turn",
+          "[sync][semaphore]") {
+  goro::semaphore none(0);
+  CHECK(none.try_acquire(0));
+  CHECK_FALSE(none.try_acquire(1));
+  none.acquire(0);
+  none.release(0);
+
+  std::vector<std::string> taken;
+  bool zero_could_barge = true;
+  bool zero_returned_early = true;
+  goro::run([&] {
+    goro::semaphore sem(2);
+    sem.acquire(2);
+    goro::chan<std::string> done(2);
+    goro::go([&sem, done] {
+      sem.acquire(2);  // queued: nothing is free
+      done.send("two");
+      sem.release(2);
+    });
+    goro_test::dump_when({"[semaphore]:"});
+    zero_could_barge = sem.try_acquire(0);  // someone waits: not even 0 is taken
+    goro::go([&sem, done] {
+      sem.acquire(0);  // behind the take of two
+      done.send("zero");
+    });
+    goro_test::dump_when_count("[semaphore]:", 2);  // both wait (a barging zero never does)
+    zero_returned_early = done.try_recv().has_value();
+    sem.release(2);  // serves both, the two first
+    taken.push_back(*done.recv());
+    taken.push_back(*done.recv());
+  });
+  CHECK_FALSE(zero_could_barge);
+  CHECK_FALSE(zero_returned_early);
+  std::sort(taken.begin(), taken.end());
+  CHECK(taken == std::vector<std::string>{"two", "zero"});
 }
 
 TEST_CASE("semaphore weights: try_acquire takes what fits", "[sync][semaphore]") {
