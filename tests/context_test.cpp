@@ -428,6 +428,21 @@ TEST_CASE("a long-lived parent does not accumulate its short-lived children", "[
   CHECK(most <= 1);
   CHECK(goro::detail::context_child_count(parent) == 0);
   CHECK_FALSE(parent.err());
+
+  // A child whose own deadline fires leaves the list then, while it is still referenced (its
+  // cancel may finish just after done() is closed: polled, for at most 10 s).
+  std::size_t left_after_deadline = 1;
+  goro::run([&] {
+    auto [c, cancel] = goro::with_timeout(parent, 1ms);
+    c.done().recv();
+    const auto give_up = clock_type::now() + 10s;
+    while ((left_after_deadline = goro::detail::context_child_count(parent)) != 0 &&
+           clock_type::now() < give_up) {
+      goro::sleep_for(1ms);
+    }
+    CHECK(c.err() == goro::errc::deadline_exceeded);
+  });
+  CHECK(left_after_deadline == 0);
 }
 
 TEST_CASE("contexts work on plain threads while a run is active and with none",

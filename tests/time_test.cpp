@@ -669,6 +669,33 @@ TEST_CASE("ticker drops ticks for a slow receiver, never buffers more than one, 
   });
 }
 
+// A ticker whose worker was held (here by a thread sleep on the only worker) fires late, with
+// periods missed. Its next tick is the first of its schedule after now: the missed ones are
+// skipped, not fired one after the other to catch up (Go's Ticker drops them too).
+TEST_CASE("a ticker fired periods late skips the missed ticks instead of bunching them",
+          "[time][ticker]") {
+  int ticks = 0;
+  clock_type::duration window{};
+  goro::run(
+      [&] {
+        goro::ticker tk(20ms);
+        std::this_thread::sleep_for(90ms);  // no timer of this worker fires meanwhile
+        const auto start = clock_type::now();
+        const auto end = start + 200ms;
+        while (clock_type::now() < end) {
+          goro::select(goro::on_recv(tk.c(), [&](auto) { ++ticks; }),
+                       goro::on_recv(goro::after(end - clock_type::now())));
+        }
+        window = clock_type::now() - start;
+        tk.stop();
+      },
+      goro::options{.workers = 1});
+  // At most one tick per period of the window (which a slow machine only lengthens), plus the
+  // late one and one at the window's start. Catching up would give one tick per receive.
+  CHECK(ticks >= 1);
+  CHECK(ticks <= window / 20ms + 2);
+}
+
 TEST_CASE("ticker ticks are spaced by at least the period for a fast receiver", "[time][ticker]") {
   goro::run([] {
     const auto start = clock_type::now();
@@ -824,17 +851,23 @@ TEST_CASE("a timer still pending when its run ends fires after the run", "[time]
   std::optional<goro::timer> outlives;
   std::optional<goro::timer> stopped_later;
   std::optional<goro::ticker> ticking;
+  // after's timer has no owner but its channel: held, the channel keeps it pending too.
+  goro::recv_chan<clock_type::time_point> after_channel = nullptr;
   clock_type::time_point armed_at;
   goro::run([&] {
     armed_at = clock_type::now();
     outlives.emplace(30ms);
     stopped_later.emplace(20s);
     ticking.emplace(2ms);
+    after_channel = goro::after(30ms);
   });
   CHECK(stopped_later->stop());  // still pending: stopping it works after the run
   const auto v = outlives->c().recv();
   REQUIRE(v.has_value());
   CHECK(*v >= armed_at + 30ms);
+  const auto from_after = after_channel.recv();
+  REQUIRE(from_after.has_value());
+  CHECK(*from_after >= armed_at + 30ms);
   CHECK(ticking->c().recv().has_value());
   CHECK(ticking->c().recv().has_value());
   CHECK_FALSE(stopped_later->c().try_recv().has_value());
