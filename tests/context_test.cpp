@@ -785,6 +785,66 @@ TEST_CASE("a child cancelled by a goroutine woken by its parent's cancel is done
       goro::options{.workers = 2});
 }
 
+// Whoever sees a context done finds every descendant done: the cancel closes the descendants'
+// done() before the root's (Go closes a cancelled context's children before returning from
+// its cancel, under the parent's lock). Two workers, so that the goroutine woken by the root's
+// close may run while the cancel is still at work.
+TEST_CASE("a goroutine woken by a parent's done finds every descendant done", "[context][tree]") {
+  long not_done_seen = 0;
+  goro::run(
+      [&] {
+        for (long round = 0; round < scaled(50, 5); ++round) {
+          auto [parent, cancel_parent] = goro::with_cancel(goro::background());
+          std::vector<goro::context> descendants;
+          goro::context inner = parent;
+          for (int i = 0; i < 200; ++i) {
+            descendants.push_back(goro::with_cancel(parent).first);  // wide
+            inner = goro::with_cancel(inner).first;                  // and deep
+            descendants.push_back(inner);
+          }
+          goro::chan<long> counted(1);
+          goro::go([parent = parent, &descendants, counted] {
+            parent.done().recv();
+            long open = 0;
+            for (const goro::context& c : descendants) {
+              if (goro::select(goro::on_recv(c.done()), goro::on_default()) != 0) ++open;
+            }
+            counted.send(open);
+          });
+          goro_test::dump_when({"[chan receive]:"});
+          cancel_parent();
+          not_done_seen += *counted.recv();
+        }
+      },
+      goro::options{.workers = 2});
+  CHECK(not_done_seen == 0);
+}
+
+// Children leave their parent's list in any order, each unlinking itself: the list stays whole
+// (counted, walked by the parent's cancel) whichever neighbour goes first.
+TEST_CASE("children leaving their parent in any order leave its list whole", "[context][tree]") {
+  for (const std::vector<int>& order :
+       {std::vector<int>{1, 2, 0, 4, 3}, {4, 3, 2, 1, 0}, {0, 1, 2, 3, 4}, {2, 1, 3, 0, 4}}) {
+    INFO("children removed in the order " << order[0] << order[1] << order[2] << order[3]
+                                          << order[4]);
+    auto [parent, cancel_parent] = goro::with_cancel(goro::background());
+    std::vector<std::optional<goro::context>> children;
+    for (int i = 0; i < 5; ++i) children.emplace_back(goro::with_cancel(parent).first);
+    std::size_t left = children.size();
+    for (int i : order) {
+      children[static_cast<std::size_t>(i)].reset();
+      CHECK(goro::detail::context_child_count(parent) == --left);
+    }
+    // And the list still takes new children, and cancels them all.
+    std::vector<goro::context> later;
+    for (int i = 0; i < 3; ++i) later.push_back(goro::with_cancel(parent).first);
+    CHECK(goro::detail::context_child_count(parent) == 3);
+    cancel_parent();
+    for (const goro::context& c : later) CHECK(c.err() == goro::errc::canceled);
+    CHECK(goro::detail::context_child_count(parent) == 0);
+  }
+}
+
 namespace {
 
 // check_layers: Go's testLayers: a random chain of at least 30 value, cancel and timeout

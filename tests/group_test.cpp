@@ -336,6 +336,17 @@ TEST_CASE("go with no run active throws goro::error and leaves the group unchang
   CHECK_THROWS_AS(g.go([] {}), goro::error);
   CHECK_NOTHROW(g.set_limit(3));  // nothing is counted as active
   CHECK_NOTHROW(g.wait());        // nothing to wait for
+  // With a limit, the refused go gives back the slot it took: the one slot is free in a run.
+  goro::group limited;
+  limited.set_limit(1);
+  CHECK_THROWS_AS(limited.go([] {}), goro::error);
+  int ran = 0;
+  goro::run([&] {
+    limited.go([&] { ++ran; });
+    limited.go([&] { ++ran; });
+    limited.wait();
+  });
+  CHECK(ran == 2);
 }
 
 // As goro::go does (Go's TestGoNil): a task that is a null function is refused when it is given,

@@ -674,12 +674,16 @@ TEST_CASE("ticker drops ticks for a slow receiver, never buffers more than one, 
 // skipped, not fired one after the other to catch up (Go's Ticker drops them too).
 TEST_CASE("a ticker fired periods late skips the missed ticks instead of bunching them",
           "[time][ticker]") {
-  int ticks = 0;
+  // Late by many periods: a thread sleep holds the only worker. Late by a period or more at
+  // nearly every firing: a period of 20 µs, less than a firing takes.
+  const auto period = GENERATE(as<clock_type::duration>{}, 20ms, 20us);
+  INFO("period " << std::chrono::nanoseconds(period).count() << " ns");
+  long ticks = 0;
   clock_type::duration window{};
   goro::run(
       [&] {
-        goro::ticker tk(20ms);
-        std::this_thread::sleep_for(90ms);  // no timer of this worker fires meanwhile
+        goro::ticker tk(period);
+        if (period == 20ms) std::this_thread::sleep_for(90ms);  // no timer fires meanwhile
         const auto start = clock_type::now();
         const auto end = start + 200ms;
         while (clock_type::now() < end) {
@@ -693,7 +697,7 @@ TEST_CASE("a ticker fired periods late skips the missed ticks instead of bunchin
   // At most one tick per period of the window (which a slow machine only lengthens), plus the
   // late one and one at the window's start. Catching up would give one tick per receive.
   CHECK(ticks >= 1);
-  CHECK(ticks <= window / 20ms + 2);
+  CHECK(ticks <= window / period + 2);
 }
 
 TEST_CASE("ticker ticks are spaced by at least the period for a fast receiver", "[time][ticker]") {
@@ -1462,8 +1466,47 @@ TEST_CASE("timers that end in every way during a long loop leave their heap empt
         CHECK(wrong == 0);
         CHECK(reused.stop());
         CHECK(heap.empty());
+        // A cancelled context's deadline timer goes with the cancel, while the context is held.
+        auto [held, cancel_held] = goro::with_timeout(goro::background(), 1h);
+        CHECK_FALSE(heap.empty());
+        cancel_held();
+        CHECK(heap.empty());
+        CHECK(held.err() == goro::errc::canceled);
       },
       one);
+}
+
+// API 1.1: once main has returned, a goroutine is stopped at its next stop point. A sleep is
+// one also when it returns at once (zero or negative, or a deadline already past): a loop on it
+// would otherwise keep the run from ending. (The loop is bounded, so that a sleep that is no stop
+// point fails the case rather than hanging it.)
+TEST_CASE("a goroutine looping on sleeps that return at once is stopped when main returns",
+          "[time][sleep][shutdown]") {
+  const int kind = GENERATE(0, 1, 2, 3);
+  INFO("sleep kind " << kind << " (sleep_for 0, sleep_for -1s, sleep_until past, sleep_until min)");
+  std::atomic<bool> looping{false};
+  bool unwound = false;
+  bool ran_out = false;
+  goro::run(
+      [&] {
+        goro::go([&] {
+          goro_test::unwinding_probe probe{unwound};
+          for (long i = 0; i < 20'000'000; ++i) {
+            switch (kind) {
+              case 0: goro::sleep_for(0ns); break;
+              case 1: goro::sleep_for(-1s); break;
+              case 2: goro::sleep_until(clock_type::now() - 1s); break;
+              default: goro::sleep_until(clock_type::time_point::min()); break;
+            }
+            looping.store(true, std::memory_order_relaxed);
+          }
+          ran_out = true;
+        });
+        while (!looping.load(std::memory_order_relaxed)) goro::sleep_for(1ms);
+      },
+      goro::options{.workers = 2});
+  CHECK(unwound);
+  CHECK_FALSE(ran_out);
 }
 
 // Ports of Go 1.19's test/fixedbugs programs about timers follow (tag [go]); chan_test lists the
