@@ -3177,6 +3177,34 @@ TEST_CASE("go-to-goro: plain threads interoperate, one run at a time", "[runtime
 // operation when another goroutine's cleanup meets it (here a destructor that sends), and the
 // unwinding goes on after it. A swallowing `catch (...)` keeps its goroutine running ("Unwinding
 // is an exception").
+// API 1.1: a goroutine is stopped at its next yield once main has returned, also when it yielded
+// just before: resumed by the shutdown, it is unwound at that yield rather than going on past
+// it. One worker, so that nothing runs between main's flag and its return.
+TEST_CASE("a goroutine that yielded as main returned is unwound at that yield",
+          "[runtime][shutdown]") {
+  std::atomic<bool> main_returning{false};
+  bool ran_past = false;
+  bool unwound = false;
+  goro::run(
+      [&] {
+        goro::go([&] {
+          goro_test::unwinding_probe probe{unwound};
+          for (;;) {
+            goro::yield();
+            if (main_returning.load()) {
+              ran_past = true;  // resumed normally after main returned
+              return;
+            }
+          }
+        });
+        for (int i = 0; i < 10; ++i) goro::yield();  // the goroutine is in its loop
+        main_returning.store(true);
+      },
+      with_workers(1));
+  CHECK(unwound);
+  CHECK_FALSE(ran_past);
+}
+
 TEST_CASE("go-to-goro: unwinding stops yield loops, lets cleanup block, and can be swallowed",
           "[runtime][go-to-goro]") {
   static const goro::chan<int> never;

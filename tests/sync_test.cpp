@@ -456,6 +456,37 @@ TEST_CASE("std::scoped_lock over two goro mutexes locks both without deadlock", 
   CHECK(b_count == 4 * rounds);
 }
 
+// Go's mutex queues a waiter that was woken and lost the mutex to a barging locker at the front
+// (LIFO), not behind the waiters that came after it: the oldest waiter is served first. One
+// worker makes the barge certain: the unlocker locks again before the woken waiter runs.
+TEST_CASE("a woken waiter that loses the mutex to a barger keeps its place in front",
+          "[sync][mutex]") {
+  std::vector<int> order;
+  goro::run(
+      [&] {
+        goro::mutex m;
+        goro::wait_group done;
+        m.lock();
+        for (int id : {1, 2}) {
+          done.add(1);
+          goro::go([&, id] {
+            m.lock();
+            order.push_back(id);  // under the mutex
+            m.unlock();
+            done.done();
+          });
+          goro_test::dump_when_count("[mutex]:", static_cast<std::size_t>(id));  // 1, then 2
+        }
+        m.unlock();                                 // wakes waiter 1 to compete...
+        m.lock();                                   // ...and this barges in before it runs
+        goro_test::dump_when_count("[mutex]:", 2);  // waiter 1 lost, and waits again
+        m.unlock();
+        done.wait();
+      },
+      goro::options{.workers = 1});
+  CHECK(order == std::vector<int>{1, 2});
+}
+
 TEST_CASE("mutex excludes goroutines and plain threads from each other", "[sync][mutex]") {
   const long per_party = scaled(100'000, 20);
   long counter = 0;
