@@ -495,6 +495,51 @@ TEST_CASE("a goroutine that parks inside a catch block keeps its exception on an
   CHECK(wrong_state.load() == 0);
 }
 
+// The other half of the exception state: a destructor that parks while an exception unwinds
+// the stack resumes still unwinding, on whichever worker (std::uncaught_exceptions() stays 1, so
+// that the destructor's later waits, and code that asks, know it).
+TEST_CASE("a goroutine that parks in a destructor during unwinding resumes still unwinding",
+          "[runtime]") {
+  const long n = scaled(50, 4);
+  std::atomic<long> wrong_before{0};
+  std::atomic<long> wrong_after{0};
+  std::atomic<long> caught{0};
+  goro::run(
+      [&] {
+        goro::wait_group wg;
+        goro::chan<int> go_on;
+        struct parks_on_exit {
+          goro::chan<int> go_on;
+          std::atomic<long>& wrong_before;
+          std::atomic<long>& wrong_after;
+          ~parks_on_exit() {
+            if (std::uncaught_exceptions() != 1) wrong_before.fetch_add(1);
+            go_on.recv();  // parks mid-unwinding
+            goro::yield();
+            if (std::uncaught_exceptions() != 1) wrong_after.fetch_add(1);
+          }
+        };
+        for (long i = 0; i < n; ++i) {
+          wg.add(1);
+          goro::go([&] {
+            try {
+              parks_on_exit guard{go_on, wrong_before, wrong_after};
+              throw std::runtime_error("unwinding");
+            } catch (const std::runtime_error&) {
+              caught.fetch_add(1);
+            }
+            wg.done();
+          });
+        }
+        for (long i = 0; i < n; ++i) go_on.send(static_cast<int>(i));
+        wg.wait();
+      },
+      with_workers(2));
+  CHECK(caught.load() == n);
+  CHECK(wrong_before.load() == 0);
+  CHECK(wrong_after.load() == 0);
+}
+
 // API 1.2: the report comes first, then std::terminate(): with the default handler the process
 // aborts; a terminate handler of the program's own runs after the report (std::abort() alone
 // would skip it).

@@ -1449,6 +1449,35 @@ TEST_CASE("a mutex waiter interrupted by the shutdown leaves a starving mutex us
   m.unlock();
 }
 
+// The same, made certain: one waiter, woken after waiting more than 1 ms and beaten by a barging
+// holder, puts the mutex in starvation mode and waits again; main returns holding it. The
+// shutdown unwinds the waiter, and the unlock after the run finds nobody to hand the mutex to:
+// it must leave it free, starvation mode ended.
+TEST_CASE("a mutex left in starvation mode by an unwound waiter is free after its unlock",
+          "[sync][mutex][shutdown]") {
+  goro::mutex m;
+  bool waiter_unwound = false;
+  goro::run(
+      [&] {
+        m.lock();
+        goro::go([&] {
+          goro_test::unwinding_probe probe{waiter_unwound};
+          std::lock_guard hold(m);
+        });
+        goro_test::dump_when({"[mutex]:"});
+        goro::sleep_for(2ms);  // its wait passes the 1 ms of starvation
+        m.unlock();            // wakes it to compete...
+        m.lock();              // ...and main barges in first (one worker)
+        goro::sleep_for(2ms);  // it loses, turns the mutex to starvation mode, and waits again
+        goro_test::dump_when({"[mutex]:"});
+      },
+      goro::options{.workers = 1});
+  CHECK(waiter_unwound);
+  m.unlock();
+  CHECK(m.try_lock());
+  m.unlock();
+}
+
 TEST_CASE("a wait_group waiter unwound at shutdown does not release a later wait",
           "[sync][wait_group][shutdown]") {
   goro::wait_group wg;
