@@ -3,6 +3,7 @@
 // of a minimum size, `next` only when asked).
 #include <goro/detail/run_queue.hpp>
 
+#include <algorithm>
 #include <array>
 #include <catch2/catch.hpp>
 #include <vector>
@@ -141,4 +142,26 @@ TEST_CASE("local_run_queue keeps yielded goroutines behind the ring, in order", 
   CHECK(loot[0] == &g[3]);
   CHECK_FALSE(q.has_work());
   CHECK(spill.empty());
+}
+
+TEST_CASE("the global run queue gives batches of at most the size asked, oldest first",
+          "[run_queue]") {
+  using goro::detail::global_run_queue;
+  std::vector<goroutine> g(10);
+  global_run_queue q;
+  CHECK(q.pop_batch(4).empty());
+  goroutine_list batch;
+  for (goroutine& one : g) batch.push_back(&one);
+  q.push(batch);
+  CHECK(q.size_hint() == 10);
+  std::vector<goroutine*> taken;
+  for (const std::size_t max : {std::size_t{1}, std::size_t{4}, std::size_t{0}, std::size_t{9}}) {
+    goroutine_list out = q.pop_batch(max);
+    INFO("pop_batch(" << max << ")");
+    CHECK(out.size == std::min<std::size_t>(max, 10 - taken.size()));
+    while (!out.empty()) taken.push_back(out.pop_front());
+    CHECK(q.size_hint() == 10 - taken.size());
+  }
+  REQUIRE(taken.size() == g.size());
+  for (std::size_t i = 0; i < g.size(); ++i) CHECK(taken[i] == &g[i]);
 }

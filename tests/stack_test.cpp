@@ -494,6 +494,24 @@ TEST_CASE("trimming unmaps the slabs whose stacks are all free", "[stack]") {
   CHECK_FALSE(mapped(stacks.back().bottom));
 }
 
+// Stacks of their own mapping (stack_guard::always) are trimmed one by one: a trim leaves `keep`
+// free stacks as they are, gives back the pages of the others, and of those keeps `keep` mapped
+// (for reuse without a new mapping) and unmaps the rest.
+TEST_CASE("trimming keeps as many free stacks of their own mapping as asked", "[stack]") {
+  constexpr std::size_t keep = 4;
+  stack_pool pool;
+  pool.configure(stack_size, goro::stack_guard::always, plenty_of_mappings, 0, false);
+  auto stacks = acquire(pool, 10);
+  pool.release_batch(stacks.data(), stacks.size());
+  trim_now(pool, keep);
+  trim_now(pool, keep);
+  const auto still_mapped = std::count_if(stacks.begin(), stacks.end(),
+                                          [](const stack_span& s) { return mapped(s.bottom); });
+  CHECK(still_mapped == static_cast<std::ptrdiff_t>(2 * keep));
+  pool.release_all();
+  for (const stack_span& s : stacks) CHECK_FALSE(mapped(s.bottom));
+}
+
 TEST_CASE("a pool reuses the stacks it was given back", "[stack]") {
   stack_pool pool;
   pool.configure(stack_size, goro::stack_guard::automatic, plenty_of_mappings, 0,
