@@ -1478,6 +1478,52 @@ TEST_CASE("a mutex left in starvation mode by an unwound waiter is free after it
   m.unlock();
 }
 
+// A reader queued behind a waiting writer (writers are not starved) must go in once that writer
+// leaves, also when it leaves because the shutdown unwound it: here the reader is a plain thread,
+// which the shutdown does not stop, and main returns holding the lock shared, so only the
+// writer's leaving can let the reader in.
+TEST_CASE("a reader queued behind a writer unwound at shutdown goes in",
+          "[sync][shared_mutex][shutdown]") {
+  auto* m = new goro::shared_mutex;  // leaked only if the reader never gets in (see below)
+  std::atomic<bool> reader_in{false};
+  std::atomic<bool> reader_done{false};
+  bool writer_unwound = false;
+  std::thread reader;
+  goro::run([&] {
+    m->lock_shared();
+    goro::go([&] {
+      goro_test::unwinding_probe probe{writer_unwound};
+      m->lock();
+      m->unlock();
+    });
+    goro_test::dump_when({"[mutex]:"});  // the writer waits for main's shared hold
+    reader = goro_test::registered_thread([&] {
+      m->lock_shared();  // queues behind the writer
+      reader_in = true;
+      m->unlock_shared();
+      reader_done = true;
+    });
+    goro::sleep_for(20ms);  // the reader queues (if it has not, it goes in later: no failure)
+  });
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (!reader_in && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);
+  }
+  const bool in_while_main_holds = reader_in;
+  m->unlock_shared();
+  while (!reader_done && std::chrono::steady_clock::now() < give_up + 10s) {
+    std::this_thread::sleep_for(1ms);
+  }
+  if (reader_done) {
+    reader.join();
+    delete m;
+  } else {
+    reader.detach();  // still waiting on *m, which must outlive it
+  }
+  CHECK(writer_unwound);
+  CHECK(in_while_main_holds);
+}
+
 TEST_CASE("a wait_group waiter unwound at shutdown does not release a later wait",
           "[sync][wait_group][shutdown]") {
   goro::wait_group wg;
