@@ -1524,6 +1524,41 @@ TEST_CASE("a reader queued behind a writer unwound at shutdown goes in",
   CHECK(in_while_main_holds);
 }
 
+// Likewise for a weighted semaphore: a large take at the front of the queue blocks the smaller
+// ones behind it (FIFO); when the shutdown unwinds it, the queue is served again, and a plain
+// thread's take that fits goes in, while main still holds its permit.
+TEST_CASE("a semaphore take queued behind one unwound at shutdown goes in",
+          "[sync][semaphore][shutdown]") {
+  goro::semaphore sem(2);
+  std::atomic<bool> thread_in{false};
+  bool big_unwound = false;
+  std::thread small;
+  goro::run([&] {
+    sem.acquire(1);
+    goro::go([&] {
+      goro_test::unwinding_probe probe{big_unwound};
+      sem.acquire(2);  // queued: only one permit is free
+      sem.release(2);
+    });
+    goro_test::dump_when({"[semaphore]:"});
+    small = goro_test::registered_thread([&] {
+      sem.acquire(1);  // fits, but queues behind the take of two
+      thread_in = true;
+    });
+    goro::sleep_for(20ms);  // the thread queues (if it has not, it goes in later: no failure)
+  });
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (!thread_in && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);
+  }
+  const bool in_while_main_holds = thread_in;
+  sem.release(1);  // main's permit: lets a stuck thread in, so that it can be joined
+  small.join();
+  sem.release(1);
+  CHECK(big_unwound);
+  CHECK(in_while_main_holds);
+}
+
 TEST_CASE("a wait_group waiter unwound at shutdown does not release a later wait",
           "[sync][wait_group][shutdown]") {
   goro::wait_group wg;
