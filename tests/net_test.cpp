@@ -62,23 +62,32 @@ int open_fds() {
   return n - 3;  // ".", ".." and the directory's own fd
 }
 
+// descriptors_above_stderr: the process's open file descriptors above stderr (less the one
+// opendir uses to list them).
+std::vector<int> descriptors_above_stderr() {
+  std::vector<int> fds;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return fds;
+  while (const dirent* entry = readdir(dir)) {
+    const int fd = std::atoi(entry->d_name);
+    if (fd > 2 && fd != dirfd(dir)) fds.push_back(fd);
+  }
+  closedir(dir);
+  return fds;
+}
+
 // descriptors_kept_by_exec: the open file descriptors above stderr without FD_CLOEXEC, each as
 // "<fd> -> <what it is>" (its /proc/self/fd link).
 std::vector<std::string> descriptors_kept_by_exec() {
   std::vector<std::string> kept;
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return {"/proc/self/fd cannot be read"};
-  while (const dirent* entry = readdir(dir)) {
-    const int fd = std::atoi(entry->d_name);
-    if (fd <= 2 || fd == dirfd(dir)) continue;
+  for (const int fd : descriptors_above_stderr()) {
     const int flags = fcntl(fd, F_GETFD);
     if (flags < 0 || (flags & FD_CLOEXEC) != 0) continue;
     std::array<char, 256> target{};
-    const std::string link = "/proc/self/fd/" + std::string(entry->d_name);
+    const std::string link = "/proc/self/fd/" + std::to_string(fd);
     const ssize_t n = readlink(link.c_str(), target.data(), target.size() - 1);
     kept.push_back(std::to_string(fd) + " -> " + (n > 0 ? target.data() : "?"));
   }
-  closedir(dir);
   return kept;
 }
 
@@ -383,19 +392,15 @@ TEST_CASE("every conn, dialled or accepted, has TCP_NODELAY set", "[net]") {
     goro::net::listener ln = goro::net::listen("127.0.0.1:0");
     goro::net::conn c = goro::net::dial(ln.address());
     goro::net::conn server = ln.accept();
-    DIR* dir = opendir("/proc/self/fd");
-    REQUIRE(dir != nullptr);
-    while (const dirent* entry = readdir(dir)) {
-      const int fd = std::atoi(entry->d_name);
+    for (const int fd : descriptors_above_stderr()) {
       sockaddr_storage peer{};
       socklen_t length = sizeof peer;
-      if (fd <= 2 || getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0) continue;
+      if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0) continue;
       int nodelay = -1;
       length = sizeof nodelay;
       getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &length);
       nodelay_of_connections.push_back(nodelay);
     }
-    closedir(dir);
   });
   CHECK(nodelay_of_connections == std::vector<int>{1, 1});
 }

@@ -1505,16 +1505,9 @@ TEST_CASE("a reader queued behind a writer unwound at shutdown goes in",
     });
     goro::sleep_for(20ms);  // the reader queues (if it has not, it goes in later: no failure)
   });
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (!reader_in && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(1ms);
-  }
-  const bool in_while_main_holds = reader_in;
+  const bool in_while_main_holds = eventually([&] { return reader_in.load(); });
   m->unlock_shared();
-  while (!reader_done && std::chrono::steady_clock::now() < give_up + 10s) {
-    std::this_thread::sleep_for(1ms);
-  }
-  if (reader_done) {
+  if (eventually([&] { return reader_done.load(); })) {
     reader.join();
     delete m;
   } else {
@@ -1547,11 +1540,7 @@ TEST_CASE("a semaphore take queued behind one unwound at shutdown goes in",
     });
     goro::sleep_for(20ms);  // the thread queues (if it has not, it goes in later: no failure)
   });
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (!thread_in && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(1ms);
-  }
-  const bool in_while_main_holds = thread_in;
+  const bool in_while_main_holds = eventually([&] { return thread_in.load(); });
   sem.release(1);  // main's permit: lets a stuck thread in, so that it can be joined
   small.join();
   sem.release(1);
