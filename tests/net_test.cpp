@@ -781,8 +781,10 @@ TEST_CASE("malformed addresses throw system_error(invalid_argument) naming the i
           "[net][address]") {
   // ("" is malformed for dial only: listen("") is listen(":0"), as in Go.)
   const std::vector<std::string> bad = {
-      "nonsense",     "127.0.0.1:70000", "[::1",   "1:2:3",     "[::1]80",   "127.0.0.1:http",
-      "127.0.0.1:-1", "127.0.0.1:65536", "a[b:80", "[[::1]:80", "[::1]]:80", "a]b:80"};
+      "nonsense",     "127.0.0.1:70000", "[::1",
+      "1:2:3",        "[::1]80",         "127.0.0.1:no-such-service",
+      "127.0.0.1:-1", "127.0.0.1:65536", "a[b:80",
+      "[[::1]:80",    "[::1]]:80",       "a]b:80"};
   std::vector<std::string> listen_messages;
   std::vector<std::string> dial_messages;
   goro::run([&] {
@@ -814,6 +816,8 @@ TEST_CASE("malformed addresses throw system_error(invalid_argument) naming the i
   }
   CHECK_THAT(listen_messages[1], Catch::Contains("invalid port \"70000\""));
   CHECK_THAT(listen_messages[2], Catch::Contains("missing ']'"));
+  CHECK_THAT(listen_messages[5], Catch::Contains("unknown port \"no-such-service\""));
+  CHECK_THAT(listen_messages[6], Catch::Contains("invalid port \"-1\""));
   CHECK_THAT(listen_messages[0], Catch::Contains("missing port"));
   CHECK_THAT(listen_messages[7], Catch::Contains("invalid port \"65536\""));  // one past the top
   CHECK_THAT(listen_messages[8], Catch::Contains("unexpected '['"));
@@ -826,6 +830,69 @@ TEST_CASE("malformed addresses throw system_error(invalid_argument) naming the i
                            return e.code() == std::errc::invalid_argument;
                          }));
   });
+}
+
+// Go's ports (net.parsePort, net.LookupPort): decimal with an optional sign, "", "+" and "-"
+// being 0; a number out of range is an invalid port however long it is; anything else is a
+// service name, looked up in the system's services database, in lower case too, and in Go's own
+// table (so "https" and "imap3" work on a system without /etc/services). Each answer here is what
+// Go 1.19's net.ResolveTCPAddr gives.
+TEST_CASE("ports are decimal with an optional sign, or service names, as in Go",
+          "[net][address][go]") {
+  const std::vector<std::pair<std::string, int>> good = {
+      {"127.0.0.1:+80", 80},      {"127.0.0.1:-0", 0},     {"127.0.0.1:+", 0},
+      {"127.0.0.1:-", 0},         {"127.0.0.1:", 0},       {"127.0.0.1:00080", 80},
+      {"127.0.0.1:65535", 65535}, {"localhost:http", 80},  {":https", 443},
+      {"[::1]:ssh", 22},          {"127.0.0.1:HTTP", 80},  {"127.0.0.1:Ftps", 990},
+      {"127.0.0.1:imap3", 220},   {"127.0.0.1:telnet", 23}};
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"127.0.0.1:-1", "invalid port \"-1\""},
+      {"127.0.0.1:-65536", "invalid port \"-65536\""},
+      {"127.0.0.1:99999999999999999999", "invalid port \"99999999999999999999\""},
+      {"127.0.0.1:18446744073709551696", "invalid port \"18446744073709551696\""},  // 2^64 + 80
+      {"127.0.0.1:0x50", "unknown port \"0x50\""},
+      {"127.0.0.1: 80", "unknown port \" 80\""},
+      {"127.0.0.1:+-1", "unknown port \"+-1\""},
+      {"127.0.0.1:80a", "unknown port \"80a\""},
+      {"127.0.0.1:no-such-service", "unknown port \"no-such-service\""}};
+  auto parse_all = [&] {
+    for (const auto& [address, port] : good) {
+      INFO(address);
+      CHECK(goro::detail::parse_address(address, "test").port == port);
+    }
+    for (const auto& [address, message] : bad) {
+      INFO(address);
+      std::string what = "no exception";
+      try {
+        goro::detail::parse_address(address, "test");
+      } catch (const std::system_error& e) {
+        CHECK(e.code() == std::errc::invalid_argument);
+        what = e.what();
+      }
+      CHECK_THAT(what, Catch::StartsWith("test: invalid address \"" + address + "\": " + message));
+    }
+  };
+  parse_all();           // a plain thread, no run
+  goro::run(parse_all);  // the main goroutine: the database is read on a blocking() helper
+  CHECK(goro::detail::known_service_port("imaps") == 993);  // Go's table alone, in lower case
+  CHECK(goro::detail::known_service_port("IMAPS") == 0);
+  CHECK(goro::detail::known_service_port("www") == 0);
+}
+
+// The ports above reach listen and dial: "+0" is a free port and "+<n>" is port n.
+TEST_CASE("listen and dial take Go's forms of a port", "[net][address][go]") {
+  std::string listened;
+  std::string dialled;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:+0");
+    listened = ln.address();
+    goro::net::conn c = goro::net::dial("127.0.0.1:+" + std::to_string(port_of(listened)));
+    dialled = c.remote_address();
+    CHECK_THROWS_WITH(goro::net::dial("127.0.0.1:no-such-service"),
+                      Catch::Contains("unknown port \"no-such-service\""));
+  });
+  CHECK(port_of(listened) != 0);
+  CHECK(dialled == listened);
 }
 
 // A numeric zone is an interface index, an unsigned 32-bit number: one that does not fit was once

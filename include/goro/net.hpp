@@ -386,7 +386,7 @@ struct net_access {
 inline net::conn net_dial(std::string_view address, const context* ctx) {
   detail::note_api_use();
   const std::string what = "goro::net::dial tcp " + std::string(address);
-  const detail::host_port hp = detail::split_host_port(address, "goro::net::dial");
+  const detail::host_port hp = detail::parse_address(address, "goro::net::dial");
   if (ctx != nullptr && ctx->err()) throw std::system_error(ctx->err(), what);
   const std::vector<socket_address> candidates = detail::resolve(hp, false, what);
   io_result first_failure;
@@ -434,7 +434,7 @@ inline listener listen(std::string_view address) {
   const std::string what = "goro::net::listen tcp " + std::string(address);
   // As in Go, an empty address is ":0": every interface, a free port.
   const detail::host_port hp =
-      detail::split_host_port(address.empty() ? ":0" : address, "goro::net::listen");
+      detail::parse_address(address.empty() ? ":0" : address, "goro::net::listen");
   int first_error = 0;
   for (const detail::socket_address& at : detail::resolve(hp, true, what)) {
     int error = 0;

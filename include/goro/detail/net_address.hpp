@@ -3,8 +3,10 @@
 //
 // Hosts are IPv4 literals, IPv6 literals in brackets (with an optional %zone), names (resolved
 // with getaddrinfo, on a blocking() helper when the caller is a goroutine) or empty (every
-// interface for a listener, the local system for a dial). Ports are decimal, 0 to 65535; an empty
-// port is 0, as in Go. Malformed input throws std::system_error with code
+// interface for a listener, the local system for a dial). Ports are decimal numbers from 0 to
+// 65535, with an optional sign as Go allows ("+80"; an empty port is 0), or service names
+// ("http", looked up as Go does: the system's services database, then Go's own short table).
+// Malformed input, and an unknown service, throw std::system_error with code
 // std::errc::invalid_argument, naming the input (API 7: errors throw std::system_error); a name
 // that does not resolve throws std::system_error in resolver_category().
 #pragma once
@@ -21,6 +23,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -102,9 +105,15 @@ struct host_port {
       std::string(op) + ": invalid address \"" + std::string(address) + "\": " + std::string(why));
 }
 
-// split_host_port: splits "host:port", "[ipv6]:port" or ":port" (Go's net.SplitHostPort plus
-// the port check). `op` names the caller in the std::system_error it throws.
-inline host_port split_host_port(std::string_view address, std::string_view op) {
+// address_parts: the host and port text of an address, as written.
+struct address_parts {
+  std::string_view host;
+  std::string_view port;
+};
+
+// split_host_port: splits "host:port", "[ipv6]:port" or ":port" (Go's net.SplitHostPort). `op`
+// names the caller in the std::system_error it throws.
+inline address_parts split_host_port(std::string_view address, std::string_view op) {
   std::string_view host;
   std::string_view port;
   if (address.empty()) throw_bad_address(op, address, "missing port in address");
@@ -140,13 +149,86 @@ inline host_port split_host_port(std::string_view address, std::string_view op) 
   if (port.find_first_of("[]") != std::string_view::npos) {
     throw_bad_address(op, address, "unexpected bracket in port");
   }
-  std::uint32_t value = 0;
+  return {host, port};
+}
+
+// decimal_port: the number a port written in decimal stands for, as Go's parsePort reads it: an
+// optional sign, then digits ("", "+" and "-" are 0); values far out of range saturate, as any
+// value past 65535 is refused anyway. nullopt if `port` is not decimal: it names a service.
+inline std::optional<std::int64_t> decimal_port(std::string_view port) {
+  const bool negative = !port.empty() && port.front() == '-';
+  if (!port.empty() && (port.front() == '+' || port.front() == '-')) port.remove_prefix(1);
+  constexpr std::int64_t saturated = std::int64_t{1} << 30;
+  std::int64_t value = 0;
   for (char c : port) {
-    if (c < '0' || c > '9' || (value = value * 10 + static_cast<std::uint32_t>(c - '0')) > 65535) {
-      throw_bad_address(op, address, "invalid port \"" + std::string(port) + "\"");
-    }
+    if (c < '0' || c > '9') return std::nullopt;
+    value = std::min(value * 10 + (c - '0'), saturated);
   }
-  return {std::string(host), static_cast<std::uint16_t>(value)};
+  return negative ? -value : value;
+}
+
+// known_service_port: the port of a service in the table Go carries for systems without a
+// services database (net/lookup.go); `name` in lower case. 0 if it is not there.
+inline int known_service_port(std::string_view name) noexcept {
+  struct service {
+    std::string_view name;
+    int port;
+  };
+  static constexpr service table[] = {
+      {"ftp", 21},    {"ftps", 990},  {"gopher", 70}, {"http", 80},  {"https", 443},
+      {"imap2", 143}, {"imap3", 220}, {"imaps", 993}, {"pop3", 110}, {"pop3s", 995},
+      {"smtp", 25},   {"ssh", 22},    {"telnet", 23}};
+  for (const service& s : table) {
+    if (s.name == name) return s.port;
+  }
+  return 0;
+}
+
+// service_port: the TCP port a service name stands for (Go's LookupPort): the system's services
+// database (getservbyname_r: /etc/services), asked for the name as written and then in lower
+// case, then Go's own table. 0 if the name is unknown (no service has port 0). Blocks its
+// thread on the database, so a goroutine runs it through goro::blocking.
+inline int service_port(std::string_view name) {
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  });
+  auto query = [&] {
+    for (const std::string& key : {std::string(name), lower}) {
+      servent entry{};
+      servent* found = nullptr;
+      char buffer[1024];
+      if (getservbyname_r(key.c_str(), "tcp", &entry, buffer, sizeof buffer, &found) == 0 &&
+          found != nullptr && found->s_port != 0) {
+        return static_cast<int>(ntohs(static_cast<std::uint16_t>(found->s_port)));
+      }
+    }
+    return known_service_port(lower);
+  };
+  return goro::blocking(query);
+}
+
+// port_number: the port of an address's port text: decimal (Go's parsePort) or a service name
+// (Go's LookupPort); throws std::system_error(invalid_argument) for a number out of 0..65535 or
+// an unknown name.
+inline std::uint16_t port_number(std::string_view port, std::string_view address,
+                                 std::string_view op) {
+  const std::optional<std::int64_t> number = decimal_port(port);
+  if (!number) {
+    const int found = service_port(port);
+    if (found == 0) throw_bad_address(op, address, "unknown port \"" + std::string(port) + "\"");
+    return static_cast<std::uint16_t>(found);
+  }
+  if (*number < 0 || *number > 65535) {
+    throw_bad_address(op, address, "invalid port \"" + std::string(port) + "\"");
+  }
+  return static_cast<std::uint16_t>(*number);
+}
+
+// parse_address: an address split, with its port as a number.
+inline host_port parse_address(std::string_view address, std::string_view op) {
+  const address_parts parts = split_host_port(address, op);
+  return {std::string(parts.host), port_number(parts.port, address, op)};
 }
 
 // parse_ip: an IPv4 or IPv6 literal (the latter with an optional %zone) as a socket address;
