@@ -20,8 +20,9 @@
 /// Errors: std::system_error with the errno, whose what() names the operation and the addresses
 /// ("goro::net::dial tcp 127.0.0.1:1: Connection refused"); goro::net::timeout_error after a
 /// deadline; goro::net::closed_error on a closed socket; std::system_error with code
-/// std::errc::invalid_argument for a malformed address. Addresses are Go's "host:port" ("[::1]:80",
-/// ":0" for every interface and a free port); ports are numeric.
+/// std::errc::invalid_argument for a malformed address or an unknown service. Addresses are Go's
+/// "host:port" ("[::1]:80", ":0" for every interface and a free port); a port is a number or a
+/// service name ("localhost:http"), as in Go.
 #pragma once
 
 #include "detail/config.hpp"  // first: refuses a language older than C++20, clearly
@@ -426,9 +427,8 @@ inline conn listener::accept() {
 
 /// listen: listens for TCP connections on `address` ("127.0.0.1:8080", "[::1]:0", ":0" — every
 /// interface, IPv4 and IPv6 — and a free port for port 0). Throws std::system_error: code
-/// std::errc::invalid_argument for a malformed address, the errno if the socket cannot listen
-/// (EADDRINUSE...). From any
-/// goroutine or thread.
+/// std::errc::invalid_argument for a malformed address or an unknown service name, the errno if the
+/// socket cannot listen (EADDRINUSE...). From any goroutine or thread.
 inline listener listen(std::string_view address) {
   detail::note_api_use();
   const std::string what = "goro::net::listen tcp " + std::string(address);
