@@ -1546,8 +1546,8 @@ TEST_CASE("10000 goroutines sleeping 100 ms each run their deferred calls when t
 
 // --- From the audit of types and call forms at the edges of the API ([audit-types]) ---------
 
-// Timers and tickers are move-only handles: a vector that grows moves them while they are
-// armed, std::swap exchanges them, and each still fires once on its own channel.
+// Timers and tickers are handles: a vector that grows moves them while they are armed,
+// std::swap exchanges them, and each still fires once on its own channel.
 TEST_CASE("timers and tickers kept in a vector and swapped fire once each on their own channel",
           "[time][timer][audit-types]") {
   goro::run([] {
@@ -1590,6 +1590,123 @@ TEST_CASE("timers and tickers kept in a vector and swapped fire once each on the
 }
 
 // docs/go-to-goro.md, section "time": every row's spelling, as written there.
+// Go's *time.Timer is a pointer, and a Go program passes it around: into a goroutine, a slice, a
+// function. goro's timer and ticker are handles the same way: copies refer to one timer, a stop
+// or reset through any of them acts on it, and it stops when the last copy goes.
+TEST_CASE("copies of a timer are one timer, stopped when the last copy goes", "[time][timer][go]") {
+  static_assert(std::is_copy_assignable_v<goro::timer>);
+  goro::run([] {
+    goro::timer original(1h);
+    goro::timer copy = original;
+    CHECK(copy.c() == original.c());
+    CHECK(copy.stop());            // stops the one timer
+    CHECK_FALSE(original.stop());  // so nothing is pending through the other copy
+    CHECK_FALSE(original.reset(1ms));
+    CHECK(copy.c().recv().has_value());  // the reset through one copy fires the shared channel
+
+    // A copy that goes leaves the timer pending for the others.
+    goro::timer survivor(5ms);
+    { const goro::timer gone = survivor; }
+    CHECK(wait_for_value(survivor.c()));
+
+    // The last copy going stops it: a copy of the channel alone stays empty.
+    goro::recv_chan<clock_type::time_point> orphan = nullptr;
+    {
+      goro::timer first(1ms);
+      const goro::timer second = first;
+      orphan = second.c();
+    }
+    goro::sleep_for(30ms);
+    CHECK_FALSE(orphan.try_recv());
+
+    // Assigning a copy over a last handle stops the timer that handle had; self-assignment keeps
+    // the timer.
+    goro::timer replaced(1ms);
+    const goro::recv_chan<clock_type::time_point> replaced_channel = replaced.c();
+    replaced = original;
+    CHECK(replaced.c() == original.c());
+    auto& alias = replaced;
+    replaced = alias;
+    CHECK(replaced.c() == original.c());
+    goro::sleep_for(30ms);
+    CHECK_FALSE(replaced_channel.try_recv());
+
+    // Captured by value in a goroutine, which resets it: main's copy fires.
+    goro::timer shared(1h);
+    goro::go([shared]() mutable { shared.reset(1ms); });
+    CHECK(wait_for_value(shared.c()));
+    // A moved-from copy is nil, and the moved-to one is the same timer.
+    goro::timer moved = std::move(shared);
+    CHECK(shared.c().is_nil());
+    CHECK_FALSE(moved.stop());
+    const goro::timer copy_of_moved_from = shared;
+    CHECK(copy_of_moved_from.c().is_nil());
+  });
+}
+
+// Of stops racing through copies of one pending timer, exactly one stopped it (Go's Stop is
+// safe from many goroutines; this is what each copy's stop returns).
+TEST_CASE("stops racing through copies of one pending timer stop it once", "[time][timer]") {
+  constexpr int rounds = 200;
+  constexpr int stoppers = 6;
+  std::atomic<int> rounds_with_one_stop{0};
+  goro::run([&] {
+    for (int round = 0; round < rounds; ++round) {
+      goro::timer t(round % 2 == 0 ? std::chrono::nanoseconds(1h) : std::chrono::microseconds(50));
+      std::atomic<int> stopped{0};
+      goro::wait_group wg;
+      wg.add(stoppers);
+      std::vector<std::thread> threads;
+      for (int i = 0; i < stoppers; ++i) {
+        auto stop = [t, &stopped, &wg]() mutable {
+          if (t.stop()) stopped.fetch_add(1);
+          wg.done();
+        };
+        if (i % 3 == 0) {
+          threads.emplace_back(stop);
+        } else {
+          goro::go(stop);
+        }
+      }
+      wg.wait();
+      for (std::thread& th : threads) th.join();
+      const bool fired = t.c().try_recv().has_value();
+      // A pending timer is stopped exactly once; one that fired first was stopped by none.
+      if (stopped.load() + (fired ? 1 : 0) == 1) rounds_with_one_stop.fetch_add(1);
+    }
+  });
+  CHECK(rounds_with_one_stop.load() == rounds);
+}
+
+TEST_CASE("copies of a ticker are one ticker, stopped when the last copy goes",
+          "[time][ticker][go]") {
+  static_assert(std::is_copy_assignable_v<goro::ticker>);
+  goro::run([] {
+    goro::ticker original(2ms);
+    goro::ticker copy = original;
+    CHECK(copy.c() == original.c());
+    CHECK(wait_for_value(original.c()));
+    copy.stop();  // stops the one ticker
+    goro::sleep_for(5ms);
+    (void)original.c().try_recv();  // a tick sent before the stop
+    goro::sleep_for(20ms);
+    CHECK_FALSE(original.c().try_recv());
+    original.reset(1ms);  // restarts it, for the copy too
+    CHECK(wait_for_value(copy.c()));
+
+    goro::recv_chan<clock_type::time_point> orphan = nullptr;
+    {
+      goro::ticker first(1ms);
+      const goro::ticker second = first;
+      orphan = second.c();
+      CHECK(wait_for_value(orphan));
+    }
+    (void)orphan.try_recv();  // a tick sent before the last copy went
+    goro::sleep_for(20ms);
+    CHECK_FALSE(orphan.try_recv());
+  });
+}
+
 TEST_CASE("go-to-goro: durations, sleep_for, sleep_until and after", "[time][go-to-goro]") {
   using namespace std::chrono_literals;
   goro::run([] {
@@ -1625,8 +1742,8 @@ TEST_CASE("go-to-goro: durations, sleep_for, sleep_until and after", "[time][go-
 
 TEST_CASE("go-to-goro: timer", "[time][go-to-goro]") {
   using namespace std::chrono_literals;
-  static_assert(!std::is_copy_constructible_v<goro::timer>);  // move-only
-  static_assert(std::is_move_constructible_v<goro::timer>);
+  static_assert(std::is_copy_constructible_v<goro::timer>);  // a handle, as *time.Timer is
+  static_assert(std::is_nothrow_move_constructible_v<goro::timer>);
   goro::run([] {
     auto d = 20ms;
     auto start = std::chrono::steady_clock::now();
@@ -1669,8 +1786,8 @@ TEST_CASE("go-to-goro: timer", "[time][go-to-goro]") {
 
 TEST_CASE("go-to-goro: ticker", "[time][go-to-goro]") {
   using namespace std::chrono_literals;
-  static_assert(!std::is_copy_constructible_v<goro::ticker>);
-  static_assert(std::is_move_constructible_v<goro::ticker>);
+  static_assert(std::is_copy_constructible_v<goro::ticker>);
+  static_assert(std::is_nothrow_move_constructible_v<goro::ticker>);
   CHECK_THROWS_AS(goro::ticker(0ms), goro::error);  // non-positive interval
   CHECK_THROWS_AS(goro::ticker(-1ms), goro::error);
   goro::run([] {

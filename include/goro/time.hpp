@@ -332,6 +332,11 @@ class channel_timer final : public timer_state {
   // channel: the timer's channel (the state keeps its own handle).
   const chan<clock::time_point>& channel() const noexcept { return channel_; }
 
+  // add_handle, drop_handle: count the goro::timer or goro::ticker objects that refer to this
+  // state (each also holds one of its references). drop_handle is true for the last one.
+  void add_handle() noexcept { handles_.fetch_add(1, std::memory_order_relaxed); }
+  bool drop_handle() noexcept { return handles_.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+
  private:
   void* on_fire(clock::time_point now, wake_list& wakes) override {
     detail::channel<clock::time_point>& c = *channel_access::get(channel_);
@@ -347,21 +352,34 @@ class channel_timer final : public timer_state {
   }
 
   const chan<clock::time_point> channel_{1};
+  std::atomic<std::size_t> handles_{0};  // goro::timer and goro::ticker objects
 };
 
-// timer_handle: the owning reference of a goro::timer or goro::ticker.
+// timer_handle: a goro::timer's or goro::ticker's reference to its state. Copies share the state,
+// as copies of Go's *time.Timer do; the last one to go stops a pending timer, which nobody could
+// stop or reset after that.
 class timer_handle {
  public:
   timer_handle() noexcept = default;
-  explicit timer_handle(channel_timer* state) noexcept : state_(state) {}
+  // timer_handle(state): takes over the creator's reference to a new state.
+  explicit timer_handle(channel_timer* state) noexcept : state_(state) { state_->add_handle(); }
+  timer_handle(const timer_handle& other) noexcept : state_(other.state_) {
+    if (state_ == nullptr) return;
+    state_->add_handle();
+    state_->retain();
+  }
   timer_handle(timer_handle&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+  timer_handle& operator=(const timer_handle& other) noexcept {
+    timer_handle(other).swap(*this);
+    return *this;
+  }
   timer_handle& operator=(timer_handle&& other) noexcept {
     timer_handle(std::move(other)).swap(*this);
     return *this;
   }
   ~timer_handle() {
     if (state_ == nullptr) return;
-    state_->rearm(std::nullopt, {});  // a pending timer unschedules itself
+    if (state_->drop_handle()) state_->rearm(std::nullopt, {});  // unschedules a pending arm
     state_->release();
   }
 
@@ -448,9 +466,12 @@ inline recv_chan<std::chrono::steady_clock::time_point> after(std::chrono::nanos
 }
 
 /// timer: Go's time.Timer. Fires once, `d` after it is created (or reset), by sending the time on
-/// c(). Move-only; destroying a pending timer stops it. Every member may be called from any
-/// goroutine or thread, with or without an active run, but not concurrently on the same timer
-/// object (like Go's, the handle is not synchronised; the firing is).
+/// c(). A handle, as Go's *time.Timer is a pointer: copies refer to the same timer, and
+/// destroying the last copy of a pending timer stops it (a copy of c() alone does not keep it
+/// pending). Every member may be called from any goroutine or thread, with or without an active
+/// run; calls through different copies may run at the same time (a stop or reset is atomic, and
+/// of two stops of a pending timer exactly one returns true). One object, like any C++ object,
+/// must not be assigned while another thread uses it.
 class timer {
  public:
   /// timer: starts a timer that fires after `d` (at once, in the constructor, if d <= 0).
@@ -458,10 +479,14 @@ class timer {
     detail::note_api_use();
     state_.get()->rearm(detail::saturating_deadline(d), {});
   }
-  /// timer(timer&&): takes over the timer; the moved-from object has a nil c(), its stop()
+  /// timer(const timer&): another handle to the same timer.
+  timer(const timer&) noexcept = default;
+  /// timer(timer&&): takes over the handle; the moved-from object has a nil c(), its stop()
   /// returns false and its reset() throws goro::error.
   timer(timer&&) noexcept = default;
-  /// operator=: takes over `other`'s timer; the timer this object had is stopped.
+  /// operator=: refers to `other`'s timer; the timer this object referred to is stopped if this
+  /// was its last handle.
+  timer& operator=(const timer&) noexcept = default;
   timer& operator=(timer&&) noexcept = default;
 
   /// c: the channel the firing time is sent on (capacity 1). A nil channel for a moved-from timer.
@@ -497,7 +522,8 @@ class timer {
 
 /// ticker: Go's time.Ticker. Sends the time on c() every `d`; a receiver that falls behind finds at
 /// most one tick waiting, the others are dropped, and the ticks keep their period (missed ones are
-/// skipped, not bunched). Move-only; destroying a ticker stops it. Members as timer's.
+/// skipped, not bunched). A handle like timer: copies refer to the same ticker, and destroying the
+/// last copy stops it. Members as timer's.
 class ticker {
  public:
   /// ticker: starts ticking every `d`. Throws goro::error if d <= 0 (Go panics
@@ -506,10 +532,14 @@ class ticker {
     detail::note_api_use();
     state_.get()->rearm(detail::saturating_deadline(d), d);
   }
-  /// ticker(ticker&&): takes over the ticker; the moved-from object has a nil c() and its
+  /// ticker(const ticker&): another handle to the same ticker.
+  ticker(const ticker&) noexcept = default;
+  /// ticker(ticker&&): takes over the handle; the moved-from object has a nil c() and its
   /// reset() throws goro::error.
   ticker(ticker&&) noexcept = default;
-  /// operator=: takes over `other`'s ticker; the ticker this object had is stopped.
+  /// operator=: refers to `other`'s ticker; the ticker this object referred to is stopped if this
+  /// was its last handle.
+  ticker& operator=(const ticker&) noexcept = default;
   ticker& operator=(ticker&&) noexcept = default;
 
   /// c: the channel ticks are sent on (capacity 1). A nil channel for a moved-from ticker.
