@@ -184,6 +184,25 @@ inline int known_service_port(std::string_view name) noexcept {
   return 0;
 }
 
+// system_service_port: the TCP port of `name` in the system's services database
+// (getservbyname_r), 0 if it has none. Blocks its thread. The buffer for the entry starts at
+// `buffer_size` bytes and grows while the entry does not fit.
+inline int system_service_port(const std::string& name, std::size_t buffer_size = 1024) {
+  std::vector<char> buffer(buffer_size);
+  for (;;) {
+    servent entry{};
+    servent* found = nullptr;
+    const int rc =
+        getservbyname_r(name.c_str(), "tcp", &entry, buffer.data(), buffer.size(), &found);
+    if (rc == ERANGE && buffer.size() < (std::size_t{1} << 20)) {  // an entry with many aliases
+      buffer.resize(buffer.size() * 4);
+      continue;
+    }
+    if (rc != 0 || found == nullptr) return 0;
+    return static_cast<int>(ntohs(static_cast<std::uint16_t>(found->s_port)));
+  }
+}
+
 // service_port: the TCP port a service name stands for (Go's LookupPort): the system's services
 // database (getservbyname_r: /etc/services), asked for the name as written and then in lower
 // case, then Go's own table. 0 if the name is unknown (no service has port 0). Blocks its
@@ -195,13 +214,7 @@ inline int service_port(std::string_view name) {
   });
   auto query = [&] {
     for (const std::string& key : {std::string(name), lower}) {
-      servent entry{};
-      servent* found = nullptr;
-      char buffer[1024];
-      if (getservbyname_r(key.c_str(), "tcp", &entry, buffer, sizeof buffer, &found) == 0 &&
-          found != nullptr && found->s_port != 0) {
-        return static_cast<int>(ntohs(static_cast<std::uint16_t>(found->s_port)));
-      }
+      if (const int port = system_service_port(key)) return port;
     }
     return known_service_port(lower);
   };
