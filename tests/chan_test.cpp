@@ -32,6 +32,8 @@
 #include <thread>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -728,6 +730,48 @@ TEST_CASE("channel handles compare by identity", "[chan]") {
   CHECK_FALSE(r1 == r2);
   goro::chan<int> nil1 = nullptr, nil2 = nullptr;
   CHECK(nil1 == nil2);
+}
+
+// Go's channels are comparable, so they key maps: map[chan int]bool is a set of subscribers.
+// goro's handles hash by the channel they refer to, as they compare.
+TEST_CASE("channel handles hash by identity and key unordered containers", "[chan][go]") {
+  goro::chan<int> a;
+  goro::chan<int> b(4);
+  const goro::chan<int> a_copy = a;
+  const goro::chan<int> nil1 = nullptr;
+  const goro::chan<int> nil2 = nullptr;
+  const std::hash<goro::chan<int>> hash;
+  CHECK(hash(a) == hash(a_copy));
+  CHECK(hash(nil1) == hash(nil2));
+  CHECK(std::hash<goro::send_chan<int>>{}(a) == hash(a));
+  CHECK(std::hash<goro::recv_chan<int>>{}(a) == hash(a));
+  CHECK(noexcept(hash(a)));
+
+  std::unordered_set<goro::chan<int>> set = {a, a_copy, b, nil1, nil2};
+  CHECK(set.size() == 3);
+  CHECK(set.count(a_copy) == 1);
+  CHECK(set.count(goro::chan<int>()) == 0);  // a new channel is another key
+
+  // A broadcaster's subscribers, as a Go program keeps them.
+  std::unordered_map<goro::send_chan<int>, int> subscribers;
+  std::vector<goro::chan<int>> inboxes(8, goro::chan<int>(nullptr));
+  for (goro::chan<int>& inbox : inboxes) {
+    inbox = goro::chan<int>(1);
+    subscribers[inbox] = 0;
+  }
+  subscribers.erase(inboxes[3]);  // unsubscribes through another handle to the same channel
+  for (auto& [subscriber, sent] : subscribers) {
+    subscriber.send(42);
+    ++sent;
+  }
+  CHECK(subscribers.size() == 7);
+  for (std::size_t i = 0; i < inboxes.size(); ++i) {
+    INFO(i);
+    CHECK(inboxes[i].size() == (i == 3 ? 0U : 1U));
+    CHECK(subscribers.count(inboxes[i]) == (i == 3 ? 0U : 1U));
+  }
+  std::unordered_set<goro::recv_chan<int>> readers(inboxes.begin(), inboxes.end());
+  CHECK(readers.size() == inboxes.size());
 }
 
 TEST_CASE("directional views send and receive on the same channel", "[chan]") {
@@ -2489,6 +2533,15 @@ TEST_CASE("go-to-goro: making channels, nil channels and comparing them", "[chan
       CHECK(ch1 == ch2);  // the same channel
       CHECK_FALSE(ch1 == other);
       CHECK(goro::chan<int>(nullptr) == goro::chan<int>(nullptr));  // nil == nil, as in Go
+    }
+    {
+      goro::chan<int> ch1, ch2;
+      std::unordered_map<goro::chan<int>, bool> m;  // m := map[chan int]bool{}
+      m[ch1] = true;
+      m[goro::chan<int>(ch1)] = false;  // the same key
+      m[ch2] = true;
+      CHECK(m.size() == 2);
+      CHECK_FALSE(m.at(ch1));
     }
   });
 }

@@ -10,12 +10,14 @@
 /// ```
 ///
 /// A handle is a counted reference, like shared_ptr: copies share one channel, and every operation
-/// is const. Semantics are Go's: an unbuffered send completes only when a receiver takes the
-/// value; a buffered channel is FIFO; receivers of a closed channel first drain the buffer, then
-/// get std::nullopt; every value sent is received exactly once; sending on a closed channel — or
-/// being blocked in a send when the channel gets closed — throws goro::channel_closed. A nil
-/// channel (constructed from nullptr) blocks every send and receive forever and never fires in a
-/// select. Channels work on goroutines and on plain threads, with or without an active goro::run.
+/// is const. Handles compare and hash by identity, so that, as Go's channels are map keys, a
+/// handle keys a std::unordered_map. Semantics are Go's: an unbuffered send completes only when a
+/// receiver takes the value; a buffered channel is FIFO; receivers of a closed channel first drain
+/// the buffer, then get std::nullopt; every value sent is received exactly once; sending on a
+/// closed channel — or being blocked in a send when the channel gets closed — throws
+/// goro::channel_closed. A nil channel (constructed from nullptr) blocks every send and receive
+/// forever and never fires in a select. Channels work on goroutines and on plain threads, with or
+/// without an active goro::run.
 ///
 /// If T's move (or copy) constructor throws during a transfer, the exception propagates from the
 /// operation that moved, and the channel stays consistent. A value leaves the channel with one
@@ -29,6 +31,7 @@
 
 #include <concepts>
 #include <cstddef>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -361,3 +364,25 @@ class recv_chan {
 };
 
 }  // namespace goro
+
+namespace goro::detail {
+
+// channel_hash: hashes a handle by the channel it refers to (std::hash's specializations below).
+struct channel_hash {
+  template <class Handle>
+  std::size_t operator()(const Handle& handle) const noexcept {
+    return std::hash<const void*>{}(channel_access::get(handle));
+  }
+};
+
+}  // namespace goro::detail
+
+// std::hash of the handles: by the channel they refer to, consistent with operator== (and equal
+// for a chan, a send_chan and a recv_chan of one channel). Go's map[chan T]V is
+// std::unordered_map<goro::chan<T>, V>.
+template <class T>
+struct std::hash<goro::chan<T>> : goro::detail::channel_hash {};
+template <class T>
+struct std::hash<goro::send_chan<T>> : goro::detail::channel_hash {};
+template <class T>
+struct std::hash<goro::recv_chan<T>> : goro::detail::channel_hash {};
