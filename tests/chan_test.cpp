@@ -2464,6 +2464,43 @@ TEST_CASE("bool, function, exception_ptr, context, channel, string and vector el
   });
 }
 
+// A loop over a channel that stops after n values must have received n: the values after them
+// stay in the channel for the next receiver. An iterator that received the next value when it
+// was incremented took one more that nobody got (std::views::take stops after incrementing).
+TEST_CASE("a loop that stops after n values of a channel leaves the rest in the channel",
+          "[chan][range]") {
+  goro::chan<int> ch(6);
+  for (int i = 0; i < 6; ++i) ch.send(i);
+  std::vector<int> first;
+  auto it = ch.begin();  // take(3) by hand: it increments after the third value, then stops
+  for (int n = 0; n < 3 && it != ch.end(); ++n, ++it) first.push_back(*it);
+  CHECK(first == std::vector<int>{0, 1, 2});
+  CHECK(ch.size() == 3);
+  CHECK(ch.try_recv() == 3);
+#if defined(__cpp_lib_ranges) && !defined(__clang__)  // clang 14 cannot compile libstdc++'s views
+  std::vector<int> taken;
+  for (int v : ch | std::views::take(1)) taken.push_back(v);
+  CHECK(taken == std::vector<int>{4});
+  CHECK(ch.size() == 1);
+#else
+  CHECK(ch.try_recv() == 4);
+#endif
+  ch.close();
+  std::vector<int> rest;
+  for (int v : ch) rest.push_back(v);
+  CHECK(rest == std::vector<int>{5});
+
+  // Making the iterator receives nothing: begin() of an empty channel returns, and the value
+  // sent after it is the first the iterator yields.
+  goro::run([] {
+    goro::chan<int> empty;
+    auto first_position = empty.begin();
+    goro::go([empty] { empty.send(7); });
+    CHECK(*first_position == 7);
+    CHECK(empty.size() == 0);
+  });
+}
+
 TEST_CASE("channel handles convert only as the contract says, and ranges see an input range",
           "[chan][range][audit-types]") {
   static_assert(!std::is_constructible_v<goro::chan<int>, double>);  // capacity: an integer

@@ -146,9 +146,12 @@ inline std::size_t capacity_of(const channel_base* c) {
   return c != nullptr ? c->capacity() : 0;
 }
 
-// recv_iterator: receives a value on every increment until the channel is closed and drained.
-// It holds a reference of its own, so that, as in Go, where range evaluates the channel once, a
-// loop keeps receiving from its channel when the handle it began from is reassigned or dropped.
+// recv_iterator: yields the channel's values until it is closed and drained. It receives a value
+// when it is first looked at (compared with the end, or dereferenced), not when it is created or
+// incremented: so a loop that stops after its n-th value (a break, std::views::take) receives n
+// values, and none is taken from the channel that nobody gets. It holds a reference of its own,
+// so that, as in Go, where range evaluates the channel once, a loop keeps receiving from its
+// channel when the handle it began from is reassigned or dropped.
 template <class T>
 class recv_iterator {
  public:
@@ -156,24 +159,36 @@ class recv_iterator {
   using difference_type = std::ptrdiff_t;
 
   recv_iterator() = default;
-  explicit recv_iterator(const channel_ref<T>& c) : channel_(c) { ++*this; }
+  explicit recv_iterator(const channel_ref<T>& c) : channel_(c), pending_(true) {}
 
-  T&& operator*() const { return std::move(*current_); }  // the received value, to be moved
+  T&& operator*() const {  // the received value, to be moved
+    receive_pending();
+    return std::move(*current_);
+  }
   recv_iterator& operator++() {
-    // Receives in place: T need only be move-constructible (API 2), and no second move can
-    // throw away a received value.
     current_.reset();
-    recv_on(channel_.get(), current_);
+    pending_ = true;
     return *this;
   }
   void operator++(int) { ++*this; }
-  friend bool operator==(const recv_iterator& it, std::default_sentinel_t) noexcept {
+  friend bool operator==(const recv_iterator& it, std::default_sentinel_t) {
+    it.receive_pending();
     return !it.current_.has_value();
   }
 
  private:
+  // receive_pending: receives the value this position stands for, once. Receives in place: T
+  // need only be move-constructible (API 2), and no second move can throw away a received value.
+  // If the receive throws, the position stays pending.
+  void receive_pending() const {
+    if (!pending_) return;
+    recv_on(channel_.get(), current_);
+    pending_ = false;
+  }
+
   channel_ref<T> channel_;
   mutable std::optional<T> current_;
+  mutable bool pending_ = false;
 };
 
 }  // namespace detail
@@ -337,7 +352,8 @@ class recv_chan {
   std::optional<T> try_recv() const { return detail::try_recv_on(ref_.get()); }
 
   /// begin/end: `for (T v : ch)` receives until the channel is closed and drained; `*it` yields
-  /// the received value as T&&, so move-only types work.
+  /// the received value as T&&, so move-only types work. Each value is received when the loop
+  /// looks at it, so a loop that breaks (or a std::views::take) leaves the rest in the channel.
   detail::recv_iterator<T> begin() const { return detail::recv_iterator<T>(ref_); }
   /// end: the sentinel of the range that begin() starts.
   std::default_sentinel_t end() const noexcept { return {}; }
