@@ -121,6 +121,45 @@ TEST_CASE("exceptions of any type are collected without terminating the program"
   });
 }
 
+// Go's tasks are func() error: returning a non-nil error fails the group with it. A goro task
+// that returns a std::error_code (or an error code enum) fails it the same way, as if it had
+// thrown std::system_error with that code; a zero code is success.
+TEST_CASE("a task that returns a non-zero error code fails the group with it", "[group][go]") {
+  goro::run([] {
+    goro::group g;
+    g.go([]() -> std::error_code { return {}; });  // nil: no failure
+    g.go([](goro::context) { return std::error_code{}; });
+    g.wait();                                      // nothing to rethrow
+    CHECK(g.ctx().err() == goro::errc::canceled);  // by wait, not by a failure
+
+    goro::group failing;
+    goro::chan<std::monostate> first_failed;
+    failing.go([first_failed] {
+      first_failed.close();
+      return std::make_error_code(std::errc::connection_refused);
+    });
+    failing.go([first_failed](goro::context ctx) {
+      first_failed.recv();
+      ctx.done().recv();                     // the failure cancelled the group's context
+      return goro::errc::deadline_exceeded;  // an error code enum, failing second: not kept
+    });
+    std::error_code rethrown;
+    try {
+      failing.wait();
+    } catch (const std::system_error& e) {
+      rethrown = e.code();
+    }
+    CHECK(rethrown == std::errc::connection_refused);
+
+    goro::group with_enum;
+    with_enum.go([] { return goro::errc::canceled; });
+    CHECK_THROWS_MATCHES(with_enum.wait(), std::system_error,
+                         Catch::Predicate<std::system_error>([](const std::system_error& e) {
+                           return e.code() == goro::errc::canceled;
+                         }));
+  });
+}
+
 TEST_CASE("ctx is cancelled when wait returns, even without an error", "[group]") {
   goro::run([] {
     goro::group g;
@@ -662,6 +701,17 @@ TEST_CASE("go-to-goro: group, go, wait and its first exception", "[group][go-to-
         caught = e.what();
       }
       CHECK(caught == "first");
+    }
+    {
+      goro::group g;
+      g.go([&]() -> std::error_code { return std::make_error_code(std::errc::timed_out); });
+      std::error_code returned;
+      try {
+        g.wait();
+      } catch (const std::system_error& e) {
+        returned = e.code();
+      }
+      CHECK(returned == std::errc::timed_out);
     }
   });
 }

@@ -30,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -61,10 +62,12 @@ class group {
   /// go: runs fn in a new goroutine. fn is called with no arguments, or with the group's context
   /// if it accepts one; it is decay-copied, and the copy is called as an rvalue, as goro::go
   /// calls its function. If a limit is set and that many tasks are running, go() blocks until
-  /// one finishes. An exception thrown by fn is collected, not propagated: the first one is
-  /// rethrown by wait() and cancels ctx(). Throws goro::error (from goro::go) when no run is
-  /// active, and for a null function pointer or an empty std::function, as goro::go does; the
-  /// group is then unchanged.
+  /// one finishes. A task fails by throwing, or, as Go's func() error returns one, by returning
+  /// a std::error_code (or an error code enum) that is not zero: that counts as throwing
+  /// std::system_error with it. Any other result is dropped. A failure is collected, not
+  /// propagated: the first one is rethrown by wait() and cancels ctx(). Throws goro::error (from
+  /// goro::go) when no run is active, and for a null function pointer or an empty std::function, as
+  /// goro::go does; the group is then unchanged.
   template <class F>
   void go(F&& fn) {
     if (detail::is_nil_func<std::decay_t<F>>(fn))
@@ -166,6 +169,18 @@ class group {
       return first_error_;
     }
 
+    // call: calls a task's function once, as an rvalue, with the group's context if it takes
+    // one. The context is a copy, passed as an rvalue, as is_invocable asked about: a task may
+    // take it as context&& (and cannot change the group's own through a context&).
+    template <class F>
+    decltype(auto) call(F& fn) {
+      if constexpr (std::is_invocable_v<F, context>) {
+        return std::move(fn)(context(ctx_));
+      } else {
+        return std::move(fn)();
+      }
+    }
+
     // run_task: the body of a task's goroutine. `fn` is the goroutine's own decayed copy, called
     // once, as an rvalue: as goro::go and std::thread call theirs.
     template <class F>
@@ -180,13 +195,14 @@ class group {
         }
       } on_exit{*this, slots};
       try {
-        // The result is dropped, [[nodiscard]] or not. The context is a copy, passed as an
-        // rvalue, as is_invocable asked about: a task may take it as context&& (and cannot
-        // change the group's own through a context&).
-        if constexpr (std::is_invocable_v<F, context>) {
-          static_cast<void>(std::move(fn)(context(ctx_)));
+        using result = std::remove_cvref_t<decltype(call(fn))>;
+        if constexpr (std::is_same_v<result, std::error_code> ||
+                      std::is_error_code_enum_v<result>) {
+          // Go's func() error: a task that returns an error fails with it.
+          const std::error_code failure = call(fn);
+          if (failure) record(std::make_exception_ptr(std::system_error(failure)));
         } else {
-          static_cast<void>(std::move(fn)());
+          static_cast<void>(call(fn));  // any other result is dropped, [[nodiscard]] or not
         }
       } catch (const detail::goroutine_exit&) {
         throw;  // the run is ending: let the goroutine unwind
