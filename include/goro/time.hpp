@@ -487,6 +487,8 @@ class timer {
   /// operator=: refers to `other`'s timer; the timer this object referred to is stopped if this
   /// was its last handle.
   timer& operator=(const timer&) noexcept = default;
+  /// operator=: takes over `other`'s handle, which is left nil; the timer this object referred
+  /// to is stopped if this was its last handle.
   timer& operator=(timer&&) noexcept = default;
 
   /// c: the channel the firing time is sent on (capacity 1). A nil channel for a moved-from timer.
@@ -540,6 +542,8 @@ class ticker {
   /// operator=: refers to `other`'s ticker; the ticker this object referred to is stopped if this
   /// was its last handle.
   ticker& operator=(const ticker&) noexcept = default;
+  /// operator=: takes over `other`'s handle, which is left nil; the ticker this object referred
+  /// to is stopped if this was its last handle.
   ticker& operator=(ticker&&) noexcept = default;
 
   /// c: the channel ticks are sent on (capacity 1). A nil channel for a moved-from ticker.
