@@ -1589,7 +1589,6 @@ TEST_CASE("timers and tickers kept in a vector and swapped fire once each on the
   });
 }
 
-// docs/go-to-goro.md, section "time": every row's spelling, as written there.
 // Go's *time.Timer is a pointer, and a Go program passes it around: into a goroutine, a slice, a
 // function. goro's timer and ticker are handles the same way: copies refer to one timer, a stop
 // or reset through any of them acts on it, and it stops when the last copy goes.
@@ -1707,6 +1706,7 @@ TEST_CASE("copies of a ticker are one ticker, stopped when the last copy goes",
   });
 }
 
+// docs/go-to-goro.md, section "time": every row's spelling, as written there.
 TEST_CASE("go-to-goro: durations, sleep_for, sleep_until and after", "[time][go-to-goro]") {
   using namespace std::chrono_literals;
   goro::run([] {
