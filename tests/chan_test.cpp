@@ -734,7 +734,7 @@ TEST_CASE("channel handles compare by identity", "[chan]") {
 
 // Go's channels are comparable, so they key maps: map[chan int]bool is a set of subscribers.
 // goro's handles hash by the channel they refer to, as they compare.
-TEST_CASE("channel handles hash by identity and key unordered containers", "[chan][go]") {
+TEST_CASE("channel handles hash by identity and key unordered containers", "[chan]") {
   goro::chan<int> a;
   goro::chan<int> b(4);
   const goro::chan<int> a_copy = a;

@@ -124,7 +124,7 @@ TEST_CASE("exceptions of any type are collected without terminating the program"
 // Go's tasks are func() error: returning a non-nil error fails the group with it. A goro task
 // that returns a std::error_code (or an error code enum) fails it the same way, as if it had
 // thrown std::system_error with that code; a zero code is success.
-TEST_CASE("a task that returns a non-zero error code fails the group with it", "[group][go]") {
+TEST_CASE("a task that returns a non-zero error code fails the group with it", "[group]") {
   goro::run([] {
     goro::group g;
     g.go([]() -> std::error_code { return {}; });  // nil: no failure

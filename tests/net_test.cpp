@@ -837,8 +837,7 @@ TEST_CASE("malformed addresses throw system_error(invalid_argument) naming the i
 // service name, looked up in the system's services database, in lower case too, and in Go's own
 // table (so "https" and "imap3" work on a system without /etc/services). Each answer here is what
 // Go 1.19's net.ResolveTCPAddr gives.
-TEST_CASE("ports are decimal with an optional sign, or service names, as in Go",
-          "[net][address][go]") {
+TEST_CASE("ports are decimal with an optional sign, or service names, as in Go", "[net][address]") {
   const std::vector<std::pair<std::string, int>> good = {
       {"127.0.0.1:+80", 80},      {"127.0.0.1:-0", 0},     {"127.0.0.1:+", 0},
       {"127.0.0.1:-", 0},         {"127.0.0.1:", 0},       {"127.0.0.1:00080", 80},
@@ -884,7 +883,7 @@ TEST_CASE("ports are decimal with an optional sign, or service names, as in Go",
 }
 
 // The ports above reach listen and dial: "+0" is a free port and "+<n>" is port n.
-TEST_CASE("listen and dial take Go's forms of a port", "[net][address][go]") {
+TEST_CASE("listen and dial take Go's forms of a port", "[net][address]") {
   std::string listened;
   std::string dialled;
   goro::run([&] {

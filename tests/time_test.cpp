@@ -1592,7 +1592,7 @@ TEST_CASE("timers and tickers kept in a vector and swapped fire once each on the
 // Go's *time.Timer is a pointer, and a Go program passes it around: into a goroutine, a slice, a
 // function. goro's timer and ticker are handles the same way: copies refer to one timer, a stop
 // or reset through any of them acts on it, and it stops when the last copy goes.
-TEST_CASE("copies of a timer are one timer, stopped when the last copy goes", "[time][timer][go]") {
+TEST_CASE("copies of a timer are one timer, stopped when the last copy goes", "[time][timer]") {
   static_assert(std::is_copy_assignable_v<goro::timer>);
   goro::run([] {
     goro::timer original(1h);
@@ -1677,8 +1677,7 @@ TEST_CASE("stops racing through copies of one pending timer stop it once", "[tim
   CHECK(rounds_with_one_stop.load() == rounds);
 }
 
-TEST_CASE("copies of a ticker are one ticker, stopped when the last copy goes",
-          "[time][ticker][go]") {
+TEST_CASE("copies of a ticker are one ticker, stopped when the last copy goes", "[time][ticker]") {
   static_assert(std::is_copy_assignable_v<goro::ticker>);
   goro::run([] {
     goro::ticker original(2ms);
