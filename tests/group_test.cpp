@@ -560,9 +560,7 @@ TEST_CASE("a group takes a task of a namespace that hijacks names", "[group][aud
 }
 
 // Ports of golang.org/x/sync/errgroup's errgroup_test.go. A task's error is an exception here,
-// and Wait's returned error is what wait() rethrows. Skipped: TestTryGo (goro's group has no
-// TryGo; its SetLimit changes while tasks run, which errgroup refuses with a panic, are refused
-// with goro::error, see "set_limit while tasks are active throws goro::error"), BenchmarkGo and
+// and Wait's returned error is what wait() rethrows. Skipped: BenchmarkGo and
 // ExampleGroup_justErrors (it fetches URLs; what it shows, Wait returning the first error, is
 // TestZeroGroup's).
 namespace errgroup_ports {
@@ -669,6 +667,189 @@ TEST_CASE("three searches in a group fill their results in order", "[group][go]"
   CHECK(results == std::vector<std::string>{"web result for \"golang\"",
                                             "image result for \"golang\"",
                                             "video result for \"golang\""});
+}
+
+// x/sync's errgroup TestTryGo: with SetLimit(42), 42 TryGo calls start tasks (each blocked
+// sending on an unbuffered channel) and the 43rd fails; once they have finished TryGo succeeds
+// again; with the limit 1, one succeeds and the next fails; with the limit 0, every one fails.
+TEST_CASE("try_go starts a task only while the limit has room", "[group][go]") {
+  goro::run([] {
+    goro::group g;
+    const int n = 42;
+    g.set_limit(42);
+    goro::chan<std::monostate> ch;
+    const auto fn = [ch] { ch.send({}); };
+    int failed_at = -1;
+    for (int i = 0; i < n && failed_at < 0; ++i) {
+      if (!g.try_go(fn)) failed_at = i;
+    }
+    CHECK(failed_at == -1);
+    CHECK_FALSE(g.try_go(fn));
+    goro::go([ch] {
+      for (int i = 0; i < n; ++i) ch.recv();
+    });
+    g.wait();
+
+    CHECK(g.try_go(fn));
+    goro::go([ch] { ch.recv(); });
+    g.wait();
+
+    // Switch limit.
+    g.set_limit(1);
+    CHECK(g.try_go(fn));
+    CHECK_FALSE(g.try_go(fn));
+    goro::go([ch] { ch.recv(); });
+    g.wait();
+
+    // Block all calls.
+    g.set_limit(0);
+    int started = 0;
+    for (int i = 0; i < 1 << 10; ++i) started += g.try_go(fn) ? 1 : 0;
+    CHECK(started == 0);
+    g.wait();
+  });
+}
+
+TEST_CASE("try_go without a limit always starts, and its tasks fail the group as go's do",
+          "[group][try_go]") {
+  const std::string text = goro::run([] {
+    goro::group g(goro::background());
+    std::atomic<int> ran{0};
+    int started = 0;
+    for (int i = 0; i < 100; ++i) started += g.try_go([&] { ran.fetch_add(1); }) ? 1 : 0;
+    CHECK(started == 100);
+    CHECK(g.try_go([]() -> std::error_code { return goro::errc::canceled; }));
+    CHECK(g.try_go([](const goro::context& ctx) {
+      ctx.done().recv();  // cancelled by the failure of the task above
+      throw std::runtime_error("second");
+    }));
+    std::string what;
+    try {
+      g.wait();
+    } catch (const std::system_error& e) {
+      what = e.what();
+      CHECK(e.code() == goro::errc::canceled);
+    }
+    CHECK(ran.load() == 100);
+    return what;
+  });
+  CHECK_THAT(text, Catch::Contains("context canceled"));
+}
+
+// errgroup's TryGo sends on the limit's channel only if that does not block, so it never takes a
+// slot from a Go call already waiting for one: the channel hands a freed slot to the first
+// blocked sender. Here try_go is called over and over, from another goroutine, while the slot
+// passes from a finishing task to a go() blocked for it; the task that go() starts then holds
+// the slot, so no try_go may succeed before it is released.
+TEST_CASE("try_go does not take a slot that a blocked go is owed", "[group][try_go][limit]") {
+  const unsigned workers = GENERATE(1U, 2U);
+  goro::run(
+      [] {
+        goro::group g;
+        g.set_limit(1);
+        goro::chan<std::monostate> release_first;
+        goro::chan<std::monostate> release_second;
+        g.go([release_first] { release_first.recv(); });
+        goro::chan<std::monostate> admitted(1);
+        goro::go([&g, admitted, release_second] {
+          g.go([release_second] { release_second.recv(); });  // blocks: the slot is taken
+          admitted.send({});
+        });
+        goro_test::dump_when({"[chan send]:"});  // the go() waiting for the slot
+        std::atomic<bool> stop{false};
+        std::atomic<long> attempts{0};
+        std::atomic<long> stolen{0};
+        goro::wait_group spinning;
+        spinning.add(1);
+        goro::go([&] {
+          while (!stop.load()) {
+            if (g.try_go([] {})) stolen.fetch_add(1);
+            attempts.fetch_add(1);
+            goro::yield();
+          }
+          spinning.done();
+        });
+        while (attempts.load() < 10) goro::yield();
+        release_first.send({});  // the first task ends; its slot goes to the blocked go()
+        admitted.recv();
+        const long before = attempts.load();
+        while (attempts.load() < before + 10) goro::yield();
+        stop.store(true);
+        spinning.wait();
+        CHECK(stolen.load() == 0);
+        release_second.send({});
+        g.wait();
+        CHECK(g.try_go([] {}));  // the slot is free again
+        g.wait();
+      },
+      goro::options{.workers = workers});
+}
+
+TEST_CASE("try_go refuses what go refuses and changes nothing", "[group][try_go][misuse]") {
+  goro::group outside;
+  CHECK_THROWS_AS(outside.try_go([] {}), goro::error);  // no run
+  goro::run([] {
+    goro::group g;
+    g.set_limit(1);
+    void (*null_function)() = nullptr;
+    CHECK_THROWS_WITH(g.try_go(null_function), Catch::Contains("go of nil func value"));
+    CHECK_THROWS_AS(g.try_go(std::function<void()>()), goro::error);
+    // Nothing was admitted: the one slot is free and set_limit sees no active task.
+    CHECK_NOTHROW(g.set_limit(1));
+    CHECK(g.try_go([] {}));
+    g.wait();
+  });
+}
+
+// Many goroutines and plain threads call try_go on a group limited to 3 while the tasks run for
+// a random while: no task ever sees more than 3 running, and the tasks that ran are exactly the
+// ones try_go said it started.
+TEST_CASE("try_go from many goroutines and threads starts exactly what it reports",
+          "[group][try_go][limit][stress]") {
+  const unsigned workers = GENERATE(1U, 2U, 4U);
+  goro::run(
+      [] {
+        constexpr int limit = 3;
+        const long attempts = scaled(2000, 10);
+        goro::group g;
+        g.set_limit(limit);
+        std::atomic<int> running{0};
+        std::atomic<int> most{0};
+        std::atomic<long> started{0};
+        std::atomic<long> ran{0};
+        const auto task = [&] {
+          const int now = running.fetch_add(1) + 1;
+          int seen = most.load();
+          while (now > seen && !most.compare_exchange_weak(seen, now)) {
+          }
+          goro::sleep_for(std::chrono::microseconds(now * 7 % 50));
+          ran.fetch_add(1);
+          running.fetch_sub(1);
+        };
+        const auto caller = [&] {
+          for (long i = 0; i < attempts; ++i) {
+            if (g.try_go(task)) started.fetch_add(1);
+            if (i % 8 == 0) goro::yield();
+          }
+        };
+        goro::wait_group callers;
+        callers.add(4);
+        for (int i = 0; i < 4; ++i) {
+          goro::go([&] {
+            caller();
+            callers.done();
+          });
+        }
+        std::thread plain = goro_test::registered_thread(caller);
+        callers.wait();
+        plain.join();
+        g.wait();
+        CHECK(started.load() > 0);
+        CHECK(ran.load() == started.load());
+        CHECK(most.load() <= limit);
+        CHECK_NOTHROW(g.set_limit(limit));  // every admission was given back
+      },
+      goro::options{.workers = workers});
 }
 
 // docs/go-to-goro.md, section "errgroup (golang.org/x/sync/errgroup)": every row's spelling, as

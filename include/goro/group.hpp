@@ -13,14 +13,15 @@
 /// what it uses, even if the group object is destroyed before wait() (its exception is then lost).
 //
 // Invariants (state::lock_ guards first_error_, active_ and slots_):
-//   - active_ counts the go() calls that have begun and whose task has not finished (tasks
-//     waiting in go() for a free slot included); tasks_ (a wait_group) counts the tasks started
-//     and not finished.
+//   - active_ counts the go() and try_go() calls that have begun and whose task has not
+//     finished (tasks waiting in go() for a free slot included); tasks_ (a wait_group) counts
+//     the tasks started and not finished.
 //   - first_error_ is set once, by the first task that throws, and never cleared; ctx_ is
 //     cancelled right after it is set, and by every wait().
 //   - With a limit n, slots_ is a channel of capacity n holding one token per running task:
-//     go() sends one before it starts the task (blocking while the channel is full), the task
-//     takes one back when it ends. slots_ is replaced only while active_ == 0.
+//     go() sends one before it starts the task (blocking while the channel is full; try_go()
+//     sends one only if that does not block), the task takes one back when it ends. slots_ is
+//     replaced only while active_ == 0.
 #pragma once
 
 #include "detail/config.hpp"  // first: refuses a language older than C++20, clearly
@@ -70,36 +71,16 @@ class group {
   /// goro::go does; the group is then unchanged.
   template <class F>
   void go(F&& fn) {
-    if (detail::is_nil_func<std::decay_t<F>>(fn))
-      throw error("goro::group::go: go of nil func value");
-    std::shared_ptr<state> s = state_;
-    chan<std::monostate> slots = s->admit();
-    bool started = false;
-    struct undo_admission {
-      state& s;
-      const chan<std::monostate>& slots;
-      bool& started;
-      bool holds_slot = false;
-      ~undo_admission() {
-        if (started) return;
-        if (holds_slot) free_slot(slots);
-        s.leave();
-      }
-    } undo{*s, slots, started};
-    if (!slots.is_nil()) {
-      slots.send(std::monostate{});  // blocks while limit_ tasks run
-      undo.holds_slot = true;
-    }
-    s->tasks_.add(1);
-    try {
-      goro::go([s, slots, fn = std::decay_t<F>(std::forward<F>(fn))]() mutable {
-        s->run_task(fn, slots);
-      });
-    } catch (...) {
-      s->tasks_.done();
-      throw;
-    }
-    started = true;
+    static_cast<void>(start(std::forward<F>(fn), true));
+  }
+
+  /// try_go: errgroup's TryGo: runs fn as go() does, but only if the limit lets a task start now;
+  /// returns whether it started fn. Never waits for a slot: with no limit it always starts fn,
+  /// with the limit 0 never. It does not take a slot that a blocked go() is owed: a slot freed
+  /// while go() calls wait for one goes to the first of them. Throws as go() does.
+  template <class F>
+  [[nodiscard]] bool try_go(F&& fn) {
+    return start(std::forward<F>(fn), false);
   }
 
   /// wait: blocks until every task started by go() has finished, cancels ctx(), then rethrows the
@@ -118,12 +99,53 @@ class group {
   }
 
   /// set_limit: at most n tasks of this group run at once from now on; a negative n means no limit
-  /// (the default). n == 0 makes every later go() block (as in Go, where the limit 0 admits
-  /// nothing). Like Go, which panics, throws goro::error if a task of the group is still active
-  /// (running, or waiting in go() to start).
+  /// (the default). n == 0 makes every later go() block and try_go() fail (as in Go, where the
+  /// limit 0 admits nothing). Like Go, which panics, throws goro::error if a task of the group is
+  /// still active (running, or waiting in go() to start).
   void set_limit(std::ptrdiff_t n) { state_->set_limit(n); }
 
  private:
+  // start: go() (wait_for_slot) and try_go(). Returns whether the task was started.
+  template <class F>
+  bool start(F&& fn, bool wait_for_slot) {
+    if (detail::is_nil_func<std::decay_t<F>>(fn))
+      throw error(wait_for_slot ? "goro::group::go: go of nil func value"
+                                : "goro::group::try_go: go of nil func value");
+    std::shared_ptr<state> s = state_;
+    chan<std::monostate> slots = s->admit();
+    bool started = false;
+    struct undo_admission {
+      state& s;
+      const chan<std::monostate>& slots;
+      bool& started;
+      bool holds_slot = false;
+      ~undo_admission() {
+        if (started) return;
+        if (holds_slot) free_slot(slots);
+        s.leave();
+      }
+    } undo{*s, slots, started};
+    if (!slots.is_nil()) {
+      if (wait_for_slot) {
+        slots.send(std::monostate{});  // blocks while limit_ tasks run
+      } else if (!slots.try_send(std::monostate{})) {
+        return false;  // limit_ tasks run, or go() calls wait for the slot
+      }
+      undo.holds_slot = true;
+    }
+    s->tasks_.add(1);
+    try {
+      goro::go([s, slots, fn = std::decay_t<F>(std::forward<F>(fn))]() mutable {
+        s->run_task(fn, slots);
+      });
+    } catch (...) {
+      s->tasks_.done();
+      throw;
+    }
+    started = true;
+    return true;
+  }
+
   // free_slot: gives back a slot of the limit (none without one). Called by destructors, also
   // while the run stops: not through try_recv, where a stopping goroutine is unwound.
   static void free_slot(const chan<std::monostate>& slots) noexcept {
