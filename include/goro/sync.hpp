@@ -39,7 +39,9 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <system_error>
 
+#include "context.hpp"
 #include "detail/park.hpp"
 #include "detail/spinlock.hpp"
 #include "detail/waiter.hpp"
@@ -879,6 +881,46 @@ class once {
   std::uint64_t unclaimed_releases_ = 0;
 };
 
+namespace detail {
+
+// context_wait_watch: ends a wait when a context is cancelled (a cancel_hook of the context's
+// node). The cancellation claims the waiter — after which no grant can reach it — marks it
+// cancelled and wakes its owner; a grant that claims it first leaves the cancellation nothing
+// to do. Lives on the waiting goroutine's stack, registered from before the waiter is published
+// until the wait is over (the destructor unregisters it, waiting for a call in progress).
+class context_wait_watch final : public cancel_hook {
+ public:
+  static constexpr std::uint32_t cancelled = 1;  // waiter::outcome written by the cancellation
+
+  explicit context_wait_watch(waiter& w) noexcept : waiter_(w) {}
+  context_wait_watch(const context_wait_watch&) = delete;
+  context_wait_watch& operator=(const context_wait_watch&) = delete;
+  ~context_wait_watch() {
+    if (node_ != nullptr) node_->remove_hook(*this);
+  }
+
+  // start: watches `node`; false, watching nothing, if it is cancelled already.
+  bool start(cancel_node& node) noexcept {
+    if (!node.add_hook(*this)) return false;
+    node_ = &node;
+    return true;
+  }
+
+ private:
+  // on_cancel: under the node's lock. The owner may still be switching out: wake() waits for
+  // that. After wake() nothing of the owner's stack — this object included — is touched.
+  void on_cancel() noexcept override {
+    if (!waiter_.try_claim()) return;  // granted first
+    waiter_.outcome = cancelled;
+    wake(*waiter_.owner);
+  }
+
+  waiter& waiter_;
+  cancel_node* node_ = nullptr;  // the watched node (the caller's context keeps it alive)
+};
+
+}  // namespace detail
+
 /// semaphore: a weighted semaphore (golang.org/x/sync/semaphore.Weighted) of a fixed capacity.
 /// acquire(n) takes n permits, blocking until they are free; waiters are served strictly in FIFO
 /// order, so a large acquire is never overtaken by later small ones (nor does a free permit let a
@@ -904,6 +946,7 @@ class semaphore {
   /// capacity can never be had: as x/sync's Acquire, which then waits for its context without
   /// holding up anyone behind it, the caller blocks without joining the queue — with no context
   /// here, until main returns and the goroutine is stopped (deadlock detection sees it blocked).
+  /// acquire(ctx, n) gives up when a context is done.
   void acquire(std::ptrdiff_t n = 1) {
     detail::stop_point();
     throw_if_negative("acquire", n);
@@ -925,6 +968,50 @@ class semaphore {
       throw;
     }
     // The waker added our n permits to held_ before waking us.
+  }
+
+  /// acquire: x/sync's Acquire(ctx, n): takes n permits as acquire(n) does, or gives up when
+  /// `ctx` is done first. Returns {} once the permits are taken; ctx.err() if the context is done
+  /// before they are granted, leaving the semaphore as if the call had not been made (a waiter
+  /// that gives up from the front of the queue lets the ones behind it in, if they fit now).
+  /// Exactly one of the two happens, whichever comes first: a grant and a cancellation never
+  /// both count. A context already done when the call begins fails it even if the permits are
+  /// free (x/sync 0.1.0 says it "may still succeed"; goro's answer does not depend on timing).
+  /// An acquire of more than the capacity waits for the context without joining the queue, as
+  /// x/sync's does. From any goroutine or thread; throws goro::error if n is negative.
+  [[nodiscard]] std::error_code acquire(const context& ctx, std::ptrdiff_t n = 1) {
+    detail::stop_point();
+    throw_if_negative("acquire", n);
+    if (std::error_code e = ctx.err()) return e;
+    detail::cancel_node* node = detail::anchor_of(detail::context_access::node(ctx));
+    if (node == nullptr) {  // a context that is never done, like background()
+      acquire(n);
+      return {};
+    }
+    detail::wait_handle h = detail::open_wait();
+    detail::waiter w = h.make_waiter();
+    w.amount = n;
+    detail::context_wait_watch watch(w);
+    if (n > capacity_) {
+      if (watch.start(*node)) await_cancel(h);
+      return ctx.err();
+    }
+    detail::wake_list wakes;  // woken after held is released
+    std::unique_lock held(lock_);
+    if (capacity_ - held_ >= n && waiters_.empty()) {
+      held_ += n;
+      return {};
+    }
+    if (!watch.start(*node)) return ctx.err();  // cancelled since the check above
+    detail::block_on(waiters_, w, h, held, detail::wait_reason::semaphore,
+                     detail::wait_detail::none, [&] { serve(wakes); });
+    if (w.outcome != detail::context_wait_watch::cancelled) return {};  // granted
+    // The cancellation claimed the waiter: no grant can reach it. Leave the queue (a grant that
+    // found the waiter claimed has unlinked it already) and serve whoever now fits.
+    held.lock();
+    waiters_.remove(w);
+    serve(wakes);
+    return ctx.err();
   }
 
   /// try_acquire: takes n permits if they are free and nobody waits; never blocks. False for n
@@ -981,6 +1068,14 @@ class semaphore {
     detail::wake_list wakes;
     std::lock_guard held(lock_);
     serve(wakes);
+  }
+
+  // await_cancel: parks the caller, queued nowhere, until its context's cancellation (through a
+  // started context_wait_watch) or the shutdown claims the wait of `h`.
+  static void await_cancel(const detail::wait_handle& h) {
+    if (detail::park(h, detail::wait_reason::semaphore, detail::wait_detail::none, [] {})) {
+      throw detail::goroutine_exit{};
+    }
   }
 
   const std::ptrdiff_t capacity_;
