@@ -976,6 +976,21 @@ TEST_CASE("go-to-goro: set_limit", "[group][go-to-goro]") {
   });
 }
 
+TEST_CASE("go-to-goro: try_go", "[group][go-to-goro]") {
+  goro::run([] {
+    goro::group g;
+    g.set_limit(1);
+    goro::chan<int> release;
+    int started = 0;
+    // if g.TryGo(f) { ... }
+    if (g.try_go([release] { release.recv(); })) ++started;
+    if (g.try_go([] {})) ++started;  // the limit has no room: f is not started
+    CHECK(started == 1);
+    release.send(1);
+    g.wait();
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Go's memory model (go.dev/ref/mem) for groups: errgroup's Wait is a sync.WaitGroup's, whose
 // "Done synchronizes before the return of any Wait call that it unblocks". Each case shares

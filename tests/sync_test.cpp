@@ -3238,6 +3238,28 @@ TEST_CASE("go-to-goro: once and semaphore", "[sync][go-to-goro]") {
   CHECK(big_unwound);
 }
 
+TEST_CASE("go-to-goro: semaphore acquire with a context", "[sync][go-to-goro][context]") {
+  goro::run([] {
+    goro::semaphore s(2);
+    // if err := s.Acquire(ctx, k); err != nil { ... }
+    goro::context ctx;
+    goro::cancel_func cancel;
+    std::tie(ctx, cancel) = goro::with_timeout(goro::background(), 50ms);
+    bool failed = false;
+    if (std::error_code err = s.acquire(ctx, 2)) failed = true;
+    CHECK_FALSE(failed);  // free: taken at once
+    std::error_code late;
+    if (std::error_code err = s.acquire(ctx, 1)) late = err;
+    CHECK(late == goro::errc::deadline_exceeded);  // none free before the deadline
+    cancel();
+    // s.Acquire(context.Background(), k)
+    s.release(2);
+    s.acquire(2);
+    CHECK_FALSE(s.try_acquire(1));
+    s.release(2);
+  });
+}
+
 // docs/go-to-goro.md, section "Semantic differences", "Panics are exceptions": a once whose
 // function threw is not done, so the next call runs its function again (std::call_once's rule).
 TEST_CASE("go-to-goro: a once whose function threw runs the next call's function",
