@@ -14,8 +14,9 @@
 //     racing with blocked senders (which then get channel_closed back with their value). Every
 //     id must end up received exactly once or returned to its producer exactly once, never both,
 //     and the received ids' sum must match.
-//   - primitive rounds: mutex, shared_mutex, condition_variable, once, semaphore, wait_group,
-//     timers and tickers, contexts, group, blocking() and sleep, each with its invariant.
+//   - primitive rounds: mutex, shared_mutex, condition_variable, once, semaphore (acquires with
+//     contexts that time out or are cancelled among them), wait_group, timers and tickers,
+//     contexts, group (go and try_go), blocking() and sleep, each with its invariant.
 //
 // A failed invariant prints the seed and round and exits with status 1. Scheduling is not
 // deterministic, but a seed fixes every random choice the test itself makes; set GORO_CHAOS as
@@ -408,6 +409,20 @@ void once_round(std::mt19937_64& rng) {
   check(done_seen.load() == goroutines, "once callers");
 }
 
+// acquire_with_context: sem.acquire(ctx, weight) with a context that times out within 200 µs or
+// that another goroutine cancels at once; true if it took the permits. Giving up must report
+// the context's error.
+bool acquire_with_context(goro::semaphore& sem, std::ptrdiff_t weight, std::mt19937_64& rng) {
+  auto [ctx, cancel] = rng() % 2 == 0 ? goro::with_timeout(goro::background(),
+                                                           std::chrono::microseconds(rng() % 200))
+                                      : goro::with_cancel(goro::background());
+  if (rng() % 2 == 0) goro::go([cancel = cancel] { cancel(); });
+  const std::error_code err = sem.acquire(ctx, weight);
+  if (err) check(err == ctx.err(), "a semaphore acquire gave up without its context's error");
+  cancel();
+  return !err;
+}
+
 void semaphore_round(std::mt19937_64& rng) {
   const std::ptrdiff_t capacity = 1 + static_cast<std::ptrdiff_t>(rng() % 6);
   goro::semaphore sem(capacity);
@@ -417,9 +432,16 @@ void semaphore_round(std::mt19937_64& rng) {
   for (int g = 0; g < goroutines; ++g) {
     wg.add(1);
     const std::ptrdiff_t weight = 1 + static_cast<std::ptrdiff_t>(rng() % capacity);
-    goro::go([&, weight] {
+    const bool with_contexts = rng() % 2 == 0;  // acquires that may give up
+    const std::uint64_t seed = rng();
+    goro::go([&, weight, with_contexts, seed] {
+      std::mt19937_64 own(seed);
       for (int i = 0; i < 50; ++i) {
-        sem.acquire(weight);
+        if (with_contexts) {
+          if (!acquire_with_context(sem, weight, own)) continue;
+        } else {
+          sem.acquire(weight);
+        }
         check(in_use.fetch_add(weight) + weight <= capacity, "semaphore over capacity");
         goro::yield();
         in_use.fetch_sub(weight);
@@ -544,11 +566,13 @@ void group_round(std::mt19937_64& rng) {
   const int thrower = rng() % 2 == 0 ? static_cast<int>(rng() % tasks) : -1;
   std::atomic<int> ran{0};
   for (int t = 0; t < tasks; ++t) {
-    g.go([&, t] {
+    const auto task = [&, t] {
       ran.fetch_add(1);
       goro::yield();
       if (t == thrower) throw std::runtime_error("task " + std::to_string(t));
-    });
+    };
+    // try_go when the limit has room; else (or one time in two) go, which waits for it.
+    if (rng() % 2 == 0 || !g.try_go(task)) g.go(task);
   }
   bool threw = false;
   try {
