@@ -3184,8 +3184,27 @@ TEST_CASE("go-to-goro: shared_mutex and condition_variable", "[sync][go-to-goro]
     CHECK(goro_test::count_in_dump(after_one, "[cond]") == 2);
     c.notify_all();
     waiters.wait();
-    std::unique_lock<goro::mutex> lock(mu);
-    CHECK(woken == 3);
+    {
+      std::unique_lock<goro::mutex> lock(mu);
+      CHECK(woken == 3);
+    }
+
+    // c := sync.NewCond(rw.RLocker()): wait with a std::shared_lock<goro::shared_mutex>.
+    goro::condition_variable read_cond;
+    bool published = false;  // guarded by rw
+    goro::chan<bool> seen(1);
+    goro::go([&, seen] {
+      std::shared_lock<goro::shared_mutex> lock(rw);
+      read_cond.wait(lock, [&] { return published; });
+      seen.send(published);
+    });
+    goro_test::dump_when({"[cond]"});
+    {
+      std::unique_lock<goro::shared_mutex> lock(rw);
+      published = true;
+    }
+    read_cond.notify_all();
+    CHECK(seen.recv() == std::optional(true));
   });
 }
 
@@ -4037,6 +4056,157 @@ TEST_CASE("condition_variable wait releases the mutex while it waits and holds i
   CHECK(free_while_waiting);
   CHECK(owned_after_wait);
   CHECK(held_after_wait);
+}
+
+// Go's Cond takes any Locker; sync.NewCond(rw.RLocker()) makes goroutines wait holding a read
+// lock. Here readers wait with a std::shared_lock of a goro::shared_mutex: each wait releases
+// its read lock (so a writer gets in while they all wait), and each returns holding it again
+// (so a writer is kept out until they let go). Goroutines and plain threads wait alike.
+TEST_CASE("condition_variable waits with a read lock of a shared_mutex, as on Go's RLocker",
+          "[sync][cond][shared_mutex]") {
+  const unsigned workers = GENERATE(1U, 2U);
+  goro::shared_mutex rw;
+  goro::condition_variable cv;
+  bool ready = false;  // guarded by rw
+  std::atomic<int> owned_after_wait{0};
+  std::atomic<int> waiting_readers{0};
+  bool writer_got_in = false;
+  bool writer_kept_out = false;
+  goro::run(
+      [&] {
+        constexpr int goroutine_readers = 4;
+        goro::chan<int> woke(goroutine_readers + 1);
+        goro::chan<int> leave;
+        const auto reader = [&] {
+          std::shared_lock lk(rw);
+          waiting_readers.fetch_add(1);
+          cv.wait(lk, [&] { return ready; });
+          if (lk.owns_lock()) owned_after_wait.fetch_add(1);
+          woke.send(1);
+          (void)leave.recv();  // holds the read lock until main has looked
+        };
+        goro::wait_group done;
+        done.add(goroutine_readers);
+        for (int i = 0; i < goroutine_readers; ++i) {
+          goro::go([&] {
+            reader();
+            done.done();
+          });
+        }
+        std::thread plain = goro_test::registered_thread(reader);
+        goro_test::dump_when_count("[cond]", goroutine_readers);
+        while (waiting_readers.load() < goroutine_readers + 1) goro::sleep_for(100us);
+        {
+          std::unique_lock write(rw);  // every reader released its lock while waiting
+          writer_got_in = true;
+          ready = true;
+        }
+        cv.notify_all();
+        for (int i = 0; i < goroutine_readers + 1; ++i) (void)woke.recv();
+        writer_kept_out = !rw.try_lock();  // they hold read locks again
+        if (!writer_kept_out) rw.unlock();
+        for (int i = 0; i < goroutine_readers + 1; ++i) leave.send(1);
+        done.wait();
+        goro::blocking([&] { plain.join(); });
+      },
+      goro::options{.workers = workers});
+  CHECK(writer_got_in);
+  CHECK(writer_kept_out);
+  CHECK(owned_after_wait.load() == 5);
+  CHECK(rw.try_lock());  // every read lock was given back
+  rw.unlock();
+}
+
+// The write lock of a shared_mutex with a condition variable: a bounded queue whose producer
+// and consumers wait with std::unique_lock<goro::shared_mutex>; every item is taken once.
+TEST_CASE("condition_variable waits with the write lock of a shared_mutex", "[sync][cond]") {
+  const unsigned workers = GENERATE(1U, 2U);
+  const long items = scaled(20000, 10);
+  const auto [taken, sum] = goro::run(
+      [&] {
+        goro::shared_mutex rw;
+        goro::condition_variable not_empty;
+        goro::condition_variable not_full;
+        std::vector<long> queue;  // guarded by rw
+        bool finished = false;    // guarded by rw
+        long taken = 0;           // guarded by rw
+        long sum = 0;             // guarded by rw
+        goro::wait_group consumers;
+        consumers.add(3);
+        for (int c = 0; c < 3; ++c) {
+          goro::go([&] {
+            std::unique_lock lk(rw);
+            for (;;) {
+              not_empty.wait(lk, [&] { return !queue.empty() || finished; });
+              if (queue.empty()) break;
+              sum += queue.back();
+              queue.pop_back();
+              ++taken;
+              not_full.notify_one();
+            }
+            consumers.done();
+          });
+        }
+        for (long i = 1; i <= items; ++i) {
+          std::unique_lock lk(rw);
+          not_full.wait(lk, [&] { return queue.size() < 8; });
+          queue.push_back(i);
+          not_empty.notify_one();
+        }
+        {
+          std::unique_lock lk(rw);
+          finished = true;
+        }
+        not_empty.notify_all();
+        consumers.wait();
+        std::shared_lock read(rw);
+        return std::pair(taken, sum);
+      },
+      goro::options{.workers = workers});
+  CHECK(taken == items);
+  CHECK(sum == items * (items + 1) / 2);
+}
+
+TEST_CASE("condition_variable waits with shared_mutex locks: misuse and the shutdown",
+          "[sync][cond][shared_mutex][shutdown]") {
+  goro::shared_mutex rw;
+  goro::condition_variable cv;
+  std::shared_lock read(rw, std::defer_lock);
+  CHECK_THROWS_AS(cv.wait(read), goro::error);
+  std::unique_lock write(rw, std::defer_lock);
+  CHECK_THROWS_AS(cv.wait(write, [] { return false; }), goro::error);
+  CHECK_FALSE(read.owns_lock());
+  CHECK_FALSE(write.owns_lock());
+  // Waiters unwound when main returns hold their lock again during the unwinding (in its mode),
+  // and give it back: afterwards the shared_mutex is free.
+  std::atomic<int> owned_while_unwinding{0};
+  goro::run([&] {
+    const auto wait_for_ever = [&](auto& lk) {
+      struct probe {
+        std::atomic<int>& owned;
+        const std::remove_reference_t<decltype(lk)>& lock;
+        ~probe() {
+          if (lock.owns_lock()) owned.fetch_add(1);
+        }
+      } on_unwind{owned_while_unwinding, lk};
+      cv.wait(lk, [] { return false; });
+    };
+    for (int i = 0; i < 3; ++i) {
+      goro::go([&, i] {
+        if (i == 0) {
+          std::unique_lock lk(rw);
+          wait_for_ever(lk);
+        } else {
+          std::shared_lock lk(rw);
+          wait_for_ever(lk);
+        }
+      });
+    }
+    goro_test::dump_when_count("[cond]", 3);
+  });
+  CHECK(owned_while_unwinding.load() == 3);
+  CHECK(rw.try_lock());
+  rw.unlock();
 }
 
 // API 5 (sync.Cond's Signal and Broadcast wake the goroutines waiting, if there are any): a

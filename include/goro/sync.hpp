@@ -33,11 +33,13 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <system_error>
 
@@ -708,11 +710,23 @@ class shared_mutex {
   detail::wait_queue readers_;           // readers waiting behind a writer
 };
 
+namespace detail {
+
+// shared_mutex_lock: the locks of a goro::shared_mutex that condition_variable::wait takes.
+template <class Lock>
+concept shared_mutex_lock = std::same_as<Lock, std::unique_lock<goro::shared_mutex>> ||
+    std::same_as<Lock, std::shared_lock<goro::shared_mutex>>;
+
+}  // namespace detail
+
 /// condition_variable: a rendezvous point for goroutines and threads waiting for a condition
 /// that a goro::mutex protects (sync.Cond). wait releases the mutex and blocks in one step with
 /// respect to notify: a notify that follows the unlock — by a holder of the mutex or anyone
 /// else — finds the waiter queued, so no wake-up is lost. Waiters are woken in FIFO order.
 /// Spurious wake-ups do not happen, but use the predicate form anyway, as with any condvar.
+/// As Go's Cond takes any Locker, wait also takes a lock on a goro::shared_mutex: a
+/// std::unique_lock of it (its write lock) or a std::shared_lock (its read lock, Go's
+/// sync.NewCond(rw.RLocker())).
 //
 // Invariants: waiters_ holds exactly the waiters not yet claimed by a notify (or the shutdown).
 // A waiter queues and releases the mutex while it holds lock_, and keeps lock_ until it has
@@ -727,26 +741,28 @@ class condition_variable {
   /// returns. From any goroutine or thread. Throws goro::error if `lk` does not hold its mutex. If
   /// the shutdown unwinds the waiting goroutine, the mutex is locked again first (without
   /// interruption), so `lk` owns it during the unwinding as after a normal return.
-  void wait(std::unique_lock<mutex>& lk) {
-    detail::stop_point();
-    if (!lk.owns_lock()) {
-      throw error("goro::condition_variable: wait needs a unique_lock that holds its mutex");
-    }
-    detail::wait_handle h = detail::open_wait();
-    detail::waiter w = h.make_waiter();
-    std::unique_lock held(lock_);
-    lk.unlock();  // may wake a locker; never blocks
-    relock_if_unwinding relock{lk};
-    detail::block_on(waiters_, w, h, held, detail::wait_reason::cond);  // releases lock_
-    // Still under `relock`: a notified waiter that meets the end of the run here (the lock's
-    // stop point, or its park interrupted) is unwound with `lk` owning the mutex all the same.
-    lk.lock();
-  }
+  void wait(std::unique_lock<mutex>& lk) { wait_with(lk); }
 
   /// wait: wait(lk) until pred() is true; pred is called with the mutex held.
   template <class Predicate>
   void wait(std::unique_lock<mutex>& lk, Predicate pred) {
     while (!pred()) wait(lk);
+  }
+
+  /// wait: wait(lk) for a lock of a goro::shared_mutex — std::unique_lock (the write lock) or
+  /// std::shared_lock (a read lock): releases it, blocks until notified, and takes it again in
+  /// the same mode before it returns (also when the shutdown unwinds the waiter). Throws
+  /// goro::error if `lk` does not hold its mutex.
+  template <class Lock>
+    requires detail::shared_mutex_lock<Lock>
+  void wait(Lock& lk) { wait_with(lk); }
+
+  /// wait: wait(lk) until pred() is true, for a lock of a goro::shared_mutex; pred is called
+  /// with the lock held.
+  template <class Lock, class Predicate>
+    requires detail::shared_mutex_lock<Lock>
+  void wait(Lock& lk, Predicate pred) {
+    while (!pred()) wait_with(lk);
   }
 
   /// notify_one: wakes the longest-waiting waiter, if any. From any goroutine or thread, with or
@@ -770,11 +786,31 @@ class condition_variable {
   }
 
  private:
+  // wait_with: every wait. `lk` is a std::unique_lock of a goro::mutex, or a std::unique_lock or
+  // std::shared_lock of a goro::shared_mutex, whose unlock never blocks.
+  template <class Lock>
+  void wait_with(Lock& lk) {
+    detail::stop_point();
+    if (!lk.owns_lock()) {
+      throw error("goro::condition_variable: wait needs a lock that holds its mutex");
+    }
+    detail::wait_handle h = detail::open_wait();
+    detail::waiter w = h.make_waiter();
+    std::unique_lock held(lock_);
+    lk.unlock();  // may wake a locker; never blocks
+    relock_if_unwinding<Lock> relock{lk};
+    detail::block_on(waiters_, w, h, held, detail::wait_reason::cond);  // releases lock_
+    // Still under `relock`: a notified waiter that meets the end of the run here (the lock's
+    // stop point, or its park interrupted) is unwound with `lk` owning the mutex all the same.
+    lk.lock();
+  }
+
   // relock_if_unwinding: locks `lk` again if the wait ends by unwinding, whether the shutdown
   // interrupted the wait or stopped the goroutine as it locked `lk` again after a notify. The lock
   // taken during unwinding is an uninterruptible wait (open_wait sees the exception in flight).
+  template <class Lock>
   struct relock_if_unwinding {
-    std::unique_lock<mutex>& lk;
+    Lock& lk;
     int uncaught = std::uncaught_exceptions();
     ~relock_if_unwinding() {
       if (std::uncaught_exceptions() > uncaught) lk.lock();
