@@ -1,6 +1,6 @@
-// Tests of <goro/time.hpp>: sleep_for and sleep_until; after, timer and ticker — their Go return
-// values in every state, races of stop/reset with the firing, slow receivers, many pending
-// timers, plain threads, and timers with no run active (the fallback heap).
+// Tests of <goro/time.hpp>: sleep_for and sleep_until; after, timer, ticker and after_func — their
+// Go return values in every state, races of stop/reset with the firing, slow receivers, many
+// pending timers, plain threads, and timers with no run active (the fallback heap).
 #include <goro/chan.hpp>
 #include <goro/context.hpp>
 #include <goro/goro.hpp>
@@ -329,6 +329,21 @@ bool wait_for_value(const time_chan& c, std::chrono::milliseconds limit = 5s) {
   const auto until = clock_type::now() + limit;
   while (c.size() == 0 && clock_type::now() < until) goro::sleep_for(100us);
   return c.size() == 1;
+}
+
+// received_within: receives a value from `c`, giving up after `limit` (a lost call of f then
+// fails the case instead of hanging it).
+bool received_within(const goro::chan<int>& c, std::chrono::nanoseconds limit = 5s) {
+  const goro::timer give_up(limit);
+  return goro::select(goro::on_recv(c), goro::on_recv(give_up.c())) == 0;
+}
+
+// became_true_within: polls `condition` until it holds or `limit` passes; whether it held.
+template <class Condition>
+bool became_true_within(Condition condition, std::chrono::nanoseconds limit = 5s) {
+  const auto until = clock_type::now() + limit;
+  while (!condition() && clock_type::now() < until) goro::sleep_for(100us);
+  return condition();
 }
 
 }  // namespace
@@ -1076,21 +1091,25 @@ TEST_CASE("consecutive afters each wait their full duration", "[time][after]") {
       {.workers = 2});
 }
 
-// Go's time TestAfterStop (a timer stands in for each AfterFunc).
-TEST_CASE("stopped timers stay silent while the timers around them fire", "[time][timer]") {
+// Go's time TestAfterStop, its durations doubled: an AfterFunc left to run (its result ignored),
+// a timer and an AfterFunc stopped at once, and an After that outlasts them all.
+TEST_CASE("stopped timers stay silent while the timers around them fire",
+          "[time][timer][after_func][go]") {
   goro::run(
       [] {
-        const time_chan unstopped = goro::after(50ms);
+        const goro::chan<int> unstopped_ran(1);
+        goro::after_func(50ms, [unstopped_ran] { (void)unstopped_ran.try_send(1); });
         // Stopped at once: 200 ms and more of margin before their deadlines.
         goro::timer t0(200ms);
-        goro::timer t1(250ms);
+        const goro::chan<bool> c1(1);
+        goro::timer t1 = goro::after_func(250ms, [c1] { (void)c1.try_send(true); });
         const time_chan later = goro::after(300ms);
         CHECK(t0.stop());
         CHECK(t1.stop());
         CHECK(later.recv().has_value());
-        CHECK(wait_for_value(unstopped));
+        CHECK(received_within(unstopped_ran));
         CHECK_FALSE(t0.c().try_recv().has_value());
-        CHECK_FALSE(t1.c().try_recv().has_value());
+        CHECK_FALSE(c1.try_recv().has_value());
         CHECK_FALSE(t1.stop());
         CHECK_FALSE(t0.stop());
       },
@@ -1726,16 +1745,14 @@ TEST_CASE("go-to-goro: durations, sleep_for, sleep_until and after", "[time][go-
     REQUIRE(fired);
     CHECK(*fired - before >= 20ms);
 
-    // time.AfterFunc's closest spelling: f runs after d.
+    // time.AfterFunc(d, f): f runs after d, in a goroutine of its own.
     auto d = 20ms;
     goro::chan<std::chrono::steady_clock::time_point> ran(1);
     auto f = [ran] { ran.send(std::chrono::steady_clock::now()); };
-    auto spawned = std::chrono::steady_clock::now();
-    goro::go([=] {
-      goro::sleep_for(d);
-      f();
-    });
-    CHECK(*ran.recv() - spawned >= d);
+    auto armed = std::chrono::steady_clock::now();
+    goro::timer timer = goro::after_func(d, f);
+    CHECK(*ran.recv() - armed >= d);
+    CHECK_FALSE(timer.stop());  // f had started
   });
 }
 
@@ -1951,25 +1968,6 @@ TEST_CASE("sleep_for of zero or less and sleep_until of a past time return",
 // --- after_func (Go's time.AfterFunc) ----------------------------------------------------------
 //
 // Results are recorded in variables and atomics, and checked once the run has returned.
-
-namespace {
-
-// received_within: receives a value from `c`, giving up after `limit` (a lost call of f then
-// fails the case instead of hanging it).
-bool received_within(const goro::chan<int>& c, std::chrono::nanoseconds limit = 5s) {
-  const goro::timer give_up(limit);
-  return goro::select(goro::on_recv(c), goro::on_recv(give_up.c())) == 0;
-}
-
-// became_true_within: polls `condition` until it holds or `limit` passes; whether it held.
-template <class Condition>
-bool became_true_within(Condition condition, std::chrono::nanoseconds limit = 5s) {
-  const auto until = clock_type::now() + limit;
-  while (!condition() && clock_type::now() < until) goro::sleep_for(100us);
-  return condition();
-}
-
-}  // namespace
 
 TEST_CASE("after_func calls f once, in a goroutine of its own, no earlier than d",
           "[time][after_func]") {
@@ -2233,6 +2231,27 @@ TEST_CASE("an after_func pending when its run ends is dropped, f never called",
   goro::chan<int> nobody_sends(1);
   CHECK(deadlocked_within(nobody_sends, [&] { (void)nobody_sends.recv(); }));
   CHECK_FALSE(ran.load());
+
+  // One that fires after main has returned, while the run waits for a goroutine whose destructor
+  // sleeps as it is unwound: dropped too.
+  std::atomic<bool> ran_while_ending{false};
+  std::atomic<bool> unwound{false};
+  goro::run([&] {
+    goro::go([&] {
+      struct sleeps_when_unwound {
+        std::atomic<bool>& unwound;
+        ~sleeps_when_unwound() {
+          goro::sleep_for(200ms);
+          unwound = true;
+        }
+      } probe{unwound};
+      const goro::chan<int> never;
+      (void)never.recv();
+    });
+    goro::after_func(50ms, [&] { ran_while_ending = true; });
+  });
+  CHECK(unwound.load());
+  CHECK_FALSE(ran_while_ending.load());
 }
 
 TEST_CASE("after_func throws outside a run, once main has returned, and for a nil function",
