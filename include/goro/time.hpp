@@ -620,11 +620,11 @@ inline recv_chan<std::chrono::steady_clock::time_point> after(std::chrono::nanos
 /// timer: Go's time.Timer. Fires once, `d` after it is created (or reset), by sending the time on
 /// c(). A handle, as Go's *time.Timer is a pointer: copies refer to the same timer, and
 /// destroying the last copy of a pending timer stops it (a copy of c() alone does not keep it
-/// pending) — except for the timer of after_func, which fires by calling a function instead. Every
-/// member may be called from any goroutine or thread, with or without an active run; calls through
-/// different copies may run at the same time (a stop or reset is atomic, and of two stops of a
-/// pending timer exactly one returns true). One object, like any C++ object, must not be assigned
-/// while another thread uses it.
+/// pending). Every member may be called from any goroutine or thread, with or without an active
+/// run; calls through different copies may run at the same time (a stop or reset is atomic, and
+/// of two stops of a pending timer exactly one returns true). One object, like any C++ object,
+/// must not be assigned while another thread uses it. A timer made by after_func calls a function
+/// instead of sending on c(), and differs in the ways after_func says.
 class timer {
  public:
   /// timer: starts a timer that fires after `d` (at once, in the constructor, if d <= 0).
