@@ -2021,10 +2021,10 @@ TEST_CASE("after_func's stop keeps f from starting and returns Go's values", "[t
   bool stop_after_firing = true;
   bool stop_again = true;
   goro::run([&] {
-    goro::timer pending = goro::after_func(20ms, [&] { stopped_calls.fetch_add(1); });
+    goro::timer pending = goro::after_func(100ms, [&] { stopped_calls.fetch_add(1); });
     first_stop = pending.stop();
     second_stop = pending.stop();
-    (void)goro::after(80ms).recv();  // a later timer: well past the stopped one's deadline
+    (void)goro::after(150ms).recv();  // a later timer: well past the stopped one's deadline
 
     goro::chan<int> done(1);
     goro::timer firing = goro::after_func(1ms, [&, done] {
@@ -2068,7 +2068,7 @@ TEST_CASE("after_func's reset starts f again after it fired, and postpones a pen
     std::atomic<int> calls{0};
     clock_type::time_point ran_at{};
     const auto start = clock_type::now();
-    goro::timer postponed = goro::after_func(30ms, [&, done] {
+    goro::timer postponed = goro::after_func(200ms, [&, done] {
       ran_at = clock_type::now();
       calls.fetch_add(1);
       (void)done.try_send(1);
@@ -2077,7 +2077,7 @@ TEST_CASE("after_func's reset starts f again after it fired, and postpones a pen
     reset_pending = postponed.reset(40ms);  // now at least 50 ms after start
     postponed_call = received_within(done);
     postponed_elapsed = ran_at - start;
-    goro::sleep_for(60ms);  // the first deadline's call, had the reset not cancelled it
+    goro::sleep_until(start + 250ms);  // the first deadline's call, had the reset not cancelled it
     postponed_calls = calls.load();
 
     goro::timer stopped = goro::after_func(1h, [done] { (void)done.try_send(1); });
@@ -2120,8 +2120,8 @@ TEST_CASE("after_func of zero re-armed from f ten times", "[time][after_func][go
   CHECK(signalled);
 }
 
-// Go's time TestTimerStopStress, its durations divided by ten: 100 goroutines each make an
-// AfterFunc of 200 ms that must never run, and stop it 100 ms later; main waits 300 ms.
+// Go's time TestTimerStopStress, its durations divided by five: 100 goroutines each make an
+// AfterFunc of 400 ms that must never run, and stop it 200 ms later; main waits 600 ms.
 TEST_CASE("a hundred after_funcs stopped halfway to their deadlines never run",
           "[time][after_func][go]") {
   std::atomic<int> ran{0};
@@ -2130,12 +2130,12 @@ TEST_CASE("a hundred after_funcs stopped halfway to their deadlines never run",
       [&] {
         for (int i = 0; i < 100; ++i) {
           goro::go([&] {
-            goro::timer timer = goro::after_func(200ms, [&] { ran.fetch_add(1); });
-            goro::sleep_for(100ms);
+            goro::timer timer = goro::after_func(400ms, [&] { ran.fetch_add(1); });
+            goro::sleep_for(200ms);
             if (timer.stop()) stopped.fetch_add(1);
           });
         }
-        goro::sleep_for(300ms);
+        goro::sleep_for(600ms);
       },
       {.workers = 2});
   CHECK(ran.load() == 0);
@@ -2169,7 +2169,8 @@ TEST_CASE("after_func's handles: copies share it, and the last one going does no
   bool discarded_called = false;
   bool assigned_over_called = false;
   goro::run([&] {
-    goro::timer original = goro::after_func(20ms, [&] { calls_of_stopped.fetch_add(1); });
+    const auto start = clock_type::now();
+    goro::timer original = goro::after_func(100ms, [&] { calls_of_stopped.fetch_add(1); });
     goro::timer copy = original;
     stop_through_copy = copy.stop();
     stop_through_original = original.stop();
@@ -2186,7 +2187,7 @@ TEST_CASE("after_func's handles: copies share it, and the last one going does no
     goro::timer replaced = goro::after_func(10ms, [done] { (void)done.try_send(3); });
     replaced = original;  // replaced's own timer loses its last handle, and stays pending
     assigned_over_called = received_within(done);
-    (void)goro::after(60ms).recv();  // past the stopped one's deadline
+    goro::sleep_until(start + 150ms);  // past the stopped one's deadline
   });
   CHECK(stop_through_copy);
   CHECK_FALSE(stop_through_original);
