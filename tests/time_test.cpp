@@ -1,6 +1,6 @@
-// Tests of <goro/time.hpp>: sleep_for and sleep_until; after, timer and ticker — their Go return
-// values in every state, races of stop/reset with the firing, slow receivers, many pending
-// timers, plain threads, and timers with no run active (the fallback heap).
+// Tests of <goro/time.hpp>: sleep_for and sleep_until; after, timer, ticker and after_func — their
+// Go return values in every state, races of stop/reset with the firing, slow receivers, many
+// pending timers, plain threads, and timers with no run active (the fallback heap).
 #include <goro/chan.hpp>
 #include <goro/context.hpp>
 #include <goro/goro.hpp>
@@ -329,6 +329,21 @@ bool wait_for_value(const time_chan& c, std::chrono::milliseconds limit = 5s) {
   const auto until = clock_type::now() + limit;
   while (c.size() == 0 && clock_type::now() < until) goro::sleep_for(100us);
   return c.size() == 1;
+}
+
+// received_within: receives a value from `c`, giving up after `limit` (a lost call of f then
+// fails the case instead of hanging it).
+bool received_within(const goro::chan<int>& c, std::chrono::nanoseconds limit = 5s) {
+  const goro::timer give_up(limit);
+  return goro::select(goro::on_recv(c), goro::on_recv(give_up.c())) == 0;
+}
+
+// became_true_within: polls `condition` until it holds or `limit` passes; whether it held.
+template <class Condition>
+bool became_true_within(Condition condition, std::chrono::nanoseconds limit = 5s) {
+  const auto until = clock_type::now() + limit;
+  while (!condition() && clock_type::now() < until) goro::sleep_for(100us);
+  return condition();
 }
 
 }  // namespace
@@ -1076,21 +1091,25 @@ TEST_CASE("consecutive afters each wait their full duration", "[time][after]") {
       {.workers = 2});
 }
 
-// Go's time TestAfterStop (a timer stands in for each AfterFunc).
-TEST_CASE("stopped timers stay silent while the timers around them fire", "[time][timer]") {
+// Go's time TestAfterStop, its durations doubled: an AfterFunc left to run (its result ignored),
+// a timer and an AfterFunc stopped at once, and an After that outlasts them all.
+TEST_CASE("stopped timers stay silent while the timers around them fire",
+          "[time][timer][after_func][go]") {
   goro::run(
       [] {
-        const time_chan unstopped = goro::after(50ms);
+        const goro::chan<int> unstopped_ran(1);
+        goro::after_func(50ms, [unstopped_ran] { (void)unstopped_ran.try_send(1); });
         // Stopped at once: 200 ms and more of margin before their deadlines.
         goro::timer t0(200ms);
-        goro::timer t1(250ms);
+        const goro::chan<bool> c1(1);
+        goro::timer t1 = goro::after_func(250ms, [c1] { (void)c1.try_send(true); });
         const time_chan later = goro::after(300ms);
         CHECK(t0.stop());
         CHECK(t1.stop());
         CHECK(later.recv().has_value());
-        CHECK(wait_for_value(unstopped));
+        CHECK(received_within(unstopped_ran));
         CHECK_FALSE(t0.c().try_recv().has_value());
-        CHECK_FALSE(t1.c().try_recv().has_value());
+        CHECK_FALSE(c1.try_recv().has_value());
         CHECK_FALSE(t1.stop());
         CHECK_FALSE(t0.stop());
       },
@@ -1726,16 +1745,14 @@ TEST_CASE("go-to-goro: durations, sleep_for, sleep_until and after", "[time][go-
     REQUIRE(fired);
     CHECK(*fired - before >= 20ms);
 
-    // time.AfterFunc's closest spelling: f runs after d.
+    // time.AfterFunc(d, f): f runs after d, in a goroutine of its own.
     auto d = 20ms;
     goro::chan<std::chrono::steady_clock::time_point> ran(1);
     auto f = [ran] { ran.send(std::chrono::steady_clock::now()); };
-    auto spawned = std::chrono::steady_clock::now();
-    goro::go([=] {
-      goro::sleep_for(d);
-      f();
-    });
-    CHECK(*ran.recv() - spawned >= d);
+    auto armed = std::chrono::steady_clock::now();
+    goro::timer timer = goro::after_func(d, f);
+    CHECK(*ran.recv() - armed >= d);
+    CHECK_FALSE(timer.stop());  // f had started
   });
 }
 
@@ -1946,4 +1963,478 @@ TEST_CASE("sleep_for of zero or less and sleep_until of a past time return",
   });
   CHECK(goroutine_returned);
   CHECK(thread_returned);
+}
+
+// --- after_func (Go's time.AfterFunc) ----------------------------------------------------------
+//
+// Results are recorded in variables and atomics, and checked once the run has returned.
+
+TEST_CASE("after_func calls f once, in a goroutine of its own, no earlier than d",
+          "[time][after_func]") {
+  std::uint64_t caller = 0;
+  std::atomic<std::uint64_t> runner{0};
+  std::atomic<std::uint64_t> inline_runner{0};
+  std::atomic<int> calls{0};
+  bool called = false;
+  bool called_at_once = false;
+  bool channel_nil = false;
+  clock_type::duration elapsed{};
+  goro::run([&] {
+    caller = goro::goroutine_id();
+    goro::chan<int> done(2);
+    clock_type::time_point ran_at{};
+    const auto start = clock_type::now();
+    const goro::timer t = goro::after_func(20ms, [&, done] {
+      ran_at = clock_type::now();
+      runner = goro::goroutine_id();
+      calls.fetch_add(1);
+      (void)done.try_send(1);
+    });
+    channel_nil = t.c().is_nil();
+    called = received_within(done);
+    elapsed = ran_at - start;
+    // d <= 0: started at once, but in a goroutine of its own, not in this call.
+    goro::after_func(-1ms, [&, done] {
+      inline_runner = goro::goroutine_id();
+      (void)done.try_send(2);
+    });
+    called_at_once = received_within(done);
+    goro::sleep_for(40ms);  // a second call of the first f would come in this time
+  });
+  CHECK(channel_nil);
+  REQUIRE(called);
+  CHECK(calls.load() == 1);
+  CHECK(runner.load() != 0);
+  CHECK(runner.load() != caller);
+  CHECK(elapsed >= 20ms);
+  REQUIRE(called_at_once);
+  CHECK(inline_runner.load() != 0);
+  CHECK(inline_runner.load() != caller);
+}
+
+TEST_CASE("after_func's stop keeps f from starting and returns Go's values", "[time][after_func]") {
+  std::atomic<int> stopped_calls{0};
+  std::atomic<int> fired_calls{0};
+  bool first_stop = false;
+  bool second_stop = true;
+  bool fired = false;
+  bool stop_after_firing = true;
+  bool stop_again = true;
+  goro::run([&] {
+    goro::timer pending = goro::after_func(100ms, [&] { stopped_calls.fetch_add(1); });
+    first_stop = pending.stop();
+    second_stop = pending.stop();
+    (void)goro::after(150ms).recv();  // a later timer: well past the stopped one's deadline
+
+    goro::chan<int> done(1);
+    goro::timer firing = goro::after_func(1ms, [&, done] {
+      fired_calls.fetch_add(1);
+      (void)done.try_send(1);
+    });
+    fired = received_within(done);
+    stop_after_firing = firing.stop();
+    stop_again = firing.stop();
+  });
+  CHECK(first_stop);
+  CHECK_FALSE(second_stop);
+  CHECK(stopped_calls.load() == 0);
+  REQUIRE(fired);
+  CHECK_FALSE(stop_after_firing);
+  CHECK_FALSE(stop_again);
+  CHECK(fired_calls.load() == 1);
+}
+
+TEST_CASE("after_func's reset starts f again after it fired, and postpones a pending one",
+          "[time][after_func]") {
+  std::vector<int> own_counts;  // what f's own counter said at each call: one object, called twice
+  bool reset_after_firing = true;
+  bool both_calls = false;
+  bool reset_pending = false;
+  bool postponed_call = false;
+  int postponed_calls = 0;
+  clock_type::duration postponed_elapsed{};
+  bool reset_stopped = true;
+  bool stopped_then_reset_call = false;
+  goro::run([&] {
+    goro::chan<int> done(4);
+    goro::timer t = goro::after_func(1ms, [done, &own_counts, n = 0]() mutable {
+      own_counts.push_back(++n);  // the calls are ordered: the second is armed after the first
+      (void)done.try_send(1);
+    });
+    const bool first = received_within(done);
+    reset_after_firing = t.reset(1ms);
+    both_calls = first && received_within(done);
+
+    std::atomic<int> calls{0};
+    clock_type::time_point ran_at{};
+    const auto start = clock_type::now();
+    goro::timer postponed = goro::after_func(200ms, [&, done] {
+      ran_at = clock_type::now();
+      calls.fetch_add(1);
+      (void)done.try_send(1);
+    });
+    goro::sleep_for(10ms);
+    reset_pending = postponed.reset(40ms);  // now at least 50 ms after start
+    postponed_call = received_within(done);
+    postponed_elapsed = ran_at - start;
+    goro::sleep_until(start + 250ms);  // the first deadline's call, had the reset not cancelled it
+    postponed_calls = calls.load();
+
+    goro::timer stopped = goro::after_func(1h, [done] { (void)done.try_send(1); });
+    (void)stopped.stop();
+    reset_stopped = stopped.reset(1ms);
+    stopped_then_reset_call = received_within(done);
+  });
+  CHECK_FALSE(reset_after_firing);
+  REQUIRE(both_calls);
+  CHECK(own_counts == std::vector<int>{1, 2});
+  CHECK(reset_pending);
+  REQUIRE(postponed_call);
+  CHECK(postponed_elapsed >= 50ms);
+  CHECK(postponed_calls == 1);
+  CHECK_FALSE(reset_stopped);
+  CHECK(stopped_then_reset_call);
+}
+
+// Go's time TestAfterFunc: f re-arms AfterFunc(0, f) ten times (each call then sleeps a second,
+// so the ten run side by side), and the eleventh call signals the channel.
+TEST_CASE("after_func of zero re-armed from f ten times", "[time][after_func][go]") {
+  bool signalled = false;
+  goro::run([&] {
+    int i = 10;
+    const goro::chan<bool> c;
+    std::function<void()> f;
+    f = [&] {
+      --i;
+      if (i >= 0) {
+        goro::after_func(0ns, f);
+        goro::sleep_for(1s);
+      } else {
+        c.send(true);
+      }
+    };
+    goro::after_func(0ns, f);
+    const goro::timer give_up(10s);
+    signalled = goro::select(goro::on_recv(c), goro::on_recv(give_up.c())) == 0;
+  });
+  CHECK(signalled);
+}
+
+// Go's time TestTimerStopStress, its durations divided by five: 100 goroutines each make an
+// AfterFunc of 400 ms that must never run, and stop it 200 ms later; main waits 600 ms.
+TEST_CASE("a hundred after_funcs stopped halfway to their deadlines never run",
+          "[time][after_func][go]") {
+  std::atomic<int> ran{0};
+  std::atomic<int> stopped{0};
+  goro::run(
+      [&] {
+        for (int i = 0; i < 100; ++i) {
+          goro::go([&] {
+            goro::timer timer = goro::after_func(400ms, [&] { ran.fetch_add(1); });
+            goro::sleep_for(200ms);
+            if (timer.stop()) stopped.fetch_add(1);
+          });
+        }
+        goro::sleep_for(600ms);
+      },
+      {.workers = 2});
+  CHECK(ran.load() == 0);
+  CHECK(stopped.load() == 100);
+}
+
+// Go's time BenchmarkSimultaneousAfterFunc, run once as a test: 1000 AfterFunc(0, wg.Done) wait
+// together on one wait group.
+TEST_CASE("a thousand after_funcs of zero each call wait_group::done", "[time][after_func][go]") {
+  bool all_done = false;
+  goro::run([&] {
+    goro::wait_group wg;
+    wg.add(1000);
+    for (int i = 0; i < 1000; ++i) goro::after_func(0ns, [&wg] { wg.done(); });
+    goro::chan<int> finished(1);
+    goro::go([&] {
+      wg.wait();
+      finished.send(1);
+    });
+    all_done = received_within(finished);
+  });
+  CHECK(all_done);
+}
+
+TEST_CASE("after_func's handles: copies share it, and the last one going does not stop it",
+          "[time][after_func]") {
+  std::atomic<int> calls_of_stopped{0};
+  bool stop_through_copy = false;
+  bool stop_through_original = true;
+  bool dropped_handle_called = false;
+  bool discarded_called = false;
+  bool assigned_over_called = false;
+  goro::run([&] {
+    const auto start = clock_type::now();
+    goro::timer original = goro::after_func(100ms, [&] { calls_of_stopped.fetch_add(1); });
+    goro::timer copy = original;
+    stop_through_copy = copy.stop();
+    stop_through_original = original.stop();
+
+    goro::chan<int> done(3);
+    {
+      const goro::timer dropped = goro::after_func(10ms, [done] { (void)done.try_send(1); });
+    }
+    dropped_handle_called = received_within(done);
+
+    goro::after_func(10ms, [done] { (void)done.try_send(2); });  // its result discarded
+    discarded_called = received_within(done);
+
+    goro::timer replaced = goro::after_func(10ms, [done] { (void)done.try_send(3); });
+    replaced = original;  // replaced's own timer loses its last handle, and stays pending
+    assigned_over_called = received_within(done);
+    goro::sleep_until(start + 150ms);  // past the stopped one's deadline
+  });
+  CHECK(stop_through_copy);
+  CHECK_FALSE(stop_through_original);
+  CHECK(calls_of_stopped.load() == 0);
+  CHECK(dropped_handle_called);
+  CHECK(discarded_called);
+  CHECK(assigned_over_called);
+}
+
+// API 1.3: a pending after_func is a pending timer, so a main blocked on the channel its f will
+// send on is not deadlocked.
+TEST_CASE("a main waiting for an after_func's send is not reported as deadlocked",
+          "[time][after_func][deadlock]") {
+  std::optional<int> got;
+  CHECK_NOTHROW(goro::run([&] {
+    const goro::chan<int> c;  // unbuffered: f's goroutine and main meet
+    goro::after_func(50ms, [c] { c.send(7); });
+    got = c.recv();
+  }));
+  CHECK(got == 7);
+}
+
+TEST_CASE("an after_func pending when its run ends is dropped, f never called",
+          "[time][after_func][deadlock]") {
+  std::atomic<bool> ran{false};
+  bool stopped_after_run = true;
+  bool reset_after_run_threw = false;
+  goro::timer kept = goro::run([&] { return goro::after_func(1h, [&] { ran = true; }); });
+  CHECK_FALSE(ran.load());
+  stopped_after_run = kept.stop();  // dropped with its run: nothing pending
+  try {
+    kept.reset(1ms);  // no run to start f in
+  } catch (const goro::error&) {
+    reset_after_run_threw = true;
+  }
+  CHECK_FALSE(stopped_after_run);
+  CHECK(reset_after_run_threw);
+
+  // Another that nobody holds: it is not left pending to hold off a later run's deadlock
+  // detection.
+  goro::run([&] { goro::after_func(1h, [&] { ran = true; }); });
+  goro::chan<int> nobody_sends(1);
+  CHECK(deadlocked_within(nobody_sends, [&] { (void)nobody_sends.recv(); }));
+  CHECK_FALSE(ran.load());
+
+  // One that fires after main has returned, while the run waits for a goroutine whose destructor
+  // sleeps as it is unwound: dropped too.
+  std::atomic<bool> ran_while_ending{false};
+  std::atomic<bool> unwound{false};
+  goro::run([&] {
+    goro::go([&] {
+      struct sleeps_when_unwound {
+        std::atomic<bool>& unwound;
+        ~sleeps_when_unwound() {
+          goro::sleep_for(200ms);
+          unwound = true;
+        }
+      } probe{unwound};
+      const goro::chan<int> never;
+      (void)never.recv();
+    });
+    goro::after_func(50ms, [&] { ran_while_ending = true; });
+  });
+  CHECK(unwound.load());
+  CHECK_FALSE(ran_while_ending.load());
+}
+
+TEST_CASE("after_func throws outside a run, once main has returned, and for a nil function",
+          "[time][after_func]") {
+  CHECK_THROWS_WITH(goro::after_func(1ms, [] {}), Catch::Contains("no goro::run is active"));
+  CHECK_THROWS_AS(goro::after_func(-1ms, [] {}), goro::error);
+
+  void (*null_function)() = nullptr;
+  const std::function<void()> empty_function;
+  bool null_pointer_threw = false;
+  bool empty_function_threw = false;
+  int unwound_outcome = 0;  // 1: after_func returned, 2: it threw goro::error
+  goro::run([&] {
+    try {
+      goro::after_func(1ms, null_function);
+    } catch (const goro::error& e) {
+      null_pointer_threw = std::string_view(e.what()).find("nil func") != std::string_view::npos;
+    }
+    try {
+      goro::after_func(0ns, empty_function);
+    } catch (const goro::error&) {
+      empty_function_threw = true;
+    }
+    // A goroutine unwound after main returned calls after_func from a destructor.
+    goro::go([&] {
+      struct arms_when_unwound {
+        int& outcome;
+        ~arms_when_unwound() {
+          try {
+            goro::after_func(0ns, [] {});
+            outcome = 1;
+          } catch (const goro::error&) {
+            outcome = 2;
+          }
+        }
+      } probe{unwound_outcome};
+      const goro::chan<int> never;
+      (void)never.recv();
+    });
+    goro::sleep_for(10ms);
+  });
+  CHECK(null_pointer_threw);
+  CHECK(empty_function_threw);
+  CHECK(unwound_outcome == 2);
+  CHECK_THROWS_AS(goro::after_func(1ms, empty_function), goro::error);
+}
+
+TEST_CASE("a plain thread makes, stops and resets after_funcs", "[time][after_func][thread]") {
+  std::atomic<int> calls{0};
+  bool first_call = false;
+  bool stop_after_firing = true;
+  bool reset_after_firing = true;
+  bool second_call = false;
+  bool stop_pending = false;
+  std::atomic<std::uint64_t> runner{1};
+  goro::run([&] {
+    std::thread plain = goro_test::registered_thread([&] {
+      const goro::timer t = goro::after_func(5ms, [&] {
+        runner = goro::goroutine_id();
+        calls.fetch_add(1);
+      });
+      goro::timer handle = t;
+      first_call = became_true_within([&] { return calls.load() == 1; });
+      stop_after_firing = handle.stop();
+      reset_after_firing = handle.reset(1ms);
+      second_call = became_true_within([&] { return calls.load() == 2; });
+      goro::timer pending = goro::after_func(1h, [&] { calls.fetch_add(100); });
+      stop_pending = pending.stop();
+    });
+    goro::blocking([&] { plain.join(); });
+  });
+  CHECK(first_call);
+  CHECK_FALSE(stop_after_firing);
+  CHECK_FALSE(reset_after_firing);
+  CHECK(second_call);
+  CHECK(stop_pending);
+  CHECK(calls.load() == 2);
+  CHECK(runner.load() != 0);  // f ran in a goroutine, not on the plain thread
+}
+
+// Of 10 000 after_funcs with random delays of 0-20 ms, half are stopped at random times by other
+// goroutines and threads: each ran exactly once or was stopped (stop returned true), never both,
+// never neither — nothing lost, nothing run twice.
+TEST_CASE("of many after_funcs stopped at random, each either ran once or was stopped",
+          "[time][after_func][stress]") {
+  const auto count = static_cast<std::size_t>(scaled(10'000));
+  std::vector<std::atomic<int>> ran(count);
+  std::vector<std::atomic<int>> stopped(count);
+  bool settled = false;
+  goro::run(
+      [&] {
+        std::mt19937 random(2026);
+        std::vector<goro::timer> timers;
+        timers.reserve(count);
+        for (std::size_t i = 0; i < count; ++i) {
+          const auto delay = std::chrono::microseconds(random() % 20'001);
+          timers.push_back(goro::after_func(delay, [&ran, i] { ran[i].fetch_add(1); }));
+        }
+        constexpr std::size_t stoppers = 10;
+        goro::wait_group wg;
+        wg.add(stoppers);
+        std::vector<std::thread> threads;
+        for (std::size_t s = 0; s < stoppers; ++s) {
+          auto stop_some = [&, s, seed = random()] {
+            std::mt19937 own(seed);
+            // Stoppers take the odd timers in turn: each is stopped by one stopper only.
+            for (std::size_t i = 2 * s + 1; i < count; i += 2 * stoppers) {
+              if (own() % 8 == 0) goro::sleep_for(std::chrono::microseconds(own() % 2'000));
+              if (timers[i].stop()) stopped[i].fetch_add(1);
+            }
+            wg.done();
+          };
+          if (s % 3 == 0) {
+            // Registered before it runs: a thread that has not called goro yet would not hold
+            // off deadlock detection while main waits for it (API 1.3).
+            threads.push_back(goro_test::registered_thread(stop_some));
+          } else {
+            goro::go(stop_some);
+          }
+        }
+        wg.wait();
+        goro::blocking([&] {
+          for (std::thread& t : threads) t.join();
+        });
+        settled = became_true_within(
+            [&] {
+              for (std::size_t i = 0; i < count; ++i) {
+                if (ran[i].load() + stopped[i].load() == 0) return false;
+              }
+              return true;
+            },
+            10s);
+        goro::sleep_for(30ms);  // a duplicate call would come in this time
+      },
+      {.workers = 2});
+  CHECK(settled);
+  std::size_t exactly_one = 0;
+  std::size_t stopped_count = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (ran[i].load() + stopped[i].load() == 1) ++exactly_one;
+    stopped_count += static_cast<std::size_t>(stopped[i].load());
+  }
+  CHECK(exactly_one == count);
+  CHECK(stopped_count > 0);  // some were stopped before firing (random delays up to 20 ms)
+}
+
+// API 1.2: an exception escaping f is one escaping a goroutine started with go.
+TEST_CASE("an exception escaping after_func's f is reported and ends the process",
+          "[time][after_func]") {
+  auto result = goro_test::run_in_child([] {
+    goro::run([] {
+      goro::after_func(1ms, [] {
+        std::fprintf(stderr, "id=%llu\n", static_cast<unsigned long long>(goro::goroutine_id()));
+        throw std::runtime_error("escaped from after_func");
+      });
+      goro::sleep_for(10s);
+    });
+    return 0;
+  });
+  INFO("the child's stderr: " << result.err);
+  CHECK(result.signaled);
+  CHECK(result.signal == SIGABRT);
+  const std::string id = result.err.substr(3, result.err.find('\n') - 3);
+  CHECK_THAT(result.err, Catch::Contains("goro: unhandled exception in goroutine " + id +
+                                         ": escaped from after_func"));
+}
+
+TEST_CASE("after_func has the signature the go-to-goro table gives it", "[time][after_func]") {
+  static_assert(std::is_same_v<decltype(goro::after_func(1ms, [] {})), goro::timer>);
+  static_assert(
+      std::is_same_v<decltype(goro::after_func(std::chrono::nanoseconds{}, [] { return 1; })),
+                     goro::timer>);
+  // A move-only function is taken, decay-copied (moved) once into the timer.
+  bool called = false;
+  goro::run([&] {
+    goro::chan<int> done(1);
+    auto owned = std::make_unique<int>(5);
+    goro::after_func(0ns, [done, owned = std::move(owned), &called] {
+      called = *owned == 5;
+      (void)done.try_send(1);
+    });
+    (void)received_within(done);
+  });
+  CHECK(called);
 }

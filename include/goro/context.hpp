@@ -342,7 +342,7 @@ class deadline_timer final : public timer_state {
   void* on_fire(clock::time_point, wake_list&) override {
     return target_ != nullptr && target_->try_retain() ? target_ : nullptr;
   }
-  void after_fire(void* token) override {
+  void after_fire(void* token, const fire_site&) override {
     auto* node = static_cast<cancel_node*>(token);
     cancel_node::cancel(node, static_cast<int>(errc::deadline_exceeded), true);
     context_node::release(node);

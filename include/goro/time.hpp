@@ -1,6 +1,6 @@
 /// \file
 /// goro/time.hpp — sleeping and timers (API section 4): sleep_for, sleep_until, after, timer,
-/// ticker.
+/// ticker, after_func.
 ///
 /// ```cpp
 ///   goro::timer t(50ms);
@@ -12,13 +12,14 @@
 /// Sleeping parks the goroutine on the runtime's timer heap, never its worker thread; on a plain
 /// thread it sleeps the thread.
 ///
-/// Timers (timer, ticker, after, and the deadlines of <goro/context.hpp>) are timer_states: a
-/// counted object with one node for a timer heap. While a run is active every timer goes into that
-/// run's heap (detail/timer_heap.hpp; O(log n) per add, remove and expiry, no thread or goroutine
-/// per timer) and fires on one of its workers. With no run active — a plain program that has not
-/// called goro::run, or has finished it — timers go into the fallback heap, served by one
-/// background thread that goro starts the first time it is needed; and a timer still pending
-/// when its run ends moves there, so it fires on time. So timers work everywhere channels do.
+/// Timers (timer, ticker, after, after_func, and the deadlines of <goro/context.hpp>) are
+/// timer_states: a counted object with one node for a timer heap. While a run is active every
+/// timer goes into that run's heap (detail/timer_heap.hpp; O(log n) per add, remove and expiry,
+/// no thread or goroutine per timer) and fires on one of its workers. With no run active — a
+/// plain program that has not called goro::run, or has finished it — timers go into the fallback
+/// heap, served by one background thread that goro starts the first time it is needed; and a
+/// timer still pending when its run ends moves there, so it fires on time (after_func's aside,
+/// see below). So timers work everywhere channels do.
 /// A pending timer of the fallback heap counts for deadlock detection like any pending timer: a
 /// goroutine waiting for a timer (or a context deadline) made before its run began is not
 /// reported as deadlocked.
@@ -26,6 +27,10 @@
 /// A timer sends the time it fired (steady_clock::now() in the callback, never earlier than its
 /// deadline) on a channel of capacity 1 with a non-blocking send: a firing that finds the channel
 /// full is dropped — a ticker never queues more than one tick for a slow receiver, like Go's.
+///
+/// An after_func timer instead starts a goroutine that calls its function. It needs a run to
+/// start that goroutine in: it is armed only while a run is active, and never moves to the
+/// fallback heap — one still pending when its run ends is dropped, f never called.
 //
 // Invariants of a timer_state (all under its lock_):
 //   - gen_ numbers the arms: every arm, stop and reset increments it, and the node enters a heap
@@ -41,8 +46,14 @@
 //     the heap never touches freed memory, whatever the owner does.
 //   - A run's heap is touched only while that run is known to be alive: from one of its workers,
 //     or under a scheduler_ref naming it. A run that has unpublished itself still owns the nodes
-//     left in its heap until its destructor drops them (drop_callback moves armed ones to the
-//     fallback heap); meanwhile a stop or reset changes only the state, and the drop obeys it.
+//     left in its heap until its destructor drops them (drop_callback moves the armed ones someone
+//     may observe to the fallback heap); meanwhile a stop or reset changes only the state, and the
+//     drop obeys it.
+//   - A firing calls no user code under lock_: on_fire only returns a token, and after_fire acts
+//     on it (wakes a context's waiters, starts an after_func goroutine) once lock_ is released.
+//   - The handles (goro::timer, goro::ticker objects) are counted apart from the references; the
+//     last handle to go stops a pending channel timer, never an after_func timer, whose heap
+//     entry keeps it until it fires.
 //
 // Lock order: timer_state::lock_, then a channel's lock or a heap's lock. Callbacks run with no
 // heap lock held; goroutines are woken only after every lock is released.
@@ -52,13 +63,17 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "chan.hpp"
+#include "detail/callable.hpp"
 #include "detail/channel.hpp"
 #include "detail/park.hpp"
 #include "detail/scheduler.hpp"
@@ -128,6 +143,7 @@ class timer_state {
   // result of Go's Stop and Reset).
   bool rearm(std::optional<clock::time_point> when, std::chrono::nanoseconds period) {
     active_scheduler active;
+    if (when.has_value()) require_armable(active.get());
     void* fired = nullptr;
     bool was_armed = false;
     {
@@ -152,7 +168,7 @@ class timer_state {
         // Else the run that owns the node is ending: its drop_callback schedules the new arm.
       }
     }
-    if (fired != nullptr) after_fire(fired);
+    if (fired != nullptr) after_fire(fired, fire_site{active.get(), true});
     return was_armed;
   }
 
@@ -160,11 +176,25 @@ class timer_state {
   timer_state() = default;
   virtual ~timer_state() = default;
 
+  // fire_site: where after_fire runs. `run` is the active run (nullptr with none: the fallback
+  // heap's thread, or a rearm outside any run). `has_caller` is true inside rearm, whose caller
+  // takes an exception after_fire throws; false in a heap's fire callback (on a worker's
+  // scheduler context, or the fallback thread), where nothing above could take it.
+  struct fire_site {
+    scheduler* run;
+    bool has_caller;
+  };
+
   // on_fire: the current arm fires at `now`. Called with lock_ held, so it must not block, call
   // user code or wake anyone directly: receivers to wake go to `wakes`. It may return a non-null
-  // token, which is passed to after_fire once lock_ is released.
+  // token, which is passed to after_fire once lock_ is released (the caller of after_fire holds
+  // a reference to the state throughout).
   virtual void* on_fire(clock::time_point now, wake_list& wakes) = 0;
-  virtual void after_fire(void* /*token*/) {}
+  virtual void after_fire(void* /*token*/, const fire_site& /*site*/) {}
+
+  // require_armable: throws goro::error if the timer cannot be armed with `active` as the active
+  // run (nullptr: none). Called by rearm before it changes anything.
+  virtual void require_armable(scheduler* /*active*/) const {}
 
   // observable: whether anyone but the heap entry could still see this timer fire. A timer of
   // an ended run that nobody can observe is dropped rather than moved to the fallback heap,
@@ -246,11 +276,13 @@ class timer_state {
     auto* self = static_cast<timer_state*>(arg);
     void* fired = nullptr;
     bool keep_reference = false;
+    scheduler* run = nullptr;  // the run whose heap fired the entry, alive while this runs
     {
       wake_list wakes;
       std::lock_guard guard(self->lock_);
       if (seq == self->gen_) {
         const timer_home from = self->home_;
+        if (from.where == timer_home::kind::run) run = from.sched;
         self->home_ = {};
         const auto now = clock::now();
         fired = self->on_fire(now, wakes);
@@ -267,7 +299,7 @@ class timer_state {
         }
       }
     }
-    if (fired != nullptr) self->after_fire(fired);
+    if (fired != nullptr) self->after_fire(fired, fire_site{run, false});
     if (!keep_reference) self->release();
   }
 
@@ -323,19 +355,37 @@ class timer_state {
   std::chrono::nanoseconds period_{0};
 };
 
+// handled_timer: a timer_state that goro::timer or goro::ticker objects (its handles) refer to.
+// Each handle also holds one of its references.
+class handled_timer : public timer_state {
+ public:
+  // add_handle, drop_handle: count the handles. drop_handle is true for the last one.
+  void add_handle() noexcept { handles_.fetch_add(1, std::memory_order_relaxed); }
+  bool drop_handle() noexcept { return handles_.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+
+  // handle_channel: what the handles' c() returns.
+  virtual recv_chan<clock::time_point> handle_channel() const = 0;
+
+  // stops_with_last_handle: whether the last handle to go stops a pending arm.
+  virtual bool stops_with_last_handle() const noexcept = 0;
+
+ private:
+  std::atomic<std::size_t> handles_{0};
+};
+
 // channel_timer: a timer_state that sends the firing time on a channel of capacity 1, dropping
 // the value if the channel is full (Go's sendTime). The channel is never closed.
-class channel_timer final : public timer_state {
+class channel_timer final : public handled_timer {
  public:
   channel_timer() = default;
 
   // channel: the timer's channel (the state keeps its own handle).
   const chan<clock::time_point>& channel() const noexcept { return channel_; }
 
-  // add_handle, drop_handle: count the goro::timer or goro::ticker objects that refer to this
-  // state (each also holds one of its references). drop_handle is true for the last one.
-  void add_handle() noexcept { handles_.fetch_add(1, std::memory_order_relaxed); }
-  bool drop_handle() noexcept { return handles_.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+  recv_chan<clock::time_point> handle_channel() const override { return channel_; }
+
+  // stops_with_last_handle: nobody could stop or reset the timer after that.
+  bool stops_with_last_handle() const noexcept override { return true; }
 
  private:
   void* on_fire(clock::time_point now, wake_list& wakes) override {
@@ -352,17 +402,117 @@ class channel_timer final : public timer_state {
   }
 
   const chan<clock::time_point> channel_{1};
-  std::atomic<std::size_t> handles_{0};  // goro::timer and goro::ticker objects
+};
+
+// func_timer: the timer of goro::after_func. A firing starts a goroutine that calls the function
+// (func_timer_of holds it); the goroutine holds a reference to the state while it runs. It is
+// armed only while a run is active, and its pending arm is dropped, never moved to the fallback
+// heap, when the run ends: f would need that run to start in.
+class func_timer : public handled_timer {
+ public:
+  // handle_channel: nil, as the C of Go's AfterFunc timer is.
+  recv_chan<clock::time_point> handle_channel() const override { return nullptr; }
+
+  // stops_with_last_handle: no; its heap entry keeps it alive until it fires, so that
+  // `goro::after_func(d, f);` with the result discarded still calls f, as in Go.
+  bool stops_with_last_handle() const noexcept override { return false; }
+
+ protected:
+  func_timer() = default;
+
+  // call: calls the function; in the goroutine a firing started.
+  virtual void call() = 0;
+
+ private:
+  // started_reference: the reference to the state that a started goroutine holds.
+  class started_reference {
+   public:
+    explicit started_reference(func_timer* state) noexcept : state_(state) { state_->retain(); }
+    started_reference(started_reference&& other) noexcept
+        : state_(std::exchange(other.state_, nullptr)) {}
+    started_reference(const started_reference&) = delete;
+    started_reference& operator=(const started_reference&) = delete;
+    started_reference& operator=(started_reference&&) = delete;
+    ~started_reference() {
+      if (state_ != nullptr) state_->release();
+    }
+
+    func_timer* get() const noexcept { return state_; }
+
+   private:
+    func_timer* state_;
+  };
+
+  // on_fire: starting the goroutine allocates and calls into the scheduler: after_fire does it,
+  // once lock_ is released.
+  void* on_fire(clock::time_point, wake_list&) override { return this; }
+
+  // after_fire: starts the goroutine in `site.run`, unless that run is ending (its main has
+  // returned, or a deadlock was declared): then f is dropped, as a Go program's pending
+  // AfterFuncs are when it exits. Any other failure (no memory, a stack the kernel refuses) goes
+  // to rearm's caller when there is one. The heap's fire callback has none: on the worker's
+  // scheduler context the process ends with a message. The site is told by the call site rather
+  // than read from the thread's state: a rearm may run on a worker's scheduler context too (from
+  // another timer's after_fire), and its exception then belongs to that caller.
+  void after_fire(void*, const fire_site& site) override {
+    scheduler* run = site.run;
+    if (run == nullptr || run->ending()) return;
+    try {
+      run->spawn([self = started_reference(this)] { self.get()->call(); },
+                 spawning_worker(*run, site), 0);
+    } catch (...) {
+      if (run->ending()) return;
+      if (site.has_caller) throw;
+      report_scheduler_failure();
+    }
+  }
+
+  // spawning_worker: the worker to start the goroutine on: the caller's, when rearm's caller is
+  // a goroutine of `run` (as goro::go does); otherwise none (the run's global queue). Never the
+  // worker of a scheduler context: spawning there may make the worker's current goroutine step
+  // back (scheduler::make_way), and on that context there is none.
+  static worker* spawning_worker(scheduler& run, const fire_site& site) noexcept {
+    const thread_state& ts = this_thread();
+    if (!site.has_caller || ts.current == nullptr || &ts.self->sched != &run) return nullptr;
+    return ts.self;
+  }
+
+  // observable: nobody observes a firing once the run has ended: f could not start.
+  bool observable() const noexcept override { return false; }
+
+  // require_armable: with no run active, the firing could not start f.
+  void require_armable(scheduler* active) const override {
+    if (active == nullptr) {
+      throw error(
+          "goro::after_func: no goro::run is active; an after_func timer is armed and fires only "
+          "during a run");
+    }
+  }
+};
+
+// func_timer_of: a func_timer holding the function, decay-copied once, called as an lvalue at
+// each firing; its result is dropped.
+template <class Fn>
+class func_timer_of final : public func_timer {
+ public:
+  template <class F>
+  explicit func_timer_of(F&& fn) : fn_(std::forward<F>(fn)) {}
+
+ private:
+  // The result is dropped, as goro::go drops it (a cast: no [[nodiscard]] warning).
+  void call() override { static_cast<void>(std::invoke(fn_)); }
+
+  Fn fn_;
 };
 
 // timer_handle: a goro::timer's or goro::ticker's reference to its state. Copies share the state,
 // as copies of Go's *time.Timer do; the last one to go stops a pending timer, which nobody could
-// stop or reset after that.
+// stop or reset after that — unless the state says otherwise (an after_func timer).
 class timer_handle {
  public:
   timer_handle() noexcept = default;
   // timer_handle(state): takes over the creator's reference to a new state.
-  explicit timer_handle(channel_timer* state) noexcept : state_(state) { state_->add_handle(); }
+  explicit timer_handle(handled_timer* state) noexcept : state_(state) { state_->add_handle(); }
   timer_handle(const timer_handle& other) noexcept : state_(other.state_) {
     if (state_ == nullptr) return;
     state_->add_handle();
@@ -379,15 +529,17 @@ class timer_handle {
   }
   ~timer_handle() {
     if (state_ == nullptr) return;
-    if (state_->drop_handle()) state_->rearm(std::nullopt, {});  // unschedules a pending arm
+    if (state_->drop_handle() && state_->stops_with_last_handle()) {
+      state_->rearm(std::nullopt, {});  // unschedules a pending arm
+    }
     state_->release();
   }
 
   void swap(timer_handle& other) noexcept { std::swap(state_, other.state_); }
-  channel_timer* get() const noexcept { return state_; }
+  handled_timer* get() const noexcept { return state_; }
 
  private:
-  channel_timer* state_ = nullptr;
+  handled_timer* state_ = nullptr;
 };
 
 // park_until: parks goroutine `g` until `deadline`, which the caller has found still ahead on
@@ -471,7 +623,8 @@ inline recv_chan<std::chrono::steady_clock::time_point> after(std::chrono::nanos
 /// pending). Every member may be called from any goroutine or thread, with or without an active
 /// run; calls through different copies may run at the same time (a stop or reset is atomic, and
 /// of two stops of a pending timer exactly one returns true). One object, like any C++ object,
-/// must not be assigned while another thread uses it.
+/// must not be assigned while another thread uses it. A timer made by after_func calls a function
+/// instead of sending on c(), and differs in the ways after_func says.
 class timer {
  public:
   /// timer: starts a timer that fires after `d` (at once, in the constructor, if d <= 0).
@@ -491,11 +644,12 @@ class timer {
   /// to is stopped if this was its last handle.
   timer& operator=(timer&&) noexcept = default;
 
-  /// c: the channel the firing time is sent on (capacity 1). A nil channel for a moved-from timer.
+  /// c: the channel the firing time is sent on (capacity 1). A nil channel for a moved-from timer
+  /// and for a timer of after_func, which sends nothing.
   recv_chan<std::chrono::steady_clock::time_point> c() const {
     detail::note_api_use();
     if (state_.get() == nullptr) return nullptr;
-    return state_.get()->channel();
+    return state_.get()->handle_channel();
   }
 
   /// stop: prevents the timer from firing. Returns true if that stopped a pending timer; false if
@@ -519,6 +673,15 @@ class timer {
   }
 
  private:
+  template <class F>
+  friend timer after_func(std::chrono::nanoseconds d, F&& f);
+
+  // timer(state, d): a handle to `state` (taking over its creator's reference), armed to fire
+  // after `d`.
+  timer(detail::handled_timer* state, std::chrono::nanoseconds d) : state_(state) {
+    state_.get()->rearm(detail::saturating_deadline(d), {});
+  }
+
   detail::timer_handle state_;
 };
 
@@ -550,7 +713,7 @@ class ticker {
   recv_chan<std::chrono::steady_clock::time_point> c() const {
     detail::note_api_use();
     if (state_.get() == nullptr) return nullptr;
-    return state_.get()->channel();
+    return state_.get()->handle_channel();
   }
 
   /// stop: no more ticks are sent (a tick already in c() stays there). The channel is not closed.
@@ -577,5 +740,42 @@ class ticker {
 
   detail::timer_handle state_;
 };
+
+/// after_func: Go's time.AfterFunc. Waits `d` (not at all if d <= 0), then calls f() in a new
+/// goroutine of its own, started as goro::go starts one: an exception escaping f ends the
+/// process as one escaping any goroutine does. f is decay-copied once into the timer and called
+/// as an lvalue, with no arguments, each time the timer fires; its result is dropped.
+///
+/// The timer returned is a handle like any goro::timer, with these differences: c() is a nil
+/// channel (nothing is sent); stop() returns true if it kept f from being started, false if f
+/// was started already or the timer was stopped; reset(d) re-arms it, so that f is started
+/// again after `d` — f may then run more than once, even at the same time as an earlier call,
+/// as in Go. And destroying the last handle does not stop it: only stop() does, so that
+/// `goro::after_func(d, f);`, its result discarded, calls f as Go's AfterFunc does.
+///
+/// Needs an active run: throws goro::error when called outside a run, once the run's main has
+/// returned, or for a null function pointer or an empty std::function (creating nothing then);
+/// reset() throws goro::error outside a run. A pending timer counts as pending for deadlock
+/// detection; one still pending when its run ends is dropped without calling f, as a Go
+/// program's pending AfterFuncs are when it exits. Every member of the timer may be called from
+/// any goroutine or thread during the run.
+template <class F>
+timer after_func(std::chrono::nanoseconds d, F&& f) {
+  using function_type = std::decay_t<F>;
+  static_assert(std::is_invocable_v<function_type&>,
+                "goro::after_func: f must be callable with no arguments");
+  detail::note_api_use();
+  if (detail::is_nil_func<function_type>(f)) throw error("goro::after_func: nil func value");
+  {
+    detail::active_scheduler active;
+    if (active.get() != nullptr && active.get()->stopping()) {
+      throw error(
+          "goro::after_func: the run is ending (its main goroutine has returned); no goroutine "
+          "can start now");
+    }
+    // With no run active, the timer's rearm throws (func_timer::require_armable).
+  }
+  return timer(new detail::func_timer_of<function_type>(std::forward<F>(f)), d);
+}
 
 }  // namespace goro

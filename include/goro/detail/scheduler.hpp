@@ -617,6 +617,12 @@ class scheduler {
 
   unsigned worker_count() const noexcept { return static_cast<unsigned>(workers_.size()); }
   bool stopping() const noexcept { return stopping_.load(std::memory_order_relaxed); }
+  // ending: stopping(), or the run has shut down: it starts no more goroutines (a spawn from
+  // outside its goroutines throws, launch_outside). shutdown_ is read too because another worker
+  // may set it after main's has set main_done_ and before it sets stopping_ (check_shutdown).
+  bool ending() const noexcept {
+    return stopping_.load(std::memory_order_seq_cst) || shutdown_.load(std::memory_order_seq_cst);
+  }
 
   // live_goroutines: goroutines spawned and not finished, main included. Reads every
   // `finished` counter before any `spawned` one: a finish seen implies its spawn is seen (the
