@@ -2255,8 +2255,10 @@ TEST_CASE("an after_func pending when its run ends is dropped, f never called",
   CHECK_FALSE(ran_while_ending.load());
 }
 
-TEST_CASE("after_func throws outside a run, once main has returned, and for a nil function",
-          "[time][after_func]") {
+TEST_CASE(
+    "after_func throws outside a run, on a plain thread once main has returned, and for "
+    "a nil function",
+    "[time][after_func]") {
   CHECK_THROWS_WITH(goro::after_func(1ms, [] {}), Catch::Contains("no goro::run is active"));
   CHECK_THROWS_AS(goro::after_func(-1ms, [] {}), goro::error);
 
@@ -2265,7 +2267,23 @@ TEST_CASE("after_func throws outside a run, once main has returned, and for a ni
   bool null_pointer_threw = false;
   bool empty_function_threw = false;
   int unwound_outcome = 0;  // 1: after_func returned, 2: it threw goro::error
+  std::atomic<bool> ran_from_unwound{false};
+  std::string plain_thread_error;
+  std::thread plain;
   goro::run([&] {
+    // A plain thread makes after_funcs until that is refused: once main has returned.
+    plain = goro_test::registered_thread([&] {
+      for (;;) {
+        try {
+          goro::timer t = goro::after_func(1h, [] {});
+          t.stop();
+        } catch (const goro::error& e) {
+          plain_thread_error = e.what();
+          return;
+        }
+        std::this_thread::sleep_for(100us);
+      }
+    });
     try {
       goro::after_func(1ms, null_function);
     } catch (const goro::error& e) {
@@ -2276,27 +2294,35 @@ TEST_CASE("after_func throws outside a run, once main has returned, and for a ni
     } catch (const goro::error&) {
       empty_function_threw = true;
     }
-    // A goroutine unwound after main returned calls after_func from a destructor.
+    // A goroutine unwound after main returned calls after_func from a destructor: it may (a
+    // throw there would end the process), and the timer never fires.
     goro::go([&] {
       struct arms_when_unwound {
         int& outcome;
+        std::atomic<bool>& ran;
         ~arms_when_unwound() {
           try {
-            goro::after_func(0ns, [] {});
+            goro::after_func(0ns, [this] { ran = true; });
             outcome = 1;
           } catch (const goro::error&) {
             outcome = 2;
           }
         }
-      } probe{unwound_outcome};
+      } probe{unwound_outcome, ran_from_unwound};
       const goro::chan<int> never;
       (void)never.recv();
     });
     goro::sleep_for(10ms);
   });
+  plain.join();
   CHECK(null_pointer_threw);
   CHECK(empty_function_threw);
-  CHECK(unwound_outcome == 2);
+  CHECK(unwound_outcome == 1);
+  CHECK_FALSE(ran_from_unwound.load());
+  const bool ending_or_ended =
+      plain_thread_error.find("the run is ending") != std::string::npos ||
+      plain_thread_error.find("no goro::run is active") != std::string::npos;
+  CHECK(ending_or_ended);
   CHECK_THROWS_AS(goro::after_func(1ms, empty_function), goro::error);
 }
 

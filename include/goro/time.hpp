@@ -753,8 +753,10 @@ class ticker {
 /// as in Go. And destroying the last handle does not stop it: only stop() does, so that
 /// `goro::after_func(d, f);`, its result discarded, calls f as Go's AfterFunc does.
 ///
-/// Needs an active run: throws goro::error when called outside a run, once the run's main has
-/// returned, or for a null function pointer or an empty std::function (creating nothing then);
+/// Needs an active run: throws goro::error when called outside a run, from a plain thread once
+/// the run's main has returned (as goro::go does; from a goroutine the run is unwinding, the
+/// timer is made but never fires), or for a null function pointer or an empty std::function
+/// (creating nothing then);
 /// reset() throws goro::error outside a run. A pending timer counts as pending for deadlock
 /// detection; one still pending when its run ends is dropped without calling f, as a Go
 /// program's pending AfterFuncs are when it exits. Every member of the timer may be called from
@@ -766,15 +768,17 @@ timer after_func(std::chrono::nanoseconds d, F&& f) {
                 "goro::after_func: f must be callable with no arguments");
   detail::note_api_use();
   if (detail::is_nil_func<function_type>(f)) throw error("goro::after_func: nil func value");
-  {
+  if (detail::this_thread().current == nullptr) {
+    // From a plain thread, as goro::go: refused once main has returned. A goroutine may still
+    // make one while the run ends (in a destructor its unwinding runs, say): it never fires.
     detail::active_scheduler active;
     if (active.get() != nullptr && active.get()->stopping()) {
       throw error(
           "goro::after_func: the run is ending (its main goroutine has returned); no goroutine "
           "can start now");
     }
-    // With no run active, the timer's rearm throws (func_timer::require_armable).
   }
+  // With no run active, the timer's rearm throws (func_timer::require_armable).
   return timer(new detail::func_timer_of<function_type>(std::forward<F>(f)), d);
 }
 
