@@ -727,6 +727,56 @@ TEST_CASE("ticker ticks are spaced by at least the period for a fast receiver", 
   });
 }
 
+TEST_CASE("tick's channel ticks every period, in a run and outside one", "[time][tick]") {
+  const bool in_run = GENERATE(true, false);  // the run's heap, or the fallback heap
+  const auto body = [] {
+    const auto start = clock_type::now();
+    const goro::recv_chan<clock_type::time_point> ticks = goro::tick(5ms);
+    REQUIRE_FALSE(ticks.is_nil());
+    CHECK(ticks.capacity() == 1);
+    for (int i = 1; i <= 3; ++i) {
+      const auto v = ticks.recv();
+      REQUIRE(v.has_value());
+      CHECK(*v >= start + i * 5ms);
+    }
+  };
+  if (in_run) {
+    goro::run(body);
+  } else {
+    body();
+  }
+}
+
+TEST_CASE("tick of a period that is not positive is a nil channel, as in Go", "[time][tick]") {
+  CHECK(goro::tick(0ns).is_nil());
+  CHECK(goro::tick(-1ms).is_nil());
+  CHECK(goro::tick(std::chrono::nanoseconds::min()).is_nil());
+}
+
+// Go's Tick leaks its ticker; goro's stops once nobody holds the channel: a loop that breaks
+// out of a range over tick(d) leaves no timer behind. One worker: its heap holds every timer.
+TEST_CASE("tick's ticker stops once nobody holds its channel", "[time][tick][leak]") {
+  goro::options one;
+  one.workers = 1;
+  const auto [ticks_seen, emptied] = goro::run(
+      [] {
+        const goro::detail::timer_heap& heap =
+            goro::detail::current_goroutine()->running_on->timers;
+        int seen = 0;
+        for (auto now : goro::tick(2ms)) {
+          static_cast<void>(now);
+          if (++seen == 3) break;
+        }
+        // The ticker finds nobody holding its channel at its next tick and does not re-arm.
+        const auto give_up = clock_type::now() + 10s;
+        while (!heap.empty() && clock_type::now() < give_up) goro::sleep_for(1ms);
+        return std::pair(seen, heap.empty());
+      },
+      one);
+  CHECK(ticks_seen == 3);
+  CHECK(emptied);
+}
+
 TEST_CASE("ticker stop ends the ticks and reset restarts them with the new period",
           "[time][ticker]") {
   goro::run([] {
@@ -1841,6 +1891,14 @@ TEST_CASE("go-to-goro: ticker", "[time][go-to-goro]") {
     (void)orphan.try_recv();
     goro::sleep_for(30ms);
     CHECK(goro::select(goro::on_recv(orphan), goro::on_default()) == 1);
+
+    // for range time.Tick(d)
+    int ticked = 0;
+    for (auto now : goro::tick(d)) {
+      CHECK(now - start >= d);
+      if (++ticked == 2) break;
+    }
+    CHECK(ticked == 2);
   });
 }
 

@@ -1,6 +1,6 @@
 /// \file
-/// goro/time.hpp — sleeping and timers (API section 4): sleep_for, sleep_until, after, timer,
-/// ticker, after_func.
+/// goro/time.hpp — sleeping and timers (API section 4): sleep_for, sleep_until, after, tick,
+/// timer, ticker, after_func.
 ///
 /// ```cpp
 ///   goro::timer t(50ms);
@@ -12,7 +12,7 @@
 /// Sleeping parks the goroutine on the runtime's timer heap, never its worker thread; on a plain
 /// thread it sleeps the thread.
 ///
-/// Timers (timer, ticker, after, after_func, and the deadlines of <goro/context.hpp>) are
+/// Timers (timer, ticker, after, tick, after_func, and the deadlines of <goro/context.hpp>) are
 /// timer_states: a counted object with one node for a timer heap. While a run is active every
 /// timer goes into that run's heap (detail/timer_heap.hpp; O(log n) per add, remove and expiry,
 /// no thread or goroutine per timer) and fires on one of its workers. With no run active — a
@@ -286,9 +286,11 @@ class timer_state {
         self->home_ = {};
         const auto now = clock::now();
         fired = self->on_fire(now, wakes);
-        if (self->period_.count() > 0) {
+        if (self->period_.count() > 0 && self->observable()) {
           // A ticker re-enters the heap it fired from, keeping the entry's reference. The run
-          // is alive: this callback runs on one of its workers.
+          // is alive: this callback runs on one of its workers (or it is the fallback heap's).
+          // One nobody can observe any more — a tick() channel that everyone has dropped —
+          // stops instead.
           self->when_ = self->next_tick(now);
           self->node_.when = self->when_;
           self->node_.seq = ++self->gen_;
@@ -614,6 +616,27 @@ inline recv_chan<std::chrono::steady_clock::time_point> after(std::chrono::nanos
     throw;
   }
   state->release();  // the heap keeps it until it fires
+  return c;
+}
+
+/// tick: Go's time.Tick. Returns a channel of capacity 1 that receives the time every `d`, as a
+/// ticker's c() does (a slow receiver finds at most one tick waiting), from a ticker that nothing
+/// can stop or reset — for loops that tick for as long as they run:
+/// `for (auto now : goro::tick(1s)) { ... }`. Unlike Go's, whose ticker leaks, it stops once
+/// nobody holds the channel any more (at its next tick). A nil channel if d <= 0, as in Go. From
+/// any goroutine or thread, with or without an active run.
+inline recv_chan<std::chrono::steady_clock::time_point> tick(std::chrono::nanoseconds d) {
+  detail::note_api_use();
+  if (d.count() <= 0) return nullptr;
+  auto* state = new detail::channel_timer();
+  chan<std::chrono::steady_clock::time_point> c = state->channel();
+  try {
+    state->rearm(detail::saturating_deadline(d), d);
+  } catch (...) {
+    state->release();
+    throw;
+  }
+  state->release();  // the heap keeps it while someone holds the channel
   return c;
 }
 
