@@ -2850,6 +2850,8 @@ TEST_CASE("a queued acquire gives up with its context's error and takes nothing"
 
 // A grant and a cancellation of one waiter race: exactly one of them counts. If the acquire
 // reports success it holds the permit; if it reports the context's error, the permit is free.
+// By turns the release comes first, the cancellation comes first (each from main), a plain
+// thread releases while main cancels (the two race on two CPUs), or both come from goroutines.
 TEST_CASE("a grant racing a cancellation counts exactly once", "[sync][semaphore][context]") {
   const unsigned workers = GENERATE(1U, 2U, 4U);
   const long rounds = scaled(2000, 10);
@@ -2859,24 +2861,56 @@ TEST_CASE("a grant racing a cancellation counts exactly once", "[sync][semaphore
         long cancelled = 0;
         long inconsistent = 0;
         goro::semaphore sem(1);
+        std::atomic<long> release_round{-1};   // the plain thread releases once per new value
+        std::atomic<long> released_round{-1};  // and then publishes it here
+        std::atomic<bool> stop{false};
+        std::minstd_rand random(1);
+        std::atomic<unsigned> spin_sink{0};
+        std::thread releaser = goro_test::registered_thread([&] {
+          for (long seen = -1; !stop.load();) {
+            const long round = release_round.load();
+            if (round == seen) continue;
+            seen = round;
+            sem.release(1);
+            released_round.store(round);
+          }
+        });
         for (long i = 0; i < rounds; ++i) {
           REQUIRE_FALSE(sem.acquire(goro::background(), 1));
           goro::context ctx;
           goro::cancel_func cancel;
           std::tie(ctx, cancel) = goro::with_cancel(goro::background());
           goro::chan<std::error_code> result(1);
-          goro::go([&, result] { result.send(sem.acquire(ctx, 1)); });
-          if (i % 2 == 0) goro::yield();
+          std::atomic<bool> about_to_wait{false};
+          goro::go([&, result] {
+            about_to_wait.store(true);
+            result.send(sem.acquire(ctx, 1));
+          });
+          while (!about_to_wait.load()) goro::yield();
+          goro::yield();  // on one worker: the acquire queues and parks
           goro::wait_group racers;
           racers.add(2);
-          goro::go([&] {
+          const auto release = [&] {
             sem.release(1);
             racers.done();
-          });
-          goro::go([&] {
+          };
+          const auto cancel_it = [&] {
             cancel();
             racers.done();
-          });
+          };
+          switch (i % 4) {
+            case 0: release(), cancel_it(); break;
+            case 1: cancel_it(), release(); break;
+            case 2:
+              release_round.store(i);
+              // A random head start for the thread, so that either may win.
+              for (auto spins = random() % 2048; spins > 0; --spins) spin_sink.fetch_add(1);
+              cancel_it();
+              while (released_round.load() != i) goro::yield();
+              racers.done();
+              break;
+            default: goro::go(cancel_it), goro::go(release); break;
+          }
           racers.wait();
           const std::error_code err = result.recv().value();
           if (err) {
@@ -2889,12 +2923,16 @@ TEST_CASE("a grant racing a cancellation counts exactly once", "[sync][semaphore
           sem.release(1);  // ours, or the one try_acquire took
           cancel();
         }
+        stop.store(true);
+        goro::blocking([&] { releaser.join(); });
         CHECK(inconsistent == 0);
         CHECK(sem.try_acquire(1));
         return std::pair(granted, cancelled);
       },
       goro::options{.workers = workers});
   CHECK(granted + cancelled == rounds);
+  CHECK(granted > 0);    // both outcomes happened (a release that comes first grants, ...)
+  CHECK(cancelled > 0);  // (... a cancellation that comes first takes the waiter)
 }
 
 // Stress: goroutines and plain threads take random weights with contexts that random others
