@@ -34,6 +34,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <span>
 #include <sstream>
 #include <string>
@@ -3029,6 +3030,571 @@ TEST_CASE("with no descriptor left, listen, dial and accept throw system_error a
   CHECK(result.exit_code == 0);
 }
 
+// --- Separate read and write deadlines (Go's SetReadDeadline, SetWriteDeadline) and the
+// listener's deadline (Go's TCPListener.SetDeadline) -----------------------------------------
+
+namespace {
+
+// fill: writes 64 KiB chunks to `c` until a write throws (its peer does not read); how it ended.
+std::string fill(goro::net::conn& c) {
+  std::vector<std::byte> chunk(64 << 10);
+  return outcome_of([&] {
+    for (;;) c.write(chunk);
+  });
+}
+
+// wait_or_give_up: from a goroutine, waits for `wg` for at most 10 s; then runs `give_up` (which
+// closes what an operation a broken wake-up left blocked waits on, so that it ends in
+// closed_error) and waits again. True if it had to give up.
+bool wait_or_give_up(goro::wait_group& wg, const std::function<void()>& give_up) {
+  goro::chan<bool> woken(1);
+  goro::go([&wg, woken] {
+    wg.wait();
+    woken.send(true);
+  });
+  bool gave_up = false;
+  goro::select(goro::on_recv(woken), goro::on_recv(goro::after(10s), [&](auto) {
+                 gave_up = true;
+                 give_up();
+                 woken.recv();
+               }));
+  return gave_up;
+}
+
+}  // namespace
+
+TEST_CASE("a read deadline fails a blocked read while writes on the same conn go on",
+          "[net][deadline]") {
+  std::string read_outcome;
+  clock_type::time_point start{}, read_ended{};
+  std::vector<std::string> writes;
+  int writes_during_read = 0;
+  std::size_t received = 0;
+  std::string write_after;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair pair = connect_pair(ln);
+        goro::net::conn& c = pair.dialed;
+        goro::net::conn& peer = pair.accepted;  // reads, never writes
+        std::atomic<bool> reading{true};
+        start = clock_type::now();
+        c.set_read_deadline(start + 100ms);
+        goro::wait_group wg;
+        wg.add(1);
+        goro::go([&] {
+          std::array<std::byte, 16> b;
+          read_outcome = outcome_of([&] { c.read(b); });
+          read_ended = clock_type::now();
+          reading.store(false);
+          wg.done();
+        });
+        // Writes go on before, while and after the read deadline passes.
+        for (int i = 0; i < 20 || reading.load(); ++i) {
+          const bool during = reading.load();
+          writes.push_back(outcome_of([&] { c.write("0123456789"); }));
+          if (during && writes.back() == "ok") ++writes_during_read;
+          goro::sleep_for(10ms);
+          if (i > 2000) break;  // the read never ended (close below ends it)
+        }
+        const bool closed = wait_or_give_up(wg, [&] { c.close(); });
+        write_after = closed ? "closed" : outcome_of([&] { c.write("0123456789"); });
+        peer.set_read_deadline(clock_type::now() + 10s);
+        std::vector<std::byte> all(10 * (writes.size() + 1));
+        received = read_full(peer, all);
+      },
+      two_workers);
+  CHECK(read_outcome == "timeout");
+  CHECK(read_ended >= start + 100ms);
+  CHECK(writes == std::vector<std::string>(writes.size(), "ok"));
+  CHECK(writes_during_read > 0);
+  CHECK(write_after == "ok");
+  CHECK(received == 10 * (writes.size() + 1));
+}
+
+TEST_CASE("a write deadline fails a blocked write while reads on the same conn go on",
+          "[net][deadline]") {
+  std::string write_outcome;
+  clock_type::time_point start{}, write_ended{};
+  std::string read_outcome;
+  std::string got;
+  std::string second_read;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair pair = connect_pair(ln);
+        goro::net::conn& c = pair.dialed;
+        goro::net::conn& peer = pair.accepted;  // does not read
+        goro::wait_group wg;
+        wg.add(2);
+        // A read with no deadline blocks throughout; the write deadline must not end it.
+        goro::go([&] {
+          got.resize(4);
+          read_outcome =
+              outcome_of([&] { got.resize(read_full(c, std::as_writable_bytes(std::span(got)))); });
+          wg.done();
+        });
+        goro_test::dump_when_count("[io]", 1);
+        start = clock_type::now();
+        c.set_write_deadline(start + 100ms);
+        goro::go([&] {
+          write_outcome = fill(c);
+          write_ended = clock_type::now();
+          // After the write deadline has passed, the peer sends: the blocked read gets it.
+          (void)outcome_of([&] { peer.write("late"); });
+          wg.done();
+        });
+        wait_or_give_up(wg, [&] {
+          c.close();
+          peer.close();
+        });
+        // A new read with the write deadline passed works too.
+        second_read = outcome_of([&] {
+          c.set_read_deadline(clock_type::now() + 10s);
+          peer.write("x");
+          std::array<std::byte, 1> b;
+          if (c.read(b) != 1) throw std::runtime_error("end of stream");
+        });
+      },
+      two_workers);
+  CHECK(write_outcome == "timeout");
+  CHECK(write_ended >= start + 100ms);
+  CHECK(read_outcome == "ok");
+  CHECK(got == "late");
+  CHECK(second_read == "ok");
+}
+
+TEST_CASE(
+    "set_deadline sets both deadlines: with the read one cleared, writes still time out and "
+    "reads do not",
+    "[net][deadline]") {
+  std::string past_write, past_read;
+  std::string blocked_write, blocked_read;
+  clock_type::time_point start{}, write_ended{};
+  std::string got;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair pair = connect_pair(ln);
+        goro::net::conn& c = pair.dialed;
+        goro::net::conn& peer = pair.accepted;  // does not read
+        // Both passed, then the read one cleared.
+        c.set_deadline(clock_type::now() - 1s);
+        c.set_read_deadline({});
+        past_write = outcome_of([&] { c.write("x"); });
+        peer.write("r");
+        std::array<std::byte, 1> b;
+        past_read = outcome_of([&] {
+          if (c.read(b) != 1) throw std::runtime_error("end of stream");
+        });
+        // Both ahead, then the read one cleared: a blocked write times out, a blocked read waits.
+        start = clock_type::now();
+        c.set_deadline(start + 50ms);
+        c.set_read_deadline({});
+        goro::wait_group wg;
+        wg.add(2);
+        goro::go([&] {
+          got.resize(1);
+          blocked_read =
+              outcome_of([&] { got.resize(read_full(c, std::as_writable_bytes(std::span(got)))); });
+          wg.done();
+        });
+        goro::go([&] {
+          blocked_write = fill(c);
+          write_ended = clock_type::now();
+          goro::sleep_for(20ms);  // the read stays blocked past the (write) deadline
+          (void)outcome_of([&] { peer.write("s"); });
+          wg.done();
+        });
+        wait_or_give_up(wg, [&] {
+          c.close();
+          peer.close();
+        });
+      },
+      two_workers);
+  CHECK(past_write == "timeout");
+  CHECK(past_read == "ok");
+  CHECK(blocked_write == "timeout");
+  CHECK(write_ended >= start + 50ms);
+  CHECK(blocked_read == "ok");
+  CHECK(got == "s");
+}
+
+TEST_CASE(
+    "a read deadline moved later while a read blocks lets it complete, and moved into the past "
+    "wakes it with timeout_error",
+    "[net][deadline]") {
+  std::string extended, moved_back, write_meanwhile;
+  bool in_time = false;
+  std::string got;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair pair = connect_pair(ln);
+        goro::net::conn& c = pair.dialed;
+        goro::net::conn& peer = pair.accepted;
+        {
+          const auto first = clock_type::now() + 300ms;
+          c.set_read_deadline(first);
+          goro::wait_group wg;
+          wg.add(1);
+          goro::go([&] {
+            got.resize(1);
+            extended = outcome_of(
+                [&] { got.resize(read_full(c, std::as_writable_bytes(std::span(got)))); });
+            wg.done();
+          });
+          goro_test::dump_when_count("[io]", 1);
+          c.set_read_deadline(clock_type::now() + 30s);
+          // If the move came before the first deadline (on a loaded machine it may not), the
+          // read must outlive it.
+          in_time = clock_type::now() < first;
+          while (clock_type::now() < first + 50ms) goro::sleep_for(10ms);
+          peer.write("x");
+          wait_or_give_up(wg, [&] { c.close(); });
+        }
+        {
+          connected_pair fresh = connect_pair(ln);  // nothing left unread on it
+          goro::net::conn& c = fresh.dialed;
+          c.set_read_deadline(clock_type::now() + 30s);
+          goro::wait_group wg;
+          wg.add(1);
+          goro::go([&] {
+            std::array<std::byte, 1> b;
+            moved_back = outcome_of([&] { c.read(b); });
+            wg.done();
+          });
+          goro_test::dump_when_count("[io]", 1);
+          write_meanwhile = outcome_of([&] { c.write("w"); });
+          c.set_read_deadline(clock_type::now() - 1s);
+          wait_or_give_up(wg, [&] { c.close(); });
+        }
+      },
+      two_workers);
+  if (in_time) {
+    CHECK(extended == "ok");
+    CHECK(got == "x");
+  }
+  CHECK(moved_back == "timeout");
+  CHECK(write_meanwhile == "ok");
+}
+
+TEST_CASE(
+    "listener::set_deadline fails a blocked accept with timeout_error, cleared it lets accept "
+    "succeed, and on a closed listener it throws closed_error",
+    "[net][deadline]") {
+  std::string timed_out, what, woken, accepted, not_inherited;
+  std::string on_closed, on_empty, accept_closed;
+  clock_type::time_point start{}, ended{};
+  std::string address;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        address = ln.address();
+        start = clock_type::now();
+        ln.set_deadline(start + 50ms);
+        timed_out = outcome_of([&] { ln.accept(); });
+        ended = clock_type::now();
+        try {
+          ln.accept();
+        } catch (const goro::net::timeout_error& e) {
+          what = e.what();
+        }
+        // Cleared: an accept waits for the connection that comes 20 ms later.
+        ln.set_deadline({});
+        goro::wait_group wg;
+        wg.add(1);
+        goro::net::conn dialed;
+        goro::go([&] {
+          goro::sleep_for(20ms);
+          (void)outcome_of([&] { dialed = goro::net::dial(address); });
+          wg.done();
+        });
+        goro::net::conn c;
+        accepted = outcome_of([&] { c = ln.accept(); });
+        wg.wait();
+        // The accepted conn does not inherit the listener's deadline.
+        ln.set_deadline(clock_type::now() - 1s);
+        not_inherited = outcome_of([&] {
+          c.write("y");
+          std::array<std::byte, 1> b;
+          dialed.set_read_deadline(clock_type::now() + 10s);
+          if (dialed.read(b) != 1) throw std::runtime_error("end of stream");
+        });
+        // A blocked accept with no deadline, woken by a deadline moved into the past.
+        ln.set_deadline({});
+        wg.add(1);
+        goro::go([&] {
+          woken = outcome_of([&] { ln.accept(); });
+          wg.done();
+        });
+        goro_test::dump_when_count("[io]", 1);
+        ln.set_deadline(clock_type::time_point{} + 123s);
+        wait_or_give_up(wg, [&] { ln.close(); });
+        ln.close();
+        on_closed = outcome_of([&] { ln.set_deadline(clock_type::now() + 1s); });
+        accept_closed = outcome_of([&] { ln.accept(); });
+        goro::net::listener empty;
+        on_empty = outcome_of([&] { empty.set_deadline({}); });
+      },
+      two_workers);
+  CHECK(timed_out == "timeout");
+  CHECK(ended >= start + 50ms);
+  CHECK_THAT(what,
+             Catch::Contains("goro::net::accept tcp " + address) && Catch::Contains("i/o timeout"));
+  CHECK(accepted == "ok");
+  CHECK(not_inherited == "ok");
+  CHECK(woken == "timeout");
+  CHECK(on_closed == "closed");
+  CHECK(accept_closed == "closed");
+  CHECK(on_empty == "closed");
+}
+
+TEST_CASE("set_read_deadline and set_write_deadline on a closed or empty conn throw closed_error",
+          "[net][deadline][close]") {
+  std::vector<std::string> outcomes;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    connected_pair pair = connect_pair(ln);
+    pair.dialed.close();
+    goro::net::conn empty;
+    for (goro::net::conn* c : {&pair.dialed, &empty}) {
+      outcomes.push_back(outcome_of([&] { c->set_read_deadline(clock_type::now() + 1s); }));
+      outcomes.push_back(outcome_of([&] { c->set_write_deadline({}); }));
+    }
+  });
+  CHECK(outcomes == std::vector<std::string>(4, "closed"));
+}
+
+TEST_CASE(
+    "on plain threads with no run, a read times out by the read deadline and a write by the write "
+    "deadline, each leaving the other direction blocked",
+    "[net][deadline][thread]") {
+  // One conn, a reader and a writer thread (its peer neither writes nor reads). The first
+  // direction's deadline is set, the other's is none: the first operation times out, the other
+  // stays blocked until the main thread sets its deadline too. Had an operation waited with the
+  // other direction's deadline (none), it would wait for the 10 s fallback's close.
+  struct result {
+    std::string first, second;
+    clock_type::time_point first_deadline{}, first_ended{}, second_deadline{}, second_ended{};
+    bool second_ended_early = false;
+  };
+  auto exercise = [](bool read_first) {
+    result r;
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    connected_pair pair = connect_pair(ln);
+    goro::net::conn& c = pair.dialed;
+    std::atomic<int> ended{0};
+    auto do_read = [&] {
+      std::array<std::byte, 1> b;
+      return outcome_of([&] { c.read(b); });
+    };
+    auto do_write = [&] { return fill(c); };
+    r.first_deadline = clock_type::now() + 100ms;
+    if (read_first) {
+      c.set_read_deadline(r.first_deadline);
+    } else {
+      c.set_write_deadline(r.first_deadline);
+    }
+    std::thread first([&] {
+      r.first = read_first ? do_read() : do_write();
+      r.first_ended = clock_type::now();
+      ended.fetch_add(1);
+    });
+    std::thread second([&] {
+      r.second = read_first ? do_write() : do_read();
+      r.second_ended = clock_type::now();
+      ended.fetch_add(1);
+    });
+    for (int i = 0; i < 10000 && ended.load() < 1; ++i) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(50ms);
+    r.second_ended_early = ended.load() != 1;
+    r.second_deadline = clock_type::now() + 50ms;
+    if (read_first) {
+      c.set_write_deadline(r.second_deadline);
+    } else {
+      c.set_read_deadline(r.second_deadline);
+    }
+    for (int i = 0; i < 10000 && ended.load() < 2; ++i) std::this_thread::sleep_for(1ms);
+    c.close();  // the fallback, if one still waits
+    first.join();
+    second.join();
+    return r;
+  };
+  for (const bool read_first : {true, false}) {
+    INFO((read_first ? "read first" : "write first"));
+    const result r = exercise(read_first);
+    CHECK(r.first == "timeout");
+    CHECK(r.first_ended >= r.first_deadline);
+    CHECK_FALSE(r.second_ended_early);
+    CHECK(r.second == "timeout");
+    CHECK(r.second_ended >= r.second_deadline);
+  }
+}
+
+TEST_CASE(
+    "read and write deadlines set at random from goroutines and a plain thread while both ends "
+    "read and write: no byte lost or reordered, every timeout in the right direction",
+    "[net][deadline][thread][stress]") {
+  // Conn a: its read deadline is set in the past, near future, far future or cleared at random;
+  // its write deadline only far ahead or cleared. Conn b (a's peer) the other way round. So a's
+  // writes and b's reads must never time out; a's reads and b's writes may. a writes 4 KiB blocks
+  // (never cut by a timeout) and b one-byte writes (each sent whole or not at all), so each
+  // reader can check that it gets exactly the bytes of the writes that returned, in order.
+  const int blocks = static_cast<int>(goro_test::scaled(8000, 20));
+  const int bytes = static_cast<int>(goro_test::scaled(100000, 20));
+  constexpr std::size_t block = 4096;
+  constexpr int setters = 4;  // goroutines, and one plain thread besides
+  std::vector<std::string> faults;
+  std::atomic<int> a_read_timeouts{0};
+  std::atomic<int> b_write_timeouts{0};
+  std::atomic<long> deadlines_set{0};
+  std::mutex m;
+  auto fault = [&](const std::string& what) {
+    std::lock_guard lock(m);
+    if (faults.size() < 10) faults.push_back(what);
+  };
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair pair = connect_pair(ln);
+        goro::net::conn& a = pair.dialed;
+        goro::net::conn& b = pair.accepted;
+        std::atomic<bool> stop{false};
+        // set_some: one random deadline change on a or b.
+        auto set_some = [&](std::minstd_rand& rng) {
+          const auto now = clock_type::now();
+          const clock_type::time_point choices[] = {
+              now - 1s, now + std::chrono::microseconds(rng() % 200), {}, now + 1h};
+          const clock_type::time_point any = choices[rng() % 4];
+          const clock_type::time_point safe = rng() % 2 == 0 ? clock_type::time_point{} : now + 1h;
+          const std::string outcome = outcome_of([&] {
+            switch (rng() % 5) {
+              case 0: a.set_read_deadline(any); break;
+              case 1: a.set_write_deadline(safe); break;
+              case 2: b.set_write_deadline(any); break;
+              case 3: b.set_read_deadline(safe); break;
+              default: (rng() % 2 == 0 ? a : b).set_deadline(now + 1h); break;  // both ahead
+            }
+          });
+          if (outcome != "ok") fault("set: " + outcome);
+          deadlines_set.fetch_add(1, std::memory_order_relaxed);
+        };
+        goro::wait_group setting;
+        goro::wait_group ops;
+        setting.add(setters);
+        ops.add(4);
+        for (int i = 0; i < setters; ++i) {
+          goro::go([&, i] {
+            std::minstd_rand rng(static_cast<unsigned>(i + 1));
+            while (!stop.load()) {
+              set_some(rng);
+              if (rng() % 4 == 0) goro::sleep_for(std::chrono::microseconds(rng() % 50));
+              goro::yield();
+            }
+            setting.done();
+          });
+        }
+        std::thread thread_setter = goro_test::registered_thread([&] {
+          std::minstd_rand rng(99);
+          while (!stop.load()) {
+            set_some(rng);
+            std::this_thread::sleep_for(std::chrono::microseconds(rng() % 100));
+          }
+        });
+        goro::go([&] {  // a writes blocks: never a timeout
+          std::vector<std::byte> data(block);
+          for (int k = 0; k < blocks; ++k) {
+            for (std::size_t j = 0; j < block; ++j) {
+              data[j] = static_cast<std::byte>((static_cast<std::size_t>(k) * block + j) % 251);
+            }
+            const std::string outcome = outcome_of([&] { a.write(data); });
+            if (outcome != "ok") {
+              fault("a's write " + std::to_string(k) + ": " + outcome);
+              break;
+            }
+          }
+          ops.done();
+        });
+        goro::go([&] {  // b reads a's blocks: never a timeout
+          std::vector<std::byte> buf(8192);
+          std::size_t at = 0;
+          const std::size_t total = static_cast<std::size_t>(blocks) * block;
+          while (at < total) {
+            std::size_t n = 0;
+            const std::string outcome = outcome_of([&] { n = b.read(buf); });
+            if (outcome != "ok" || n == 0) {
+              fault("b's read at " + std::to_string(at) + ": " + (n == 0 ? "end" : outcome));
+              break;
+            }
+            for (std::size_t j = 0; j < n; ++j, ++at) {
+              if (buf[j] != static_cast<std::byte>(at % 251)) {
+                fault("b read a wrong byte at " + std::to_string(at));
+                at = total;
+                break;
+              }
+            }
+          }
+          ops.done();
+        });
+        goro::go([&] {  // b writes single bytes: timeouts allowed, retried
+          for (int k = 0; k < bytes;) {
+            const std::array<std::byte, 1> byte = {static_cast<std::byte>(k % 251)};
+            const std::string outcome = outcome_of([&] { b.write(byte); });
+            if (outcome == "ok") {
+              ++k;
+            } else if (outcome == "timeout") {
+              b_write_timeouts.fetch_add(1, std::memory_order_relaxed);
+              goro::yield();
+            } else {
+              fault("b's write " + std::to_string(k) + ": " + outcome);
+              break;
+            }
+          }
+          ops.done();
+        });
+        goro::go([&] {  // a reads b's bytes: timeouts allowed, retried
+          std::array<std::byte, 512> buf;
+          int at = 0;
+          while (at < bytes) {
+            std::size_t n = 0;
+            const std::string outcome = outcome_of([&] { n = a.read(buf); });
+            if (outcome == "timeout") {
+              a_read_timeouts.fetch_add(1, std::memory_order_relaxed);
+              goro::yield();
+              continue;
+            }
+            if (outcome != "ok" || n == 0) {
+              fault("a's read at " + std::to_string(at) + ": " + (n == 0 ? "end" : outcome));
+              break;
+            }
+            for (std::size_t j = 0; j < n; ++j, ++at) {
+              if (buf[j] != static_cast<std::byte>(at % 251)) {
+                fault("a read a wrong byte at " + std::to_string(at));
+                at = bytes;
+                break;
+              }
+            }
+          }
+          ops.done();
+        });
+        // The setters stop once the four operations are done (or, after 10 s, closed).
+        if (wait_or_give_up(ops, [&] {
+              a.close();
+              b.close();
+            })) {
+          fault("the operations did not finish in 10 s");
+        }
+        stop.store(true);
+        setting.wait();
+        goro::blocking([&] { thread_setter.join(); });
+      },
+      two_workers);
+  INFO(deadlines_set.load() << " deadlines set; " << a_read_timeouts.load() << " reads of a and "
+                            << b_write_timeouts.load() << " writes of b timed out");
+  INFO((faults.empty() ? std::string() : faults.front()));
+  CHECK(faults.empty());
+}
 // docs/go-to-goro.md, section "net": every row's spelling, as written there. The listening
 // address is ":0" where the doc writes ":8080" (a fixed port may be taken on a test machine) and
 // the dialled one is the listener's, not "example.org:80" (the tests use no outside network).
