@@ -1721,7 +1721,12 @@ TEST_CASE("dial with a context gives up on a plain thread with no run", "[net][c
 //
 // Each case names the Go test it ports. Go's upper bounds on time are left out (the suite runs
 // loaded, under sanitizers and chaos scheduling); lower bounds (nothing fails before its
-// deadline) are kept.
+// deadline) are kept. Where Go sets a read or a write deadline (SetReadDeadline,
+// SetWriteDeadline) the ports do too (set_read_deadline, set_write_deadline), and a listener's
+// deadline is listener::set_deadline. Of timeout_test.go, not ported: TestDialTimeout and
+// TestDialTimeoutMaxDuration (goro's dial has no timeout of its own: a context with a deadline
+// is the way, tested in the [context] cases above), and the ReadFrom/WriteTo tests (UDP: goro has
+// TCP only).
 
 namespace {
 
@@ -1775,6 +1780,32 @@ void serve_one_read_each(goro::net::listener& ln, goro::wait_group& served) {
   served.done();
 }
 
+// fill: writes 64 KiB chunks to `c` until a write throws (its peer does not read); how it ended.
+std::string fill(goro::net::conn& c) {
+  std::vector<std::byte> chunk(64 << 10);
+  return outcome_of([&] {
+    for (;;) c.write(chunk);
+  });
+}
+
+// wait_or_give_up: from a goroutine, waits for `wg` for at most 10 s; then runs `give_up` (which
+// closes what an operation a broken wake-up left blocked waits on, so that it ends in
+// closed_error) and waits again. True if it had to give up.
+bool wait_or_give_up(goro::wait_group& wg, const std::function<void()>& give_up) {
+  goro::chan<bool> woken(1);
+  goro::go([&wg, woken] {
+    wg.wait();
+    woken.send(true);
+  });
+  bool gave_up = false;
+  goro::select(goro::on_recv(woken), goro::on_recv(goro::after(10s), [&](auto) {
+                 gave_up = true;
+                 give_up();
+                 woken.recv();
+               }));
+  return gave_up;
+}
+
 }  // namespace
 
 // Go: net.TestReadTimeout
@@ -1787,6 +1818,8 @@ TEST_CASE(
   std::string after_deadline;
   std::string read_again;
   std::string rest;
+  std::string write_after;
+  std::string written;
   bool early = false;
   goro::run([&] {
     goro::net::listener ln = goro::net::listen("127.0.0.1:0");
@@ -1795,15 +1828,15 @@ TEST_CASE(
     goro::net::conn& peer = pair.accepted;
     peer.write(message);
     // The first byte has arrived, so the rest (one segment) waits in c's receive buffer.
-    c.set_deadline(clock_type::now() + 10s);
+    c.set_read_deadline(clock_type::now() + 10s);
     std::array<char, 1> byte{};
     if (c.read(std::span(byte)) != 1) return;
-    c.set_deadline(clock_type::now() - 5s);
+    c.set_read_deadline(clock_type::now() - 5s);
     for (int i = 0; i < 2; ++i) past_reads.push_back(outcome_of([&] { c.read(std::span(byte)); }));
     // A deadline ahead: reads succeed, one byte at a time, until it passes.
     constexpr auto timeout = 50ms;
     const auto deadline = clock_type::now() + timeout;
-    c.set_deadline(deadline);
+    c.set_read_deadline(deadline);
     for (;;) {
       after_deadline = outcome_of([&] {
         if (c.read(std::span(byte)) == 1) before_deadline += byte[0];
@@ -1814,15 +1847,22 @@ TEST_CASE(
     early = clock_type::now() < deadline;
     read_again = outcome_of([&] { c.read(std::span(byte)); });
     // What the timed-out reads left is still there.
-    c.set_deadline(clock_type::now() + 10s);
+    c.set_read_deadline(clock_type::now() + 10s);
     rest.resize(message.size() - 1 - before_deadline.size());
     rest.resize(read_full(c, std::as_writable_bytes(std::span(rest))));
+    // The read deadline that failed those reads never affected writes.
+    write_after = outcome_of([&] { c.write("w"); });
+    written.resize(1);
+    peer.set_read_deadline(clock_type::now() + 10s);
+    written.resize(read_full(peer, std::as_writable_bytes(std::span(written))));
   });
   CHECK(past_reads == std::vector<std::string>{"timeout", "timeout"});
   CHECK(after_deadline == "timeout");
   CHECK_FALSE(early);
   CHECK(read_again == "timeout");
   CHECK(message.substr(0, 1) + before_deadline + rest == message);
+  CHECK(write_after == "ok");
+  CHECK(written == "w");
 }
 
 // Go: net.TestWriteTimeout
@@ -1836,16 +1876,17 @@ TEST_CASE("writes succeed until the deadline passes, then every write times out 
   int written = 0;
   std::size_t received = 0;
   std::string extra_read;
+  std::string read_after;
   goro::run([&] {
     goro::net::listener ln = goro::net::listen("127.0.0.1:0");
     connected_pair pair = connect_pair(ln);
     goro::net::conn& c = pair.dialed;
     goro::net::conn& peer = pair.accepted;
-    c.set_deadline(clock_type::now() - 5s);
+    c.set_write_deadline(clock_type::now() - 5s);
     for (int i = 0; i < 2; ++i) past_writes.push_back(outcome_of([&] { c.write(message); }));
     constexpr auto timeout = 50ms;
     const auto deadline = clock_type::now() + timeout;
-    c.set_deadline(deadline);
+    c.set_write_deadline(deadline);
     for (;;) {
       after_deadline = outcome_of([&] { c.write(message); });
       if (after_deadline != "ok") break;
@@ -1861,6 +1902,12 @@ TEST_CASE("writes succeed until the deadline passes, then every write times out 
     peer.set_deadline(clock_type::now() + 50ms);
     std::array<std::byte, 64> more;
     extra_read = outcome_of([&] { peer.read(more); });
+    // The write deadline that failed those writes never affected reads.
+    read_after = outcome_of([&] {
+      peer.set_deadline({});
+      peer.write("r");
+      if (c.read(more) != 1) throw std::runtime_error("not one byte");
+    });
   });
   CHECK(past_writes == std::vector<std::string>{"timeout", "timeout"});
   CHECK(after_deadline == "timeout");
@@ -1868,6 +1915,7 @@ TEST_CASE("writes succeed until the deadline passes, then every write times out 
   CHECK(write_again == "timeout");
   CHECK(received == message.size() * static_cast<std::size_t>(written));
   CHECK(extra_read == "timeout");
+  CHECK(read_after == "ok");
 }
 
 // Go: net.TestWriteTimeout (a write that fails with a timeout has written nothing)
@@ -1996,12 +2044,12 @@ TEST_CASE(
     connected_pair for_read = connect_pair(ln);
     connected_pair for_write = connect_pair(ln);
     auto deadline = clock_type::now() + timeout;
-    for_read.dialed.set_deadline(deadline);
+    for_read.dialed.set_read_deadline(deadline);
     std::array<std::byte, 256> buf;
     r.read = outcome_of([&] { r.read_bytes = for_read.dialed.read(buf); });
     r.read_early = clock_type::now() < deadline;
     deadline = clock_type::now() + timeout;
-    for_write.dialed.set_deadline(deadline);
+    for_write.dialed.set_write_deadline(deadline);
     r.write = outcome_of([&] {
       for (;;) for_write.dialed.write("TIMEOUT TRANSMITTER");  // until the buffers are full
     });
@@ -2031,8 +2079,8 @@ TEST_CASE(
     "with a passed deadline cleared or moved to time_point::max(), blocked reads and writes wait "
     "until close and throw closed_error",
     "[net][deadline][close][go]") {
-  // Go sets the read deadline to the past and the write deadline to none (and the other way
-  // round); goro has one deadline for both, so each case passes it and then lifts it.
+  // The variant with set_deadline only: each case passes both deadlines and then lifts both. The
+  // port with Go's separate deadlines follows.
   struct result {
     std::string read, write;
     bool returned_early = false;
@@ -2087,6 +2135,151 @@ TEST_CASE(
   }
 }
 
+// Go: net.TestReadTimeoutMustNotReturn, net.TestWriteTimeoutMustNotReturn
+TEST_CASE(
+    "with both deadlines passed and then only the read (write) one cleared, a blocked read "
+    "(write) waits until close and throws closed_error",
+    "[net][deadline][close][go]") {
+  // As Go: SetDeadline(past), SetWriteDeadline(past), SetReadDeadline(none), then Read must block
+  // until Close; and the other way round for Write.
+  std::string read_outcome, write_outcome;
+  bool returned_early = false;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair for_read = connect_pair(ln);   // its peer never writes
+        connected_pair for_write = connect_pair(ln);  // its peer never reads
+        goro::net::conn& reader = for_read.dialed;
+        goro::net::conn& writer = for_write.dialed;
+        reader.set_deadline(clock_type::now() - 5s);
+        reader.set_write_deadline(clock_type::now() - 5s);
+        reader.set_read_deadline({});
+        writer.set_deadline(clock_type::now() - 5s);
+        writer.set_read_deadline(clock_type::now() - 5s);
+        writer.set_write_deadline({});
+        std::atomic<int> returned{0};
+        goro::wait_group wg;
+        wg.add(2);
+        goro::go([&] {
+          std::array<std::byte, 1> b;
+          read_outcome = outcome_of([&] { reader.read(b); });
+          returned.fetch_add(1);
+          wg.done();
+        });
+        goro::go([&] {
+          std::array<std::byte, 1> b{};
+          write_outcome = outcome_of([&] {
+            for (;;) writer.write(b);  // one byte at a time, as Go, until the buffers are full
+          });
+          returned.fetch_add(1);
+          wg.done();
+        });
+        goro_test::dump_when_count("[io]", 2);  // both block
+        goro::sleep_for(100ms);
+        returned_early = returned.load() != 0;
+        reader.close();
+        writer.close();
+        wg.wait();
+      },
+      two_workers);
+  CHECK_FALSE(returned_early);
+  CHECK(read_outcome == "closed");
+  CHECK(write_outcome == "closed");
+}
+
+// Go: net.TestAcceptTimeout
+TEST_CASE(
+    "a passed listener deadline fails accepts even with a connection waiting; one 50 ms ahead "
+    "lets accepts succeed until it passes",
+    "[net][deadline][go]") {
+  std::vector<std::string> past_accepts;
+  int accepted = 0;
+  std::string after_deadline, accept_again;
+  bool early = false;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        // Go dials from another goroutine; goro's dial returns once the handshake is done, so
+        // the connection waits in the backlog before the accepts.
+        goro::net::conn waiting = goro::net::dial(ln.address());
+        ln.set_deadline(clock_type::now() - 5s);
+        for (int i = 0; i < 2; ++i) past_accepts.push_back(outcome_of([&] { ln.accept(); }));
+        constexpr auto timeout = 50ms;
+        const auto deadline = clock_type::now() + timeout;
+        ln.set_deadline(deadline);
+        for (;;) {
+          after_deadline = outcome_of([&] { ln.accept(); });  // the conn is closed at once
+          if (after_deadline != "ok") break;
+          ++accepted;
+          goro::sleep_for(10ms);
+        }
+        early = clock_type::now() < deadline;
+        accept_again = outcome_of([&] { ln.accept(); });
+      },
+      two_workers);
+  CHECK(past_accepts == std::vector<std::string>{"timeout", "timeout"});
+  CHECK(accepted == 1);  // the connection that waited
+  CHECK(after_deadline == "timeout");
+  CHECK_FALSE(early);
+  CHECK(accept_again == "timeout");
+}
+
+// Go: net.TestAcceptTimeoutMustReturn
+TEST_CASE("an accept whose listener deadline was cleared and then set 10 ms ahead times out",
+          "[net][deadline][go]") {
+  std::string outcome;
+  bool stuck = false;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        goro::wait_group wg;
+        wg.add(1);
+        goro::go([&] {
+          outcome = outcome_of([&] {
+            ln.set_deadline({});
+            ln.set_deadline(clock_type::now() + 10ms);
+            ln.accept();
+          });
+          wg.done();
+        });
+        stuck = wait_or_give_up(wg, [&] { ln.close(); });
+      },
+      two_workers);
+  CHECK_FALSE(stuck);
+  CHECK(outcome == "timeout");
+}
+
+// Go: net.TestAcceptTimeoutMustNotReturn
+TEST_CASE("an accept whose passed listener deadline was cleared waits until close",
+          "[net][deadline][close][go]") {
+  std::string outcome;
+  bool returned_early = false;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        std::atomic<bool> returned{false};
+        goro::wait_group wg;
+        wg.add(1);
+        goro::go([&] {
+          outcome = outcome_of([&] {
+            ln.set_deadline(clock_type::now() - 5s);
+            ln.set_deadline({});
+            ln.accept();
+          });
+          returned.store(true);
+          wg.done();
+        });
+        goro_test::dump_when_count("[io]", 1);
+        goro::sleep_for(100ms);
+        returned_early = returned.load();
+        ln.close();
+        wg.wait();
+      },
+      two_workers);
+  CHECK_FALSE(returned_early);
+  CHECK(outcome == "closed");
+}
+
 // Go: net.TestVariousDeadlines, TestVariousDeadlines1Proc, TestVariousDeadlines4Proc
 TEST_CASE("reads with deadlines from 1 ns to 100 ms all time out, none before its deadline",
           "[net][deadline][go]") {
@@ -2138,73 +2331,81 @@ TEST_CASE("reads with deadlines from 1 ns to 100 ms all time out, none before it
 // Go: net.TestReadWriteProlongedTimeout
 TEST_CASE("a deadline pushed ahead before every read and write never fails either",
           "[net][deadline][go]") {
-  // The server's reader and writer each move the conn's one deadline an hour ahead before every
-  // operation, waking the other's blocked operation each time; neither may time out.
+  // The server's reader and writer each move a deadline an hour ahead before every operation:
+  // as in Go, the reader its read deadline and the writer its write deadline; then, in a second
+  // round, both the conn's deadlines (set_deadline), waking the other's blocked operation each
+  // time. Neither may time out.
   const int exchanges = static_cast<int>(goro_test::scaled(1000, 10));
-  std::string server_read_end;
-  std::string server_write_end;
-  std::atomic<std::size_t> server_bytes_read{0};
-  int client_exchanges = 0;
-  std::string client_error;
-  goro::run(
-      [&] {
-        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
-        connected_pair pair = connect_pair(ln);
-        goro::net::conn& c = pair.dialed;
-        goro::net::conn& s = pair.accepted;
-        goro::wait_group wg;
-        wg.add(2);
-        goro::go([&] {
-          std::array<std::byte, 1> b;
-          server_read_end = outcome_of([&] {
-            for (;;) {
-              s.set_deadline(clock_type::now() + 1h);
-              if (s.read(b) == 0) return;  // the client is done
-              ++server_bytes_read;
+  for (const bool separate : {true, false}) {
+    INFO((separate ? "set_read_deadline and set_write_deadline" : "set_deadline"));
+    std::string server_read_end;
+    std::string server_write_end;
+    std::atomic<std::size_t> server_bytes_read{0};
+    int client_exchanges = 0;
+    std::string client_error;
+    goro::run(
+        [&] {
+          goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+          connected_pair pair = connect_pair(ln);
+          goro::net::conn& c = pair.dialed;
+          goro::net::conn& s = pair.accepted;
+          goro::wait_group wg;
+          wg.add(2);
+          goro::go([&] {
+            std::array<std::byte, 1> b;
+            server_read_end = outcome_of([&] {
+              for (;;) {
+                const auto later = clock_type::now() + 1h;
+                separate ? s.set_read_deadline(later) : s.set_deadline(later);
+                if (s.read(b) == 0) return;  // the client is done
+                ++server_bytes_read;
+              }
+            });
+            wg.done();
+          });
+          goro::go([&] {
+            const std::array<std::byte, 1> b{std::byte{'w'}};
+            server_write_end = outcome_of([&] {
+              for (;;) {
+                const auto later = clock_type::now() + 1h;
+                separate ? s.set_write_deadline(later) : s.set_deadline(later);
+                s.write(b);
+              }
+            });
+            wg.done();
+          });
+          client_error = outcome_of([&] {
+            c.set_deadline(clock_type::now() + 60s);
+            std::array<std::byte, 1> b{std::byte{'c'}};
+            for (; client_exchanges < exchanges; ++client_exchanges) {
+              c.write(b);
+              if (c.read(b) != 1) throw std::runtime_error("early end of stream");
             }
           });
-          wg.done();
-        });
-        goro::go([&] {
-          const std::array<std::byte, 1> b{std::byte{'w'}};
-          server_write_end = outcome_of([&] {
-            for (;;) {
-              s.set_deadline(clock_type::now() + 1h);
-              s.write(b);
-            }
-          });
-          wg.done();
-        });
-        client_error = outcome_of([&] {
-          c.set_deadline(clock_type::now() + 60s);
-          std::array<std::byte, 1> b{std::byte{'c'}};
-          for (; client_exchanges < exchanges; ++client_exchanges) {
-            c.write(b);
-            if (c.read(b) != 1) throw std::runtime_error("early end of stream");
+          // The server's reader gets every byte (it need not keep pace with the client, whose
+          // reads the server's writer always satisfies) ...
+          const auto give_up = clock_type::now() + 10s;
+          while (server_bytes_read.load() < static_cast<std::size_t>(exchanges) &&
+                 clock_type::now() < give_up) {
+            goro::sleep_for(1ms);
           }
-        });
-        // The server's reader gets every byte (it need not keep pace with the client, whose
-        // reads the server's writer always satisfies) ...
-        const auto give_up = clock_type::now() + 10s;
-        while (server_bytes_read.load() < static_cast<std::size_t>(exchanges) &&
-               clock_type::now() < give_up) {
-          goro::sleep_for(1ms);
-        }
-        // ... and then the client closes with the server's bytes unread: the server's writer
-        // gets a reset or EPIPE.
-        c.close();
-        wg.wait();
-      },
-      two_workers);
-  CHECK(client_error == "ok");
-  CHECK(client_exchanges == exchanges);
-  CHECK(server_bytes_read.load() == static_cast<std::size_t>(exchanges));
-  INFO(server_read_end);
-  // End of stream, or a reset: the client closed with the server's bytes unread.
-  CHECK((server_read_end == "ok" || server_read_end.find("Connection reset") != std::string::npos));
-  INFO(server_write_end);
-  CHECK((server_write_end.find("Connection reset") != std::string::npos ||
-         server_write_end.find("Broken pipe") != std::string::npos));
+          // ... and then the client closes with the server's bytes unread: the server's writer
+          // gets a reset or EPIPE.
+          c.close();
+          wg.wait();
+        },
+        two_workers);
+    CHECK(client_error == "ok");
+    CHECK(client_exchanges == exchanges);
+    CHECK(server_bytes_read.load() == static_cast<std::size_t>(exchanges));
+    INFO(server_read_end);
+    // End of stream, or a reset: the client closed with the server's bytes unread.
+    CHECK(
+        (server_read_end == "ok" || server_read_end.find("Connection reset") != std::string::npos));
+    INFO(server_write_end);
+    CHECK((server_write_end.find("Connection reset") != std::string::npos ||
+           server_write_end.find("Broken pipe") != std::string::npos));
+  }
 }
 
 // Go: net.TestReadWriteProlongedTimeout (the deadline moved later while operations block)
@@ -2290,7 +2491,8 @@ TEST_CASE("reads and writes racing with deadlines set every 2 us end only in suc
         wg.add(3);
         goro::go([&] {
           for (int i = 0; i < n; ++i) {
-            tally(outcome_of([&] { c.set_deadline(clock_type::now() + 2us); }));
+            tally(outcome_of([&] { c.set_read_deadline(clock_type::now() + 2us); }));
+            tally(outcome_of([&] { c.set_write_deadline(clock_type::now() + 2us); }));
             goro::sleep_for(2us);
           }
           wg.done();
@@ -3032,36 +3234,6 @@ TEST_CASE("with no descriptor left, listen, dial and accept throw system_error a
 
 // --- Separate read and write deadlines (Go's SetReadDeadline, SetWriteDeadline) and the
 // listener's deadline (Go's TCPListener.SetDeadline) -----------------------------------------
-
-namespace {
-
-// fill: writes 64 KiB chunks to `c` until a write throws (its peer does not read); how it ended.
-std::string fill(goro::net::conn& c) {
-  std::vector<std::byte> chunk(64 << 10);
-  return outcome_of([&] {
-    for (;;) c.write(chunk);
-  });
-}
-
-// wait_or_give_up: from a goroutine, waits for `wg` for at most 10 s; then runs `give_up` (which
-// closes what an operation a broken wake-up left blocked waits on, so that it ends in
-// closed_error) and waits again. True if it had to give up.
-bool wait_or_give_up(goro::wait_group& wg, const std::function<void()>& give_up) {
-  goro::chan<bool> woken(1);
-  goro::go([&wg, woken] {
-    wg.wait();
-    woken.send(true);
-  });
-  bool gave_up = false;
-  goro::select(goro::on_recv(woken), goro::on_recv(goro::after(10s), [&](auto) {
-                 gave_up = true;
-                 give_up();
-                 woken.recv();
-               }));
-  return gave_up;
-}
-
-}  // namespace
 
 TEST_CASE("a read deadline fails a blocked read while writes on the same conn go on",
           "[net][deadline]") {
