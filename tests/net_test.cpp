@@ -3940,6 +3940,54 @@ TEST_CASE("go-to-goro: dial with a context, deadlines, and errors as exceptions"
   });
 }
 
+TEST_CASE("go-to-goro: read and write deadlines, and the listener's deadline",
+          "[net][go-to-goro]") {
+  using namespace std::chrono_literals;
+  goro::run([] {
+    goro::net::listener ln = goro::net::listen(":0");
+    std::string addr = "127.0.0.1:" + go_to_goro::port_of(ln.address());
+    goro::net::conn c = goro::net::dial(addr);
+    goro::net::conn server = ln.accept();
+    std::array<std::byte, 16> buf;
+
+    // c.SetReadDeadline(t): reads only.
+    c.set_read_deadline(std::chrono::steady_clock::now() - 1s);
+    bool read_timed_out = false;
+    try {
+      (void)c.read(buf);
+    } catch (const goro::net::timeout_error&) {
+      read_timed_out = true;
+    }
+    CHECK(read_timed_out);
+    CHECK(c.write(std::string_view("w")) == 1);  // writes go on
+    c.set_read_deadline({});
+
+    // c.SetWriteDeadline(t): writes only.
+    c.set_write_deadline(std::chrono::steady_clock::now() - 1s);
+    bool write_timed_out = false;
+    try {
+      (void)c.write(std::string_view("x"));
+    } catch (const goro::net::timeout_error&) {
+      write_timed_out = true;
+    }
+    CHECK(write_timed_out);
+    server.write(std::string_view("r"));
+    CHECK(c.read(buf) == 1);  // reads go on
+    c.set_write_deadline({});
+
+    // ln.(*net.TCPListener).SetDeadline(t): accepts.
+    ln.set_deadline(std::chrono::steady_clock::now() + 20ms);
+    bool accept_timed_out = false;
+    try {
+      (void)ln.accept();
+    } catch (const goro::net::timeout_error&) {
+      accept_timed_out = true;
+    }
+    CHECK(accept_timed_out);
+    ln.set_deadline({});
+  });
+}
+
 // docs/go-to-goro.md, section "Semantic differences", "Errors are exceptions": read's 0 at end of
 // stream, write's "everything or an exception" and errors as std::system_error are checked in the
 // cases above. Not checked: how much a write that throws has sent (none of a buffer the socket
