@@ -2218,7 +2218,9 @@ TEST_CASE(
       },
       two_workers);
   CHECK(past_accepts == std::vector<std::string>{"timeout", "timeout"});
-  CHECK(accepted == 1);  // the connection that waited
+  // The connection that waited, if the accept came before the deadline (on a loaded machine it
+  // may not; Go checks only the errors).
+  CHECK(accepted <= 1);
   CHECK(after_deadline == "timeout");
   CHECK_FALSE(early);
   CHECK(accept_again == "timeout");
