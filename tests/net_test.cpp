@@ -1788,6 +1788,30 @@ std::string fill(goro::net::conn& c) {
   });
 }
 
+// watchdog: from a goroutine, runs `give_up` unless the watchdog is destroyed within 10 s: it
+// closes what an operation that a broken deadline left blocked waits on, so that the operation
+// ends (in closed_error, which the case's checks then reject) instead of hanging the suite.
+class watchdog {
+ public:
+  explicit watchdog(std::function<void()> give_up) {
+    ended_.add(1);
+    goro::go([this, give_up = std::move(give_up)] {
+      goro::select(goro::on_recv(stop_), goro::on_recv(goro::after(10s), [&](auto) { give_up(); }));
+      ended_.done();
+    });
+  }
+  watchdog(const watchdog&) = delete;
+  watchdog& operator=(const watchdog&) = delete;
+  ~watchdog() {
+    stop_.close();
+    ended_.wait();
+  }
+
+ private:
+  goro::chan<bool> stop_;
+  goro::wait_group ended_;
+};
+
 // wait_or_give_up: from a goroutine, waits for `wg` for at most 10 s; then runs `give_up` (which
 // closes what an operation a broken wake-up left blocked waits on, so that it ends in
 // closed_error) and waits again. True if it had to give up.
@@ -2199,6 +2223,7 @@ TEST_CASE(
   goro::run(
       [&] {
         goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        const watchdog guard([&] { ln.close(); });
         // Go dials from another goroutine; goro's dial returns once the handshake is done, so
         // the connection waits in the backlog before the accepts.
         goro::net::conn waiting = goro::net::dial(ln.address());
@@ -3464,6 +3489,7 @@ TEST_CASE(
   goro::run(
       [&] {
         goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        const watchdog guard([&] { ln.close(); });
         address = ln.address();
         start = clock_type::now();
         ln.set_deadline(start + 50ms);
