@@ -34,6 +34,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <span>
 #include <sstream>
 #include <string>
@@ -1720,7 +1721,12 @@ TEST_CASE("dial with a context gives up on a plain thread with no run", "[net][c
 //
 // Each case names the Go test it ports. Go's upper bounds on time are left out (the suite runs
 // loaded, under sanitizers and chaos scheduling); lower bounds (nothing fails before its
-// deadline) are kept.
+// deadline) are kept. Where Go sets a read or a write deadline (SetReadDeadline,
+// SetWriteDeadline) the ports do too (set_read_deadline, set_write_deadline), and a listener's
+// deadline is listener::set_deadline. Of timeout_test.go, not ported: TestDialTimeout and
+// TestDialTimeoutMaxDuration (goro's dial has no timeout of its own: a context with a deadline
+// is the way, tested in the [context] cases above), and the ReadFrom/WriteTo tests (UDP: goro has
+// TCP only).
 
 namespace {
 
@@ -1774,6 +1780,56 @@ void serve_one_read_each(goro::net::listener& ln, goro::wait_group& served) {
   served.done();
 }
 
+// fill: writes 64 KiB chunks to `c` until a write throws (its peer does not read); how it ended.
+std::string fill(goro::net::conn& c) {
+  std::vector<std::byte> chunk(64 << 10);
+  return outcome_of([&] {
+    for (;;) c.write(chunk);
+  });
+}
+
+// watchdog: from a goroutine, runs `give_up` unless the watchdog is destroyed within 10 s: it
+// closes what an operation that a broken deadline left blocked waits on, so that the operation
+// ends (in closed_error, which the case's checks then reject) instead of hanging the suite.
+class watchdog {
+ public:
+  explicit watchdog(std::function<void()> give_up) {
+    ended_.add(1);
+    goro::go([this, give_up = std::move(give_up)] {
+      goro::select(goro::on_recv(stop_), goro::on_recv(goro::after(10s), [&](auto) { give_up(); }));
+      ended_.done();
+    });
+  }
+  watchdog(const watchdog&) = delete;
+  watchdog& operator=(const watchdog&) = delete;
+  ~watchdog() {
+    stop_.close();
+    ended_.wait();
+  }
+
+ private:
+  goro::chan<bool> stop_;
+  goro::wait_group ended_;
+};
+
+// wait_or_give_up: from a goroutine, waits for `wg` for at most 10 s; then runs `give_up` (which
+// closes what an operation a broken wake-up left blocked waits on, so that it ends in
+// closed_error) and waits again. True if it had to give up.
+bool wait_or_give_up(goro::wait_group& wg, const std::function<void()>& give_up) {
+  goro::chan<bool> woken(1);
+  goro::go([&wg, woken] {
+    wg.wait();
+    woken.send(true);
+  });
+  bool gave_up = false;
+  goro::select(goro::on_recv(woken), goro::on_recv(goro::after(10s), [&](auto) {
+                 gave_up = true;
+                 give_up();
+                 woken.recv();
+               }));
+  return gave_up;
+}
+
 }  // namespace
 
 // Go: net.TestReadTimeout
@@ -1786,6 +1842,8 @@ TEST_CASE(
   std::string after_deadline;
   std::string read_again;
   std::string rest;
+  std::string write_after;
+  std::string written;
   bool early = false;
   goro::run([&] {
     goro::net::listener ln = goro::net::listen("127.0.0.1:0");
@@ -1794,15 +1852,15 @@ TEST_CASE(
     goro::net::conn& peer = pair.accepted;
     peer.write(message);
     // The first byte has arrived, so the rest (one segment) waits in c's receive buffer.
-    c.set_deadline(clock_type::now() + 10s);
+    c.set_read_deadline(clock_type::now() + 10s);
     std::array<char, 1> byte{};
     if (c.read(std::span(byte)) != 1) return;
-    c.set_deadline(clock_type::now() - 5s);
+    c.set_read_deadline(clock_type::now() - 5s);
     for (int i = 0; i < 2; ++i) past_reads.push_back(outcome_of([&] { c.read(std::span(byte)); }));
     // A deadline ahead: reads succeed, one byte at a time, until it passes.
     constexpr auto timeout = 50ms;
     const auto deadline = clock_type::now() + timeout;
-    c.set_deadline(deadline);
+    c.set_read_deadline(deadline);
     for (;;) {
       after_deadline = outcome_of([&] {
         if (c.read(std::span(byte)) == 1) before_deadline += byte[0];
@@ -1813,15 +1871,22 @@ TEST_CASE(
     early = clock_type::now() < deadline;
     read_again = outcome_of([&] { c.read(std::span(byte)); });
     // What the timed-out reads left is still there.
-    c.set_deadline(clock_type::now() + 10s);
+    c.set_read_deadline(clock_type::now() + 10s);
     rest.resize(message.size() - 1 - before_deadline.size());
     rest.resize(read_full(c, std::as_writable_bytes(std::span(rest))));
+    // The read deadline that failed those reads never affected writes.
+    write_after = outcome_of([&] { c.write("w"); });
+    written.resize(1);
+    peer.set_read_deadline(clock_type::now() + 10s);
+    written.resize(read_full(peer, std::as_writable_bytes(std::span(written))));
   });
   CHECK(past_reads == std::vector<std::string>{"timeout", "timeout"});
   CHECK(after_deadline == "timeout");
   CHECK_FALSE(early);
   CHECK(read_again == "timeout");
   CHECK(message.substr(0, 1) + before_deadline + rest == message);
+  CHECK(write_after == "ok");
+  CHECK(written == "w");
 }
 
 // Go: net.TestWriteTimeout
@@ -1835,16 +1900,17 @@ TEST_CASE("writes succeed until the deadline passes, then every write times out 
   int written = 0;
   std::size_t received = 0;
   std::string extra_read;
+  std::string read_after;
   goro::run([&] {
     goro::net::listener ln = goro::net::listen("127.0.0.1:0");
     connected_pair pair = connect_pair(ln);
     goro::net::conn& c = pair.dialed;
     goro::net::conn& peer = pair.accepted;
-    c.set_deadline(clock_type::now() - 5s);
+    c.set_write_deadline(clock_type::now() - 5s);
     for (int i = 0; i < 2; ++i) past_writes.push_back(outcome_of([&] { c.write(message); }));
     constexpr auto timeout = 50ms;
     const auto deadline = clock_type::now() + timeout;
-    c.set_deadline(deadline);
+    c.set_write_deadline(deadline);
     for (;;) {
       after_deadline = outcome_of([&] { c.write(message); });
       if (after_deadline != "ok") break;
@@ -1860,6 +1926,12 @@ TEST_CASE("writes succeed until the deadline passes, then every write times out 
     peer.set_deadline(clock_type::now() + 50ms);
     std::array<std::byte, 64> more;
     extra_read = outcome_of([&] { peer.read(more); });
+    // The write deadline that failed those writes never affected reads.
+    read_after = outcome_of([&] {
+      peer.set_deadline({});
+      peer.write("r");
+      if (c.read(more) != 1) throw std::runtime_error("not one byte");
+    });
   });
   CHECK(past_writes == std::vector<std::string>{"timeout", "timeout"});
   CHECK(after_deadline == "timeout");
@@ -1867,6 +1939,7 @@ TEST_CASE("writes succeed until the deadline passes, then every write times out 
   CHECK(write_again == "timeout");
   CHECK(received == message.size() * static_cast<std::size_t>(written));
   CHECK(extra_read == "timeout");
+  CHECK(read_after == "ok");
 }
 
 // Go: net.TestWriteTimeout (a write that fails with a timeout has written nothing)
@@ -1995,12 +2068,12 @@ TEST_CASE(
     connected_pair for_read = connect_pair(ln);
     connected_pair for_write = connect_pair(ln);
     auto deadline = clock_type::now() + timeout;
-    for_read.dialed.set_deadline(deadline);
+    for_read.dialed.set_read_deadline(deadline);
     std::array<std::byte, 256> buf;
     r.read = outcome_of([&] { r.read_bytes = for_read.dialed.read(buf); });
     r.read_early = clock_type::now() < deadline;
     deadline = clock_type::now() + timeout;
-    for_write.dialed.set_deadline(deadline);
+    for_write.dialed.set_write_deadline(deadline);
     r.write = outcome_of([&] {
       for (;;) for_write.dialed.write("TIMEOUT TRANSMITTER");  // until the buffers are full
     });
@@ -2030,8 +2103,8 @@ TEST_CASE(
     "with a passed deadline cleared or moved to time_point::max(), blocked reads and writes wait "
     "until close and throw closed_error",
     "[net][deadline][close][go]") {
-  // Go sets the read deadline to the past and the write deadline to none (and the other way
-  // round); goro has one deadline for both, so each case passes it and then lifts it.
+  // The variant with set_deadline only: each case passes both deadlines and then lifts both. The
+  // port with Go's separate deadlines follows.
   struct result {
     std::string read, write;
     bool returned_early = false;
@@ -2086,6 +2159,154 @@ TEST_CASE(
   }
 }
 
+// Go: net.TestReadTimeoutMustNotReturn, net.TestWriteTimeoutMustNotReturn
+TEST_CASE(
+    "with both deadlines passed and then only the read (write) one cleared, a blocked read "
+    "(write) waits until close and throws closed_error",
+    "[net][deadline][close][go]") {
+  // As Go: SetDeadline(past), SetWriteDeadline(past), SetReadDeadline(none), then Read must block
+  // until Close; and the other way round for Write.
+  std::string read_outcome, write_outcome;
+  bool returned_early = false;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair for_read = connect_pair(ln);   // its peer never writes
+        connected_pair for_write = connect_pair(ln);  // its peer never reads
+        goro::net::conn& reader = for_read.dialed;
+        goro::net::conn& writer = for_write.dialed;
+        reader.set_deadline(clock_type::now() - 5s);
+        reader.set_write_deadline(clock_type::now() - 5s);
+        reader.set_read_deadline({});
+        writer.set_deadline(clock_type::now() - 5s);
+        writer.set_read_deadline(clock_type::now() - 5s);
+        writer.set_write_deadline({});
+        std::atomic<int> returned{0};
+        goro::wait_group wg;
+        wg.add(2);
+        goro::go([&] {
+          std::array<std::byte, 1> b;
+          read_outcome = outcome_of([&] { reader.read(b); });
+          returned.fetch_add(1);
+          wg.done();
+        });
+        goro::go([&] {
+          std::array<std::byte, 1> b{};
+          write_outcome = outcome_of([&] {
+            for (;;) writer.write(b);  // one byte at a time, as Go, until the buffers are full
+          });
+          returned.fetch_add(1);
+          wg.done();
+        });
+        goro_test::dump_when_count("[io]", 2);  // both block
+        goro::sleep_for(100ms);
+        returned_early = returned.load() != 0;
+        reader.close();
+        writer.close();
+        wg.wait();
+      },
+      two_workers);
+  CHECK_FALSE(returned_early);
+  CHECK(read_outcome == "closed");
+  CHECK(write_outcome == "closed");
+}
+
+// Go: net.TestAcceptTimeout
+TEST_CASE(
+    "a passed listener deadline fails accepts even with a connection waiting; one 50 ms ahead "
+    "lets accepts succeed until it passes",
+    "[net][deadline][go]") {
+  std::vector<std::string> past_accepts;
+  int accepted = 0;
+  std::string after_deadline, accept_again;
+  bool early = false;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        const watchdog guard([&] { ln.close(); });
+        // Go dials from another goroutine; goro's dial returns once the handshake is done, so
+        // the connection waits in the backlog before the accepts.
+        goro::net::conn waiting = goro::net::dial(ln.address());
+        ln.set_deadline(clock_type::now() - 5s);
+        for (int i = 0; i < 2; ++i) past_accepts.push_back(outcome_of([&] { ln.accept(); }));
+        constexpr auto timeout = 50ms;
+        const auto deadline = clock_type::now() + timeout;
+        ln.set_deadline(deadline);
+        for (;;) {
+          after_deadline = outcome_of([&] { ln.accept(); });  // the conn is closed at once
+          if (after_deadline != "ok") break;
+          ++accepted;
+          goro::sleep_for(10ms);
+        }
+        early = clock_type::now() < deadline;
+        accept_again = outcome_of([&] { ln.accept(); });
+      },
+      two_workers);
+  CHECK(past_accepts == std::vector<std::string>{"timeout", "timeout"});
+  // The connection that waited, if the accept came before the deadline (on a loaded machine it
+  // may not; Go checks only the errors).
+  CHECK(accepted <= 1);
+  CHECK(after_deadline == "timeout");
+  CHECK_FALSE(early);
+  CHECK(accept_again == "timeout");
+}
+
+// Go: net.TestAcceptTimeoutMustReturn
+TEST_CASE("an accept whose listener deadline was cleared and then set 10 ms ahead times out",
+          "[net][deadline][go]") {
+  std::string outcome;
+  bool stuck = false;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        goro::wait_group wg;
+        wg.add(1);
+        goro::go([&] {
+          outcome = outcome_of([&] {
+            ln.set_deadline({});
+            ln.set_deadline(clock_type::now() + 10ms);
+            ln.accept();
+          });
+          wg.done();
+        });
+        stuck = wait_or_give_up(wg, [&] { ln.close(); });
+      },
+      two_workers);
+  CHECK_FALSE(stuck);
+  CHECK(outcome == "timeout");
+}
+
+// Go: net.TestAcceptTimeoutMustNotReturn
+TEST_CASE("an accept whose passed listener deadline was cleared waits until close",
+          "[net][deadline][close][go]") {
+  std::string outcome;
+  bool returned_early = false;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        std::atomic<bool> returned{false};
+        goro::wait_group wg;
+        wg.add(1);
+        goro::go([&] {
+          outcome = outcome_of([&] {
+            ln.set_deadline(clock_type::now() - 5s);
+            ln.set_deadline({});
+            ln.accept();
+          });
+          returned.store(true);
+          wg.done();
+        });
+        goro_test::dump_when_count("[io]", 1);
+        goro::sleep_for(100ms);
+        returned_early = returned.load();
+        ln.close();
+        wg.wait();
+      },
+      two_workers);
+  CHECK_FALSE(returned_early);
+  CHECK(outcome == "closed");
+}
+
 // Go: net.TestVariousDeadlines, TestVariousDeadlines1Proc, TestVariousDeadlines4Proc
 TEST_CASE("reads with deadlines from 1 ns to 100 ms all time out, none before its deadline",
           "[net][deadline][go]") {
@@ -2137,73 +2358,81 @@ TEST_CASE("reads with deadlines from 1 ns to 100 ms all time out, none before it
 // Go: net.TestReadWriteProlongedTimeout
 TEST_CASE("a deadline pushed ahead before every read and write never fails either",
           "[net][deadline][go]") {
-  // The server's reader and writer each move the conn's one deadline an hour ahead before every
-  // operation, waking the other's blocked operation each time; neither may time out.
+  // The server's reader and writer each move a deadline an hour ahead before every operation:
+  // as in Go, the reader its read deadline and the writer its write deadline; then, in a second
+  // round, both the conn's deadlines (set_deadline), waking the other's blocked operation each
+  // time. Neither may time out.
   const int exchanges = static_cast<int>(goro_test::scaled(1000, 10));
-  std::string server_read_end;
-  std::string server_write_end;
-  std::atomic<std::size_t> server_bytes_read{0};
-  int client_exchanges = 0;
-  std::string client_error;
-  goro::run(
-      [&] {
-        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
-        connected_pair pair = connect_pair(ln);
-        goro::net::conn& c = pair.dialed;
-        goro::net::conn& s = pair.accepted;
-        goro::wait_group wg;
-        wg.add(2);
-        goro::go([&] {
-          std::array<std::byte, 1> b;
-          server_read_end = outcome_of([&] {
-            for (;;) {
-              s.set_deadline(clock_type::now() + 1h);
-              if (s.read(b) == 0) return;  // the client is done
-              ++server_bytes_read;
+  for (const bool separate : {true, false}) {
+    INFO((separate ? "set_read_deadline and set_write_deadline" : "set_deadline"));
+    std::string server_read_end;
+    std::string server_write_end;
+    std::atomic<std::size_t> server_bytes_read{0};
+    int client_exchanges = 0;
+    std::string client_error;
+    goro::run(
+        [&] {
+          goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+          connected_pair pair = connect_pair(ln);
+          goro::net::conn& c = pair.dialed;
+          goro::net::conn& s = pair.accepted;
+          goro::wait_group wg;
+          wg.add(2);
+          goro::go([&] {
+            std::array<std::byte, 1> b;
+            server_read_end = outcome_of([&] {
+              for (;;) {
+                const auto later = clock_type::now() + 1h;
+                separate ? s.set_read_deadline(later) : s.set_deadline(later);
+                if (s.read(b) == 0) return;  // the client is done
+                ++server_bytes_read;
+              }
+            });
+            wg.done();
+          });
+          goro::go([&] {
+            const std::array<std::byte, 1> b{std::byte{'w'}};
+            server_write_end = outcome_of([&] {
+              for (;;) {
+                const auto later = clock_type::now() + 1h;
+                separate ? s.set_write_deadline(later) : s.set_deadline(later);
+                s.write(b);
+              }
+            });
+            wg.done();
+          });
+          client_error = outcome_of([&] {
+            c.set_deadline(clock_type::now() + 60s);
+            std::array<std::byte, 1> b{std::byte{'c'}};
+            for (; client_exchanges < exchanges; ++client_exchanges) {
+              c.write(b);
+              if (c.read(b) != 1) throw std::runtime_error("early end of stream");
             }
           });
-          wg.done();
-        });
-        goro::go([&] {
-          const std::array<std::byte, 1> b{std::byte{'w'}};
-          server_write_end = outcome_of([&] {
-            for (;;) {
-              s.set_deadline(clock_type::now() + 1h);
-              s.write(b);
-            }
-          });
-          wg.done();
-        });
-        client_error = outcome_of([&] {
-          c.set_deadline(clock_type::now() + 60s);
-          std::array<std::byte, 1> b{std::byte{'c'}};
-          for (; client_exchanges < exchanges; ++client_exchanges) {
-            c.write(b);
-            if (c.read(b) != 1) throw std::runtime_error("early end of stream");
+          // The server's reader gets every byte (it need not keep pace with the client, whose
+          // reads the server's writer always satisfies) ...
+          const auto give_up = clock_type::now() + 10s;
+          while (server_bytes_read.load() < static_cast<std::size_t>(exchanges) &&
+                 clock_type::now() < give_up) {
+            goro::sleep_for(1ms);
           }
-        });
-        // The server's reader gets every byte (it need not keep pace with the client, whose
-        // reads the server's writer always satisfies) ...
-        const auto give_up = clock_type::now() + 10s;
-        while (server_bytes_read.load() < static_cast<std::size_t>(exchanges) &&
-               clock_type::now() < give_up) {
-          goro::sleep_for(1ms);
-        }
-        // ... and then the client closes with the server's bytes unread: the server's writer
-        // gets a reset or EPIPE.
-        c.close();
-        wg.wait();
-      },
-      two_workers);
-  CHECK(client_error == "ok");
-  CHECK(client_exchanges == exchanges);
-  CHECK(server_bytes_read.load() == static_cast<std::size_t>(exchanges));
-  INFO(server_read_end);
-  // End of stream, or a reset: the client closed with the server's bytes unread.
-  CHECK((server_read_end == "ok" || server_read_end.find("Connection reset") != std::string::npos));
-  INFO(server_write_end);
-  CHECK((server_write_end.find("Connection reset") != std::string::npos ||
-         server_write_end.find("Broken pipe") != std::string::npos));
+          // ... and then the client closes with the server's bytes unread: the server's writer
+          // gets a reset or EPIPE.
+          c.close();
+          wg.wait();
+        },
+        two_workers);
+    CHECK(client_error == "ok");
+    CHECK(client_exchanges == exchanges);
+    CHECK(server_bytes_read.load() == static_cast<std::size_t>(exchanges));
+    INFO(server_read_end);
+    // End of stream, or a reset: the client closed with the server's bytes unread.
+    CHECK(
+        (server_read_end == "ok" || server_read_end.find("Connection reset") != std::string::npos));
+    INFO(server_write_end);
+    CHECK((server_write_end.find("Connection reset") != std::string::npos ||
+           server_write_end.find("Broken pipe") != std::string::npos));
+  }
 }
 
 // Go: net.TestReadWriteProlongedTimeout (the deadline moved later while operations block)
@@ -2289,7 +2518,8 @@ TEST_CASE("reads and writes racing with deadlines set every 2 us end only in suc
         wg.add(3);
         goro::go([&] {
           for (int i = 0; i < n; ++i) {
-            tally(outcome_of([&] { c.set_deadline(clock_type::now() + 2us); }));
+            tally(outcome_of([&] { c.set_read_deadline(clock_type::now() + 2us); }));
+            tally(outcome_of([&] { c.set_write_deadline(clock_type::now() + 2us); }));
             goro::sleep_for(2us);
           }
           wg.done();
@@ -3029,6 +3259,542 @@ TEST_CASE("with no descriptor left, listen, dial and accept throw system_error a
   CHECK(result.exit_code == 0);
 }
 
+// --- Separate read and write deadlines (Go's SetReadDeadline, SetWriteDeadline) and the
+// listener's deadline (Go's TCPListener.SetDeadline) -----------------------------------------
+
+TEST_CASE("a read deadline fails a blocked read while writes on the same conn go on",
+          "[net][deadline]") {
+  std::string read_outcome;
+  clock_type::time_point start{}, read_ended{};
+  std::vector<std::string> writes;
+  int writes_during_read = 0;
+  std::size_t received = 0;
+  std::string write_after;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair pair = connect_pair(ln);
+        goro::net::conn& c = pair.dialed;
+        goro::net::conn& peer = pair.accepted;  // reads, never writes
+        std::atomic<bool> reading{true};
+        start = clock_type::now();
+        c.set_read_deadline(start + 100ms);
+        goro::wait_group wg;
+        wg.add(1);
+        goro::go([&] {
+          std::array<std::byte, 16> b;
+          read_outcome = outcome_of([&] { c.read(b); });
+          read_ended = clock_type::now();
+          reading.store(false);
+          wg.done();
+        });
+        // Writes go on before, while and after the read deadline passes.
+        for (int i = 0; i < 20 || reading.load(); ++i) {
+          const bool during = reading.load();
+          writes.push_back(outcome_of([&] { c.write("0123456789"); }));
+          if (during && writes.back() == "ok") ++writes_during_read;
+          goro::sleep_for(10ms);
+          if (i > 2000) break;  // the read never ended (close below ends it)
+        }
+        const bool closed = wait_or_give_up(wg, [&] { c.close(); });
+        write_after = closed ? "closed" : outcome_of([&] { c.write("0123456789"); });
+        peer.set_read_deadline(clock_type::now() + 10s);
+        std::vector<std::byte> all(10 * (writes.size() + 1));
+        received = read_full(peer, all);
+      },
+      two_workers);
+  CHECK(read_outcome == "timeout");
+  CHECK(read_ended >= start + 100ms);
+  CHECK(writes == std::vector<std::string>(writes.size(), "ok"));
+  CHECK(writes_during_read > 0);
+  CHECK(write_after == "ok");
+  CHECK(received == 10 * (writes.size() + 1));
+}
+
+TEST_CASE("a write deadline fails a blocked write while reads on the same conn go on",
+          "[net][deadline]") {
+  std::string write_outcome;
+  clock_type::time_point start{}, write_ended{};
+  std::string read_outcome;
+  std::string got;
+  std::string second_read;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair pair = connect_pair(ln);
+        goro::net::conn& c = pair.dialed;
+        goro::net::conn& peer = pair.accepted;  // does not read
+        goro::wait_group wg;
+        wg.add(2);
+        // A read with no deadline blocks throughout; the write deadline must not end it.
+        goro::go([&] {
+          got.resize(4);
+          read_outcome =
+              outcome_of([&] { got.resize(read_full(c, std::as_writable_bytes(std::span(got)))); });
+          wg.done();
+        });
+        goro_test::dump_when_count("[io]", 1);
+        start = clock_type::now();
+        c.set_write_deadline(start + 100ms);
+        goro::go([&] {
+          write_outcome = fill(c);
+          write_ended = clock_type::now();
+          // After the write deadline has passed, the peer sends: the blocked read gets it.
+          (void)outcome_of([&] { peer.write("late"); });
+          wg.done();
+        });
+        wait_or_give_up(wg, [&] {
+          c.close();
+          peer.close();
+        });
+        // A new read with the write deadline passed works too.
+        second_read = outcome_of([&] {
+          c.set_read_deadline(clock_type::now() + 10s);
+          peer.write("x");
+          std::array<std::byte, 1> b;
+          if (c.read(b) != 1) throw std::runtime_error("end of stream");
+        });
+      },
+      two_workers);
+  CHECK(write_outcome == "timeout");
+  CHECK(write_ended >= start + 100ms);
+  CHECK(read_outcome == "ok");
+  CHECK(got == "late");
+  CHECK(second_read == "ok");
+}
+
+TEST_CASE(
+    "set_deadline sets both deadlines: with the read one cleared, writes still time out and "
+    "reads do not",
+    "[net][deadline]") {
+  std::string past_write, past_read;
+  std::string blocked_write, blocked_read;
+  clock_type::time_point start{}, write_ended{};
+  std::string got;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair pair = connect_pair(ln);
+        goro::net::conn& c = pair.dialed;
+        goro::net::conn& peer = pair.accepted;  // does not read
+        // Both passed, then the read one cleared.
+        c.set_deadline(clock_type::now() - 1s);
+        c.set_read_deadline({});
+        past_write = outcome_of([&] { c.write("x"); });
+        peer.write("r");
+        std::array<std::byte, 1> b;
+        past_read = outcome_of([&] {
+          if (c.read(b) != 1) throw std::runtime_error("end of stream");
+        });
+        // Both ahead, then the read one cleared: a blocked write times out, a blocked read waits.
+        start = clock_type::now();
+        c.set_deadline(start + 50ms);
+        c.set_read_deadline({});
+        goro::wait_group wg;
+        wg.add(2);
+        goro::go([&] {
+          got.resize(1);
+          blocked_read =
+              outcome_of([&] { got.resize(read_full(c, std::as_writable_bytes(std::span(got)))); });
+          wg.done();
+        });
+        goro::go([&] {
+          blocked_write = fill(c);
+          write_ended = clock_type::now();
+          goro::sleep_for(20ms);  // the read stays blocked past the (write) deadline
+          (void)outcome_of([&] { peer.write("s"); });
+          wg.done();
+        });
+        wait_or_give_up(wg, [&] {
+          c.close();
+          peer.close();
+        });
+      },
+      two_workers);
+  CHECK(past_write == "timeout");
+  CHECK(past_read == "ok");
+  CHECK(blocked_write == "timeout");
+  CHECK(write_ended >= start + 50ms);
+  CHECK(blocked_read == "ok");
+  CHECK(got == "s");
+}
+
+TEST_CASE(
+    "a read deadline moved later while a read blocks lets it complete, and moved into the past "
+    "wakes it with timeout_error",
+    "[net][deadline]") {
+  std::string extended, moved_back, write_meanwhile;
+  bool in_time = false;
+  std::string got;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair pair = connect_pair(ln);
+        goro::net::conn& c = pair.dialed;
+        goro::net::conn& peer = pair.accepted;
+        {
+          const auto first = clock_type::now() + 300ms;
+          c.set_read_deadline(first);
+          goro::wait_group wg;
+          wg.add(1);
+          goro::go([&] {
+            got.resize(1);
+            extended = outcome_of(
+                [&] { got.resize(read_full(c, std::as_writable_bytes(std::span(got)))); });
+            wg.done();
+          });
+          goro_test::dump_when_count("[io]", 1);
+          c.set_read_deadline(clock_type::now() + 30s);
+          // If the move came before the first deadline (on a loaded machine it may not), the
+          // read must outlive it.
+          in_time = clock_type::now() < first;
+          while (clock_type::now() < first + 50ms) goro::sleep_for(10ms);
+          peer.write("x");
+          wait_or_give_up(wg, [&] { c.close(); });
+        }
+        {
+          connected_pair fresh = connect_pair(ln);  // nothing left unread on it
+          goro::net::conn& c = fresh.dialed;
+          c.set_read_deadline(clock_type::now() + 30s);
+          goro::wait_group wg;
+          wg.add(1);
+          goro::go([&] {
+            std::array<std::byte, 1> b;
+            moved_back = outcome_of([&] { c.read(b); });
+            wg.done();
+          });
+          goro_test::dump_when_count("[io]", 1);
+          write_meanwhile = outcome_of([&] { c.write("w"); });
+          c.set_read_deadline(clock_type::now() - 1s);
+          wait_or_give_up(wg, [&] { c.close(); });
+        }
+      },
+      two_workers);
+  if (in_time) {
+    CHECK(extended == "ok");
+    CHECK(got == "x");
+  }
+  CHECK(moved_back == "timeout");
+  CHECK(write_meanwhile == "ok");
+}
+
+TEST_CASE(
+    "listener::set_deadline fails a blocked accept with timeout_error, cleared it lets accept "
+    "succeed, and on a closed listener it throws closed_error",
+    "[net][deadline]") {
+  std::string timed_out, what, woken, accepted, not_inherited;
+  std::string on_closed, on_empty, accept_closed;
+  clock_type::time_point start{}, ended{};
+  std::string address;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        const watchdog guard([&] { ln.close(); });
+        address = ln.address();
+        start = clock_type::now();
+        ln.set_deadline(start + 50ms);
+        timed_out = outcome_of([&] { ln.accept(); });
+        ended = clock_type::now();
+        try {
+          ln.accept();
+        } catch (const goro::net::timeout_error& e) {
+          what = e.what();
+        }
+        // Cleared: an accept waits for the connection that comes 20 ms later.
+        ln.set_deadline({});
+        goro::wait_group wg;
+        wg.add(1);
+        goro::net::conn dialed;
+        goro::go([&] {
+          goro::sleep_for(20ms);
+          (void)outcome_of([&] { dialed = goro::net::dial(address); });
+          wg.done();
+        });
+        goro::net::conn c;
+        accepted = outcome_of([&] { c = ln.accept(); });
+        wg.wait();
+        // The accepted conn does not inherit the listener's deadline.
+        ln.set_deadline(clock_type::now() - 1s);
+        not_inherited = outcome_of([&] {
+          c.write("y");
+          std::array<std::byte, 1> b;
+          dialed.set_read_deadline(clock_type::now() + 10s);
+          if (dialed.read(b) != 1) throw std::runtime_error("end of stream");
+        });
+        // A blocked accept with no deadline, woken by a deadline moved into the past.
+        ln.set_deadline({});
+        wg.add(1);
+        goro::go([&] {
+          woken = outcome_of([&] { ln.accept(); });
+          wg.done();
+        });
+        goro_test::dump_when_count("[io]", 1);
+        ln.set_deadline(clock_type::time_point{} + 123s);
+        wait_or_give_up(wg, [&] { ln.close(); });
+        ln.close();
+        on_closed = outcome_of([&] { ln.set_deadline(clock_type::now() + 1s); });
+        accept_closed = outcome_of([&] { ln.accept(); });
+        goro::net::listener empty;
+        on_empty = outcome_of([&] { empty.set_deadline({}); });
+      },
+      two_workers);
+  CHECK(timed_out == "timeout");
+  CHECK(ended >= start + 50ms);
+  CHECK_THAT(what,
+             Catch::Contains("goro::net::accept tcp " + address) && Catch::Contains("i/o timeout"));
+  CHECK(accepted == "ok");
+  CHECK(not_inherited == "ok");
+  CHECK(woken == "timeout");
+  CHECK(on_closed == "closed");
+  CHECK(accept_closed == "closed");
+  CHECK(on_empty == "closed");
+}
+
+TEST_CASE("set_read_deadline and set_write_deadline on a closed or empty conn throw closed_error",
+          "[net][deadline][close]") {
+  std::vector<std::string> outcomes;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    connected_pair pair = connect_pair(ln);
+    pair.dialed.close();
+    goro::net::conn empty;
+    for (goro::net::conn* c : {&pair.dialed, &empty}) {
+      outcomes.push_back(outcome_of([&] { c->set_read_deadline(clock_type::now() + 1s); }));
+      outcomes.push_back(outcome_of([&] { c->set_write_deadline({}); }));
+    }
+  });
+  CHECK(outcomes == std::vector<std::string>(4, "closed"));
+}
+
+TEST_CASE(
+    "on plain threads with no run, a read times out by the read deadline and a write by the write "
+    "deadline, each leaving the other direction blocked",
+    "[net][deadline][thread]") {
+  // One conn, a reader and a writer thread (its peer neither writes nor reads). The first
+  // direction's deadline is set, the other's is none: the first operation times out, the other
+  // stays blocked until the main thread sets its deadline too. Had an operation waited with the
+  // other direction's deadline (none), it would wait for the 10 s fallback's close.
+  struct result {
+    std::string first, second;
+    clock_type::time_point first_deadline{}, first_ended{}, second_deadline{}, second_ended{};
+    bool second_ended_early = false;
+  };
+  auto exercise = [](bool read_first) {
+    result r;
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    connected_pair pair = connect_pair(ln);
+    goro::net::conn& c = pair.dialed;
+    std::atomic<int> ended{0};
+    auto do_read = [&] {
+      std::array<std::byte, 1> b;
+      return outcome_of([&] { c.read(b); });
+    };
+    auto do_write = [&] { return fill(c); };
+    r.first_deadline = clock_type::now() + 100ms;
+    if (read_first) {
+      c.set_read_deadline(r.first_deadline);
+    } else {
+      c.set_write_deadline(r.first_deadline);
+    }
+    std::thread first([&] {
+      r.first = read_first ? do_read() : do_write();
+      r.first_ended = clock_type::now();
+      ended.fetch_add(1);
+    });
+    std::thread second([&] {
+      r.second = read_first ? do_write() : do_read();
+      r.second_ended = clock_type::now();
+      ended.fetch_add(1);
+    });
+    for (int i = 0; i < 10000 && ended.load() < 1; ++i) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(50ms);
+    r.second_ended_early = ended.load() != 1;
+    r.second_deadline = clock_type::now() + 50ms;
+    if (read_first) {
+      c.set_write_deadline(r.second_deadline);
+    } else {
+      c.set_read_deadline(r.second_deadline);
+    }
+    for (int i = 0; i < 10000 && ended.load() < 2; ++i) std::this_thread::sleep_for(1ms);
+    c.close();  // the fallback, if one still waits
+    first.join();
+    second.join();
+    return r;
+  };
+  for (const bool read_first : {true, false}) {
+    INFO((read_first ? "read first" : "write first"));
+    const result r = exercise(read_first);
+    CHECK(r.first == "timeout");
+    CHECK(r.first_ended >= r.first_deadline);
+    CHECK_FALSE(r.second_ended_early);
+    CHECK(r.second == "timeout");
+    CHECK(r.second_ended >= r.second_deadline);
+  }
+}
+
+TEST_CASE(
+    "read and write deadlines set at random from goroutines and a plain thread while both ends "
+    "read and write: no byte lost or reordered, every timeout in the right direction",
+    "[net][deadline][thread][stress]") {
+  // Conn a: its read deadline is set in the past, near future, far future or cleared at random;
+  // its write deadline only far ahead or cleared. Conn b (a's peer) the other way round. So a's
+  // writes and b's reads must never time out; a's reads and b's writes may. a writes 4 KiB blocks
+  // (never cut by a timeout) and b one-byte writes (each sent whole or not at all), so each
+  // reader can check that it gets exactly the bytes of the writes that returned, in order.
+  const int blocks = static_cast<int>(goro_test::scaled(8000, 20));
+  const int bytes = static_cast<int>(goro_test::scaled(100000, 20));
+  constexpr std::size_t block = 4096;
+  constexpr int setters = 4;  // goroutines, and one plain thread besides
+  std::vector<std::string> faults;
+  std::atomic<int> a_read_timeouts{0};
+  std::atomic<int> b_write_timeouts{0};
+  std::atomic<long> deadlines_set{0};
+  std::mutex m;
+  auto fault = [&](const std::string& what) {
+    std::lock_guard lock(m);
+    if (faults.size() < 10) faults.push_back(what);
+  };
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        connected_pair pair = connect_pair(ln);
+        goro::net::conn& a = pair.dialed;
+        goro::net::conn& b = pair.accepted;
+        std::atomic<bool> stop{false};
+        // set_some: one random deadline change on a or b.
+        auto set_some = [&](std::minstd_rand& rng) {
+          const auto now = clock_type::now();
+          const clock_type::time_point choices[] = {
+              now - 1s, now + std::chrono::microseconds(rng() % 200), {}, now + 1h};
+          const clock_type::time_point any = choices[rng() % 4];
+          const clock_type::time_point safe = rng() % 2 == 0 ? clock_type::time_point{} : now + 1h;
+          const std::string outcome = outcome_of([&] {
+            switch (rng() % 5) {
+              case 0: a.set_read_deadline(any); break;
+              case 1: a.set_write_deadline(safe); break;
+              case 2: b.set_write_deadline(any); break;
+              case 3: b.set_read_deadline(safe); break;
+              default: (rng() % 2 == 0 ? a : b).set_deadline(now + 1h); break;  // both ahead
+            }
+          });
+          if (outcome != "ok") fault("set: " + outcome);
+          deadlines_set.fetch_add(1, std::memory_order_relaxed);
+        };
+        goro::wait_group setting;
+        goro::wait_group ops;
+        setting.add(setters);
+        ops.add(4);
+        for (int i = 0; i < setters; ++i) {
+          goro::go([&, i] {
+            std::minstd_rand rng(static_cast<unsigned>(i + 1));
+            while (!stop.load()) {
+              set_some(rng);
+              if (rng() % 4 == 0) goro::sleep_for(std::chrono::microseconds(rng() % 50));
+              goro::yield();
+            }
+            setting.done();
+          });
+        }
+        std::thread thread_setter = goro_test::registered_thread([&] {
+          std::minstd_rand rng(99);
+          while (!stop.load()) {
+            set_some(rng);
+            std::this_thread::sleep_for(std::chrono::microseconds(rng() % 100));
+          }
+        });
+        goro::go([&] {  // a writes blocks: never a timeout
+          std::vector<std::byte> data(block);
+          for (int k = 0; k < blocks; ++k) {
+            for (std::size_t j = 0; j < block; ++j) {
+              data[j] = static_cast<std::byte>((static_cast<std::size_t>(k) * block + j) % 251);
+            }
+            const std::string outcome = outcome_of([&] { a.write(data); });
+            if (outcome != "ok") {
+              fault("a's write " + std::to_string(k) + ": " + outcome);
+              break;
+            }
+          }
+          ops.done();
+        });
+        goro::go([&] {  // b reads a's blocks: never a timeout
+          std::vector<std::byte> buf(8192);
+          std::size_t at = 0;
+          const std::size_t total = static_cast<std::size_t>(blocks) * block;
+          while (at < total) {
+            std::size_t n = 0;
+            const std::string outcome = outcome_of([&] { n = b.read(buf); });
+            if (outcome != "ok" || n == 0) {
+              fault("b's read at " + std::to_string(at) + ": " + (n == 0 ? "end" : outcome));
+              break;
+            }
+            for (std::size_t j = 0; j < n; ++j, ++at) {
+              if (buf[j] != static_cast<std::byte>(at % 251)) {
+                fault("b read a wrong byte at " + std::to_string(at));
+                at = total;
+                break;
+              }
+            }
+          }
+          ops.done();
+        });
+        goro::go([&] {  // b writes single bytes: timeouts allowed, retried
+          for (int k = 0; k < bytes;) {
+            const std::array<std::byte, 1> byte = {static_cast<std::byte>(k % 251)};
+            const std::string outcome = outcome_of([&] { b.write(byte); });
+            if (outcome == "ok") {
+              ++k;
+            } else if (outcome == "timeout") {
+              b_write_timeouts.fetch_add(1, std::memory_order_relaxed);
+              goro::yield();
+            } else {
+              fault("b's write " + std::to_string(k) + ": " + outcome);
+              break;
+            }
+          }
+          ops.done();
+        });
+        goro::go([&] {  // a reads b's bytes: timeouts allowed, retried
+          std::array<std::byte, 512> buf;
+          int at = 0;
+          while (at < bytes) {
+            std::size_t n = 0;
+            const std::string outcome = outcome_of([&] { n = a.read(buf); });
+            if (outcome == "timeout") {
+              a_read_timeouts.fetch_add(1, std::memory_order_relaxed);
+              goro::yield();
+              continue;
+            }
+            if (outcome != "ok" || n == 0) {
+              fault("a's read at " + std::to_string(at) + ": " + (n == 0 ? "end" : outcome));
+              break;
+            }
+            for (std::size_t j = 0; j < n; ++j, ++at) {
+              if (buf[j] != static_cast<std::byte>(at % 251)) {
+                fault("a read a wrong byte at " + std::to_string(at));
+                at = bytes;
+                break;
+              }
+            }
+          }
+          ops.done();
+        });
+        // The setters stop once the four operations are done (or, after 10 s, closed).
+        if (wait_or_give_up(ops, [&] {
+              a.close();
+              b.close();
+            })) {
+          fault("the operations did not finish in 10 s");
+        }
+        stop.store(true);
+        setting.wait();
+        goro::blocking([&] { thread_setter.join(); });
+      },
+      two_workers);
+  INFO(deadlines_set.load() << " deadlines set; " << a_read_timeouts.load() << " reads of a and "
+                            << b_write_timeouts.load() << " writes of b timed out");
+  INFO((faults.empty() ? std::string() : faults.front()));
+  CHECK(faults.empty());
+}
 // docs/go-to-goro.md, section "net": every row's spelling, as written there. The listening
 // address is ":0" where the doc writes ":8080" (a fixed port may be taken on a test machine) and
 // the dialled one is the listener's, not "example.org:80" (the tests use no outside network).
@@ -3199,6 +3965,54 @@ TEST_CASE("go-to-goro: dial with a context, deadlines, and errors as exceptions"
       refused = e.code();
     }
     CHECK(refused == std::errc::connection_refused);
+  });
+}
+
+TEST_CASE("go-to-goro: read and write deadlines, and the listener's deadline",
+          "[net][go-to-goro]") {
+  using namespace std::chrono_literals;
+  goro::run([] {
+    goro::net::listener ln = goro::net::listen(":0");
+    std::string addr = "127.0.0.1:" + go_to_goro::port_of(ln.address());
+    goro::net::conn c = goro::net::dial(addr);
+    goro::net::conn server = ln.accept();
+    std::array<std::byte, 16> buf;
+
+    // c.SetReadDeadline(t): reads only.
+    c.set_read_deadline(std::chrono::steady_clock::now() - 1s);
+    bool read_timed_out = false;
+    try {
+      (void)c.read(buf);
+    } catch (const goro::net::timeout_error&) {
+      read_timed_out = true;
+    }
+    CHECK(read_timed_out);
+    CHECK(c.write(std::string_view("w")) == 1);  // writes go on
+    c.set_read_deadline({});
+
+    // c.SetWriteDeadline(t): writes only.
+    c.set_write_deadline(std::chrono::steady_clock::now() - 1s);
+    bool write_timed_out = false;
+    try {
+      (void)c.write(std::string_view("x"));
+    } catch (const goro::net::timeout_error&) {
+      write_timed_out = true;
+    }
+    CHECK(write_timed_out);
+    server.write(std::string_view("r"));
+    CHECK(c.read(buf) == 1);  // reads go on
+    c.set_write_deadline({});
+
+    // ln.(*net.TCPListener).SetDeadline(t): accepts.
+    ln.set_deadline(std::chrono::steady_clock::now() + 20ms);
+    bool accept_timed_out = false;
+    try {
+      (void)ln.accept();
+    } catch (const goro::net::timeout_error&) {
+      accept_timed_out = true;
+    }
+    CHECK(accept_timed_out);
+    ln.set_deadline({});
   });
 }
 

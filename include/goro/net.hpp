@@ -51,7 +51,8 @@
 
 namespace goro::net {
 
-/// timeout_error: an operation's deadline (conn::set_deadline) has passed. code() is
+/// timeout_error: an operation's deadline (conn::set_deadline, conn::set_read_deadline,
+/// conn::set_write_deadline, listener::set_deadline) has passed. code() is
 /// std::errc::timed_out; what() ends in "i/o timeout", as Go's os.ErrDeadlineExceeded does.
 class GORO_PROCESS_WIDE timeout_error : public std::system_error {
  public:
@@ -169,6 +170,8 @@ inline void finish_conn(poll_descriptor& d, const socket_address* remote) {
 // goroutine for this; here the context itself tells the watch (a cancel_hook), which sets the
 // socket's deadline to long ago and so wakes the connect: no goroutine or thread per dial, none
 // for num_goroutines() and dump() to show. The dialer owns the descriptor until the watch ends.
+// connect waits on the write direction and obeys its deadline; the dialer and the watch set both
+// directions' deadlines (set_deadline(ns)), as before there were two, and clear both afterwards.
 class dial_watch final : public cancel_hook {
  public:
   dial_watch(poll_descriptor& d, const context& ctx)
@@ -231,9 +234,9 @@ inline io_result dial_one(const socket_address& to, const context* ctx, poll_des
 namespace goro::net {
 
 /// conn: a TCP connection (Go's net.TCPConn). Move-only; owns its socket, which the destructor
-/// closes. read, write, set_deadline and close may be called concurrently from different
-/// goroutines or threads (concurrent writes do not interleave); a moved-from or default conn
-/// behaves as a closed one.
+/// closes. read, write, set_deadline, set_read_deadline, set_write_deadline and close may be
+/// called concurrently from different goroutines or threads (concurrent writes do not
+/// interleave); a moved-from or default conn behaves as a closed one.
 class conn {
  public:
   /// conn: an empty conn, which behaves as a closed one (dial and accept make real ones).
@@ -282,12 +285,35 @@ class conn {
   }
 
   /// set_deadline: reads and writes — blocked ones included — throw timeout_error once `t` has
-  /// passed; {} clears the deadline (Go's SetDeadline). From any goroutine or thread. Throws
-  /// closed_error once the conn is closed, like every other operation.
+  /// passed; {} clears the deadline (Go's SetDeadline). Sets both the read and the write deadline
+  /// (set_read_deadline, set_write_deadline), which later calls of those replace one at a time.
+  /// From any goroutine or thread. Throws closed_error once the conn is closed, like every other
+  /// operation.
   void set_deadline(std::chrono::steady_clock::time_point t) {
     detail::poll_descriptor* d = enter("set_deadline");
     if (d->closing()) detail::throw_closed("goro::net::set_deadline");
     d->set_deadline(detail::deadline_ns(t));
+  }
+
+  /// set_read_deadline: reads — a blocked one included — throw timeout_error once `t` has passed;
+  /// writes are not affected; {} clears the read deadline (Go's SetReadDeadline). A later call
+  /// replaces it: moved later, a blocked read goes on waiting; moved into the past, it wakes and
+  /// throws. From any goroutine or thread. Throws closed_error once the conn is closed.
+  void set_read_deadline(std::chrono::steady_clock::time_point t) {
+    detail::poll_descriptor* d = enter("set_read_deadline");
+    if (d->closing()) detail::throw_closed("goro::net::set_read_deadline");
+    d->set_deadline(detail::io_direction::read, detail::deadline_ns(t));
+  }
+
+  /// set_write_deadline: writes — a blocked one included — throw timeout_error once `t` has
+  /// passed (bytes a write had already sent stay sent); reads are not affected; {} clears the
+  /// write deadline (Go's SetWriteDeadline). A later call replaces it: moved later, a blocked
+  /// write goes on; moved into the past, it wakes and throws. From any goroutine or thread.
+  /// Throws closed_error once the conn is closed.
+  void set_write_deadline(std::chrono::steady_clock::time_point t) {
+    detail::poll_descriptor* d = enter("set_write_deadline");
+    if (d->closing()) detail::throw_closed("goro::net::set_write_deadline");
+    d->set_deadline(detail::io_direction::write, detail::deadline_ns(t));
   }
 
   /// close: closes the connection; blocked and later operations throw closed_error. A second
@@ -347,9 +373,21 @@ class listener {
   ~listener() { reset(); }
 
   /// accept: waits for the next connection. Throws closed_error once closed (also when closed
-  /// while waiting), std::system_error otherwise (e.g. EMFILE). Any number of goroutines may
-  /// accept at once.
+  /// while waiting), timeout_error once the deadline (set_deadline) has passed,
+  /// std::system_error otherwise (e.g. EMFILE). Any number of goroutines may accept at once.
   conn accept();
+
+  /// set_deadline: accepts — blocked ones included — throw timeout_error once `t` has passed,
+  /// even with connections waiting; {} clears the deadline (Go's TCPListener.SetDeadline). A
+  /// later call replaces it: moved later, a blocked accept goes on waiting; moved into the past,
+  /// it wakes and throws. The accepted conns do not inherit it. From any goroutine or thread.
+  /// Throws closed_error once the listener is closed.
+  void set_deadline(std::chrono::steady_clock::time_point t) {
+    detail::note_api_use();
+    detail::poll_descriptor* const d = d_;
+    if (d == nullptr || d->closing()) detail::throw_closed("goro::net::set_deadline");
+    d->set_deadline(detail::deadline_ns(t));
+  }
 
   /// close: stops listening; blocked and later accepts throw closed_error. A second close does
   /// nothing. From any goroutine or thread.

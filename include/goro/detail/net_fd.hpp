@@ -3,9 +3,16 @@
 //
 // A socket is non-blocking and owned by one poll_descriptor. An operation tries its syscall; on
 // EAGAIN a goroutine parks on the descriptor (wait_reason::io) until the runtime's epoll set
-// reports the socket ready, its deadline passes or it is closed; a plain thread, whose wait must
-// not depend on a run that may end under it, blocks in ppoll(2) instead. Every wake-up means "look
-// again": the woken operation re-checks, in this order, closed, deadline and its syscall.
+// reports the socket ready, its direction's deadline passes or it is closed; a plain thread, whose
+// wait must not depend on a run that may end under it, blocks in ppoll(2) instead. Every wake-up
+// means "look again": the woken operation re-checks, in this order, closed, its direction's
+// deadline and its syscall.
+//
+// Deadlines (Go's pollDesc rd and wd): each direction has its own. Read and accept obey the read
+// deadline; write and connect the write deadline. Go's SetDeadline sets both, SetReadDeadline and
+// SetWriteDeadline one each (conn::set_read_deadline...); a listener's deadline sets both, of
+// which accept reads only the read one. dial sets both (its context's deadline, and dial_watch's
+// "long ago" on cancellation) and clears both before the conn is handed out.
 //
 // Registration: the first goroutine that has to wait on a socket during a run adds it to that
 // run's epoll set (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET, data.ptr = the descriptor) and records the
@@ -19,18 +26,21 @@
 // changed it, and the operation retries instead of sleeping through it.
 //
 // The gate (docs/architecture.md: every wake-up goes through one gate): a parked goroutine is a
-// waiter in its direction's queue with a deadline timer of its own. Readiness (dispatch), close and
-// set_deadline unlink waiters under lock_ and wake those whose claim they win, writing
-// waiter::outcome = 1 first; the timer claims through the parker with the wait's ticket (time.hpp's
-// wake_parker) and never touches the waiter; the shutdown claims it too. A woken waiter whose
-// outcome is still 0 was claimed by the timer or the shutdown and may still be linked: it unlinks
-// itself under lock_. Readiness wakes every waiter of its direction (several goroutines may accept
-// on one listener); writers are serialised by write_lock_ first, so that one write's bytes are
-// never interleaved with another's.
+// waiter in its direction's queue with a timer of its own for that direction's deadline.
+// Readiness (dispatch), close and set_deadline unlink waiters under lock_ and wake those whose
+// claim they win, writing waiter::outcome = 1 first; the timer claims through the parker with the
+// wait's ticket (time.hpp's wake_parker) and never touches the waiter; the shutdown claims it too.
+// A woken waiter whose outcome is still 0 was claimed by the timer or the shutdown and may still be
+// linked: it unlinks itself under lock_. Readiness wakes every waiter of its direction (several
+// goroutines may accept on one listener); writers are serialised by write_lock_ first, so that one
+// write's bytes are never interleaved with another's.
 //
-// Plain threads: a thread links a thread_waiter (its own eventfd) into threads_ and ppolls the
-// socket and the eventfd, with the deadline as the timeout; close and set_deadline write to the
-// eventfd of every linked thread.
+// set_deadline wakes only the waiters (goroutines and threads) of the direction(s) whose deadline
+// it sets — a read deadline never disturbs a blocked write — and close wakes every waiter.
+//
+// Plain threads: a thread links a thread_waiter (its own eventfd and its direction) into threads_
+// and ppolls the socket and the eventfd, with its direction's deadline as the timeout; close, and
+// set_deadline of the thread's direction, write to the eventfd of the linked threads concerned.
 //
 // Lifetime (state_): the owner (a conn or listener) holds the descriptor until release(); each
 // operation in flight holds a count. close() sets closing and kicks every waiter; the fd is
@@ -44,7 +54,9 @@
 //
 // Invariants:
 //   - lock_ guards both wait queues, the plain-thread waiter list, every change of a sequence, of
-//     deadline_ns_ and of run_. It is never held across a park or a blocking syscall.
+//     a direction's deadline and of run_. It is never held across a park or a blocking syscall.
+//   - An operation reads only its own direction's deadline (check, wait_goroutine, wait_thread),
+//     and a waiter parked in a direction is woken by every change of that direction's deadline.
 //   - The fd is closed exactly once; the descriptor is recycled exactly once per use, after that.
 //   - netpoll::waiters counts exactly the goroutines between "about to park on a socket" and
 //     "resumed", so deadlock detection (API 1.3) never fires while one waits on a socket.
@@ -138,6 +150,7 @@ GORO_PROCESS_WIDE inline thread_signal& this_thread_signal() noexcept {
 // thread_waiter: a plain thread in ppoll on a socket, linked in poll_descriptor::threads_.
 struct thread_waiter {
   int signal_fd = -1;
+  io_direction which = io_direction::read;  // the direction it waits on
   bool kicked = false;  // written under lock_ by close/set_deadline, which also signal
   thread_waiter* prev = nullptr;
   thread_waiter* next = nullptr;
@@ -181,7 +194,7 @@ class poll_descriptor final : public io_descriptor {
   void close() noexcept {
     const std::uint32_t s = state_.fetch_or(closing_bit, std::memory_order_acq_rel);
     if ((s & closing_bit) != 0) return;
-    kick(nullptr);
+    kick(nullptr, true, true);
     settle(state_.load(std::memory_order_acquire));
   }
 
@@ -191,23 +204,31 @@ class poll_descriptor final : public io_descriptor {
     settle(state_.fetch_or(released_bit, std::memory_order_acq_rel) | released_bit);
   }
 
-  // set_deadline: steady_clock nanoseconds after which operations fail with timed_out (0: none).
-  // Wakes every waiting operation so that it re-reads the deadline. From any thread.
-  void set_deadline(std::int64_t ns) { kick(&ns); }
+  // set_deadline: steady_clock nanoseconds after which reads and writes fail with timed_out (0:
+  // none) — both directions' deadlines. Wakes every waiting operation so that it re-reads its
+  // deadline. From any thread.
+  void set_deadline(std::int64_t ns) { kick(&ns, true, true); }
 
-  // check: the state an operation must see before its syscall: closed, timed out, or ok with
-  // `seq` loaded for wait().
+  // set_deadline: the deadline of direction `which` only; wakes only that direction's waiting
+  // operations. From any thread.
+  void set_deadline(io_direction which, std::int64_t ns) {
+    kick(&ns, which == io_direction::read, which == io_direction::write);
+  }
+
+  // check: the state an operation on `which` must see before its syscall: closed, timed out (by
+  // the deadline of `which`), or ok with `seq` loaded for wait().
   io_status check(io_direction which, std::uint64_t& seq) const noexcept {
     if (closing()) return io_status::closed;
-    const std::int64_t deadline = deadline_ns_.load(std::memory_order_acquire);
+    const direction& dir = side(which);
+    const std::int64_t deadline = dir.deadline_ns.load(std::memory_order_acquire);
     if (deadline != 0 && to_nanoseconds(clock::now()) >= deadline) return io_status::timed_out;
-    seq = side(which).seq.load(std::memory_order_acquire);
+    seq = dir.seq.load(std::memory_order_acquire);
     return io_status::ok;
   }
 
   // wait: blocks the caller until `which` may have changed since `seq` was loaded (check), or
-  // the socket is closing, or the deadline changed or passed. Returns 0, or the errno of a failure
-  // to wait (the socket cannot join the epoll set). Throws goroutine_exit if the shutdown
+  // the socket is closing, or the deadline of `which` changed or passed. Returns 0, or the errno of
+  // a failure to wait (the socket cannot join the epoll set). Throws goroutine_exit if the shutdown
   // interrupts the wait.
   int wait(io_direction which, std::uint64_t seq) {
     thread_state& ts = this_thread();
@@ -231,8 +252,9 @@ class poll_descriptor final : public io_descriptor {
 
   // direction: one side of the socket.
   struct direction {
-    std::atomic<std::uint64_t> seq{0};  // readiness events seen; changed under lock_
-    wait_queue parked;                  // goroutines waiting; guarded by lock_
+    std::atomic<std::uint64_t> seq{0};         // readiness events seen; changed under lock_
+    std::atomic<std::int64_t> deadline_ns{0};  // steady_clock ns, 0: none; changed under lock_
+    wait_queue parked;                         // goroutines waiting; guarded by lock_
   };
 
   direction& side(io_direction which) noexcept {
@@ -266,16 +288,22 @@ class poll_descriptor final : public io_descriptor {
     }
   }
 
-  // kick: wakes every waiter, goroutine or thread; with `deadline`, stores it first.
-  void kick(const std::int64_t* deadline) {
+  // kick: wakes every waiter, goroutine or thread, of the read side if `read` and of the write
+  // side if `write`; with `deadline`, first stores it as the deadline of those sides.
+  void kick(const std::int64_t* deadline, bool read, bool write) {
     wake_list wakes;
     {
       std::lock_guard held(lock_);
-      if (deadline != nullptr) deadline_ns_.store(*deadline, std::memory_order_release);
-      collect(read_.parked, wakes);
-      collect(write_.parked, wakes);
+      if (read) {
+        if (deadline != nullptr) read_.deadline_ns.store(*deadline, std::memory_order_release);
+        collect(read_.parked, wakes);
+      }
+      if (write) {
+        if (deadline != nullptr) write_.deadline_ns.store(*deadline, std::memory_order_release);
+        collect(write_.parked, wakes);
+      }
       for (thread_waiter* t = threads_; t != nullptr; t = t->next) {
-        if (t->kicked) continue;
+        if (t->kicked || !(t->which == io_direction::read ? read : write)) continue;
         t->kicked = true;
         const std::uint64_t one = 1;
         [[maybe_unused]] ssize_t r = ::write(t->signal_fd, &one, sizeof one);
@@ -304,7 +332,7 @@ class poll_descriptor final : public io_descriptor {
     std::unique_lock held(lock_);
     if (int e = attach(s); e != 0) return e;
     if (closing() || dir.seq.load(std::memory_order_relaxed) != seq) return 0;
-    const std::int64_t deadline = deadline_ns_.load(std::memory_order_relaxed);
+    const std::int64_t deadline = dir.deadline_ns.load(std::memory_order_relaxed);
     if (deadline != 0) {
       if (to_nanoseconds(clock::now()) >= deadline) return 0;
       timer.when = clock::time_point(std::chrono::nanoseconds(deadline));
@@ -336,11 +364,12 @@ class poll_descriptor final : public io_descriptor {
     thread_waiter self;
     self.signal_fd = signal.fd();
     if (self.signal_fd < 0) return last_errno();
+    self.which = which;
     std::int64_t deadline = 0;
     {
       std::lock_guard held(lock_);
       if (closing()) return 0;
-      deadline = deadline_ns_.load(std::memory_order_relaxed);
+      deadline = side(which).deadline_ns.load(std::memory_order_relaxed);
       self.next = threads_;
       if (threads_ != nullptr) threads_->prev = &self;
       threads_ = &self;
@@ -413,8 +442,7 @@ class poll_descriptor final : public io_descriptor {
   void recycle() noexcept;
 
   int fd_ = -1;
-  std::atomic<std::uint32_t> state_{0};       // op count * op_unit | the bits above
-  std::atomic<std::int64_t> deadline_ns_{0};  // 0: none; changed under lock_
+  std::atomic<std::uint32_t> state_{0};  // op count * op_unit | the bits above
   std::atomic<std::uint64_t> run_{0};  // the run whose epoll set holds fd_; changed under lock_
   futex_mutex lock_;  // guards read_, write_, threads_ and the changes noted above; never held
                       // across a park or a blocking syscall, never while readying a goroutine
@@ -473,7 +501,8 @@ inline poll_descriptor* poll_descriptor::acquire(int fd) {
   d->fd_ = fd;
   d->local = {};
   d->remote = {};
-  d->deadline_ns_.store(0, std::memory_order_relaxed);
+  d->read_.deadline_ns.store(0, std::memory_order_relaxed);
+  d->write_.deadline_ns.store(0, std::memory_order_relaxed);
   d->run_.store(0, std::memory_order_relaxed);
   d->state_.store(0, std::memory_order_release);
   return d;
