@@ -3903,6 +3903,14 @@ TEST_CASE("go-to-goro: dial with a context, deadlines, and errors as exceptions"
     goro::context ctx = goro::background();
     goro::net::conn c = goro::net::dial(ctx, addr);
 
+    // net.DialTimeout("tcp", addr, d): a context with that timeout.
+    {
+      auto [timed, cancel] = goro::with_timeout(goro::background(), 5s);
+      goro::net::conn quick = goro::net::dial(timed, addr);
+      cancel();
+      CHECK(quick.remote_address() == addr);
+    }
+
     // A deadline that passes makes a blocked read throw timeout_error (os.ErrDeadlineExceeded).
     c.set_deadline(std::chrono::steady_clock::now() + 20ms);
     bool timed_out = false;
