@@ -362,6 +362,10 @@ class scheduler {
     // First what may fail (main's record and stack: RLIMIT_AS), while nothing is installed or
     // published that a throw would leave behind; nothing below throws.
     spawn_main(main_body);
+    // Before any goroutine can run: for the process's main thread, glibc reads the stack bounds
+    // that the sanitizers' fiber switches need from /proc/self/maps, and a program counting its
+    // open descriptors must not see that file open (the other workers read theirs at start).
+    sanitizer_thread_init(workers_[0]->sanitizer);
     install_fault_handlers(requested_stack_size_);  // API 1.4's <N>: the size asked for
     traceback_watcher traceback(*this);
     process().attention.store(chaos_.has_value() ? process_state::attention_chaos : 0,
@@ -772,7 +776,10 @@ class scheduler {
   void start_workers() {
     for (std::size_t i = 1; i < workers_.size(); ++i) {
       try {
-        workers_[i]->os_thread = std::thread([this, w = workers_[i].get()] { worker_main(*w); });
+        workers_[i]->os_thread = std::thread([this, w = workers_[i].get()] {
+          sanitizer_thread_init(w->sanitizer);
+          worker_main(*w);
+        });
       } catch (const std::exception&) {
         workers_.resize(i);
         options_.workers = static_cast<unsigned>(i);
@@ -1043,7 +1050,6 @@ class scheduler {
     ts.self = &w;
     w.thread = &ts;
     w.exceptions = thread_exception_state();
-    sanitizer_thread_init(w.sanitizer);
     {
       alternate_signal_stack altstack;
       const unblocked_fault_signals faults_delivered;
