@@ -3702,6 +3702,19 @@ TEST_CASE(
             std::this_thread::sleep_for(std::chrono::microseconds(rng() % 100));
           }
         });
+        // continues_pattern: whether the bytes `got` continue the pattern (byte i is i % 251)
+        // from `at`, which it advances past them; a wrong byte is a fault of `reader`'s.
+        const auto continues_pattern = [&](std::span<const std::byte> got, auto& at,
+                                           const char* reader) {
+          for (const std::byte x : got) {
+            if (x != static_cast<std::byte>(at % 251)) {
+              fault(std::string(reader) + " read a wrong byte at " + std::to_string(at));
+              return false;
+            }
+            ++at;
+          }
+          return true;
+        };
         goro::go([&] {  // a writes blocks: never a timeout
           std::vector<std::byte> data(block);
           for (int k = 0; k < blocks; ++k) {
@@ -3727,13 +3740,7 @@ TEST_CASE(
               fault("b's read at " + std::to_string(at) + ": " + (n == 0 ? "end" : outcome));
               break;
             }
-            for (std::size_t j = 0; j < n; ++j, ++at) {
-              if (buf[j] != static_cast<std::byte>(at % 251)) {
-                fault("b read a wrong byte at " + std::to_string(at));
-                at = total;
-                break;
-              }
-            }
+            if (!continues_pattern(std::span(buf).first(n), at, "b")) break;
           }
           ops.done();
         });
@@ -3768,13 +3775,7 @@ TEST_CASE(
               fault("a's read at " + std::to_string(at) + ": " + (n == 0 ? "end" : outcome));
               break;
             }
-            for (std::size_t j = 0; j < n; ++j, ++at) {
-              if (buf[j] != static_cast<std::byte>(at % 251)) {
-                fault("a read a wrong byte at " + std::to_string(at));
-                at = bytes;
-                break;
-              }
-            }
+            if (!continues_pattern(std::span(buf).first(n), at, "a")) break;
           }
           ops.done();
         });
