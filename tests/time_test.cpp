@@ -747,7 +747,8 @@ TEST_CASE("tick's channel ticks every period, in a run and outside one", "[time]
   }
 }
 
-TEST_CASE("tick of a period that is not positive is a nil channel, as in Go", "[time][tick]") {
+// Go's time TestTick (Tick(-1) is nil), and zero and the most negative period alike.
+TEST_CASE("tick of a period that is not positive is a nil channel, as in Go", "[time][tick][go]") {
   CHECK(goro::tick(0ns).is_nil());
   CHECK(goro::tick(-1ms).is_nil());
   CHECK(goro::tick(std::chrono::nanoseconds::min()).is_nil());
