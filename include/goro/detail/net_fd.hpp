@@ -443,7 +443,7 @@ class poll_descriptor final : public io_descriptor {
 
   int fd_ = -1;
   std::atomic<std::uint32_t> state_{0};  // op count * op_unit | the bits above
-  std::atomic<std::uint64_t> run_{0};  // the run whose epoll set holds fd_; changed under lock_
+  std::atomic<std::uint64_t> run_{0};    // the run whose epoll set holds fd_; changed under lock_
   futex_mutex lock_;  // guards read_, write_, threads_ and the changes noted above; never held
                       // across a park or a blocking syscall, never while readying a goroutine
   direction read_;
