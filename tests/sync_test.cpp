@@ -2788,18 +2788,27 @@ TEST_CASE("a waiter that gives up at the front of the queue lets the next one in
       goro::options{.workers = workers});
 }
 
-TEST_CASE("an acquire with a context already done fails even with permits free",
+// x/sync 0.1.0's Acquire takes free permits whatever its context ("if ctx is already done,
+// Acquire may still succeed without blocking"); it fails at once where it would have to wait.
+TEST_CASE("an acquire with a context already done takes free permits and fails where it waits",
           "[sync][semaphore][context]") {
   goro::semaphore sem(3);
-  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  goro::context ctx;
+  goro::cancel_func cancel;
+  std::tie(ctx, cancel) = goro::with_cancel(goro::background());
   cancel();
-  CHECK(sem.acquire(ctx, 1) == goro::errc::canceled);
-  CHECK(sem.acquire(ctx, 0) == goro::errc::canceled);
-  CHECK(sem.acquire(ctx, 4) == goro::errc::canceled);  // more than the capacity: the same
-  auto [past, cancel_past] = goro::with_deadline(goro::background(), {});
+  CHECK_FALSE(sem.acquire(ctx, 1));                    // free: taken
+  CHECK_FALSE(sem.acquire(ctx, 0));                    // nobody waits ahead: taken
+  CHECK(sem.acquire(ctx, 4) == goro::errc::canceled);  // more than the capacity: never free
+  CHECK_FALSE(sem.acquire(ctx, 2));                    // the last two
+  CHECK(sem.acquire(ctx, 1) == goro::errc::canceled);  // none free: it would wait
+  goro::context past;
+  goro::cancel_func cancel_past;
+  std::tie(past, cancel_past) = goro::with_deadline(goro::background(), {});
   CHECK(sem.acquire(past, 1) == goro::errc::deadline_exceeded);
   cancel_past();
-  CHECK(sem.try_acquire(3));  // nothing was taken
+  sem.release(3);
+  CHECK(sem.try_acquire(3));  // the failed ones took nothing
   // With a context that can never be done, the context form is the plain one.
   sem.release(3);
   CHECK_FALSE(sem.acquire(goro::background(), 3));

@@ -1011,14 +1011,13 @@ class semaphore {
   /// before they are granted, leaving the semaphore as if the call had not been made (a waiter
   /// that gives up from the front of the queue lets the ones behind it in, if they fit now).
   /// Exactly one of the two happens, whichever comes first: a grant and a cancellation never
-  /// both count. A context already done when the call begins fails it even if the permits are
-  /// free (x/sync 0.1.0 says it "may still succeed"; goro's answer does not depend on timing).
-  /// An acquire of more than the capacity waits for the context without joining the queue, as
-  /// x/sync's does. From any goroutine or thread; throws goro::error if n is negative.
+  /// both count. As x/sync's (0.1.0, Debian's), a context already done does not stop an acquire
+  /// whose permits are free and that nobody waits ahead of; one that would have to wait fails
+  /// at once. An acquire of more than the capacity waits for the context without joining the
+  /// queue, as x/sync's does. From any goroutine or thread; throws goro::error if n is negative.
   [[nodiscard]] std::error_code acquire(const context& ctx, std::ptrdiff_t n = 1) {
     detail::stop_point();
     throw_if_negative("acquire", n);
-    if (std::error_code e = ctx.err()) return e;
     detail::cancel_node* node = detail::anchor_of(detail::context_access::node(ctx));
     if (node == nullptr) {  // a context that is never done, like background()
       acquire(n);
@@ -1038,7 +1037,7 @@ class semaphore {
       held_ += n;
       return {};
     }
-    if (!watch.start(*node)) return ctx.err();  // cancelled since the check above
+    if (!watch.start(*node)) return ctx.err();  // done already: it would have to wait
     detail::block_on(waiters_, w, h, held, detail::wait_reason::semaphore,
                      detail::wait_detail::none, [&] { serve(wakes); });
     if (w.outcome != detail::context_wait_watch::cancelled) return {};  // granted
