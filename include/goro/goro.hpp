@@ -12,6 +12,7 @@
 #include "net.hpp"
 #include "runtime.hpp"
 #include "select.hpp"
+#include "singleflight.hpp"
 #include "sync.hpp"
 #include "time.hpp"
 
@@ -51,6 +52,7 @@
 /// - goro/context.hpp: goro::context, goro::background, goro::with_cancel, goro::with_timeout,
 ///   goro::with_deadline, goro::with_value (package context)
 /// - goro/group.hpp: goro::group (golang.org/x/sync/errgroup)
+/// - goro/singleflight.hpp: goro::singleflight (golang.org/x/sync/singleflight)
 /// - goro/net.hpp: goro::net::listen, goro::net::dial, goro::net::conn, goro::net::listener
 ///   (package net)
 /// - goro/debug.hpp: goro::dump, goro::runtime_stats (the SIGQUIT goroutine dump, counters)
@@ -61,7 +63,8 @@
 /// spelling, and the semantic differences) and architecture.md (how the runtime works).
 
 /// \namespace goro
-/// Goroutines, channels, select, sync, time, context and errgroup: Go's concurrency model.
+/// Goroutines, channels, select, sync, time, context, errgroup and singleflight: Go's concurrency
+/// model.
 
 /// \namespace goro::net
 /// TCP sockets whose blocking operations park the calling goroutine, not its thread.
