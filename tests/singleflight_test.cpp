@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <map>
@@ -636,11 +637,13 @@ TEST_CASE("a waiter for a call that never ends is part of a deadlock", "[singlef
   CHECK(what.find("[wait_group]") != std::string::npos);
 }
 
+namespace {
+
 // Stress: goroutines and plain threads call, call_chan and forget over a few keys at random.
 // Every call's function returns a number unique to that run of it; every caller must get one
 // for its own key, each run's number must reach at least the caller that ran it, and no caller
 // may be left waiting.
-TEST_CASE("many callers over few keys: nothing lost, nothing crossed", "[singleflight][stress]") {
+void stress_many_callers() {
   constexpr int keys = 4;
   const int goroutines = static_cast<int>(scaled(64, 4));
   const int rounds = static_cast<int>(scaled(400, 20));
@@ -717,4 +720,52 @@ TEST_CASE("many callers over few keys: nothing lost, nothing crossed", "[singlef
   // Every run's number reached a caller (at least the one that ran it).
   CHECK(received.size() == key_of_run.size());
   CHECK(static_cast<long>(key_of_run.size()) <= calls.load());
+}
+
+}  // namespace
+
+TEST_CASE("many callers over few keys: nothing lost, nothing crossed", "[singleflight][stress]") {
+  stress_many_callers();
+}
+
+// The same under chaos scheduling (seed 7, unless GORO_CHAOS already sets one), where goroutines
+// yield at the entry of goro's operations: a goroutine that yielded while holding the
+// singleflight's internal lock would leave every worker blocked on it.
+TEST_CASE("many callers over few keys under chaos scheduling", "[singleflight][stress]") {
+  const bool chaos_was_set = std::getenv("GORO_CHAOS") != nullptr;
+  if (!chaos_was_set) setenv("GORO_CHAOS", "7", 1);
+  stress_many_callers();
+  if (!chaos_was_set) unsetenv("GORO_CHAOS");
+}
+
+// docs/go-to-goro.md, section "singleflight (golang.org/x/sync/singleflight)": every row's
+// spelling, as the table writes it.
+TEST_CASE("go-to-goro: singleflight's call, call_chan, chan_result and forget",
+          "[singleflight][go-to-goro]") {
+  goro::run([] {
+    goro::singleflight<std::string> g;
+    const std::string key = "key";
+    auto [v, shared] = g.call(key, [&] { return std::string("value"); });
+    CHECK(v == "value");
+    CHECK_FALSE(shared);
+
+    goro::singleflight<long, int> by_number;
+    CHECK(by_number.call(7, [] { return 7L; }).value == 7);
+
+    auto fn = [] { return std::string("from a goroutine"); };
+    goro::recv_chan<goro::singleflight<std::string>::chan_result> ch = g.call_chan(key, fn);
+    auto r = *ch.recv();
+    REQUIRE(r.value.has_value());
+    CHECK(*r.value == "from a goroutine");
+    CHECK_FALSE(r.error);
+    CHECK_FALSE(r.shared);
+    CHECK(r.get() == "from a goroutine");
+
+    auto failed = *g.call_chan(key, []() -> std::string { throw std::runtime_error("no"); }).recv();
+    CHECK_FALSE(failed.value.has_value());
+    CHECK(failed.error);
+    CHECK(what_of([&] { failed.get(); }) == "no");
+
+    g.forget(key);
+  });
 }
