@@ -16,7 +16,8 @@
 //     and the received ids' sum must match.
 //   - primitive rounds: mutex, shared_mutex, condition_variable, once, semaphore (acquires with
 //     contexts that time out or are cancelled among them), wait_group, timers and tickers,
-//     contexts, group (go and try_go), blocking() and sleep, each with its invariant.
+//     contexts, group (go and try_go), singleflight (call, call_chan and forget over two keys,
+//     one that may throw), blocking() and sleep, each with its invariant.
 //
 // A failed invariant prints the seed and round and exits with status 1. Scheduling is not
 // deterministic, but a seed fixes every random choice the test itself makes; set GORO_CHAOS as
@@ -587,6 +588,47 @@ void group_round(std::mt19937_64& rng) {
   check(static_cast<bool>(g.ctx().err()), "group context not cancelled after wait");
 }
 
+// singleflight_round: goroutines call and call_chan over two keys while one of them may throw
+// and another forgets; every caller gets a result of its own key's call, each call's number
+// reaches at least its own caller, and nobody is left waiting.
+void singleflight_round(std::mt19937_64& rng) {
+  goro::singleflight<long, int> flights;
+  const int callers = 1 + static_cast<int>(rng() % 24);
+  const int failing_key = static_cast<int>(rng() % 3);  // 2: none fails
+  std::atomic<long> next_call{0};
+  std::atomic<int> answered{0};
+  std::atomic<int> crossed{0};
+  goro::wait_group wg;
+  for (int i = 0; i < callers; ++i) {
+    const int key = static_cast<int>(rng() % 2);
+    const std::uint64_t how = rng() % 8;
+    wg.add(1);
+    goro::go([&, key, how] {
+      const auto fn = [&, key, how]() -> long {
+        const long number = next_call.fetch_add(1);
+        goro::yield();
+        if (key == failing_key) throw std::runtime_error("key " + std::to_string(key));
+        return number * 2 + key;
+      };
+      try {
+        if (how == 0) flights.forget(key);
+        const long value =
+            how < 4 ? flights.call(key, fn).value : flights.call_chan(key, fn).recv()->get();
+        if (value % 2 != key) crossed.fetch_add(1);
+      } catch (const std::runtime_error& e) {
+        if (std::string(e.what()) != "key " + std::to_string(key)) crossed.fetch_add(1);
+      }
+      answered.fetch_add(1);
+      wg.done();
+    });
+  }
+  wg.wait();
+  check(answered.load() == callers, "singleflight left a caller without a result");
+  check(crossed.load() == 0, "singleflight gave a caller another key's result");
+  check(next_call.load() >= 1 && next_call.load() <= callers,
+        "singleflight ran more calls than callers, or none");
+}
+
 void blocking_round(std::mt19937_64& rng) {
   const int calls = 1 + static_cast<int>(rng() % 8);
   std::atomic<int> sum{0};
@@ -606,7 +648,7 @@ void blocking_round(std::mt19937_64& rng) {
 }
 
 using round_fn = void (*)(std::mt19937_64&);
-constexpr std::array<std::pair<const char*, round_fn>, 10> primitive_rounds{{
+constexpr std::array<std::pair<const char*, round_fn>, 11> primitive_rounds{{
     {"mutex", mutex_round},
     {"shared_mutex", shared_mutex_round},
     {"condition_variable", condition_variable_round},
@@ -616,6 +658,7 @@ constexpr std::array<std::pair<const char*, round_fn>, 10> primitive_rounds{{
     {"timers", timer_round},
     {"context", context_round},
     {"group", group_round},
+    {"singleflight", singleflight_round},
     {"blocking", blocking_round},
 }};
 
