@@ -68,22 +68,23 @@ class singleflight {
   /// result: what call() returns: Do's value and its `shared`, whether the value was given to
   /// more than one caller (Do's error is thrown instead).
   struct result {
-    Value value;
-    bool shared;
+    Value value;  ///< the value the call's function returned, copied for this caller
+    bool shared;  ///< whether the value was given to more than one caller
   };
 
   /// chan_result: what the channel of call_chan() delivers (Go's Result): the value, or the
   /// exception the call threw, and whether the outcome was given to more than one caller.
   struct chan_result {
-    std::optional<Value> value;  // empty exactly when error is set
-    std::exception_ptr error;
-    bool shared = false;
+    std::optional<Value> value;  ///< the call's value; empty exactly when error is set
+    std::exception_ptr error;    ///< what the call threw, else null
+    bool shared = false;         ///< whether the outcome was given to more than one caller
 
     /// get: the value, or the call's exception rethrown.
     const Value& get() const& {
       if (error) std::rethrow_exception(error);
       return *value;
     }
+    /// get: the value, moved out, or the call's exception rethrown.
     Value get() && {
       if (error) std::rethrow_exception(error);
       return std::move(*value);
