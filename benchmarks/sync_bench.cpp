@@ -5,7 +5,11 @@
 //                        std::threads on a std::mutex; time per lock/unlock pair (per_lock)
 //   wait_group_*         add/done/wait with nobody parked, and a fan-in of 100 goroutines, vs
 //                        a mutex + condition_variable counter and 100 std::threads
+//   singleflight_*       a call that finds no call in flight (eight keys in turn), and 8
+//                        goroutines on 2 workers calling one key whose function yields (Go's
+//                        x/sync singleflight on the same loops: benchmarks/peers/go-singleflight)
 #include <goro/runtime.hpp>
+#include <goro/singleflight.hpp>
 #include <goro/sync.hpp>
 
 #include <benchmark/benchmark.h>
@@ -195,6 +199,59 @@ void std_thread_fan_in(benchmark::State& state) {
   state.counters["per_task"] = per_op(fan_in);
 }
 BENCHMARK(std_thread_fan_in)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// --- singleflight ----------------------------------------------------------------------------
+
+// One call per iteration, over eight keys in turn, none of them in flight: the map lookup, the
+// call's record, the function and the removal.
+void goro_singleflight_call_uncontended(benchmark::State& state) {
+  goro::run(
+      [&] {
+        goro::singleflight<int, int> flights;
+        int i = 0;
+        for (auto _ : state) {
+          benchmark::DoNotOptimize(flights.call(i & 7, [i] { return i; }).value);
+          ++i;
+        }
+      },
+      goro::options{.workers = 1});
+}
+BENCHMARK(goro_singleflight_call_uncontended);
+
+// 8 goroutines on 2 workers, each making `calls_each` calls of one key whose function yields
+// once, so that others join it; time per call.
+void goro_singleflight_one_key_8_goroutines(benchmark::State& state) {
+  constexpr int goroutines = 8;
+  constexpr int calls_each = 20'000;
+  std::atomic<long> functions_run{0};
+  goro::run(
+      [&] {
+        goro::singleflight<int, int> flights;
+        for (auto _ : state) {
+          goro::wait_group wg;
+          wg.add(goroutines);
+          for (int g = 0; g < goroutines; ++g) {
+            goro::go([&] {
+              for (int i = 0; i < calls_each; ++i) {
+                benchmark::DoNotOptimize(flights.call(1, [&] {
+                  functions_run.fetch_add(1, std::memory_order_relaxed);
+                  goro::yield();
+                  return 1;
+                }));
+              }
+              wg.done();
+            });
+          }
+          wg.wait();
+        }
+      },
+      goro::options{.workers = 2});
+  state.counters["per_call"] = per_op(goroutines * calls_each);
+  state.counters["calls_per_function"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * goroutines * calls_each /
+                         static_cast<double>(functions_run.load() > 0 ? functions_run.load() : 1));
+}
+BENCHMARK(goro_singleflight_one_key_8_goroutines)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
