@@ -115,9 +115,10 @@ class singleflight {
   /// call_chan: DoChan. Like call(), but returns at once with a channel that receives the result
   /// once it is ready; the channel is never closed. The caller that starts the call runs fn in a
   /// new goroutine, so call_chan throws goro::error when no run is active and no call for `key`
-  /// is in flight (callers that joined the call in between get that error on their channels).
+  /// is in flight (callers that joined the call in between get that error too).
   /// Unlike Go, whose DoChan crashes the process when fn panics, an exception from fn arrives on
-  /// the channel, in chan_result::error, for every caller.
+  /// the channel of every call_chan caller, in chan_result::error (call()'s callers get it
+  /// thrown).
   template <class F>
   recv_chan<chan_result> call_chan(const Key& key, F&& fn) {
     detail::note_api_use();
