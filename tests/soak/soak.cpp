@@ -612,7 +612,7 @@ void singleflight_round(std::mt19937_64& rng) {
     const std::uint64_t how = rng() % 8;
     wg.add(1);
     goro::go([&, key, how] {
-      const auto fn = [&, key, how]() -> long {
+      const auto fn = [&, key]() -> long {
         const long number = next_call.fetch_add(1);
         goro::yield();
         if (key == failing_key && key == 0) throw key_error<0>();
