@@ -17,9 +17,9 @@
 //   - flights maps a key to its flight while the flight is in flight and not forgotten; a flight
 //     leaves the map once, under the lock, at the end of its call, unless forget() or a later
 //     flight of the same key has taken its place.
-//   - A flight's outcome (value, error, abandoned, shared) is written once, by the caller running
-//     its function, before finished.done(); waiters read it only after finished.wait() returns,
-//     and nobody writes it after.
+//   - A flight's outcome (value, error, abandoned, shared) is written once, by the caller that
+//     made the flight (or the goroutine it started), before finished.done(); waiters read it only
+//     after finished.wait() returns, and nobody writes it after.
 //   - duplicates and channels only grow while the flight is in the map; finish() takes them
 //     after removing it, so no caller joins a flight whose outcome is already being delivered.
 //   - Every channel of a flight has capacity 1 and receives exactly one result, sent by finish();
