@@ -12,6 +12,7 @@
 #include "net.hpp"
 #include "runtime.hpp"
 #include "select.hpp"
+#include "signals.hpp"
 #include "singleflight.hpp"
 #include "sync.hpp"
 #include "time.hpp"
@@ -53,6 +54,8 @@
 ///   goro::with_deadline, goro::with_value (package context)
 /// - goro/group.hpp: goro::group (golang.org/x/sync/errgroup)
 /// - goro/singleflight.hpp: goro::singleflight (golang.org/x/sync/singleflight)
+/// - goro/signals.hpp: goro::signals::notify, stop, reset, ignore, ignored, notify_context
+///   (package os/signal)
 /// - goro/net.hpp: goro::net::listen, goro::net::dial, goro::net::conn, goro::net::listener
 ///   (package net)
 /// - goro/debug.hpp: goro::dump, goro::runtime_stats (the SIGQUIT goroutine dump, counters)

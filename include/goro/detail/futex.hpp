@@ -2,7 +2,10 @@
 // Used by idle workers, by plain threads blocked on goro objects, and by futex_mutex.
 #pragma once
 
+#include "config.hpp"
+
 #include <linux/futex.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,11 +25,27 @@ inline timespec to_timespec(std::chrono::nanoseconds span) noexcept {
 
 // futex_wait: sleeps while `word` holds `expected`. Returns on a wake, a signal, a timeout, or at
 // once if the value differs; callers re-check their condition in a loop.
+//
+// Under ThreadSanitizer a signal that reaches a thread outside an intercepted call has its
+// handler put off until the thread's next intercepted call, and a raw futex system call is not
+// one: a thread asleep in it would hold a signal for as long as it sleeps, and goro::signals'
+// relay (signals.hpp) would never hear of it. There, a wait lasts 20 ms at most and ends with an
+// intercepted call (a look at the signal mask), which runs the handlers put off.
 inline void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                        const timespec* relative_timeout = nullptr) noexcept {
   static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+#if defined(GORO_TSAN)
+  constexpr timespec longest{0, 20'000'000};
+  const bool shorter = relative_timeout != nullptr && (relative_timeout->tv_sec == 0 &&
+                                                       relative_timeout->tv_nsec < longest.tv_nsec);
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected,
+          shorter ? relative_timeout : &longest, nullptr, 0);
+  sigset_t mask;
+  pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+#else
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected,
           relative_timeout, nullptr, 0);
+#endif
 }
 
 // futex_wake: wakes up to `count` threads sleeping in futex_wait on `word`.

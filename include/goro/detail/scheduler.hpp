@@ -103,6 +103,9 @@ struct process_state {
   std::atomic<std::uint64_t> active_run{0};  // its run number, 0 when none
   std::atomic<std::int64_t> users{0};        // plain threads inside a scheduler_ref
   std::atomic<std::uint64_t> runs{0};
+  // signal_watchers: the channels and contexts goro::signals relays signals to (signals.hpp).
+  // While there are any, a signal may wake a goroutine: no deadlock is declared.
+  std::atomic<std::uint32_t> signal_watchers{0};
   // attention: what the entry of an operation must look at (chaos_point, stop_point): the active
   // run schedules chaotically (GORO_CHAOS), is stopping, or has a worker asked to preempt its
   // goroutine (scheduler::monitor_preemption). Zero, one load, almost always.
@@ -1526,8 +1529,8 @@ class scheduler {
 
   // on_quiescence: every worker is idle. If nothing outside the goroutines can wake one —
   // no timer (in the workers' heaps or the fallback heap, where timers made before the run
-  // wait), no socket, no blocking() call, no plain thread — the run is deadlocked (or, while
-  // stopping, stuck in destructors).
+  // wait), no socket, no blocking() call, no plain thread, no signal watcher — the run is
+  // deadlocked (or, while stopping, stuck in destructors).
   //
   // The outside wakers are read before the run queues: a blocking() helper or a plain thread
   // readies its goroutine before it drops its count, so once a count is seen at zero the
@@ -1589,13 +1592,15 @@ class scheduler {
     } while (clock::now() < until);
   }
 
-  // quiet: nothing outside the goroutines can wake one (no timer, socket, blocking() call or
-  // plain thread), no goroutine is queued, and no worker has left idle since `exits_before`.
+  // quiet: nothing outside the goroutines can wake one (no timer, socket, blocking() call, plain
+  // thread or signal watcher), no goroutine is queued, and no worker has left idle since
+  // `exits_before`.
   bool quiet(std::uint64_t exits_before) const noexcept {
     if (earliest_timer() != timer_heap::none || fallback_timers::pending() ||
         netpoll_.waiters.load(std::memory_order_seq_cst) != 0 ||
         blocking_calls_.load(std::memory_order_seq_cst) != 0 ||
-        plain_threads_.load(std::memory_order_seq_cst) != 0) {
+        plain_threads_.load(std::memory_order_seq_cst) != 0 ||
+        process().signal_watchers.load(std::memory_order_seq_cst) != 0) {
       return false;
     }
     if (work_visible()) return false;

@@ -17,9 +17,10 @@ struct goroutine;
 struct worker;
 
 enum class thread_role : std::uint8_t {
-  plain,   // a thread of the application
-  worker,  // one of the scheduler's worker threads (the thread that called run() is worker 0)
-  helper,  // a thread of the blocking() pool
+  plain,     // a thread of the application
+  worker,    // one of the scheduler's worker threads (the thread that called run() is worker 0)
+  helper,    // a thread of the blocking() pool
+  internal,  // another thread of goro's own, which uses channels: the signal relay (signals.hpp)
 };
 
 struct thread_state {
