@@ -708,3 +708,37 @@ TEST_CASE("signals: stress under chaos scheduling", "[signals][stress]") {
   watch_and_stop_rounds(16, static_cast<int>(goro_test::scaled(10, 2)));
   if (!chaos_was_set) unsetenv("GORO_CHAOS");
 }
+
+// docs/go-to-goro.md, section "os/signal": every row's spelling, as the table writes it.
+TEST_CASE("go-to-goro: os/signal's notify, stop, reset, ignore, ignored and notify_context",
+          "[signals][go-to-goro]") {
+  goro::run([] {
+    goro::chan<int> c(1);
+    goro::signals::notify(c, SIGHUP, SIGUSR1);
+    kill_self(SIGHUP);
+    int s = *c.recv();
+    CHECK(s == SIGHUP);
+    CHECK(std::string(strsignal(s)) == "Hangup");
+    goro::signals::stop(c);
+
+    goro::chan<int> every(10);
+    goro::signals::notify(every);
+    CHECK(handler_of(SIGTERM) == goro::detail::relay_signal_handler);
+    goro::signals::stop(every);
+
+    goro::signals::ignore(SIGHUP);
+    CHECK(goro::signals::ignored(SIGHUP));
+    goro::signals::reset(SIGHUP);
+    CHECK_FALSE(goro::signals::ignored(SIGHUP));
+    goro::signals::ignore(SIGHUP);
+    goro::signals::reset();
+    CHECK_FALSE(goro::signals::ignored(SIGHUP));
+
+    goro::context parent = goro::background();
+    auto [ctx, stop] = goro::signals::notify_context(parent, SIGUSR1);
+    kill_self(SIGUSR1);
+    ctx.done().recv();
+    CHECK(ctx.err() == goro::errc::canceled);
+    stop();
+  });
+}

@@ -1,0 +1,3 @@
+module goro.example/benchmarks/peers/go-signal
+
+go 1.19
