@@ -952,12 +952,14 @@ TEST_CASE("go-to-goro: an exception that escapes a goroutine terminates the prog
   auto result = goro_test::run_in_child([] {
     goro::run([] {
       goro::chan<std::uint64_t> id(1);
-      goro::go([id] {
+      goro::chan<int> printed(1);  // the id is on stderr before the goroutine throws
+      goro::go([id, printed] {
         id.send(goro::goroutine_id());
-        goro::yield();
+        printed.recv();
         throw std::runtime_error("escaped");
       });
       std::fprintf(stderr, "id=%llu\n", static_cast<unsigned long long>(*id.recv()));
+      printed.send(1);
       goro::sleep_for(std::chrono::seconds(10));
     });
     return 0;

@@ -20,9 +20,9 @@
 // and cancels every notify_context() context that wants it. Signals of one number that arrive
 // before the relay has taken the first count as one, as in Go.
 //
-// Invariants (signal_relay::lock_ guards watchers_, wanted_by_ and saved_; the try_sends of the
-// relay and of stop() are the only operations on a user's channel made while it is held, and
-// they never block):
+// Invariants (signal_relay::lock_ guards watchers_, wanted_by_ and saved_; the relay's try_sends
+// are the only operations on a user's channel made while it is held: they never block, and on
+// the relay, no goroutine, they never yield. Nothing a goroutine does under it may yield):
 //   - wanted_by_[s] is the number of watchers whose set holds s. goro's handler is installed for
 //     s exactly while it is non-zero (ignore() installs SIG_IGN, with it at zero).
 //   - saved_[s] holds the action s had before goro first changed it, until reset() or the stop()
@@ -196,15 +196,25 @@ class signal_relay {
   // stop: removes the channel's watcher (signal.Stop). When it returns, the channel receives no
   // more signals; one that arrived before is sent to it, if its handler had begun.
   void stop(const send_chan<int>& channel) {
-    std::lock_guard guard(lock_);
-    if (watcher* found = find(channel)) remove(*found);
+    signal_set arrived = 0;
+    {
+      std::lock_guard guard(lock_);
+      watcher* found = find(channel);
+      if (found == nullptr) return;
+      arrived = remove(*found);
+    }
+    // After the lock: a goroutine's try_send may yield (GORO_CHAOS) or be unwound (API 1.1).
+    for_each_signal(arrived, [&](int number) { send(channel, number); });
   }
 
   // stop_context: removes the watcher `id` if it is still there.
   void stop_context(std::uint64_t id) {
     std::lock_guard guard(lock_);
     for (watcher& w : watchers_) {
-      if (w.context_id == id) return remove(w);
+      if (w.context_id == id) {
+        remove(w);  // its context was cancelled first: what arrived meanwhile changes nothing
+        return;
+      }
     }
   }
 
@@ -276,9 +286,9 @@ class signal_relay {
     publish_count();
   }
 
-  // remove: stop() of `w`. Requires lock_.
-  void remove(watcher& w) {
-    const send_chan<int> channel = w.channel;
+  // remove: stop() of `w`; returns the signals that arrived for it and that nobody else will
+  // relay, which its channel is still owed. Requires lock_.
+  signal_set remove(watcher& w) {
     const signal_set wanted = w.wanted;
     signal_set given_back = 0;
     for_each_signal(wanted, [&](int number) {
@@ -288,11 +298,9 @@ class signal_relay {
     });
     erase(w);
     // A handler that began before give_back() sets its bit; once none is running, the bits of
-    // the signals given back are final. Nobody else wants them: they go to this channel.
+    // the signals given back are final. Nobody else wants them: they are this watcher's.
     while (signals_being_handled.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
-    const signal_set arrived =
-        pending_signals.fetch_and(~given_back, std::memory_order_seq_cst) & given_back;
-    if (!channel.is_nil()) for_each_signal(arrived, [&](int number) { send(channel, number); });
+    return pending_signals.fetch_and(~given_back, std::memory_order_seq_cst) & given_back;
   }
 
   // forget: takes `set` out of every watcher, removing those left with nothing. Requires lock_.
@@ -388,8 +396,8 @@ class signal_relay {
   }
 
   // send: Go's `select { case c <- sig: default: }`. A channel closed while it was watched
-  // (Go would panic) misses the signal.
-  static void send(const send_chan<int>& channel, int number) noexcept {
+  // (Go would panic) misses the signal. On a goroutine (stop()), a chaos point and a stop point.
+  static void send(const send_chan<int>& channel, int number) {
     try {
       channel.try_send(number);
     } catch (const channel_closed&) {

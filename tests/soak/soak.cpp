@@ -17,12 +17,16 @@
 //   - primitive rounds: mutex, shared_mutex, condition_variable, once, semaphore (acquires with
 //     contexts that time out or are cancelled among them), wait_group, timers and tickers,
 //     contexts, group (go and try_go), singleflight (call, call_chan and forget over two keys,
-//     one that may throw), blocking() and sleep, each with its invariant.
+//     one that may throw), signals (notify, notify_context and stop), blocking() and sleep,
+//     each with its invariant.
 //
 // A failed invariant prints the seed and round and exits with status 1. Scheduling is not
 // deterministic, but a seed fixes every random choice the test itself makes; set GORO_CHAOS as
 // well to perturb the schedule.
 #include <goro/goro.hpp>
+
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -640,6 +644,54 @@ void singleflight_round(std::mt19937_64& rng) {
         "singleflight ran more calls than callers, or none");
 }
 
+// signals_round: goroutines each watch SIGWINCH or SIGURG (whose default actions ignore them, so
+// a signal that arrives after the last stop ends nothing) on a channel or a notify_context of
+// their own, send it to the process, wait for it and stop; every one gets its signal, and no
+// watcher is left.
+void signals_round(std::mt19937_64& rng) {
+  const int watchers = 1 + static_cast<int>(rng() % 8);
+  std::atomic<int> received{0};
+  goro::wait_group wg;
+  for (int i = 0; i < watchers; ++i) {
+    const int number = rng() % 2 == 0 ? SIGWINCH : SIGURG;
+    const bool by_context = rng() % 4 == 0;
+    const std::size_t capacity = rng() % 3;
+    wg.add(1);
+    goro::go([&, number, by_context, capacity] {
+      goro::chan<int> mine(capacity);
+      std::pair<goro::context, goro::cancel_func> watched{goro::background(), [] {}};
+      if (by_context) {
+        watched = goro::signals::notify_context(goro::background(), number);
+      } else {
+        goro::signals::notify(mine, number);
+      }
+      const auto give_up = goro::after(10s);
+      // Once, but again every millisecond into an unbuffered channel: a signal that comes while
+      // its goroutine is not yet receiving is missed there, as in Go.
+      const bool resend = capacity == 0 && !by_context;
+      for (bool got = false, sent = false; !got; sent = true) {
+        if (!sent || resend) ::kill(::getpid(), number);
+        const std::size_t fired =
+            by_context ? goro::select(goro::on_recv(watched.first.done()), goro::on_recv(give_up))
+                       : goro::select(goro::on_recv(mine), goro::on_recv(give_up),
+                                      goro::on_recv(goro::after(1ms)));
+        check(fired != 1, "a watched signal never arrived");
+        got = fired == 0;
+      }
+      received.fetch_add(1);
+      if (by_context) {
+        watched.second();
+      } else {
+        goro::signals::stop(mine);
+      }
+      wg.done();
+    });
+  }
+  wg.wait();
+  check(received.load() == watchers, "a signal watcher got nothing");
+  check(goro::detail::process().signal_watchers.load() == 0, "a signal watcher was left");
+}
+
 void blocking_round(std::mt19937_64& rng) {
   const int calls = 1 + static_cast<int>(rng() % 8);
   std::atomic<int> sum{0};
@@ -659,7 +711,7 @@ void blocking_round(std::mt19937_64& rng) {
 }
 
 using round_fn = void (*)(std::mt19937_64&);
-constexpr std::array<std::pair<const char*, round_fn>, 11> primitive_rounds{{
+constexpr std::array<std::pair<const char*, round_fn>, 12> primitive_rounds{{
     {"mutex", mutex_round},
     {"shared_mutex", shared_mutex_round},
     {"condition_variable", condition_variable_round},
@@ -670,6 +722,7 @@ constexpr std::array<std::pair<const char*, round_fn>, 11> primitive_rounds{{
     {"context", context_round},
     {"group", group_round},
     {"singleflight", singleflight_round},
+    {"signals", signals_round},
     {"blocking", blocking_round},
 }};
 
