@@ -295,6 +295,17 @@ TEST_CASE("signals: reset and ignore take a signal from every channel", "[signal
     kill_self(SIGUSR2);
     quiesce();
     CHECK(first.size() == 0);
+    // A new channel for SIGUSR1 takes it over afresh, and only it receives it now.
+    goro::chan<int> third(1);
+    goro::signals::notify(third, SIGUSR1);
+    CHECK(handler_of(SIGUSR1) == goro::detail::relay_signal_handler);
+    kill_self(SIGUSR1);
+    CHECK(wait_signal(third, SIGUSR1));
+    quiesce();
+    CHECK(first.size() == 0);
+    CHECK(second.size() == 0);
+    goro::signals::stop(third);
+    CHECK(handler_of(SIGUSR1) == SIG_DFL);
     // Both watchers are gone: stop finds nothing, and a new notify starts afresh.
     goro::signals::stop(first);
     goro::signals::stop(second);
