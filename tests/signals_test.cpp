@@ -91,6 +91,12 @@ TEST_CASE("signals: notify relays a signal sent to the process to a channel", "[
   goro::run([] {
     goro::chan<int> c(1);
     goro::signals::notify(c, SIGHUP);
+    // Interrupted system calls restart, and the handler runs on a worker's alternate signal
+    // stack, not on what is left of a goroutine's.
+    struct sigaction installed {};
+    ::sigaction(SIGHUP, nullptr, &installed);
+    CHECK((installed.sa_flags & SA_RESTART) != 0);
+    CHECK((installed.sa_flags & SA_ONSTACK) != 0);
     kill_self(SIGHUP);
     CHECK(wait_signal(c, SIGHUP));
     goro::signals::stop(c);
