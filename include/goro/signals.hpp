@@ -71,6 +71,10 @@ namespace goro::detail {
 using signal_set = std::uint64_t;
 inline constexpr int highest_signal = 64;
 
+// signal_number: what the functions of goro::signals take for a signal (SIGINT, 15, ...).
+template <class T>
+concept signal_number = std::convertible_to<T, int>;
+
 constexpr signal_set signal_bit(int number) noexcept {
   return signal_set{1} << (number - 1);
 }
@@ -436,8 +440,7 @@ namespace goro::signals {
 /// While any channel or context is notified, deadlock detection (API 1.3) counts the signals as
 /// something that can wake a goroutine, as Go does. Throws goro::error on a nil channel or a
 /// signal goro cannot relay, std::system_error if the handler cannot be installed.
-template <class... Signals>
-  requires(std::convertible_to<Signals, int>&&...)
+template <detail::signal_number... Signals>
 void notify(send_chan<int> channel, Signals... signal_numbers) {
   detail::note_api_use();
   if (channel.is_nil()) {
@@ -461,8 +464,7 @@ inline void stop(const send_chan<int>& channel) {
 /// reset: undoes notify() and ignore() for the signals named, every relayable one if none is
 /// named (signal.Reset): no channel or context receives them any more, and each gets back the
 /// action it had before goro first changed it.
-template <class... Signals>
-  requires(std::convertible_to<Signals, int>&&...)
+template <detail::signal_number... Signals>
 void reset(Signals... signal_numbers) {
   detail::note_api_use();
   const detail::signal_set set =
@@ -472,8 +474,7 @@ void reset(Signals... signal_numbers) {
 
 /// ignore: the signals named (every relayable one if none is named) are ignored from now on:
 /// their arrival does nothing (signal.Ignore). Undoes notify() for them; reset() undoes it.
-template <class... Signals>
-  requires(std::convertible_to<Signals, int>&&...)
+template <detail::signal_number... Signals>
 void ignore(Signals... signal_numbers) {
   detail::note_api_use();
   const detail::signal_set set =
@@ -495,8 +496,7 @@ inline bool ignored(int signal_number) noexcept {
 /// called, or when `parent` is (signal.NotifyContext). The returned function also stops the
 /// relay to the context, like stop(): call it once the context has served, so that a second
 /// Ctrl-C takes the signal's usual action again. No goroutine waits for the signals.
-template <class... Signals>
-  requires(std::convertible_to<Signals, int>&&...)
+template <detail::signal_number... Signals>
 std::pair<context, cancel_func> notify_context(context parent, Signals... signal_numbers) {
   detail::note_api_use();
   const detail::signal_set set =

@@ -15,6 +15,9 @@
 #error "goro needs C++ exceptions: compile without -fno-exceptions"
 #endif
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <atomic>
 #include <cstddef>
 
@@ -103,6 +106,18 @@ GORO_PROCESS_WIDE inline void full_fence() noexcept {
   fence_word.fetch_add(0, std::memory_order_seq_cst);
 #else
   std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
+// run_deferred_signal_handlers: under ThreadSanitizer, an intercepted call (a look at the signal
+// mask) that runs the signal handlers TSan put off. TSan runs a handler that interrupted a thread
+// outside an intercepted call only at that thread's next intercepted call: a thread asleep in a
+// raw futex would hold the signal for as long as it sleeps — forever, if the signal is what
+// should wake it (goro::signals). Called as a futex wait ends. Does nothing in other builds.
+inline void run_deferred_signal_handlers() noexcept {
+#if defined(GORO_TSAN)
+  sigset_t mask;
+  pthread_sigmask(SIG_BLOCK, nullptr, &mask);
 #endif
 }
 

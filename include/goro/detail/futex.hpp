@@ -5,7 +5,6 @@
 #include "config.hpp"
 
 #include <linux/futex.h>
-#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -26,11 +25,9 @@ inline timespec to_timespec(std::chrono::nanoseconds span) noexcept {
 // futex_wait: sleeps while `word` holds `expected`. Returns on a wake, a signal, a timeout, or at
 // once if the value differs; callers re-check their condition in a loop.
 //
-// Under ThreadSanitizer a signal that reaches a thread outside an intercepted call has its
-// handler put off until the thread's next intercepted call, and a raw futex system call is not
-// one: a thread asleep in it would hold a signal for as long as it sleeps, and goro::signals'
-// relay (signals.hpp) would never hear of it. There, a wait lasts 20 ms at most and ends with an
-// intercepted call (a look at the signal mask), which runs the handlers put off.
+// Under ThreadSanitizer a wait lasts 20 ms at most and ends with run_deferred_signal_handlers()
+// (config.hpp): a thread asleep in a raw futex call would otherwise hold a signal for as long
+// as it sleeps, and goro::signals' relay (signals.hpp) would never hear of it.
 inline void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                        const timespec* relative_timeout = nullptr) noexcept {
   static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
@@ -40,8 +37,7 @@ inline void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                                                        relative_timeout->tv_nsec < longest.tv_nsec);
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected,
           shorter ? relative_timeout : &longest, nullptr, 0);
-  sigset_t mask;
-  pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+  run_deferred_signal_handlers();
 #else
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected,
           relative_timeout, nullptr, 0);
