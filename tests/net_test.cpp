@@ -876,11 +876,12 @@ TEST_CASE("ports are decimal with an optional sign, or service names, as in Go",
   goro::run(parse_all);  // the main goroutine: the database is read on a blocking() helper
   // An entry larger than the buffer first given for it is read with a larger one.
   const int from_system = goro::detail::system_service_port("http");
-  CHECK(goro::detail::system_service_port("http", 1) == from_system);
-  CHECK(goro::detail::system_service_port("no-such-service", 1) == 0);
-  CHECK(goro::detail::known_service_port("imaps") == 993);  // Go's table alone, in lower case
-  CHECK(goro::detail::known_service_port("IMAPS") == 0);
-  CHECK(goro::detail::known_service_port("www") == 0);
+  CHECK(goro::detail::system_service_port("http", "tcp", 1) == from_system);
+  CHECK(goro::detail::system_service_port("no-such-service", "tcp", 1) == 0);
+  CHECK(goro::detail::known_service_port("imaps", "tcp") ==
+        993);  // Go's table alone, in lower case
+  CHECK(goro::detail::known_service_port("IMAPS", "tcp") == 0);
+  CHECK(goro::detail::known_service_port("www", "tcp") == 0);
 }
 
 // The ports above reach listen and dial: "+0" is a free port and "+<n>" is port n.

@@ -1,5 +1,6 @@
 /// \file
-/// goro/net.hpp — TCP sockets that block goroutines, not threads (API section 7; Go's package net).
+/// goro/net.hpp — sockets that block goroutines, not threads (API section 7; Go's package net):
+/// TCP (API 7), and beyond the contract UDP and Unix-domain sockets, named by Go's networks.
 ///
 /// ```cpp
 ///   goro::net::listener ln = goro::net::listen(":8080");
@@ -15,12 +16,19 @@
 /// goroutine whose read, write, accept or connect would block parks until the socket is ready, its
 /// deadline passes or another goroutine closes it, while its worker runs other goroutines (see
 /// detail/net_fd.hpp for the protocol). A plain thread may use the same objects: it blocks in
-/// ppoll(2). Every conn has TCP_NODELAY set, as in Go.
+/// ppoll(2). Every TCP conn has TCP_NODELAY set, as in Go.
+///
+/// Networks, as Go names them: listen, dial and listen_packet take one as their first argument
+/// ("tcp", "tcp4", "tcp6" and "unix" for streams; "udp", "udp4", "udp6" and "unixgram" for
+/// datagrams); the forms without one are "tcp". A "unix" or "unixgram" address is a path, or
+/// "@name" in Linux's abstract namespace. A listener of "unix" removes its socket file when it
+/// is closed; nothing else removes one, as in Go.
 ///
 /// Errors: std::system_error with the errno, whose what() names the operation and the addresses
 /// ("goro::net::dial tcp 127.0.0.1:1: Connection refused"); goro::net::timeout_error after a
 /// deadline; goro::net::closed_error on a closed socket; std::system_error with code
-/// std::errc::invalid_argument for a malformed address or an unknown service. Addresses are Go's
+/// std::errc::invalid_argument for a malformed address, an unknown service or network, or a
+/// network of the wrong kind (listen("udp", ...)). Addresses are Go's
 /// "host:port" ("[::1]:80", ":0" for every interface and a free port); a port is a number or a
 /// service name ("localhost:http"), as in Go.
 #pragma once
@@ -30,6 +38,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -85,6 +94,7 @@ class GORO_PROCESS_WIDE closed_error : public std::system_error {
 
 class conn;
 class listener;
+class packet_conn;
 
 }  // namespace goro::net
 
@@ -92,12 +102,14 @@ namespace goro::detail {
 
 struct net_access;
 
-// describe: "goro::net::<op> tcp <local>-><remote>" (a conn), "... tcp <local>" (a listener).
+// describe: "goro::net::<op> <network> <local>-><remote>" (a conn), "... <network> <local>" (a
+// listener or a packet_conn): "goro::net::read tcp 127.0.0.1:5000->127.0.0.1:41234". An
+// unnamed Unix-domain end is left out.
 inline std::string describe(const char* op, const poll_descriptor* d) {
   std::string text = std::string("goro::net::") + op;
   if (d == nullptr) return text;
-  text += " tcp " + d->local.to_string();
-  if (d->remote.length != 0) text += "->" + d->remote.to_string();
+  text += " " + std::string(d->net->name) + " " + d->local.to_string();
+  if (std::string remote = d->remote.to_string(); !remote.empty()) text += "->" + remote;
   return text;
 }
 
@@ -141,21 +153,25 @@ class owned_descriptor {
   poll_descriptor* d_;
 };
 
-// open_socket: a descriptor owning a new non-blocking TCP socket of `family`; nullptr with
-// `error` set if the system refuses one.
-inline poll_descriptor* open_socket(int family, int& error) {
-  const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+// open_socket: a descriptor owning a new non-blocking socket of network `net` and `family`;
+// nullptr with `error` set if the system refuses one.
+inline poll_descriptor* open_socket(const network& net, int family, int& error) {
+  const int fd = ::socket(family, net.type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     error = detail::last_errno();
     return nullptr;
   }
-  return poll_descriptor::acquire(fd);
+  poll_descriptor* d = poll_descriptor::acquire(fd);
+  d->net = &net;
+  return d;
 }
 
 // finish_conn: a connected socket's options and addresses (`remote` if known, else asked).
 inline void finish_conn(poll_descriptor& d, const socket_address* remote) {
   const int one = 1;
-  setsockopt(d.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!d.net->is_unix() && !d.net->is_datagram()) {
+    setsockopt(d.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
   d.local.length = socket_address::capacity();
   if (getsockname(d.fd(), d.local.data(), &d.local.length) != 0) d.local = {};
   if (remote != nullptr) {
@@ -200,12 +216,12 @@ class dial_watch final : public cancel_hook {
   std::atomic<bool> interrupted_{false};
 };
 
-// dial_one: connects a new socket to `to`, giving up when `ctx` (if any) is done. On success
-// `out` owns the connected socket.
-inline io_result dial_one(const socket_address& to, const context* ctx, poll_descriptor*& out,
-                          bool& cancelled) {
+// dial_one: connects a new socket of `net` to `to`, giving up when `ctx` (if any) is done. On
+// success `out` owns the connected socket.
+inline io_result dial_one(const network& net, const socket_address& to, const context* ctx,
+                          poll_descriptor*& out, bool& cancelled) {
   int error = 0;
-  poll_descriptor* raw = open_socket(to.family(), error);
+  poll_descriptor* raw = open_socket(net, to.family(), error);
   if (raw == nullptr) return detail::io_failed(error);
   owned_descriptor d(raw);
   io_result r;
@@ -229,35 +245,132 @@ inline io_result dial_one(const socket_address& to, const context* ctx, poll_des
   return r;
 }
 
-}  // namespace goro::detail
+// destination: where packet_conn::write_to sends: `address` resolved in the socket's network; on
+// a "udp" socket of IPv6 (dual-stack), an IPv4 address in its IPv4-mapped IPv6 form.
+inline socket_address destination(const poll_descriptor& d, std::string_view address) {
+  constexpr std::string_view op = "goro::net::write_to";
+  const std::string what =
+      std::string(op) + " " + std::string(d.net->name) + " " + std::string(address);
+  const int family = d.local.family();
+  for (const socket_address& to : resolve_network(*d.net, address, false, op, what)) {
+    if (to.family() == family) return to;
+    if (to.family() == AF_INET && family == AF_INET6 && d.net->family == AF_UNSPEC) {
+      return to.v4_mapped();
+    }
+  }
+  throw_bad_address(op, address, "no suitable address found");
+}
 
-namespace goro::net {
-
-/// conn: a TCP connection (Go's net.TCPConn). Move-only; owns its socket, which the destructor
-/// closes. read, write, set_deadline, set_read_deadline, set_write_deadline and close may be
-/// called concurrently from different goroutines or threads (concurrent writes do not
-/// interleave); a moved-from or default conn behaves as a closed one.
-class conn {
+// socket_handle: what conn and packet_conn share: the ownership of a socket's descriptor (the
+// destructor closes it), its deadlines, close and its local address. The public members are
+// documented as members of both.
+class socket_handle {
  public:
-  /// conn: an empty conn, which behaves as a closed one (dial and accept make real ones).
-  conn() noexcept = default;
-  /// conn(conn&&): takes over `other`'s socket; `other` becomes empty.
-  conn(conn&& other) noexcept : d_(std::exchange(other.d_, nullptr)) {}
-  /// operator=: closes the socket this conn had, then takes over `other`'s.
-  conn& operator=(conn&& other) noexcept {
+  socket_handle() noexcept = default;
+  socket_handle(socket_handle&& other) noexcept : d_(std::exchange(other.d_, nullptr)) {}
+  socket_handle& operator=(socket_handle&& other) noexcept {
     if (this != &other) {
       reset();
       d_ = std::exchange(other.d_, nullptr);
     }
     return *this;
   }
-  conn(const conn&) = delete;
-  conn& operator=(const conn&) = delete;
-  ~conn() { reset(); }
+  socket_handle(const socket_handle&) = delete;
+  socket_handle& operator=(const socket_handle&) = delete;
+  ~socket_handle() { reset(); }
+
+  /// set_deadline: operations in both directions — blocked ones included — throw
+  /// goro::net::timeout_error once `t` has passed; {} clears the deadline (Go's SetDeadline).
+  /// Sets both the read and the write deadline (set_read_deadline, set_write_deadline), which
+  /// later calls of those replace one at a time. From any goroutine or thread. Throws
+  /// goro::net::closed_error once the socket is closed, like every other operation.
+  void set_deadline(std::chrono::steady_clock::time_point t) {
+    poll_descriptor* d = enter_open("set_deadline");
+    d->set_deadline(deadline_ns(t));
+  }
+
+  /// set_read_deadline: reads (read, read_from) — a blocked one included — throw
+  /// goro::net::timeout_error once `t` has passed; writes are not affected; {} clears the read
+  /// deadline (Go's SetReadDeadline). A later call replaces it: moved later, a blocked read goes
+  /// on waiting; moved into the past, it wakes and throws. From any goroutine or thread. Throws
+  /// goro::net::closed_error once the socket is closed.
+  void set_read_deadline(std::chrono::steady_clock::time_point t) {
+    poll_descriptor* d = enter_open("set_read_deadline");
+    d->set_deadline(io_direction::read, deadline_ns(t));
+  }
+
+  /// set_write_deadline: writes (write, write_to) — a blocked one included — throw
+  /// goro::net::timeout_error once `t` has passed (bytes a write had already sent stay sent);
+  /// reads are not affected; {} clears the write deadline (Go's SetWriteDeadline). A later call
+  /// replaces it: moved later, a blocked write goes on; moved into the past, it wakes and throws.
+  /// From any goroutine or thread. Throws goro::net::closed_error once the socket is closed.
+  void set_write_deadline(std::chrono::steady_clock::time_point t) {
+    poll_descriptor* d = enter_open("set_write_deadline");
+    d->set_deadline(io_direction::write, deadline_ns(t));
+  }
+
+  /// close: closes the socket; blocked and later operations throw goro::net::closed_error. A
+  /// second close does nothing. From any goroutine or thread.
+  void close() noexcept {
+    note_api_use();
+    if (d_ != nullptr) d_->close();
+  }
+
+  /// local_address: this end's address: "host:port", a Unix-domain socket's path ("" if it has
+  /// none), "" for an empty object.
+  std::string local_address() const {
+    note_api_use();
+    return d_ != nullptr ? d_->local.to_string() : "";
+  }
+
+ protected:
+  explicit socket_handle(poll_descriptor* d) noexcept : d_(d) {}
+
+  // enter: the descriptor an operation works on. Operations use only this copy from here on —
+  // never `this` once they may have blocked: a goroutine that closes a socket and then destroys
+  // its object (Go's idiom: close, then drop) must not pull the object from under an operation
+  // it woke.
+  poll_descriptor* enter(const char* op) const {
+    note_api_use();
+    if (d_ == nullptr) throw_closed(std::string("goro::net::") + op);
+    return d_;
+  }
+
+  // enter_open: enter, for an operation that throws closed_error once the socket is closing.
+  poll_descriptor* enter_open(const char* op) const {
+    poll_descriptor* d = enter(op);
+    if (d->closing()) throw_closed(std::string("goro::net::") + op);
+    return d;
+  }
+
+  poll_descriptor* d_ = nullptr;
+
+ private:
+  void reset() noexcept {
+    if (d_ != nullptr) std::exchange(d_, nullptr)->release();
+  }
+};
+
+}  // namespace goro::detail
+
+namespace goro::net {
+
+/// conn: a connection (Go's net.Conn): TCP (net.TCPConn), a Unix-domain stream (net.UnixConn),
+/// or a connected datagram socket (dial("udp", ...), dial("unixgram", ...): each read takes one
+/// datagram, each write sends one). Move-only; owns its socket, which the destructor closes.
+/// read, write, close_write, close_read, the deadlines and close may be called concurrently from
+/// different goroutines or threads (concurrent writes do not interleave); a moved-from or
+/// default conn behaves as a closed one.
+class conn : public detail::socket_handle {
+ public:
+  /// conn: an empty conn, which behaves as a closed one (dial and accept make real ones).
+  conn() noexcept = default;
 
   /// read: reads what is available, at least one byte, into `buffer` (blocking until some is);
   /// returns the count, or 0 at end of stream (or for an empty buffer). Throws timeout_error,
-  /// closed_error, or std::system_error (e.g. connection reset).
+  /// closed_error, or std::system_error (e.g. connection reset). On a datagram conn: one
+  /// datagram, as much of it as fits (the rest is dropped); 0 for an empty datagram, and an empty
+  /// buffer takes a datagram too, as in Go.
   std::size_t read(std::span<std::byte> buffer) {
     detail::poll_descriptor* d = enter("read");
     detail::op_scope op(*d);
@@ -270,12 +383,17 @@ class conn {
   std::size_t read(std::span<char> buffer) { return read(std::as_writable_bytes(buffer)); }
 
   /// write: writes all of `data` (blocking as long as it takes) and returns data.size(). Throws
-  /// like read (EPIPE, not SIGPIPE, when the peer is gone); bytes already sent stay sent.
+  /// like read (EPIPE, not SIGPIPE, when the peer is gone); bytes already sent stay sent. On a
+  /// datagram conn: sends `data` as one datagram (an empty one too), or throws (EMSGSIZE if it
+  /// is too large).
   std::size_t write(std::span<const std::byte> data) {
     detail::poll_descriptor* d = enter("write");
     detail::op_scope op(*d);
-    const detail::io_result r =
-        op ? detail::socket_write(*d, data) : detail::io_result{detail::io_status::closed};
+    detail::io_result r{detail::io_status::closed};
+    if (op) {
+      r = d->net->is_datagram() ? detail::socket_send_datagram(*d, data, nullptr)
+                                : detail::socket_write(*d, data);
+    }
     if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("write", d));
     return r.bytes;
   }
@@ -284,51 +402,19 @@ class conn {
     return write(std::as_bytes(std::span(text.data(), text.size())));
   }
 
-  /// set_deadline: reads and writes — blocked ones included — throw timeout_error once `t` has
-  /// passed; {} clears the deadline (Go's SetDeadline). Sets both the read and the write deadline
-  /// (set_read_deadline, set_write_deadline), which later calls of those replace one at a time.
-  /// From any goroutine or thread. Throws closed_error once the conn is closed, like every other
-  /// operation.
-  void set_deadline(std::chrono::steady_clock::time_point t) {
-    detail::poll_descriptor* d = enter("set_deadline");
-    if (d->closing()) detail::throw_closed("goro::net::set_deadline");
-    d->set_deadline(detail::deadline_ns(t));
-  }
+  /// close_write: shuts down the sending side (Go's TCPConn.CloseWrite and UnixConn.CloseWrite):
+  /// the peer reads end of stream once it has read what was sent, and this end can go on
+  /// reading. Later writes throw std::system_error (EPIPE). Throws closed_error once closed,
+  /// std::system_error if the system refuses (ENOTCONN).
+  void close_write() { shut_down(SHUT_WR, "close_write"); }
 
-  /// set_read_deadline: reads — a blocked one included — throw timeout_error once `t` has passed;
-  /// writes are not affected; {} clears the read deadline (Go's SetReadDeadline). A later call
-  /// replaces it: moved later, a blocked read goes on waiting; moved into the past, it wakes and
-  /// throws. From any goroutine or thread. Throws closed_error once the conn is closed.
-  void set_read_deadline(std::chrono::steady_clock::time_point t) {
-    detail::poll_descriptor* d = enter("set_read_deadline");
-    if (d->closing()) detail::throw_closed("goro::net::set_read_deadline");
-    d->set_deadline(detail::io_direction::read, detail::deadline_ns(t));
-  }
+  /// close_read: shuts down the receiving side (Go's TCPConn.CloseRead and UnixConn.CloseRead):
+  /// reads — a blocked one included — return 0, end of stream; this end can go on writing.
+  /// Throws like close_write.
+  void close_read() { shut_down(SHUT_RD, "close_read"); }
 
-  /// set_write_deadline: writes — a blocked one included — throw timeout_error once `t` has
-  /// passed (bytes a write had already sent stay sent); reads are not affected; {} clears the
-  /// write deadline (Go's SetWriteDeadline). A later call replaces it: moved later, a blocked
-  /// write goes on; moved into the past, it wakes and throws. From any goroutine or thread.
-  /// Throws closed_error once the conn is closed.
-  void set_write_deadline(std::chrono::steady_clock::time_point t) {
-    detail::poll_descriptor* d = enter("set_write_deadline");
-    if (d->closing()) detail::throw_closed("goro::net::set_write_deadline");
-    d->set_deadline(detail::io_direction::write, detail::deadline_ns(t));
-  }
-
-  /// close: closes the connection; blocked and later operations throw closed_error. A second
-  /// close does nothing. From any goroutine or thread.
-  void close() noexcept {
-    detail::note_api_use();
-    if (d_ != nullptr) d_->close();
-  }
-
-  /// local_address: "host:port" of this end ("" for an empty conn).
-  std::string local_address() const {
-    detail::note_api_use();
-    return d_ != nullptr ? d_->local.to_string() : "";
-  }
-  /// remote_address: "host:port" of the peer ("" for an empty conn).
+  /// remote_address: the peer's address: "host:port", a Unix-domain socket's path ("" if it
+  /// has none), "" for an empty conn.
   std::string remote_address() const {
     detail::note_api_use();
     return d_ != nullptr ? d_->remote.to_string() : "";
@@ -336,24 +422,80 @@ class conn {
 
  private:
   friend struct detail::net_access;
-  explicit conn(detail::poll_descriptor* d) noexcept : d_(d) {}
-  void reset() noexcept {
-    if (d_ != nullptr) std::exchange(d_, nullptr)->release();
-  }
+  explicit conn(detail::poll_descriptor* d) noexcept : socket_handle(d) {}
 
-  // enter: the descriptor an operation works on. Operations use only this copy from here on —
-  // never `this` once they may have blocked: a goroutine that closes a conn and then destroys it
-  // (Go's idiom: close, then drop) must not pull the object from under an operation it woke.
-  detail::poll_descriptor* enter(const char* op) const {
-    detail::note_api_use();
-    if (d_ == nullptr) detail::throw_closed(std::string("goro::net::") + op);
-    return d_;
+  void shut_down(int how, const char* op) {
+    detail::poll_descriptor* d = enter(op);
+    detail::op_scope scope(*d);
+    if (!scope) detail::throw_closed(detail::describe(op, d));
+    if (::shutdown(d->fd(), how) != 0) {
+      const int error = detail::last_errno();
+      throw std::system_error(error, std::generic_category(), detail::describe(op, d));
+    }
   }
-
-  detail::poll_descriptor* d_ = nullptr;
 };
 
-/// listener: a listening TCP socket (Go's net.TCPListener). Move-only; the destructor closes it.
+/// datagram: what packet_conn::read_from received: its size, and the sender's address
+/// ("host:port"; a Unix-domain sender's path, "" for an unnamed one).
+struct datagram {
+  std::size_t size = 0;
+  std::string from;
+};
+
+/// packet_conn: a datagram socket that is not connected (Go's net.PacketConn: net.UDPConn and
+/// net.UnixConn of ListenPacket), made by listen_packet. Move-only; owns its socket, which the
+/// destructor closes. read_from, write_to, the deadlines and close may be called concurrently
+/// from different goroutines or threads; a moved-from or default packet_conn behaves as a closed
+/// one. Datagrams may be lost, duplicated or reordered on the way, as the network decides; on
+/// one machine, the kernel drops those for which the receiver has no room.
+class packet_conn : public detail::socket_handle {
+ public:
+  /// packet_conn: an empty packet_conn, which behaves as a closed one.
+  packet_conn() noexcept = default;
+
+  /// read_from: waits for the next datagram and reads as much of it as fits into `buffer` (the
+  /// rest is dropped; an empty buffer takes the datagram too). Returns its size as read (0 for
+  /// an empty datagram) and its sender's address. Throws timeout_error (read deadline),
+  /// closed_error or std::system_error.
+  datagram read_from(std::span<std::byte> buffer) {
+    detail::poll_descriptor* d = enter("read_from");
+    detail::op_scope op(*d);
+    detail::socket_address from;
+    const detail::io_result r = op ? detail::socket_receive_from(*d, buffer, from)
+                                   : detail::io_result{detail::io_status::closed};
+    if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("read_from", d));
+    return {r.bytes, from.to_string()};
+  }
+  /// read_from: read_from(std::span<std::byte>) into a buffer of char.
+  datagram read_from(std::span<char> buffer) { return read_from(std::as_writable_bytes(buffer)); }
+
+  /// write_to: sends `data` as one datagram (an empty one too) to `address`, an address of the
+  /// socket's network (a name is resolved first, as dial does) or a path for "unixgram"; returns
+  /// data.size(). Waits only while the socket has no room. Throws timeout_error (write
+  /// deadline), closed_error, std::system_error with code std::errc::invalid_argument for a
+  /// malformed address or one of the other IP version on a socket of one ("udp4", "udp6", or
+  /// "udp" bound to an address of one), else with the errno (EMSGSIZE: too large).
+  std::size_t write_to(std::span<const std::byte> data, std::string_view address) {
+    detail::poll_descriptor* d = enter("write_to");
+    detail::op_scope op(*d);
+    if (!op) detail::throw_closed(detail::describe("write_to", d));
+    const detail::socket_address to = detail::destination(*d, address);
+    const detail::io_result r = detail::socket_send_datagram(*d, data, &to);
+    if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("write_to", d));
+    return r.bytes;
+  }
+  /// write_to: write_to(std::span<const std::byte>, address) of the characters of `text`.
+  std::size_t write_to(std::string_view text, std::string_view address) {
+    return write_to(std::as_bytes(std::span(text.data(), text.size())), address);
+  }
+
+ private:
+  friend struct detail::net_access;
+  explicit packet_conn(detail::poll_descriptor* d) noexcept : socket_handle(d) {}
+};
+
+/// listener: a listening socket: TCP (Go's net.TCPListener) or Unix-domain (net.UnixListener,
+/// which removes its socket file when closed). Move-only; the destructor closes it.
 class listener {
  public:
   /// listener: an empty listener, which behaves as a closed one (listen makes real ones).
@@ -389,14 +531,16 @@ class listener {
     d->set_deadline(detail::deadline_ns(t));
   }
 
-  /// close: stops listening; blocked and later accepts throw closed_error. A second close does
-  /// nothing. From any goroutine or thread.
+  /// close: stops listening; blocked and later accepts throw closed_error. A "unix" listener's
+  /// first close also removes its socket file (not a name in the abstract namespace), as Go's
+  /// does. A second close does nothing. From any goroutine or thread.
   void close() noexcept {
     detail::note_api_use();
     if (d_ != nullptr) d_->close();
   }
 
-  /// address: the address it listens on, with the port chosen for ":0" ("[::]:41234").
+  /// address: the address it listens on, with the port chosen for ":0" ("[::]:41234"); a
+  /// Unix-domain listener's path.
   std::string address() const {
     detail::note_api_use();
     return d_ != nullptr ? d_->local.to_string() : "";
@@ -420,19 +564,26 @@ namespace goro::detail {
 struct net_access {
   static net::conn make_conn(poll_descriptor* d) noexcept { return net::conn(d); }
   static net::listener make_listener(poll_descriptor* d) noexcept { return net::listener(d); }
+  static net::packet_conn make_packet_conn(poll_descriptor* d) noexcept {
+    return net::packet_conn(d);
+  }
 };
 
-inline net::conn net_dial(std::string_view address, const context* ctx) {
+inline net::conn net_dial(const network& net, std::string_view address, const context* ctx) {
   detail::note_api_use();
-  const std::string what = "goro::net::dial tcp " + std::string(address);
-  const detail::host_port hp = detail::parse_address(address, "goro::net::dial");
+  const std::string what = "goro::net::dial " + std::string(net.name) + " " + std::string(address);
+  constexpr std::string_view op = "goro::net::dial";
+  // A malformed address is reported first, a done context next, both before any lookup.
+  const host_port hp = net.is_unix() ? host_port{} : parse_address(address, op, net.protocol());
+  const socket_address path = net.is_unix() ? unix_address(address, op) : socket_address{};
   if (ctx != nullptr && ctx->err()) throw std::system_error(ctx->err(), what);
-  const std::vector<socket_address> candidates = detail::resolve(hp, false, what);
+  const std::vector<socket_address> candidates =
+      net.is_unix() ? std::vector{path} : resolve_ip(net, hp, false, address, op, what);
   io_result first_failure;
   for (const socket_address& to : candidates) {
     poll_descriptor* d = nullptr;
     bool cancelled = false;
-    const io_result r = dial_one(to, ctx, d, cancelled);
+    const io_result r = dial_one(net, to, ctx, d, cancelled);
     if (d != nullptr) return net_access::make_conn(d);
     if (ctx != nullptr) {
       // Given up because of the context: its error, even if the connect finished meanwhile.
@@ -443,6 +594,55 @@ inline net::conn net_dial(std::string_view address, const context* ctx) {
     if (first_failure.status == io_status::ok) first_failure = r;
   }
   throw_io(first_failure, what);
+}
+
+// bind_socket: a descriptor owning a new socket of `net` bound to `at` — listening, for a
+// stream — with its local address; nullptr with `error` set if the system refuses.
+inline poll_descriptor* bind_socket(const network& net, const socket_address& at, int& error) {
+  poll_descriptor* raw = open_socket(net, at.family(), error);
+  if (raw == nullptr) return nullptr;
+  owned_descriptor d(raw);
+  const int one = 1;
+  if (!net.is_unix() && !net.is_datagram()) {
+    setsockopt(d->fd(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  }
+  if (net.family == AF_INET6) {
+    // "tcp6" and "udp6" are IPv6 alone, as in Go.
+    setsockopt(d->fd(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  } else if (at.wildcard_v6()) {
+    // [::] of "tcp" and "udp" serves IPv4 too (Go's dual-stack wildcard).
+    const int zero = 0;
+    setsockopt(d->fd(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  }
+  d->local.length = socket_address::capacity();
+  if (::bind(d->fd(), at.data(), at.length) != 0 ||
+      (!net.is_datagram() && ::listen(d->fd(), 65535) != 0) ||
+      getsockname(d->fd(), d->local.data(), &d->local.length) != 0) {
+    error = last_errno();
+    return nullptr;
+  }
+  return d.take();
+}
+
+// listen_on: a socket of `net` bound to `address` (listen and listen_packet; `op` names the
+// caller): the first of the address's candidates that binds.
+inline poll_descriptor* listen_on(const network& net, std::string_view address, const char* op) {
+  const std::string name = std::string("goro::net::") + op;
+  const std::string what = name + " " + std::string(net.name) + " " + std::string(address);
+  // As in Go, an empty IP address is ":0": every interface, a free port.
+  const std::string_view at = address.empty() && !net.is_unix() ? ":0" : address;
+  int first_error = 0;
+  for (const socket_address& candidate : resolve_network(net, at, true, name, what)) {
+    int error = 0;
+    if (poll_descriptor* d = bind_socket(net, candidate, error)) {
+      // A "unix" listener removes its file when closed (Go's UnixListener); an abstract name
+      // has no file.
+      d->unlink_on_close = net.is_unix() && !net.is_datagram() && d->local.sa.un.sun_path[0] != 0;
+      return d;
+    }
+    if (first_error == 0) first_error = error;
+  }
+  throw std::system_error(first_error, std::generic_category(), what);
 }
 
 }  // namespace goro::detail
@@ -459,56 +659,63 @@ inline conn listener::accept() {
       op ? detail::socket_accept(*d, peer) : detail::io_result{detail::io_status::closed};
   if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("accept", d));
   detail::owned_descriptor accepted(detail::poll_descriptor::acquire(r.fd));
+  accepted->net = d->net;
   detail::finish_conn(*accepted, &peer);
   return detail::net_access::make_conn(accepted.take());
 }
 
-/// listen: listens for TCP connections on `address` ("127.0.0.1:8080", "[::1]:0", ":0" — every
-/// interface, IPv4 and IPv6 — and a free port for port 0). Throws std::system_error: code
-/// std::errc::invalid_argument for a malformed address or an unknown service name, the errno if the
-/// socket cannot listen (EADDRINUSE...). From any goroutine or thread.
-inline listener listen(std::string_view address) {
+/// listen: listens for connections of `network` ("tcp", "tcp4", "tcp6" or "unix", as Go's
+/// net.Listen) on `address`: "127.0.0.1:8080", "[::1]:0", ":0" — every interface, IPv4 and IPv6
+/// for "tcp" — and a free port for port 0; for "unix", a path (whose file must not exist; the
+/// listener's close removes it) or "@name" in the abstract namespace. Throws std::system_error:
+/// code std::errc::invalid_argument for a malformed address, an unknown service name or a
+/// network that is not one of those, the errno if the socket cannot listen (EADDRINUSE...). From
+/// any goroutine or thread.
+inline listener listen(std::string_view network, std::string_view address) {
   detail::note_api_use();
-  const std::string what = "goro::net::listen tcp " + std::string(address);
-  // As in Go, an empty address is ":0": every interface, a free port.
-  const detail::host_port hp =
-      detail::parse_address(address.empty() ? ":0" : address, "goro::net::listen");
-  int first_error = 0;
-  for (const detail::socket_address& at : detail::resolve(hp, true, what)) {
-    int error = 0;
-    detail::poll_descriptor* raw = detail::open_socket(at.family(), error);
-    if (raw != nullptr) {
-      detail::owned_descriptor d(raw);
-      const int one = 1;
-      const int zero = 0;
-      setsockopt(d->fd(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      // [::] serves IPv4 too (Go's dual-stack wildcard).
-      if (at.wildcard_v6()) setsockopt(d->fd(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-      d->local.length = detail::socket_address::capacity();
-      if (::bind(d->fd(), at.data(), at.length) == 0 && ::listen(d->fd(), 65535) == 0 &&
-          getsockname(d->fd(), d->local.data(), &d->local.length) == 0) {
-        return detail::net_access::make_listener(d.take());
-      }
-      error = detail::last_errno();
-    }
-    if (first_error == 0) first_error = error;
-  }
-  throw std::system_error(first_error, std::generic_category(), what);
+  const detail::network& net = detail::find_network(network, SOCK_STREAM, "goro::net::listen");
+  return detail::net_access::make_listener(detail::listen_on(net, address, "listen"));
 }
 
-/// dial: connects to `address` ("127.0.0.1:8080", "[::1]:80", "localhost:80"), trying each
-/// address a name resolves to in turn. Throws std::system_error: code
-/// std::errc::invalid_argument for a malformed address, else the first address's error if no
-/// connection could be made. From any
-/// goroutine or thread.
+/// listen: listen("tcp", address) — TCP on IPv4 and IPv6.
+inline listener listen(std::string_view address) {
+  return listen("tcp", address);
+}
+
+/// listen_packet: a datagram socket of `network` ("udp", "udp4", "udp6" or "unixgram", as Go's
+/// net.ListenPacket) bound to `address`, as listen takes it (a "unixgram" path is not removed
+/// by close, as in Go). Throws like listen.
+inline packet_conn listen_packet(std::string_view network, std::string_view address) {
+  detail::note_api_use();
+  const detail::network& net =
+      detail::find_network(network, SOCK_DGRAM, "goro::net::listen_packet");
+  return detail::net_access::make_packet_conn(detail::listen_on(net, address, "listen_packet"));
+}
+
+/// dial: connects to `address` in `network`, any of Go's that listen or listen_packet take:
+/// "host:port" ("127.0.0.1:8080", "[::1]:80", "localhost:80") trying each address a name
+/// resolves to in turn, or a "unix" or "unixgram" path. A datagram conn ("udp", "unixgram")
+/// sends to and receives from that address alone. Throws std::system_error: code
+/// std::errc::invalid_argument for a malformed address or an unknown network, else the first
+/// address's error if no connection could be made. From any goroutine or thread.
+inline conn dial(std::string_view network, std::string_view address) {
+  return detail::net_dial(detail::find_network(network, 0, "goro::net::dial"), address, nullptr);
+}
+
+/// dial: dial("tcp", address).
 inline conn dial(std::string_view address) {
-  return detail::net_dial(address, nullptr);
+  return detail::net_dial(detail::tcp_network, address, nullptr);
 }
 
-/// dial: dial, giving up when `ctx` is done (cancelled or past its deadline): then it throws
-/// std::system_error whose code() is ctx.err().
+/// dial: dial(network, address), giving up when `ctx` is done (cancelled or past its deadline):
+/// then it throws std::system_error whose code() is ctx.err().
+inline conn dial(context ctx, std::string_view network, std::string_view address) {
+  return detail::net_dial(detail::find_network(network, 0, "goro::net::dial"), address, &ctx);
+}
+
+/// dial: dial(ctx, "tcp", address).
 inline conn dial(context ctx, std::string_view address) {
-  return detail::net_dial(address, &ctx);
+  return detail::net_dial(detail::tcp_network, address, &ctx);
 }
 
 }  // namespace goro::net

@@ -1,5 +1,10 @@
-// goro/detail/net_address.hpp — Go's "host:port" socket addresses for goro::net: splitting
-// (net.SplitHostPort), resolving (net.ResolveTCPAddr) and formatting (net.TCPAddr.String).
+// goro/detail/net_address.hpp — Go's networks ("tcp", "tcp4", "tcp6", "udp", "udp4", "udp6",
+// "unix", "unixgram") and socket addresses for goro::net: splitting "host:port"
+// (net.SplitHostPort), resolving (net.ResolveTCPAddr, net.ResolveUnixAddr) and formatting
+// (net.TCPAddr.String, net.UnixAddr.String).
+//
+// An address of "unix" or "unixgram" is a path, or on Linux "@name" for a name in the abstract
+// namespace (no file), as in Go; at most 107 bytes. The other networks take "host:port":
 //
 // Hosts are IPv4 literals, IPv6 literals in brackets (with an optional %zone), names (resolved
 // with getaddrinfo, on a blocking() helper when the caller is a goroutine) or empty (every
@@ -16,10 +21,12 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -33,10 +40,11 @@
 
 namespace goro::detail {
 
-// socket_address: an IPv4 or IPv6 socket address (or none: length 0).
+// socket_address: an IPv4, IPv6 or Unix-domain socket address (or none: length 0).
 struct socket_address {
   // The largest member comes first: `sa{}` zero-initialises only the first member of a union.
   union storage {
+    sockaddr_un un;
     sockaddr_in6 v6;
     sockaddr_in v4;
     sockaddr any;
@@ -53,14 +61,29 @@ struct socket_address {
     if (family() == AF_INET6) sa.v6.sin6_port = htons(port);
   }
 
+  // v4_mapped: this IPv4 address as an IPv4-mapped IPv6 one (::ffff:1.2.3.4), the form a
+  // dual-stack IPv6 socket takes.
+  socket_address v4_mapped() const noexcept {
+    socket_address mapped;
+    mapped.sa.v6.sin6_family = AF_INET6;
+    mapped.sa.v6.sin6_port = sa.v4.sin_port;
+    mapped.sa.v6.sin6_addr.s6_addr[10] = 0xff;
+    mapped.sa.v6.sin6_addr.s6_addr[11] = 0xff;
+    std::memcpy(&mapped.sa.v6.sin6_addr.s6_addr[12], &sa.v4.sin_addr, 4);
+    mapped.length = sizeof(sockaddr_in6);
+    return mapped;
+  }
+
   // wildcard_v6: [::], which Linux makes dual-stack (IPv4 too) once IPV6_V6ONLY is off.
   bool wildcard_v6() const noexcept {
     return family() == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sa.v6.sin6_addr);
   }
 
   // to_string: "1.2.3.4:80" or "[::1]:80" (Go's format: IPv4-mapped IPv6 addresses print as
-  // IPv4); "" for no address.
+  // IPv4); a Unix-domain socket's path, or "@name" in the abstract namespace; "" for no address
+  // or an unnamed Unix-domain socket.
   std::string to_string() const {
+    if (family() == AF_UNIX) return unix_path();
     char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 2] = {};
     std::uint16_t port = 0;
     std::string out;
@@ -90,7 +113,58 @@ struct socket_address {
     }
     return out + ":" + std::to_string(port);
   }
+
+ private:
+  // unix_path: the name of an AF_UNIX address as Go writes it (a leading NUL, the abstract
+  // namespace, as '@'); the kernel may or may not count a path's terminating NUL in length.
+  std::string unix_path() const {
+    const std::size_t offset = offsetof(sockaddr_un, sun_path);
+    if (length <= offset) return {};
+    std::string path(sa.un.sun_path, length - offset);
+    if (path.front() == '\0') {
+      path.front() = '@';
+      return path;
+    }
+    return path.substr(0, path.find('\0'));
+  }
 };
+
+// network: one of Go's network names and the sockets it makes.
+struct network {
+  std::string_view name;  // as Go writes it: "tcp", "udp4", "unix"...
+  int family;             // AF_UNSPEC (IPv4 or IPv6, whichever the address is), AF_INET, AF_INET6
+                          // or AF_UNIX
+  int type;               // SOCK_STREAM or SOCK_DGRAM
+
+  bool is_unix() const noexcept { return family == AF_UNIX; }
+  bool is_datagram() const noexcept { return type == SOCK_DGRAM; }
+  // protocol: the services database's protocol for a port name ("tcp" or "udp").
+  const char* protocol() const noexcept { return is_datagram() ? "udp" : "tcp"; }
+};
+
+// networks: every network goro::net knows; the first is "tcp", API 7's only one.
+inline constexpr network networks[] = {
+    {"tcp", AF_UNSPEC, SOCK_STREAM}, {"tcp4", AF_INET, SOCK_STREAM},
+    {"tcp6", AF_INET6, SOCK_STREAM}, {"unix", AF_UNIX, SOCK_STREAM},
+    {"udp", AF_UNSPEC, SOCK_DGRAM},  {"udp4", AF_INET, SOCK_DGRAM},
+    {"udp6", AF_INET6, SOCK_DGRAM},  {"unixgram", AF_UNIX, SOCK_DGRAM}};
+
+inline constexpr const network& tcp_network = networks[0];
+
+// find_network: the network called `name`. `types` says which socket types the caller takes:
+// SOCK_STREAM (listen), SOCK_DGRAM (listen_packet) or 0 (dial: either). Throws std::system_error
+// with code std::errc::invalid_argument for a name that is not a network, or one of a type the
+// caller does not take (Go's UnknownNetworkError).
+inline const network& find_network(std::string_view name, int types, std::string_view op) {
+  for (const network& n : networks) {
+    if (n.name != name) continue;
+    if (types != 0 && n.type != types) break;
+    return n;
+  }
+  throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                          std::string(op) + " " + std::string(name) + ": unknown network \"" +
+                              std::string(name) + "\"");
+}
 
 // host_port: an address split into its parts.
 struct host_port {
@@ -168,8 +242,10 @@ inline std::optional<std::int64_t> decimal_port(std::string_view port) {
 }
 
 // known_service_port: the port of a service in the table Go carries for systems without a
-// services database (net/lookup.go); `name` in lower case. 0 if it is not there.
-inline int known_service_port(std::string_view name) noexcept {
+// services database (net/lookup.go); `name` in lower case, `protocol` "tcp" or "udp". 0 if it is
+// not there.
+inline int known_service_port(std::string_view name, std::string_view protocol) noexcept {
+  if (protocol == "udp") return name == "domain" ? 53 : 0;
   struct service {
     std::string_view name;
     int port;
@@ -184,16 +260,17 @@ inline int known_service_port(std::string_view name) noexcept {
   return 0;
 }
 
-// system_service_port: the TCP port of `name` in the system's services database
-// (getservbyname_r), 0 if it has none. Blocks its thread. The buffer for the entry starts at
-// `buffer_size` bytes and grows while the entry does not fit.
-inline int system_service_port(const std::string& name, std::size_t buffer_size = 1024) {
+// system_service_port: the port of `name` for `protocol` ("tcp" or "udp") in the system's
+// services database (getservbyname_r), 0 if it has none. Blocks its thread. The buffer for the
+// entry starts at `buffer_size` bytes and grows while the entry does not fit.
+inline int system_service_port(const std::string& name, const char* protocol = "tcp",
+                               std::size_t buffer_size = 1024) {
   std::vector<char> buffer(buffer_size);
   for (;;) {
     servent entry{};
     servent* found = nullptr;
     const int rc =
-        getservbyname_r(name.c_str(), "tcp", &entry, buffer.data(), buffer.size(), &found);
+        getservbyname_r(name.c_str(), protocol, &entry, buffer.data(), buffer.size(), &found);
     if (rc == ERANGE && buffer.size() < (std::size_t{1} << 20)) {  // an entry with many aliases
       buffer.resize(buffer.size() * 4);
       continue;
@@ -203,32 +280,33 @@ inline int system_service_port(const std::string& name, std::size_t buffer_size 
   }
 }
 
-// service_port: the TCP port a service name stands for (Go's LookupPort): the system's services
-// database (getservbyname_r: /etc/services), asked for the name as written and then in lower
-// case, then Go's own table. 0 if the name is unknown (no service has port 0). Blocks its
-// thread on the database, so a goroutine runs it through goro::blocking.
-inline int service_port(std::string_view name) {
+// service_port: the port a service name stands for over `protocol` ("tcp" or "udp"; Go's
+// LookupPort): the system's services database (getservbyname_r: /etc/services), asked for the
+// name as written and then in lower case, then Go's own table. 0 if the name is unknown (no
+// service has port 0). Blocks its thread on the database, so a goroutine runs it through
+// goro::blocking.
+inline int service_port(std::string_view name, const char* protocol = "tcp") {
   std::string lower(name);
   std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
   });
   auto query = [&] {
     for (const std::string& key : {std::string(name), lower}) {
-      if (const int port = system_service_port(key)) return port;
+      if (const int port = system_service_port(key, protocol)) return port;
     }
-    return known_service_port(lower);
+    return known_service_port(lower, protocol);
   };
   return goro::blocking(query);
 }
 
 // port_number: the port of an address's port text: decimal (Go's parsePort) or a service name
-// (Go's LookupPort); throws std::system_error(invalid_argument) for a number out of 0..65535 or
-// an unknown name.
+// over `protocol` (Go's LookupPort); throws std::system_error(invalid_argument) for a number out
+// of 0..65535 or an unknown name.
 inline std::uint16_t port_number(std::string_view port, std::string_view address,
-                                 std::string_view op) {
+                                 std::string_view op, const char* protocol = "tcp") {
   const std::optional<std::int64_t> number = decimal_port(port);
   if (!number) {
-    const int found = service_port(port);
+    const int found = service_port(port, protocol);
     if (found == 0) throw_bad_address(op, address, "unknown port \"" + std::string(port) + "\"");
     return static_cast<std::uint16_t>(found);
   }
@@ -238,10 +316,12 @@ inline std::uint16_t port_number(std::string_view port, std::string_view address
   return static_cast<std::uint16_t>(*number);
 }
 
-// parse_address: an address split, with its port as a number.
-inline host_port parse_address(std::string_view address, std::string_view op) {
+// parse_address: an address split, with its port as a number (a service name's over
+// `protocol`).
+inline host_port parse_address(std::string_view address, std::string_view op,
+                               const char* protocol = "tcp") {
   const address_parts parts = split_host_port(address, op);
-  return {std::string(parts.host), port_number(parts.port, address, op)};
+  return {std::string(parts.host), port_number(parts.port, address, op, protocol)};
 }
 
 // parse_ip: an IPv4 or IPv6 literal (the latter with an optional %zone) as a socket address;
@@ -350,6 +430,52 @@ inline std::vector<socket_address> resolve(const host_port& hp, bool passive,
   }
   if (parse_ip(hp.host, hp.port, a)) return {a};
   return lookup_host(hp, passive, what);
+}
+
+// unix_address: the AF_UNIX address of `path` (Go's ResolveUnixAddr): a file's path, or "@name"
+// for a name in Linux's abstract namespace. Throws std::system_error(invalid_argument) for an
+// empty path, one longer than 107 bytes or one that holds a NUL.
+inline socket_address unix_address(std::string_view path, std::string_view op) {
+  socket_address a;
+  if (path.empty()) throw_bad_address(op, path, "missing address");
+  if (path.size() >= sizeof a.sa.un.sun_path) {
+    throw_bad_address(op, path,
+                      "path longer than " + std::to_string(sizeof a.sa.un.sun_path - 1) + " bytes");
+  }
+  if (path.find('\0') != std::string_view::npos) throw_bad_address(op, path, "NUL in path");
+  a.sa.un.sun_family = AF_UNIX;
+  std::memcpy(a.sa.un.sun_path, path.data(), path.size());
+  const bool abstract = path.front() == '@';
+  if (abstract) a.sa.un.sun_path[0] = '\0';
+  // An abstract name is exactly its bytes; a path is read up to its terminating NUL.
+  a.length =
+      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
+  return a;
+}
+
+// resolve_ip: resolve's candidates for `hp` (parsed from `address`) in network `net`: all of
+// them for "tcp" and "udp", those of the one IP version for the networks that end in 4 or 6.
+// Throws std::system_error: invalid_argument if none is of that version ("no suitable address
+// found", as Go says), a resolver error if a name does not resolve.
+inline std::vector<socket_address> resolve_ip(const network& net, const host_port& hp, bool passive,
+                                              std::string_view address, std::string_view op,
+                                              const std::string& what) {
+  std::vector<socket_address> found = resolve(hp, passive, what);
+  if (net.family != AF_UNSPEC) {
+    std::erase_if(found, [&](const socket_address& a) { return a.family() != net.family; });
+    if (found.empty()) throw_bad_address(op, address, "no suitable address found");
+  }
+  return found;
+}
+
+// resolve_network: the candidate addresses of `address` in network `net`, in the order to try:
+// resolve_ip's, or the path of "unix" and "unixgram". Throws std::system_error: invalid_argument
+// for a malformed address, else as resolve_ip.
+inline std::vector<socket_address> resolve_network(const network& net, std::string_view address,
+                                                   bool passive, std::string_view op,
+                                                   const std::string& what) {
+  if (net.is_unix()) return {unix_address(address, op)};
+  return resolve_ip(net, parse_address(address, op, net.protocol()), passive, address, op, what);
 }
 
 }  // namespace goro::detail

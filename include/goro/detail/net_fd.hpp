@@ -168,10 +168,13 @@ class poll_descriptor final : public io_descriptor {
 
   int fd() const noexcept { return fd_; }
 
-  // local, remote: the socket's addresses, written by its creator before it hands the
-  // descriptor out, read-only afterwards.
+  // local, remote: the socket's addresses; net: its network; unlink_on_close: close() removes
+  // the file of `local` (a Unix-domain listener's path, as Go's UnixListener.Close does). Written
+  // by its creator before it hands the descriptor out, read-only afterwards.
   socket_address local;
   socket_address remote;
+  const network* net = &tcp_network;
+  bool unlink_on_close = false;
 
   // begin_op: counts an operation in flight; false (and nothing counted) once closing. From any
   // thread, paired with end_op.
@@ -194,6 +197,8 @@ class poll_descriptor final : public io_descriptor {
   void close() noexcept {
     const std::uint32_t s = state_.fetch_or(closing_bit, std::memory_order_acq_rel);
     if ((s & closing_bit) != 0) return;
+    // Only the first close: a second must not remove a file made at that path since.
+    if (unlink_on_close) ::unlink(local.sa.un.sun_path);
     kick(nullptr, true, true);
     settle(state_.load(std::memory_order_acquire));
   }
@@ -501,6 +506,8 @@ inline poll_descriptor* poll_descriptor::acquire(int fd) {
   d->fd_ = fd;
   d->local = {};
   d->remote = {};
+  d->net = &tcp_network;
+  d->unlink_on_close = false;
   d->read_.deadline_ns.store(0, std::memory_order_relaxed);
   d->write_.deadline_ns.store(0, std::memory_order_relaxed);
   d->run_.store(0, std::memory_order_relaxed);
@@ -531,12 +538,14 @@ class op_scope {
 // The operations below require the caller to hold an operation on `d` (op_scope): it keeps the
 // fd open and the descriptor from being recycled, also while the caller formats an error.
 
-// socket_read: one read of up to buffer.size() bytes; 0 bytes at end of stream.
+// socket_read: one read of up to buffer.size() bytes; 0 bytes at end of stream. On a datagram
+// socket, one datagram (the part of it that fits: the rest is dropped), 0 bytes for an empty one;
+// an empty buffer still takes a datagram, as Go's Read does.
 inline io_result socket_read(poll_descriptor& d, std::span<std::byte> buffer) {
   for (;;) {
     std::uint64_t seq = 0;
     if (io_status s = d.check(io_direction::read, seq); s != io_status::ok) return {s};
-    if (buffer.empty()) return {};
+    if (buffer.empty() && !d.net->is_datagram()) return {};
     const ssize_t n = ::read(d.fd(), buffer.data(), buffer.size());
     if (n >= 0) return {io_status::ok, 0, static_cast<std::size_t>(n)};
     const int e = last_errno();
@@ -569,6 +578,42 @@ inline io_result socket_write(poll_descriptor& d, std::span<const std::byte> dat
     if (e == EINTR) continue;
     if (e != EAGAIN && e != EWOULDBLOCK) return io_failed(e, done);
     if (int w = d.wait(io_direction::write, seq); w != 0) return io_failed(w, done);
+  }
+}
+
+// socket_receive_from: one datagram into `buffer` (the part of it that fits: the rest is
+// dropped), and its sender's address in `from`.
+inline io_result socket_receive_from(poll_descriptor& d, std::span<std::byte> buffer,
+                                     socket_address& from) {
+  for (;;) {
+    std::uint64_t seq = 0;
+    if (io_status s = d.check(io_direction::read, seq); s != io_status::ok) return {s};
+    from.length = socket_address::capacity();
+    const ssize_t n =
+        ::recvfrom(d.fd(), buffer.data(), buffer.size(), 0, from.data(), &from.length);
+    if (n >= 0) return {io_status::ok, 0, static_cast<std::size_t>(n)};
+    const int e = last_errno();
+    if (e == EINTR) continue;
+    if (e != EAGAIN && e != EWOULDBLOCK) return io_failed(e);
+    if (int w = d.wait(io_direction::read, seq); w != 0) return io_failed(w);
+  }
+}
+
+// socket_send_datagram: sends `data` as one datagram — to `to`, or to the connected peer if
+// `to` is null. A datagram goes whole or not at all; an empty one is sent too.
+inline io_result socket_send_datagram(poll_descriptor& d, std::span<const std::byte> data,
+                                      const socket_address* to) {
+  for (;;) {
+    std::uint64_t seq = 0;
+    if (io_status s = d.check(io_direction::write, seq); s != io_status::ok) return {s};
+    const ssize_t n =
+        ::sendto(d.fd(), data.data(), data.size(), MSG_NOSIGNAL,
+                 to != nullptr ? to->data() : nullptr, to != nullptr ? to->length : 0);
+    if (n >= 0) return {io_status::ok, 0, static_cast<std::size_t>(n)};
+    const int e = last_errno();
+    if (e == EINTR) continue;
+    if (e != EAGAIN && e != EWOULDBLOCK) return io_failed(e);
+    if (int w = d.wait(io_direction::write, seq); w != 0) return io_failed(w);
   }
 }
 
