@@ -261,13 +261,20 @@ inline socket_address destination(const poll_descriptor& d, std::string_view add
   throw_bad_address(op, address, "no suitable address found");
 }
 
-// socket_handle: what conn and packet_conn share: the ownership of a socket's descriptor (the
-// destructor closes it), its deadlines, close and its local address. The public members are
-// documented as members of both.
+}  // namespace goro::detail
+
+namespace goro::net {
+
+/// socket_handle: what conn and packet_conn share: the ownership of a socket (the destructor
+/// closes it; move-only, a moved-from one behaves as a closed one), its deadlines, close and its
+/// local address. Made only as a conn or a packet_conn.
 class socket_handle {
  public:
+  /// socket_handle: an empty one, which behaves as a closed one.
   socket_handle() noexcept = default;
+  /// socket_handle(socket_handle&&): takes over `other`'s socket; `other` becomes empty.
   socket_handle(socket_handle&& other) noexcept : d_(std::exchange(other.d_, nullptr)) {}
+  /// operator=: closes the socket this one had, then takes over `other`'s.
   socket_handle& operator=(socket_handle&& other) noexcept {
     if (this != &other) {
       reset();
@@ -277,6 +284,7 @@ class socket_handle {
   }
   socket_handle(const socket_handle&) = delete;
   socket_handle& operator=(const socket_handle&) = delete;
+  /// ~socket_handle: closes the socket.
   ~socket_handle() { reset(); }
 
   /// set_deadline: operations in both directions — blocked ones included — throw
@@ -285,8 +293,8 @@ class socket_handle {
   /// later calls of those replace one at a time. From any goroutine or thread. Throws
   /// goro::net::closed_error once the socket is closed, like every other operation.
   void set_deadline(std::chrono::steady_clock::time_point t) {
-    poll_descriptor* d = enter_open("set_deadline");
-    d->set_deadline(deadline_ns(t));
+    detail::poll_descriptor* d = enter_open("set_deadline");
+    d->set_deadline(detail::deadline_ns(t));
   }
 
   /// set_read_deadline: reads (read, read_from) — a blocked one included — throw
@@ -295,8 +303,8 @@ class socket_handle {
   /// on waiting; moved into the past, it wakes and throws. From any goroutine or thread. Throws
   /// goro::net::closed_error once the socket is closed.
   void set_read_deadline(std::chrono::steady_clock::time_point t) {
-    poll_descriptor* d = enter_open("set_read_deadline");
-    d->set_deadline(io_direction::read, deadline_ns(t));
+    detail::poll_descriptor* d = enter_open("set_read_deadline");
+    d->set_deadline(detail::io_direction::read, detail::deadline_ns(t));
   }
 
   /// set_write_deadline: writes (write, write_to) — a blocked one included — throw
@@ -305,55 +313,53 @@ class socket_handle {
   /// replaces it: moved later, a blocked write goes on; moved into the past, it wakes and throws.
   /// From any goroutine or thread. Throws goro::net::closed_error once the socket is closed.
   void set_write_deadline(std::chrono::steady_clock::time_point t) {
-    poll_descriptor* d = enter_open("set_write_deadline");
-    d->set_deadline(io_direction::write, deadline_ns(t));
+    detail::poll_descriptor* d = enter_open("set_write_deadline");
+    d->set_deadline(detail::io_direction::write, detail::deadline_ns(t));
   }
 
   /// close: closes the socket; blocked and later operations throw goro::net::closed_error. A
   /// second close does nothing. From any goroutine or thread.
   void close() noexcept {
-    note_api_use();
+    detail::note_api_use();
     if (d_ != nullptr) d_->close();
   }
 
   /// local_address: this end's address: "host:port", a Unix-domain socket's path ("" if it has
   /// none), "" for an empty object.
   std::string local_address() const {
-    note_api_use();
+    detail::note_api_use();
     return d_ != nullptr ? d_->local.to_string() : "";
   }
 
- protected:
-  explicit socket_handle(poll_descriptor* d) noexcept : d_(d) {}
+ private:
+  friend class conn;
+  friend class packet_conn;
+
+  explicit socket_handle(detail::poll_descriptor* d) noexcept : d_(d) {}
 
   // enter: the descriptor an operation works on. Operations use only this copy from here on —
   // never `this` once they may have blocked: a goroutine that closes a socket and then destroys
   // its object (Go's idiom: close, then drop) must not pull the object from under an operation
   // it woke.
-  poll_descriptor* enter(const char* op) const {
-    note_api_use();
-    if (d_ == nullptr) throw_closed(std::string("goro::net::") + op);
+  detail::poll_descriptor* enter(const char* op) const {
+    detail::note_api_use();
+    if (d_ == nullptr) detail::throw_closed(std::string("goro::net::") + op);
     return d_;
   }
 
   // enter_open: enter, for an operation that throws closed_error once the socket is closing.
-  poll_descriptor* enter_open(const char* op) const {
-    poll_descriptor* d = enter(op);
-    if (d->closing()) throw_closed(std::string("goro::net::") + op);
+  detail::poll_descriptor* enter_open(const char* op) const {
+    detail::poll_descriptor* d = enter(op);
+    if (d->closing()) detail::throw_closed(std::string("goro::net::") + op);
     return d;
   }
 
-  poll_descriptor* d_ = nullptr;
-
- private:
   void reset() noexcept {
     if (d_ != nullptr) std::exchange(d_, nullptr)->release();
   }
+
+  detail::poll_descriptor* d_ = nullptr;
 };
-
-}  // namespace goro::detail
-
-namespace goro::net {
 
 /// conn: a connection (Go's net.Conn): TCP (net.TCPConn), a Unix-domain stream (net.UnixConn),
 /// or a connected datagram socket (dial("udp", ...), dial("unixgram", ...): each read takes one
@@ -361,7 +367,7 @@ namespace goro::net {
 /// read, write, close_write, close_read, the deadlines and close may be called concurrently from
 /// different goroutines or threads (concurrent writes do not interleave); a moved-from or
 /// default conn behaves as a closed one.
-class conn : public detail::socket_handle {
+class conn : public socket_handle {
  public:
   /// conn: an empty conn, which behaves as a closed one (dial and accept make real ones).
   conn() noexcept = default;
@@ -438,8 +444,8 @@ class conn : public detail::socket_handle {
 /// datagram: what packet_conn::read_from received: its size, and the sender's address
 /// ("host:port"; a Unix-domain sender's path, "" for an unnamed one).
 struct datagram {
-  std::size_t size = 0;
-  std::string from;
+  std::size_t size = 0;  ///< the bytes read into the buffer (0 for an empty datagram)
+  std::string from;      ///< the sender's address ("" for an unnamed Unix-domain socket)
 };
 
 /// packet_conn: a datagram socket that is not connected (Go's net.PacketConn: net.UDPConn and
@@ -448,7 +454,7 @@ struct datagram {
 /// from different goroutines or threads; a moved-from or default packet_conn behaves as a closed
 /// one. Datagrams may be lost, duplicated or reordered on the way, as the network decides; on
 /// one machine, the kernel drops those for which the receiver has no room.
-class packet_conn : public detail::socket_handle {
+class packet_conn : public socket_handle {
  public:
   /// packet_conn: an empty packet_conn, which behaves as a closed one.
   packet_conn() noexcept = default;
