@@ -251,8 +251,10 @@ TEST_CASE("unix: a name in the abstract namespace makes no file and prints with 
           "[net][unix]") {
   const std::string name = "@goro-test-" + std::to_string(::getpid());
   std::string listened, dialled_remote, got;
+  bool made_a_file = true;
   goro::run([&] {
     goro::net::listener ln = goro::net::listen("unix", name);
+    made_a_file = file_exists(name);
     listened = ln.address();
     goro::net::conn c = goro::net::dial("unix", name);
     goro::net::conn s = ln.accept();
@@ -261,6 +263,7 @@ TEST_CASE("unix: a name in the abstract namespace makes no file and prints with 
     std::array<char, 32> buf;
     got = text(buf, c.read(std::span(buf)));
   });
+  CHECK_FALSE(made_a_file);
   CHECK(listened == name);
   CHECK(dialled_remote == name);
   CHECK(got == "abstract");
@@ -413,6 +416,7 @@ TEST_CASE("close_write: the peer reads end of stream, and this end can still rea
     CHECK(server_write.code == std::errc::broken_pipe);
     CHECK(client_write.code == std::errc::broken_pipe);
     CHECK_THAT(client_write.what, Catch::StartsWith("goro::net::write " + network + " "));
+    CHECK_THAT(server_write.what, Catch::StartsWith("goro::net::write " + network + " "));
   }
 }
 
@@ -490,18 +494,22 @@ TEST_CASE("udp: read_from returns a datagram and its sender, to which write_to r
         client_address = client.local_address();
         server.set_deadline(clock_type::now() + 30s);
         client.set_deadline(clock_type::now() + 30s);
+        goro::wait_group served;  // `server` outlives the goroutine that uses it
+        served.add(1);
         goro::go([&] {
           std::array<char, 64> b;
           const goro::net::datagram d = server.read_from(std::span(b));
           size = d.size;
           from = d.from;
           server.write_to(std::string("re: ") + std::string(b.data(), d.size), d.from);
+          served.done();
         });
         CHECK(client.write_to("hello", server_address) == 5);
         std::array<char, 64> b;
         const goro::net::datagram d = client.read_from(std::span(b));
         reply = text(b, d.size);
         reply_from = d.from;
+        served.wait();
       },
       two_workers);
   CHECK(size == 5);
@@ -698,6 +706,15 @@ TEST_CASE("udp: malformed and unknown destinations throw system_error naming the
   CHECK(goro::detail::known_service_port("domain", "tcp") == 0);
   CHECK(goro::detail::known_service_port("http", "udp") == 0);
   CHECK(pc.write_to("x", "127.0.0.1:domain") == 1);
+  // Where the system's database says syslog is UDP alone (Debian's netbase), a UDP address
+  // takes the name and a TCP one does not.
+  if (goro::detail::system_service_port("syslog", "udp") == 514 &&
+      goro::detail::system_service_port("syslog", "tcp") == 0) {
+    CHECK(pc.write_to("x", "127.0.0.1:syslog") == 1);
+    const thrown tcp = error_of([&] { goro::net::dial("tcp", "127.0.0.1:syslog"); });
+    CHECK(tcp.code == std::errc::invalid_argument);
+    CHECK_THAT(tcp.what, Catch::Contains("unknown port \"syslog\""));
+  }
 }
 
 // Datagrams on loopback are not lost while the receiver has room: each sender waits for the
@@ -888,12 +905,15 @@ TEST_CASE("go-to-goro: Unix-domain sockets, UDP and half-closed connections", "[
   goro::run([&] {
     // ln, err := net.Listen("unix", path) ... conn.(*net.UnixConn).CloseWrite()
     goro::net::listener ln = goro::net::listen("unix", path);
+    goro::wait_group served;  // `ln` outlives the goroutine that uses it
+    served.add(1);
     goro::go([&] {
       goro::net::conn c = ln.accept();
       std::array<char, 64> b;
       std::string request;
       while (std::size_t n = c.read(std::span(b))) request.append(b.data(), n);
       c.write("got " + request);
+      served.done();
     });
     goro::net::conn c = goro::net::dial("unix", path);
     c.set_deadline(clock_type::now() + 30s);
@@ -901,6 +921,7 @@ TEST_CASE("go-to-goro: Unix-domain sockets, UDP and half-closed connections", "[
     c.close_write();
     std::array<char, 64> b;
     while (std::size_t n = c.read(std::span(b))) unix_reply.append(b.data(), n);
+    served.wait();
 
     // pc, err := net.ListenPacket("udp", "127.0.0.1:0"); n, addr, err := pc.ReadFrom(buf)
     goro::net::packet_conn pc = goro::net::listen_packet("udp", "127.0.0.1:0");
@@ -918,4 +939,26 @@ TEST_CASE("go-to-goro: Unix-domain sockets, UDP and half-closed connections", "[
   CHECK(unix_reply == "got request");
   CHECK(udp_from == client_address);
   CHECK(udp_reply == "pong");
+  CHECK_FALSE(file_exists(path));  // ln.close() in its destructor removed the file
+
+  // net.Listen("tcp4", ":0"), net.Listen("tcp6", "[::1]:0"), (&net.Dialer{}).DialContext(ctx,
+  // "tcp4", addr), c.(*net.TCPConn).CloseRead()
+  std::string v4_remote, v6_address;
+  std::size_t after_close_read = 99;
+  goro::run([&] {
+    goro::net::listener v4 = goro::net::listen("tcp4", ":0");
+    goro::net::listener v6 = goro::net::listen("tcp6", "[::1]:0");
+    v6_address = v6.address();
+    auto [ctx, cancel] = goro::with_timeout(goro::background(), 30s);
+    const std::string addr = "127.0.0.1" + v4.address().substr(v4.address().rfind(':'));
+    goro::net::conn c = goro::net::dial(ctx, "tcp4", addr);
+    v4_remote = c.remote_address();
+    c.close_read();
+    std::array<std::byte, 8> b;
+    after_close_read = c.read(b);
+    cancel();
+  });
+  CHECK_THAT(v4_remote, Catch::StartsWith("127.0.0.1:"));
+  CHECK_THAT(v6_address, Catch::StartsWith("[::1]:"));
+  CHECK(after_close_read == 0);
 }
