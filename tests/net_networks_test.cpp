@@ -522,8 +522,8 @@ TEST_CASE("udp: read_from returns a datagram and its sender, to which write_to r
 // one; an empty buffer takes a datagram.
 TEST_CASE("udp: an empty datagram is sent and received, and an empty buffer takes a datagram",
           "[net][udp][go]") {
-  std::size_t empty_read = 99, sent = 99, after_empty_buffer = 99;
-  std::string next;
+  std::size_t empty_read = 99, sent = 99, after_empty_buffer = 99, conn_empty_buffer = 99;
+  std::string next, conn_next;
   goro::run([&] {
     goro::net::packet_conn server = goro::net::listen_packet("udp", "127.0.0.1:0");
     goro::net::conn client = goro::net::dial("udp", server.local_address());
@@ -535,11 +535,19 @@ TEST_CASE("udp: an empty datagram is sent and received, and an empty buffer take
     client.write("kept");
     after_empty_buffer = server.read_from(std::span<char>()).size;  // takes "dropped"
     next = text(b, server.read_from(std::span(b)).size);
+    // The same on a dialled conn's read.
+    client.set_read_deadline(clock_type::now() + 30s);
+    server.write_to("dropped", client.local_address());
+    server.write_to("kept", client.local_address());
+    conn_empty_buffer = client.read(std::span<char>());
+    conn_next = text(b, client.read(std::span(b)));
   });
   CHECK(sent == 0);
   CHECK(empty_read == 0);
   CHECK(after_empty_buffer == 0);
   CHECK(next == "kept");
+  CHECK(conn_empty_buffer == 0);
+  CHECK(conn_next == "kept");
 }
 
 TEST_CASE("udp: a datagram larger than the buffer is cut to it, its rest dropped", "[net][udp]") {
@@ -706,14 +714,14 @@ TEST_CASE("udp: malformed and unknown destinations throw system_error naming the
   CHECK(goro::detail::known_service_port("domain", "tcp") == 0);
   CHECK(goro::detail::known_service_port("http", "udp") == 0);
   CHECK(pc.write_to("x", "127.0.0.1:domain") == 1);
-  // Where the system's database says syslog is UDP alone (Debian's netbase), a UDP address
-  // takes the name and a TCP one does not.
-  if (goro::detail::system_service_port("syslog", "udp") == 514 &&
-      goro::detail::system_service_port("syslog", "tcp") == 0) {
-    CHECK(pc.write_to("x", "127.0.0.1:syslog") == 1);
-    const thrown tcp = error_of([&] { goro::net::dial("tcp", "127.0.0.1:syslog"); });
+  // Where the system's database says tftp is UDP alone (Debian's netbase), a UDP address takes
+  // the name and a TCP one does not.
+  if (goro::detail::system_service_port("tftp", "udp") == 69 &&
+      goro::detail::system_service_port("tftp", "tcp") == 0) {
+    CHECK(pc.write_to("x", "127.0.0.1:tftp") == 1);
+    const thrown tcp = error_of([&] { goro::net::dial("tcp", "127.0.0.1:tftp"); });
     CHECK(tcp.code == std::errc::invalid_argument);
-    CHECK_THAT(tcp.what, Catch::Contains("unknown port \"syslog\""));
+    CHECK_THAT(tcp.what, Catch::Contains("unknown port \"tftp\""));
   }
 }
 

@@ -546,7 +546,9 @@ inline io_result socket_read(poll_descriptor& d, std::span<std::byte> buffer) {
     std::uint64_t seq = 0;
     if (io_status s = d.check(io_direction::read, seq); s != io_status::ok) return {s};
     if (buffer.empty() && !d.net->is_datagram()) return {};
-    const ssize_t n = ::read(d.fd(), buffer.data(), buffer.size());
+    // recv, not read: Linux's read of 0 bytes from a socket returns at once and leaves the
+    // datagram queued.
+    const ssize_t n = ::recv(d.fd(), buffer.data(), buffer.size(), 0);
     if (n >= 0) return {io_status::ok, 0, static_cast<std::size_t>(n)};
     const int e = last_errno();
     if (e == EINTR) continue;

@@ -1,0 +1,95 @@
+// Micro-benchmarks of <goro/net.hpp> over loopback (docs/benchmarks.md, "Micro-benchmarks"): a
+// 64-byte ping-pong between two goroutines, one round trip per iteration, in each kind of
+// socket goro has:
+//   tcp_round_trip      a TCP conn (dial and accept)
+//   unix_round_trip     a Unix-domain stream (listen("unix", ...))
+//   udp_round_trip      UDP: a dialled "udp" conn against a packet_conn that answers with
+//                       read_from and write_to (the address resolved at each write_to)
+// Go's package net on the same loops: benchmarks/peers/go-net.
+#include <goro/net.hpp>
+#include <goro/runtime.hpp>
+#include <goro/sync.hpp>
+
+#include <unistd.h>
+
+#include <array>
+#include <cstddef>
+#include <span>
+#include <string>
+
+#include <benchmark/benchmark.h>
+
+namespace {
+
+constexpr std::size_t message_size = 64;
+
+// ping_pong: the client side of the loop: write a message, read the answer whole.
+void ping_pong(benchmark::State& state, goro::net::conn& c) {
+  std::array<std::byte, message_size> out{};
+  std::array<std::byte, message_size> in{};
+  for (auto _ : state) {
+    c.write(out);
+    for (std::size_t got = 0; got < in.size();) got += c.read(std::span(in).subspan(got));
+  }
+}
+
+// stream_round_trip: ping_pong against a goroutine that echoes an accepted stream conn.
+void stream_round_trip(benchmark::State& state, const char* network, const std::string& address) {
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen(network, address);
+        goro::wait_group echoed;
+        echoed.add(1);
+        goro::go([&] {
+          goro::net::conn s = ln.accept();
+          std::array<std::byte, message_size> buf;
+          while (std::size_t n = s.read(buf)) s.write(std::span(buf).first(n));
+          echoed.done();
+        });
+        goro::net::conn c = goro::net::dial(network, ln.address());
+        ping_pong(state, c);
+        c.close_write();
+        echoed.wait();
+      },
+      goro::options{.workers = 2});
+}
+
+void tcp_round_trip(benchmark::State& state) {
+  stream_round_trip(state, "tcp", "127.0.0.1:0");
+}
+BENCHMARK(tcp_round_trip)->UseRealTime();
+
+void unix_round_trip(benchmark::State& state) {
+  stream_round_trip(state, "unix", "@goro-net-bench-" + std::to_string(::getpid()));
+}
+BENCHMARK(unix_round_trip)->UseRealTime();
+
+void udp_round_trip(benchmark::State& state) {
+  goro::run(
+      [&] {
+        goro::net::packet_conn server = goro::net::listen_packet("udp", "127.0.0.1:0");
+        goro::wait_group echoed;
+        echoed.add(1);
+        goro::go([&] {
+          std::array<std::byte, message_size> buf;
+          try {
+            for (;;) {
+              auto [n, from] = server.read_from(buf);
+              server.write_to(std::span(buf).first(n), from);
+            }
+          } catch (const goro::net::closed_error&) {
+          }
+          echoed.done();
+        });
+        goro::net::conn c = goro::net::dial("udp", server.local_address());
+        ping_pong(state, c);
+        server.close();
+        echoed.wait();
+      },
+      goro::options{.workers = 2});
+}
+BENCHMARK(udp_round_trip)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,3 @@
+module goro.example/benchmarks/peers/go-net
+
+go 1.19
