@@ -245,18 +245,17 @@ inline io_result dial_one(const network& net, const socket_address& to, const co
   return r;
 }
 
-// destination: where packet_conn::write_to sends: `address` resolved in the socket's network; on
-// a "udp" socket of IPv6 (dual-stack), an IPv4 address in its IPv4-mapped IPv6 form.
+// destination: where packet_conn::write_to sends: the first of `address`'s candidates in the
+// socket's network that the socket can reach: one of its own family, or an IPv4 address from a
+// "udp" socket of IPv6 (dual-stack; Linux takes the IPv4 address as it is).
 inline socket_address destination(const poll_descriptor& d, std::string_view address) {
   constexpr std::string_view op = "goro::net::write_to";
   const std::string what =
       std::string(op) + " " + std::string(d.net->name) + " " + std::string(address);
   const int family = d.local.family();
+  const bool dual_stack = family == AF_INET6 && d.net->family == AF_UNSPEC;
   for (const socket_address& to : resolve_network(*d.net, address, false, op, what)) {
-    if (to.family() == family) return to;
-    if (to.family() == AF_INET && family == AF_INET6 && d.net->family == AF_UNSPEC) {
-      return to.v4_mapped();
-    }
+    if (to.family() == family || (dual_stack && to.family() == AF_INET)) return to;
   }
   throw_bad_address(op, address, "no suitable address found");
 }

@@ -61,19 +61,6 @@ struct socket_address {
     if (family() == AF_INET6) sa.v6.sin6_port = htons(port);
   }
 
-  // v4_mapped: this IPv4 address as an IPv4-mapped IPv6 one (::ffff:1.2.3.4), the form a
-  // dual-stack IPv6 socket takes.
-  socket_address v4_mapped() const noexcept {
-    socket_address mapped;
-    mapped.sa.v6.sin6_family = AF_INET6;
-    mapped.sa.v6.sin6_port = sa.v4.sin_port;
-    mapped.sa.v6.sin6_addr.s6_addr[10] = 0xff;
-    mapped.sa.v6.sin6_addr.s6_addr[11] = 0xff;
-    std::memcpy(&mapped.sa.v6.sin6_addr.s6_addr[12], &sa.v4.sin_addr, 4);
-    mapped.length = sizeof(sockaddr_in6);
-    return mapped;
-  }
-
   // wildcard_v6: [::], which Linux makes dual-stack (IPv4 too) once IPV6_V6ONLY is off.
   bool wildcard_v6() const noexcept {
     return family() == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sa.v6.sin6_addr);
