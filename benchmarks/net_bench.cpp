@@ -1,6 +1,6 @@
 // Micro-benchmarks of <goro/net.hpp> over loopback (docs/benchmarks.md, "Micro-benchmarks"): a
-// 64-byte ping-pong between two goroutines, one round trip per iteration, in each kind of
-// socket goro has:
+// 64-byte ping-pong between two goroutines, one round trip per iteration, on 1 and 2 workers
+// (/1, /2), in each kind of socket goro has:
 //   tcp_round_trip      a TCP conn (dial and accept)
 //   unix_round_trip     a Unix-domain stream (listen("unix", ...))
 //   udp_round_trip      UDP: a dialled "udp" conn against a packet_conn that answers with
@@ -33,6 +33,11 @@ void ping_pong(benchmark::State& state, goro::net::conn& c) {
   }
 }
 
+// workers: the benchmark's argument, the number of workers.
+goro::options workers(const benchmark::State& state) {
+  return goro::options{.workers = static_cast<unsigned>(state.range(0))};
+}
+
 // stream_round_trip: ping_pong against a goroutine that echoes an accepted stream conn.
 void stream_round_trip(benchmark::State& state, const char* network, const std::string& address) {
   goro::run(
@@ -51,18 +56,18 @@ void stream_round_trip(benchmark::State& state, const char* network, const std::
         c.close_write();
         echoed.wait();
       },
-      goro::options{.workers = 2});
+      workers(state));
 }
 
 void tcp_round_trip(benchmark::State& state) {
   stream_round_trip(state, "tcp", "127.0.0.1:0");
 }
-BENCHMARK(tcp_round_trip)->UseRealTime();
+BENCHMARK(tcp_round_trip)->Arg(1)->Arg(2)->UseRealTime();
 
 void unix_round_trip(benchmark::State& state) {
   stream_round_trip(state, "unix", "@goro-net-bench-" + std::to_string(::getpid()));
 }
-BENCHMARK(unix_round_trip)->UseRealTime();
+BENCHMARK(unix_round_trip)->Arg(1)->Arg(2)->UseRealTime();
 
 void udp_round_trip(benchmark::State& state) {
   goro::run(
@@ -86,9 +91,9 @@ void udp_round_trip(benchmark::State& state) {
         server.close();
         echoed.wait();
       },
-      goro::options{.workers = 2});
+      workers(state));
 }
-BENCHMARK(udp_round_trip)->UseRealTime();
+BENCHMARK(udp_round_trip)->Arg(1)->Arg(2)->UseRealTime();
 
 }  // namespace
 

@@ -1,7 +1,7 @@
 // The loops of benchmarks/net_bench.cpp, in Go with package net, for the comparison in
 // docs/benchmarks.md: a 64-byte ping-pong between two goroutines over loopback, in TCP, a
 // Unix-domain stream and UDP (a dialled conn against a PacketConn answering with ReadFrom and
-// WriteTo).
+// WriteTo), with GOMAXPROCS 1 and 2.
 //
 //	cd benchmarks/peers/go-net && go build -o /tmp/go-net . && /tmp/go-net
 package main
@@ -81,9 +81,12 @@ func udpRoundTrip() float64 {
 }
 
 func main() {
-	runtime.GOMAXPROCS(2)
-	fmt.Printf("tcp_round_trip: %.0f ns per round trip\n", streamRoundTrip("tcp", "127.0.0.1:0"))
-	fmt.Printf("unix_round_trip: %.0f ns per round trip\n",
-		streamRoundTrip("unix", fmt.Sprintf("@goro-go-net-%d", os.Getpid())))
-	fmt.Printf("udp_round_trip: %.0f ns per round trip\n", udpRoundTrip())
+	for _, procs := range []int{1, 2} {
+		runtime.GOMAXPROCS(procs)
+		fmt.Printf("tcp_round_trip/%d: %.0f ns per round trip\n", procs,
+			streamRoundTrip("tcp", "127.0.0.1:0"))
+		fmt.Printf("unix_round_trip/%d: %.0f ns per round trip\n", procs,
+			streamRoundTrip("unix", fmt.Sprintf("@goro-go-net-%d", os.Getpid())))
+		fmt.Printf("udp_round_trip/%d: %.0f ns per round trip\n", procs, udpRoundTrip())
+	}
 }
