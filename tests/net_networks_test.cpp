@@ -9,7 +9,6 @@
 #include <goro/goro.hpp>
 #include <goro/net.hpp>
 
-#include <dirent.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -31,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "net_support.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -59,16 +59,6 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &info) == 0;
 }
 
-// open_fds: the process's open file descriptors (less the one opendir uses to list them).
-int open_fds() {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
-  int n = 0;
-  while (readdir(dir) != nullptr) ++n;
-  closedir(dir);
-  return n - 3;
-}
-
 // error_of: the code and message of the std::system_error `fn` throws ({} if none).
 struct thrown {
   std::error_code code;
@@ -88,26 +78,6 @@ std::string text(std::span<const char> bytes, std::size_t n) {
   return std::string(bytes.data(), n);
 }
 
-// echo_stream: accepts on `ln` until it is closed; echoes each connection in its goroutine.
-void echo_stream(goro::net::listener& ln) {
-  for (;;) {
-    goro::net::conn c;
-    try {
-      c = ln.accept();
-    } catch (const goro::net::closed_error&) {
-      return;
-    }
-    goro::go([c = std::move(c)]() mutable {
-      std::array<char, 4096> buf;
-      try {
-        c.set_deadline(clock_type::now() + 60s);
-        while (std::size_t n = c.read(std::span(buf))) c.write(std::string_view(buf.data(), n));
-      } catch (const std::system_error&) {
-      }
-    });
-  }
-}
-
 }  // namespace
 
 // --- Unix-domain streams ---------------------------------------------------------------------
@@ -124,7 +94,7 @@ TEST_CASE("unix: 200 client goroutines echo through a Unix-domain socket on 2 wo
         goro::wait_group served;
         served.add(1);
         goro::go([&] {
-          echo_stream(ln);
+          goro_test::echo_server(ln);
           served.done();
         });
         goro::wait_group done;
@@ -215,11 +185,11 @@ TEST_CASE("unix: listening on an existing file throws address in use and leaves 
           "[net][unix]") {
   const std::string path = socket_path("busy.sock");
   goro::net::listener first = goro::net::listen("unix", path);
-  const int fds = open_fds();
+  const int fds = goro_test::open_fds();
   const thrown e = error_of([&] { goro::net::listen("unix", path); });
   CHECK(e.code == std::errc::address_in_use);
   CHECK(e.what == "goro::net::listen unix " + path + ": Address already in use");
-  CHECK(open_fds() == fds);
+  CHECK(goro_test::open_fds() == fds);
   CHECK(file_exists(path));  // the failed listen removed nothing
   // The first listener still works.
   std::string got;
@@ -316,13 +286,13 @@ TEST_CASE("an unknown network, or one of the wrong kind, is refused as invalid, 
       {"goro::net::dial sctp: unknown network \"sctp\"",
        [] { goro::net::dial(goro::background(), "sctp", "127.0.0.1:1"); }},
   };
-  const int fds = open_fds();
+  const int fds = goro_test::open_fds();
   for (const attempt& a : attempts) {
     const thrown e = error_of(a.call);
     CHECK(e.code == std::errc::invalid_argument);
     CHECK(e.what == a.expected + ": Invalid argument");
   }
-  CHECK(open_fds() == fds);
+  CHECK(goro_test::open_fds() == fds);
 }
 
 TEST_CASE("tcp4 and tcp6 listen and dial on their IP version alone", "[net][ipv6]") {
@@ -851,7 +821,7 @@ TEST_CASE("udp: a goroutine blocked in read_from is not a deadlock", "[net][udp]
 
 TEST_CASE("udp: listen_packet and close leak no descriptor, also when binding fails",
           "[net][udp]") {
-  const int before = open_fds();
+  const int before = goro_test::open_fds();
   {
     goro::net::packet_conn first = goro::net::listen_packet("udp", "127.0.0.1:0");
     for (int i = 0; i < 100; ++i) {
@@ -860,7 +830,7 @@ TEST_CASE("udp: listen_packet and close leak no descriptor, also when binding fa
       goro::net::packet_conn other = goro::net::listen_packet("udp", "127.0.0.1:0");
     }
   }
-  CHECK(open_fds() == before);
+  CHECK(goro_test::open_fds() == before);
 }
 
 // --- Unix-domain datagrams -------------------------------------------------------------------

@@ -43,6 +43,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "net_support.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -51,17 +52,6 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 constexpr goro::options two_workers{.workers = 2};
-
-// open_fds: the process's open file descriptors (entries of /proc/self/fd, minus the one
-// opendir uses).
-int open_fds() {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
-  int n = 0;
-  while (readdir(dir) != nullptr) ++n;
-  closedir(dir);
-  return n - 3;  // ".", ".." and the directory's own fd
-}
 
 // descriptors_above_stderr: the process's open file descriptors above stderr (less the one
 // opendir uses to list them).
@@ -110,36 +100,16 @@ std::string read_all(goro::net::conn& c) {
   return out;
 }
 
-// echo_server: accepts until the listener is closed; echoes each connection in its goroutine.
-void echo_server(goro::net::listener& ln) {
-  for (;;) {
-    goro::net::conn c;
-    try {
-      c = ln.accept();
-    } catch (const goro::net::closed_error&) {
-      return;
-    }
-    goro::go([c = std::move(c)]() mutable {
-      std::array<std::byte, 16384> buf;
-      try {
-        c.set_deadline(clock_type::now() + 60s);
-        while (std::size_t n = c.read(buf)) c.write(std::span(buf).first(n));
-      } catch (const std::system_error&) {
-      }
-    });
-  }
-}
-
-// echo_service: runs echo_server(ln) on a goroutine until it is destroyed, which closes `ln` and
-// waits for that goroutine to return. Without the wait, the acceptor could come back to `ln`
-// after the function that owns `ln` has returned (main, whose return does not stop a goroutine
+// echo_service: runs echo_server(ln) on a goroutine until it is destroyed, which closes
+// `ln` and waits for that goroutine to return. Without the wait, the acceptor could come back to
+// `ln` after the function that owns `ln` has returned (main, whose return does not stop a goroutine
 // before its next blocking call).
 class echo_service {
  public:
   explicit echo_service(goro::net::listener& ln) : ln_(ln) {
     served_.add(1);
     goro::go([this] {
-      echo_server(ln_);
+      goro_test::echo_server(ln_);
       served_.done();
     });
   }
@@ -1188,7 +1158,7 @@ TEST_CASE("a listen on an address in use throws and leaks no descriptor", "[net]
   std::error_code code;
   goro::run([&] {
     goro::net::listener taken = goro::net::listen("127.0.0.1:0");
-    before = open_fds();
+    before = goro_test::open_fds();
     for (int i = 0; i < 10; ++i) {
       try {
         goro::net::listen(taken.address());
@@ -1196,7 +1166,7 @@ TEST_CASE("a listen on an address in use throws and leaks no descriptor", "[net]
         code = e.code();
       }
     }
-    after = open_fds();
+    after = goro_test::open_fds();
   });
   CHECK(code == std::errc::address_in_use);
   CHECK(after == before);
@@ -1360,7 +1330,7 @@ TEST_CASE("close and set_deadline from another thread wake a plain thread blocke
 }
 
 TEST_CASE("ending a run with connections open leaks no file descriptor", "[net][shutdown]") {
-  const int before = open_fds();
+  const int before = goro_test::open_fds();
   std::atomic<int> blocked{0};
   goro::run(
       [&] {
@@ -1392,7 +1362,7 @@ TEST_CASE("ending a run with connections open leaks no file descriptor", "[net][
         // main returns: every goroutine above is unwound, closing its sockets
       },
       two_workers);
-  CHECK(open_fds() == before);
+  CHECK(goro_test::open_fds() == before);
 }
 
 TEST_CASE("sockets made in one run work in the next run and between runs", "[net]") {
@@ -2975,7 +2945,7 @@ TEST_CASE(
   std::atomic<int> closed_errors{0};
   std::vector<std::string> others;
   std::mutex m;
-  const int fds_before = open_fds();
+  const int fds_before = goro_test::open_fds();
   goro::run(
       [&] {
         goro::net::listener ln = goro::net::listen("127.0.0.1:0");
@@ -3051,7 +3021,7 @@ TEST_CASE(
   INFO((others.empty() ? std::string() : others.front()));
   CHECK(others.empty());
   CHECK(closed_errors.load() == 4 * rounds);
-  CHECK(open_fds() == fds_before);
+  CHECK(goro_test::open_fds() == fds_before);
 }
 
 // Go: net.TestTCPSpuriousConnSetupCompletion
@@ -3201,7 +3171,7 @@ TEST_CASE("with no descriptor left, listen, dial and accept throw system_error a
     // fill: takes every descriptor left under a limit of 8 more than now.
     std::vector<int> hogs;
     auto fill = [&hogs, &old] {
-      const rlimit cap{static_cast<rlim_t>(open_fds() + 8), old.rlim_max};
+      const rlimit cap{static_cast<rlim_t>(goro_test::open_fds() + 8), old.rlim_max};
       setrlimit(RLIMIT_NOFILE, &cap);
       for (int fd; (fd = dup(STDIN_FILENO)) >= 0;) hogs.push_back(fd);
     };
@@ -4080,7 +4050,7 @@ TEST_CASE("the destructors of conn and listener close their sockets, a moved-fro
   std::size_t after_destructor = 99;
   std::error_code dial_after_destructor;
   goro::run([&] {
-    fds_before = open_fds();
+    fds_before = goro_test::open_fds();
     {
       goro::net::listener ln = goro::net::listen("127.0.0.1:0");
       const std::string address = ln.address();
@@ -4104,7 +4074,7 @@ TEST_CASE("the destructors of conn and listener close their sockets, a moved-fro
         dial_after_destructor = e.code();
       }
     }
-    fds_after = open_fds();
+    fds_after = goro_test::open_fds();
   });
   CHECK(through_moved == "alive");
   CHECK(after_destructor == 0);
