@@ -56,8 +56,9 @@
 /// - goro/singleflight.hpp: goro::singleflight (golang.org/x/sync/singleflight)
 /// - goro/signals.hpp: goro::signals::notify, stop, reset, ignore, ignored, notify_context
 ///   (package os/signal)
-/// - goro/net.hpp: goro::net::listen, goro::net::dial, goro::net::conn, goro::net::listener
-///   (package net)
+/// - goro/net.hpp: goro::net::listen, goro::net::dial, goro::net::conn, goro::net::listener,
+///   goro::net::listen_packet, goro::net::packet_conn (TCP, UDP and Unix-domain sockets;
+///   package net)
 /// - goro/debug.hpp: goro::dump, goro::runtime_stats (the SIGQUIT goroutine dump, counters)
 /// - goro/error.hpp: goro::error, goro::deadlock_error, goro::channel_closed (panics)
 ///

@@ -17,8 +17,8 @@
 //   - primitive rounds: mutex, shared_mutex, condition_variable, once, semaphore (acquires with
 //     contexts that time out or are cancelled among them), wait_group, timers and tickers,
 //     contexts, group (go and try_go), singleflight (call, call_chan and forget over two keys,
-//     one that may throw), signals (notify, notify_context and stop), blocking() and sleep,
-//     each with its invariant.
+//     one that may throw), signals (notify, notify_context and stop), sockets (TCP, Unix-domain
+//     and UDP echoes), blocking() and sleep, each with its invariant.
 //
 // A failed invariant prints the seed and round and exits with status 1. Scheduling is not
 // deterministic, but a seed fixes every random choice the test itself makes; set GORO_CHAOS as
@@ -40,6 +40,7 @@
 #include <optional>
 #include <random>
 #include <shared_mutex>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -692,6 +693,84 @@ void signals_round(std::mt19937_64& rng) {
   check(goro::detail::process().signal_watchers.load() == 0, "a signal watcher was left");
 }
 
+// sockets_round: clients dial a server of a random network — TCP, a Unix-domain stream (an
+// abstract name) or UDP — and send it messages of random sizes, which it echoes; every byte
+// comes back as sent. A stream client half-closes its conn at the end (close_write) and reads
+// until the server's end of stream. UDP clients wait for each echo before the next datagram
+// (loopback drops none while the receiver has room).
+void sockets_round(std::mt19937_64& rng) {
+  static std::atomic<unsigned> next_name{0};
+  const int network = static_cast<int>(rng() % 3);
+  const int clients = 1 + static_cast<int>(rng() % 4);
+  const int messages = 1 + static_cast<int>(rng() % 8);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::atomic<int> intact{0};
+  goro::wait_group wg;
+  auto exchange = [&](goro::net::conn& c, unsigned seed) {
+    std::mt19937_64 own(seed);
+    std::string sent, got;
+    std::array<char, 2048> buf;
+    for (int m = 0; m < messages; ++m) {
+      std::string message(1 + own() % (network == 2 ? 512 : 2048), '\0');
+      for (char& ch : message) ch = static_cast<char>('a' + own() % 26);
+      c.write(message);
+      sent += message;
+      if (network == 2) got.append(buf.data(), c.read(std::span(buf)));
+    }
+    if (network != 2) {
+      c.close_write();
+      while (std::size_t n = c.read(std::span(buf))) got.append(buf.data(), n);
+    }
+    if (got == sent) intact.fetch_add(1);
+  };
+  if (network == 2) {
+    goro::net::packet_conn server = goro::net::listen_packet("udp", "127.0.0.1:0");
+    server.set_deadline(deadline);
+    wg.add(1);
+    goro::go([&] {
+      std::array<char, 2048> buf;
+      for (int i = 0; i < clients * messages; ++i) {
+        const goro::net::datagram d = server.read_from(std::span(buf));
+        server.write_to(std::string_view(buf.data(), d.size), d.from);
+      }
+      wg.done();
+    });
+    for (int i = 0; i < clients; ++i) {
+      wg.add(1);
+      goro::go([&, seed = static_cast<unsigned>(rng())] {
+        goro::net::conn c = goro::net::dial("udp", server.local_address());
+        c.set_deadline(deadline);
+        exchange(c, seed);
+        wg.done();
+      });
+    }
+    wg.wait();
+  } else {
+    const std::string address = network == 0 ? std::string("127.0.0.1:0")
+                                             : "@goro-soak-" + std::to_string(::getpid()) + "-" +
+                                                   std::to_string(next_name.fetch_add(1));
+    goro::net::listener ln = goro::net::listen(network == 0 ? "tcp" : "unix", address);
+    for (int i = 0; i < clients; ++i) {
+      wg.add(2);
+      goro::go([&] {
+        goro::net::conn s = ln.accept();
+        s.set_deadline(deadline);
+        std::array<char, 4096> buf;
+        while (std::size_t n = s.read(std::span(buf))) s.write(std::string_view(buf.data(), n));
+        wg.done();
+      });
+      goro::go([&, seed = static_cast<unsigned>(rng())] {
+        goro::net::conn c = goro::net::dial(network == 0 ? "tcp" : "unix", ln.address());
+        c.set_deadline(deadline);
+        exchange(c, seed);
+        wg.done();
+      });
+    }
+    wg.wait();
+  }
+  check(intact.load() == clients, "a socket client's bytes did not all come back as sent");
+}
+
 void blocking_round(std::mt19937_64& rng) {
   const int calls = 1 + static_cast<int>(rng() % 8);
   std::atomic<int> sum{0};
@@ -711,7 +790,7 @@ void blocking_round(std::mt19937_64& rng) {
 }
 
 using round_fn = void (*)(std::mt19937_64&);
-constexpr std::array<std::pair<const char*, round_fn>, 12> primitive_rounds{{
+constexpr std::array<std::pair<const char*, round_fn>, 13> primitive_rounds{{
     {"mutex", mutex_round},
     {"shared_mutex", shared_mutex_round},
     {"condition_variable", condition_variable_round},
@@ -723,6 +802,7 @@ constexpr std::array<std::pair<const char*, round_fn>, 12> primitive_rounds{{
     {"group", group_round},
     {"singleflight", singleflight_round},
     {"signals", signals_round},
+    {"sockets", sockets_round},
     {"blocking", blocking_round},
 }};
 
