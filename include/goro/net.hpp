@@ -76,9 +76,9 @@ class GORO_PROCESS_WIDE timeout_error : public std::system_error {
   std::runtime_error text_;  // nothrow-copyable storage for what()
 };
 
-/// closed_error: the conn or listener was closed, before or during the operation (Go's
-/// net.ErrClosed). code() is std::errc::bad_file_descriptor; what() ends in "use of closed network
-/// connection".
+/// closed_error: the conn, packet_conn or listener was closed, before or during the operation
+/// (Go's net.ErrClosed). code() is std::errc::bad_file_descriptor; what() ends in "use of closed
+/// network connection".
 class GORO_PROCESS_WIDE closed_error : public std::system_error {
  public:
   /// closed_error: the error of `operation` (what() starts with it).
