@@ -295,6 +295,62 @@ TEST_CASE("an unknown network, or one of the wrong kind, is refused as invalid, 
   CHECK(goro_test::open_fds() == fds);
 }
 
+// The resolver and the services database read C strings, so an address with a NUL was looked up
+// as its part before the NUL: "127.0.0.1\0junk:PORT" dialled 127.0.0.1:PORT. Such an address is
+// malformed in every network. Messages show control bytes escaped, as Go's %q does: a raw NUL
+// would end what() there.
+TEST_CASE("an address with a NUL is refused whole, and messages show control bytes escaped",
+          "[net][address]") {
+  using namespace std::string_literals;
+  goro::run([] {
+    goro::net::listener ln = goro::net::listen("tcp", "127.0.0.1:0");
+    const std::string port = ln.address().substr(ln.address().rfind(':') + 1);
+    struct attempt {
+      std::string expected;
+      std::function<void()> call;
+    };
+    const std::string nul_host = "127.0.0.1\0junk:"s + port;
+    const std::string nul_name = "localhost\0junk:"s + port;
+    const std::string nul_port = "127.0.0.1:"s + port + "\0"s;
+    const std::string nul_service = "127.0.0.1:http\0x"s;
+    const std::string escaped_port = "127.0.0.1:" + port;
+    const std::vector<attempt> attempts = {
+        {"goro::net::dial: invalid address \"127.0.0.1\\x00junk:" + port + "\": NUL in address",
+         [&] { goro::net::dial(nul_host); }},
+        {"goro::net::dial: invalid address \"localhost\\x00junk:" + port + "\": NUL in address",
+         [&] { goro::net::dial("tcp4", nul_name); }},
+        {"goro::net::dial: invalid address \"" + escaped_port + "\\x00\": NUL in address",
+         [&] { goro::net::dial(goro::background(), "tcp", nul_port); }},
+        {"goro::net::dial: invalid address \"127.0.0.1:http\\x00x\": NUL in address",
+         [&] { goro::net::dial("udp", nul_service); }},
+        {"goro::net::listen: invalid address \"127.0.0.1\\x00junk:" + port + "\": NUL in address",
+         [&] { goro::net::listen("tcp", nul_host); }},
+        {"goro::net::listen_packet: invalid address \"127.0.0.1:http\\x00x\": NUL in address",
+         [&] { goro::net::listen_packet("udp", nul_service); }},
+        {"goro::net::write_to: invalid address \"127.0.0.1\\x00junk:" + port + "\": NUL in address",
+         [&] { goro::net::listen_packet("udp", "127.0.0.1:0").write_to("x", nul_host); }},
+        {"goro::net::dial: invalid address \"a\\x00b\": NUL in path",
+         [] { goro::net::dial("unix", "a\0b"s); }},
+        {"goro::net::listen tcp\\x00: unknown network \"tcp\\x00\"",
+         [] { goro::net::listen("tcp\0"s, ":0"); }},
+        {"goro::net::dial: invalid address \"a\\\"b\\\\c\\n\\t\\x7f\\x1b\": missing port in "
+         "address",
+         [] { goro::net::dial("a\"b\\c\n\t\x7f\x1b"); }},
+    };
+    const int fds = goro_test::open_fds();
+    for (const attempt& a : attempts) {
+      const thrown e = error_of(a.call);
+      CHECK(e.code == std::errc::invalid_argument);
+      CHECK(e.what == a.expected + ": Invalid argument");
+    }
+    CHECK(goro_test::open_fds() == fds);
+    // Nothing reached the listener: a conn it accepted would be waiting.
+    goro::net::conn probe = goro::net::dial("tcp", ln.address());
+    goro::net::conn first = ln.accept();
+    CHECK(first.remote_address() == probe.local_address());
+  });
+}
+
 TEST_CASE("tcp4 and tcp6 listen and dial on their IP version alone", "[net][ipv6]") {
   std::string v4_address, v6_address;
   bool v4_served = false;

@@ -251,7 +251,7 @@ inline io_result dial_one(const network& net, const socket_address& to, const co
 inline socket_address destination(const poll_descriptor& d, std::string_view address) {
   constexpr std::string_view op = "goro::net::write_to";
   const std::string what =
-      std::string(op) + " " + std::string(d.net->name) + " " + std::string(address);
+      std::string(op) + " " + std::string(d.net->name) + " " + printable(address);
   const int family = d.local.family();
   const bool dual_stack = family == AF_INET6 && d.net->family == AF_UNSPEC;
   for (const socket_address& to : resolve_network(*d.net, address, false, op, what)) {
@@ -576,7 +576,7 @@ struct net_access {
 
 inline net::conn net_dial(const network& net, std::string_view address, const context* ctx) {
   detail::note_api_use();
-  const std::string what = "goro::net::dial " + std::string(net.name) + " " + std::string(address);
+  const std::string what = "goro::net::dial " + std::string(net.name) + " " + printable(address);
   constexpr std::string_view op = "goro::net::dial";
   // A malformed address is reported first, a done context next, both before any lookup.
   const host_port hp = net.is_unix() ? host_port{} : parse_address(address, op, net.protocol());
@@ -633,7 +633,7 @@ inline poll_descriptor* bind_socket(const network& net, const socket_address& at
 // caller): the first of the address's candidates that binds.
 inline poll_descriptor* listen_on(const network& net, std::string_view address, const char* op) {
   const std::string name = std::string("goro::net::") + op;
-  const std::string what = name + " " + std::string(net.name) + " " + std::string(address);
+  const std::string what = name + " " + std::string(net.name) + " " + printable(address);
   // As in Go, an empty IP address is ":0": every interface, a free port.
   const std::string_view at = address.empty() && !net.is_unix() ? ":0" : address;
   int first_error = 0;

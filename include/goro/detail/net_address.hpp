@@ -116,6 +116,38 @@ struct socket_address {
   }
 };
 
+// printable: `text` as an error message may show it: a control byte — a NUL would end the
+// message's what() — or a backslash as a C escape ("\x00", "\n", "\\"); other bytes, UTF-8
+// included, as they are.
+inline std::string printable(std::string_view text, char quote = 0) {
+  constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\\' || (quote != 0 && c == quote)) {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (byte < 0x20 || byte == 0x7f) {
+      out += "\\x";
+      out += hex[byte >> 4];
+      out += hex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// quoted: `text` in double quotes, printable, its quotes escaped (Go's %q for these bytes).
+inline std::string quoted(std::string_view text) {
+  return '"' + printable(text, '"') + '"';
+}
+
 // network: one of Go's network names and the sockets it makes.
 struct network {
   std::string_view name;  // as Go writes it: "tcp", "udp4", "unix"...
@@ -148,9 +180,9 @@ inline const network& find_network(std::string_view name, int types, std::string
     if (types != 0 && n.type != types) break;
     return n;
   }
-  throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                          std::string(op) + " " + std::string(name) + ": unknown network \"" +
-                              std::string(name) + "\"");
+  throw std::system_error(
+      std::make_error_code(std::errc::invalid_argument),
+      std::string(op) + " " + printable(name) + ": unknown network " + quoted(name));
 }
 
 // host_port: an address split into its parts.
@@ -163,7 +195,7 @@ struct host_port {
                                            std::string_view why) {
   throw std::system_error(
       std::make_error_code(std::errc::invalid_argument),
-      std::string(op) + ": invalid address \"" + std::string(address) + "\": " + std::string(why));
+      std::string(op) + ": invalid address " + quoted(address) + ": " + std::string(why));
 }
 
 // address_parts: the host and port text of an address, as written.
@@ -178,6 +210,11 @@ inline address_parts split_host_port(std::string_view address, std::string_view 
   std::string_view host;
   std::string_view port;
   if (address.empty()) throw_bad_address(op, address, "missing port in address");
+  // The resolver and the services database read C strings: a host or port with a NUL would be
+  // looked up as its part before the NUL ("127.0.0.1\0junk" as 127.0.0.1).
+  if (address.find('\0') != std::string_view::npos) {
+    throw_bad_address(op, address, "NUL in address");
+  }
   if (address.front() == '[') {
     const std::size_t end = address.find(']');
     if (end == std::string_view::npos) throw_bad_address(op, address, "missing ']' in address");
