@@ -20,6 +20,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -240,6 +241,48 @@ TEST_CASE("unix: a name in the abstract namespace makes no file and prints with 
   // Closed, the name is free again (there was no file to remove).
   goro::net::listener again = goro::net::listen("unix", name);
   CHECK(again.address() == name);
+}
+
+// Linux's abstract names are bytes: another program may bind one with a NUL in it. goro gives
+// the name as it is, as Go does, and its error messages show the NUL escaped.
+TEST_CASE("unix: a peer's abstract name with a NUL is given whole, and messages escape it",
+          "[net][unix]") {
+  const std::string listened = "@goro-test-listener-" + std::to_string(::getpid());
+  const std::string peer_name = "goro-test-peer-" + std::to_string(::getpid()) + '\0' + "tail";
+  std::string remote, what;
+  bool timed_out = false;
+  goro::run([&] {
+    goro::net::listener ln = goro::net::listen("unix", listened);
+    const int raw = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(raw >= 0);
+    sockaddr_un at{};
+    at.sun_family = AF_UNIX;
+    std::memcpy(at.sun_path + 1, peer_name.data(), peer_name.size());  // sun_path[0]: abstract
+    const auto at_length =
+        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + peer_name.size());
+    REQUIRE(::bind(raw, reinterpret_cast<const sockaddr*>(&at), at_length) == 0);
+    sockaddr_un to{};
+    to.sun_family = AF_UNIX;
+    std::memcpy(to.sun_path + 1, listened.data() + 1, listened.size() - 1);
+    const auto to_length =
+        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + listened.size());
+    REQUIRE(::connect(raw, reinterpret_cast<const sockaddr*>(&to), to_length) == 0);
+    goro::net::conn c = ln.accept();
+    remote = c.remote_address();
+    c.set_read_deadline(std::chrono::steady_clock::now());
+    std::array<char, 8> buf;
+    try {
+      (void)c.read(std::span(buf));
+    } catch (const goro::net::timeout_error& e) {
+      timed_out = true;
+      what = e.what();
+    }
+    ::close(raw);
+  });
+  CHECK(remote == "@" + peer_name);
+  REQUIRE(timed_out);
+  CHECK_THAT(what, Catch::Contains(listened + "->@goro-test-peer-" + std::to_string(::getpid()) +
+                                   "\\x00tail"));
 }
 
 TEST_CASE("unix: an empty path, one too long and one with a NUL are refused as invalid",

@@ -104,12 +104,15 @@ struct net_access;
 
 // describe: "goro::net::<op> <network> <local>-><remote>" (a conn), "... <network> <local>" (a
 // listener or a packet_conn): "goro::net::read tcp 127.0.0.1:5000->127.0.0.1:41234". An
-// unnamed Unix-domain end is left out.
+// unnamed Unix-domain end is left out; an abstract name's control bytes are escaped (another
+// program may bind a name with a NUL in it).
 inline std::string describe(const char* op, const poll_descriptor* d) {
   std::string text = std::string("goro::net::") + op;
   if (d == nullptr) return text;
-  text += " " + std::string(d->net->name) + " " + d->local.to_string();
-  if (std::string remote = d->remote.to_string(); !remote.empty()) text += "->" + remote;
+  text += " " + std::string(d->net->name) + " " + printable(d->local.to_string());
+  if (std::string remote = d->remote.to_string(); !remote.empty()) {
+    text += "->" + printable(remote);
+  }
   return text;
 }
 
