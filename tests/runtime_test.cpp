@@ -748,6 +748,25 @@ TEST_CASE("a concurrent run from another thread throws goro::error", "[runtime][
   });
 }
 
+// A worker is a thread and its state, all made when run starts: a count that wrapped around
+// (unsigned(-1)) once made the process allocate worker states until the system killed it.
+TEST_CASE("a worker count above 4096 is rejected, and the next run starts", "[runtime][misuse]") {
+  for (const unsigned too_many : {4097u, 100'000u, std::numeric_limits<unsigned>::max()}) {
+    goro::options o;
+    o.workers = too_many;
+    bool ran = false;
+    CHECK_THROWS_MATCHES(goro::run([&] { ran = true; }, o), goro::error,
+                         Catch::Message("goro::run: options.workers is " +
+                                        std::to_string(too_many) + "; the maximum is 4096"));
+    CHECK_FALSE(ran);
+  }
+  goro::options o;
+  o.workers = 3;
+  unsigned seen = 0;
+  goro::run([&] { seen = goro::num_workers(); }, o);
+  CHECK(seen == 3);
+}
+
 TEST_CASE("a stack size below the minimum or above the maximum is rejected", "[runtime][misuse]") {
   goro::options o;
   o.stack_size = 1024;

@@ -38,7 +38,8 @@
 /// \var goro::options::workers
 /// workers: the OS worker threads that run goroutines (Go's GOMAXPROCS), the thread that calls
 /// run included. 0: the environment variable `GORO_MAXPROCS` if it holds a number from 1 to
-/// 4096, else std::thread::hardware_concurrency().
+/// 4096, else std::thread::hardware_concurrency(). More than 4096 makes run throw goro::error
+/// (each worker's thread and state are made when run starts).
 
 /// \var goro::options::stack_size
 /// stack_size: the address space reserved for each goroutine stack, main's included (rounded up

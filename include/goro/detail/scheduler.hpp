@@ -157,12 +157,25 @@ inline void bump(std::atomic<std::uint64_t>& counter) noexcept {
   counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
+// maximum_workers: the most workers options::workers and GORO_MAXPROCS may ask for. Each worker
+// is a thread and its state, made when run starts: a count past this is a mistake (an unsigned
+// that wrapped around), and made in full it would exhaust memory before the system refused it.
+inline constexpr unsigned maximum_workers = 4096;
+
+// resolve_worker_count: the workers of a run that asked for `requested` (options::workers).
+// Throws goro::error for more than maximum_workers.
 inline unsigned resolve_worker_count(unsigned requested) {
+  if (requested > maximum_workers) {
+    throw error("goro::run: options.workers is " + std::to_string(requested) + "; the maximum is " +
+                std::to_string(maximum_workers));
+  }
   if (requested > 0) return requested;
   if (const char* env = std::getenv("GORO_MAXPROCS"); env != nullptr) {
     char* end = nullptr;
     long n = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && n > 0 && n <= 4096) return static_cast<unsigned>(n);
+    if (end != env && *end == '\0' && n > 0 && n <= maximum_workers) {
+      return static_cast<unsigned>(n);
+    }
   }
   return std::max(1u, std::thread::hardware_concurrency());
 }
