@@ -118,21 +118,36 @@ inline bool reserved_signal(int number) noexcept {
   return number > SIGSYS && number < SIGRTMIN;
 }
 
+// refusal: why goro cannot relay a signal number, or none if it can.
+enum class refusal { none, not_a_signal, uncatchable, fault, reserved };
+
+inline refusal refusal_of(int number) noexcept {
+  if (number < 1 || number > highest_signal) return refusal::not_a_signal;
+  if (number == SIGKILL || number == SIGSTOP) return refusal::uncatchable;
+  if (fault_signal(number)) return refusal::fault;
+  if (reserved_signal(number)) return refusal::reserved;
+  return refusal::none;
+}
+
 // check_signal: throws goro::error naming `function` unless goro can relay `number`.
 inline void check_signal(const char* function, int number) {
   std::string problem;
-  if (number < 1 || number > highest_signal) {
-    problem = std::to_string(number) + " is not a signal number (they run from 1 to " +
-              std::to_string(highest_signal) + ")";
-  } else if (number == SIGKILL || number == SIGSTOP) {
-    problem = signal_name(number) + " cannot be caught or ignored";
-  } else if (fault_signal(number)) {
-    problem = signal_name(number) +
-              " reports a fault of the program itself; goro does not relay or ignore it";
-  } else if (reserved_signal(number)) {
-    problem = signal_name(number) + " is reserved by the C library for its threads";
-  } else {
-    return;
+  switch (refusal_of(number)) {
+    case refusal::none: return;
+    case refusal::not_a_signal:
+      problem = std::to_string(number) + " is not a signal number (they run from 1 to " +
+                std::to_string(highest_signal) + ")";
+      break;
+    case refusal::uncatchable:
+      problem = signal_name(number) + " cannot be caught or ignored";
+      break;
+    case refusal::fault:
+      problem = signal_name(number) +
+                " reports a fault of the program itself; goro does not relay or ignore it";
+      break;
+    case refusal::reserved:
+      problem = signal_name(number) + " is reserved by the C library for its threads";
+      break;
   }
   throw goro::error(std::string(function) + ": " + problem);
 }
@@ -141,10 +156,7 @@ inline void check_signal(const char* function, int number) {
 inline signal_set every_relayable_signal() noexcept {
   signal_set every = 0;
   for (int number = 1; number <= highest_signal; ++number) {
-    if (number != SIGKILL && number != SIGSTOP && !fault_signal(number) &&
-        !reserved_signal(number)) {
-      every |= signal_bit(number);
-    }
+    if (refusal_of(number) == refusal::none) every |= signal_bit(number);
   }
   return every;
 }
