@@ -25,8 +25,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <random>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -392,6 +394,73 @@ TEST_CASE("an address with a NUL is refused whole, and messages show control byt
     goro::net::conn first = ln.accept();
     CHECK(first.remote_address() == probe.local_address());
   });
+}
+
+// What a fuzzer checked of the address parsers (docs/reliability.md, the fourteenth audit), kept
+// as a test: strings drawn from the bytes of the address syntax, a NUL and other control bytes
+// among them, are either parsed or refused as invalid_argument naming the address; nothing with
+// a NUL passes; a Unix-domain address prints back as its text; a quoted string holds no control
+// byte.
+TEST_CASE("address parsing: random strings of the syntax's bytes are parsed or refused cleanly",
+          "[net][address]") {
+  using namespace std::string_view_literals;
+  constexpr std::string_view alphabet = "[]:%@.0123456789abcdefx:ff::/\0\n\t\x7f\x01\"\\+- "sv;
+  const std::string seeds[] = {"127.0.0.1:80",    "[::1]:443", "[fe80::1%lo]:0", ":8080",
+                               "10.0.0.1:+65535", "[::]:",     "@abstract",      "/tmp/socket"};
+  std::mt19937_64 random(20261207);
+  std::size_t parsed = 0, ip = 0, refused = 0, unix_parsed = 0;
+  for (int i = 0; i < 200'000; ++i) {
+    std::string text;
+    if (i % 2 == 0) {  // random bytes of the syntax
+      text.resize(random() % 24);
+      for (char& c : text) c = alphabet[random() % alphabet.size()];
+    } else {  // a well-formed address with up to three bytes replaced, inserted or removed
+      text = seeds[random() % std::size(seeds)];
+      for (auto edits = random() % 4; edits > 0 && !text.empty(); --edits) {
+        const std::size_t at = random() % text.size();
+        const char c = alphabet[random() % alphabet.size()];
+        switch (random() % 3) {
+          case 0: text[at] = c; break;
+          case 1: text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), c); break;
+          default: text.erase(at, 1); break;
+        }
+      }
+    }
+    const std::string shown = goro::detail::quoted(text);
+    const bool clean = std::none_of(shown.begin(), shown.end(), [](char c) {
+      return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    });
+    if (!clean) FAIL("quoted() kept a control byte of " << shown);
+    try {
+      const auto parts = goro::detail::split_host_port(text, "op");
+      ++parsed;
+      if (text.find('\0') != std::string::npos) FAIL("accepted with a NUL: " << shown);
+      if (parts.port.find_first_of("[]") != std::string_view::npos) FAIL("bracket: " << shown);
+      goro::detail::socket_address address;
+      if (goro::detail::parse_ip(std::string(parts.host), 80, address)) {
+        ++ip;
+        if (address.to_string().empty()) FAIL("an IP that prints as nothing: " << shown);
+      }
+    } catch (const std::system_error& e) {
+      ++refused;
+      if (e.code() != std::errc::invalid_argument) FAIL(shown << ": " << e.what());
+      if (std::string_view(e.what()).find("op: invalid address " + shown) != 0) {
+        FAIL(shown << ": " << e.what());
+      }
+    }
+    try {
+      const goro::detail::socket_address path = goro::detail::unix_address(text, "op");
+      ++unix_parsed;
+      if (path.to_string() != text) FAIL("unix address " << shown << " printed differently");
+    } catch (const std::system_error& e) {
+      if (e.code() != std::errc::invalid_argument) FAIL(shown << ": " << e.what());
+    }
+  }
+  // Each outcome happened often enough for the checks above to mean something.
+  CHECK(parsed > 1'000);
+  CHECK(ip > 100);
+  CHECK(refused > 1'000);
+  CHECK(unix_parsed > 1'000);
 }
 
 TEST_CASE("tcp4 and tcp6 listen and dial on their IP version alone", "[net][ipv6]") {
