@@ -77,6 +77,24 @@ thrown error_of(Fn&& fn) {
   return {};
 }
 
+// refusal: a call that must throw std::system_error(invalid_argument) whose message is
+// `expected` followed by the code's own text.
+struct refusal {
+  std::string expected;
+  std::function<void()> call;
+};
+
+// check_refusals: each call throws its message, and no descriptor is left open.
+void check_refusals(const std::vector<refusal>& refusals) {
+  const int fds = goro_test::open_fds();
+  for (const refusal& r : refusals) {
+    const thrown e = error_of(r.call);
+    CHECK(e.code == std::errc::invalid_argument);
+    CHECK(e.what == r.expected + ": Invalid argument");
+  }
+  CHECK(goro_test::open_fds() == fds);
+}
+
 std::string text(std::span<const char> bytes, std::size_t n) {
   return std::string(bytes.data(), n);
 }
@@ -313,11 +331,7 @@ TEST_CASE("unix: an empty path, one too long and one with a NUL are refused as i
 
 TEST_CASE("an unknown network, or one of the wrong kind, is refused as invalid, naming it",
           "[net][address]") {
-  struct attempt {
-    std::string expected;
-    std::function<void()> call;
-  };
-  const std::vector<attempt> attempts = {
+  check_refusals({
       {"goro::net::listen udp: unknown network \"udp\"", [] { goro::net::listen("udp", ":0"); }},
       {"goro::net::listen ip: unknown network \"ip\"", [] { goro::net::listen("ip", ":0"); }},
       {"goro::net::listen TCP: unknown network \"TCP\"", [] { goro::net::listen("TCP", ":0"); }},
@@ -330,14 +344,7 @@ TEST_CASE("an unknown network, or one of the wrong kind, is refused as invalid, 
       {"goro::net::dial : unknown network \"\"", [] { goro::net::dial("", "127.0.0.1:1"); }},
       {"goro::net::dial sctp: unknown network \"sctp\"",
        [] { goro::net::dial(goro::background(), "sctp", "127.0.0.1:1"); }},
-  };
-  const int fds = goro_test::open_fds();
-  for (const attempt& a : attempts) {
-    const thrown e = error_of(a.call);
-    CHECK(e.code == std::errc::invalid_argument);
-    CHECK(e.what == a.expected + ": Invalid argument");
-  }
-  CHECK(goro_test::open_fds() == fds);
+  });
 }
 
 // The resolver and the services database read C strings, so an address with a NUL was looked up
@@ -350,16 +357,12 @@ TEST_CASE("an address with a NUL is refused whole, and messages show control byt
   goro::run([] {
     goro::net::listener ln = goro::net::listen("tcp", "127.0.0.1:0");
     const std::string port = ln.address().substr(ln.address().rfind(':') + 1);
-    struct attempt {
-      std::string expected;
-      std::function<void()> call;
-    };
     const std::string nul_host = "127.0.0.1\0junk:"s + port;
     const std::string nul_name = "localhost\0junk:"s + port;
     const std::string nul_port = "127.0.0.1:"s + port + "\0"s;
     const std::string nul_service = "127.0.0.1:http\0x"s;
     const std::string escaped_port = "127.0.0.1:" + port;
-    const std::vector<attempt> attempts = {
+    check_refusals({
         {"goro::net::dial: invalid address \"127.0.0.1\\x00junk:" + port + "\": NUL in address",
          [&] { goro::net::dial(nul_host); }},
         {"goro::net::dial: invalid address \"localhost\\x00junk:" + port + "\": NUL in address",
@@ -381,14 +384,7 @@ TEST_CASE("an address with a NUL is refused whole, and messages show control byt
         {"goro::net::dial: invalid address \"a\\\"b\\\\c\\n\\t\\x7f\\x1b\": missing port in "
          "address",
          [] { goro::net::dial("a\"b\\c\n\t\x7f\x1b"); }},
-    };
-    const int fds = goro_test::open_fds();
-    for (const attempt& a : attempts) {
-      const thrown e = error_of(a.call);
-      CHECK(e.code == std::errc::invalid_argument);
-      CHECK(e.what == a.expected + ": Invalid argument");
-    }
-    CHECK(goro_test::open_fds() == fds);
+    });
     // Nothing reached the listener: a conn it accepted would be waiting.
     goro::net::conn probe = goro::net::dial("tcp", ln.address());
     goro::net::conn first = ln.accept();
