@@ -327,6 +327,114 @@ TEST_CASE("unix: an empty path, one too long and one with a NUL are refused as i
   CHECK(ln.address() == longest);
 }
 
+// --- unixpacket: connections that keep message boundaries (SOCK_SEQPACKET) ------------------
+
+// A "unixpacket" conn is a Unix-domain connection, listened for, dialled and accepted like
+// "unix", whose writes are messages: each read takes one, as much of it as fits. As in Go, an
+// empty buffer returns 0 at once and takes nothing, and an empty message reads as 0 (which is
+// also how end of stream reads).
+TEST_CASE("unixpacket: each write is one message, which one read takes", "[net][unix]") {
+  const std::string path = socket_path("packet.sock");
+  std::vector<std::string> got;
+  std::size_t empty_buffer_read = 99, empty_message_read = 99;
+  std::string listened, dialled_remote, accepted_local;
+  thrown too_large;
+  bool file_while_listening = false;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("unixpacket", path);
+        file_while_listening = file_exists(path);
+        listened = ln.address();
+        goro::net::conn c = goro::net::dial("unixpacket", path);
+        goro::net::conn s = ln.accept();
+        dialled_remote = c.remote_address();
+        accepted_local = s.local_address();
+        s.set_deadline(clock_type::now() + 30s);
+        std::array<char, 4> b;
+        for (const std::string message : {"a", "bc", "xxxxxxxxxx", "d"}) c.write(message);
+        for (int i = 0; i < 4; ++i) got.push_back(text(b, s.read(std::span(b))));
+        empty_buffer_read = s.read(std::span(b).first(0));  // takes nothing
+        c.write("e");
+        got.push_back(text(b, s.read(std::span(b))));
+        c.write("");
+        empty_message_read = s.read(std::span(b));
+        const std::string huge(4 << 20, 'h');  // more than a socket's send buffer
+        too_large = error_of([&] { c.write(huge); });
+        c.write("f");
+        got.push_back(text(b, s.read(std::span(b))));
+      },
+      two_workers);
+  CHECK(file_while_listening);
+  CHECK_FALSE(file_exists(path));  // the listener's close removed it
+  CHECK(listened == path);
+  CHECK(dialled_remote == path);
+  CHECK(accepted_local == path);
+  CHECK(got == std::vector<std::string>{"a", "bc", "xxxx", "d", "e", "f"});
+  CHECK(empty_buffer_read == 0);
+  CHECK(empty_message_read == 0);
+  CHECK(too_large.code == std::errc::message_size);
+  CHECK_THAT(too_large.what, Catch::StartsWith("goro::net::write unixpacket "));
+}
+
+// Messages written at once by goroutines on two workers and by plain threads arrive whole, none
+// lost or duplicated, each writer's in its order.
+TEST_CASE("unixpacket stress: concurrent writers' messages arrive whole, each writer's in order",
+          "[net][unix][stress]") {
+  constexpr int writers = 6;  // 4 goroutines, 2 plain threads
+  constexpr int per_writer = 500;
+  const std::string path = socket_path("packet-stress.sock");
+  std::array<int, writers> next{};
+  int malformed = 0, out_of_order = 0, received = 0;
+  goro::run(
+      [&] {
+        goro::net::listener ln = goro::net::listen("unixpacket", path);
+        goro::net::conn c = goro::net::dial("unixpacket", path);
+        goro::net::conn s = ln.accept();
+        s.set_deadline(clock_type::now() + 60s);
+        auto write_all = [&c](int writer) {
+          for (int i = 0; i < per_writer; ++i) {
+            // A message of writer and number, padded to a length that varies with both.
+            std::string message = std::to_string(writer) + ":" + std::to_string(i) + ":";
+            message.append(static_cast<std::size_t>((writer * 37 + i * 11) % 300), '.');
+            c.write(message);
+          }
+        };
+        goro::wait_group written;
+        written.add(4);
+        for (int w = 0; w < 4; ++w) {
+          goro::go([&, w] {
+            write_all(w);
+            written.done();
+          });
+        }
+        std::thread first([&] { write_all(4); });
+        std::thread second([&] { write_all(5); });
+        std::array<char, 512> b;
+        for (; received < writers * per_writer; ++received) {
+          const std::string message = text(b, s.read(std::span(b)));
+          int writer = -1, number = -1;
+          if (std::sscanf(message.c_str(), "%d:%d:", &writer, &number) != 2 || writer < 0 ||
+              writer >= writers) {
+            ++malformed;
+            continue;
+          }
+          const std::size_t header = message.find(':', message.find(':') + 1) + 1;
+          const auto padding = static_cast<std::size_t>((writer * 37 + number * 11) % 300);
+          if (message.size() != header + padding) ++malformed;
+          if (number != next[static_cast<std::size_t>(writer)]) ++out_of_order;
+          next[static_cast<std::size_t>(writer)] = number + 1;
+        }
+        first.join();
+        second.join();
+        written.wait();
+      },
+      two_workers);
+  CHECK(received == writers * per_writer);
+  CHECK(malformed == 0);
+  CHECK(out_of_order == 0);
+  for (const int n : next) CHECK(n == per_writer);
+}
+
 // --- Networks by name ------------------------------------------------------------------------
 
 TEST_CASE("an unknown network, or one of the wrong kind, is refused as invalid, naming it",
@@ -339,8 +447,11 @@ TEST_CASE("an unknown network, or one of the wrong kind, is refused as invalid, 
        [] { goro::net::listen_packet("tcp", ":0"); }},
       {"goro::net::listen_packet unix: unknown network \"unix\"",
        [] { goro::net::listen_packet("unix", "/x"); }},
-      {"goro::net::dial unixpacket: unknown network \"unixpacket\"",
-       [] { goro::net::dial("unixpacket", "/x"); }},
+      {"goro::net::dial ip4: unknown network \"ip4\"", [] { goro::net::dial("ip4", "/x"); }},
+      {"goro::net::listen_packet unixpacket: unknown network \"unixpacket\"",
+       [] { goro::net::listen_packet("unixpacket", "/x"); }},
+      {"goro::net::listen unixgram: unknown network \"unixgram\"",
+       [] { goro::net::listen("unixgram", "/x"); }},
       {"goro::net::dial : unknown network \"\"", [] { goro::net::dial("", "127.0.0.1:1"); }},
       {"goro::net::dial sctp: unknown network \"sctp\"",
        [] { goro::net::dial(goro::background(), "sctp", "127.0.0.1:1"); }},
@@ -509,10 +620,10 @@ TEST_CASE("listen(\"tcp\", ...) and dial(\"tcp\", ...) are listen and dial", "[n
 
 // --- Half-closed connections -----------------------------------------------------------------
 
-// Go's TestCloseWrite, for "tcp" and "unix": each end shuts down writing, reads end of stream,
-// and then fails to write.
+// Go's TestCloseWrite, for "tcp", "unix" and "unixpacket": each end shuts down writing, reads
+// end of stream, and then fails to write.
 TEST_CASE("close_write: the peer reads end of stream, and this end can still read", "[net][go]") {
-  for (const std::string network : {"tcp", "unix"}) {
+  for (const std::string network : {"tcp", "unix", "unixpacket"}) {
     const std::string address = network == "tcp" ? "127.0.0.1:0" : socket_path("half.sock");
     std::size_t server_read = 99, client_read = 99;
     thrown server_write, client_write;
@@ -554,11 +665,11 @@ TEST_CASE("close_write: the peer reads end of stream, and this end can still rea
   }
 }
 
-// Go's TestCloseRead: a read after close_read returns end of stream; so does one blocked when
-// another goroutine shuts reading down. Writing goes on.
+// Go's TestCloseRead, for the same networks: a read after close_read returns end of stream; so does
+// one blocked when another goroutine shuts reading down. Writing goes on.
 TEST_CASE("close_read: reads, a blocked one included, return 0 while writing goes on",
           "[net][go]") {
-  for (const std::string network : {"tcp", "unix"}) {
+  for (const std::string network : {"tcp", "unix", "unixpacket"}) {
     const std::string address = network == "tcp" ? "127.0.0.1:0" : socket_path("half-read.sock");
     std::size_t blocked_read = 99, later_read = 99;
     std::string peer_got;
@@ -1044,6 +1155,7 @@ TEST_CASE("unixgram: datagrams carry their sender's path, '' for an unnamed one"
 TEST_CASE("go-to-goro: Unix-domain sockets, UDP and half-closed connections", "[net][go-to-goro]") {
   const std::string path = socket_path("go-to-goro.sock");
   std::string unix_reply, udp_reply, udp_from, client_address;
+  std::vector<std::string> packets;
   goro::run([&] {
     // ln, err := net.Listen("unix", path) ... conn.(*net.UnixConn).CloseWrite()
     goro::net::listener ln = goro::net::listen("unix", path);
@@ -1077,9 +1189,20 @@ TEST_CASE("go-to-goro: Unix-domain sockets, UDP and half-closed connections", "[
     client.set_deadline(clock_type::now() + 30s);
     udp_reply = text(b, client.read(std::span(b)));
     CHECK(n == 4);
+
+    // net.Listen("unixpacket", path), net.Dial("unixpacket", path): one message per Write
+    const std::string packet_path = socket_path("go-to-goro-packet.sock");
+    goro::net::listener packet_listener = goro::net::listen("unixpacket", packet_path);
+    goro::net::conn sender = goro::net::dial("unixpacket", packet_path);
+    goro::net::conn receiver = packet_listener.accept();
+    sender.write("one");
+    sender.write("two");
+    receiver.set_deadline(clock_type::now() + 30s);
+    for (int i = 0; i < 2; ++i) packets.push_back(text(b, receiver.read(std::span(b))));
   });
   CHECK(unix_reply == "got request");
   CHECK(udp_from == client_address);
+  CHECK(packets == std::vector<std::string>{"one", "two"});
   CHECK(udp_reply == "pong");
   CHECK_FALSE(file_exists(path));  // ln.close() in its destructor removed the file
 

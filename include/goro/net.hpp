@@ -19,10 +19,11 @@
 /// ppoll(2). Every TCP conn has TCP_NODELAY set, as in Go.
 ///
 /// Networks, as Go names them: listen, dial and listen_packet take one as their first argument
-/// ("tcp", "tcp4", "tcp6" and "unix" for streams; "udp", "udp4", "udp6" and "unixgram" for
-/// datagrams); the forms without one are "tcp". A "unix" or "unixgram" address is a path, or
-/// "@name" in Linux's abstract namespace. A listener of "unix" removes its socket file when it
-/// is closed; nothing else removes one, as in Go.
+/// ("tcp", "tcp4", "tcp6" and "unix" for streams; "unixpacket" for connections that keep
+/// message boundaries; "udp", "udp4", "udp6" and "unixgram" for datagrams); the forms without
+/// one are "tcp". A "unix", "unixpacket" or "unixgram" address is a path, or "@name" in Linux's
+/// abstract namespace. A listener of "unix" or "unixpacket" removes its socket file when it is
+/// closed; nothing else removes one, as in Go.
 ///
 /// Errors: std::system_error with the errno, whose what() names the operation and the addresses
 /// ("goro::net::dial tcp 127.0.0.1:1: Connection refused"); goro::net::timeout_error after a
@@ -364,7 +365,8 @@ class socket_handle {
 };
 
 /// conn: a connection (Go's net.Conn): TCP (net.TCPConn), a Unix-domain stream (net.UnixConn),
-/// or a connected datagram socket (dial("udp", ...), dial("unixgram", ...): each read takes one
+/// a "unixpacket" connection (each write sends one message, each read takes one), or a
+/// connected datagram socket (dial("udp", ...), dial("unixgram", ...): each read takes one
 /// datagram, each write sends one). Move-only; owns its socket, which the destructor closes.
 /// read, write, close_write, close_read, the deadlines and close may be called concurrently from
 /// different goroutines or threads (concurrent writes do not interleave); a moved-from or
@@ -378,7 +380,8 @@ class conn : public socket_handle {
   /// returns the count, or 0 at end of stream (or for an empty buffer). Throws timeout_error,
   /// closed_error, or std::system_error (e.g. connection reset). On a datagram conn: one
   /// datagram, as much of it as fits (the rest is dropped); 0 for an empty datagram, and an empty
-  /// buffer takes a datagram too, as in Go.
+  /// buffer takes a datagram too, as in Go. On a "unixpacket" conn: one message, as much of it
+  /// as fits (the rest is dropped); 0 at end of stream, and for an empty message, as in Go.
   std::size_t read(std::span<std::byte> buffer) {
     detail::poll_descriptor* d = enter("read");
     detail::op_scope op(*d);
@@ -392,15 +395,15 @@ class conn : public socket_handle {
 
   /// write: writes all of `data` (blocking as long as it takes) and returns data.size(). Throws
   /// like read (EPIPE, not SIGPIPE, when the peer is gone); bytes already sent stay sent. On a
-  /// datagram conn: sends `data` as one datagram (an empty one too), or throws (EMSGSIZE if it
-  /// is too large).
+  /// datagram or "unixpacket" conn: sends `data` as one message (an empty one too), or throws
+  /// (EMSGSIZE if it is too large).
   std::size_t write(std::span<const std::byte> data) {
     detail::poll_descriptor* d = enter("write");
     detail::op_scope op(*d);
     detail::io_result r{detail::io_status::closed};
     if (op) {
-      r = d->net->is_datagram() ? detail::socket_send_datagram(*d, data, nullptr)
-                                : detail::socket_write(*d, data);
+      r = d->net->keeps_messages() ? detail::socket_send_datagram(*d, data, nullptr)
+                                   : detail::socket_write(*d, data);
     }
     if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("write", d));
     return r.bytes;
@@ -643,8 +646,8 @@ inline poll_descriptor* listen_on(const network& net, std::string_view address, 
   for (const socket_address& candidate : resolve_network(net, at, true, name, what)) {
     int error = 0;
     if (poll_descriptor* d = bind_socket(net, candidate, error)) {
-      // A "unix" listener removes its file when closed (Go's UnixListener); an abstract name
-      // has no file.
+      // A "unix" or "unixpacket" listener removes its file when closed (Go's UnixListener); an
+      // abstract name has no file.
       d->unlink_on_close = net.is_unix() && !net.is_datagram() && d->local.sa.un.sun_path[0] != 0;
       return d;
     }
@@ -672,10 +675,11 @@ inline conn listener::accept() {
   return detail::net_access::make_conn(accepted.take());
 }
 
-/// listen: listens for connections of `network` ("tcp", "tcp4", "tcp6" or "unix", as Go's
-/// net.Listen) on `address`: "127.0.0.1:8080", "[::1]:0", ":0" — every interface, IPv4 and IPv6
-/// for "tcp" — and a free port for port 0; for "unix", a path (whose file must not exist; the
-/// listener's close removes it) or "@name" in the abstract namespace. Throws std::system_error:
+/// listen: listens for connections of `network` ("tcp", "tcp4", "tcp6", "unix" or
+/// "unixpacket", as Go's net.Listen) on `address`: "127.0.0.1:8080", "[::1]:0", ":0" — every
+/// interface, IPv4 and IPv6 for "tcp" — and a free port for port 0; for "unix" and
+/// "unixpacket", a path (whose file must not exist; the listener's close removes it) or "@name"
+/// in the abstract namespace. Throws std::system_error:
 /// code std::errc::invalid_argument for a malformed address, an unknown service name or a
 /// network that is not one of those, the errno if the socket cannot listen (EADDRINUSE...). From
 /// any goroutine or thread.
@@ -702,8 +706,8 @@ inline packet_conn listen_packet(std::string_view network, std::string_view addr
 
 /// dial: connects to `address` in `network`, any of Go's that listen or listen_packet take:
 /// "host:port" ("127.0.0.1:8080", "[::1]:80", "localhost:80") trying each address a name
-/// resolves to in turn, or a "unix" or "unixgram" path. A datagram conn ("udp", "unixgram")
-/// sends to and receives from that address alone. Throws std::system_error: code
+/// resolves to in turn, or a "unix", "unixpacket" or "unixgram" path. A datagram conn ("udp",
+/// "unixgram") sends to and receives from that address alone. Throws std::system_error: code
 /// std::errc::invalid_argument for a malformed address or an unknown network, else the first
 /// address's error if no connection could be made. From any goroutine or thread.
 inline conn dial(std::string_view network, std::string_view address) {

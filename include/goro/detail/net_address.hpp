@@ -1,10 +1,10 @@
 // goro/detail/net_address.hpp — Go's networks ("tcp", "tcp4", "tcp6", "udp", "udp4", "udp6",
-// "unix", "unixgram") and socket addresses for goro::net: splitting "host:port"
+// "unix", "unixgram", "unixpacket") and socket addresses for goro::net: splitting "host:port"
 // (net.SplitHostPort), resolving (net.ResolveTCPAddr, net.ResolveUnixAddr) and formatting
 // (net.TCPAddr.String, net.UnixAddr.String).
 //
-// An address of "unix" or "unixgram" is a path, or on Linux "@name" for a name in the abstract
-// namespace (no file), as in Go; at most 107 bytes. The other networks take "host:port":
+// An address of "unix", "unixgram" or "unixpacket" is a path, or on Linux "@name" for a name in the
+// abstract namespace (no file), as in Go; at most 107 bytes. The other networks take "host:port":
 //
 // Hosts are IPv4 literals, IPv6 literals in brackets (with an optional %zone), names (resolved
 // with getaddrinfo, on a blocking() helper when the caller is a goroutine) or empty (every
@@ -153,31 +153,37 @@ struct network {
   std::string_view name;  // as Go writes it: "tcp", "udp4", "unix"...
   int family;             // AF_UNSPEC (IPv4 or IPv6, whichever the address is), AF_INET, AF_INET6
                           // or AF_UNIX
-  int type;               // SOCK_STREAM or SOCK_DGRAM
+  int type;               // SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET
 
   bool is_unix() const noexcept { return family == AF_UNIX; }
+  // is_datagram: connectionless (listen_packet's networks); the others listen and accept.
   bool is_datagram() const noexcept { return type == SOCK_DGRAM; }
+  // keeps_messages: each write sends one message, which one read takes (datagrams and
+  // "unixpacket"); a stream's writes and reads are bytes.
+  bool keeps_messages() const noexcept { return type != SOCK_STREAM; }
   // protocol: the services database's protocol for a port name ("tcp" or "udp").
   const char* protocol() const noexcept { return is_datagram() ? "udp" : "tcp"; }
 };
 
 // networks: every network goro::net knows; the first is "tcp", API 7's only one.
 inline constexpr network networks[] = {
-    {"tcp", AF_UNSPEC, SOCK_STREAM}, {"tcp4", AF_INET, SOCK_STREAM},
-    {"tcp6", AF_INET6, SOCK_STREAM}, {"unix", AF_UNIX, SOCK_STREAM},
-    {"udp", AF_UNSPEC, SOCK_DGRAM},  {"udp4", AF_INET, SOCK_DGRAM},
-    {"udp6", AF_INET6, SOCK_DGRAM},  {"unixgram", AF_UNIX, SOCK_DGRAM}};
+    {"tcp", AF_UNSPEC, SOCK_STREAM},        {"tcp4", AF_INET, SOCK_STREAM},
+    {"tcp6", AF_INET6, SOCK_STREAM},        {"unix", AF_UNIX, SOCK_STREAM},
+    {"udp", AF_UNSPEC, SOCK_DGRAM},         {"udp4", AF_INET, SOCK_DGRAM},
+    {"udp6", AF_INET6, SOCK_DGRAM},         {"unixgram", AF_UNIX, SOCK_DGRAM},
+    {"unixpacket", AF_UNIX, SOCK_SEQPACKET}};
 
 inline constexpr const network& tcp_network = networks[0];
 
-// find_network: the network called `name`. `types` says which socket types the caller takes:
-// SOCK_STREAM (listen), SOCK_DGRAM (listen_packet) or 0 (dial: either). Throws std::system_error
+// find_network: the network called `name`. `types` says which networks the caller takes:
+// SOCK_STREAM those that connect (listen: streams and "unixpacket"), SOCK_DGRAM the
+// connectionless ones (listen_packet), 0 all (dial). Throws std::system_error
 // with code std::errc::invalid_argument for a name that is not a network, or one of a type the
 // caller does not take (Go's UnknownNetworkError).
 inline const network& find_network(std::string_view name, int types, std::string_view op) {
   for (const network& n : networks) {
     if (n.name != name) continue;
-    if (types != 0 && n.type != types) break;
+    if (types != 0 && n.is_datagram() != (types == SOCK_DGRAM)) break;
     return n;
   }
   throw std::system_error(

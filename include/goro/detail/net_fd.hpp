@@ -540,7 +540,8 @@ class op_scope {
 
 // socket_read: one read of up to buffer.size() bytes; 0 bytes at end of stream. On a datagram
 // socket, one datagram (the part of it that fits: the rest is dropped), 0 bytes for an empty one;
-// an empty buffer still takes a datagram, as Go's Read does.
+// an empty buffer still takes a datagram, as Go's Read does. On a "unixpacket" socket, one
+// message likewise, but an empty buffer returns 0 at once, as on a stream (Go's Read).
 inline io_result socket_read(poll_descriptor& d, std::span<std::byte> buffer) {
   for (;;) {
     std::uint64_t seq = 0;
