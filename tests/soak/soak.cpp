@@ -18,7 +18,7 @@
 //     contexts that time out or are cancelled among them), wait_group, timers and tickers,
 //     contexts, group (go and try_go), singleflight (call, call_chan and forget over two keys,
 //     one that may throw), signals (notify, notify_context and stop), sockets (TCP, Unix-domain
-//     and UDP echoes), blocking() and sleep, each with its invariant.
+//     stream and "unixpacket", and UDP echoes), blocking() and sleep, each with its invariant.
 //
 // A failed invariant prints the seed and round and exits with status 1. Scheduling is not
 // deterministic, but a seed fixes every random choice the test itself makes; set GORO_CHAOS as
@@ -693,14 +693,15 @@ void signals_round(std::mt19937_64& rng) {
   check(goro::detail::process().signal_watchers.load() == 0, "a signal watcher was left");
 }
 
-// sockets_round: clients dial a server of a random network — TCP, a Unix-domain stream (an
-// abstract name) or UDP — and send it messages of random sizes, which it echoes; every byte
-// comes back as sent. A stream client half-closes its conn at the end (close_write) and reads
-// until the server's end of stream. UDP clients wait for each echo before the next datagram
+// sockets_round: clients dial a server of a random network — TCP, a Unix-domain stream or
+// "unixpacket" connection (an abstract name) or UDP — and send it messages of random sizes,
+// which it echoes; every byte comes back as sent. A connected client half-closes its conn at the
+// end (close_write) and reads until the server's end of stream ("unixpacket": message by
+// message, each read taking one whole). UDP clients wait for each echo before the next datagram
 // (loopback drops none while the receiver has room).
 void sockets_round(std::mt19937_64& rng) {
   static std::atomic<unsigned> next_name{0};
-  const int network = static_cast<int>(rng() % 3);
+  const int network = static_cast<int>(rng() % 4);  // tcp, unix, udp, unixpacket
   const int clients = 1 + static_cast<int>(rng() % 4);
   const int messages = 1 + static_cast<int>(rng() % 8);
   const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -749,7 +750,8 @@ void sockets_round(std::mt19937_64& rng) {
     const std::string address = network == 0 ? std::string("127.0.0.1:0")
                                              : "@goro-soak-" + std::to_string(::getpid()) + "-" +
                                                    std::to_string(next_name.fetch_add(1));
-    goro::net::listener ln = goro::net::listen(network == 0 ? "tcp" : "unix", address);
+    const char* const name = network == 0 ? "tcp" : network == 1 ? "unix" : "unixpacket";
+    goro::net::listener ln = goro::net::listen(name, address);
     for (int i = 0; i < clients; ++i) {
       wg.add(2);
       goro::go([&] {
@@ -760,7 +762,7 @@ void sockets_round(std::mt19937_64& rng) {
         wg.done();
       });
       goro::go([&, seed = static_cast<unsigned>(rng())] {
-        goro::net::conn c = goro::net::dial(network == 0 ? "tcp" : "unix", ln.address());
+        goro::net::conn c = goro::net::dial(name, ln.address());
         c.set_deadline(deadline);
         exchange(c, seed);
         wg.done();
