@@ -118,34 +118,34 @@ inline bool reserved_signal(int number) noexcept {
   return number > SIGSYS && number < SIGRTMIN;
 }
 
-// refusal: why goro cannot relay a signal number, or none if it can.
-enum class refusal { none, not_a_signal, uncatchable, fault, reserved };
+// signal_refusal: why goro cannot relay a signal number, or none if it can.
+enum class signal_refusal { none, not_a_signal, uncatchable, fault, reserved };
 
-inline refusal refusal_of(int number) noexcept {
-  if (number < 1 || number > highest_signal) return refusal::not_a_signal;
-  if (number == SIGKILL || number == SIGSTOP) return refusal::uncatchable;
-  if (fault_signal(number)) return refusal::fault;
-  if (reserved_signal(number)) return refusal::reserved;
-  return refusal::none;
+inline signal_refusal refusal_of(int number) noexcept {
+  if (number < 1 || number > highest_signal) return signal_refusal::not_a_signal;
+  if (number == SIGKILL || number == SIGSTOP) return signal_refusal::uncatchable;
+  if (fault_signal(number)) return signal_refusal::fault;
+  if (reserved_signal(number)) return signal_refusal::reserved;
+  return signal_refusal::none;
 }
 
 // check_signal: throws goro::error naming `function` unless goro can relay `number`.
 inline void check_signal(const char* function, int number) {
   std::string problem;
   switch (refusal_of(number)) {
-    case refusal::none: return;
-    case refusal::not_a_signal:
+    case signal_refusal::none: return;
+    case signal_refusal::not_a_signal:
       problem = std::to_string(number) + " is not a signal number (they run from 1 to " +
                 std::to_string(highest_signal) + ")";
       break;
-    case refusal::uncatchable:
+    case signal_refusal::uncatchable:
       problem = signal_name(number) + " cannot be caught or ignored";
       break;
-    case refusal::fault:
+    case signal_refusal::fault:
       problem = signal_name(number) +
                 " reports a fault of the program itself; goro does not relay or ignore it";
       break;
-    case refusal::reserved:
+    case signal_refusal::reserved:
       problem = signal_name(number) + " is reserved by the C library for its threads";
       break;
   }
@@ -156,7 +156,7 @@ inline void check_signal(const char* function, int number) {
 inline signal_set every_relayable_signal() noexcept {
   signal_set every = 0;
   for (int number = 1; number <= highest_signal; ++number) {
-    if (refusal_of(number) == refusal::none) every |= signal_bit(number);
+    if (refusal_of(number) == signal_refusal::none) every |= signal_bit(number);
   }
   return every;
 }
