@@ -382,12 +382,14 @@ TEST_CASE("a listener on a recycled descriptor names no remote address", "[net][
   std::string what;
   std::string address;
   goro::run([&] {
-    std::optional<goro::net::listener> first = goro::net::listen("127.0.0.1:0");
-    std::optional<goro::net::conn> c = goro::net::dial(first->address());
-    std::optional<goro::net::conn> server = first->accept();
-    first.reset();
-    server.reset();
-    c.reset();  // the last descriptor back: the next socket's
+    goro::net::listener first = goro::net::listen("127.0.0.1:0");
+    goro::net::conn c = goro::net::dial(first.address());
+    goro::net::conn server = first.accept();
+    // Destroyed in this order (a moved-from socket is empty): the last descriptor given back is
+    // the next socket's.
+    { const goro::net::listener gone = std::move(first); }
+    { const goro::net::conn gone = std::move(server); }
+    { const goro::net::conn gone = std::move(c); }
     goro::net::listener ln = goro::net::listen("127.0.0.1:0");
     address = ln.address();
     ln.close();
