@@ -1509,6 +1509,16 @@ class scheduler {
   // leave_idle: cancels an idle registration. If a waker took us off the list first, its
   // signal is on its way (a sleeper consumes it) and it counted us as spinning.
   void leave_idle(worker& w, bool registered_as_poller) {
+    if (withdraw_idle(w)) {
+      if (!registered_as_poller) consume_wake(w);
+      w.spinning = true;
+    }
+  }
+
+  // withdraw_idle: takes `w` off the idle list, unless a waker popped it first (then true: the
+  // waker's signal is on its way), and resigns it as the poller, signalling the worker that
+  // takes over.
+  bool withdraw_idle(worker& w) {
     bool popped = false;
     popped_worker handoff;
     {
@@ -1518,10 +1528,7 @@ class scheduler {
       handoff = resign_poller(w);
     }
     signal(handoff);
-    if (popped) {
-      if (!registered_as_poller) consume_wake(w);
-      w.spinning = true;
-    }
+    return popped;
   }
 
   // unlist: takes `w` off the idle list itself. Requires idle_lock_.
@@ -1548,16 +1555,7 @@ class scheduler {
     poller_blocked_.store(true, std::memory_order_seq_cst);
     int n = netpoll_.wait(events, true, earliest_timer());
     poller_blocked_.store(false, std::memory_order_seq_cst);
-    bool popped = false;
-    popped_worker handoff;
-    {
-      std::lock_guard guard(idle_lock_);
-      popped = !w.listed_idle;
-      if (!popped) unlist(w);
-      handoff = resign_poller(w);
-    }
-    signal(handoff);
-    w.spinning = popped;  // a waker that popped the poller counted it as spinning
+    w.spinning = withdraw_idle(w);  // a waker that popped the poller counted it as spinning
     netpoll_.dispatch(events, n);
   }
 
