@@ -50,6 +50,32 @@ inline std::int64_t identity(std::int64_t n) {
   return n;
 }
 
+// The parallel workload: n tasks, task i computes mix_chain(i, parallel_steps) and nothing else,
+// and the check is the sum of their results. The Go peer's mixChain is the same function, so both
+// compilers emit the same chain of dependent multiplies and the row compares the runtimes.
+inline constexpr std::int64_t parallel_steps = std::int64_t{1} << 17;
+
+// mix_chain: `steps` rounds of splitmix64's step, each round's input the previous round's output:
+// a chain of dependent multiplies that no compiler can vectorise or shorten.
+inline std::uint64_t mix_chain(std::uint64_t seed, std::int64_t steps) {
+  std::uint64_t x = seed;
+  for (std::int64_t i = 0; i < steps; ++i) {
+    x += 0x9e3779b97f4a7c15;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111eb;
+    x ^= x >> 31;
+  }
+  return x;
+}
+
+// parallel_expected: the parallel workload's check, computed on one thread (wrapping sum).
+inline std::int64_t parallel_expected(std::int64_t n) {
+  std::uint64_t sum = 0;
+  for (std::int64_t i = 0; i < n; ++i)
+    sum += mix_chain(static_cast<std::uint64_t>(i), parallel_steps);
+  return static_cast<std::int64_t>(sum);
+}
+
 // power_of_ten: skynet's tree needs n = 10^k leaves.
 inline bool power_of_ten(std::int64_t n) {
   while (n > 1 && n % 10 == 0) n /= 10;

@@ -12,6 +12,7 @@
 #include <boost/fiber/all.hpp>
 
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -319,6 +320,24 @@ measurement ctx_cancel_workload(int64_t n, unsigned workers) {
   });
 }
 
+// parallel: n fibers, each computes compare::mix_chain (processor work and nothing else) and
+// pushes its result on a buffered_channel that holds n values (the next power of two above n);
+// the main fiber pops and sums them.
+measurement parallel_workload(int64_t n, unsigned workers) {
+  return run_timed(workers, [n]() -> measurement {
+    const compare::stopwatch clock;
+    buffered_channel<std::uint64_t> results(std::bit_ceil(static_cast<std::size_t>(n) + 1));
+    for (int64_t i = 0; i < n; ++i) {
+      spawn_detached([&results, i] {
+        results.push(compare::mix_chain(static_cast<std::uint64_t>(i), compare::parallel_steps));
+      });
+    }
+    std::uint64_t sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += results.value_pop();
+    return {clock.seconds(), static_cast<int64_t>(sum)};
+  });
+}
+
 constexpr compare::workload workloads[] = {
     {"skynet", 1'000'000, "s", compare::triangle, skynet_workload},
     {"spawn", 1'000'000, "s", compare::triangle, spawn_workload},
@@ -330,6 +349,7 @@ constexpr compare::workload workloads[] = {
     {"timers", 100'000, "s", compare::identity, timers_workload},
     {"yield", 2'000'000, "s", compare::identity, yield_workload},
     {"ctx_cancel", 10'000, "s", compare::identity, ctx_cancel_workload},
+    {"parallel", 256, "s", compare::parallel_expected, parallel_workload},
 };
 
 }  // namespace

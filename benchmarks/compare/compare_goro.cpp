@@ -276,6 +276,27 @@ measurement yield_workload(int64_t n, unsigned workers) {
   });
 }
 
+#if GORO_COMPARE_HAVE_CHAN
+
+// parallel: n goroutines, each computes compare::mix_chain (processor work and nothing else) and
+// sends its result on a channel of capacity n; main receives and sums them.
+measurement parallel_workload(int64_t n, unsigned workers) {
+  return run_timed(workers, [n]() -> measurement {
+    const compare::stopwatch clock;
+    goro::chan<std::uint64_t> results(n);
+    for (int64_t i = 0; i < n; ++i) {
+      goro::go([results, i] {
+        results.send(compare::mix_chain(static_cast<std::uint64_t>(i), compare::parallel_steps));
+      });
+    }
+    std::uint64_t sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += *results.recv();
+    return {clock.seconds(), static_cast<int64_t>(sum)};
+  });
+}
+
+#endif  // GORO_COMPARE_HAVE_CHAN
+
 #if GORO_COMPARE_HAVE_CONTEXT
 
 // ctx_cancel: n goroutines wait on ctx.done() of one cancellable context; the time from cancel()
@@ -331,6 +352,9 @@ constexpr compare::workload workloads[] = {
     {"yield", 2'000'000, "s", compare::identity, yield_workload},
 #if GORO_COMPARE_HAVE_CONTEXT
     {"ctx_cancel", 10'000, "s", compare::identity, ctx_cancel_workload},
+#endif
+#if GORO_COMPARE_HAVE_CHAN
+    {"parallel", 256, "s", compare::parallel_expected, parallel_workload},
 #endif
 };
 

@@ -261,6 +261,25 @@ measurement ctx_cancel_workload(int64_t n, unsigned) {
   return {seconds, woken.load()};
 }
 
+// parallel: n threads, each computes compare::mix_chain (processor work and nothing else) and
+// sends its result on a channel of capacity n; the main thread receives and sums them, then
+// joins the threads.
+measurement parallel_workload(int64_t n, unsigned) {
+  const compare::stopwatch clock;
+  thread_chan<std::uint64_t> results(static_cast<std::size_t>(n));
+  std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    threads.emplace_back([&results, i] {
+      results.send(compare::mix_chain(static_cast<std::uint64_t>(i), compare::parallel_steps));
+    });
+  }
+  std::uint64_t sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += *results.recv();
+  join_all(threads);
+  return {clock.seconds(), static_cast<int64_t>(sum)};
+}
+
 constexpr compare::workload workloads[] = {
     {"skynet", 10'000, "s", compare::triangle, skynet_workload},
     {"spawn", 10'000, "s", compare::triangle, spawn_workload},
@@ -273,6 +292,7 @@ constexpr compare::workload workloads[] = {
     {"timers", 10'000, "s", compare::identity, timers_workload},
     {"yield", 2'000'000, "s", compare::identity, yield_workload},
     {"ctx_cancel", 10'000, "s", compare::identity, ctx_cancel_workload},
+    {"parallel", 256, "s", compare::parallel_expected, parallel_workload},
 };
 
 }  // namespace

@@ -52,6 +52,7 @@ var workloads = map[string]workload{
 	"timers":      {100_000, "s", timersWorkload, identity},
 	"yield":       {2_000_000, "s", yieldWorkload, identity},
 	"ctx_cancel":  {10_000, "s", ctxCancelWorkload, identity},
+	"parallel":    {256, "s", parallelWorkload, parallelExpected},
 }
 
 func since(start time.Time) float64 { return time.Since(start).Seconds() }
@@ -327,6 +328,48 @@ func ctxCancelWorkload(n int64) (float64, int64) {
 	cancel()
 	finished.Wait()
 	return since(start), woken.Load()
+}
+
+// parallelSteps and mixChain are benchmarks/compare/common.hpp's parallel_steps and mix_chain:
+// steps rounds of splitmix64's step, each round's input the previous round's output, a chain of
+// dependent multiplies that no compiler can vectorise or shorten.
+const parallelSteps = 1 << 17
+
+func mixChain(seed uint64, steps int64) uint64 {
+	x := seed
+	for i := int64(0); i < steps; i++ {
+		x += 0x9e3779b97f4a7c15
+		x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+		x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+		x ^= x >> 31
+	}
+	return x
+}
+
+// parallelExpected is the parallel workload's check, computed on one goroutine (wrapping sum).
+func parallelExpected(n int64) int64 {
+	var sum uint64
+	for i := int64(0); i < n; i++ {
+		sum += mixChain(uint64(i), parallelSteps)
+	}
+	return int64(sum)
+}
+
+// parallel: n goroutines, each computes mixChain (processor work and nothing else) and sends its
+// result on a channel of capacity n; main receives and sums them.
+func parallelWorkload(n int64) (float64, int64) {
+	start := time.Now()
+	results := make(chan uint64, n)
+	for i := int64(0); i < n; i++ {
+		go func(i int64) {
+			results <- mixChain(uint64(i), parallelSteps)
+		}(i)
+	}
+	var sum uint64
+	for i := int64(0); i < n; i++ {
+		sum += <-results
+	}
+	return since(start), int64(sum)
 }
 
 func powerOfTen(n int64) bool {
