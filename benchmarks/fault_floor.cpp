@@ -146,8 +146,9 @@ double floor_ms(double n, double per_ms, double d) {
 bool parse(int argc, char** argv, settings& s) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    const double value = std::atof(argv[i + 1]);
-    if (value <= 0) return false;
+    char* end = nullptr;
+    const double value = std::strtod(argv[i + 1], &end);
+    if (end == argv[i + 1] || *end != '\0' || !(value > 0) || value > 1e9) return false;
     if (flag == "--workers") {
       s.workers = static_cast<unsigned>(value);
     } else if (flag == "--pages") {

@@ -1,7 +1,8 @@
 // goro_vs_threads — the demo's comparison: the same tasks started, run and joined on goroutines
 // and on std::threads. Each task adds its number to a shared sum and signals completion.
 //
-//   goro_vs_threads [tasks]        (default 100000; std::thread runs them 1000 at a time)
+//   goro_vs_threads [tasks]        (default 100000, at most 10^8; std::thread runs them
+//                                   1000 at a time)
 #include <goro/goro.hpp>
 
 #include <atomic>
@@ -56,10 +57,25 @@ double run_threads(long tasks, long& sum) {
   return elapsed;
 }
 
+// tasks_from: how many tasks to run, from the command line (at least one).
+long tasks_from(int argc, char** argv) {
+  if (argc < 2) return 100'000;
+  char* end = nullptr;
+  const long tasks = std::strtol(argv[1], &end, 10);
+  if (argc > 2 || end == argv[1] || *end != '\0' || tasks < 1 || tasks > 100'000'000) {
+    std::fprintf(stderr,
+                 "usage: goro_vs_threads [tasks]: 1 to 100000000 tasks (default 100000), "
+                 "not '%s'\n",
+                 argv[argc > 2 ? 2 : 1]);
+    std::exit(2);
+  }
+  return tasks;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const long tasks = argc > 1 ? std::atol(argv[1]) : 100'000;
+  const long tasks = tasks_from(argc, argv);
   const long expected = tasks * (tasks - 1) / 2;
   long goro_sum = 0;
   long thread_sum = 0;

@@ -42,8 +42,25 @@ void skynet(goro::send_chan<long> c, long num, long size, long div) {
   c.send(sum);
 }
 
+// size_from: the tree's number of leaves, from the command line. The tree divides by 10 down to
+// single leaves, so any other size would recurse for ever: it is refused.
+long size_from(int argc, char** argv) {
+  if (argc < 2) return 1'000'000;
+  char* end = nullptr;
+  const long size = std::strtol(argv[1], &end, 10);
+  long rest = size;
+  while (rest > 1 && rest % 10 == 0) rest /= 10;
+  if (argc > 2 || end == argv[1] || *end != '\0' || size < 1 || rest != 1) {
+    std::fprintf(stderr,
+                 "usage: skynet [size]: size is a power of 10 (default 1000000), not '%s'\n",
+                 argv[argc > 2 ? 2 : 1]);
+    std::exit(2);
+  }
+  return size;
+}
+
 int main(int argc, char** argv) {
-  const long size = argc > 1 ? std::atol(argv[1]) : 1'000'000;
+  const long size = size_from(argc, argv);
   goro::run([size] {
     goro::chan<long> c;
     const auto start = std::chrono::steady_clock::now();

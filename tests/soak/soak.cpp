@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -43,6 +44,8 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -810,26 +813,58 @@ constexpr std::array<std::pair<const char*, round_fn>, 13> primitive_rounds{{
 
 // --- driver ----------------------------------------------------------------------------------
 
+[[noreturn]] void usage_error(const std::string& problem) {
+  std::fprintf(stderr,
+               "goro_soak: %s\n"
+               "usage: goro_soak [--seconds S] [--channel-ops N] [--seed X] [--only ROUND]\n",
+               problem.c_str());
+  std::exit(2);
+}
+
+// parse_count, parse_seconds: a whole value or a usage error that names `what` (the flag or
+// the environment variable) and the text; "10x", "" or "-1" are refused, not read as 10 or 0.
+std::uint64_t parse_count(const std::string& what, std::string_view text) {
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc{} || end != text.data() + text.size() || text.empty()) {
+    usage_error(what + ": not a count: '" + std::string(text) + "'");
+  }
+  return value;
+}
+
+double parse_seconds(const std::string& what, const std::string& text) {
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !(value >= 0) || value > 1e9) {
+    usage_error(what + ": not a number of seconds: '" + text + "'");
+  }
+  return value;
+}
+
 settings parse(int argc, char** argv) {
   settings s;
-  if (const char* v = std::getenv("GORO_SOAK_SECONDS")) s.seconds = std::atof(v);
-  if (const char* v = std::getenv("GORO_SOAK_CHANNEL_OPS"))
-    s.channel_ops = std::strtoull(v, nullptr, 10);
-  if (const char* v = std::getenv("GORO_SOAK_SEED")) s.seed = std::strtoull(v, nullptr, 10);
-  for (int i = 1; i + 1 < argc; i += 2) {
+  if (const char* v = std::getenv("GORO_SOAK_SECONDS")) {
+    s.seconds = parse_seconds("GORO_SOAK_SECONDS", v);
+  }
+  if (const char* v = std::getenv("GORO_SOAK_CHANNEL_OPS")) {
+    s.channel_ops = parse_count("GORO_SOAK_CHANNEL_OPS", v);
+  }
+  if (const char* v = std::getenv("GORO_SOAK_SEED")) s.seed = parse_count("GORO_SOAK_SEED", v);
+  for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
+    if (flag != "--seconds" && flag != "--channel-ops" && flag != "--seed" && flag != "--only") {
+      usage_error("unknown option '" + flag + "'");
+    }
+    if (i + 1 == argc) usage_error(flag + " needs a value");
+    const std::string value = argv[i + 1];
     if (flag == "--seconds") {
-      s.seconds = std::atof(argv[i + 1]);
+      s.seconds = parse_seconds(flag, value);
     } else if (flag == "--channel-ops") {
-      s.channel_ops = std::strtoull(argv[i + 1], nullptr, 10);
+      s.channel_ops = parse_count(flag, value);
     } else if (flag == "--seed") {
-      s.seed = std::strtoull(argv[i + 1], nullptr, 10);
-    } else if (flag == "--only") {
-      s.only = argv[i + 1];
+      s.seed = parse_count(flag, value);
     } else {
-      std::fprintf(stderr,
-                   "usage: goro_soak [--seconds S] [--channel-ops N] [--seed X] [--only ROUND]\n");
-      std::exit(2);
+      s.only = value;
     }
   }
   return s;
