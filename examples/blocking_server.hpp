@@ -38,8 +38,14 @@ inline int blocking_server_main(int argc, char** argv, const char* name,
                                 void (*serve_forever)(const posix::socket&)) {
   const std::string arg = argc > 1 ? argv[1] : "8080";
   const bool testing = arg == "--self-test";
+  const int port = testing ? 0 : posix::parse_port(arg);
+  if (port < 0) {
+    std::fprintf(stderr, "%s: invalid port \"%s\" (usage: %s [port | --self-test])\n", name,
+                 arg.c_str(), name);
+    return 2;
+  }
   try {
-    posix::socket ln = posix::listen(testing ? 0 : std::atoi(arg.c_str()));
+    posix::socket ln = posix::listen(port);
     if (testing) {
       std::thread server(serve_forever, std::cref(ln));
       self_test([&] { return posix::dial_loopback(posix::port(ln)); });

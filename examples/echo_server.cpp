@@ -68,11 +68,16 @@ void self_test() {
 
 int main(int argc, char** argv) {
   const std::string arg = argc > 1 ? argv[1] : "7000";
-  goro::run([&] {
-    if (arg == "--self-test") return self_test();
-    goro::net::listener ln = goro::net::listen(":" + arg);
-    std::printf("echo server listening on %s\n", ln.address().c_str());
-    std::fflush(stdout);
-    serve(ln);
-  });
+  try {
+    goro::run([&] {
+      if (arg == "--self-test") return self_test();
+      goro::net::listener ln = goro::net::listen(":" + arg);
+      std::printf("echo server listening on %s\n", ln.address().c_str());
+      std::fflush(stdout);
+      serve(ln);
+    });
+  } catch (const std::system_error& e) {  // Go: if err != nil { log.Fatal(err) }
+    std::fprintf(stderr, "echo_server: %s\n", e.what());
+    return 1;
+  }
 }

@@ -65,16 +65,21 @@ void serve_forever(goro::net::listener& ln) {
 int main(int argc, char** argv) {
   const std::string arg = argc > 1 ? argv[1] : "8080";
   const bool self_test = arg == "--self-test";
-  goro::run([&] {
-    goro::net::listener ln = goro::net::listen(":" + (self_test ? std::string("0") : arg));
-    if (self_test) {
-      goro::go([&] { serve_forever(ln); });
-      const std::string port = ln.address().substr(ln.address().rfind(':'));
-      http::self_test([&] { return goro::net::dial("127.0.0.1" + port); });
-      return ln.close();
-    }
-    std::printf("Server listening on %s\n", ln.address().c_str());
-    std::fflush(stdout);
-    serve_forever(ln);
-  });
+  try {
+    goro::run([&] {
+      goro::net::listener ln = goro::net::listen(":" + (self_test ? std::string("0") : arg));
+      if (self_test) {
+        goro::go([&] { serve_forever(ln); });
+        const std::string port = ln.address().substr(ln.address().rfind(':'));
+        http::self_test([&] { return goro::net::dial("127.0.0.1" + port); });
+        return ln.close();
+      }
+      std::printf("Server listening on %s\n", ln.address().c_str());
+      std::fflush(stdout);
+      serve_forever(ln);
+    });
+  } catch (const std::system_error& e) {  // Go: if err != nil { log.Fatal(err) }
+    std::fprintf(stderr, "http_server: %s\n", e.what());
+    return 1;
+  }
 }

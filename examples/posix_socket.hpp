@@ -58,6 +58,17 @@ class socket {
   int fd_;
 };
 
+// parse_port: a port number 0-65535 written in decimal digits alone, or -1.
+inline int parse_port(std::string_view text) {
+  if (text.empty() || text.size() > 5) return -1;
+  int port = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return -1;
+    port = port * 10 + (c - '0');
+  }
+  return port <= 65535 ? port : -1;
+}
+
 // listen: a socket listening on `port` (0: a free one) on every interface, IPv4 and IPv6, as
 // ":port" means in Go.
 inline socket listen(int port) {

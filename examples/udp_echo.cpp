@@ -78,11 +78,16 @@ void self_test() {
 
 int main(int argc, char** argv) {
   const std::string arg = argc > 1 ? argv[1] : "9000";
-  goro::run([&] {
-    if (arg == "--self-test") return self_test();
-    goro::net::packet_conn pc = goro::net::listen_packet("udp", ":" + arg);
-    std::printf("udp echo server on %s\n", pc.local_address().c_str());
-    std::fflush(stdout);
-    serve(pc);
-  });
+  try {
+    goro::run([&] {
+      if (arg == "--self-test") return self_test();
+      goro::net::packet_conn pc = goro::net::listen_packet("udp", ":" + arg);
+      std::printf("udp echo server on %s\n", pc.local_address().c_str());
+      std::fflush(stdout);
+      serve(pc);
+    });
+  } catch (const std::system_error& e) {  // Go: if err != nil { log.Fatal(err) }
+    std::fprintf(stderr, "udp_echo: %s\n", e.what());
+    return 1;
+  }
 }
