@@ -846,6 +846,29 @@ TEST_CASE("GORO_CHAOS perturbs the schedule reproducibly for a seed on one worke
   CHECK(other_seed != chaotic);
 }
 
+TEST_CASE("a GORO_CHAOS that is not a seed leaves chaos off and says so once", "[debug][chaos]") {
+  // Text, a number with more after it, and one past 2^64 - 1 (strtoull's ERANGE).
+  const char* const value = GENERATE(as<const char*>{}, "abc", "4x2", "18446744073709551616");
+  INFO("GORO_CHAOS=" << value);
+  auto result = goro_test::run_in_child([value] {
+    setenv("GORO_MAXPROCS", "1", 1);
+    unsetenv("GORO_CHAOS");
+    const auto calm = switches_of_a_fixed_workload();
+    setenv("GORO_CHAOS", value, 1);
+    const auto first = switches_of_a_fixed_workload();
+    const auto second = switches_of_a_fixed_workload();
+    return first == calm && second == calm ? 0 : 1;  // scheduled as without GORO_CHAOS
+  });
+  CHECK(result.exited);
+  CHECK(result.exit_code == 0);
+  const std::string message = std::string("goro: GORO_CHAOS=\"") + value +
+                              "\" is not a seed (an unsigned decimal number): chaos scheduling "
+                              "is off\n";
+  const auto at = result.err.find(message);
+  CHECK(at != std::string::npos);
+  CHECK(result.err.find(message, at + 1) == std::string::npos);  // two runs, one message
+}
+
 TEST_CASE("every chaos seed gives every worker a distinct nonzero random state", "[debug][chaos]") {
   // A zero state stays zero under xorshift64*: that worker's chaotic choices would all be the
   // same. Seeds that give a worker zero: 2^64 - 1 (GORO_CHAOS=-1, as strtoull reads it) for

@@ -39,6 +39,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -180,14 +181,24 @@ inline unsigned resolve_worker_count(unsigned requested) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-// chaos_seed: GORO_CHAOS=<seed> turns on chaos scheduling (see scheduler::chaos_yield).
+// chaos_seed: GORO_CHAOS=<seed> turns on chaos scheduling (see scheduler::chaos_yield). Any
+// other value leaves it off, and says so on stderr (once per process): a mistyped seed must not
+// let a test run that was scheduled as usual pass for a chaotic one.
 inline std::optional<std::uint64_t> chaos_seed() {
   const char* env = std::getenv("GORO_CHAOS");
   if (env == nullptr || *env == '\0') return std::nullopt;
   char* end = nullptr;
+  errno = 0;
   const unsigned long long seed = std::strtoull(env, &end, 10);
-  if (end == env || *end != '\0') return std::nullopt;
-  return seed;
+  if (end != env && *end == '\0' && errno != ERANGE) return seed;
+  static std::atomic<bool> reported{false};
+  if (!reported.exchange(true, std::memory_order_relaxed)) {
+    std::fprintf(stderr,
+                 "goro: GORO_CHAOS=\"%s\" is not a seed (an unsigned decimal number): chaos "
+                 "scheduling is off\n",
+                 env);
+  }
+  return std::nullopt;
 }
 
 inline std::size_t read_max_map_count() {
