@@ -1061,6 +1061,11 @@ struct stuck_listener {
   std::string address() const { return "127.0.0.1:" + std::to_string(port); }
 };
 
+// ctx_state: what ctx.err() says, for a failure's message.
+std::string ctx_state(const goro::context& ctx) {
+  return ctx.err() ? ctx.err().message() : std::string("context not done");
+}
+
 }  // namespace
 
 TEST_CASE("dial with a context gives up when the context is done", "[net][context]") {
@@ -1120,6 +1125,7 @@ TEST_CASE("a dial stopped by its context's deadline always throws deadline_excee
             other_outcomes.push_back("connected");
           } catch (const std::system_error& e) {
             if (e.code() != goro::errc::deadline_exceeded) other_outcomes.push_back(e.what());
+            if (e.code() != ctx.err()) other_outcomes.push_back("not ctx.err(): " + ctx_state(ctx));
           }
           cancel();
         }
@@ -1127,6 +1133,51 @@ TEST_CASE("a dial stopped by its context's deadline always throws deadline_excee
       two_workers);
   CHECK(other_outcomes.empty());
   for (const std::string& outcome : other_outcomes) UNSCOPED_INFO(outcome);
+}
+
+namespace {
+
+// dial_past_deadlines: `rounds` dials of `stuck` from the calling thread, each with a deadline
+// 0 to 1.5 ms away; returns a line for each that did not throw ctx.err() as it stood in the catch.
+std::vector<std::string> dial_past_deadlines(const stuck_listener& stuck, int rounds) {
+  std::vector<std::string> wrong;
+  for (int round = 0; round < rounds; ++round) {
+    auto [ctx, cancel] = goro::with_timeout(goro::background(), (round % 4) * 500us);
+    try {
+      goro::net::dial(ctx, stuck.address());
+      wrong.push_back("connected");
+    } catch (const std::system_error& e) {
+      if (e.code() != ctx.err()) wrong.push_back(e.code().message() + ", " + ctx_state(ctx));
+    }
+  }
+  return wrong;
+}
+
+}  // namespace
+
+// On a plain thread the socket's deadline expires in the kernel's poll, which may return before
+// the context's timer (on another thread) has fired. The dial still throws the context's error,
+// and by then ctx.err() says so too (API 7: "code() is ctx.err()"), with or without a run.
+TEST_CASE("a dial from a plain thread stopped by its context's deadline throws ctx.err()",
+          "[net][context][thread]") {
+  stuck_listener stuck;
+  const std::vector<std::string> without_run = dial_past_deadlines(stuck, 200);
+  CHECK(without_run.empty());
+  for (const std::string& outcome : without_run) UNSCOPED_INFO("without a run: " << outcome);
+
+  std::vector<std::string> with_run[2];
+  goro::run(
+      [&] {
+        std::thread first([&] { with_run[0] = dial_past_deadlines(stuck, 200); });
+        std::thread second([&] { with_run[1] = dial_past_deadlines(stuck, 200); });
+        first.join();
+        second.join();
+      },
+      two_workers);
+  for (const auto& outcomes : with_run) {
+    CHECK(outcomes.empty());
+    for (const std::string& outcome : outcomes) UNSCOPED_INFO("during a run: " << outcome);
+  }
 }
 
 // The context bounds the dial only: once connected, the conn has no deadline of its own, and

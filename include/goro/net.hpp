@@ -597,9 +597,12 @@ inline net::conn net_dial(const network& net, std::string_view address, const co
     const io_result r = dial_one(net, to, ctx, d, cancelled);
     if (d != nullptr) return net_access::make_conn(d);
     if (ctx != nullptr) {
-      // Given up because of the context: its error, even if the connect finished meanwhile.
-      std::error_code e = ctx->err();
-      if (!e && r.status == io_status::timed_out) e = goro::errc::deadline_exceeded;
+      // Given up because of the context: its error, even if the connect finished meanwhile. A
+      // connect that timed out reached the socket's deadline, the context's own, on the socket's
+      // clock; the context's timer may not have fired yet. It is due, so wait for it: the error
+      // thrown is then what ctx.err() says from here on (API 7), never one made up here.
+      if (r.status == io_status::timed_out && !cancelled) (void)ctx->done().recv();
+      const std::error_code e = ctx->err();
       if (cancelled || e) throw std::system_error(e ? e : goro::errc::canceled, what);
     }
     if (first_failure.status == io_status::ok) first_failure = r;
