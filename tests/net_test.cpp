@@ -927,6 +927,38 @@ TEST_CASE("a listener on a host name takes its IPv4 address", "[net][address]") 
   CHECK_THAT(dialled_from, Catch::StartsWith("127.0.0.1:"));
 }
 
+// Go's dialer asks the kernel for a conn's remote address (getpeername) rather than keeping the
+// address dialled: dialling the unspecified address reaches the loopback one, and RemoteAddr()
+// says so, as the server's end does.
+TEST_CASE("a dialled conn's remote address is the peer the kernel connected it to",
+          "[net][address][ipv6]") {
+  std::vector<std::string> mismatches;
+  std::vector<std::string> remotes;
+  goro::run([&] {
+    const std::pair<std::string, std::string> cases[] = {{"127.0.0.1:0", "0.0.0.0"},
+                                                         {"[::1]:0", "[::]"}};
+    for (const auto& [listen_at, dial_host] : cases) {
+      goro::net::listener ln;
+      try {
+        ln = goro::net::listen(listen_at);
+      } catch (const std::system_error&) {
+        continue;  // no IPv6 on this machine
+      }
+      const std::string port = std::to_string(port_of(ln.address()));
+      goro::net::conn c = goro::net::dial(dial_host + ":" + port);
+      goro::net::conn s = ln.accept();
+      remotes.push_back(c.remote_address());
+      if (c.remote_address() != s.local_address() || c.remote_address() != ln.address()) {
+        mismatches.push_back(c.remote_address() + " against " + s.local_address());
+      }
+    }
+  });
+  REQUIRE_FALSE(remotes.empty());
+  CHECK_THAT(remotes[0], Catch::StartsWith("127.0.0.1:"));
+  CHECK(mismatches.empty());
+  for (const std::string& m : mismatches) UNSCOPED_INFO(m);
+}
+
 TEST_CASE("a host name that does not resolve throws system_error naming it", "[net][address]") {
   std::string what;
   try {

@@ -170,19 +170,26 @@ inline poll_descriptor* open_socket(const network& net, int family, int& error) 
   return d;
 }
 
-// finish_conn: a connected socket's options and addresses (`remote` if known, else asked).
-inline void finish_conn(poll_descriptor& d, const socket_address* remote) {
+// peer_source: where finish_conn takes a connected socket's remote address from.
+enum class peer_source {
+  accepted,  // the address accept returned: the kernel's own report of the peer
+  dialled,   // the kernel's (getpeername), as Go's dialer asks it: dialling 0.0.0.0 reaches
+             // 127.0.0.1, and the conn says so; the address dialled if the kernel has none
+};
+
+// finish_conn: a connected socket's options and addresses; `remote` as `source` says.
+inline void finish_conn(poll_descriptor& d, const socket_address& remote, peer_source source) {
   const int one = 1;
   if (!d.net->is_unix() && !d.net->is_datagram()) {
     setsockopt(d.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
   d.local.length = socket_address::capacity();
   if (getsockname(d.fd(), d.local.data(), &d.local.length) != 0) d.local = {};
-  if (remote != nullptr) {
-    d.remote = *remote;
-  } else {
-    d.remote.length = socket_address::capacity();
-    if (getpeername(d.fd(), d.remote.data(), &d.remote.length) != 0) d.remote = {};
+  d.remote = remote;
+  if (source == peer_source::dialled) {
+    socket_address peer;
+    peer.length = socket_address::capacity();
+    if (getpeername(d.fd(), peer.data(), &peer.length) == 0) d.remote = peer;
   }
 }
 
@@ -243,7 +250,7 @@ inline io_result dial_one(const network& net, const socket_address& to, const co
     r = detail::socket_connect(*d, to);
   }
   if (r.status == io_status::ok && !cancelled) {
-    finish_conn(*d, &to);
+    finish_conn(*d, to, peer_source::dialled);
     out = d.take();
   }
   return r;
@@ -674,7 +681,7 @@ inline conn listener::accept() {
   if (r.status != detail::io_status::ok) detail::throw_io(r, detail::describe("accept", d));
   detail::owned_descriptor accepted(detail::poll_descriptor::acquire(r.fd));
   accepted->net = d->net;
-  detail::finish_conn(*accepted, &peer);
+  detail::finish_conn(*accepted, peer, detail::peer_source::accepted);
   return detail::net_access::make_conn(accepted.take());
 }
 
