@@ -637,16 +637,62 @@ TEST_CASE("stop from a plain thread races firings on the workers without double 
   CHECK(stopped.load() > 0);
 }
 
-TEST_CASE("a destroyed pending timer never fires", "[time][timer]") {
-  goro::run([] {
-    time_chan c = nullptr;
-    {
-      goro::timer t(5ms);
-      c = t.c();
-    }
-    goro::sleep_for(30ms);
-    CHECK_FALSE(c.try_recv().has_value());
-  });
+// Go's timer fires for whoever can still receive from its C, however the program let go of the
+// *Timer (`c := time.NewTimer(d).C`); goro's fires for a holder of c() after its last handle
+// went. With nobody holding either, the last handle unschedules it: its heap is empty at once.
+// One worker: its heap holds every timer of the run.
+TEST_CASE("a destroyed pending timer fires only for a holder of its channel", "[time][timer]") {
+  goro::run(
+      [] {
+        const goro::detail::timer_heap& heap =
+            goro::detail::current_goroutine()->running_on->timers;
+        { goro::timer t(1h); }
+        CHECK(heap.empty());
+
+        time_chan c = nullptr;
+        {
+          goro::timer t(5ms);
+          c = t.c();
+        }
+        CHECK_FALSE(heap.empty());
+        CHECK(wait_for_value(c));
+        CHECK(heap.empty());
+
+        const time_chan kept = goro::timer(1ms).c();  // the timer is a temporary
+        CHECK(wait_for_value(kept));
+      },
+      {.workers = 1});
+}
+
+// Go: `for now := range time.NewTicker(d).C` ticks, though nothing holds the *Ticker. goro's
+// ticker ticks on for a holder of c() after its last handle went, and stops at its first tick
+// after the channel's last holder let go (so the heap empties).
+TEST_CASE("a ticker whose last handle went ticks for a holder of its channel, then stops",
+          "[time][ticker]") {
+  goro::run(
+      [] {
+        const goro::detail::timer_heap& heap =
+            goro::detail::current_goroutine()->running_on->timers;
+        int ticks = 0;
+        for (auto tick : goro::ticker(1ms).c()) {  // the ticker is gone before the first tick
+          (void)tick;
+          if (++ticks == 3) break;
+        }
+        CHECK(ticks == 3);
+        goro::sleep_for(20ms);  // its next tick finds nobody holding the channel
+        CHECK(heap.empty());
+
+        time_chan orphan = nullptr;
+        {
+          goro::ticker k(1ms);
+          orphan = k.c();
+        }
+        for (int i = 0; i < 3; ++i) CHECK(orphan.recv().has_value());
+        orphan = nullptr;
+        goro::sleep_for(20ms);
+        CHECK(heap.empty());
+      },
+      {.workers = 1});
 }
 
 TEST_CASE("a moved timer keeps its arm and the moved-from one is inert", "[time][timer]") {
@@ -1508,6 +1554,10 @@ TEST_CASE("timers that end in every way during a long loop leave their heap empt
             if (!t.stop()) ++wrong;
           }
           { goro::timer t(1h); }
+          {
+            goro::timer t(1h);
+            t = reused;  // t's own timer loses its last handle, and nobody holds its channel
+          }
           // Later and earlier deadlines by turns: entries go to the heap and to the ordered run.
           if (!reused.reset(1h + std::chrono::microseconds((i % 2 == 0 ? i : n - i)))) ++wrong;
           {
@@ -1678,18 +1728,18 @@ TEST_CASE("copies of a timer are one timer, stopped when the last copy goes", "[
     { const goro::timer gone = survivor; }
     CHECK(wait_for_value(survivor.c()));
 
-    // The last copy going stops it: a copy of the channel alone stays empty.
+    // The last copy going leaves it pending for a holder of the channel, as Go's does.
     goro::recv_chan<clock_type::time_point> orphan = nullptr;
     {
       goro::timer first(1ms);
       const goro::timer second = first;
       orphan = second.c();
     }
-    goro::sleep_for(30ms);
-    CHECK_FALSE(orphan.try_recv());
+    CHECK(wait_for_value(orphan));
 
-    // Assigning a copy over a last handle stops the timer that handle had; self-assignment keeps
-    // the timer.
+    // Assigning a copy over a last handle leaves the timer that handle had to the holders of its
+    // channel (stopped if there are none: "timers that end in every way..."); self-assignment
+    // keeps the timer.
     goro::timer replaced(1ms);
     const goro::recv_chan<clock_type::time_point> replaced_channel = replaced.c();
     replaced = original;
@@ -1697,8 +1747,7 @@ TEST_CASE("copies of a timer are one timer, stopped when the last copy goes", "[
     auto& alias = replaced;
     replaced = alias;
     CHECK(replaced.c() == original.c());
-    goro::sleep_for(30ms);
-    CHECK_FALSE(replaced_channel.try_recv());
+    CHECK(wait_for_value(replaced_channel));
 
     // Captured by value in a goroutine, which resets it: main's copy fires.
     goro::timer shared(1h);
@@ -1762,6 +1811,7 @@ TEST_CASE("copies of a ticker are one ticker, stopped when the last copy goes", 
     original.reset(1ms);  // restarts it, for the copy too
     CHECK(wait_for_value(copy.c()));
 
+    // The last copy going leaves it ticking for a holder of the channel, as Go's does.
     goro::recv_chan<clock_type::time_point> orphan = nullptr;
     {
       goro::ticker first(1ms);
@@ -1770,8 +1820,7 @@ TEST_CASE("copies of a ticker are one ticker, stopped when the last copy goes", 
       CHECK(wait_for_value(orphan));
     }
     (void)orphan.try_recv();  // a tick sent before the last copy went
-    goro::sleep_for(20ms);
-    CHECK_FALSE(orphan.try_recv());
+    CHECK(wait_for_value(orphan));
   });
 }
 
@@ -1840,13 +1889,14 @@ TEST_CASE("go-to-goro: timer", "[time][go-to-goro]") {
         goro::on_recv(pending.c(), [&](auto v) { got = v.has_value() && *v - reset_at >= 20ms; }));
     CHECK(got);
 
-    // Destroying a timer stops it: a handle to its channel kept after it is gone stays empty.
-    goro::recv_chan<std::chrono::steady_clock::time_point> orphan = nullptr;
-    {
-      goro::timer gone(1ms);
-      orphan = gone.c();
-    }
-    goro::sleep_for(30ms);
+    // c := time.NewTimer(d).C: a timer nobody holds still fires for a holder of its channel.
+    goro::recv_chan<std::chrono::steady_clock::time_point> orphan = goro::timer(1ms).c();
+    CHECK(orphan.recv());
+    // Stopped, it does not fire, and its channel is not closed.
+    goro::timer stopped(50ms);
+    orphan = stopped.c();
+    CHECK(stopped.stop());
+    goro::sleep_for(80ms);
     CHECK_FALSE(orphan.try_recv());
   });
 }
@@ -1882,16 +1932,13 @@ TEST_CASE("go-to-goro: ticker", "[time][go-to-goro]") {
     tk.reset(d);  // ticking again
     CHECK(tk.c().recv());
 
-    // Destroying a ticker stops it, and its channel is still not closed.
-    goro::recv_chan<std::chrono::steady_clock::time_point> orphan = nullptr;
-    {
-      goro::ticker gone(1ms);
-      orphan = gone.c();
-      orphan.recv();
+    // for range time.NewTicker(d).C: the ticker is a temporary, and ticks for the loop.
+    int counted = 0;
+    for (auto tick : goro::ticker(1ms).c()) {
+      CHECK(tick - start >= 1ms);
+      if (++counted == 2) break;
     }
-    (void)orphan.try_recv();
-    goro::sleep_for(30ms);
-    CHECK(goro::select(goro::on_recv(orphan), goro::on_default()) == 1);
+    CHECK(counted == 2);
 
     // for range time.Tick(d)
     int ticked = 0;

@@ -52,7 +52,8 @@
 //   - A firing calls no user code under lock_: on_fire only returns a token, and after_fire acts
 //     on it (wakes a context's waiters, starts an after_func goroutine) once lock_ is released.
 //   - The handles (goro::timer, goro::ticker objects) are counted apart from the references; the
-//     last handle to go stops a pending channel timer, never an after_func timer, whose heap
+//     last handle to go stops a pending channel timer whose channel nobody else holds (one that
+//     someone can still receive from goes on, as in Go), never an after_func timer, whose heap
 //     entry keeps it until it fires.
 //
 // Lock order: timer_state::lock_, then a channel's lock or a heap's lock. Callbacks run with no
@@ -386,8 +387,16 @@ class channel_timer final : public handled_timer {
 
   recv_chan<clock::time_point> handle_channel() const override { return channel_; }
 
-  // stops_with_last_handle: nobody could stop or reset the timer after that.
-  bool stops_with_last_handle() const noexcept override { return true; }
+  // stops_with_last_handle: when nobody holds the channel either: then nobody could stop, reset
+  // or receive from the timer after that. A holder of c() sees it fire, as a Go program holding
+  // only a timer's C does (`for (auto t : goro::ticker(d).c())`, whose ticker is a temporary, ticks
+  // like Go's `for range time.NewTicker(d).C`); a ticker kept only by its channel stops at its
+  // first firing after the channel's last holder has let go, as tick()'s does, and a one-shot
+  // timer leaves its heap when it fires. A holder that lets go right after this check leaves a
+  // timer that nobody observes armed until then: a bounded delay, never a leak.
+  bool stops_with_last_handle() const noexcept override {
+    return !channel_access::get(channel_)->shared();
+  }
 
  private:
   void* on_fire(clock::time_point now, wake_list& wakes) override {
@@ -641,9 +650,10 @@ inline recv_chan<std::chrono::steady_clock::time_point> tick(std::chrono::nanose
 }
 
 /// timer: Go's time.Timer. Fires once, `d` after it is created (or reset), by sending the time on
-/// c(). A handle, as Go's *time.Timer is a pointer: copies refer to the same timer, and
-/// destroying the last copy of a pending timer stops it (a copy of c() alone does not keep it
-/// pending). Every member may be called from any goroutine or thread, with or without an active
+/// c(). A handle, as Go's *time.Timer is a pointer: copies refer to the same timer. Destroying
+/// the last copy of a pending timer stops it unless someone still holds c(): then it fires, as
+/// Go's does for a program that kept only its C (`auto c = goro::timer(d).c(); c.recv();`).
+/// Every member may be called from any goroutine or thread, with or without an active
 /// run; calls through different copies may run at the same time (a stop or reset is atomic, and
 /// of two stops of a pending timer exactly one returns true). One object, like any C++ object,
 /// must not be assigned while another thread uses it. A timer made by after_func calls a function
@@ -661,10 +671,10 @@ class timer {
   /// returns false and its reset() throws goro::error.
   timer(timer&&) noexcept = default;
   /// operator=: refers to `other`'s timer; the timer this object referred to is stopped if this
-  /// was its last handle.
+  /// was its last handle and nobody holds its channel.
   timer& operator=(const timer&) noexcept = default;
   /// operator=: takes over `other`'s handle, which is left nil; the timer this object referred
-  /// to is stopped if this was its last handle.
+  /// to is stopped if this was its last handle and nobody holds its channel.
   timer& operator=(timer&&) noexcept = default;
 
   /// c: the channel the firing time is sent on (capacity 1). A nil channel for a moved-from timer
@@ -711,7 +721,9 @@ class timer {
 /// ticker: Go's time.Ticker. Sends the time on c() every `d`; a receiver that falls behind finds at
 /// most one tick waiting, the others are dropped, and the ticks keep their period (missed ones are
 /// skipped, not bunched). A handle like timer: copies refer to the same ticker, and destroying the
-/// last copy stops it. Members as timer's.
+/// last copy stops it, unless someone still holds c(): then it ticks on, as Go's does, until
+/// nobody does (`for (auto t : goro::ticker(d).c())` ticks, though its ticker is a temporary).
+/// Members as timer's.
 class ticker {
  public:
   /// ticker: starts ticking every `d`. Throws goro::error if d <= 0 (Go panics
@@ -726,10 +738,10 @@ class ticker {
   /// reset() throws goro::error.
   ticker(ticker&&) noexcept = default;
   /// operator=: refers to `other`'s ticker; the ticker this object referred to is stopped if this
-  /// was its last handle.
+  /// was its last handle and nobody holds its channel.
   ticker& operator=(const ticker&) noexcept = default;
   /// operator=: takes over `other`'s handle, which is left nil; the ticker this object referred
-  /// to is stopped if this was its last handle.
+  /// to is stopped if this was its last handle and nobody holds its channel.
   ticker& operator=(ticker&&) noexcept = default;
 
   /// c: the channel ticks are sent on (capacity 1). A nil channel for a moved-from ticker.
