@@ -1931,6 +1931,7 @@ TEST_CASE("go-to-goro: ticker", "[time][go-to-goro]") {
     CHECK(goro::select(goro::on_recv(tk.c()), goro::on_default()) == 1);
     tk.reset(d);  // ticking again
     CHECK(tk.c().recv());
+    tk.stop();  // so that a loop below that never ticks is a deadlock, reported, not a hang
 
     // for range time.NewTicker(d).C: the ticker is a temporary, and ticks for the loop.
     int counted = 0;
