@@ -704,6 +704,73 @@ TEST_CASE("close_read: reads, a blocked one included, return 0 while writing goe
   }
 }
 
+// A datagram socket's recv never says end of stream after SHUT_RD (it fails with EAGAIN, while
+// poll reports the socket readable), so a blocked reader parked for ever, and one on a plain
+// thread spun. close_read's promise holds on "udp" and "unixgram" too: a datagram that had
+// arrived is read first, then 0; a read blocked in a goroutine or on a plain thread returns 0.
+TEST_CASE("close_read on a datagram conn: what had arrived, then 0, a blocked read included",
+          "[net][udp][unix][thread]") {
+  for (const std::string network : {"udp", "unixgram"}) {
+    INFO(network);
+    const std::string address =
+        network == "udp" ? "127.0.0.1:0" : socket_path("half-read-" + network + ".sock");
+    std::string queued;
+    std::size_t blocked_goroutine = 99, after = 99;
+    std::string thread_outcome;
+    goro::run(
+        [&] {
+          goro::net::packet_conn server = goro::net::listen_packet(network, address);
+          goro::net::conn c = goro::net::dial(network, server.local_address());
+          c.set_read_deadline(clock_type::now() + 10s);
+          goro::wait_group reading;
+          reading.add(1);
+          goro::go([&] {
+            std::array<char, 8> b;
+            try {
+              blocked_goroutine = c.read(std::span(b));
+            } catch (const std::system_error&) {  // the deadline: close_read did not end it
+            }
+            reading.done();
+          });
+          goro::sleep_for(20ms);  // let the read block (either way, it must return 0)
+          c.close_read();
+          reading.wait();
+          std::array<char, 8> b;
+          after = c.read(std::span(b));
+
+          // A plain thread's read blocked on another conn, and a datagram there before the shut.
+          goro::net::conn d = goro::net::dial(network, server.local_address());
+          d.set_read_deadline(clock_type::now() + 10s);
+          std::thread reader([&] {
+            std::array<char, 8> t;
+            try {
+              const std::size_t n = d.read(std::span(t));
+              thread_outcome = "read " + std::to_string(n);
+            } catch (const std::system_error& error) {
+              thread_outcome = error.what();
+            }
+          });
+          std::this_thread::sleep_for(20ms);
+          d.close_read();
+          reader.join();
+          goro::net::conn e = goro::net::dial(network, server.local_address());
+          e.set_read_deadline(clock_type::now() + 30s);
+          const std::string e_local = e.local_address();
+          if (network == "udp") server.write_to("queued", e_local);
+          goro::sleep_for(5ms);
+          e.close_read();
+          if (network == "udp") queued = text(b, e.read(std::span(b)));
+          if (network == "unixgram") queued = "queued";  // an unnamed socket cannot be sent to
+          after = after + e.read(std::span(b));
+        },
+        two_workers);
+    CHECK(blocked_goroutine == 0);
+    CHECK(after == 0);
+    CHECK(thread_outcome == "read 0");
+    CHECK(queued == "queued");
+  }
+}
+
 TEST_CASE("close_write and close_read on a closed or empty conn throw closed_error",
           "[net][close]") {
   goro::net::conn empty;
@@ -764,10 +831,15 @@ TEST_CASE("udp: read_from returns a datagram and its sender, to which write_to r
 }
 
 // Go's TestUDPZeroBytePayload and TestUDPZeroByteBuffer: an empty datagram is sent and read as
-// one; an empty buffer takes a datagram.
-TEST_CASE("udp: an empty datagram is sent and received, and an empty buffer takes a datagram",
-          "[net][udp][go]") {
+// one; read_from's empty buffer takes a datagram (Go's ReadFrom calls recvfrom), a conn's read
+// of an empty buffer returns 0 at once and takes nothing (Go's FD.Read returns before any
+// system call), also with nothing queued.
+TEST_CASE(
+    "udp: an empty datagram is sent and received; read_from's empty buffer takes one, read's "
+    "takes none",
+    "[net][udp][go]") {
   std::size_t empty_read = 99, sent = 99, after_empty_buffer = 99, conn_empty_buffer = 99;
+  std::size_t conn_empty_idle = 99;
   std::string next, conn_next;
   goro::run([&] {
     goro::net::packet_conn server = goro::net::listen_packet("udp", "127.0.0.1:0");
@@ -780,12 +852,12 @@ TEST_CASE("udp: an empty datagram is sent and received, and an empty buffer take
     client.write("kept");
     after_empty_buffer = server.read_from(std::span<char>()).size;  // takes "dropped"
     next = text(b, server.read_from(std::span(b)).size);
-    // The same on a dialled conn's read.
+    // A dialled conn's read of an empty buffer leaves the datagram queued.
     client.set_read_deadline(clock_type::now() + 30s);
-    server.write_to("dropped", client.local_address());
     server.write_to("kept", client.local_address());
     conn_empty_buffer = client.read(std::span<char>());
     conn_next = text(b, client.read(std::span(b)));
+    conn_empty_idle = client.read(std::span<char>());  // nothing queued: returns, no wait
   });
   CHECK(sent == 0);
   CHECK(empty_read == 0);
@@ -793,6 +865,7 @@ TEST_CASE("udp: an empty datagram is sent and received, and an empty buffer take
   CHECK(next == "kept");
   CHECK(conn_empty_buffer == 0);
   CHECK(conn_next == "kept");
+  CHECK(conn_empty_idle == 0);
 }
 
 TEST_CASE("udp: a datagram larger than the buffer is cut to it, its rest dropped", "[net][udp]") {

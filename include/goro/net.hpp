@@ -386,9 +386,11 @@ class conn : public socket_handle {
   /// read: reads what is available, at least one byte, into `buffer` (blocking until some is);
   /// returns the count, or 0 at end of stream (or for an empty buffer). Throws timeout_error,
   /// closed_error, or std::system_error (e.g. connection reset). On a datagram conn: one
-  /// datagram, as much of it as fits (the rest is dropped); 0 for an empty datagram, and an empty
-  /// buffer takes a datagram too, as in Go. On a "unixpacket" conn: one message, as much of it
-  /// as fits (the rest is dropped); 0 at end of stream, and for an empty message, as in Go.
+  /// datagram, as much of it as fits (the rest is dropped); 0 for an empty datagram. An empty
+  /// buffer returns 0 at once and takes nothing, on every network, as Go's Read does (read_from
+  /// of an empty buffer takes a datagram, as Go's ReadFrom does). On a "unixpacket" conn: one
+  /// message, as much of it as fits (the rest is dropped); 0 at end of stream, and for an empty
+  /// message, as in Go.
   std::size_t read(std::span<std::byte> buffer) {
     detail::poll_descriptor* d = enter("read");
     detail::op_scope op(*d);
@@ -427,7 +429,9 @@ class conn : public socket_handle {
   void close_write() { shut_down(SHUT_WR, "close_write"); }
 
   /// close_read: shuts down the receiving side (Go's TCPConn.CloseRead and UnixConn.CloseRead):
-  /// reads — a blocked one included — return 0, end of stream; this end can go on writing.
+  /// reads — a blocked one included — return 0, end of stream (a datagram conn's too, once the
+  /// datagrams that had arrived are read, though its socket never says end of stream itself);
+  /// this end can go on writing.
   /// Throws like close_write.
   void close_read() { shut_down(SHUT_RD, "close_read"); }
 
@@ -446,8 +450,10 @@ class conn : public socket_handle {
     detail::poll_descriptor* d = enter(op);
     detail::op_scope scope(*d);
     if (!scope) detail::throw_closed(detail::describe(op, d));
+    if (how == SHUT_RD) d->read_shut.store(true, std::memory_order_release);
     if (::shutdown(d->fd(), how) != 0) {
       const int error = detail::last_errno();
+      if (how == SHUT_RD) d->read_shut.store(false, std::memory_order_release);
       throw std::system_error(error, std::generic_category(), detail::describe(op, d));
     }
   }

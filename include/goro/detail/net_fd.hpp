@@ -175,6 +175,9 @@ class poll_descriptor final : public io_descriptor {
   socket_address remote;
   const network* net = &tcp_network;
   bool unlink_on_close = false;
+  // read_shut: close_read was called (set before its shutdown). A datagram socket's recv keeps
+  // failing with EAGAIN after SHUT_RD where a stream's returns 0, so reads consult this to end.
+  std::atomic<bool> read_shut{false};
 
   // begin_op: counts an operation in flight; false (and nothing counted) once closing. From any
   // thread, paired with end_op.
@@ -508,6 +511,7 @@ inline poll_descriptor* poll_descriptor::acquire(int fd) {
   d->remote = {};
   d->net = &tcp_network;
   d->unlink_on_close = false;
+  d->read_shut.store(false, std::memory_order_relaxed);
   d->read_.deadline_ns.store(0, std::memory_order_relaxed);
   d->write_.deadline_ns.store(0, std::memory_order_relaxed);
   d->run_.store(0, std::memory_order_relaxed);
@@ -540,20 +544,23 @@ class op_scope {
 
 // socket_read: one read of up to buffer.size() bytes; 0 bytes at end of stream. On a datagram
 // socket, one datagram (the part of it that fits: the rest is dropped), 0 bytes for an empty one;
-// an empty buffer still takes a datagram, as Go's Read does. On a "unixpacket" socket, one
-// message likewise, but an empty buffer returns 0 at once, as on a stream (Go's Read).
+// on a "unixpacket" socket, one message likewise. An empty buffer returns 0 at once and takes
+// nothing, whatever the socket (Go's FD.Read). Once close_read has shut the socket for reading,
+// 0 bytes when nothing is left to read, whatever the socket.
 inline io_result socket_read(poll_descriptor& d, std::span<std::byte> buffer) {
   for (;;) {
     std::uint64_t seq = 0;
     if (io_status s = d.check(io_direction::read, seq); s != io_status::ok) return {s};
-    if (buffer.empty() && !d.net->is_datagram()) return {};
-    // recv, not read: Linux's read of 0 bytes from a socket returns at once and leaves the
-    // datagram queued.
+    // An empty buffer reads 0 at once and takes nothing, a datagram neither (Go's FD.Read).
+    if (buffer.empty()) return {};
     const ssize_t n = ::recv(d.fd(), buffer.data(), buffer.size(), 0);
     if (n >= 0) return {io_status::ok, 0, static_cast<std::size_t>(n)};
     const int e = last_errno();
     if (e == EINTR) continue;
     if (e != EAGAIN && e != EWOULDBLOCK) return io_failed(e);
+    // Shut for reading and drained: end of stream, as a stream socket's recv says itself. The
+    // shutdown's readiness event woke a reader blocked below.
+    if (d.read_shut.load(std::memory_order_acquire)) return {};
     if (int w = d.wait(io_direction::read, seq); w != 0) return io_failed(w);
   }
 }
