@@ -46,7 +46,9 @@ inline eh_globals_layout* thread_exception_state() noexcept {
 // stash_exception_state: moves the thread's state into `saved`, leaving the thread's empty.
 inline void stash_exception_state(eh_globals_layout& thread, exception_state& saved) noexcept {
   saved.caught_exceptions = thread.caught_exceptions;
-  saved.uncaught_exceptions = thread.uncaught_exceptions;
+  // Atomic (the compilers' builtin: libc++ 14 has no std::atomic_ref): a shutdown's interrupter
+  // may read it (claim_for_interrupt) as the goroutine leaves.
+  __atomic_store_n(&saved.uncaught_exceptions, thread.uncaught_exceptions, __ATOMIC_RELAXED);
   thread.caught_exceptions = nullptr;
   thread.uncaught_exceptions = 0;
 }

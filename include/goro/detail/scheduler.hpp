@@ -1752,7 +1752,9 @@ class scheduler {
     // Read after the ticket: `parked` here means parked in that very wait (see goroutine.hpp),
     // and the exception state stashed before that park is visible.
     if (g.status.load(std::memory_order_seq_cst) != goroutine_status::parked) return false;
-    if (g.exceptions.uncaught_exceptions != 0) return false;
+    // Atomic: the goroutine, woken meanwhile by someone else, may be stashing it for its next
+    // park; the ticket's claim below then fails.
+    if (__atomic_load_n(&g.exceptions.uncaught_exceptions, __ATOMIC_RELAXED) != 0) return false;
     if (!try_claim(g.park, ticket)) return false;
     g.park.interrupted = true;
     return true;
